@@ -1,0 +1,167 @@
+// The only place that reads settings: flags win over CELLHOST_* variables, which win over
+// defaults. The env is an argument, so tests pass a plain object.
+import path from 'node:path';
+import { z } from 'zod';
+import { CellhostError } from './errors.ts';
+
+export interface Address {
+  host: string;
+  port: number;
+}
+
+export interface Config {
+  dataDir: string;
+  http: Address;
+  admin: Address;
+  domain: string;
+  adminToken?: string;
+  masterKey?: string;
+  priceGbS: number;
+  /** how long an instance may take from spawn to accepting a connection */
+  startTimeoutMs: number;
+  /** how long a request may wait for capacity before 503 */
+  queueTimeoutMs: number;
+  /** requests that may wait for capacity per service before 503 */
+  queueLimit: number;
+  /** largest deployment upload (compressed) */
+  maxUploadBytes: number;
+  /** largest request body the router forwards */
+  maxBodyBytes: number;
+  /** how long clean shutdown waits for in-flight requests */
+  shutdownGraceMs: number;
+  /** builds running at once on this host */
+  buildConcurrency: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  logPretty: boolean;
+  paths: {
+    db: string;
+    images: string;
+    builds: string;
+    cache: string;
+    logs: string;
+    masterKey: string;
+    run: string;
+  };
+}
+
+type Env = Record<string, string | undefined>;
+
+/** One row per setting: its flag, its variable, and how its text becomes a value. */
+const SETTINGS = {
+  dataDir: { flag: 'data', env: 'CELLHOST_DATA', def: './cellhost-data' },
+  http: { flag: 'http', env: 'CELLHOST_HTTP_ADDR', def: '0.0.0.0:8080' },
+  admin: { flag: 'admin', env: 'CELLHOST_ADMIN_ADDR', def: '127.0.0.1:9090' },
+  domain: { flag: 'domain', env: 'CELLHOST_DOMAIN', def: 'localhost' },
+  adminToken: { flag: 'admin-token', env: 'CELLHOST_ADMIN_TOKEN', def: undefined },
+  masterKey: { flag: 'master-key', env: 'CELLHOST_MASTER_KEY', def: undefined },
+  priceGbS: { flag: 'price-gb-s', env: 'CELLHOST_PRICE_GB_S', def: '0.0000166667' },
+  startTimeoutMs: { flag: 'start-timeout-ms', env: 'CELLHOST_START_TIMEOUT_MS', def: '60000' },
+  queueTimeoutMs: { flag: 'queue-timeout-ms', env: 'CELLHOST_QUEUE_TIMEOUT_MS', def: '30000' },
+  queueLimit: { flag: 'queue-limit', env: 'CELLHOST_QUEUE_LIMIT', def: '1000' },
+  maxUploadBytes: { flag: 'max-upload-bytes', env: 'CELLHOST_MAX_UPLOAD_BYTES', def: String(200 * 1024 * 1024) },
+  maxBodyBytes: { flag: 'max-body-bytes', env: 'CELLHOST_MAX_BODY_BYTES', def: String(100 * 1024 * 1024) },
+  shutdownGraceMs: { flag: 'shutdown-grace-ms', env: 'CELLHOST_SHUTDOWN_GRACE_MS', def: '10000' },
+  buildConcurrency: { flag: 'build-concurrency', env: 'CELLHOST_BUILD_CONCURRENCY', def: '2' },
+  logLevel: { flag: 'log-level', env: 'CELLHOST_LOG_LEVEL', def: 'info' },
+  logFormat: { flag: 'log-format', env: 'CELLHOST_LOG_FORMAT', def: undefined },
+} as const;
+
+export const CONFIG_FLAGS = Object.values(SETTINGS).map((s) => s.flag);
+
+const addressSchema = z.string().transform((text, ctx): Address => {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text) ?? /^()()(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not host:port` });
+    return z.NEVER;
+  }
+  return { host: m[1] || m[2] || '0.0.0.0', port };
+});
+const int = (min: number) => z.coerce.number().int().min(min);
+
+const schema = z.object({
+  dataDir: z.string().min(1),
+  http: addressSchema,
+  admin: addressSchema,
+  domain: z
+    .string()
+    .regex(/^[a-z0-9.-]+$/i, 'a DNS name')
+    .transform((d) => d.toLowerCase().replace(/^\.+|\.+$/g, '')),
+  adminToken: z.string().min(16, 'at least 16 characters').optional(),
+  masterKey: z.string().optional(),
+  priceGbS: z.coerce.number().nonnegative(),
+  startTimeoutMs: int(100),
+  queueTimeoutMs: int(1),
+  queueLimit: int(0),
+  maxUploadBytes: int(1024),
+  maxBodyBytes: int(0),
+  shutdownGraceMs: int(0),
+  buildConcurrency: int(1),
+  logLevel: z.enum(['debug', 'info', 'warn', 'error']),
+  logFormat: z.enum(['json', 'pretty']).optional(),
+});
+
+export interface LoadConfigInput {
+  flags?: Record<string, string | undefined>;
+  env?: Env;
+  cwd?: string;
+  isTTY?: boolean;
+}
+
+export function loadConfig(input: LoadConfigInput = {}): Config {
+  const flags = input.flags ?? {};
+  const env = input.env ?? {};
+  const raw: Record<string, string | undefined> = {};
+  for (const [key, s] of Object.entries(SETTINGS)) {
+    const fromFlag = flags[s.flag];
+    const fromEnv = env[s.env];
+    raw[key] = fromFlag ?? (fromEnv === '' ? undefined : fromEnv) ?? s.def;
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = String(issue.path[0]) as keyof typeof SETTINGS;
+    const s = SETTINGS[key];
+    throw new CellhostError('ERR_VALIDATION', `setting --${s.flag} / ${s.env}: ${issue.message}`);
+  }
+  const v = parsed.data;
+  const dataDir = path.resolve(input.cwd ?? process.cwd(), v.dataDir);
+  return Object.freeze({
+    dataDir,
+    http: v.http,
+    admin: v.admin,
+    domain: v.domain,
+    adminToken: v.adminToken,
+    masterKey: v.masterKey,
+    priceGbS: v.priceGbS,
+    startTimeoutMs: v.startTimeoutMs,
+    queueTimeoutMs: v.queueTimeoutMs,
+    queueLimit: v.queueLimit,
+    maxUploadBytes: v.maxUploadBytes,
+    maxBodyBytes: v.maxBodyBytes,
+    shutdownGraceMs: v.shutdownGraceMs,
+    buildConcurrency: v.buildConcurrency,
+    logLevel: v.logLevel,
+    logPretty: v.logFormat ? v.logFormat === 'pretty' : Boolean(input.isTTY),
+    paths: {
+      db: path.join(dataDir, 'cellhost.db'),
+      images: path.join(dataDir, 'images'),
+      builds: path.join(dataDir, 'builds'),
+      cache: path.join(dataDir, 'cache'),
+      logs: path.join(dataDir, 'logs'),
+      masterKey: path.join(dataDir, 'master.key'),
+      run: path.join(dataDir, 'run'),
+    },
+  });
+}
+
+/** The config as `serve --print-config` shows it: secrets redacted. */
+export function redactConfig(config: Config): Record<string, unknown> {
+  return {
+    ...config,
+    http: `${config.http.host}:${config.http.port}`,
+    admin: `${config.admin.host}:${config.admin.port}`,
+    adminToken: config.adminToken ? '[redacted]' : undefined,
+    masterKey: config.masterKey ? '[redacted]' : undefined,
+  };
+}

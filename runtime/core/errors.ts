@@ -1,0 +1,69 @@
+// One error type for the whole platform. Codes are stable: never reuse or rename one.
+// The table below is the only place a code maps to an HTTP status.
+
+export const ERROR_STATUS = {
+  ERR_AUTH_MISSING: 401, // no bearer token or session
+  ERR_AUTH_INVALID: 401, // token unknown or revoked
+  ERR_AUTH_RATE_LIMITED: 429, // too many failed logins from one address
+  ERR_CSRF: 403, // form posted without a valid CSRF token
+  ERR_VALIDATION: 400, // a body, query or argument failed validation
+  ERR_BODY_MISSING: 400, // a route that needs a body got none
+  ERR_BODY_TOO_LARGE: 413, // upload or request body over the configured limit
+  ERR_UNSUPPORTED_MEDIA: 415, // body content type the route does not take
+  ERR_NOT_FOUND: 404, // no such route
+  ERR_SERVICE_NOT_FOUND: 404, // no service by that name
+  ERR_SERVICE_EXISTS: 409, // a service by that name exists already
+  ERR_DEPLOYMENT_NOT_FOUND: 404, // no deployment by that id
+  ERR_DEPLOYMENT_NOT_READY: 409, // promote of a deployment that has no ready image
+  ERR_TOKEN_NOT_FOUND: 404, // no token by that id
+  ERR_SOURCE_INVALID: 400, // archive corrupt, escaping entries, links out, devices
+  ERR_SOURCE_TOO_LARGE: 413, // archive unpacks past the size or entry limit
+  ERR_SOURCE_GIT: 400, // git clone or checkout failed
+  ERR_RUNTIME_UNKNOWN: 400, // runtime not one of python, node, go, rust
+  ERR_RUNTIME_MISSING: 422, // the runtime's toolchain is not installed on the host
+  ERR_BUILD_FAILED: 422, // build command exited non-zero
+  ERR_BUILD_TIMEOUT: 422, // build ran past its plan's time limit
+  ERR_BUILD_INTERRUPTED: 500, // platform stopped during the build
+  ERR_BUILD_CANCELLED: 409, // superseded by a newer deploy while queued
+  ERR_HOST_UNKNOWN: 404, // router: Host names no service
+  ERR_NO_DEPLOYMENT: 503, // router: service has no live deployment yet
+  ERR_APP_EXITED: 502, // instance exited before it was ready
+  ERR_APP_CRASHED: 502, // instance died while serving the request
+  ERR_APP_OOM: 502, // instance killed for memory
+  ERR_APP_REFUSED: 502, // upstream connection refused or reset
+  ERR_START_TIMEOUT: 504, // instance did not listen within the start timeout
+  ERR_REQUEST_TIMEOUT: 504, // app took longer than the request timeout
+  ERR_CAPACITY: 503, // max instances busy and the wait queue is full or timed out
+  ERR_SHUTTING_DOWN: 503, // platform is stopping
+  ERR_KEY_INVALID: 500, // master key missing, malformed or wrong
+  ERR_INTERNAL: 500, // anything unexpected; details only in the platform log
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export class CellhostError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, opts: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'CellhostError';
+    this.code = code;
+    this.status = ERROR_STATUS[code];
+    this.details = opts.details;
+  }
+
+  toJSON(): { error: { code: ErrorCode; message: string; details?: Record<string, unknown> } } {
+    return { error: { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) } };
+  }
+}
+
+export function isCellhostError(err: unknown): err is CellhostError {
+  return err instanceof CellhostError;
+}
+
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
