@@ -1,0 +1,73 @@
+// How a build command is run. The direct launcher runs bash as the platform user in the build
+// dir; the sandboxed one (bubblewrap, service uid, plan cgroup) implements the same interface.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { RuntimeName } from '../runtime/core/names.ts';
+import type { Plan } from '../runtime/store/services.ts';
+import type { BuildCommand } from './runner.ts';
+
+export interface BuildSpec {
+  deploymentId: string;
+  service: string;
+  runtime: RuntimeName;
+  plan: Plan;
+  /** the source, writable; it becomes the image */
+  dir: string;
+  /** the whole script: runtime preparation, then the user's build command */
+  script: string;
+  env: Record<string, string>;
+  /** per-service dependency cache dir (never part of the image) */
+  cacheDir: string;
+}
+
+export interface BuildLauncher {
+  prepare(spec: BuildSpec): Promise<BuildCommand>;
+}
+
+export const PLAN_LIMITS: Record<Plan, { cpus: number; memoryMb: number; timeoutMs: number }> = {
+  hobby: { cpus: 2, memoryMb: 4096, timeoutMs: 10 * 60_000 },
+  pro: { cpus: 4, memoryMb: 10240, timeoutMs: 30 * 60_000 },
+};
+
+/** the env every build gets: caches pointed into the service's cache dir */
+export function buildEnv(spec: BuildSpec, home: string, appDir: string): Record<string, string> {
+  const venv = spec.runtime === 'python' ? `${appDir}/.venv/bin:` : '';
+  return {
+    PATH: `${venv}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+    HOME: home,
+    TMPDIR: home,
+    LANG: 'C.UTF-8',
+    TERM: 'xterm-256color',
+    FORCE_COLOR: '1',
+    CI: 'true',
+    ...spec.env,
+    CELLHOST_SERVICE: spec.service,
+    CELLHOST_DEPLOYMENT: spec.deploymentId,
+    npm_config_cache: path.join(spec.cacheDir, 'npm'),
+    npm_config_update_notifier: 'false',
+    npm_config_fund: 'false',
+    PIP_CACHE_DIR: path.join(spec.cacheDir, 'pip'),
+    PIP_DISABLE_PIP_VERSION_CHECK: '1',
+    GOCACHE: path.join(spec.cacheDir, 'go-build'),
+    GOMODCACHE: path.join(spec.cacheDir, 'go-mod'),
+    GOFLAGS: '-mod=mod',
+    CARGO_HOME: path.join(spec.cacheDir, 'cargo'),
+    CARGO_TARGET_DIR: path.join(appDir, 'target'),
+  };
+}
+
+export function createDirectBuildLauncher(opts: { runDir: string }): BuildLauncher {
+  return {
+    async prepare(spec) {
+      const home = path.join(opts.runDir, `build-${spec.deploymentId}`);
+      await fs.mkdir(home, { recursive: true, mode: 0o700 });
+      await fs.mkdir(spec.cacheDir, { recursive: true });
+      return {
+        argv: ['bash', '-e', '-o', 'pipefail', '-c', spec.script],
+        env: buildEnv(spec, home, spec.dir),
+        cwd: spec.dir,
+        release: () => fs.rm(home, { recursive: true, force: true }),
+      };
+    },
+  };
+}

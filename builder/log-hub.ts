@@ -1,0 +1,80 @@
+// Build logs: appended to a file per deployment, and fanned out live to followers. A late
+// reader gets everything so far, then the rest as it is written, with no gap between.
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface LogFollower {
+  onChunk(text: string): void;
+  onEnd(): void;
+}
+
+export interface BuildLog {
+  write(text: string): void;
+  end(): void;
+}
+
+export interface LogHub {
+  open(id: string): BuildLog;
+  /** the whole log, or null when there is none */
+  read(id: string): string | null;
+  /** sends what is there, then live chunks until the build ends; returns an unsubscribe */
+  follow(id: string, follower: LogFollower): () => void;
+  isActive(id: string): boolean;
+}
+
+interface Active {
+  chunks: string[];
+  followers: Set<LogFollower>;
+  fd: number;
+}
+
+export function createLogHub(dir: string, opts: { mask?: (id: string, text: string) => string } = {}): LogHub {
+  fs.mkdirSync(dir, { recursive: true });
+  const active = new Map<string, Active>();
+  const file = (id: string) => path.join(dir, `${id.replace(/[^A-Za-z0-9_-]/g, '')}.log`);
+
+  return {
+    open(id) {
+      const a: Active = { chunks: [], followers: new Set(), fd: fs.openSync(file(id), 'a') };
+      active.set(id, a);
+      return {
+        write(raw) {
+          const text = opts.mask ? opts.mask(id, raw) : raw;
+          a.chunks.push(text);
+          fs.writeSync(a.fd, text);
+          for (const f of a.followers) f.onChunk(text);
+        },
+        end() {
+          if (!active.has(id)) return;
+          active.delete(id);
+          fs.closeSync(a.fd);
+          for (const f of a.followers) f.onEnd();
+          a.followers.clear();
+        },
+      };
+    },
+    read(id) {
+      const a = active.get(id);
+      if (a) return a.chunks.join('');
+      try {
+        return fs.readFileSync(file(id), 'utf8');
+      } catch {
+        return null;
+      }
+    },
+    follow(id, follower) {
+      const a = active.get(id);
+      if (!a) {
+        const text = this.read(id);
+        if (text) follower.onChunk(text);
+        follower.onEnd();
+        return () => {};
+      }
+      const sofar = a.chunks.join('');
+      if (sofar) follower.onChunk(sofar);
+      a.followers.add(follower);
+      return () => a.followers.delete(follower);
+    },
+    isActive: (id) => active.has(id),
+  };
+}

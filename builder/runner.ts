@@ -1,0 +1,66 @@
+// Runs a build command in a pty, so tools keep their colours and progress output, and
+// streams what it prints. The command line comes from a BuildLauncher: plain bash here, the
+// sandbox (uid, cgroup, bubblewrap) when isolation is on.
+import pty from 'node-pty';
+import { CellhostError } from '../runtime/core/errors.ts';
+
+export interface BuildCommand {
+  argv: string[];
+  env: Record<string, string>;
+  cwd: string;
+  /** frees what the launcher set up (cgroup); idempotent */
+  release?(): Promise<void>;
+  /** kill every process the build made */
+  killAll?(): Promise<void>;
+}
+
+export interface RunBuildOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+  onOutput(text: string): void;
+}
+
+export interface BuildResult {
+  exitCode: number;
+  signal: number | null;
+  durationMs: number;
+}
+
+/** resolves when the command exits 0; throws ERR_BUILD_FAILED / ERR_BUILD_TIMEOUT / ERR_BUILD_INTERRUPTED */
+export async function runBuildCommand(cmd: BuildCommand, opts: RunBuildOptions): Promise<BuildResult> {
+  const started = Date.now();
+  const child = pty.spawn(cmd.argv[0]!, cmd.argv.slice(1), {
+    name: 'xterm-256color',
+    cols: 120,
+    rows: 40,
+    cwd: cmd.cwd,
+    env: cmd.env,
+  });
+  let why: 'timeout' | 'aborted' | null = null;
+  const kill = (reason: 'timeout' | 'aborted') => {
+    why ??= reason;
+    try {
+      // node-pty makes the child a session leader: its pid is the group id
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    void cmd.killAll?.();
+  };
+  const timer = setTimeout(() => kill('timeout'), opts.timeoutMs);
+  const onAbort = () => kill('aborted');
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  child.onData((text) => opts.onOutput(text));
+  const exit = await new Promise<{ exitCode: number; signal?: number }>((resolve) => child.onExit(resolve));
+  clearTimeout(timer);
+  opts.signal?.removeEventListener('abort', onAbort);
+  await cmd.killAll?.();
+  await cmd.release?.();
+  const result: BuildResult = { exitCode: exit.exitCode, signal: exit.signal || null, durationMs: Date.now() - started };
+  if (why === 'timeout') throw new CellhostError('ERR_BUILD_TIMEOUT', `the build ran longer than ${Math.round(opts.timeoutMs / 1000)} s and was stopped`);
+  if (why === 'aborted') throw new CellhostError('ERR_BUILD_INTERRUPTED', 'the build was stopped before it finished');
+  if (exit.exitCode !== 0 || result.signal) {
+    throw new CellhostError('ERR_BUILD_FAILED', `the build command failed (${result.signal ? `signal ${result.signal}` : `exit code ${exit.exitCode}`})`, { details: { exitCode: exit.exitCode } });
+  }
+  return result;
+}

@@ -1,0 +1,109 @@
+// The four runtimes: what each needs on the host, and its default build and start commands
+// (used when the service leaves them empty), decided from the files in the source.
+import fs from 'node:fs';
+import path from 'node:path';
+import { CellhostError } from '../../runtime/core/errors.ts';
+import type { RuntimeName } from '../../runtime/core/names.ts';
+
+export interface RuntimeDef {
+  name: RuntimeName;
+  /** host binaries the runtime needs, with the Debian package that provides each */
+  toolchain: { bin: string; pkg: string }[];
+  /** commands run before the user's build command (the python venv) */
+  prepare(dir: string): string | null;
+  defaultBuild(dir: string): string | null;
+  defaultStart(dir: string): string;
+}
+
+const has = (dir: string, file: string) => fs.existsSync(path.join(dir, file));
+
+function readJson(file: string): Record<string, unknown> | null {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
+export const RUNTIME_DEFS: Record<RuntimeName, RuntimeDef> = {
+  node: {
+    name: 'node',
+    toolchain: [
+      { bin: 'node', pkg: 'nodejs' },
+      { bin: 'npm', pkg: 'npm' },
+    ],
+    prepare: () => null,
+    defaultBuild(dir) {
+      if (!has(dir, 'package.json')) return null;
+      return has(dir, 'package-lock.json') || has(dir, 'npm-shrinkwrap.json') ? 'npm ci' : 'npm install';
+    },
+    defaultStart(dir) {
+      const pkg = readJson(path.join(dir, 'package.json'));
+      const scripts = (pkg?.scripts ?? {}) as Record<string, string>;
+      if (scripts.start) return 'npm start';
+      const main = typeof pkg?.main === 'string' ? pkg.main : ['index.js', 'server.js', 'app.js', 'main.js'].find((f) => has(dir, f)) ?? 'index.js';
+      return `node ${main}`;
+    },
+  },
+  python: {
+    name: 'python',
+    toolchain: [{ bin: 'python3', pkg: 'python3 python3-venv' }],
+    // the venv sees the host's system packages (Debian's flask, gunicorn, ...)
+    prepare: (dir) => (has(dir, '.venv/bin/python') ? null : 'python3 -m venv --system-site-packages .venv'),
+    defaultBuild: (dir) => (has(dir, 'requirements.txt') ? 'pip install -r requirements.txt' : null),
+    defaultStart(dir) {
+      const entry = ['app.py', 'main.py', 'server.py'].find((f) => has(dir, f)) ?? 'app.py';
+      return `python ${entry}`;
+    },
+  },
+  go: {
+    name: 'go',
+    toolchain: [{ bin: 'go', pkg: 'golang-go' }],
+    prepare: () => null,
+    defaultBuild: () => 'go build -o app .',
+    defaultStart: () => './app',
+  },
+  rust: {
+    name: 'rust',
+    toolchain: [{ bin: 'cargo', pkg: 'cargo' }],
+    prepare: () => null,
+    defaultBuild: () => 'cargo build --release',
+    defaultStart(dir) {
+      let toml = '';
+      try {
+        toml = fs.readFileSync(path.join(dir, 'Cargo.toml'), 'utf8');
+      } catch {
+        // no manifest: the build fails first and says so
+      }
+      const name = /\[package\][^[]*?\bname\s*=\s*"([^"]+)"/.exec(toml)?.[1] ?? 'app';
+      return `./target/release/${name}`;
+    },
+  },
+};
+
+/** directories searched for toolchain binaries: the sandbox's PATH */
+const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
+export function findBinary(bin: string, dirs: string[] = SEARCH_PATH): string | null {
+  for (const dir of dirs) {
+    const file = path.join(dir, bin);
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      return file;
+    } catch {
+      // not in this dir
+    }
+  }
+  return null;
+}
+
+/** throws ERR_RUNTIME_MISSING naming what to install when the runtime's toolchain is absent */
+export function checkToolchain(runtime: RuntimeName, dirs?: string[]): void {
+  const missing = RUNTIME_DEFS[runtime].toolchain.filter((t) => !findBinary(t.bin, dirs));
+  if (missing.length) {
+    throw new CellhostError(
+      'ERR_RUNTIME_MISSING',
+      `the ${runtime} runtime needs ${missing.map((m) => `"${m.bin}"`).join(' and ')} on the host: install it (apt-get install ${missing.map((m) => m.pkg).join(' ')})`,
+    );
+  }
+}

@@ -1,0 +1,51 @@
+// The admin listener's app: the management API under /api/v1 (the UI mounts beside it).
+import { Hono } from 'hono';
+import type { LogHub } from '../../builder/log-hub.ts';
+import type { Deployments } from '../control/deployments.ts';
+import type { Services } from '../control/services.ts';
+import { CellhostError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import type { IsolationReport } from '../instances/launcher.ts';
+import type { Store } from '../store/index.ts';
+import { requireToken, type AuthEnv } from './auth.ts';
+import { toResponse } from './http-errors.ts';
+import { buildOpenApi } from './openapi.ts';
+import { deploymentRoutes, serviceDeploymentRoutes } from './routes-deployments.ts';
+import { serviceRoutes } from './routes-services.ts';
+import { tokenRoutes } from './routes-tokens.ts';
+
+export interface ApiDeps {
+  version: string;
+  store: Store;
+  services: Services;
+  deployments: Deployments;
+  logs: LogHub;
+  isolation(): IsolationReport;
+  uploadDir: string;
+  maxUploadBytes: number;
+  now(): string;
+  log: Logger;
+}
+
+export function createApi(deps: ApiDeps): Hono<AuthEnv> {
+  const app = new Hono<AuthEnv>();
+  app.onError((err, c) => toResponse(c, err, deps.log));
+  app.notFound((c) => toResponse(c, new CellhostError('ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`), deps.log));
+
+  const startedAt = new Date().toISOString();
+  app.get('/api/v1/health', (c) =>
+    c.json({ status: 'ok', version: deps.version, startedAt, isolation: deps.isolation() }),
+  );
+  const openapi = buildOpenApi(deps.version);
+  app.get('/api/openapi.json', (c) => c.json(openapi));
+
+  const v1 = new Hono<AuthEnv>();
+  v1.use('*', requireToken(deps.store.tokens, deps.now));
+  const depDeps = { ...deps, services: deps.services };
+  v1.route('/services/:name/deployments', serviceDeploymentRoutes(depDeps));
+  v1.route('/services', serviceRoutes(deps.services));
+  v1.route('/deployments', deploymentRoutes(depDeps));
+  v1.route('/tokens', tokenRoutes(deps.store.tokens, deps.now));
+  app.route('/api/v1', v1);
+  return app;
+}

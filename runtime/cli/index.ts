@@ -1,0 +1,65 @@
+// `cellhost VERB ...`: one verb per file, each returns its exit code.
+import { describeError } from '../core/errors.ts';
+import { ApiError } from './client.ts';
+import { DEPLOY_HELP, deployCommand } from './deploy.ts';
+import { UsageError, type CliIo } from './io.ts';
+import { SERVE_HELP, serveCommand } from './serve.ts';
+import { loginCommand, rollbackCommand, servicesCommand, versionCommand } from './simple-verbs.ts';
+
+type Verb = (args: string[], io: CliIo) => Promise<number>;
+
+const VERBS: Record<string, { run: Verb; help: string }> = {
+  serve: { run: serveCommand, help: SERVE_HELP },
+  deploy: { run: deployCommand, help: DEPLOY_HELP },
+  services: { run: servicesCommand, help: 'cellhost services\n  Lists services with their URL, live deployment and instances.' },
+  rollback: { run: rollbackCommand, help: 'cellhost rollback NAME [DEPLOYMENT]\n  Makes DEPLOYMENT (default: the one before the live one) live again.' },
+  login: { run: loginCommand, help: 'cellhost login [--url URL] --token TOKEN\n  Checks the token and saves URL and token for the other verbs.' },
+  version: { run: versionCommand, help: 'cellhost version' },
+};
+
+export const USAGE = `Usage: cellhost <verb> [options]
+
+Verbs:
+  serve      run the platform
+  deploy     build and deploy a directory or git repo
+  services   list services
+  rollback   make an earlier deployment live
+  login      save the API URL and token
+  version    print the version
+
+Client verbs read CELLHOST_URL (default http://127.0.0.1:9090) and CELLHOST_TOKEN,
+or what "cellhost login" saved. "cellhost <verb> --help" explains a verb.
+`;
+
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const [verb, ...args] = argv;
+  if (!verb || verb === '--help' || verb === '-h' || verb === 'help') {
+    io.out(USAGE);
+    return verb ? 0 : 2;
+  }
+  if (verb === '--version') return versionCommand([], io);
+  const entry = VERBS[verb];
+  if (!entry) {
+    io.err(`cellhost: unknown verb "${verb}"\n\n${USAGE}`);
+    return 2;
+  }
+  if (args.includes('--help') || args.includes('-h')) {
+    io.out(entry.help + '\n');
+    return 0;
+  }
+  try {
+    return await entry.run(args, io);
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`cellhost ${verb}: ${describeError(err)}\n\n${entry.help}\n`);
+      return 2;
+    }
+    if (err instanceof ApiError) {
+      io.err(`cellhost ${verb}: ${err.message} (${err.code})\n`);
+      return 1;
+    }
+    const coded = err as { code?: string; message?: string };
+    io.err(`cellhost ${verb}: ${describeError(err)}${coded.code?.startsWith('ERR_') ? ` (${coded.code})` : ''}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,165 @@
+// The deploy pipeline every verb ends in: source → fresh dir → build → image → live.
+// A failed build leaves the previous deployment serving.
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { BuildLauncher } from '../../builder/launcher.ts';
+import { PLAN_LIMITS } from '../../builder/launcher.ts';
+import type { BuildLog, LogHub } from '../../builder/log-hub.ts';
+import type { BuildQueue } from '../../builder/queue.ts';
+import { runBuildCommand } from '../../builder/runner.ts';
+import { checkToolchain, RUNTIME_DEFS } from '../../builder/runtimes/index.ts';
+import { unpackSource, type SourceInput } from '../../builder/sources/index.ts';
+import type { Clock } from '../core/clock.ts';
+import { CellhostError, describeError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import type { Store } from '../store/index.ts';
+import type { Deployment } from '../store/deployments.ts';
+
+export interface DeploymentsDeps {
+  store: Store;
+  queue: BuildQueue;
+  logs: LogHub;
+  buildLauncher: BuildLauncher;
+  paths: { images: string; builds: string; cache: string };
+  sourceLimits: { maxBytes: number; maxEntries: number };
+  clock: Clock;
+  log: Logger;
+  /** the service's variables for the build (decrypted) */
+  envFor(service: string): Record<string, string>;
+  /** the live deployment changed: the pool must follow */
+  onLiveChanged(service: string): void;
+  onEvent?(service: string, event: string, fields: Record<string, unknown>): void;
+}
+
+export interface Deployments {
+  /** records a queued deployment and starts its build in the background */
+  create(service: string, source: SourceInput, sourceLabel: string): Deployment;
+  promote(id: string): Deployment;
+  /** at start: builds that were running when the platform stopped are interrupted */
+  recover(): Promise<number>;
+  /** resolves when every queued and running build has finished */
+  idle(): Promise<void>;
+  /** stop every running build (clean shutdown): they end as interrupted */
+  abortAll(): void;
+}
+
+export function createDeployments(deps: DeploymentsDeps): Deployments {
+  const { store, log } = deps;
+  const iso = () => new Date(deps.clock.now()).toISOString();
+  const running = new Map<string, AbortController>();
+
+  function event(service: string, name: string, fields: Record<string, unknown>) {
+    deps.onEvent?.(service, name, fields);
+  }
+
+  async function build(dep: Deployment, source: SourceInput, out: BuildLog): Promise<void> {
+    const say = (text: string) => out.write(`\x1b[1;36m==>\x1b[0m ${text}\r\n`);
+    const abort = new AbortController();
+    running.set(dep.id, abort);
+    const imageDir = path.join(deps.paths.images, dep.id);
+    const started = deps.clock.now();
+    try {
+      const service = store.services.get(dep.service);
+      if (!service) throw new CellhostError('ERR_SERVICE_NOT_FOUND', `service "${dep.service}" was deleted`);
+      store.deployments.update(dep.id, { status: 'building', startedAt: iso() });
+      event(dep.service, 'deploy_building', { deploymentId: dep.id });
+      checkToolchain(service.runtime);
+
+      say(`Fetching source (${dep.source})`);
+      await fs.mkdir(imageDir, { recursive: true });
+      const unpacked = await unpackSource(source, imageDir, { limits: deps.sourceLimits, rootDir: service.rootDir ?? undefined, log, signal: abort.signal });
+      say(`Source: ${unpacked.files} files, ${formatBytes(unpacked.bytes)}`);
+
+      const runtime = RUNTIME_DEFS[service.runtime];
+      const steps = [runtime.prepare(imageDir), service.buildCommand ?? runtime.defaultBuild(imageDir)].filter((s): s is string => !!s);
+      if (steps.length) {
+        const limits = PLAN_LIMITS[service.plan];
+        say(`Building with ${service.plan} plan limits: ${steps.join(' && ').split('\n')[0]}${steps.join('').includes('\n') ? ' …' : ''}`);
+        const cmd = await deps.buildLauncher.prepare({
+          deploymentId: dep.id,
+          service: service.name,
+          runtime: service.runtime,
+          plan: service.plan,
+          dir: imageDir,
+          script: steps.join('\n'),
+          env: deps.envFor(service.name),
+          cacheDir: path.join(deps.paths.cache, service.name),
+        });
+        await runBuildCommand(cmd, { timeoutMs: limits.timeoutMs, signal: abort.signal, onOutput: (t) => out.write(t) });
+      } else {
+        say('No build command: the source is the image');
+      }
+      store.deployments.update(dep.id, { status: 'ready', imageDir, finishedAt: iso() });
+      say(`Build finished in ${((deps.clock.now() - started) / 1000).toFixed(1)} s`);
+      promote(dep.id);
+      say(`Deployment ${dep.id} is live`);
+    } catch (err) {
+      const coded =
+        err instanceof CellhostError ? err : new CellhostError('ERR_INTERNAL', 'the build failed unexpectedly', { cause: err });
+      if (!(err instanceof CellhostError)) log.error('deploy.build_crashed', { deployment: dep.id, error: describeError(err) });
+      const interrupted = coded.code === 'ERR_BUILD_INTERRUPTED';
+      say(`\x1b[31mBuild ${interrupted ? 'interrupted' : 'failed'}: ${coded.message}\x1b[0m`);
+      if (store.deployments.get(dep.id)) {
+        store.deployments.update(dep.id, { status: interrupted ? 'interrupted' : 'failed', errorCode: coded.code, error: coded.message, finishedAt: iso() });
+      }
+      event(dep.service, interrupted ? 'deploy_interrupted' : 'deploy_failed', { deploymentId: dep.id, code: coded.code, message: coded.message });
+      await fs.rm(imageDir, { recursive: true, force: true });
+    } finally {
+      running.delete(dep.id);
+      out.end();
+      if (source.kind !== 'git') await fs.rm(source.file, { force: true });
+    }
+  }
+
+  function promote(id: string): Deployment {
+    const dep = store.deployments.get(id);
+    if (!dep) throw new CellhostError('ERR_DEPLOYMENT_NOT_FOUND', `no deployment "${id}"`);
+    if (!['ready', 'live', 'superseded'].includes(dep.status) || !dep.imageDir) {
+      throw new CellhostError('ERR_DEPLOYMENT_NOT_READY', `deployment "${id}" is ${dep.status}: only a built image can go live`);
+    }
+    const service = store.services.get(dep.service)!;
+    store.db.transaction(() => {
+      if (service.liveDeploymentId && service.liveDeploymentId !== id) {
+        store.deployments.update(service.liveDeploymentId, { status: 'superseded' });
+      }
+      store.deployments.update(id, { status: 'live' });
+      store.services.setLive(service.name, id, iso());
+    })();
+    event(service.name, 'deploy_live', { deploymentId: id, previous: service.liveDeploymentId });
+    deps.onLiveChanged(service.name);
+    return store.deployments.get(id)!;
+  }
+
+  return {
+    create(serviceName, source, sourceLabel) {
+      const id = 'd-' + crypto.randomBytes(6).toString('hex');
+      const dep = store.deployments.create({ id, service: serviceName, source: sourceLabel, now: iso() });
+      // the log exists from the start, so a follower that comes while the build waits sees it
+      const out = deps.logs.open(id);
+      out.write(`\x1b[1;36m==>\x1b[0m Queued deployment ${id} of ${serviceName}\r\n`);
+      event(serviceName, 'deploy_queued', { deploymentId: id, source: sourceLabel });
+      deps.queue.enqueue({ id, service: serviceName, run: () => build(dep, source, out) });
+      return dep;
+    },
+    promote,
+    async recover() {
+      const stale = store.deployments.listByStatus(['queued', 'building']);
+      for (const dep of stale) {
+        store.deployments.update(dep.id, { status: 'interrupted', errorCode: 'ERR_BUILD_INTERRUPTED', error: 'the platform stopped during this build', finishedAt: iso() });
+        await fs.rm(path.join(deps.paths.images, dep.id), { recursive: true, force: true });
+      }
+      return stale.length;
+    },
+    idle: () => deps.queue.idle(),
+    abortAll() {
+      for (const a of running.values()) a.abort();
+    },
+  };
+}
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}

@@ -1,0 +1,140 @@
+// Service verbs: create, change, delete, and keeping the pool's target in step with the
+// store. Routing reads an in-memory host table rebuilt on every change.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Clock } from '../core/clock.ts';
+import { CellhostError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import type { InstanceInfo, Pool } from '../instances/pool.ts';
+import type { Route } from '../router/proxy.ts';
+import { serviceLabel } from '../router/hosts.ts';
+import type { Store } from '../store/index.ts';
+import type { Service } from '../store/services.ts';
+import { settingsForCreate, settingsForPatch, type ServiceCreate, type ServicePatch } from './service-settings.ts';
+import { buildTarget } from './targets.ts';
+
+export interface ServiceView extends Service {
+  url: string;
+  instances: InstanceInfo[];
+}
+
+export interface ServicesDeps {
+  store: Store;
+  pool: Pool;
+  clock: Clock;
+  log: Logger;
+  domain: string;
+  /** the router's public port, for URLs (omitted when 80) */
+  publicPort: number;
+  imagesDir: string;
+  /** the service's variables and a version that changes whenever they do */
+  envFor(service: string): { vars: Record<string, string>; version: string };
+  onEvent?(service: string, event: string, fields: Record<string, unknown>): void;
+}
+
+export interface Services {
+  list(): ServiceView[];
+  get(name: string): ServiceView;
+  create(body: ServiceCreate): ServiceView;
+  update(name: string, patch: ServicePatch): ServiceView;
+  remove(name: string): Promise<void>;
+  /** the router's lookup: normalized host → route */
+  resolve(host: string): Route | null;
+  /** recompute what the pool should run for a service (live deployment, settings or env changed) */
+  sync(name: string): void;
+  syncAll(): void;
+}
+
+export function createServices(deps: ServicesDeps): Services {
+  const { store, pool } = deps;
+  const iso = () => new Date(deps.clock.now()).toISOString();
+  let routes = new Map<string, Route>();
+  let customDomains = new Map<string, Route>();
+
+  function rebuildRoutes(): void {
+    const next = new Map<string, Route>();
+    const custom = new Map<string, Route>();
+    for (const s of store.services.list()) {
+      const route = { service: s.name, requestTimeoutMs: Math.round(s.requestTimeoutS * 1000) };
+      next.set(s.name, route);
+      for (const d of s.domains) custom.set(d, route);
+    }
+    routes = next;
+    customDomains = custom;
+  }
+
+  const urlFor = (name: string) => `http://${name}.${deps.domain}${deps.publicPort === 80 ? '' : `:${deps.publicPort}`}`;
+  const view = (s: Service): ServiceView => ({ ...s, url: urlFor(s.name), instances: pool.instances(s.name) });
+
+  function mustGet(name: string): Service {
+    const s = store.services.get(name);
+    if (!s) throw new CellhostError('ERR_SERVICE_NOT_FOUND', `no service named "${name}"`);
+    return s;
+  }
+
+  function checkDomains(name: string, domains: string[]): void {
+    for (const d of domains) {
+      const owner = store.services.findByDomain(d);
+      if ((owner && owner.name !== name) || serviceLabel(d, deps.domain)) {
+        throw new CellhostError('ERR_VALIDATION', `domain "${d}" is already in use`, { details: { field: 'domains' } });
+      }
+    }
+  }
+
+  function sync(name: string): void {
+    const s = store.services.get(name);
+    const dep = s?.liveDeploymentId ? store.deployments.get(s.liveDeploymentId) : undefined;
+    if (!s || !dep?.imageDir) {
+      pool.setTarget(name, null);
+      return;
+    }
+    const env = deps.envFor(name);
+    pool.setTarget(name, buildTarget(s, dep, env.vars, env.version));
+  }
+
+  rebuildRoutes();
+
+  return {
+    list: () => store.services.list().map(view),
+    get: (name) => view(mustGet(name)),
+    create(body) {
+      if (store.services.get(body.name)) throw new CellhostError('ERR_SERVICE_EXISTS', `a service named "${body.name}" exists already`);
+      const settings = settingsForCreate(body);
+      checkDomains(body.name, settings.domains);
+      const s = store.services.insert(body.name, settings, iso());
+      rebuildRoutes();
+      deps.onEvent?.(s.name, 'service_created', {});
+      return view(s);
+    },
+    update(name, patch) {
+      const current = mustGet(name);
+      const settings = settingsForPatch(current, patch);
+      if (settings.minInstances > settings.maxInstances) {
+        throw new CellhostError('ERR_VALIDATION', 'minInstances cannot exceed maxInstances', { details: { field: 'minInstances' } });
+      }
+      checkDomains(name, settings.domains);
+      const s = store.services.update(name, settings, iso());
+      rebuildRoutes();
+      sync(name);
+      deps.onEvent?.(name, 'service_updated', { fields: Object.keys(patch) });
+      return view(s);
+    },
+    async remove(name) {
+      mustGet(name);
+      const deployments = store.deployments.listForService(name);
+      store.services.remove(name);
+      rebuildRoutes();
+      pool.setTarget(name, null);
+      for (const d of deployments) await fs.rm(path.join(deps.imagesDir, d.id), { recursive: true, force: true });
+      deps.log.info('service.deleted', { service: name, images: deployments.length });
+    },
+    resolve(host) {
+      const label = serviceLabel(host, deps.domain);
+      return (label ? routes.get(label) : customDomains.get(host)) ?? null;
+    },
+    sync,
+    syncAll() {
+      for (const s of store.services.list()) sync(s.name);
+    },
+  };
+}

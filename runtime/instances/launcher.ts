@@ -1,0 +1,105 @@
+// A launcher turns "run this start command for this deployment" into a concrete process
+// recipe. The direct launcher below runs it as a plain child on a private loopback port;
+// the isolated launcher (cgroups, netns, bubblewrap) builds on the same interface.
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import type { ErrorCode } from '../core/errors.ts';
+import type { RuntimeName } from '../core/names.ts';
+
+export interface InstanceSpec {
+  instanceId: string;
+  service: string;
+  deploymentId: string;
+  imageDir: string;
+  runtime: RuntimeName;
+  command: string;
+  /** the serving port the app listens on when it has its own network namespace */
+  port: number;
+  memoryMb: number;
+  /** the service's own variables (already decrypted) */
+  env: Record<string, string>;
+}
+
+export interface Launch {
+  argv: string[];
+  env: Record<string, string>;
+  cwd: string;
+  upstream: { host: string; port: number };
+  /** the instance answered its first connection: drop any startup boost */
+  onReady?(): Promise<void>;
+  /** kill every process the instance made, not only its process group */
+  killAll?(): Promise<void>;
+  /** after an exit: a better reason than the exit status, if the launcher has one (OOM) */
+  diagnose?(): Promise<{ code: ErrorCode; message: string } | null>;
+  /** free what prepare() took (ports, dirs, cgroups, namespaces); idempotent */
+  release(): Promise<void>;
+}
+
+export interface IsolationReport {
+  /** what is enforced on this host, e.g. { sandbox: false, cgroups: false, netns: false } */
+  features: Record<string, boolean>;
+  /** why a feature is off, in words a user can act on */
+  reasons: string[];
+}
+
+export interface Launcher {
+  prepare(spec: InstanceSpec): Promise<Launch>;
+  report(): IsolationReport;
+}
+
+export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Variables every instance gets, whatever launcher runs it (DESIGN §6). */
+export function platformEnv(spec: InstanceSpec, port: number, home: string): Record<string, string> {
+  return {
+    PATH: spec.runtime === 'python' ? `/app/.venv/bin:${SANDBOX_PATH}` : SANDBOX_PATH,
+    HOME: home,
+    TMPDIR: home,
+    LANG: 'C.UTF-8',
+    ...spec.env,
+    PORT: String(port),
+    CELLHOST_SERVICE: spec.service,
+    CELLHOST_DEPLOYMENT: spec.deploymentId,
+    CELLHOST_MEMORY_MB: String(spec.memoryMb),
+  };
+}
+
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * No isolation: the app runs as the platform's user on a loopback port chosen for it, with
+ * `$PORT` injected (DESIGN §4's fallback). Its HOME and TMPDIR are a private dir removed on release.
+ */
+export function createDirectLauncher(opts: { runDir: string; reasons?: string[] }): Launcher {
+  return {
+    async prepare(spec) {
+      const port = await freePort();
+      const tmp = path.join(opts.runDir, spec.instanceId);
+      await fs.mkdir(tmp, { recursive: true, mode: 0o700 });
+      const env = platformEnv(spec, port, tmp);
+      if (spec.runtime === 'python') env.PATH = `${path.join(spec.imageDir, '.venv/bin')}:${env.PATH!.split(':').slice(1).join(':')}`;
+      return {
+        argv: ['bash', '-c', spec.command],
+        env,
+        cwd: spec.imageDir,
+        upstream: { host: '127.0.0.1', port },
+        release: () => fs.rm(tmp, { recursive: true, force: true }),
+      };
+    },
+    report: () => ({
+      features: { sandbox: false, cgroups: false, netns: false },
+      reasons: opts.reasons ?? ['isolation is not enabled: apps run as the platform user on loopback ports'],
+    }),
+  };
+}

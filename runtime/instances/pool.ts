@@ -1,0 +1,420 @@
+// The instance pool: service → a warm upstream with spare capacity. Cold starts are
+// single-flight per capacity slot (requests that arrive during a start wait for it), scale to
+// zero is an idle sweep, and a new generation (deployment or env change) replaces instances
+// without dropping a request: old ones keep serving until a new one is ready, then drain.
+import http from 'node:http';
+import crypto from 'node:crypto';
+import { CellhostError, describeError } from '../core/errors.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
+import { silentLogger, type Logger } from '../core/log.ts';
+import type { InstanceSpec, Launcher } from './launcher.ts';
+import { spawnInstance, type InstanceProcess, type OutputStream } from './process.ts';
+
+/** What a service should be running right now. A different `generation` means "replace". */
+export interface Target {
+  generation: string;
+  spec: Omit<InstanceSpec, 'instanceId'>;
+  concurrency: number;
+  maxInstances: number;
+  minInstances: number;
+  idleTimeoutMs: number;
+  healthPath: string | null;
+}
+
+export type InstanceState = 'starting' | 'ready' | 'retiring' | 'draining' | 'stopped';
+
+export type PoolEvent =
+  | { type: 'cold_start'; service: string; instanceId: string; deploymentId: string; durationMs: number }
+  | { type: 'start_failed'; service: string; instanceId: string; deploymentId: string; code: string; message: string }
+  | { type: 'crash'; service: string; instanceId: string; deploymentId: string; message: string; code: string }
+  | { type: 'idle_stop'; service: string; instanceId: string; deploymentId: string; idleMs: number }
+  | { type: 'drain'; service: string; instanceId: string; deploymentId: string }
+  | { type: 'stopped'; service: string; instanceId: string; deploymentId: string; uptimeMs: number };
+
+export interface InstanceInfo {
+  id: string;
+  deploymentId: string;
+  state: InstanceState;
+  pid: number;
+  inflight: number;
+  startedAt: string;
+  readyAt: string | null;
+}
+
+interface Instance {
+  id: string;
+  service: string;
+  generation: string;
+  deploymentId: string;
+  state: InstanceState;
+  inflight: number;
+  proc: InstanceProcess;
+  agent: http.Agent;
+  upstream: { host: string; port: number };
+  startedAt: number;
+  readyAt: number | null;
+  idleSince: number;
+  ready: Promise<void>;
+  /** set once the process exited: why, for the 502 page of the requests it dropped */
+  death: CellhostError | null;
+}
+
+interface Waiter {
+  resolve(inst: Instance): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+interface ServiceState {
+  name: string;
+  target: Target | null;
+  instances: Instance[];
+  waiters: Waiter[];
+}
+
+export interface Lease {
+  instanceId: string;
+  upstream: { host: string; port: number };
+  agent: http.Agent;
+  /** true when this request waited for a cold start */
+  coldStart: boolean;
+  /** the request is over: free its slot */
+  release(): void;
+  /** after an upstream error: the coded reason (crash with exit status, OOM) or null when the app is still up */
+  diagnose(): Promise<CellhostError | null>;
+}
+
+export interface PoolOptions {
+  launcher: Launcher;
+  startTimeoutMs: number;
+  queueLimit: number;
+  queueTimeoutMs: number;
+  clock?: Clock;
+  log?: Logger;
+  sweepMs?: number;
+  onEvent?(event: PoolEvent): void;
+  onOutput?(service: string, instanceId: string, stream: OutputStream, line: string): void;
+}
+
+export interface Pool {
+  acquire(service: string): Promise<Lease>;
+  /** set what a service runs; null stops all its instances (deleted, or nothing live) */
+  setTarget(service: string, target: Target | null): void;
+  instances(service: string): InstanceInfo[];
+  /** stop taking requests, wait up to graceMs for in-flight ones, stop everything */
+  close(graceMs: number): Promise<void>;
+}
+
+export function createPool(opts: PoolOptions): Pool {
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? silentLogger;
+  const services = new Map<string, ServiceState>();
+  let closing = false;
+  const stopping = new Set<Promise<void>>();
+
+  const sweep = setInterval(sweepIdle, opts.sweepMs ?? 250);
+  sweep.unref();
+
+  function state(name: string): ServiceState {
+    let s = services.get(name);
+    if (!s) {
+      s = { name, target: null, instances: [], waiters: [] };
+      services.set(name, s);
+    }
+    return s;
+  }
+
+  function emit(event: PoolEvent): void {
+    try {
+      opts.onEvent?.(event);
+    } catch (err) {
+      log.error('pool.event_handler_failed', { error: describeError(err) });
+    }
+  }
+
+  function startInstance(s: ServiceState, target: Target): Instance {
+    const id = 'i-' + crypto.randomBytes(5).toString('hex');
+    const startedAt = clock.now();
+    const inst: Instance = {
+      id,
+      service: s.name,
+      generation: target.generation,
+      deploymentId: target.spec.deploymentId,
+      state: 'starting',
+      inflight: 0,
+      proc: null as unknown as InstanceProcess,
+      agent: new http.Agent({ keepAlive: true, maxSockets: Math.max(1, target.concurrency), scheduling: 'lifo' }),
+      upstream: { host: '127.0.0.1', port: 0 },
+      startedAt,
+      readyAt: null,
+      idleSince: startedAt,
+      ready: Promise.resolve(),
+      death: null,
+    };
+    s.instances.push(inst);
+    inst.ready = (async () => {
+      const launch = await opts.launcher.prepare({ ...target.spec, instanceId: id });
+      inst.upstream = launch.upstream;
+      inst.proc = spawnInstance(launch, {
+        startTimeoutMs: opts.startTimeoutMs,
+        healthPath: target.healthPath,
+        onOutput: (stream, line) => opts.onOutput?.(s.name, id, stream, line),
+      });
+      void inst.proc.exited.then(() => onExit(s, inst));
+      await inst.proc.ready;
+    })();
+    inst.ready.then(
+      () => {
+        if (inst.state !== 'starting') return;
+        inst.state = 'ready';
+        inst.readyAt = clock.now();
+        inst.idleSince = inst.readyAt;
+        emit({ type: 'cold_start', service: s.name, instanceId: id, deploymentId: inst.deploymentId, durationMs: inst.readyAt - startedAt });
+        onNewReady(s, inst);
+        dispatch(s);
+      },
+      (err: unknown) => {
+        const coded = err instanceof CellhostError ? err : new CellhostError('ERR_APP_EXITED', `the app could not be started: ${describeError(err)}`, { cause: err });
+        inst.death = coded;
+        emit({ type: 'start_failed', service: s.name, instanceId: id, deploymentId: inst.deploymentId, code: coded.code, message: coded.message });
+        remove(s, inst);
+        dispatch(s);
+      },
+    );
+    return inst;
+  }
+
+  async function onExit(s: ServiceState, inst: Instance) {
+    if (inst.state === 'stopped' || inst.state === 'starting') return;
+    const death = await inst.proc.explainExit('serving');
+    if ((inst.state as InstanceState) === 'stopped') return;
+    inst.death = death;
+    emit({ type: 'crash', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, code: inst.death.code, message: inst.death.message });
+    remove(s, inst);
+    dispatch(s);
+  }
+
+  /** take the instance out of rotation and stop it (when its requests are done, if draining) */
+  function remove(s: ServiceState, inst: Instance): void {
+    if (inst.state === 'stopped') return;
+    inst.state = 'stopped';
+    const i = s.instances.indexOf(inst);
+    if (i >= 0) s.instances.splice(i, 1);
+    inst.agent.destroy();
+    const uptimeMs = clock.now() - inst.startedAt;
+    const p = (async () => {
+      try {
+        await inst.ready.catch(() => {});
+        await inst.proc?.dispose();
+      } catch (err) {
+        log.error('instance.dispose_failed', { service: s.name, instance: inst.id, error: describeError(err) });
+      }
+      emit({ type: 'stopped', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, uptimeMs });
+    })();
+    stopping.add(p);
+    void p.finally(() => stopping.delete(p));
+    ensureMin(s);
+  }
+
+  function onNewReady(s: ServiceState, inst: Instance): void {
+    // the first ready instance of a new generation retires the old ones
+    for (const old of s.instances) {
+      if (old.generation !== inst.generation && old.state === 'retiring') drain(s, old);
+    }
+  }
+
+  function drain(s: ServiceState, inst: Instance): void {
+    if (inst.state === 'stopped' || inst.state === 'draining') return;
+    inst.state = 'draining';
+    emit({ type: 'drain', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId });
+    if (inst.inflight === 0) remove(s, inst);
+  }
+
+  /** an instance of this service that can take one more request now or after its start */
+  function pick(s: ServiceState, t: Target): Instance | null {
+    let starting: Instance | null = null;
+    let retiring: Instance | null = null;
+    for (const inst of s.instances) {
+      if (inst.inflight >= t.concurrency) continue;
+      if (inst.generation === t.generation) {
+        if (inst.state === 'ready') return inst;
+        if (inst.state === 'starting' && !starting) starting = inst;
+      } else if (inst.state === 'retiring' && !retiring) retiring = inst;
+    }
+    // while the new generation starts, warm old instances keep serving: nobody waits
+    if (retiring && (!starting || starting.inflight > 0)) return retiring;
+    if (starting) return starting;
+    const live = s.instances.filter((i) => i.generation === t.generation).length;
+    if (live < t.maxInstances) return startInstance(s, t);
+    return retiring;
+  }
+
+  function lease(s: ServiceState, inst: Instance, coldStart: boolean): Lease {
+    let released = false;
+    return {
+      instanceId: inst.id,
+      upstream: inst.upstream,
+      agent: inst.agent,
+      coldStart,
+      release() {
+        if (released) return;
+        released = true;
+        inst.inflight--;
+        if (inst.inflight === 0) {
+          inst.idleSince = clock.now();
+          if (inst.state === 'draining') remove(s, inst);
+        }
+        dispatch(s);
+      },
+      async diagnose() {
+        if (inst.death) return inst.death;
+        // an app that crashed mid-request is usually seen exiting within a few ms
+        const exited = await Promise.race([inst.proc.exited.then(() => true), sleep(100).then(() => false)]);
+        return exited ? inst.proc.explainExit('serving') : null;
+      },
+    };
+  }
+
+  async function take(s: ServiceState, inst: Instance): Promise<Lease> {
+    inst.inflight++;
+    if (inst.state === 'starting') {
+      try {
+        await inst.ready;
+      } catch (err) {
+        inst.inflight--;
+        throw err;
+      }
+      // a start that succeeded after the service changed: the request is still served by it
+      return lease(s, inst, true);
+    }
+    return lease(s, inst, false);
+  }
+
+  function dispatch(s: ServiceState): void {
+    while (s.waiters.length && s.target) {
+      const inst = pick(s, s.target);
+      if (!inst) return;
+      const w = s.waiters.shift()!;
+      clearTimeout(w.timer);
+      w.resolve(inst);
+    }
+  }
+
+  function ensureMin(s: ServiceState): void {
+    const t = s.target;
+    if (!t || closing) return;
+    let live = s.instances.filter((i) => i.generation === t.generation).length;
+    while (live < Math.min(t.minInstances, t.maxInstances)) {
+      startInstance(s, t);
+      live++;
+    }
+  }
+
+  function sweepIdle(): void {
+    const now = clock.now();
+    for (const s of services.values()) {
+      const t = s.target;
+      let keep = t?.minInstances ?? 0;
+      for (const inst of [...s.instances]) {
+        if (inst.state !== 'ready' || inst.inflight > 0) continue;
+        const idleMs = now - inst.idleSince;
+        if (t && inst.generation === t.generation && keep > 0) {
+          keep--;
+          continue;
+        }
+        if (!t || idleMs >= t.idleTimeoutMs) {
+          emit({ type: 'idle_stop', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, idleMs });
+          remove(s, inst);
+        }
+      }
+    }
+  }
+
+  return {
+    async acquire(name) {
+      if (closing) throw new CellhostError('ERR_SHUTTING_DOWN', 'the platform is shutting down');
+      const s = services.get(name);
+      const t = s?.target;
+      if (!s || !t) throw new CellhostError('ERR_NO_DEPLOYMENT', `service "${name}" has no live deployment yet`);
+      const inst = pick(s, t);
+      if (inst) return take(s, inst);
+      if (s.waiters.length >= opts.queueLimit) {
+        throw new CellhostError('ERR_CAPACITY', `service "${name}" is at its limit of ${t.maxInstances} instance(s) × ${t.concurrency} concurrent requests and its wait queue is full`);
+      }
+      const chosen = await new Promise<Instance>((resolve, reject) => {
+        const w: Waiter = {
+          resolve,
+          reject,
+          timer: setTimeout(() => {
+            const i = s.waiters.indexOf(w);
+            if (i >= 0) s.waiters.splice(i, 1);
+            reject(new CellhostError('ERR_CAPACITY', `service "${name}" had no free capacity for ${opts.queueTimeoutMs / 1000} s`));
+          }, opts.queueTimeoutMs),
+        };
+        s.waiters.push(w);
+      });
+      return take(s, chosen);
+    },
+
+    setTarget(name, target) {
+      const s = state(name);
+      const prev = s.target;
+      s.target = target;
+      if (!target) {
+        for (const w of s.waiters.splice(0)) {
+          clearTimeout(w.timer);
+          w.reject(new CellhostError('ERR_NO_DEPLOYMENT', `service "${name}" has no live deployment`));
+        }
+        for (const inst of [...s.instances]) drain(s, inst);
+        if (!s.instances.length) services.delete(name);
+        return;
+      }
+      if (prev && prev.generation !== target.generation) {
+        const warm = s.instances.some((i) => i.generation !== target.generation && i.state === 'ready');
+        for (const inst of [...s.instances]) {
+          if (inst.generation === target.generation) continue;
+          if (inst.state === 'ready' && warm) inst.state = 'retiring';
+          else drain(s, inst);
+        }
+        // start the replacement now, so the switch costs no request a cold start
+        if (warm && !s.instances.some((i) => i.generation === target.generation)) startInstance(s, target);
+      }
+      ensureMin(s);
+      dispatch(s);
+    },
+
+    instances(name) {
+      const s = services.get(name);
+      if (!s) return [];
+      return s.instances.map((i) => ({
+        id: i.id,
+        deploymentId: i.deploymentId,
+        state: i.state,
+        pid: i.proc?.pid ?? -1,
+        inflight: i.inflight,
+        startedAt: new Date(i.startedAt).toISOString(),
+        readyAt: i.readyAt ? new Date(i.readyAt).toISOString() : null,
+      }));
+    },
+
+    async close(graceMs) {
+      closing = true;
+      clearInterval(sweep);
+      for (const s of services.values()) {
+        for (const w of s.waiters.splice(0)) {
+          clearTimeout(w.timer);
+          w.reject(new CellhostError('ERR_SHUTTING_DOWN', 'the platform is shutting down'));
+        }
+      }
+      const deadline = Date.now() + graceMs;
+      while (Date.now() < deadline && [...services.values()].some((s) => s.instances.some((i) => i.inflight > 0))) await sleep(20);
+      for (const s of services.values()) for (const inst of [...s.instances]) remove(s, inst);
+      await Promise.all([...stopping]);
+      services.clear();
+    },
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

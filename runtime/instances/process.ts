@@ -1,0 +1,135 @@
+// One instance's process: spawn, read its output, detect readiness or an early exit, and a
+// dispose() that always leaves nothing running.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { CellhostError } from '../core/errors.ts';
+import type { Launch } from './launcher.ts';
+import { LineSplitter, TailBuffer } from './output.ts';
+import { waitForPort } from './readiness.ts';
+
+export type OutputStream = 'stdout' | 'stderr';
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface InstanceProcess {
+  readonly pid: number;
+  /** resolves when the port accepts; rejects with ERR_APP_EXITED / ERR_START_TIMEOUT */
+  readonly ready: Promise<void>;
+  /** resolves once the process has exited (never rejects) */
+  readonly exited: Promise<ExitInfo>;
+  isExited(): boolean;
+  tail(): string[];
+  /** after exit: why, as a coded error (OOM when the launcher can tell, else the exit status) */
+  explainExit(phase: 'start' | 'serving'): Promise<CellhostError>;
+  /** SIGTERM the group, SIGKILL after graceMs, then free the launch; idempotent */
+  dispose(graceMs?: number): Promise<void>;
+}
+
+export interface SpawnOptions {
+  startTimeoutMs: number;
+  healthPath?: string | null;
+  onOutput?(stream: OutputStream, line: string): void;
+}
+
+export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProcess {
+  const tail = new TailBuffer(20);
+  const child: ChildProcess = spawn(launch.argv[0]!, launch.argv.slice(1), {
+    cwd: launch.cwd,
+    env: launch.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // its own process group, so the whole tree can be signalled at once
+    detached: true,
+  });
+  const pid = child.pid ?? -1;
+  for (const stream of ['stdout', 'stderr'] as const) {
+    const splitter = new LineSplitter((line) => {
+      tail.add(line);
+      opts.onOutput?.(stream, line);
+    });
+    child[stream]!.on('data', (b: Buffer) => splitter.push(b));
+    child[stream]!.on('end', () => splitter.flush());
+  }
+
+  let exitInfo: ExitInfo | null = null;
+  const exited = new Promise<ExitInfo>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exitInfo = { code, signal };
+      resolve(exitInfo);
+    });
+    child.once('error', () => {
+      exitInfo ??= { code: 127, signal: null };
+      resolve(exitInfo);
+    });
+  });
+
+  const readiness = new AbortController();
+  const ready = (async () => {
+    const timer = setTimeout(() => readiness.abort(new CellhostError('ERR_START_TIMEOUT', `the app did not listen on its port within ${opts.startTimeoutMs / 1000} s`)), opts.startTimeoutMs);
+    void exited.then(async () => {
+      if (readiness.signal.aborted) return;
+      const reason = await explainExit('start');
+      if (!readiness.signal.aborted) readiness.abort(reason);
+    });
+    try {
+      await waitForPort({ host: launch.upstream.host, port: launch.upstream.port, signal: readiness.signal, healthPath: opts.healthPath });
+      readiness.abort(null);
+      await launch.onReady?.();
+    } catch (err) {
+      throw readiness.signal.reason instanceof CellhostError ? readiness.signal.reason : err;
+    } finally {
+      clearTimeout(timer);
+    }
+  })();
+  ready.catch(() => {});
+
+  async function explainExit(phase: 'start' | 'serving'): Promise<CellhostError> {
+    const info = await exited;
+    const diagnosis = await launch.diagnose?.().catch(() => null);
+    const details = { exit: info, lastLines: tail.get() };
+    if (diagnosis) return new CellhostError(diagnosis.code, diagnosis.message, { details });
+    return phase === 'start'
+      ? new CellhostError('ERR_APP_EXITED', `the app exited during start (${describeExit(info)})`, { details })
+      : new CellhostError('ERR_APP_CRASHED', `the app exited while serving (${describeExit(info)})`, { details });
+  }
+
+  let disposing: Promise<void> | null = null;
+  const dispose = (graceMs = 5000) =>
+    (disposing ??= (async () => {
+      if (!exitInfo) {
+        signalGroup(pid, 'SIGTERM');
+        const killer = setTimeout(() => signalGroup(pid, 'SIGKILL'), graceMs);
+        await exited;
+        clearTimeout(killer);
+      }
+      // children that left the group (setsid, daemonised) die with the cgroup, when there is one
+      signalGroup(pid, 'SIGKILL');
+      await launch.killAll?.();
+      await launch.release();
+    })());
+
+  return {
+    pid,
+    ready,
+    exited,
+    isExited: () => exitInfo !== null,
+    tail: () => tail.get(),
+    explainExit,
+    dispose,
+  };
+}
+
+function signalGroup(pid: number, sig: NodeJS.Signals): void {
+  if (pid <= 0) return;
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    // ESRCH: the group is already gone, which is the goal
+  }
+}
+
+export function describeExit(info: ExitInfo): string {
+  if (info.signal) return `killed by ${info.signal}`;
+  return `exit code ${info.code}`;
+}

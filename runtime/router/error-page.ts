@@ -1,0 +1,49 @@
+// What a visitor sees when the platform, not the app, answers: a short HTML page for
+// browsers, `{error:{code,message}}` for everything else. Each names the reason.
+import type http from 'node:http';
+import type { CellhostError } from '../core/errors.ts';
+
+const TITLES: Record<number, string> = {
+  404: 'Not found',
+  413: 'Request too large',
+  431: 'Request headers too large',
+  502: 'Bad gateway',
+  503: 'Service unavailable',
+  504: 'Gateway timeout',
+};
+
+export function wantsHtml(accept: string | undefined): boolean {
+  return !!accept && accept.includes('text/html');
+}
+
+export function sendError(req: http.IncomingMessage, res: http.ServerResponse, err: CellhostError, requestId: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const headers: Record<string, string> = { 'x-request-id': requestId, 'cache-control': 'no-store', 'x-cellhost-error': err.code };
+  if (err.status === 503) headers['retry-after'] = '1';
+  const lastLines = Array.isArray(err.details?.lastLines) ? (err.details.lastLines as string[]).slice(-10) : [];
+  let body: string;
+  if (wantsHtml(req.headers.accept)) {
+    headers['content-type'] = 'text/html; charset=utf-8';
+    const title = TITLES[err.status] ?? 'Error';
+    body =
+      `<!doctype html><html><head><meta charset="utf-8"><title>${err.status} ${title}</title>` +
+      `<style>body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:4rem auto;padding:0 1rem;color:#222}` +
+      `code,pre{background:#f4f4f4;padding:.1rem .3rem;border-radius:3px}pre{padding:.8rem;overflow:auto}</style></head>` +
+      `<body><h1>${err.status} ${title}</h1><p>${escapeHtml(err.message)}</p><p><code>${err.code}</code> · request ${requestId}</p>` +
+      (lastLines.length ? `<p>Last lines of the app's output:</p><pre>${escapeHtml(lastLines.join('\n'))}</pre>` : '') +
+      `<p><small>served by cellhost</small></p></body></html>`;
+  } else {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify({ error: { code: err.code, message: err.message, requestId, ...(lastLines.length ? { lastLines } : {}) } });
+  }
+  headers['content-length'] = String(Buffer.byteLength(body));
+  res.writeHead(err.status, headers);
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}

@@ -1,0 +1,232 @@
+// The app router: the hot path. Plain node:http, no Request/Response objects; each request
+// is host → service → lease from the pool → forwarded on that instance's keep-alive agent.
+import crypto from 'node:crypto';
+import http from 'node:http';
+import net from 'node:net';
+import { CellhostError, describeError } from '../core/errors.ts';
+import { silentLogger, type Logger } from '../core/log.ts';
+import type { Lease, Pool } from '../instances/pool.ts';
+import { sendError } from './error-page.ts';
+import { normalizeHost } from './hosts.ts';
+
+export interface Route {
+  service: string;
+  requestTimeoutMs: number;
+}
+
+export interface RequestRecord {
+  service: string;
+  instanceId: string | null;
+  status: number;
+  startedAt: number;
+  durationMs: number;
+  coldStart: boolean;
+  errorCode: string | null;
+}
+
+export interface RouterOptions {
+  pool: Pool;
+  /** host (normalized) → route, or null for an unknown host */
+  resolve(host: string): Route | null;
+  maxBodyBytes: number;
+  log?: Logger;
+  onRequest?(record: RequestRecord): void;
+}
+
+// RFC 9110 §7.6.1 hop-by-hop headers, plus the ones we set ourselves
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
+
+export function createRouter(opts: RouterOptions): http.Server {
+  const log = opts.log ?? silentLogger;
+  const server = http.createServer({ requestTimeout: 0, headersTimeout: 30_000, maxHeaderSize: 64 * 1024 });
+  server.keepAliveTimeout = 65_000;
+
+  server.on('request', (req, res) => {
+    const startedAt = Date.now();
+    const requestId = (req.headers['x-request-id'] as string | undefined) ?? crypto.randomUUID();
+    const host = normalizeHost(req.headers.host);
+    const route = host ? opts.resolve(host) : null;
+    if (!route) {
+      sendError(req, res, new CellhostError('ERR_HOST_UNKNOWN', `no service is served at "${host ?? ''}"`), requestId);
+      return;
+    }
+    const record: RequestRecord = { service: route.service, instanceId: null, status: 0, startedAt, durationMs: 0, coldStart: false, errorCode: null };
+    const finish = (status: number, errorCode: string | null) => {
+      if (record.status) return;
+      record.status = status;
+      record.errorCode = errorCode;
+      record.durationMs = Date.now() - startedAt;
+      opts.onRequest?.(record);
+    };
+    const fail = (err: CellhostError) => {
+      finish(err.status, err.code);
+      sendError(req, res, err, requestId);
+    };
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > opts.maxBodyBytes) {
+      fail(new CellhostError('ERR_BODY_TOO_LARGE', `the request body is larger than ${opts.maxBodyBytes} bytes`));
+      req.resume();
+      return;
+    }
+
+    opts.pool.acquire(route.service).then(
+      (lease) => forward(req, res, lease, route, requestId, record, finish, fail),
+      (err: unknown) => {
+        if (err instanceof CellhostError) fail(err);
+        else {
+          log.error('router.acquire_failed', { service: route.service, error: describeError(err) });
+          fail(new CellhostError('ERR_INTERNAL', 'the platform could not start the app'));
+        }
+      },
+    );
+  });
+
+  function forward(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    lease: Lease,
+    route: Route,
+    requestId: string,
+    record: RequestRecord,
+    finish: (status: number, code: string | null) => void,
+    fail: (err: CellhostError) => void,
+  ): void {
+    record.instanceId = lease.instanceId;
+    record.coldStart = lease.coldStart;
+    let done = false;
+    const release = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      lease.release();
+    };
+    if (req.destroyed || res.destroyed) {
+      release();
+      finish(499, 'ERR_CLIENT_CLOSED');
+      return;
+    }
+    const upstream = http.request({
+      host: lease.upstream.host,
+      port: lease.upstream.port,
+      method: req.method,
+      path: req.url,
+      headers: forwardHeaders(req, requestId),
+      agent: lease.agent,
+    });
+    const timer = setTimeout(() => {
+      upstream.destroy(new CellhostError('ERR_REQUEST_TIMEOUT', `the app did not answer within ${route.requestTimeoutMs / 1000} s`));
+    }, route.requestTimeoutMs);
+
+    upstream.on('response', (up) => {
+      res.writeHead(up.statusCode ?? 502, up.statusMessage, responseHeaders(up.rawHeaders, requestId));
+      finish(up.statusCode ?? 502, null);
+      up.pipe(res);
+      up.on('end', release);
+      up.on('error', () => {
+        release();
+        res.destroy();
+      });
+    });
+    upstream.on('error', (err) => {
+      const wasDone = done;
+      release();
+      if (wasDone || res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (err instanceof CellhostError) {
+        fail(err);
+        return;
+      }
+      void lease.diagnose().then((death) => {
+        fail(death ?? new CellhostError('ERR_APP_REFUSED', `the app refused or dropped the connection (${(err as NodeJS.ErrnoException).code ?? err.message})`));
+      });
+    });
+    // a client that goes away cancels the upstream request
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+      release();
+      if (!record.status) finish(499, 'ERR_CLIENT_CLOSED');
+    });
+    req.pipe(upstream);
+  }
+
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    const requestId = (req.headers['x-request-id'] as string | undefined) ?? crypto.randomUUID();
+    const host = normalizeHost(req.headers.host);
+    const route = host ? opts.resolve(host) : null;
+    if (!route) {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    socket.on('error', () => {});
+    opts.pool.acquire(route.service).then(
+      (lease) => tunnel(req, socket, head, lease, requestId),
+      (err: unknown) => {
+        const status = err instanceof CellhostError ? err.status : 500;
+        socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      },
+    );
+  });
+
+  return server;
+}
+
+/** a WebSocket (or any Upgrade): raw bytes both ways; the lease is held for the connection's life */
+function tunnel(req: http.IncomingMessage, client: net.Socket, head: Buffer, lease: Lease, requestId: string): void {
+  const up = net.connect(lease.upstream.port, lease.upstream.host);
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    lease.release();
+    client.destroy();
+    up.destroy();
+  };
+  up.on('connect', () => {
+    const headers = forwardHeaders(req, requestId);
+    let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
+    for (const [k, v] of Object.entries(headers)) {
+      for (const value of Array.isArray(v) ? v : [v]) text += `${k}: ${value}\r\n`;
+    }
+    text += `connection: Upgrade\r\nupgrade: ${req.headers.upgrade}\r\n\r\n`;
+    up.write(text);
+    if (head.length) up.write(head);
+    up.pipe(client);
+    client.pipe(up);
+  });
+  up.on('error', release);
+  up.on('close', release);
+  client.on('close', release);
+}
+
+function forwardHeaders(req: http.IncomingMessage, requestId: string): http.OutgoingHttpHeaders {
+  const out: http.OutgoingHttpHeaders = {};
+  const connection = req.headers.connection;
+  const listed = connection ? new Set(connection.toLowerCase().split(',').map((s) => s.trim())) : null;
+  for (const key in req.headers) {
+    if (HOP_BY_HOP.has(key) || listed?.has(key)) continue;
+    out[key] = req.headers[key];
+  }
+  const peer = req.socket.remoteAddress ?? '';
+  const prior = req.headers['x-forwarded-for'];
+  out['x-forwarded-for'] = prior ? `${prior}, ${peer}` : peer;
+  out['x-forwarded-proto'] = (req.headers['x-forwarded-proto'] as string | undefined) ?? 'http';
+  out['x-forwarded-host'] = req.headers.host ?? '';
+  out['x-request-id'] = requestId;
+  return out;
+}
+
+function responseHeaders(raw: string[], requestId: string): string[] {
+  const out: string[] = [];
+  let hasId = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i]!;
+    const lower = key.toLowerCase();
+    if (HOP_BY_HOP.has(lower)) continue;
+    if (lower === 'x-request-id') hasId = true;
+    out.push(key, raw[i + 1]!);
+  }
+  if (!hasId) out.push('x-request-id', requestId);
+  return out;
+}

@@ -1,0 +1,161 @@
+// The composition root: config → store → pool, builder, control → router and admin listeners.
+// Everything is created here and passed down; nothing below imports its peers' singletons.
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import { createDirectBuildLauncher } from '../builder/launcher.ts';
+import { createLogHub } from '../builder/log-hub.ts';
+import { createBuildQueue } from '../builder/queue.ts';
+import { createApi } from './api/app.ts';
+import { createDeployments } from './control/deployments.ts';
+import { createServices } from './control/services.ts';
+import { systemClock, type Clock } from './core/clock.ts';
+import type { Config } from './core/config.ts';
+import { describeError } from './core/errors.ts';
+import { createLogger, type Logger } from './core/log.ts';
+import { createDirectLauncher } from './instances/launcher.ts';
+import { createPool, type PoolEvent } from './instances/pool.ts';
+import { createRouter } from './router/proxy.ts';
+import { openStore } from './store/index.ts';
+import { VERSION } from './version.ts';
+
+export interface RunningServer {
+  routerUrl: string;
+  adminUrl: string;
+  /** set only on the first start, when the admin token was generated */
+  adminToken: string | null;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  log?: Logger;
+  clock?: Clock;
+  /** where the first-start admin token is printed */
+  announce?(line: string): void;
+}
+
+export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
+  const log = opts.log ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
+  const clock = opts.clock ?? systemClock;
+  const now = () => new Date(clock.now()).toISOString();
+  for (const dir of [config.dataDir, config.paths.images, config.paths.builds, config.paths.cache, config.paths.logs, config.paths.run]) {
+    fs.mkdirSync(dir, { recursive: true });
+  }
+  // instance and build homes from a previous run are stale whatever happened to it
+  for (const entry of fs.readdirSync(config.paths.run)) fs.rmSync(path.join(config.paths.run, entry), { recursive: true, force: true });
+
+  const store = openStore(config.paths.db);
+  let adminToken: string | null = null;
+  if (store.tokens.count() === 0) {
+    adminToken = store.tokens.create('admin', now(), config.adminToken).token;
+    if (!config.adminToken) (opts.announce ?? ((l) => process.stdout.write(l + '\n')))(`cellhost: admin token (shown once, keep it): ${adminToken}`);
+  }
+
+  const launcher = createDirectLauncher({ runDir: config.paths.run });
+  const isolation = launcher.report();
+  for (const reason of isolation.reasons) log.warn('isolation.off', { reason });
+
+  const onEvent = (service: string, event: string, fields: Record<string, unknown>) => log.info(`service.${event}`, { service, ...fields });
+  const pool = createPool({
+    launcher,
+    startTimeoutMs: config.startTimeoutMs,
+    queueLimit: config.queueLimit,
+    queueTimeoutMs: config.queueTimeoutMs,
+    clock,
+    log,
+    onEvent: ({ type, service, ...fields }: PoolEvent) => onEvent(service, type, fields),
+  });
+  const noEnv = { vars: {}, version: '0' };
+  const services = createServices({
+    store,
+    pool,
+    clock,
+    log,
+    domain: config.domain,
+    publicPort: config.http.port,
+    imagesDir: config.paths.images,
+    envFor: () => noEnv,
+    onEvent,
+  });
+  const logs = createLogHub(path.join(config.paths.logs, 'builds'));
+  const queue = createBuildQueue({
+    concurrency: config.buildConcurrency,
+    onError: (job, err) => log.error('build.crashed', { deployment: job.id, error: describeError(err) }),
+  });
+  const deployments = createDeployments({
+    store,
+    queue,
+    logs,
+    buildLauncher: createDirectBuildLauncher({ runDir: config.paths.run }),
+    paths: config.paths,
+    sourceLimits: { maxBytes: config.maxUploadBytes, maxEntries: 100_000 },
+    clock,
+    log,
+    envFor: () => ({}),
+    onLiveChanged: (name) => services.sync(name),
+    onEvent,
+  });
+  const interrupted = await deployments.recover();
+  if (interrupted) log.warn('deploy.interrupted_on_restart', { count: interrupted });
+  services.syncAll();
+
+  const router = createRouter({ pool, resolve: services.resolve, maxBodyBytes: config.maxBodyBytes, log });
+  await listen(router, config.http.host, config.http.port);
+  const api = createApi({
+    version: VERSION,
+    store,
+    services,
+    deployments,
+    logs,
+    isolation: () => isolation,
+    uploadDir: path.join(config.paths.builds, 'uploads'),
+    maxUploadBytes: config.maxUploadBytes,
+    now,
+    log,
+  });
+  const admin = await new Promise<ServerType>((resolve, reject) => {
+    const s = serve({ fetch: api.fetch, hostname: config.admin.host, port: config.admin.port }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const routerUrl = `http://${hostForUrl(config.http.host)}:${(router.address() as { port: number }).port}`;
+  const adminUrl = `http://${hostForUrl(config.admin.host)}:${(admin.address() as { port: number }).port}`;
+  log.info('serve.started', { router: routerUrl, admin: adminUrl, data: config.dataDir, version: VERSION });
+
+  let closing: Promise<void> | null = null;
+  return {
+    routerUrl,
+    adminUrl,
+    adminToken,
+    close: () =>
+      (closing ??= (async () => {
+        log.info('serve.stopping', {});
+        const routerClosed = new Promise<void>((r) => router.close(() => r()));
+        admin.close();
+        router.closeIdleConnections();
+        deployments.abortAll();
+        await pool.close(config.shutdownGraceMs);
+        await deployments.idle();
+        router.closeAllConnections();
+        (admin as http.Server).closeAllConnections?.();
+        await routerClosed;
+        store.close();
+        log.info('serve.stopped', {});
+      })()),
+  };
+}
+
+function listen(server: http.Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function hostForUrl(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}

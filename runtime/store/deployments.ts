@@ -1,0 +1,109 @@
+// The deployments table: one row per build of a service's source.
+import type { Db } from './db.ts';
+
+export type DeploymentStatus = 'queued' | 'building' | 'ready' | 'live' | 'superseded' | 'failed' | 'interrupted';
+
+export interface Deployment {
+  id: string;
+  service: string;
+  seq: number;
+  status: DeploymentStatus;
+  /** where the code came from: "upload:tar.gz", "upload:zip", "git:<url>#<ref>" */
+  source: string;
+  errorCode: string | null;
+  error: string | null;
+  imageDir: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+interface Row {
+  id: string;
+  service: string;
+  seq: number;
+  status: string;
+  source: string;
+  error_code: string | null;
+  error: string | null;
+  image_dir: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+const fromRow = (r: Row): Deployment => ({
+  id: r.id,
+  service: r.service,
+  seq: r.seq,
+  status: r.status as DeploymentStatus,
+  source: r.source,
+  errorCode: r.error_code,
+  error: r.error,
+  imageDir: r.image_dir,
+  createdAt: r.created_at,
+  startedAt: r.started_at,
+  finishedAt: r.finished_at,
+});
+
+export interface DeploymentPatch {
+  status?: DeploymentStatus;
+  errorCode?: string | null;
+  error?: string | null;
+  imageDir?: string | null;
+  startedAt?: string | null;
+  finishedAt?: string | null;
+}
+
+export interface DeploymentStore {
+  create(d: { id: string; service: string; source: string; now: string }): Deployment;
+  get(id: string): Deployment | undefined;
+  listForService(service: string, opts?: { limit?: number; beforeSeq?: number }): Deployment[];
+  listByStatus(statuses: DeploymentStatus[]): Deployment[];
+  update(id: string, patch: DeploymentPatch): Deployment;
+}
+
+export function createDeploymentStore(db: Db): DeploymentStore {
+  const q = {
+    nextSeq: db.prepare<[string], { seq: number }>('SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM deployments WHERE service = ?'),
+    insert: db.prepare(
+      `INSERT INTO deployments (id, service, seq, status, source, created_at) VALUES (@id, @service, @seq, 'queued', @source, @now)`,
+    ),
+    get: db.prepare<[string], Row>('SELECT * FROM deployments WHERE id = ?'),
+    list: db.prepare<[string, number, number], Row>(
+      'SELECT * FROM deployments WHERE service = ? AND seq < ? ORDER BY seq DESC LIMIT ?',
+    ),
+  };
+  const get = (id: string) => {
+    const r = q.get.get(id);
+    return r ? fromRow(r) : undefined;
+  };
+  const columns: Record<keyof DeploymentPatch, string> = {
+    status: 'status',
+    errorCode: 'error_code',
+    error: 'error',
+    imageDir: 'image_dir',
+    startedAt: 'started_at',
+    finishedAt: 'finished_at',
+  };
+  return {
+    create: db.transaction(({ id, service, source, now }: { id: string; service: string; source: string; now: string }) => {
+      const seq = q.nextSeq.get(service)!.seq;
+      q.insert.run({ id, service, seq, source, now });
+      return get(id)!;
+    }),
+    get,
+    listForService(service, opts = {}) {
+      return q.list.all(service, opts.beforeSeq ?? Number.MAX_SAFE_INTEGER, opts.limit ?? 1000).map(fromRow);
+    },
+    listByStatus(statuses) {
+      const marks = statuses.map(() => '?').join(', ');
+      return db.prepare<string[], Row>(`SELECT * FROM deployments WHERE status IN (${marks}) ORDER BY created_at`).all(...statuses).map(fromRow);
+    },
+    update(id, patch) {
+      const sets = Object.keys(patch).map((k) => `${columns[k as keyof DeploymentPatch]} = @${k}`);
+      if (sets.length) db.prepare(`UPDATE deployments SET ${sets.join(', ')} WHERE id = @id`).run({ ...patch, id });
+      return get(id)!;
+    },
+  };
+}

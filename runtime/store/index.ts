@@ -1,0 +1,23 @@
+import { openDatabase, type Db } from './db.ts';
+import { createDeploymentStore, type DeploymentStore } from './deployments.ts';
+import { createServiceStore, type ServiceStore } from './services.ts';
+import { createTokenStore, type TokenStore } from './tokens.ts';
+
+export interface Store {
+  db: Db;
+  services: ServiceStore;
+  deployments: DeploymentStore;
+  tokens: TokenStore;
+  close(): void;
+}
+
+export function openStore(file: string): Store {
+  const db = openDatabase(file);
+  return {
+    db,
+    services: createServiceStore(db),
+    deployments: createDeploymentStore(db),
+    tokens: createTokenStore(db),
+    close: () => db.close(),
+  };
+}

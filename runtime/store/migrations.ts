@@ -1,0 +1,46 @@
+// Append only: a shipped migration is never edited, a change is a new entry.
+export const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE services (
+    name TEXT PRIMARY KEY,
+    runtime TEXT NOT NULL,
+    build_command TEXT,
+    start_command TEXT,
+    port INTEGER NOT NULL,
+    memory_mb INTEGER NOT NULL,
+    plan TEXT NOT NULL,
+    min_instances INTEGER NOT NULL,
+    max_instances INTEGER NOT NULL,
+    concurrency INTEGER NOT NULL,
+    idle_timeout_s REAL NOT NULL,
+    request_timeout_s REAL NOT NULL,
+    health_path TEXT,
+    root_dir TEXT,
+    domains TEXT NOT NULL DEFAULT '[]',
+    live_deployment_id TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE TABLE deployments (
+    id TEXT PRIMARY KEY,
+    service TEXT NOT NULL REFERENCES services(name) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    source TEXT NOT NULL,
+    error_code TEXT,
+    error TEXT,
+    image_dir TEXT,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT
+  );
+  CREATE INDEX deployments_by_service ON deployments(service, seq);
+  CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    last_used_at TEXT
+  );
+  `,
+];
