@@ -67,13 +67,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     onEvent: ({ type, service, ...fields }: PoolEvent) => onEvent(service, type, fields),
   });
   const noEnv = { vars: {}, version: '0' };
+  // created before the control plane, which asks it for the public port; it listens later
+  const router = createRouter({ pool, resolve: (host) => services.resolve(host), maxBodyBytes: config.maxBodyBytes, log });
   const services = createServices({
     store,
     pool,
     clock,
     log,
     domain: config.domain,
-    publicPort: config.http.port,
+    publicPort: () => (router.listening ? (router.address() as { port: number }).port : config.http.port),
     imagesDir: config.paths.images,
     envFor: () => noEnv,
     onEvent,
@@ -100,7 +102,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   if (interrupted) log.warn('deploy.interrupted_on_restart', { count: interrupted });
   services.syncAll();
 
-  const router = createRouter({ pool, resolve: services.resolve, maxBodyBytes: config.maxBodyBytes, log });
   await listen(router, config.http.host, config.http.port);
   const api = createApi({
     version: VERSION,

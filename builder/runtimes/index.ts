@@ -48,8 +48,12 @@ export const RUNTIME_DEFS: Record<RuntimeName, RuntimeDef> = {
   python: {
     name: 'python',
     toolchain: [{ bin: 'python3', pkg: 'python3 python3-venv' }],
-    // the venv sees the host's system packages (Debian's flask, gunicorn, ...)
-    prepare: (dir) => (has(dir, '.venv/bin/python') ? null : 'python3 -m venv --system-site-packages .venv'),
+    // the venv sees the host's system packages (Debian's flask, gunicorn, ...); without a
+    // requirements file it needs no pip of its own, which saves seconds per build
+    prepare(dir) {
+      if (has(dir, '.venv/bin/python')) return null;
+      return `python3 -m venv --system-site-packages${has(dir, 'requirements.txt') ? '' : ' --without-pip'} .venv`;
+    },
     defaultBuild: (dir) => (has(dir, 'requirements.txt') ? 'pip install -r requirements.txt' : null),
     defaultStart(dir) {
       const entry = ['app.py', 'main.py', 'server.py'].find((f) => has(dir, f)) ?? 'app.py';

@@ -24,8 +24,8 @@ export interface ServicesDeps {
   clock: Clock;
   log: Logger;
   domain: string;
-  /** the router's public port, for URLs (omitted when 80) */
-  publicPort: number;
+  /** the router's public port, for URLs (omitted when 80); known once it listens */
+  publicPort(): number;
   imagesDir: string;
   /** the service's variables and a version that changes whenever they do */
   envFor(service: string): { vars: Record<string, string>; version: string };
@@ -63,7 +63,10 @@ export function createServices(deps: ServicesDeps): Services {
     customDomains = custom;
   }
 
-  const urlFor = (name: string) => `http://${name}.${deps.domain}${deps.publicPort === 80 ? '' : `:${deps.publicPort}`}`;
+  const urlFor = (name: string) => {
+    const port = deps.publicPort();
+    return `http://${name}.${deps.domain}${port === 80 ? '' : `:${port}`}`;
+  };
   const view = (s: Service): ServiceView => ({ ...s, url: urlFor(s.name), instances: pool.instances(s.name) });
 
   function mustGet(name: string): Service {

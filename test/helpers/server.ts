@@ -1,0 +1,148 @@
+// Starts the real platform in-process on free ports with a temp data dir, and talks to it.
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { packDirectory } from '../../builder/sources/index.ts';
+import { loadConfig } from '../../runtime/core/config.ts';
+import { silentLogger } from '../../runtime/core/log.ts';
+import { startServer, type RunningServer } from '../../runtime/server.ts';
+
+export const FIXTURES = fileURLToPath(new URL('../fixtures/apps', import.meta.url));
+export const TOKEN = 'test-admin-token-0123456789';
+
+export interface TestServer extends RunningServer {
+  dataDir: string;
+  api<T = any>(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T; headers: Headers }>;
+  /** request through the router with a Host header */
+  app(service: string, p?: string, init?: { headers?: Record<string, string>; method?: string }): Promise<{ status: number; text: string; json: any; headers: Headers }>;
+  /** create (if needed) and deploy a fixture dir, wait until the deployment ends; returns it */
+  deploy(service: string, dir: string, settings?: Record<string, unknown>): Promise<any>;
+  waitDeployment(id: string): Promise<any>;
+  restart(): Promise<TestServer>;
+}
+
+export function tempDir(prefix = 'cellhost-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export async function startTestServer(opts: { env?: Record<string, string>; dataDir?: string } = {}): Promise<TestServer> {
+  const dataDir = opts.dataDir ?? tempDir();
+  const config = loadConfig({
+    env: {
+      CELLHOST_DATA: dataDir,
+      CELLHOST_HTTP_ADDR: '127.0.0.1:0',
+      CELLHOST_ADMIN_ADDR: '127.0.0.1:0',
+      CELLHOST_ADMIN_TOKEN: TOKEN,
+      CELLHOST_START_TIMEOUT_MS: '5000',
+      CELLHOST_QUEUE_TIMEOUT_MS: '3000',
+      CELLHOST_SHUTDOWN_GRACE_MS: '2000',
+      ...opts.env,
+    },
+  });
+  const server = await startServer(config, { log: silentLogger, announce: () => {} });
+  const api: TestServer['api'] = async (method, p, body, headers = {}) => {
+    const isBuffer = body instanceof Uint8Array;
+    const res = await fetch(server.adminUrl + p, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined && !isBuffer ? { 'content-type': 'application/json' } : {}), ...headers },
+      body: body === undefined ? undefined : isBuffer ? body : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // text body
+    }
+    return { status: res.status, body: parsed as any, headers: res.headers };
+  };
+  const waitDeployment = async (id: string) => {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const { body } = await api('GET', `/api/v1/deployments/${id}`);
+      if (!['queued', 'building'].includes(body.status)) return body;
+      if (Date.now() > deadline) throw new Error(`deployment ${id} still ${body.status}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const t: TestServer = {
+    ...server,
+    dataDir,
+    api,
+    app: (service, p = '/', init = {}) => requestRouter(server.routerUrl, `${service}.localhost`, p, init),
+    async deploy(service, dir, settings = {}) {
+      const existing = await api('GET', `/api/v1/services/${service}`);
+      if (existing.status === 404) {
+        const created = await api('POST', '/api/v1/services', { name: service, runtime: 'node', ...settings });
+        if (created.status !== 201) throw new Error(`create failed: ${JSON.stringify(created.body)}`);
+      } else if (Object.keys(settings).length) {
+        await api('PATCH', `/api/v1/services/${service}`, settings);
+      }
+      const archive = await packDirectory(dir);
+      const res = await api('POST', `/api/v1/services/${service}/deployments`, new Uint8Array(archive), { 'content-type': 'application/gzip' });
+      if (res.status !== 202) throw new Error(`deploy failed: ${JSON.stringify(res.body)}`);
+      return waitDeployment(res.body.id);
+    },
+    waitDeployment,
+    async restart() {
+      await server.close();
+      return startTestServer({ ...opts, dataDir });
+    },
+  };
+  return t;
+}
+
+/** fetch() cannot set Host, so requests to the router go through node:http */
+export function requestRouter(
+  routerUrl: string,
+  host: string,
+  p: string,
+  init: { headers?: Record<string, string>; method?: string; body?: string | Buffer } = {},
+): Promise<{ status: number; text: string; json: any; headers: Headers }> {
+  const url = new URL(routerUrl);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: url.hostname, port: url.port, path: p, method: init.method ?? 'GET', headers: { host, ...init.headers }, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          let json: unknown = null;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            // not JSON
+          }
+          const headers = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+          resolve({ status: res.statusCode ?? 0, text, json, headers });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function waitFor<T>(fn: () => T | Promise<T>, opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${opts.what ?? 'condition'}`);
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 25));
+  }
+}
