@@ -14,6 +14,8 @@ import { systemClock, type Clock } from './core/clock.ts';
 import type { Config } from './core/config.ts';
 import { describeError } from './core/errors.ts';
 import { createLogger, type Logger } from './core/log.ts';
+import { describeEvent } from './logs/events.ts';
+import { createLogSink } from './logs/sink.ts';
 import { createDirectLauncher } from './instances/launcher.ts';
 import { createPool, type PoolEvent } from './instances/pool.ts';
 import { createRouter } from './router/proxy.ts';
@@ -56,7 +58,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const isolation = launcher.report();
   for (const reason of isolation.reasons) log.warn('isolation.off', { reason });
 
-  const onEvent = (service: string, event: string, fields: Record<string, unknown>) => log.info(`service.${event}`, { service, ...fields });
+  const sink = createLogSink({ store: store.logs, clock, log });
+  const onEvent = (service: string, event: string, fields: Record<string, unknown>) => {
+    sink.event(service, event, describeEvent(event, fields), fields);
+    log.info(`service.${event}`, { service, ...fields });
+  };
   const pool = createPool({
     launcher,
     startTimeoutMs: config.startTimeoutMs,
@@ -65,6 +71,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     clock,
     log,
     onEvent: ({ type, service, ...fields }: PoolEvent) => onEvent(service, type, fields),
+    onOutput: (service, instanceId, deploymentId, stream, line) => sink.line(service, instanceId, deploymentId, stream, line),
   });
   const noEnv = { vars: {}, version: '0' };
   // created before the control plane, which asks it for the public port; it listens later
@@ -110,6 +117,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     deployments,
     logs,
     isolation: () => isolation,
+    sink,
     uploadDir: path.join(config.paths.builds, 'uploads'),
     maxUploadBytes: config.maxUploadBytes,
     now,
@@ -140,6 +148,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         router.closeAllConnections();
         (admin as http.Server).closeAllConnections?.();
         await routerClosed;
+        sink.close();
         store.close();
         log.info('serve.stopped', {});
       })()),

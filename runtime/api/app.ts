@@ -6,10 +6,12 @@ import type { Services } from '../control/services.ts';
 import { CellhostError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { IsolationReport } from '../instances/launcher.ts';
+import type { LogSink } from '../logs/sink.ts';
 import type { Store } from '../store/index.ts';
 import { requireToken, type AuthEnv } from './auth.ts';
 import { toResponse } from './http-errors.ts';
 import { buildOpenApi } from './openapi.ts';
+import { logRoutes } from './routes-logs.ts';
 import { deploymentRoutes, serviceDeploymentRoutes } from './routes-deployments.ts';
 import { serviceRoutes } from './routes-services.ts';
 import { tokenRoutes } from './routes-tokens.ts';
@@ -21,6 +23,7 @@ export interface ApiDeps {
   deployments: Deployments;
   logs: LogHub;
   isolation(): IsolationReport;
+  sink: LogSink;
   uploadDir: string;
   maxUploadBytes: number;
   now(): string;
@@ -43,6 +46,7 @@ export function createApi(deps: ApiDeps): Hono<AuthEnv> {
   v1.use('*', requireToken(deps.store.tokens, deps.now));
   const depDeps = { ...deps, services: deps.services };
   v1.route('/services/:name/deployments', serviceDeploymentRoutes(depDeps));
+  v1.route('/services/:name/logs', logRoutes({ services: deps.services, logs: deps.store.logs, sink: deps.sink, now: () => Date.parse(deps.now()) }));
   v1.route('/services', serviceRoutes(deps.services));
   v1.route('/deployments', deploymentRoutes(depDeps));
   v1.route('/tokens', tokenRoutes(deps.store.tokens, deps.now));

@@ -126,6 +126,7 @@ export function createServices(deps: ServicesDeps): Services {
       mustGet(name);
       const deployments = store.deployments.listForService(name);
       store.services.remove(name);
+      store.logs.removeService(name);
       rebuildRoutes();
       pool.setTarget(name, null);
       for (const d of deployments) await fs.rm(path.join(deps.imagesDir, d.id), { recursive: true, force: true });

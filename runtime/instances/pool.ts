@@ -93,7 +93,7 @@ export interface PoolOptions {
   log?: Logger;
   sweepMs?: number;
   onEvent?(event: PoolEvent): void;
-  onOutput?(service: string, instanceId: string, stream: OutputStream, line: string): void;
+  onOutput?(service: string, instanceId: string, deploymentId: string, stream: OutputStream, line: string): void;
 }
 
 export interface Pool {
@@ -158,7 +158,7 @@ export function createPool(opts: PoolOptions): Pool {
       inst.proc = spawnInstance(launch, {
         startTimeoutMs: opts.startTimeoutMs,
         healthPath: target.healthPath,
-        onOutput: (stream, line) => opts.onOutput?.(s.name, id, stream, line),
+        onOutput: (stream, line) => opts.onOutput?.(s.name, id, inst.deploymentId, stream, line),
       });
       void inst.proc.exited.then(() => onExit(s, inst));
       await inst.proc.ready;

@@ -1,6 +1,7 @@
 import { openDatabase, type Db } from './db.ts';
 import { createDeploymentStore, type DeploymentStore } from './deployments.ts';
 import { createServiceStore, type ServiceStore } from './services.ts';
+import { createLogStore, type LogStore } from './logs.ts';
 import { createTokenStore, type TokenStore } from './tokens.ts';
 
 export interface Store {
@@ -8,6 +9,7 @@ export interface Store {
   services: ServiceStore;
   deployments: DeploymentStore;
   tokens: TokenStore;
+  logs: LogStore;
   close(): void;
 }
 
@@ -18,6 +20,7 @@ export function openStore(file: string): Store {
     services: createServiceStore(db),
     deployments: createDeploymentStore(db),
     tokens: createTokenStore(db),
+    logs: createLogStore(db),
     close: () => db.close(),
   };
 }

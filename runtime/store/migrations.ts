@@ -43,4 +43,19 @@ export const MIGRATIONS: string[] = [
     last_used_at TEXT
   );
   `,
+  `
+  CREATE TABLE logs (
+    id INTEGER PRIMARY KEY,
+    service TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    stream TEXT NOT NULL,
+    instance_id TEXT,
+    deployment_id TEXT,
+    event TEXT,
+    message TEXT NOT NULL,
+    fields TEXT
+  );
+  CREATE INDEX logs_by_service_ts ON logs(service, ts);
+  CREATE INDEX logs_by_service_id ON logs(service, id);
+  `,
 ];

@@ -47,7 +47,7 @@ export async function startTestServer(opts: { env?: Record<string, string>; data
     const res = await fetch(server.adminUrl + p, {
       method,
       headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined && !isBuffer ? { 'content-type': 'application/json' } : {}), ...headers },
-      body: body === undefined ? undefined : isBuffer ? body : typeof body === 'string' ? body : JSON.stringify(body),
+      body: (body === undefined ? undefined : isBuffer ? body : typeof body === 'string' ? body : JSON.stringify(body)) as BodyInit | undefined,
     });
     const text = await res.text();
     let parsed: unknown = text;

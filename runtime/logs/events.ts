@@ -1,0 +1,40 @@
+// Platform events in words: what the service's log shows for each.
+
+const seconds = (ms: unknown) => `${(Number(ms) / 1000).toFixed(Number(ms) < 10_000 ? 2 : 0)} s`;
+
+export function describeEvent(event: string, f: Record<string, unknown>): string {
+  switch (event) {
+    case 'cold_start':
+      return `instance ${f.instanceId} ready after a cold start of ${f.durationMs} ms`;
+    case 'start_failed':
+      return `instance ${f.instanceId} failed to start: ${f.message}`;
+    case 'crash':
+      return `instance ${f.instanceId} crashed: ${f.message}`;
+    case 'oom':
+      return `instance ${f.instanceId} was killed: out of memory (limit ${f.limitMb} MB)`;
+    case 'idle_stop':
+      return `instance ${f.instanceId} stopped after ${seconds(f.idleMs)} idle`;
+    case 'drain':
+      return `instance ${f.instanceId} draining: a newer version takes new requests`;
+    case 'stopped':
+      return `instance ${f.instanceId} stopped (up ${seconds(f.uptimeMs)})`;
+    case 'deploy_queued':
+      return `deployment ${f.deploymentId} queued (${f.source})`;
+    case 'deploy_building':
+      return `deployment ${f.deploymentId} building`;
+    case 'deploy_live':
+      return `deployment ${f.deploymentId} is live${f.previous ? ` (was ${f.previous})` : ''}`;
+    case 'deploy_failed':
+      return `deployment ${f.deploymentId} failed: ${f.message}`;
+    case 'deploy_interrupted':
+      return `deployment ${f.deploymentId} interrupted: ${f.message}`;
+    case 'env_changed':
+      return `environment changed by ${f.by}: ${(f.names as string[] | undefined)?.join(', ') || '(all removed)'}`;
+    case 'service_created':
+      return 'service created';
+    case 'service_updated':
+      return `settings changed: ${(f.fields as string[] | undefined)?.join(', ')}`;
+    default:
+      return event.replace(/_/g, ' ');
+  }
+}
