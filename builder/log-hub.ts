@@ -13,8 +13,14 @@ export interface BuildLog {
   end(): void;
 }
 
+/** rewrites output on its way to the log (secret masking); `end` returns what it held back */
+export interface LogTransform {
+  push(text: string): string;
+  end(): string;
+}
+
 export interface LogHub {
-  open(id: string): BuildLog;
+  open(id: string, transform?: LogTransform): BuildLog;
   /** the whole log, or null when there is none */
   read(id: string): string | null;
   /** sends what is there, then live chunks until the build ends; returns an unsubscribe */
@@ -28,24 +34,26 @@ interface Active {
   fd: number;
 }
 
-export function createLogHub(dir: string, opts: { mask?: (id: string, text: string) => string } = {}): LogHub {
+export function createLogHub(dir: string): LogHub {
   fs.mkdirSync(dir, { recursive: true });
   const active = new Map<string, Active>();
   const file = (id: string) => path.join(dir, `${id.replace(/[^A-Za-z0-9_-]/g, '')}.log`);
 
   return {
-    open(id) {
+    open(id, transform) {
       const a: Active = { chunks: [], followers: new Set(), fd: fs.openSync(file(id), 'a') };
       active.set(id, a);
+      const emit = (text: string) => {
+        if (!text) return;
+        a.chunks.push(text);
+        fs.writeSync(a.fd, text);
+        for (const f of a.followers) f.onChunk(text);
+      };
       return {
-        write(raw) {
-          const text = opts.mask ? opts.mask(id, raw) : raw;
-          a.chunks.push(text);
-          fs.writeSync(a.fd, text);
-          for (const f of a.followers) f.onChunk(text);
-        },
+        write: (raw) => emit(transform ? transform.push(raw) : raw),
         end() {
           if (!active.has(id)) return;
+          if (transform) emit(transform.end());
           active.delete(id);
           fs.closeSync(a.fd);
           for (const f of a.followers) f.onEnd();

@@ -19,7 +19,10 @@ import { createLogSink } from './logs/sink.ts';
 import { createDirectLauncher } from './instances/launcher.ts';
 import { createPool, type PoolEvent } from './instances/pool.ts';
 import { createRouter } from './router/proxy.ts';
+import { createEnvControl, type EnvControl } from './control/env.ts';
+import { checkMasterKey, createEnvStore } from './store/env.ts';
 import { openStore } from './store/index.ts';
+import { loadMasterKey, type MasterKey } from './store/secrets.ts';
 import { VERSION } from './version.ts';
 
 export interface RunningServer {
@@ -48,6 +51,17 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   for (const entry of fs.readdirSync(config.paths.run)) fs.rmSync(path.join(config.paths.run, entry), { recursive: true, force: true });
 
   const store = openStore(config.paths.db);
+  let masterKey: MasterKey;
+  try {
+    const loaded = loadMasterKey({ fromEnv: config.masterKey, file: config.paths.masterKey, create: true });
+    masterKey = loaded.key;
+    if (loaded.created) log.info('secrets.key_created', { file: config.paths.masterKey });
+    checkMasterKey(store.db, masterKey);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  const envStore = createEnvStore(store.db, () => masterKey);
   let adminToken: string | null = null;
   if (store.tokens.count() === 0) {
     adminToken = store.tokens.create('admin', now(), config.adminToken).token;
@@ -58,7 +72,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const isolation = launcher.report();
   for (const reason of isolation.reasons) log.warn('isolation.off', { reason });
 
-  const sink = createLogSink({ store: store.logs, clock, log });
+  let envControl: EnvControl | null = null;
+  const sink = createLogSink({ store: store.logs, clock, log, mask: (service, text) => envControl?.masker(service).mask(text) ?? text });
   const onEvent = (service: string, event: string, fields: Record<string, unknown>) => {
     sink.event(service, event, describeEvent(event, fields), fields);
     log.info(`service.${event}`, { service, ...fields });
@@ -73,7 +88,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     onEvent: ({ type, service, ...fields }: PoolEvent) => onEvent(service, type, fields),
     onOutput: (service, instanceId, deploymentId, stream, line) => sink.line(service, instanceId, deploymentId, stream, line),
   });
-  const noEnv = { vars: {}, version: '0' };
   // created before the control plane, which asks it for the public port; it listens later
   const router = createRouter({ pool, resolve: (host) => services.resolve(host), maxBodyBytes: config.maxBodyBytes, log });
   const services = createServices({
@@ -84,7 +98,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     domain: config.domain,
     publicPort: () => (router.listening ? (router.address() as { port: number }).port : config.http.port),
     imagesDir: config.paths.images,
-    envFor: () => noEnv,
+    envFor: (name) => envControl!.forService(name),
     onEvent,
   });
   const logs = createLogHub(path.join(config.paths.logs, 'builds'));
@@ -101,8 +115,16 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     sourceLimits: { maxBytes: config.maxUploadBytes, maxEntries: 100_000 },
     clock,
     log,
-    envFor: () => ({}),
+    envFor: (name) => envControl!.forService(name).vars,
+    logTransform: (name) => envControl!.masker(name).stream(),
     onLiveChanged: (name) => services.sync(name),
+    onEvent,
+  });
+  envControl = createEnvControl({
+    env: envStore,
+    clock,
+    assertService: (name) => void services.get(name),
+    onChanged: (name) => services.sync(name),
     onEvent,
   });
   const interrupted = await deployments.recover();
@@ -118,6 +140,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     logs,
     isolation: () => isolation,
     sink,
+    env: envControl,
     uploadDir: path.join(config.paths.builds, 'uploads'),
     maxUploadBytes: config.maxUploadBytes,
     now,

@@ -2,6 +2,7 @@
 import { Hono } from 'hono';
 import type { LogHub } from '../../builder/log-hub.ts';
 import type { Deployments } from '../control/deployments.ts';
+import type { EnvControl } from '../control/env.ts';
 import type { Services } from '../control/services.ts';
 import { CellhostError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
@@ -11,6 +12,7 @@ import type { Store } from '../store/index.ts';
 import { requireToken, type AuthEnv } from './auth.ts';
 import { toResponse } from './http-errors.ts';
 import { buildOpenApi } from './openapi.ts';
+import { envRoutes } from './routes-env.ts';
 import { logRoutes } from './routes-logs.ts';
 import { deploymentRoutes, serviceDeploymentRoutes } from './routes-deployments.ts';
 import { serviceRoutes } from './routes-services.ts';
@@ -24,6 +26,7 @@ export interface ApiDeps {
   logs: LogHub;
   isolation(): IsolationReport;
   sink: LogSink;
+  env: EnvControl;
   uploadDir: string;
   maxUploadBytes: number;
   now(): string;
@@ -46,6 +49,7 @@ export function createApi(deps: ApiDeps): Hono<AuthEnv> {
   v1.use('*', requireToken(deps.store.tokens, deps.now));
   const depDeps = { ...deps, services: deps.services };
   v1.route('/services/:name/deployments', serviceDeploymentRoutes(depDeps));
+  v1.route('/services/:name/env', envRoutes(deps.env));
   v1.route('/services/:name/logs', logRoutes({ services: deps.services, logs: deps.store.logs, sink: deps.sink, now: () => Date.parse(deps.now()) }));
   v1.route('/services', serviceRoutes(deps.services));
   v1.route('/deployments', deploymentRoutes(depDeps));

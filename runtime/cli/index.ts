@@ -3,6 +3,8 @@ import { describeError } from '../core/errors.ts';
 import { ApiError } from './client.ts';
 import { DEPLOY_HELP, deployCommand } from './deploy.ts';
 import { UsageError, type CliIo } from './io.ts';
+import { ENV_HELP, envCommand } from './env.ts';
+import { KEYS_HELP, keysCommand } from './keys.ts';
 import { LOGS_HELP, logsCommand } from './logs.ts';
 import { SERVE_HELP, serveCommand } from './serve.ts';
 import { loginCommand, rollbackCommand, servicesCommand, versionCommand } from './simple-verbs.ts';
@@ -14,6 +16,8 @@ const VERBS: Record<string, { run: Verb; help: string }> = {
   deploy: { run: deployCommand, help: DEPLOY_HELP },
   services: { run: servicesCommand, help: 'cellhost services\n  Lists services with their URL, live deployment and instances.' },
   logs: { run: logsCommand, help: LOGS_HELP },
+  env: { run: envCommand, help: ENV_HELP },
+  keys: { run: keysCommand, help: KEYS_HELP },
   rollback: { run: rollbackCommand, help: 'cellhost rollback NAME [DEPLOYMENT]\n  Makes DEPLOYMENT (default: the one before the live one) live again.' },
   login: { run: loginCommand, help: 'cellhost login [--url URL] --token TOKEN\n  Checks the token and saves URL and token for the other verbs.' },
   version: { run: versionCommand, help: 'cellhost version' },
@@ -26,6 +30,8 @@ Verbs:
   deploy     build and deploy a directory or git repo
   services   list services
   logs       runtime logs and events of a service (-f to follow)
+  env        list, set, unset or import a service's environment variables
+  keys       rotate the master key that encrypts env values (server stopped)
   rollback   make an earlier deployment live
   login      save the API URL and token
   version    print the version

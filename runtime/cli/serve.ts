@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { CONFIG_FLAGS, loadConfig, redactConfig } from '../core/config.ts';
 import { startServer } from '../server.ts';
 import type { CliIo } from './io.ts';
+import { writeServePid } from './serve-lock.ts';
 
 export const SERVE_HELP = `cellhost serve [--data DIR] [--http HOST:PORT] [--admin HOST:PORT] [--domain DOMAIN] [--print-config]
   Runs the platform: the app router (default 0.0.0.0:8080) and the admin API and UI (default 127.0.0.1:9090).
@@ -17,6 +18,7 @@ export async function serveCommand(args: string[], io: CliIo, signals: NodeJS.Ev
     return 0;
   }
   const server = await startServer(config, { announce: (line) => io.out(line + '\n') });
+  const removePid = writeServePid(config.paths.run);
   io.err(`cellhost: router ${server.routerUrl} · admin ${server.adminUrl} · data ${config.dataDir}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => {
@@ -28,5 +30,6 @@ export async function serveCommand(args: string[], io: CliIo, signals: NodeJS.Ev
     signals.on('SIGINT', stop);
   });
   await server.close();
+  removePid();
   return 0;
 }

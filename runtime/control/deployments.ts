@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { BuildLauncher } from '../../builder/launcher.ts';
 import { PLAN_LIMITS } from '../../builder/launcher.ts';
-import type { BuildLog, LogHub } from '../../builder/log-hub.ts';
+import type { BuildLog, LogHub, LogTransform } from '../../builder/log-hub.ts';
 import type { BuildQueue } from '../../builder/queue.ts';
 import { runBuildCommand } from '../../builder/runner.ts';
 import { checkToolchain, RUNTIME_DEFS } from '../../builder/runtimes/index.ts';
@@ -27,6 +27,8 @@ export interface DeploymentsDeps {
   log: Logger;
   /** the service's variables for the build (decrypted) */
   envFor(service: string): Record<string, string>;
+  /** hides the service's secret values in its build log */
+  logTransform?(service: string): LogTransform;
   /** the live deployment changed: the pool must follow */
   onLiveChanged(service: string): void;
   onEvent?(service: string, event: string, fields: Record<string, unknown>): void;
@@ -136,7 +138,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       const id = 'd-' + crypto.randomBytes(6).toString('hex');
       const dep = store.deployments.create({ id, service: serviceName, source: sourceLabel, now: iso() });
       // the log exists from the start, so a follower that comes while the build waits sees it
-      const out = deps.logs.open(id);
+      const out = deps.logs.open(id, deps.logTransform?.(serviceName));
       out.write(`\x1b[1;36m==>\x1b[0m Queued deployment ${id} of ${serviceName}\r\n`);
       event(serviceName, 'deploy_queued', { deploymentId: id, source: sourceLabel });
       deps.queue.enqueue({ id, service: serviceName, run: () => build(dep, source, out) });

@@ -16,6 +16,7 @@ export const ERROR_STATUS = {
   ERR_DEPLOYMENT_NOT_FOUND: 404, // no deployment by that id
   ERR_DEPLOYMENT_NOT_READY: 409, // promote of a deployment that has no ready image
   ERR_TOKEN_NOT_FOUND: 404, // no token by that id
+  ERR_ENV_NOT_FOUND: 404, // the service has no variable by that name
   ERR_SOURCE_INVALID: 400, // archive corrupt, escaping entries, links out, devices
   ERR_SOURCE_TOO_LARGE: 413, // archive unpacks past the size or entry limit
   ERR_SOURCE_GIT: 400, // git clone or checkout failed
@@ -36,6 +37,10 @@ export const ERROR_STATUS = {
   ERR_CAPACITY: 503, // max instances busy and the wait queue is full or timed out
   ERR_SHUTTING_DOWN: 503, // platform is stopping
   ERR_KEY_INVALID: 500, // master key missing, malformed or wrong
+  ERR_CGROUP_FAILED: 500, // a cgroup could not be created, limited, frozen, emptied or removed
+  ERR_NATIVE_ADDON: 500, // an embedded native addon could not be extracted or loaded
+  ERR_SANDBOX_SETUP: 500, // bubblewrap sandbox, its uid or a bind of a host path could not be prepared
+  ERR_NETNS_SETUP: 500, // a network namespace, veth, shaping or firewall rule could not be set up or removed
   ERR_INTERNAL: 500, // anything unexpected; details only in the platform log
 } as const;
 

@@ -58,4 +58,17 @@ export const MIGRATIONS: string[] = [
   CREATE INDEX logs_by_service_ts ON logs(service, ts);
   CREATE INDEX logs_by_service_id ON logs(service, id);
   `,
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE env_vars (
+    service TEXT NOT NULL REFERENCES services(name) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    value BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT,
+    PRIMARY KEY (service, name)
+  );
+  ALTER TABLE services ADD COLUMN env_version INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

@@ -137,11 +137,11 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-export async function waitFor<T>(fn: () => T | Promise<T>, opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
+export async function waitFor<T>(fn: () => T | Promise<T>, opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<Exclude<T, null | undefined | false | 0 | ''>> {
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
   for (;;) {
     const v = await fn();
-    if (v) return v;
+    if (v) return v as Exclude<T, null | undefined | false | 0 | ''>;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${opts.what ?? 'condition'}`);
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 25));
   }

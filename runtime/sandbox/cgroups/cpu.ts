@@ -1,0 +1,53 @@
+// CPU follows memory (DESIGN §2): 1769 MB buys one full core, the Lambda rule.
+
+export const MB_PER_CORE = 1769;
+/** CFS period for both drivers; 100 ms measured accurate to 0.1 points on this host (NOTES) */
+export const CFS_PERIOD_US = 100_000;
+/** the kernel refuses a CFS quota below 1 ms */
+const MIN_QUOTA_US = 1_000;
+
+/** memory size → CPU cap (fraction of one core, may exceed 1) and allocated cores (capped at the host's) */
+export function cpuForMemory(memoryMb: number, hostCores: number): { quota: number; cores: number } {
+  const quota = memoryMb / MB_PER_CORE;
+  const cores = Math.max(1, Math.min(Math.ceil(memoryMb / MB_PER_CORE), Math.max(1, Math.floor(hostCores))));
+  return { quota, cores };
+}
+
+/** fraction of a core → quota in µs per CFS_PERIOD_US; null (uncapped) → null */
+export function toQuotaMicros(fraction: number | null): number | null {
+  if (fraction === null || !Number.isFinite(fraction)) return null;
+  return Math.max(MIN_QUOTA_US, Math.round(fraction * CFS_PERIOD_US));
+}
+
+/** "0-3,6,8-9" → [0,1,2,3,6,8,9] */
+export function parseCpuList(text: string): number[] {
+  const cpus: number[] = [];
+  for (const part of text.trim().split(',')) {
+    if (!part) continue;
+    const [lo, hi] = part.split('-').map((n) => Number.parseInt(n, 10));
+    if (!Number.isInteger(lo)) continue;
+    const end = Number.isInteger(hi) ? hi : lo;
+    for (let c = lo; c <= end; c++) cpus.push(c);
+  }
+  return cpus;
+}
+
+/** [0,1,2,5] → "0-2,5" */
+export function formatCpuList(cpus: number[]): string {
+  const sorted = [...new Set(cpus)].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
+    parts.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
+}
+
+/** the first `count` cpus of what the parent may use, as a cpuset list; null if the parent has none */
+export function pickFirstCpus(parentCpus: string, count: number): string | null {
+  const available = parseCpuList(parentCpus);
+  if (available.length === 0) return null;
+  return formatCpuList(available.slice(0, Math.max(1, Math.min(count, available.length))));
+}
