@@ -22,6 +22,8 @@ import { createRouter } from './router/proxy.ts';
 import { createEnvControl, type EnvControl } from './control/env.ts';
 import { checkMasterKey, createEnvStore } from './store/env.ts';
 import { openStore } from './store/index.ts';
+import { createUsageStore } from './store/usage.ts';
+import { createMeter } from './meter/meter.ts';
 import { loadMasterKey, type MasterKey } from './store/secrets.ts';
 import { VERSION } from './version.ts';
 
@@ -78,8 +80,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     sink.event(service, event, describeEvent(event, fields), fields);
     log.info(`service.${event}`, { service, ...fields });
   };
+  const usage = createUsageStore(store.db);
+  // the pool is created just below; the meter asks it how many instances a service has
+  let instancesNow: (service: string) => number = () => 0;
+  const meter = createMeter({ clock, store: usage, log, instancesNow: (s) => instancesNow(s) });
   const pool = createPool({
     launcher,
+    observer: meter,
     startTimeoutMs: config.startTimeoutMs,
     queueLimit: config.queueLimit,
     queueTimeoutMs: config.queueTimeoutMs,
@@ -88,8 +95,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     onEvent: ({ type, service, ...fields }: PoolEvent) => onEvent(service, type, fields),
     onOutput: (service, instanceId, deploymentId, stream, line) => sink.line(service, instanceId, deploymentId, stream, line),
   });
+  instancesNow = (name) => pool.instances(name).length;
   // created before the control plane, which asks it for the public port; it listens later
-  const router = createRouter({ pool, resolve: (host) => services.resolve(host), maxBodyBytes: config.maxBodyBytes, log });
+  const router = createRouter({
+    pool,
+    resolve: (host) => services.resolve(host),
+    maxBodyBytes: config.maxBodyBytes,
+    log,
+    onRequest: (r) => meter.request(r.service, r.status, r.durationMs),
+  });
   const services = createServices({
     store,
     pool,
@@ -141,6 +155,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     isolation: () => isolation,
     sink,
     env: envControl,
+    usage: { services, usage, meter, price: config.priceGbS, now: () => clock.now(), instances: (name) => pool.instances(name).length },
     uploadDir: path.join(config.paths.builds, 'uploads'),
     maxUploadBytes: config.maxUploadBytes,
     now,
@@ -167,6 +182,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         router.closeIdleConnections();
         deployments.abortAll();
         await pool.close(config.shutdownGraceMs);
+        meter.close();
         await deployments.idle();
         router.closeAllConnections();
         (admin as http.Server).closeAllConnections?.();

@@ -17,6 +17,7 @@ import { logRoutes } from './routes-logs.ts';
 import { deploymentRoutes, serviceDeploymentRoutes } from './routes-deployments.ts';
 import { serviceRoutes } from './routes-services.ts';
 import { tokenRoutes } from './routes-tokens.ts';
+import { metricsRoutes, prometheusRoute, usageRoutes, type UsageRouteDeps } from './routes-usage.ts';
 
 export interface ApiDeps {
   version: string;
@@ -27,6 +28,7 @@ export interface ApiDeps {
   isolation(): IsolationReport;
   sink: LogSink;
   env: EnvControl;
+  usage: UsageRouteDeps;
   uploadDir: string;
   maxUploadBytes: number;
   now(): string;
@@ -54,6 +56,9 @@ export function createApi(deps: ApiDeps): Hono<AuthEnv> {
   v1.route('/services', serviceRoutes(deps.services));
   v1.route('/deployments', deploymentRoutes(depDeps));
   v1.route('/tokens', tokenRoutes(deps.store.tokens, deps.now));
+  v1.route('/usage', usageRoutes(deps.usage));
+  v1.route('/services/:name/metrics', metricsRoutes(deps.usage));
   app.route('/api/v1', v1);
+  app.get('/metrics', requireToken(deps.store.tokens, deps.now), prometheusRoute(deps.usage));
   return app;
 }

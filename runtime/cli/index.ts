@@ -5,6 +5,7 @@ import { DEPLOY_HELP, deployCommand } from './deploy.ts';
 import { UsageError, type CliIo } from './io.ts';
 import { ENV_HELP, envCommand } from './env.ts';
 import { KEYS_HELP, keysCommand } from './keys.ts';
+import { USAGE_HELP, usageCommand } from './usage.ts';
 import { LOGS_HELP, logsCommand } from './logs.ts';
 import { SERVE_HELP, serveCommand } from './serve.ts';
 import { loginCommand, rollbackCommand, servicesCommand, versionCommand } from './simple-verbs.ts';
@@ -18,6 +19,7 @@ const VERBS: Record<string, { run: Verb; help: string }> = {
   logs: { run: logsCommand, help: LOGS_HELP },
   env: { run: envCommand, help: ENV_HELP },
   keys: { run: keysCommand, help: KEYS_HELP },
+  usage: { run: usageCommand, help: USAGE_HELP },
   rollback: { run: rollbackCommand, help: 'cellhost rollback NAME [DEPLOYMENT]\n  Makes DEPLOYMENT (default: the one before the live one) live again.' },
   login: { run: loginCommand, help: 'cellhost login [--url URL] --token TOKEN\n  Checks the token and saves URL and token for the other verbs.' },
   version: { run: versionCommand, help: 'cellhost version' },
@@ -31,6 +33,7 @@ Verbs:
   services   list services
   logs       runtime logs and events of a service (-f to follow)
   env        list, set, unset or import a service's environment variables
+  usage      requests, billed compute and cost per service
   keys       rotate the master key that encrypts env values (server stopped)
   rollback   make an earlier deployment live
   login      save the API URL and token

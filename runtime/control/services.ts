@@ -1,6 +1,8 @@
 // Service verbs: create, change, delete, and keeping the pool's target in step with the
 // store. Routing reads an in-memory host table rebuilt on every change.
 import fs from 'node:fs/promises';
+import os from 'node:os';
+import { cpuForMemory } from '../sandbox/cgroups/cpu.ts';
 import path from 'node:path';
 import type { Clock } from '../core/clock.ts';
 import { CellhostError } from '../core/errors.ts';
@@ -16,6 +18,8 @@ import { buildTarget } from './targets.ts';
 export interface ServiceView extends Service {
   url: string;
   instances: InstanceInfo[];
+  /** what the memory size buys: CPU cap as % of one core, and the cores the app sees */
+  cpu: { percentOfCore: number; cores: number };
 }
 
 export interface ServicesDeps {
@@ -67,7 +71,10 @@ export function createServices(deps: ServicesDeps): Services {
     const port = deps.publicPort();
     return `http://${name}.${deps.domain}${port === 80 ? '' : `:${port}`}`;
   };
-  const view = (s: Service): ServiceView => ({ ...s, url: urlFor(s.name), instances: pool.instances(s.name) });
+  const view = (s: Service): ServiceView => {
+    const cpu = cpuForMemory(s.memoryMb, os.availableParallelism());
+    return { ...s, url: urlFor(s.name), instances: pool.instances(s.name), cpu: { percentOfCore: Number((cpu.quota * 100).toFixed(1)), cores: cpu.cores } };
+  };
 
   function mustGet(name: string): Service {
     const s = store.services.get(name);

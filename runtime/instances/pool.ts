@@ -84,7 +84,16 @@ export interface Lease {
   diagnose(): Promise<CellhostError | null>;
 }
 
+/** told about every instance and lease: the meter bills from these */
+export interface PoolObserver {
+  instanceReady(info: { service: string; instanceId: string; memoryMb: number; startMs: number; persistent: boolean }): void;
+  instanceStopped(instanceId: string): void;
+  leased(instanceId: string): void;
+  released(instanceId: string): void;
+}
+
 export interface PoolOptions {
+  observer?: PoolObserver;
   launcher: Launcher;
   startTimeoutMs: number;
   queueLimit: number;
@@ -169,6 +178,7 @@ export function createPool(opts: PoolOptions): Pool {
         inst.state = 'ready';
         inst.readyAt = clock.now();
         inst.idleSince = inst.readyAt;
+        opts.observer?.instanceReady({ service: s.name, instanceId: id, memoryMb: target.spec.memoryMb, startMs: inst.readyAt - startedAt, persistent: target.minInstances > 0 });
         emit({ type: 'cold_start', service: s.name, instanceId: id, deploymentId: inst.deploymentId, durationMs: inst.readyAt - startedAt });
         onNewReady(s, inst);
         dispatch(s);
@@ -197,7 +207,9 @@ export function createPool(opts: PoolOptions): Pool {
   /** take the instance out of rotation and stop it (when its requests are done, if draining) */
   function remove(s: ServiceState, inst: Instance): void {
     if (inst.state === 'stopped') return;
+    const wasServing = inst.readyAt !== null;
     inst.state = 'stopped';
+    if (wasServing) opts.observer?.instanceStopped(inst.id);
     const i = s.instances.indexOf(inst);
     if (i >= 0) s.instances.splice(i, 1);
     inst.agent.destroy();
@@ -251,6 +263,7 @@ export function createPool(opts: PoolOptions): Pool {
 
   function lease(s: ServiceState, inst: Instance, coldStart: boolean): Lease {
     let released = false;
+    opts.observer?.leased(inst.id);
     return {
       instanceId: inst.id,
       upstream: inst.upstream,
@@ -259,6 +272,7 @@ export function createPool(opts: PoolOptions): Pool {
       release() {
         if (released) return;
         released = true;
+        opts.observer?.released(inst.id);
         inst.inflight--;
         if (inst.inflight === 0) {
           inst.idleSince = clock.now();

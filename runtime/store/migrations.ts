@@ -71,4 +71,22 @@ export const MIGRATIONS: string[] = [
   );
   ALTER TABLE services ADD COLUMN env_version INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  CREATE TABLE service_minutes (
+    service TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0,
+    s2xx INTEGER NOT NULL DEFAULT 0,
+    s3xx INTEGER NOT NULL DEFAULT 0,
+    s4xx INTEGER NOT NULL DEFAULT 0,
+    s5xx INTEGER NOT NULL DEFAULT 0,
+    latency TEXT NOT NULL DEFAULT '{}',
+    cold_starts INTEGER NOT NULL DEFAULT 0,
+    cold_start_ms REAL NOT NULL DEFAULT 0,
+    instances INTEGER NOT NULL DEFAULT 0,
+    billed_ms REAL NOT NULL DEFAULT 0,
+    gb_ms REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (service, minute)
+  );
+  `,
 ];

@@ -1,0 +1,73 @@
+// Per-service, per-minute counters: the one table behind usage, cost and metrics. Writes add
+// to a minute's row, so a flush every second and a final flush at stop lose nothing.
+import type { Histogram } from '../meter/histogram.ts';
+import type { Db } from './db.ts';
+
+export interface MinuteDelta {
+  service: string;
+  minute: number;
+  requests: number;
+  s2xx: number;
+  s3xx: number;
+  s4xx: number;
+  s5xx: number;
+  latency: Histogram;
+  coldStarts: number;
+  coldStartMs: number;
+  /** most instances seen at once in the minute (kept as a max, not a sum) */
+  instances: number;
+  billedMs: number;
+  gbMs: number;
+}
+
+export type MinuteRow = MinuteDelta;
+
+export interface UsageStore {
+  add(deltas: MinuteDelta[]): void;
+  range(fromMinute: number, toMinute: number, service?: string): MinuteRow[];
+}
+
+export function createUsageStore(db: Db): UsageStore {
+  const get = db.prepare<[string, number], { latency: string }>('SELECT latency FROM service_minutes WHERE service = ? AND minute = ?');
+  const upsert = db.prepare(`
+    INSERT INTO service_minutes (service, minute, requests, s2xx, s3xx, s4xx, s5xx, latency, cold_starts, cold_start_ms, instances, billed_ms, gb_ms)
+    VALUES (@service, @minute, @requests, @s2xx, @s3xx, @s4xx, @s5xx, @latency, @coldStarts, @coldStartMs, @instances, @billedMs, @gbMs)
+    ON CONFLICT(service, minute) DO UPDATE SET
+      requests = requests + excluded.requests, s2xx = s2xx + excluded.s2xx, s3xx = s3xx + excluded.s3xx,
+      s4xx = s4xx + excluded.s4xx, s5xx = s5xx + excluded.s5xx, latency = excluded.latency,
+      cold_starts = cold_starts + excluded.cold_starts, cold_start_ms = cold_start_ms + excluded.cold_start_ms,
+      instances = MAX(instances, excluded.instances), billed_ms = billed_ms + excluded.billed_ms, gb_ms = gb_ms + excluded.gb_ms`);
+  const add = db.transaction((deltas: MinuteDelta[]) => {
+    for (const d of deltas) {
+      const prior = get.get(d.service, d.minute);
+      const latency: Histogram = prior ? (JSON.parse(prior.latency) as Histogram) : {};
+      for (const [k, v] of Object.entries(d.latency)) latency[Number(k)] = (latency[Number(k)] ?? 0) + v;
+      upsert.run({ ...d, latency: JSON.stringify(latency) });
+    }
+  });
+  return {
+    add,
+    range(from, to, service) {
+      const rows = db
+        .prepare<unknown[], Record<string, number | string>>(
+          `SELECT * FROM service_minutes WHERE minute >= ? AND minute <= ?${service ? ' AND service = ?' : ''} ORDER BY service, minute`,
+        )
+        .all(...(service ? [from, to, service] : [from, to]));
+      return rows.map((r) => ({
+        service: r.service as string,
+        minute: r.minute as number,
+        requests: r.requests as number,
+        s2xx: r.s2xx as number,
+        s3xx: r.s3xx as number,
+        s4xx: r.s4xx as number,
+        s5xx: r.s5xx as number,
+        latency: JSON.parse(r.latency as string) as Histogram,
+        coldStarts: r.cold_starts as number,
+        coldStartMs: r.cold_start_ms as number,
+        instances: r.instances as number,
+        billedMs: r.billed_ms as number,
+        gbMs: r.gb_ms as number,
+      }));
+    },
+  };
+}
