@@ -16,7 +16,7 @@ import { describeError } from './core/errors.ts';
 import { createLogger, type Logger } from './core/log.ts';
 import { describeEvent } from './logs/events.ts';
 import { createLogSink } from './logs/sink.ts';
-import { createDirectLauncher } from './instances/launcher.ts';
+import { setUpIsolation } from './isolation.ts';
 import { createPool, type PoolEvent } from './instances/pool.ts';
 import { createRouter } from './router/proxy.ts';
 import { createEnvControl, type EnvControl } from './control/env.ts';
@@ -70,9 +70,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     if (!config.adminToken) (opts.announce ?? ((l) => process.stdout.write(l + '\n')))(`cellhost: admin token (shown once, keep it): ${adminToken}`);
   }
 
-  const launcher = createDirectLauncher({ runDir: config.paths.run });
-  const isolation = launcher.report();
-  for (const reason of isolation.reasons) log.warn('isolation.off', { reason });
+  const isolated = await setUpIsolation(config, log, { reclaim: true });
+  const launcher = isolated.launcher;
+  const isolation = isolated.report;
+  for (const reason of isolation.reasons) log.warn('isolation.limited', { reason });
 
   let envControl: EnvControl | null = null;
   const sink = createLogSink({ store: store.logs, clock, log, mask: (service, text) => envControl?.masker(service).mask(text) ?? text });
@@ -189,6 +190,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         await routerClosed;
         sink.close();
         store.close();
+        await isolated.dispose();
         log.info('serve.stopped', {});
       })()),
   };

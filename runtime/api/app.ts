@@ -9,7 +9,7 @@ import type { Logger } from '../core/log.ts';
 import type { IsolationReport } from '../instances/launcher.ts';
 import type { LogSink } from '../logs/sink.ts';
 import type { Store } from '../store/index.ts';
-import { requireToken, type AuthEnv } from './auth.ts';
+import { requireToken, type AuthEnv, type CookieAuth } from './auth.ts';
 import { toResponse } from './http-errors.ts';
 import { buildOpenApi } from './openapi.ts';
 import { envRoutes } from './routes-env.ts';
@@ -33,6 +33,10 @@ export interface ApiDeps {
   maxUploadBytes: number;
   now(): string;
   log: Logger;
+  /** the web UI's sessions: the API accepts their cookie (with CSRF on writes) */
+  sessions?: CookieAuth;
+  /** builds the web UI, mounted at / beside the API */
+  ui?(deps: ApiDeps): Hono<any>;
 }
 
 export function createApi(deps: ApiDeps): Hono<AuthEnv> {
@@ -48,7 +52,7 @@ export function createApi(deps: ApiDeps): Hono<AuthEnv> {
   app.get('/api/openapi.json', (c) => c.json(openapi));
 
   const v1 = new Hono<AuthEnv>();
-  v1.use('*', requireToken(deps.store.tokens, deps.now));
+  v1.use('*', requireToken(deps.store.tokens, deps.now, deps.sessions));
   const depDeps = { ...deps, services: deps.services };
   v1.route('/services/:name/deployments', serviceDeploymentRoutes(depDeps));
   v1.route('/services/:name/env', envRoutes(deps.env));

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
@@ -52,8 +53,7 @@ export function serviceDeploymentRoutes(deps: DeploymentRouteDeps) {
     const upload = await saveUpload(c.req.raw.body, deps.uploadDir, deps.maxUploadBytes);
     const kind = detectArchiveKind(type || undefined, upload.head);
     if (!kind) {
-      const { rmSync } = await import('node:fs');
-      rmSync(upload.file, { force: true });
+      fs.rmSync(upload.file, { force: true });
       throw new CellhostError('ERR_UNSUPPORTED_MEDIA', 'the body is neither a tar.gz nor a zip archive (send application/gzip or application/zip)');
     }
     const dep = deps.deployments.create(name, { kind, file: upload.file }, `upload:${kind}`);

@@ -3,6 +3,7 @@ import { describeError } from '../core/errors.ts';
 import { ApiError } from './client.ts';
 import { DEPLOY_HELP, deployCommand } from './deploy.ts';
 import { UsageError, type CliIo } from './io.ts';
+import { DOCTOR_HELP, doctorCommand } from './doctor.ts';
 import { ENV_HELP, envCommand } from './env.ts';
 import { KEYS_HELP, keysCommand } from './keys.ts';
 import { USAGE_HELP, usageCommand } from './usage.ts';
@@ -15,6 +16,7 @@ type Verb = (args: string[], io: CliIo) => Promise<number>;
 const VERBS: Record<string, { run: Verb; help: string }> = {
   serve: { run: serveCommand, help: SERVE_HELP },
   deploy: { run: deployCommand, help: DEPLOY_HELP },
+  doctor: { run: doctorCommand, help: DOCTOR_HELP },
   services: { run: servicesCommand, help: 'cellhost services\n  Lists services with their URL, live deployment and instances.' },
   logs: { run: logsCommand, help: LOGS_HELP },
   env: { run: envCommand, help: ENV_HELP },
@@ -30,6 +32,7 @@ export const USAGE = `Usage: cellhost <verb> [options]
 Verbs:
   serve      run the platform
   deploy     build and deploy a directory or git repo
+  doctor     check what this host enforces and which runtimes it has
   services   list services
   logs       runtime logs and events of a service (-f to follow)
   env        list, set, unset or import a service's environment variables

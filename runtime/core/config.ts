@@ -33,6 +33,15 @@ export interface Config {
   buildConcurrency: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   logPretty: boolean;
+  /** auto: enforce whatever the host allows, say what it does not; off: run apps as plain children */
+  isolation: 'auto' | 'off';
+  /** processes and threads per instance */
+  pidsMax: number;
+  /** CPU cap while an instance starts: null = uncapped, else a fraction of a core; 'off' keeps the cap */
+  startupBoost: number | null | 'off';
+  cgroupRoot: string;
+  /** parent cgroup name: two platforms on one host need different ones */
+  cgroupPrefix: string;
   paths: {
     db: string;
     images: string;
@@ -64,6 +73,11 @@ const SETTINGS = {
   buildConcurrency: { flag: 'build-concurrency', env: 'CELLHOST_BUILD_CONCURRENCY', def: '2' },
   logLevel: { flag: 'log-level', env: 'CELLHOST_LOG_LEVEL', def: 'info' },
   logFormat: { flag: 'log-format', env: 'CELLHOST_LOG_FORMAT', def: undefined },
+  isolation: { flag: 'isolation', env: 'CELLHOST_ISOLATION', def: 'auto' },
+  pidsMax: { flag: 'pids-max', env: 'CELLHOST_PIDS_MAX', def: '256' },
+  startupBoost: { flag: 'startup-boost', env: 'CELLHOST_STARTUP_BOOST', def: 'uncapped' },
+  cgroupRoot: { flag: 'cgroup-root', env: 'CELLHOST_CGROUP_ROOT', def: '/sys/fs/cgroup' },
+  cgroupPrefix: { flag: 'cgroup-prefix', env: 'CELLHOST_CGROUP_PREFIX', def: 'cellhost' },
 } as const;
 
 export const CONFIG_FLAGS = Object.values(SETTINGS).map((s) => s.flag);
@@ -99,6 +113,14 @@ const schema = z.object({
   buildConcurrency: int(1),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']),
   logFormat: z.enum(['json', 'pretty']).optional(),
+  isolation: z.enum(['auto', 'off']),
+  pidsMax: int(16),
+  startupBoost: z.union([
+    z.enum(['uncapped', 'off']),
+    z.coerce.number().positive().max(1024),
+  ], { message: '"uncapped", "off", or a fraction of a core such as 1.5' }),
+  cgroupRoot: z.string().min(1),
+  cgroupPrefix: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and -'),
 });
 
 export interface LoadConfigInput {
@@ -143,6 +165,11 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     buildConcurrency: v.buildConcurrency,
     logLevel: v.logLevel,
     logPretty: v.logFormat ? v.logFormat === 'pretty' : Boolean(input.isTTY),
+    isolation: v.isolation,
+    pidsMax: v.pidsMax,
+    startupBoost: v.startupBoost === 'uncapped' ? null : v.startupBoost,
+    cgroupRoot: v.cgroupRoot,
+    cgroupPrefix: v.cgroupPrefix,
     paths: {
       db: path.join(dataDir, 'cellhost.db'),
       images: path.join(dataDir, 'images'),

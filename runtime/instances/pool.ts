@@ -27,6 +27,7 @@ export type PoolEvent =
   | { type: 'cold_start'; service: string; instanceId: string; deploymentId: string; durationMs: number }
   | { type: 'start_failed'; service: string; instanceId: string; deploymentId: string; code: string; message: string }
   | { type: 'crash'; service: string; instanceId: string; deploymentId: string; message: string; code: string }
+  | { type: 'oom'; service: string; instanceId: string; deploymentId: string; limitMb: number; message: string }
   | { type: 'idle_stop'; service: string; instanceId: string; deploymentId: string; idleMs: number }
   | { type: 'drain'; service: string; instanceId: string; deploymentId: string }
   | { type: 'stopped'; service: string; instanceId: string; deploymentId: string; uptimeMs: number };
@@ -46,6 +47,7 @@ interface Instance {
   service: string;
   generation: string;
   deploymentId: string;
+  memoryMb: number;
   state: InstanceState;
   inflight: number;
   proc: InstanceProcess;
@@ -57,6 +59,7 @@ interface Instance {
   ready: Promise<void>;
   /** set once the process exited: why, for the 502 page of the requests it dropped */
   death: CellhostError | null;
+  exited: boolean;
 }
 
 interface Waiter {
@@ -149,6 +152,7 @@ export function createPool(opts: PoolOptions): Pool {
       service: s.name,
       generation: target.generation,
       deploymentId: target.spec.deploymentId,
+      memoryMb: target.spec.memoryMb,
       state: 'starting',
       inflight: 0,
       proc: null as unknown as InstanceProcess,
@@ -159,6 +163,7 @@ export function createPool(opts: PoolOptions): Pool {
       idleSince: startedAt,
       ready: Promise.resolve(),
       death: null,
+      exited: false,
     };
     s.instances.push(inst);
     inst.ready = (async () => {
@@ -186,6 +191,7 @@ export function createPool(opts: PoolOptions): Pool {
       (err: unknown) => {
         const coded = err instanceof CellhostError ? err : new CellhostError('ERR_APP_EXITED', `the app could not be started: ${describeError(err)}`, { cause: err });
         inst.death = coded;
+        if (coded.code === 'ERR_APP_OOM') emit({ type: 'oom', service: s.name, instanceId: id, deploymentId: inst.deploymentId, limitMb: inst.memoryMb, message: coded.message });
         emit({ type: 'start_failed', service: s.name, instanceId: id, deploymentId: inst.deploymentId, code: coded.code, message: coded.message });
         remove(s, inst);
         dispatch(s);
@@ -196,10 +202,13 @@ export function createPool(opts: PoolOptions): Pool {
 
   async function onExit(s: ServiceState, inst: Instance) {
     if (inst.state === 'stopped' || inst.state === 'starting') return;
+    // out of rotation at once: no request may be sent to it while the reason is read
+    inst.exited = true;
     const death = await inst.proc.explainExit('serving');
     if ((inst.state as InstanceState) === 'stopped') return;
     inst.death = death;
-    emit({ type: 'crash', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, code: inst.death.code, message: inst.death.message });
+    if (death.code === 'ERR_APP_OOM') emit({ type: 'oom', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, limitMb: inst.memoryMb, message: death.message });
+    else emit({ type: 'crash', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, code: death.code, message: death.message });
     remove(s, inst);
     dispatch(s);
   }
@@ -247,7 +256,7 @@ export function createPool(opts: PoolOptions): Pool {
     let starting: Instance | null = null;
     let retiring: Instance | null = null;
     for (const inst of s.instances) {
-      if (inst.inflight >= t.concurrency) continue;
+      if (inst.inflight >= t.concurrency || inst.exited) continue;
       if (inst.generation === t.generation) {
         if (inst.state === 'ready') return inst;
         if (inst.state === 'starting' && !starting) starting = inst;
@@ -256,7 +265,7 @@ export function createPool(opts: PoolOptions): Pool {
     // while the new generation starts, warm old instances keep serving: nobody waits
     if (retiring && (!starting || starting.inflight > 0)) return retiring;
     if (starting) return starting;
-    const live = s.instances.filter((i) => i.generation === t.generation).length;
+    const live = s.instances.filter((i) => i.generation === t.generation && !i.exited).length;
     if (live < t.maxInstances) return startInstance(s, t);
     return retiring;
   }

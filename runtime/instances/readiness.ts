@@ -1,6 +1,7 @@
 // Readiness = the serving port accepts a TCP connection. Polling with a short, growing
 // interval lands within a few ms of the real moment (NOTES: 1–5 ms polls) without taking
 // the CPU the starting app needs.
+import http from 'node:http';
 import net from 'node:net';
 
 export function probePort(host: string, port: number, timeoutMs = 250): Promise<boolean> {
@@ -48,9 +49,8 @@ export async function waitForPort(opts: WaitForPortOptions): Promise<void> {
 }
 
 async function probeHealth(host: string, port: number, path: string): Promise<boolean> {
-  const { request } = await import('node:http');
   return new Promise((resolve) => {
-    const req = request({ host, port, path, method: 'GET', timeout: 1000, headers: { 'user-agent': 'cellhost-health' } }, (res) => {
+    const req = http.request({ host, port, path, method: 'GET', timeout: 1000, headers: { 'user-agent': 'cellhost-health' } }, (res) => {
       res.resume();
       resolve((res.statusCode ?? 500) < 500);
     });

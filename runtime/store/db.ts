@@ -10,7 +10,8 @@ export type Db = Database.Database;
 
 export function openDatabase(file: string): Db {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const db = new Database(file, { nativeBinding: sqliteNativeBinding() as string | undefined });
+  // inside the single executable: the addon loaded from its SEA asset (the types say string)
+  const db = new Database(file, { nativeBinding: sqliteNativeBinding() as unknown as string | undefined });
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
