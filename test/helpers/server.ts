@@ -38,6 +38,8 @@ export async function startTestServer(opts: { env?: Record<string, string>; data
       CELLHOST_START_TIMEOUT_MS: '5000',
       CELLHOST_QUEUE_TIMEOUT_MS: '3000',
       CELLHOST_SHUTDOWN_GRACE_MS: '2000',
+      // never the name a real platform on this host uses: its start reclaims leftovers under it
+      CELLHOST_CGROUP_PREFIX: `cellhost-test-${process.pid}`,
       ...opts.env,
     },
   });
