@@ -3,6 +3,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { RuntimeName } from '../runtime/core/names.ts';
+import type { Cgroup, CgroupDriver } from '../runtime/sandbox/cgroups/types.ts';
 import type { Plan } from '../runtime/store/services.ts';
 import type { BuildCommand } from './runner.ts';
 
@@ -67,6 +68,41 @@ export function createDirectBuildLauncher(opts: { runDir: string }): BuildLaunch
         env: buildEnv(spec, home, spec.dir),
         cwd: spec.dir,
         release: () => fs.rm(home, { recursive: true, force: true }),
+      };
+    },
+  };
+}
+
+/** builds inside a cgroup sized by the service's plan (capped at what the host has) */
+export function createIsolatedBuildLauncher(opts: { base: BuildLauncher; cgroups: CgroupDriver; hostCores: number; hostMemoryMb: number }): BuildLauncher {
+  return {
+    async prepare(spec) {
+      const inner = await opts.base.prepare(spec);
+      const plan = PLAN_LIMITS[spec.plan];
+      const cores = Math.min(plan.cpus, opts.hostCores);
+      let group: Cgroup;
+      try {
+        group = await opts.cgroups.create(`b-${spec.deploymentId}`, {
+          memoryBytes: Math.min(plan.memoryMb, opts.hostMemoryMb) * 1024 * 1024,
+          cpuQuota: cores,
+          cpus: cores,
+          pidsMax: 4096,
+        });
+      } catch (err) {
+        await inner.release?.();
+        throw err;
+      }
+      return {
+        ...inner,
+        argv: group.wrapArgv(inner.argv),
+        async killAll() {
+          await group.killAll();
+          await inner.killAll?.();
+        },
+        async release() {
+          await group.destroy();
+          await inner.release?.();
+        },
       };
     },
   };

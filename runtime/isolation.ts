@@ -1,6 +1,7 @@
 // What this host can enforce, found once at start (and by `cellhost doctor`): each feature is
 // used when it works and otherwise named with the reason, never silently dropped.
 import os from 'node:os';
+import { createDirectBuildLauncher, createIsolatedBuildLauncher, type BuildLauncher } from '../builder/launcher.ts';
 import type { Config } from './core/config.ts';
 import { describeError } from './core/errors.ts';
 import type { Logger } from './core/log.ts';
@@ -11,6 +12,7 @@ import type { CgroupDriver } from './sandbox/cgroups/types.ts';
 
 export interface Isolation {
   launcher: Launcher;
+  buildLauncher: BuildLauncher;
   cgroups: CgroupDriver | null;
   report: IsolationReport;
   /** remove what isolation set up on the host (cgroup parents); clean stop */
@@ -51,8 +53,13 @@ export async function setUpIsolation(config: Config, log: Logger, opts: { reclai
   const launcher = cgroups
     ? createIsolatedLauncher({ base, cgroups, hostCores: os.availableParallelism(), pidsMax: config.pidsMax, startupBoost: config.startupBoost, report })
     : { ...base, report: () => report };
+  const baseBuild = createDirectBuildLauncher({ runDir: config.paths.run });
+  const buildLauncher = cgroups
+    ? createIsolatedBuildLauncher({ base: baseBuild, cgroups, hostCores: os.availableParallelism(), hostMemoryMb: Math.floor(os.totalmem() / 1024 / 1024) })
+    : baseBuild;
   return {
     launcher,
+    buildLauncher,
     cgroups,
     report,
     dispose: async () => {

@@ -4,10 +4,12 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
-import { createDirectBuildLauncher } from '../builder/launcher.ts';
 import { createLogHub } from '../builder/log-hub.ts';
 import { createBuildQueue } from '../builder/queue.ts';
 import { createApi } from './api/app.ts';
+import { createUi } from '../ui/app.tsx';
+import { meteredUi } from '../ui/metrics.ts';
+import { createSessions } from '../ui/session.ts';
 import { createDeployments } from './control/deployments.ts';
 import { createServices } from './control/services.ts';
 import { systemClock, type Clock } from './core/clock.ts';
@@ -125,7 +127,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     store,
     queue,
     logs,
-    buildLauncher: createDirectBuildLauncher({ runDir: config.paths.run }),
+    buildLauncher: isolated.buildLauncher,
     paths: config.paths,
     sourceLimits: { maxBytes: config.maxUploadBytes, maxEntries: 100_000 },
     clock,
@@ -147,6 +149,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   services.syncAll();
 
   await listen(router, config.http.host, config.http.port);
+  const sessions = createSessions({ tokens: store.tokens, now: () => clock.now() });
   const api = createApi({
     version: VERSION,
     store,
@@ -161,6 +164,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     maxUploadBytes: config.maxUploadBytes,
     now,
     log,
+    sessions,
+    ui: (deps) => createUi({ ...deps, sessions, ...meteredUi(deps.usage) }),
   });
   const admin = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: api.fetch, hostname: config.admin.host, port: config.admin.port }, () => resolve(s));
