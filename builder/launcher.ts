@@ -3,6 +3,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { RuntimeName } from '../runtime/core/names.ts';
+import { runtimePathEnv } from '../runtime/instances/launcher.ts';
 import type { Cgroup, CgroupDriver } from '../runtime/sandbox/cgroups/types.ts';
 import type { Plan } from '../runtime/store/services.ts';
 import type { BuildCommand } from './runner.ts';
@@ -32,9 +33,8 @@ export const PLAN_LIMITS: Record<Plan, { cpus: number; memoryMb: number; timeout
 
 /** the env every build gets: caches pointed into the service's cache dir */
 export function buildEnv(spec: BuildSpec, home: string, appDir: string): Record<string, string> {
-  const venv = spec.runtime === 'python' ? `${appDir}/.venv/bin:` : '';
   return {
-    PATH: `${venv}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+    ...runtimePathEnv(spec.runtime, appDir),
     HOME: home,
     TMPDIR: home,
     LANG: 'C.UTF-8',

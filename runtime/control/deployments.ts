@@ -23,6 +23,8 @@ export interface DeploymentsDeps {
   buildLauncher: BuildLauncher;
   paths: { images: string; builds: string; cache: string };
   sourceLimits: { maxBytes: number; maxEntries: number };
+  /** overrides every plan's build time limit (tests, slow hosts) */
+  buildTimeoutMs?: number;
   clock: Clock;
   log: Logger;
   /** the service's variables for the build (decrypted) */
@@ -50,12 +52,14 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
   const { store, log } = deps;
   const iso = () => new Date(deps.clock.now()).toISOString();
   const running = new Map<string, AbortController>();
+  const cancelled = new Map<string, () => void>();
 
   function event(service: string, name: string, fields: Record<string, unknown>) {
     deps.onEvent?.(service, name, fields);
   }
 
   async function build(dep: Deployment, source: SourceInput, out: BuildLog): Promise<void> {
+    cancelled.delete(dep.id);
     const say = (text: string) => out.write(`\x1b[1;36m==>\x1b[0m ${text}\r\n`);
     const abort = new AbortController();
     running.set(dep.id, abort);
@@ -88,7 +92,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
           env: deps.envFor(service.name),
           cacheDir: path.join(deps.paths.cache, service.name),
         });
-        await runBuildCommand(cmd, { timeoutMs: limits.timeoutMs, signal: abort.signal, onOutput: (t) => out.write(t) });
+        await runBuildCommand(cmd, { timeoutMs: deps.buildTimeoutMs ?? limits.timeoutMs, signal: abort.signal, onOutput: (t) => out.write(t) });
       } else {
         say('No build command: the source is the image');
       }
@@ -96,6 +100,8 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       say(`Build finished in ${((deps.clock.now() - started) / 1000).toFixed(1)} s`);
       promote(dep.id);
       say(`Deployment ${dep.id} is live`);
+      const pruned = await pruneImages(service.name, IMAGES_KEPT[service.plan]);
+      if (pruned.count) say(`Removed ${pruned.count} old image(s) beyond the ${IMAGES_KEPT[service.plan]} kept for rollback, freeing ${formatBytes(pruned.bytes)}`);
     } catch (err) {
       const coded =
         err instanceof CellhostError ? err : new CellhostError('ERR_INTERNAL', 'the build failed unexpectedly', { cause: err });
@@ -114,11 +120,27 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     }
   }
 
+  /** keeps the newest `keep` built images of a service (the live one always), removes the rest */
+  async function pruneImages(service: string, keep: number): Promise<{ count: number; bytes: number }> {
+    const live = store.services.get(service)?.liveDeploymentId;
+    const built = store.deployments.listForService(service).filter((d) => d.imageDir && ['ready', 'live', 'superseded'].includes(d.status));
+    const doomed = built.slice(keep).filter((d) => d.id !== live);
+    let bytes = 0;
+    for (const d of doomed) {
+      bytes += await dirSize(d.imageDir!);
+      await fs.rm(d.imageDir!, { recursive: true, force: true });
+      store.deployments.update(d.id, { imageDir: null });
+    }
+    if (doomed.length) event(service, 'images_pruned', { count: doomed.length, bytes, deploymentIds: doomed.map((d) => d.id) });
+    return { count: doomed.length, bytes };
+  }
+
   function promote(id: string): Deployment {
     const dep = store.deployments.get(id);
     if (!dep) throw new CellhostError('ERR_DEPLOYMENT_NOT_FOUND', `no deployment "${id}"`);
     if (!['ready', 'live', 'superseded'].includes(dep.status) || !dep.imageDir) {
-      throw new CellhostError('ERR_DEPLOYMENT_NOT_READY', `deployment "${id}" is ${dep.status}: only a built image can go live`);
+      const why = dep.imageDir || !['ready', 'live', 'superseded'].includes(dep.status) ? `is ${dep.status}` : 'has no image any more (older images are removed past the rollback limit)';
+      throw new CellhostError('ERR_DEPLOYMENT_NOT_READY', `deployment "${id}" ${why}: only a built image can go live`);
     }
     const service = store.services.get(dep.service)!;
     store.db.transaction(() => {
@@ -135,13 +157,32 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
 
   return {
     create(serviceName, source, sourceLabel) {
+      const service = store.services.get(serviceName);
+      if (!service) throw new CellhostError('ERR_SERVICE_NOT_FOUND', `no service named "${serviceName}"`);
+      // a missing toolchain fails the deploy at once, naming what to install
+      checkToolchain(service.runtime);
       const id = 'd-' + crypto.randomBytes(6).toString('hex');
+      // a newer deploy replaces builds of the same service that have not started yet
+      for (const older of deps.queue.queued(serviceName)) {
+        if (!deps.queue.cancel(older)) continue;
+        store.deployments.update(older, { status: 'superseded', errorCode: 'ERR_BUILD_CANCELLED', error: `replaced by ${id} before its build started`, finishedAt: iso() });
+        const pending = cancelled.get(older);
+        cancelled.delete(older);
+        pending?.();
+        event(serviceName, 'deploy_cancelled', { deploymentId: older, by: id });
+      }
       const dep = store.deployments.create({ id, service: serviceName, source: sourceLabel, now: iso() });
       // the log exists from the start, so a follower that comes while the build waits sees it
       const out = deps.logs.open(id, deps.logTransform?.(serviceName));
       out.write(`\x1b[1;36m==>\x1b[0m Queued deployment ${id} of ${serviceName}\r\n`);
       event(serviceName, 'deploy_queued', { deploymentId: id, source: sourceLabel });
       deps.queue.enqueue({ id, service: serviceName, run: () => build(dep, source, out) });
+      // if the job is cancelled before it runs: close its log and drop its upload
+      cancelled.set(id, () => {
+        out.write(`\x1b[1;33m==>\x1b[0m Cancelled: a newer deployment replaced this one before its build started\r\n`);
+        out.end();
+        if (source.kind !== 'git') void fs.rm(source.file, { force: true });
+      });
       return dep;
     },
     promote,
@@ -160,7 +201,21 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
   };
 }
 
-function formatBytes(n: number): string {
+/** images kept for rollback per plan (DESIGN §5) */
+export const IMAGES_KEPT = { hobby: 3, pro: 20 } as const;
+
+async function dirSize(dir: string): Promise<number> {
+  let total = 0;
+  const entries = await fs.readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
+  for (const e of entries) {
+    if (!e.isFile()) continue;
+    const st = await fs.lstat(path.join(e.parentPath, e.name)).catch(() => null);
+    total += st?.size ?? 0;
+  }
+  return total;
+}
+
+export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
   return `${(n / 1024 / 1024).toFixed(1)} MB`;

@@ -31,6 +31,8 @@ export interface Config {
   shutdownGraceMs: number;
   /** builds running at once on this host */
   buildConcurrency: number;
+  /** overrides the plans' build time limits (10 min hobby, 30 min pro) when set */
+  buildTimeoutS?: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   logPretty: boolean;
   /** auto: enforce whatever the host allows, say what it does not; off: run apps as plain children */
@@ -71,6 +73,7 @@ const SETTINGS = {
   maxBodyBytes: { flag: 'max-body-bytes', env: 'CELLHOST_MAX_BODY_BYTES', def: String(100 * 1024 * 1024) },
   shutdownGraceMs: { flag: 'shutdown-grace-ms', env: 'CELLHOST_SHUTDOWN_GRACE_MS', def: '10000' },
   buildConcurrency: { flag: 'build-concurrency', env: 'CELLHOST_BUILD_CONCURRENCY', def: '2' },
+  buildTimeoutS: { flag: 'build-timeout-s', env: 'CELLHOST_BUILD_TIMEOUT_S', def: undefined },
   logLevel: { flag: 'log-level', env: 'CELLHOST_LOG_LEVEL', def: 'info' },
   logFormat: { flag: 'log-format', env: 'CELLHOST_LOG_FORMAT', def: undefined },
   isolation: { flag: 'isolation', env: 'CELLHOST_ISOLATION', def: 'auto' },
@@ -111,6 +114,7 @@ const schema = z.object({
   maxBodyBytes: int(0),
   shutdownGraceMs: int(0),
   buildConcurrency: int(1),
+  buildTimeoutS: z.coerce.number().positive().optional(),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']),
   logFormat: z.enum(['json', 'pretty']).optional(),
   isolation: z.enum(['auto', 'off']),
@@ -163,6 +167,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     maxBodyBytes: v.maxBodyBytes,
     shutdownGraceMs: v.shutdownGraceMs,
     buildConcurrency: v.buildConcurrency,
+    buildTimeoutS: v.buildTimeoutS,
     logLevel: v.logLevel,
     logPretty: v.logFormat ? v.logFormat === 'pretty' : Boolean(input.isTTY),
     isolation: v.isolation,

@@ -50,10 +50,16 @@ export interface Launcher {
 
 export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** Variables every instance gets, whatever launcher runs it (DESIGN §6). */
-export function platformEnv(spec: InstanceSpec, port: number, home: string): Record<string, string> {
+/** the python runtime's venv, as `activate` would set it up */
+export function runtimePathEnv(runtime: RuntimeName, appDir: string): Record<string, string> {
+  if (runtime !== 'python') return { PATH: SANDBOX_PATH };
+  return { PATH: `${appDir}/.venv/bin:${SANDBOX_PATH}`, VIRTUAL_ENV: `${appDir}/.venv` };
+}
+
+/** Variables every instance gets, whatever launcher runs it (DESIGN §6); appDir is where it sees its code. */
+export function platformEnv(spec: InstanceSpec, port: number, home: string, appDir: string): Record<string, string> {
   return {
-    PATH: spec.runtime === 'python' ? `/app/.venv/bin:${SANDBOX_PATH}` : SANDBOX_PATH,
+    ...runtimePathEnv(spec.runtime, appDir),
     HOME: home,
     TMPDIR: home,
     LANG: 'C.UTF-8',
@@ -87,8 +93,7 @@ export function createDirectLauncher(opts: { runDir: string; reasons?: string[] 
       const port = await freePort();
       const tmp = path.join(opts.runDir, spec.instanceId);
       await fs.mkdir(tmp, { recursive: true, mode: 0o700 });
-      const env = platformEnv(spec, port, tmp);
-      if (spec.runtime === 'python') env.PATH = `${path.join(spec.imageDir, '.venv/bin')}:${env.PATH!.split(':').slice(1).join(':')}`;
+      const env = platformEnv(spec, port, tmp, spec.imageDir);
       return {
         argv: ['bash', '-c', spec.command],
         env,
