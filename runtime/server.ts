@@ -2,6 +2,7 @@
 // Everything is created here and passed down; nothing below imports its peers' singletons.
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { createLogHub } from '../builder/log-hub.ts';
@@ -90,6 +91,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const pool = createPool({
     launcher,
     observer: meter,
+    freezeAfterMs: config.freezeAfterMs,
+    // short of memory: under 5 % of RAM free, or under 256 MB
+    isMemoryLow: () => os.freemem() < Math.min(os.totalmem() * 0.05, 256 * 1024 * 1024),
     startTimeoutMs: config.startTimeoutMs,
     queueLimit: config.queueLimit,
     queueTimeoutMs: config.queueTimeoutMs,

@@ -41,6 +41,8 @@ export interface Config {
   pidsMax: number;
   /** CPU cap while an instance starts: null = uncapped, else a fraction of a core; 'off' keeps the cap */
   startupBoost: number | null | 'off';
+  /** freeze an idle warm instance after this long (0: never) */
+  freezeAfterMs: number;
   cgroupRoot: string;
   /** parent cgroup name: two platforms on one host need different ones */
   cgroupPrefix: string;
@@ -79,6 +81,7 @@ const SETTINGS = {
   isolation: { flag: 'isolation', env: 'CELLHOST_ISOLATION', def: 'auto' },
   pidsMax: { flag: 'pids-max', env: 'CELLHOST_PIDS_MAX', def: '256' },
   startupBoost: { flag: 'startup-boost', env: 'CELLHOST_STARTUP_BOOST', def: 'uncapped' },
+  freezeAfterS: { flag: 'freeze-after-s', env: 'CELLHOST_FREEZE_AFTER_S', def: '30' },
   cgroupRoot: { flag: 'cgroup-root', env: 'CELLHOST_CGROUP_ROOT', def: '/sys/fs/cgroup' },
   cgroupPrefix: { flag: 'cgroup-prefix', env: 'CELLHOST_CGROUP_PREFIX', def: 'cellhost' },
 } as const;
@@ -123,6 +126,7 @@ const schema = z.object({
     z.enum(['uncapped', 'off']),
     z.coerce.number().positive().max(1024),
   ], { message: '"uncapped", "off", or a fraction of a core such as 1.5' }),
+  freezeAfterS: z.coerce.number().min(0),
   cgroupRoot: z.string().min(1),
   cgroupPrefix: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and -'),
 });
@@ -173,6 +177,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     isolation: v.isolation,
     pidsMax: v.pidsMax,
     startupBoost: v.startupBoost === 'uncapped' ? null : v.startupBoost,
+    freezeAfterMs: Math.round(v.freezeAfterS * 1000),
     cgroupRoot: v.cgroupRoot,
     cgroupPrefix: v.cgroupPrefix,
     paths: {

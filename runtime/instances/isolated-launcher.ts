@@ -43,6 +43,8 @@ export function createIsolatedLauncher(opts: IsolatedLauncherOptions): Launcher 
           await inner.onReady?.();
           if (boost !== limits.cpuQuota) await group.setCpuQuota(limits.cpuQuota);
         },
+        freeze: () => group.freeze(),
+        thaw: () => group.thaw(),
         async killAll() {
           await group.killAll();
           await inner.killAll?.();

@@ -32,6 +32,9 @@ export interface Launch {
   killAll?(): Promise<void>;
   /** after an exit: a better reason than the exit status, if the launcher has one (OOM) */
   diagnose?(): Promise<{ code: ErrorCode; message: string } | null>;
+  /** stop every process of the instance in place (memory kept) and resume it: the cgroup freezer */
+  freeze?(): Promise<void>;
+  thaw?(): Promise<void>;
   /** free what prepare() took (ports, dirs, cgroups, namespaces); idempotent */
   release(): Promise<void>;
 }

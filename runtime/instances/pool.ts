@@ -30,6 +30,9 @@ export type PoolEvent =
   | { type: 'oom'; service: string; instanceId: string; deploymentId: string; limitMb: number; message: string }
   | { type: 'idle_stop'; service: string; instanceId: string; deploymentId: string; idleMs: number }
   | { type: 'drain'; service: string; instanceId: string; deploymentId: string }
+  | { type: 'frozen'; service: string; instanceId: string; deploymentId: string; idleMs: number }
+  | { type: 'thawed'; service: string; instanceId: string; deploymentId: string; frozenMs: number; thawMs: number }
+  | { type: 'memory_pressure_stop'; service: string; instanceId: string; deploymentId: string; frozenMs: number }
   | { type: 'stopped'; service: string; instanceId: string; deploymentId: string; uptimeMs: number };
 
 export interface InstanceInfo {
@@ -38,6 +41,7 @@ export interface InstanceInfo {
   state: InstanceState;
   pid: number;
   inflight: number;
+  frozen: boolean;
   startedAt: string;
   readyAt: string | null;
 }
@@ -60,6 +64,11 @@ interface Instance {
   /** set once the process exited: why, for the 502 page of the requests it dropped */
   death: CellhostError | null;
   exited: boolean;
+  /** frozen by the cgroup freezer: thawed before it takes a request */
+  frozen: boolean;
+  frozenAt: number;
+  /** the freeze or thaw in progress; the next one waits for it */
+  freezeOp: Promise<void>;
 }
 
 interface Waiter {
@@ -93,6 +102,8 @@ export interface PoolObserver {
   instanceStopped(instanceId: string): void;
   leased(instanceId: string): void;
   released(instanceId: string): void;
+  paused?(instanceId: string): void;
+  resumed?(instanceId: string): void;
 }
 
 export interface PoolOptions {
@@ -106,6 +117,10 @@ export interface PoolOptions {
   sweepMs?: number;
   onEvent?(event: PoolEvent): void;
   onOutput?(service: string, instanceId: string, deploymentId: string, stream: OutputStream, line: string): void;
+  /** freeze an instance idle this long (0: never); default 30 s */
+  freezeAfterMs?: number;
+  /** true when the host is short of memory: frozen instances are stopped, oldest first */
+  isMemoryLow?(): boolean;
 }
 
 export interface Pool {
@@ -164,6 +179,9 @@ export function createPool(opts: PoolOptions): Pool {
       ready: Promise.resolve(),
       death: null,
       exited: false,
+      frozen: false,
+      frozenAt: 0,
+      freezeOp: Promise.resolve(),
     };
     s.instances.push(inst);
     inst.ready = (async () => {
@@ -226,6 +244,12 @@ export function createPool(opts: PoolOptions): Pool {
     const p = (async () => {
       try {
         await inst.ready.catch(() => {});
+        // a frozen process cannot see SIGTERM: resume it so it can shut down cleanly
+        if (inst.frozen) {
+          inst.frozen = false;
+          await inst.freezeOp;
+          await inst.proc.thaw().catch(() => {});
+        }
         await inst.proc?.dispose();
       } catch (err) {
         log.error('instance.dispose_failed', { service: s.name, instance: inst.id, error: describeError(err) });
@@ -298,8 +322,38 @@ export function createPool(opts: PoolOptions): Pool {
     };
   }
 
+  async function thaw(s: ServiceState, inst: Instance): Promise<void> {
+    if (!inst.frozen) return inst.freezeOp;
+    inst.frozen = false;
+    const t0 = clock.now();
+    inst.freezeOp = inst.freezeOp.then(() => inst.proc.thaw());
+    await inst.freezeOp;
+    opts.observer?.resumed?.(inst.id);
+    emit({ type: 'thawed', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, frozenMs: t0 - inst.frozenAt, thawMs: clock.now() - t0 });
+  }
+
+  function freeze(s: ServiceState, inst: Instance, idleMs: number): void {
+    inst.frozen = true;
+    inst.frozenAt = clock.now();
+    opts.observer?.paused?.(inst.id);
+    inst.freezeOp = inst.freezeOp.then(() => inst.proc.freeze()).catch((err) => {
+      inst.frozen = false;
+      log.warn('instance.freeze_failed', { service: s.name, instance: inst.id, error: describeError(err) });
+    });
+    emit({ type: 'frozen', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, idleMs });
+  }
+
   async function take(s: ServiceState, inst: Instance): Promise<Lease> {
     inst.inflight++;
+    if (inst.frozen) {
+      try {
+        await thaw(s, inst);
+      } catch (err) {
+        inst.inflight--;
+        remove(s, inst);
+        throw new CellhostError('ERR_APP_REFUSED', `the instance could not be resumed: ${describeError(err)}`, { cause: err });
+      }
+    }
     if (inst.state === 'starting') {
       try {
         await inst.ready;
@@ -335,6 +389,16 @@ export function createPool(opts: PoolOptions): Pool {
 
   function sweepIdle(): void {
     const now = clock.now();
+    const freezeAfter = opts.freezeAfterMs ?? 30_000;
+    if (opts.isMemoryLow?.()) {
+      // the oldest frozen instance goes first; one per sweep, then look again
+      let oldest: { s: ServiceState; inst: Instance } | null = null;
+      for (const s of services.values()) for (const inst of s.instances) if (inst.frozen && (!oldest || inst.frozenAt < oldest.inst.frozenAt)) oldest = { s, inst };
+      if (oldest) {
+        emit({ type: 'memory_pressure_stop', service: oldest.s.name, instanceId: oldest.inst.id, deploymentId: oldest.inst.deploymentId, frozenMs: now - oldest.inst.frozenAt });
+        remove(oldest.s, oldest.inst);
+      }
+    }
     for (const s of services.values()) {
       const t = s.target;
       let keep = t?.minInstances ?? 0;
@@ -348,6 +412,8 @@ export function createPool(opts: PoolOptions): Pool {
         if (!t || idleMs >= t.idleTimeoutMs) {
           emit({ type: 'idle_stop', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, idleMs });
           remove(s, inst);
+        } else if (freezeAfter > 0 && idleMs >= freezeAfter && !inst.frozen && inst.proc.canFreeze) {
+          freeze(s, inst, idleMs);
         }
       }
     }
@@ -415,6 +481,7 @@ export function createPool(opts: PoolOptions): Pool {
         state: i.state,
         pid: i.proc?.pid ?? -1,
         inflight: i.inflight,
+        frozen: i.frozen,
         startedAt: new Date(i.startedAt).toISOString(),
         readyAt: i.readyAt ? new Date(i.readyAt).toISOString() : null,
       }));

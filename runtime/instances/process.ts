@@ -23,6 +23,10 @@ export interface InstanceProcess {
   tail(): string[];
   /** after exit: why, as a coded error (OOM when the launcher can tell, else the exit status) */
   explainExit(phase: 'start' | 'serving'): Promise<CellhostError>;
+  /** the launcher can freeze it (cgroup freezer) */
+  readonly canFreeze: boolean;
+  freeze(): Promise<void>;
+  thaw(): Promise<void>;
   /** SIGTERM the group, SIGKILL after graceMs, then free the launch; idempotent */
   dispose(graceMs?: number): Promise<void>;
 }
@@ -116,6 +120,9 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
     isExited: () => exitInfo !== null,
     tail: () => tail.get(),
     explainExit,
+    canFreeze: Boolean(launch.freeze && launch.thaw),
+    freeze: async () => launch.freeze?.(),
+    thaw: async () => launch.thaw?.(),
     dispose,
   };
 }

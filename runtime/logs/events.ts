@@ -14,6 +14,12 @@ export function describeEvent(event: string, f: Record<string, unknown>): string
       return `instance ${f.instanceId} was killed: out of memory (limit ${f.limitMb} MB)`;
     case 'idle_stop':
       return `instance ${f.instanceId} stopped after ${seconds(f.idleMs)} idle`;
+    case 'frozen':
+      return `instance ${f.instanceId} frozen after ${seconds(f.idleMs)} idle (memory kept, no CPU, not billed)`;
+    case 'thawed':
+      return `instance ${f.instanceId} thawed in ${f.thawMs} ms after ${seconds(f.frozenMs)} frozen`;
+    case 'memory_pressure_stop':
+      return `instance ${f.instanceId} stopped: the host is short of memory (it was frozen ${seconds(f.frozenMs)})`;
     case 'drain':
       return `instance ${f.instanceId} draining: a newer version takes new requests`;
     case 'stopped':

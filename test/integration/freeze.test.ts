@@ -1,0 +1,48 @@
+// Frozen warm instances: idle instances are frozen (no CPU, memory kept, not billed), thawed on
+// the next request with their state intact, and stopped at the idle timeout.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURES, isAlive, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+
+const ready = process.getuid?.() === 0 && fs.existsSync('/sys/fs/cgroup/freezer');
+if (!ready && process.env.CI === 'true') throw new Error('freeze tests need root and the cgroup freezer in CI');
+
+let server: TestServer;
+describe.skipIf(!ready)('frozen warm instances', () => {
+  beforeAll(async () => {
+    server = await startTestServer({ env: { CELLHOST_FREEZE_AFTER_S: '0.3' } });
+    await server.deploy('counter', path.join(FIXTURES, 'node-cpu'), { startCommand: 'node app.js', idleTimeoutS: 3, buildCommand: 'true' });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('freezes an idle instance, thaws it in a few ms with its memory intact, and bills no frozen time', async () => {
+    const first = await server.app('counter', '/alloc?mb=5');
+    expect(first.json.heldMb).toBe(5);
+    const inst = await waitFor(async () => (await server.api('GET', '/api/v1/services/counter')).body.instances.find((i: any) => i.frozen));
+    const state = `/sys/fs/cgroup/freezer/cellhost-test-${process.pid}/${inst.id}/freezer.state`;
+    await waitFor(() => fs.readFileSync(state, 'utf8').trim() === 'FROZEN', { what: 'the cgroup frozen' });
+    // a frozen process is in the refrigerator: stopped (D/T-like) and using no CPU
+    const ticks = () => fs.readFileSync(`/proc/${inst.pid}/stat`, 'utf8').split(') ')[1]!.split(' ').slice(11, 13).map(Number).reduce((a, b) => a + b, 0);
+    const cpu0 = ticks();
+    const billedBefore = (await server.api('GET', '/api/v1/usage?from=1h')).body.total.billedMs;
+    await new Promise((r) => setTimeout(r, 800));
+    expect((await server.api('GET', '/api/v1/usage?from=1h')).body.total.billedMs).toBe(billedBefore);
+    expect(ticks()).toBe(cpu0);
+    const t0 = performance.now();
+    const again = await server.app('counter', '/alloc?mb=1');
+    const thawMs = performance.now() - t0;
+    expect(again.json.heldMb).toBe(6);
+    expect(thawMs).toBeLessThan(100);
+    const events = (await server.api('GET', '/api/v1/services/counter/logs?stream=event')).body.entries.map((e: any) => e.event);
+    expect(events).toEqual(expect.arrayContaining(['frozen', 'thawed']));
+  });
+
+  it('a frozen instance still stops at the idle timeout, leaving no process', async () => {
+    const { pid } = (await server.app('counter', '/')).json;
+    await waitFor(async () => (await server.api('GET', '/api/v1/services/counter')).body.instances.some((i: any) => i.frozen));
+    await waitFor(() => !isAlive(pid), { timeoutMs: 8000, what: 'frozen instance stopped at idle timeout' });
+  });
+});
