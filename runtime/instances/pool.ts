@@ -30,6 +30,7 @@ export type PoolEvent =
   | { type: 'oom'; service: string; instanceId: string; deploymentId: string; limitMb: number; message: string }
   | { type: 'idle_stop'; service: string; instanceId: string; deploymentId: string; idleMs: number }
   | { type: 'drain'; service: string; instanceId: string; deploymentId: string }
+  | { type: 'backoff'; service: string; failures: number; delayMs: number; message: string }
   | { type: 'frozen'; service: string; instanceId: string; deploymentId: string; idleMs: number }
   | { type: 'thawed'; service: string; instanceId: string; deploymentId: string; frozenMs: number; thawMs: number }
   | { type: 'memory_pressure_stop'; service: string; instanceId: string; deploymentId: string; frozenMs: number }
@@ -82,6 +83,18 @@ interface ServiceState {
   target: Target | null;
   instances: Instance[];
   waiters: Waiter[];
+  /** consecutive failed starts (or crashes soon after start) of the current generation */
+  failures: number;
+  /** no new instance before this time: crash-loop backoff */
+  backoffUntil: number;
+  lastFailure: CellhostError | null;
+}
+
+/** a crash this soon after readiness counts as a failed start for the backoff */
+const EARLY_CRASH_MS = 10_000;
+
+export function backoffDelay(failures: number): number {
+  return failures <= 0 ? 0 : Math.min(30_000, 250 * 2 ** (failures - 1));
 }
 
 export interface Lease {
@@ -132,6 +145,8 @@ export interface Pool {
   close(graceMs: number): Promise<void>;
 }
 
+const BACKOFF = Symbol('backoff');
+
 export function createPool(opts: PoolOptions): Pool {
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? silentLogger;
@@ -145,7 +160,7 @@ export function createPool(opts: PoolOptions): Pool {
   function state(name: string): ServiceState {
     let s = services.get(name);
     if (!s) {
-      s = { name, target: null, instances: [], waiters: [] };
+      s = { name, target: null, instances: [], waiters: [], failures: 0, backoffUntil: 0, lastFailure: null };
       services.set(name, s);
     }
     return s;
@@ -211,6 +226,7 @@ export function createPool(opts: PoolOptions): Pool {
         inst.death = coded;
         if (coded.code === 'ERR_APP_OOM') emit({ type: 'oom', service: s.name, instanceId: id, deploymentId: inst.deploymentId, limitMb: inst.memoryMb, message: coded.message });
         emit({ type: 'start_failed', service: s.name, instanceId: id, deploymentId: inst.deploymentId, code: coded.code, message: coded.message });
+        recordFailure(s, coded, inst.generation);
         remove(s, inst);
         dispatch(s);
       },
@@ -225,6 +241,7 @@ export function createPool(opts: PoolOptions): Pool {
     const death = await inst.proc.explainExit('serving');
     if ((inst.state as InstanceState) === 'stopped') return;
     inst.death = death;
+    if (inst.readyAt !== null && clock.now() - inst.readyAt < EARLY_CRASH_MS) recordFailure(s, death, inst.generation);
     if (death.code === 'ERR_APP_OOM') emit({ type: 'oom', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, limitMb: inst.memoryMb, message: death.message });
     else emit({ type: 'crash', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, code: death.code, message: death.message });
     remove(s, inst);
@@ -276,7 +293,7 @@ export function createPool(opts: PoolOptions): Pool {
   }
 
   /** an instance of this service that can take one more request now or after its start */
-  function pick(s: ServiceState, t: Target): Instance | null {
+  function pick(s: ServiceState, t: Target): Instance | typeof BACKOFF | null {
     let starting: Instance | null = null;
     let retiring: Instance | null = null;
     for (const inst of s.instances) {
@@ -290,7 +307,10 @@ export function createPool(opts: PoolOptions): Pool {
     if (retiring && (!starting || starting.inflight > 0)) return retiring;
     if (starting) return starting;
     const live = s.instances.filter((i) => i.generation === t.generation && !i.exited).length;
-    if (live < t.maxInstances) return startInstance(s, t);
+    if (live < t.maxInstances) {
+      if (clock.now() < s.backoffUntil) return retiring ?? BACKOFF;
+      return startInstance(s, t);
+    }
     return retiring;
   }
 
@@ -367,9 +387,35 @@ export function createPool(opts: PoolOptions): Pool {
     return lease(s, inst, false);
   }
 
+  function backoffError(s: ServiceState): CellhostError {
+    const last = s.lastFailure;
+    const wait = Math.max(0, s.backoffUntil - clock.now());
+    return new CellhostError(last?.code ?? 'ERR_APP_EXITED', `${last?.message ?? 'the app keeps failing to start'}; it failed ${s.failures} time(s) in a row, next start in ${(wait / 1000).toFixed(1)} s`, {
+      details: last?.details,
+    });
+  }
+
+  function recordFailure(s: ServiceState, err: CellhostError, generation: string): void {
+    if (s.target?.generation !== generation) return;
+    s.failures++;
+    s.lastFailure = err;
+    const delay = backoffDelay(s.failures);
+    s.backoffUntil = clock.now() + delay;
+    if (s.failures > 1) emit({ type: 'backoff', service: s.name, failures: s.failures, delayMs: delay, message: err.message });
+    setTimeout(() => dispatch(s), delay + 1).unref();
+  }
+
   function dispatch(s: ServiceState): void {
     while (s.waiters.length && s.target) {
       const inst = pick(s, s.target);
+      if (inst === BACKOFF) {
+        const err = backoffError(s);
+        for (const w of s.waiters.splice(0)) {
+          clearTimeout(w.timer);
+          w.reject(err);
+        }
+        return;
+      }
       if (!inst) return;
       const w = s.waiters.shift()!;
       clearTimeout(w.timer);
@@ -401,6 +447,11 @@ export function createPool(opts: PoolOptions): Pool {
     }
     for (const s of services.values()) {
       const t = s.target;
+      // an instance that stayed up past the early-crash window ends a crash loop
+      if (s.failures && s.instances.some((i) => i.readyAt !== null && !i.exited && now - i.readyAt >= EARLY_CRASH_MS)) {
+        s.failures = 0;
+        s.backoffUntil = 0;
+      }
       let keep = t?.minInstances ?? 0;
       for (const inst of [...s.instances]) {
         if (inst.state !== 'ready' || inst.inflight > 0) continue;
@@ -426,6 +477,7 @@ export function createPool(opts: PoolOptions): Pool {
       const t = s?.target;
       if (!s || !t) throw new CellhostError('ERR_NO_DEPLOYMENT', `service "${name}" has no live deployment yet`);
       const inst = pick(s, t);
+      if (inst === BACKOFF) throw backoffError(s);
       if (inst) return take(s, inst);
       if (s.waiters.length >= opts.queueLimit) {
         throw new CellhostError('ERR_CAPACITY', `service "${name}" is at its limit of ${t.maxInstances} instance(s) × ${t.concurrency} concurrent requests and its wait queue is full`);
@@ -459,6 +511,9 @@ export function createPool(opts: PoolOptions): Pool {
         return;
       }
       if (prev && prev.generation !== target.generation) {
+        // a new version gets a fresh chance to start
+        s.failures = 0;
+        s.backoffUntil = 0;
         const warm = s.instances.some((i) => i.generation !== target.generation && i.state === 'ready');
         for (const inst of [...s.instances]) {
           if (inst.generation === target.generation) continue;

@@ -14,6 +14,8 @@ export function describeEvent(event: string, f: Record<string, unknown>): string
       return `instance ${f.instanceId} was killed: out of memory (limit ${f.limitMb} MB)`;
     case 'idle_stop':
       return `instance ${f.instanceId} stopped after ${seconds(f.idleMs)} idle`;
+    case 'backoff':
+      return `crash loop: ${f.failures} failed starts in a row, waiting ${seconds(f.delayMs)} before the next (${f.message})`;
     case 'frozen':
       return `instance ${f.instanceId} frozen after ${seconds(f.idleMs)} idle (memory kept, no CPU, not billed)`;
     case 'thawed':
