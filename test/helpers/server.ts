@@ -130,10 +130,16 @@ export function requestRouter(
   });
 }
 
+/** running, not a zombie: orphans reparented to a PID 1 that does not reap stay as zombies */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
   } catch {
     return false;
   }

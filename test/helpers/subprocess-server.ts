@@ -1,0 +1,59 @@
+// The platform as a real child process (`cellhost serve` from source), for tests that kill it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TOKEN } from './server.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export function freePortSync(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export interface ChildServer {
+  proc: ChildProcess;
+  adminUrl: string;
+  routerUrl: string;
+  output(): string;
+  exited: Promise<number | null>;
+}
+
+export async function spawnServer(dataDir: string, ports: { http: number; admin: number }, env: Record<string, string> = {}): Promise<ChildServer> {
+  let out = '';
+  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'runtime/main.ts'), 'serve'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      CELLHOST_DATA: dataDir,
+      CELLHOST_HTTP_ADDR: `127.0.0.1:${ports.http}`,
+      CELLHOST_ADMIN_ADDR: `127.0.0.1:${ports.admin}`,
+      CELLHOST_ADMIN_TOKEN: TOKEN,
+      CELLHOST_CGROUP_PREFIX: `cellhost-child-${process.pid}`,
+      CELLHOST_LOG_FORMAT: 'json',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout!.on('data', (b) => (out += b));
+  proc.stderr!.on('data', (b) => (out += b));
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  const adminUrl = `http://127.0.0.1:${ports.admin}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`server exited: ${out}`);
+    const ok = await fetch(adminUrl + '/api/v1/health').then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error(`server did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { proc, adminUrl, routerUrl: `http://127.0.0.1:${ports.http}`, output: () => out, exited };
+}
