@@ -108,6 +108,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     pool,
     resolve: (host) => services.resolve(host),
     maxBodyBytes: config.maxBodyBytes,
+    headersTimeoutMs: config.headersTimeoutMs,
     log,
     onRequest: (r) => meter.request(r.service, r.status, r.durationMs),
   });

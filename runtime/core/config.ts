@@ -27,6 +27,8 @@ export interface Config {
   maxUploadBytes: number;
   /** largest request body the router forwards */
   maxBodyBytes: number;
+  /** how long a client may take to send its request headers */
+  headersTimeoutMs: number;
   /** how long clean shutdown waits for in-flight requests */
   shutdownGraceMs: number;
   /** builds running at once on this host */
@@ -73,6 +75,7 @@ const SETTINGS = {
   queueLimit: { flag: 'queue-limit', env: 'CELLHOST_QUEUE_LIMIT', def: '1000' },
   maxUploadBytes: { flag: 'max-upload-bytes', env: 'CELLHOST_MAX_UPLOAD_BYTES', def: String(200 * 1024 * 1024) },
   maxBodyBytes: { flag: 'max-body-bytes', env: 'CELLHOST_MAX_BODY_BYTES', def: String(100 * 1024 * 1024) },
+  headersTimeoutMs: { flag: 'headers-timeout-ms', env: 'CELLHOST_HEADERS_TIMEOUT_MS', def: '20000' },
   shutdownGraceMs: { flag: 'shutdown-grace-ms', env: 'CELLHOST_SHUTDOWN_GRACE_MS', def: '10000' },
   buildConcurrency: { flag: 'build-concurrency', env: 'CELLHOST_BUILD_CONCURRENCY', def: '2' },
   buildTimeoutS: { flag: 'build-timeout-s', env: 'CELLHOST_BUILD_TIMEOUT_S', def: undefined },
@@ -115,6 +118,7 @@ const schema = z.object({
   queueLimit: int(0),
   maxUploadBytes: int(1024),
   maxBodyBytes: int(0),
+  headersTimeoutMs: int(100),
   shutdownGraceMs: int(0),
   buildConcurrency: int(1),
   buildTimeoutS: z.coerce.number().positive().optional(),
@@ -169,6 +173,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     queueLimit: v.queueLimit,
     maxUploadBytes: v.maxUploadBytes,
     maxBodyBytes: v.maxBodyBytes,
+    headersTimeoutMs: v.headersTimeoutMs,
     shutdownGraceMs: v.shutdownGraceMs,
     buildConcurrency: v.buildConcurrency,
     buildTimeoutS: v.buildTimeoutS,

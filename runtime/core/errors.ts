@@ -9,6 +9,9 @@ export const ERROR_STATUS = {
   ERR_VALIDATION: 400, // a body, query or argument failed validation
   ERR_BODY_MISSING: 400, // a route that needs a body got none
   ERR_BODY_TOO_LARGE: 413, // upload or request body over the configured limit
+  ERR_HEADERS_TOO_LARGE: 431, // router: request line over 16 KB or headers over 64 KB
+  ERR_HEADERS_TIMEOUT: 408, // router: the client did not send its headers in time
+  ERR_BAD_REQUEST: 400, // router: malformed HTTP
   ERR_UNSUPPORTED_MEDIA: 415, // body content type the route does not take
   ERR_NOT_FOUND: 404, // no such route
   ERR_SERVICE_NOT_FOUND: 404, // no service by that name

@@ -23,6 +23,8 @@ export function sendError(req: http.IncomingMessage, res: http.ServerResponse, e
   }
   const headers: Record<string, string> = { 'x-request-id': requestId, 'cache-control': 'no-store', 'x-cellhost-error': err.code };
   if (err.status === 503) headers['retry-after'] = '1';
+  // the rest of an oversized request would be read for nothing: end the connection
+  if (err.status === 413 || err.status === 431) headers.connection = 'close';
   const lastLines = Array.isArray(err.details?.lastLines) ? (err.details.lastLines as string[]).slice(-10) : [];
   let body: string;
   if (wantsHtml(req.headers.accept)) {

@@ -29,17 +29,38 @@ export interface RouterOptions {
   /** host (normalized) → route, or null for an unknown host */
   resolve(host: string): Route | null;
   maxBodyBytes: number;
+  /** a client must send its whole header block within this (slowloris) */
+  headersTimeoutMs?: number;
+  /** open client connections at most; past it new ones are refused */
+  maxConnections?: number;
   log?: Logger;
   onRequest?(record: RequestRecord): void;
 }
+
+const MAX_HEADER_BYTES = 64 * 1024;
+const MAX_REQUEST_LINE = 16 * 1024;
 
 // RFC 9110 §7.6.1 hop-by-hop headers, plus the ones we set ourselves
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
 
 export function createRouter(opts: RouterOptions): http.Server {
   const log = opts.log ?? silentLogger;
-  const server = http.createServer({ requestTimeout: 0, headersTimeout: 30_000, maxHeaderSize: 64 * 1024 });
+  // Leapcell's limits: 64 KB of headers (431 past it, from the parser), 16 KB request line
+  const server = http.createServer({
+    requestTimeout: 0,
+    headersTimeout: opts.headersTimeoutMs ?? 20_000,
+    // how often the header timeout is checked (Node's default, 30 s, lets slowloris linger)
+    connectionsCheckingInterval: Math.min(1000, Math.max(100, (opts.headersTimeoutMs ?? 20_000) / 4)),
+    maxHeaderSize: MAX_HEADER_BYTES,
+  });
   server.keepAliveTimeout = 65_000;
+  server.maxConnections = opts.maxConnections ?? 10_000;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
+    if (!socket.writable) return socket.destroy();
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'HPE_HEADERS_TIMEOUT' ? 408 : 400;
+    const body = JSON.stringify({ error: { code: status === 431 ? 'ERR_HEADERS_TOO_LARGE' : status === 408 ? 'ERR_HEADERS_TIMEOUT' : 'ERR_BAD_REQUEST', message: http.STATUS_CODES[status] } });
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+  });
 
   server.on('request', (req, res) => {
     const startedAt = Date.now();
@@ -62,6 +83,11 @@ export function createRouter(opts: RouterOptions): http.Server {
       finish(err.status, err.code);
       sendError(req, res, err, requestId);
     };
+    if (req.url && req.url.length > MAX_REQUEST_LINE) {
+      fail(new CellhostError('ERR_HEADERS_TOO_LARGE', `the request line is longer than ${MAX_REQUEST_LINE} bytes`));
+      req.resume();
+      return;
+    }
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > opts.maxBodyBytes) {
       fail(new CellhostError('ERR_BODY_TOO_LARGE', `the request body is larger than ${opts.maxBodyBytes} bytes`));
@@ -148,6 +174,18 @@ export function createRouter(opts: RouterOptions): http.Server {
       release();
       if (!record.status) finish(499, 'ERR_CLIENT_CLOSED');
     });
+    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] !== undefined) {
+      // a chunked body has no declared size: count it on the way through
+      let seen = 0;
+      req.on('data', (chunk: Buffer) => {
+        seen += chunk.length;
+        if (seen > opts.maxBodyBytes) {
+          req.unpipe(upstream);
+          upstream.destroy(new CellhostError('ERR_BODY_TOO_LARGE', `the request body is larger than ${opts.maxBodyBytes} bytes`));
+          req.resume();
+        }
+      });
+    }
     req.pipe(upstream);
   }
 
