@@ -21,6 +21,7 @@ import { describeEvent } from './logs/events.ts';
 import { createLogSink } from './logs/sink.ts';
 import { setUpIsolation } from './isolation.ts';
 import { createPool, type PoolEvent } from './instances/pool.ts';
+import { answerClientError } from './router/error-page.ts';
 import { createRouter } from './router/proxy.ts';
 import { createEnvControl, type EnvControl } from './control/env.ts';
 import { checkMasterKey, createEnvStore } from './store/env.ts';
@@ -176,6 +177,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const admin = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: api.fetch, hostname: config.admin.host, port: config.admin.port }, () => resolve(s));
     s.once('error', reject);
+    s.on('clientError', answerClientError);
   });
   const routerUrl = `http://${hostForUrl(config.http.host)}:${(router.address() as { port: number }).port}`;
   const adminUrl = `http://${hostForUrl(config.admin.host)}:${(admin.address() as { port: number }).port}`;

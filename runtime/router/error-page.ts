@@ -1,6 +1,7 @@
 // What a visitor sees when the platform, not the app, answers: a short HTML page for
 // browsers, `{error:{code,message}}` for everything else. Each names the reason.
-import type http from 'node:http';
+import http from 'node:http';
+import type net from 'node:net';
 import type { CellhostError } from '../core/errors.ts';
 
 const TITLES: Record<number, string> = {
@@ -48,4 +49,16 @@ export function sendError(req: http.IncomingMessage, res: http.ServerResponse, e
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** what a listener answers when the HTTP parser gives up: a coded error, then close */
+export function answerClientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'HPE_HEADERS_TIMEOUT' ? 408 : 400;
+  const code = status === 431 ? 'ERR_HEADERS_TOO_LARGE' : status === 408 ? 'ERR_HEADERS_TIMEOUT' : 'ERR_BAD_REQUEST';
+  const body = JSON.stringify({ error: { code, message: http.STATUS_CODES[status] } });
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
 }

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { CellhostError, describeError } from '../core/errors.ts';
 import { silentLogger, type Logger } from '../core/log.ts';
 import type { Lease, Pool } from '../instances/pool.ts';
-import { sendError } from './error-page.ts';
+import { answerClientError, sendError } from './error-page.ts';
 import { normalizeHost } from './hosts.ts';
 
 export interface Route {
@@ -55,12 +55,7 @@ export function createRouter(opts: RouterOptions): http.Server {
   });
   server.keepAliveTimeout = 65_000;
   server.maxConnections = opts.maxConnections ?? 10_000;
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
-    if (!socket.writable) return socket.destroy();
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'HPE_HEADERS_TIMEOUT' ? 408 : 400;
-    const body = JSON.stringify({ error: { code: status === 431 ? 'ERR_HEADERS_TOO_LARGE' : status === 408 ? 'ERR_HEADERS_TIMEOUT' : 'ERR_BAD_REQUEST', message: http.STATUS_CODES[status] } });
-    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
-  });
+  server.on('clientError', answerClientError);
 
   server.on('request', (req, res) => {
     const startedAt = Date.now();
