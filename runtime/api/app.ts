@@ -64,5 +64,6 @@ export function createApi(deps: ApiDeps): Hono<AuthEnv> {
   v1.route('/services/:name/metrics', metricsRoutes(deps.usage));
   app.route('/api/v1', v1);
   app.get('/metrics', requireToken(deps.store.tokens, deps.now), prometheusRoute(deps.usage));
+  if (deps.ui) app.route('/', deps.ui(deps));
   return app;
 }
