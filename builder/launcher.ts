@@ -4,6 +4,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { RuntimeName } from '../runtime/core/names.ts';
 import { runtimePathEnv } from '../runtime/instances/launcher.ts';
+import { sandboxEnv, toolchainMounts, type SandboxPaths } from '../runtime/instances/sandbox-launcher.ts';
+import { buildSandboxArgv } from '../runtime/sandbox/bwrap.ts';
+import type { NetnsPool } from '../runtime/sandbox/netns.ts';
+import { normalizeImageAccess } from '../runtime/sandbox/uids.ts';
 import type { Cgroup, CgroupDriver } from '../runtime/sandbox/cgroups/types.ts';
 import type { Plan } from '../runtime/store/services.ts';
 import type { BuildCommand } from './runner.ts';
@@ -102,6 +106,65 @@ export function createIsolatedBuildLauncher(opts: { base: BuildLauncher; cgroups
         async release() {
           await group.destroy();
           await inner.release?.();
+        },
+      };
+    },
+  };
+}
+
+export interface SandboxBuildOptions {
+  netns: NetnsPool;
+  uidFor(service: string): number;
+  paths: SandboxPaths;
+}
+
+/** gives the tree to `uid` (the build writes it), without following links out of it */
+async function chownTree(dir: string, uid: number): Promise<void> {
+  await fs.lchown(dir, uid, uid);
+  for (const e of await fs.readdir(dir, { withFileTypes: true, recursive: true })) {
+    await fs.lchown(path.join(e.parentPath, e.name), uid, uid);
+  }
+}
+
+/**
+ * Builds in the same sandbox as instances, as the service's uid: the build dir writable at /app,
+ * the dependency cache at /cache, the network open through a namespace of its own (NAT out, no
+ * way to the admin API or other instances). Afterwards the image is handed back to root and made
+ * read-only for everyone.
+ */
+export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLauncher {
+  return {
+    async prepare(spec) {
+      const uid = opts.uidFor(spec.service);
+      await fs.mkdir(spec.cacheDir, { recursive: true, mode: 0o700 });
+      await Promise.all([chownTree(spec.dir, uid), fs.chown(spec.cacheDir, uid, uid)]);
+      const tools = await toolchainMounts(spec.runtime, opts.paths);
+      const lease = await opts.netns.acquire({ bandwidthMbit: 1000 });
+      const env = sandboxEnv(spec.runtime, tools.pathDirs, buildEnv({ ...spec, cacheDir: '/cache' }, '/tmp', '/app'));
+      const plan = PLAN_LIMITS[spec.plan];
+      let released = false;
+      return {
+        argv: lease.enterArgv(
+          buildSandboxArgv({
+            uid,
+            gid: uid,
+            imageDir: spec.dir,
+            writableAppDir: true,
+            tmpSizeBytes: plan.memoryMb * 1024 * 1024,
+            roBinds: tools.binds,
+            rwBinds: [{ src: spec.cacheDir, dest: '/cache' }],
+            env,
+            hostname: spec.service,
+            argv: ['bash', '-e', '-o', 'pipefail', '-c', spec.script],
+          }),
+        ),
+        env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color' },
+        cwd: '/',
+        async release() {
+          if (released) return;
+          released = true;
+          await opts.netns.release(lease);
+          await normalizeImageAccess(spec.dir).catch(() => {});
         },
       };
     },

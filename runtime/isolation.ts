@@ -1,69 +1,139 @@
 // What this host can enforce, found once at start (and by `cellhost doctor`): each feature is
 // used when it works and otherwise named with the reason, never silently dropped.
+//   cgroups  → memory, CPU and process limits, freezing (isolated-launcher)
+//   sandbox  → bubblewrap as the service's uid, read-only but /tmp (sandbox-launcher)
+//   netns    → a namespace per instance and build, shaped, NATed, firewalled
+// The sandbox needs both bubblewrap and namespaces; without them apps run as plain children on
+// loopback ports with $PORT injected.
+import fs from 'node:fs';
 import os from 'node:os';
-import { createDirectBuildLauncher, createIsolatedBuildLauncher, type BuildLauncher } from '../builder/launcher.ts';
+import path from 'node:path';
+import { createDirectBuildLauncher, createIsolatedBuildLauncher, createSandboxBuildLauncher, type BuildLauncher } from '../builder/launcher.ts';
 import type { Config } from './core/config.ts';
 import { describeError } from './core/errors.ts';
 import type { Logger } from './core/log.ts';
-import { createDirectLauncher, type IsolationReport, type Launcher } from './instances/launcher.ts';
 import { createIsolatedLauncher } from './instances/isolated-launcher.ts';
+import { createDirectLauncher, type IsolationReport, type Launcher } from './instances/launcher.ts';
+import { createSandboxLauncher, type SandboxPaths } from './instances/sandbox-launcher.ts';
+import { createBindStage, isReachableByOthers, type BindStage } from './sandbox/bind-stage.ts';
+import { probeSandbox } from './sandbox/bwrap.ts';
 import { detectCgroupDriver } from './sandbox/cgroups/detect.ts';
 import type { CgroupDriver } from './sandbox/cgroups/types.ts';
+import { createNetnsPool, probeNetns, type NetnsPool } from './sandbox/netns.ts';
 
 export interface Isolation {
   launcher: Launcher;
   buildLauncher: BuildLauncher;
   cgroups: CgroupDriver | null;
   report: IsolationReport;
-  /** remove what isolation set up on the host (cgroup parents); clean stop */
+  /** remove what isolation set up on the host (cgroup parents, namespaces, mounts); clean stop */
   dispose(): Promise<void>;
 }
 
-export async function setUpIsolation(config: Config, log: Logger, opts: { reclaim: boolean }): Promise<Isolation> {
+export interface IsolationOptions {
+  /** reclaim what a crashed run left (serve), or only look (doctor) */
+  reclaim: boolean;
+  /** the service's uid (allocated on first use) */
+  uidFor(service: string): number;
+}
+
+async function setUpCgroups(config: Config, log: Logger, reclaim: boolean, features: Record<string, boolean>, reasons: string[]): Promise<CgroupDriver | null> {
+  try {
+    const driver = await detectCgroupDriver({ root: config.cgroupRoot, prefix: config.cgroupPrefix, log });
+    const probe = await driver.probe();
+    Object.assign(features, { cpu: probe.enforced.cpu, memory: probe.enforced.memory, pids: probe.enforced.pids, freezer: probe.enforced.freezer });
+    reasons.push(...probe.reasons);
+    if (!(probe.enforced.memory && probe.enforced.cpu && probe.enforced.pids)) {
+      reasons.push(`cgroup v${driver.version} limits are not all available: memory, CPU and process limits are not enforced`);
+      return null;
+    }
+    features.cgroups = true;
+    if (reclaim) {
+      const { removed } = await driver.reclaimLeftovers();
+      if (removed.length) log.warn('cgroups.reclaimed', { count: removed.length });
+    }
+    return driver;
+  } catch (err) {
+    reasons.push(`cgroups unusable: ${describeError(err)}`);
+    return null;
+  }
+}
+
+/** the data dir must be traversable by the service uids (never readable: 0711) */
+async function prepareDataDir(config: Config, reasons: string[]): Promise<boolean> {
+  const st = fs.statSync(config.dataDir);
+  if (!(st.mode & 0o001)) fs.chmodSync(config.dataDir, (st.mode & 0o777) | 0o011);
+  for (const dir of [config.paths.images, config.paths.cache]) {
+    const m = fs.statSync(dir).mode & 0o777;
+    if (!(m & 0o001)) fs.chmodSync(dir, m | 0o011);
+  }
+  if (!(await isReachableByOthers(config.paths.images))) {
+    reasons.push(`the data dir ${config.dataDir} is inside a directory other users cannot enter: the sandbox cannot see images there (choose a data dir such as /var/lib/cellhost)`);
+    return false;
+  }
+  return true;
+}
+
+export async function setUpIsolation(config: Config, log: Logger, opts: IsolationOptions): Promise<Isolation> {
   const reasons: string[] = [];
   const features: Record<string, boolean> = { cgroups: false, cpu: false, memory: false, pids: false, freezer: false, sandbox: false, netns: false };
   let cgroups: CgroupDriver | null = null;
+  let netns: NetnsPool | null = null;
+  let stage: BindStage | null = null;
 
   if (config.isolation === 'off') {
     reasons.push('isolation is off (CELLHOST_ISOLATION=off): apps run as plain children of the platform, without limits');
   } else {
-    try {
-      const driver = await detectCgroupDriver({ root: config.cgroupRoot, prefix: config.cgroupPrefix, log });
-      const probe = await driver.probe();
-      Object.assign(features, { cpu: probe.enforced.cpu, memory: probe.enforced.memory, pids: probe.enforced.pids, freezer: probe.enforced.freezer });
-      reasons.push(...probe.reasons);
-      if (probe.enforced.memory && probe.enforced.cpu && probe.enforced.pids) {
-        cgroups = driver;
-        features.cgroups = true;
-        if (opts.reclaim) {
-          const { removed } = await driver.reclaimLeftovers();
-          if (removed.length) log.warn('cgroups.reclaimed', { count: removed.length });
+    cgroups = await setUpCgroups(config, log, opts.reclaim, features, reasons);
+    const [sandboxProbe, netnsProbe] = await Promise.all([probeSandbox(), probeNetns()]);
+    reasons.push(...sandboxProbe.reasons, ...netnsProbe.reasons);
+    if (sandboxProbe.available && netnsProbe.available && (await prepareDataDir(config, reasons))) {
+      if (opts.reclaim) {
+        try {
+          netns = createNetnsPool({ prefix: config.netnsPrefix, subnet: config.netnsSubnet, log });
+          await netns.start();
+          stage = createBindStage({ dir: path.join(config.hostRunDir, 'binds'), log });
+          await stage.reclaimLeftovers();
+          features.sandbox = true;
+          features.netns = true;
+        } catch (err) {
+          reasons.push(`network namespaces unusable: ${describeError(err)}`);
+          await netns?.close().catch(() => {});
+          netns = null;
         }
       } else {
-        reasons.push(`cgroup v${driver.version} limits are not all available: memory, CPU and process limits are not enforced`);
+        // doctor: the probes passing is the answer; nothing is set up
+        features.sandbox = true;
+        features.netns = true;
       }
-    } catch (err) {
-      reasons.push(`cgroups unusable: ${describeError(err)}`);
     }
-    reasons.push('filesystem sandbox and network namespaces are not enabled yet: apps run as the platform user on loopback ports with $PORT injected');
+    if (!features.sandbox) reasons.push('apps are not sandboxed: they run as the platform user on loopback ports with $PORT injected');
   }
 
   const report: IsolationReport = { features, reasons };
-  const base = createDirectLauncher({ runDir: config.paths.run, reasons });
-  const launcher = cgroups
-    ? createIsolatedLauncher({ base, cgroups, hostCores: os.availableParallelism(), pidsMax: config.pidsMax, startupBoost: config.startupBoost, report })
-    : { ...base, report: () => report };
-  const baseBuild = createDirectBuildLauncher({ runDir: config.paths.run });
-  const buildLauncher = cgroups
-    ? createIsolatedBuildLauncher({ base: baseBuild, cgroups, hostCores: os.availableParallelism(), hostMemoryMb: Math.floor(os.totalmem() / 1024 / 1024) })
-    : baseBuild;
+  let launcher: Launcher = createDirectLauncher({ runDir: config.paths.run, reasons });
+  let buildLauncher: BuildLauncher = createDirectBuildLauncher({ runDir: config.paths.run });
+  if (netns && stage) {
+    const bindStage = stage;
+    const paths: SandboxPaths = { reachable: (p) => bindStage.expose(p) };
+    launcher = createSandboxLauncher({ netns, uidFor: opts.uidFor, paths, report });
+    buildLauncher = createSandboxBuildLauncher({ netns, uidFor: opts.uidFor, paths });
+  }
+  if (cgroups) {
+    launcher = createIsolatedLauncher({ base: launcher, cgroups, hostCores: os.availableParallelism(), pidsMax: config.pidsMax, startupBoost: config.startupBoost, report });
+    buildLauncher = createIsolatedBuildLauncher({ base: buildLauncher, cgroups, hostCores: os.availableParallelism(), hostMemoryMb: Math.floor(os.totalmem() / 1024 / 1024) });
+  }
+  const finalLauncher = launcher;
   return {
-    launcher,
+    launcher: { prepare: (spec) => finalLauncher.prepare(spec), report: () => report },
     buildLauncher,
     cgroups,
     report,
     dispose: async () => {
+      await netns?.close().catch((err) => log.error('netns.close_failed', { error: describeError(err) }));
+      await stage?.close().catch((err) => log.error('bind_stage.close_failed', { error: describeError(err) }));
       await cgroups?.dispose();
+      fs.rmSync(config.hostRunDir, { recursive: true, force: true });
     },
   };
 }

@@ -74,7 +74,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     if (!config.adminToken) (opts.announce ?? ((l) => process.stdout.write(l + '\n')))(`cellhost: admin token (shown once, keep it): ${adminToken}`);
   }
 
-  const isolated = await setUpIsolation(config, log, { reclaim: true });
+  const isolated = await setUpIsolation(config, log, {
+    reclaim: true,
+    // services made before uids existed get theirs on first use
+    uidFor: (name) => store.services.get(name)?.uid ?? store.services.assignUid(name, config.uidRange),
+  });
   const launcher = isolated.launcher;
   const isolation = isolated.report;
   for (const reason of isolation.reasons) log.warn('isolation.limited', { reason });
@@ -121,6 +125,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     domain: config.domain,
     publicPort: () => (router.listening ? (router.address() as { port: number }).port : config.http.port),
     imagesDir: config.paths.images,
+    uidRange: config.uidRange,
     envFor: (name) => envControl!.forService(name),
     onEvent,
   });

@@ -16,7 +16,12 @@ export async function doctorCommand(args: string[], io: CliIo): Promise<number> 
   const { values } = parseArgs({ args, options });
   const config = loadConfig({ flags: values as Record<string, string | undefined>, env: io.env, cwd: io.cwd });
   // no reclaim and no dispose: a running platform may own groups under the same prefix
-  const isolation = await setUpIsolation(config, silentLogger, { reclaim: false });
+  const isolation = await setUpIsolation(config, silentLogger, {
+    reclaim: false,
+    uidFor: () => {
+      throw new Error('doctor starts no app');
+    },
+  });
   const mark = (ok: boolean) => (ok ? 'ok  ' : 'MISS');
   io.out('Isolation\n');
   for (const [feature, on] of Object.entries(isolation.report.features)) io.out(`  ${mark(on)} ${feature}\n`);

@@ -3,6 +3,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import { cpuForMemory } from '../sandbox/cgroups/cpu.ts';
+import { allocateUid, type UidRange } from '../sandbox/uids.ts';
 import path from 'node:path';
 import type { Clock } from '../core/clock.ts';
 import { CellhostError } from '../core/errors.ts';
@@ -31,6 +32,7 @@ export interface ServicesDeps {
   /** the router's public port, for URLs (omitted when 80); known once it listens */
   publicPort(): number;
   imagesDir: string;
+  uidRange: UidRange;
   /** the service's variables and a version that changes whenever they do */
   envFor(service: string): { vars: Record<string, string>; version: string };
   onEvent?(service: string, event: string, fields: Record<string, unknown>): void;
@@ -111,7 +113,7 @@ export function createServices(deps: ServicesDeps): Services {
       if (store.services.get(body.name)) throw new CellhostError('ERR_SERVICE_EXISTS', `a service named "${body.name}" exists already`);
       const settings = settingsForCreate(body);
       checkDomains(body.name, settings.domains);
-      const s = store.services.insert(body.name, settings, iso());
+      const s = store.db.transaction(() => store.services.insert(body.name, settings, iso(), allocateUid(store.services.uids(), deps.uidRange)))();
       rebuildRoutes();
       deps.onEvent?.(s.name, 'service_created', {});
       return view(s);

@@ -46,6 +46,13 @@ export interface Config {
   /** freeze an idle warm instance after this long (0: never) */
   freezeAfterMs: number;
   cgroupRoot: string;
+  /** host uids for services: FIRST-LAST */
+  uidRange: { first: number; last: number };
+  netnsSubnet: string;
+  /** names of namespaces, veths and the nft table: two platforms on one host need different ones */
+  netnsPrefix: string;
+  /** runtime dir on the host (bind stage): removed on clean stop */
+  hostRunDir: string;
   /** parent cgroup name: two platforms on one host need different ones */
   cgroupPrefix: string;
   paths: {
@@ -85,6 +92,10 @@ const SETTINGS = {
   pidsMax: { flag: 'pids-max', env: 'CELLHOST_PIDS_MAX', def: '256' },
   startupBoost: { flag: 'startup-boost', env: 'CELLHOST_STARTUP_BOOST', def: 'uncapped' },
   freezeAfterS: { flag: 'freeze-after-s', env: 'CELLHOST_FREEZE_AFTER_S', def: '30' },
+  uidRange: { flag: 'uid-range', env: 'CELLHOST_UID_RANGE', def: '2000000000-2000065535' },
+  netnsSubnet: { flag: 'netns-subnet', env: 'CELLHOST_NETNS_SUBNET', def: '10.213.0.0/16' },
+  netnsPrefix: { flag: 'netns-prefix', env: 'CELLHOST_NETNS_PREFIX', def: 'ch' },
+  hostRunDir: { flag: 'host-run-dir', env: 'CELLHOST_HOST_RUN_DIR', def: '/run/cellhost' },
   cgroupRoot: { flag: 'cgroup-root', env: 'CELLHOST_CGROUP_ROOT', def: '/sys/fs/cgroup' },
   cgroupPrefix: { flag: 'cgroup-prefix', env: 'CELLHOST_CGROUP_PREFIX', def: 'cellhost' },
 } as const;
@@ -132,6 +143,19 @@ const schema = z.object({
   ], { message: '"uncapped", "off", or a fraction of a core such as 1.5' }),
   freezeAfterS: z.coerce.number().min(0),
   cgroupRoot: z.string().min(1),
+  uidRange: z.string().transform((text, ctx) => {
+    const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(text);
+    const first = Number(m?.[1]);
+    const last = Number(m?.[2]);
+    if (!m || first < 1000 || last < first || last > 2_147_483_646 || (first <= 65534 && last >= 65534)) {
+      ctx.addIssue({ code: 'custom', message: 'FIRST-LAST with 1000 ≤ FIRST ≤ LAST < 2147483647, not containing 65534' });
+      return z.NEVER;
+    }
+    return { first, last };
+  }),
+  netnsSubnet: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'an IPv4 CIDR such as 10.213.0.0/16'),
+  netnsPrefix: z.string().regex(/^[a-z][a-z0-9]{0,5}$/, '1–6 lowercase letters and digits, starting with a letter'),
+  hostRunDir: z.string().startsWith('/', 'an absolute path'),
   cgroupPrefix: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and -'),
 });
 
@@ -184,6 +208,10 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     startupBoost: v.startupBoost === 'uncapped' ? null : v.startupBoost,
     freezeAfterMs: Math.round(v.freezeAfterS * 1000),
     cgroupRoot: v.cgroupRoot,
+    uidRange: v.uidRange,
+    netnsSubnet: v.netnsSubnet,
+    netnsPrefix: v.netnsPrefix,
+    hostRunDir: v.hostRunDir,
     cgroupPrefix: v.cgroupPrefix,
     paths: {
       db: path.join(dataDir, 'cellhost.db'),

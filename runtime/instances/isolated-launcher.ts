@@ -43,6 +43,7 @@ export function createIsolatedLauncher(opts: IsolatedLauncherOptions): Launcher 
           await inner.onReady?.();
           if (boost !== limits.cpuQuota) await group.setCpuQuota(limits.cpuQuota);
         },
+        // a frozen group cannot see SIGTERM, and the pool thaws before it stops one anyway
         freeze: () => group.freeze(),
         thaw: () => group.thaw(),
         async killAll() {

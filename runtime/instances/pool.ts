@@ -93,8 +93,9 @@ interface ServiceState {
 /** a crash this soon after readiness counts as a failed start for the backoff */
 const EARLY_CRASH_MS = 10_000;
 
+/** no wait after one failure (a single crash is not a loop), then 250 ms doubling to 30 s */
 export function backoffDelay(failures: number): number {
-  return failures <= 0 ? 0 : Math.min(30_000, 250 * 2 ** (failures - 1));
+  return failures <= 1 ? 0 : Math.min(30_000, 250 * 2 ** (failures - 2));
 }
 
 export interface Lease {
@@ -216,6 +217,9 @@ export function createPool(opts: PoolOptions): Pool {
         inst.state = 'ready';
         inst.readyAt = clock.now();
         inst.idleSince = inst.readyAt;
+        // the boost lasts through the request that caused the start (setting a CFS cap mid-period
+        // would bill the start's CPU to that request as throttling), at most one second
+        setTimeout(() => void inst.proc.settle(), 1000).unref();
         opts.observer?.instanceReady({ service: s.name, instanceId: id, memoryMb: target.spec.memoryMb, startMs: inst.readyAt - startedAt, persistent: target.minInstances > 0 });
         emit({ type: 'cold_start', service: s.name, instanceId: id, deploymentId: inst.deploymentId, durationMs: inst.readyAt - startedAt });
         onNewReady(s, inst);
@@ -325,6 +329,7 @@ export function createPool(opts: PoolOptions): Pool {
       release() {
         if (released) return;
         released = true;
+        void inst.proc.settle();
         opts.observer?.released(inst.id);
         inst.inflight--;
         if (inst.inflight === 0) {
@@ -337,7 +342,8 @@ export function createPool(opts: PoolOptions): Pool {
         if (inst.death) return inst.death;
         // an app that crashed mid-request is usually seen exiting within a few ms
         const exited = await Promise.race([inst.proc.exited.then(() => true), sleep(100).then(() => false)]);
-        return exited ? inst.proc.explainExit('serving') : null;
+        // a sandbox's outer process can outlive its app by a moment: the cgroup knows sooner
+        return exited ? inst.proc.explainExit('serving') : inst.proc.checkNow();
       },
     };
   }
@@ -363,8 +369,9 @@ export function createPool(opts: PoolOptions): Pool {
     emit({ type: 'frozen', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, idleMs });
   }
 
-  async function take(s: ServiceState, inst: Instance): Promise<Lease> {
-    inst.inflight++;
+  /** `reserved`: dispatch() already counted this request against the instance */
+  async function take(s: ServiceState, inst: Instance, reserved = false): Promise<Lease> {
+    if (!reserved) inst.inflight++;
     if (inst.frozen) {
       try {
         await thaw(s, inst);
@@ -419,6 +426,8 @@ export function createPool(opts: PoolOptions): Pool {
       if (!inst) return;
       const w = s.waiters.shift()!;
       clearTimeout(w.timer);
+      // the slot is taken now, or the next pick() in this loop would hand out the same one
+      inst.inflight++;
       w.resolve(inst);
     }
   }
@@ -494,7 +503,7 @@ export function createPool(opts: PoolOptions): Pool {
         };
         s.waiters.push(w);
       });
-      return take(s, chosen);
+      return take(s, chosen, true);
     },
 
     setTarget(name, target) {

@@ -23,6 +23,10 @@ export interface InstanceProcess {
   tail(): string[];
   /** after exit: why, as a coded error (OOM when the launcher can tell, else the exit status) */
   explainExit(phase: 'start' | 'serving'): Promise<CellhostError>;
+  /** the start is over: end the startup boost (once; later calls do nothing) */
+  settle(): Promise<void>;
+  /** while it may still be running: what the launcher already knows went wrong (an OOM kill) */
+  checkNow(): Promise<CellhostError | null>;
   /** the launcher can freeze it (cgroup freezer) */
   readonly canFreeze: boolean;
   freeze(): Promise<void>;
@@ -79,7 +83,6 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
     try {
       await waitForPort({ host: launch.upstream.host, port: launch.upstream.port, signal: readiness.signal, healthPath: opts.healthPath });
       readiness.abort(null);
-      await launch.onReady?.();
     } catch (err) {
       throw readiness.signal.reason instanceof CellhostError ? readiness.signal.reason : err;
     } finally {
@@ -99,10 +102,12 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
   }
 
   let disposing: Promise<void> | null = null;
+  let settled: Promise<void> | null = null;
   const dispose = (graceMs = 5000) =>
     (disposing ??= (async () => {
       if (!exitInfo) {
-        signalGroup(pid, 'SIGTERM');
+        const asked = await launch.terminate?.(pid).catch(() => false);
+        if (!asked) signalGroup(pid, 'SIGTERM');
         const killer = setTimeout(() => signalGroup(pid, 'SIGKILL'), graceMs);
         await exited;
         clearTimeout(killer);
@@ -120,6 +125,11 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
     isExited: () => exitInfo !== null,
     tail: () => tail.get(),
     explainExit,
+    settle: () => (settled ??= (launch.onReady?.() ?? Promise.resolve()).catch(() => {})),
+    async checkNow() {
+      const d = await launch.diagnose?.().catch(() => null);
+      return d ? new CellhostError(d.code, d.message, { details: { lastLines: tail.get() } }) : null;
+    },
     canFreeze: Boolean(launch.freeze && launch.thaw),
     freeze: async () => launch.freeze?.(),
     thaw: async () => launch.thaw?.(),

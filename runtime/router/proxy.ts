@@ -156,6 +156,21 @@ export function createRouter(opts: RouterOptions): http.Server {
         return;
       }
       if (err instanceof CellhostError) {
+        // an oversized body: read the rest (bounded) before answering, or the close would reset
+        // the connection and the client would never see the 413
+        if (err.code === 'ERR_BODY_TOO_LARGE' && !req.readableEnded) {
+          let answered = false;
+          const answer = () => {
+            if (answered) return;
+            answered = true;
+            clearTimeout(cap);
+            fail(err);
+          };
+          const cap = setTimeout(answer, 1000);
+          req.once('end', answer);
+          req.resume();
+          return;
+        }
         fail(err);
         return;
       }
@@ -177,7 +192,6 @@ export function createRouter(opts: RouterOptions): http.Server {
         if (seen > opts.maxBodyBytes) {
           req.unpipe(upstream);
           upstream.destroy(new CellhostError('ERR_BODY_TOO_LARGE', `the request body is larger than ${opts.maxBodyBytes} bytes`));
-          req.resume();
         }
       });
     }
@@ -231,6 +245,11 @@ function tunnel(req: http.IncomingMessage, client: net.Socket, head: Buffer, lea
   up.on('error', release);
   up.on('close', release);
   client.on('close', release);
+  // one side ended: give the other a moment to finish, then end the tunnel, so a peer that
+  // never closes its half cannot hold the instance (and its billing) forever
+  const linger = () => setTimeout(release, 5000).unref();
+  up.once('end', linger);
+  client.once('end', linger);
 }
 
 function forwardHeaders(req: http.IncomingMessage, requestId: string): http.OutgoingHttpHeaders {

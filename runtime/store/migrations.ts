@@ -89,4 +89,8 @@ export const MIGRATIONS: string[] = [
     PRIMARY KEY (service, minute)
   );
   `,
+  `
+  ALTER TABLE services ADD COLUMN uid INTEGER;
+  CREATE UNIQUE INDEX services_uid ON services(uid);
+  `,
 ];

@@ -1,5 +1,6 @@
 // The services table. Rows become `Service` records with the API's camelCase names.
 import type { RuntimeName } from '../core/names.ts';
+import { allocateUid, type UidRange } from '../sandbox/uids.ts';
 import type { Db } from './db.ts';
 
 export type Plan = 'hobby' | 'pro';
@@ -23,6 +24,8 @@ export interface ServiceSettings {
 
 export interface Service extends ServiceSettings {
   name: string;
+  /** the unprivileged host uid its builds and instances run as */
+  uid: number | null;
   liveDeploymentId: string | null;
   createdAt: string;
   updatedAt: string;
@@ -47,11 +50,13 @@ interface Row {
   live_deployment_id: string | null;
   created_at: string;
   updated_at: string;
+  uid: number | null;
 }
 
 function fromRow(r: Row): Service {
   return {
     name: r.name,
+    uid: r.uid,
     runtime: r.runtime as RuntimeName,
     buildCommand: r.build_command,
     startCommand: r.start_command,
@@ -97,7 +102,11 @@ export interface ServiceStore {
   get(name: string): Service | undefined;
   /** which service a custom domain belongs to */
   findByDomain(domain: string): Service | undefined;
-  insert(name: string, settings: ServiceSettings, now: string): Service;
+  insert(name: string, settings: ServiceSettings, now: string, uid: number): Service;
+  /** uids in use, for allocating the next */
+  uids(): Set<number>;
+  /** gives a service without one its uid; returns it */
+  assignUid(name: string, range: UidRange): number;
   update(name: string, settings: ServiceSettings, now: string): Service;
   setLive(name: string, deploymentId: string | null, now: string): void;
   remove(name: string): boolean;
@@ -116,7 +125,8 @@ export function createServiceStore(db: Db): ServiceStore {
     byDomain: db.prepare<[string], Row>(
       'SELECT services.* FROM services, json_each(services.domains) WHERE json_each.value = ? LIMIT 1',
     ),
-    insert: db.prepare(`INSERT INTO services (${cols}, created_at, updated_at) VALUES (${vals}, @now, @now)`),
+    insert: db.prepare(`INSERT INTO services (${cols}, uid, created_at, updated_at) VALUES (${vals}, @uid, @now, @now)`),
+    uids: db.prepare<[], { uid: number }>('SELECT uid FROM services WHERE uid IS NOT NULL'),
     update: db.prepare(
       `UPDATE services SET ${cols
         .split(', ')
@@ -138,10 +148,16 @@ export function createServiceStore(db: Db): ServiceStore {
       const r = q.byDomain.get(domain);
       return r ? fromRow(r) : undefined;
     },
-    insert(name, settings, now) {
-      q.insert.run({ ...toParams(name, settings), now });
+    insert(name, settings, now, uid) {
+      q.insert.run({ ...toParams(name, settings), now, uid });
       return get(name)!;
     },
+    uids: () => new Set(q.uids.all().map((r) => r.uid)),
+    assignUid: db.transaction((name: string, range: UidRange) => {
+      const uid = allocateUid(new Set(q.uids.all().map((r) => r.uid)), range);
+      db.prepare('UPDATE services SET uid = ? WHERE name = ? AND uid IS NULL').run(uid, name);
+      return get(name)!.uid!;
+    }),
     update(name, settings, now) {
       q.update.run({ ...toParams(name, settings), now });
       return get(name)!;

@@ -14,6 +14,9 @@ export const TOKEN = 'test-admin-token-0123456789';
 
 export interface TestServer extends RunningServer {
   dataDir: string;
+  cgroupPrefix: string;
+  /** close, keeping the data dir (close() removes a data dir it made) */
+  stop(): Promise<void>;
   api<T = any>(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T; headers: Headers }>;
   /** request through the router with a Host header */
   app(service: string, p?: string, init?: { headers?: Record<string, string>; method?: string }): Promise<{ status: number; text: string; json: any; headers: Headers }>;
@@ -27,8 +30,35 @@ export function tempDir(prefix = 'cellhost-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-export async function startTestServer(opts: { env?: Record<string, string>; dataDir?: string } = {}): Promise<TestServer> {
+let serverCount = 0;
+
+/**
+ * Names no real platform on this host uses, and no other test server alive at the same time:
+ * each server's start reclaims whatever is left under its own cgroup and netns names.
+ */
+function isolationEnv(): Record<string, string> {
+  const n = serverCount++ % 8;
+  const tag = (process.pid % 46656).toString(36);
+  return {
+    CELLHOST_CGROUP_PREFIX: `cellhost-test-${process.pid}-${n}`,
+    CELLHOST_NETNS_PREFIX: `t${tag}${n}`,
+    CELLHOST_NETNS_SUBNET: `10.${214 + n}.${process.pid % 250}.0/24`,
+    CELLHOST_HOST_RUN_DIR: `/run/cellhost-test-${process.pid}-${n}`,
+  };
+}
+
+interface StartOptions {
+  env?: Record<string, string>;
+  dataDir?: string;
+  /** set on restart: the same names as before, so leftovers are found */
+  isolation?: Record<string, string>;
+  ownsDataDir?: boolean;
+}
+
+export async function startTestServer(opts: StartOptions = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? tempDir();
+  const ownsDataDir = opts.ownsDataDir ?? !opts.dataDir;
+  const isolation = opts.isolation ?? isolationEnv();
   const config = loadConfig({
     env: {
       CELLHOST_DATA: dataDir,
@@ -38,8 +68,7 @@ export async function startTestServer(opts: { env?: Record<string, string>; data
       CELLHOST_START_TIMEOUT_MS: '5000',
       CELLHOST_QUEUE_TIMEOUT_MS: '3000',
       CELLHOST_SHUTDOWN_GRACE_MS: '2000',
-      // never the name a real platform on this host uses: its start reclaims leftovers under it
-      CELLHOST_CGROUP_PREFIX: `cellhost-test-${process.pid}`,
+      ...isolation,
       ...opts.env,
     },
   });
@@ -90,8 +119,14 @@ export async function startTestServer(opts: { env?: Record<string, string>; data
     waitDeployment,
     async restart() {
       await server.close();
-      return startTestServer({ ...opts, dataDir });
+      return startTestServer({ ...opts, dataDir, isolation, ownsDataDir });
     },
+    async close() {
+      await server.close();
+      if (ownsDataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+    stop: () => server.close(),
+    cgroupPrefix: config.cgroupPrefix,
   };
   return t;
 }
@@ -128,6 +163,12 @@ export function requestRouter(
     req.on('error', reject);
     req.end(init.body);
   });
+}
+
+/** host pids of a service's instances (the sandbox's outermost process: when it is gone, so is the app) */
+export async function instancePids(server: TestServer, service: string): Promise<number[]> {
+  const { body } = await server.api('GET', `/api/v1/services/${service}`);
+  return (body.instances ?? []).map((i: { pid: number }) => i.pid).filter((p: number) => p > 0);
 }
 
 /** running, not a zombie: orphans reparented to a PID 1 that does not reap stay as zombies */

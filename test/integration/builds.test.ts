@@ -22,7 +22,7 @@ async function upload(service: string, dir: string) {
 
 describe('runtimes', () => {
   it('python: a venv that sees the system packages; Flask under gunicorn', async () => {
-    const dep = await server.deploy('flask', path.join(FIXTURES, 'python-flask'), { runtime: 'python', startCommand: 'gunicorn -w 1 -b 127.0.0.1:$PORT app:app' });
+    const dep = await server.deploy('flask', path.join(FIXTURES, 'python-flask'), { runtime: 'python', startCommand: 'gunicorn -w 1 -b :$PORT app:app' });
     expect(dep.status).toBe('live');
     const r = await server.app('flask');
     expect(r.status).toBe(200);

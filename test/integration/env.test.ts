@@ -8,7 +8,7 @@ import { startServer } from '../../runtime/server.ts';
 import { openStore } from '../../runtime/store/index.ts';
 import { createEnvStore } from '../../runtime/store/env.ts';
 import { loadMasterKey } from '../../runtime/store/secrets.ts';
-import { FIXTURES, isAlive, startTestServer, TOKEN, waitFor, type TestServer } from '../helpers/server.ts';
+import { FIXTURES, instancePids, isAlive, startTestServer, TOKEN, waitFor, type TestServer } from '../helpers/server.ts';
 
 const SECRET = 'sk_live_5f1e2d3c4b5a69788796a5b4c3d2e1f0';
 let server: TestServer;
@@ -25,7 +25,7 @@ describe('applied without a redeploy', () => {
   it('new requests get the new value; the warm instance is replaced without a cold-start wait', async () => {
     const before = await server.app('hello');
     expect(before.json.env).toBeNull();
-    const oldPid = before.json.pid;
+    const [oldPid] = await instancePids(server, 'hello');
     const deployments = (await server.api('GET', '/api/v1/services/hello/deployments')).body.deployments.length;
 
     const set = await server.api('PUT', '/api/v1/services/hello/env/GREETING', { value: 'bonjour' });
@@ -44,7 +44,7 @@ describe('applied without a redeploy', () => {
       await new Promise((res) => setTimeout(res, 5));
     }
     expect(seen.has('bonjour')).toBe(true);
-    await waitFor(() => !isAlive(oldPid), { what: 'old instance drained and stopped' });
+    await waitFor(() => !isAlive(oldPid!), { what: 'old instance drained and stopped' });
     expect((await server.api('GET', '/api/v1/services/hello/deployments')).body.deployments.length).toBe(deployments);
     expect(maxMs).toBeLessThan(1000);
   });
@@ -154,7 +154,7 @@ describe('keys', () => {
   });
 
   it('a wrong master key fails at start with a clear error; rotation keeps values and retires the old key', async () => {
-    await server.close();
+    await server.stop();
     const wrong = loadConfig({ env: { CELLHOST_DATA: server.dataDir, CELLHOST_HTTP_ADDR: '127.0.0.1:0', CELLHOST_ADMIN_ADDR: '127.0.0.1:0', CELLHOST_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') } });
     await expect(startServer(wrong, { announce: () => {} })).rejects.toThrow(/master key does not match/);
     const malformed = loadConfig({ env: { CELLHOST_DATA: server.dataDir, CELLHOST_HTTP_ADDR: '127.0.0.1:0', CELLHOST_ADMIN_ADDR: '127.0.0.1:0', CELLHOST_MASTER_KEY: 'short' } });
@@ -171,7 +171,7 @@ describe('keys', () => {
     expect(newKey).not.toBe(oldKey);
     const withOld = loadConfig({ env: { CELLHOST_DATA: server.dataDir, CELLHOST_HTTP_ADDR: '127.0.0.1:0', CELLHOST_ADMIN_ADDR: '127.0.0.1:0', CELLHOST_MASTER_KEY: oldKey } });
     await expect(startServer(withOld, { announce: () => {} })).rejects.toThrow(/master key does not match/);
-    server = await startTestServer({ dataDir: server.dataDir });
+    server = await startTestServer({ dataDir: server.dataDir, env: { CELLHOST_CGROUP_PREFIX: server.cgroupPrefix } });
     const vars = (await server.api('GET', '/api/v1/services/hello/env?reveal=1')).body.vars;
     expect(vars.find((v: any) => v.name === 'API_KEY').value).toBe(SECRET);
   });

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, isAlive, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+import { FIXTURES, instancePids, isAlive, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 const ready = process.getuid?.() === 0 && fs.existsSync('/sys/fs/cgroup/freezer');
 if (!ready && process.env.CI === 'true') throw new Error('freeze tests need root and the cgroup freezer in CI');
@@ -22,7 +22,7 @@ describe.skipIf(!ready)('frozen warm instances', () => {
     const first = await server.app('counter', '/alloc?mb=5');
     expect(first.json.heldMb).toBe(5);
     const inst = await waitFor(async () => (await server.api('GET', '/api/v1/services/counter')).body.instances.find((i: any) => i.frozen));
-    const state = `/sys/fs/cgroup/freezer/cellhost-test-${process.pid}/${inst.id}/freezer.state`;
+    const state = `/sys/fs/cgroup/freezer/${server.cgroupPrefix}/${inst.id}/freezer.state`;
     await waitFor(() => fs.readFileSync(state, 'utf8').trim() === 'FROZEN', { what: 'the cgroup frozen' });
     // a frozen process is in the refrigerator: stopped (D/T-like) and using no CPU
     const ticks = () => fs.readFileSync(`/proc/${inst.pid}/stat`, 'utf8').split(') ')[1]!.split(' ').slice(11, 13).map(Number).reduce((a, b) => a + b, 0);
@@ -41,8 +41,9 @@ describe.skipIf(!ready)('frozen warm instances', () => {
   });
 
   it('a frozen instance still stops at the idle timeout, leaving no process', async () => {
-    const { pid } = (await server.app('counter', '/')).json;
+    expect((await server.app('counter', '/')).status).toBe(200);
+    const [pid] = await instancePids(server, 'counter');
     await waitFor(async () => (await server.api('GET', '/api/v1/services/counter')).body.instances.some((i: any) => i.frozen));
-    await waitFor(() => !isAlive(pid), { timeoutMs: 8000, what: 'frozen instance stopped at idle timeout' });
+    await waitFor(() => !isAlive(pid!), { timeoutMs: 8000, what: 'frozen instance stopped at idle timeout' });
   });
 });

@@ -1,7 +1,7 @@
 // The spine end to end: real server, real apps, real processes.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, isAlive, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+import { FIXTURES, instancePids, isAlive, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
 
@@ -14,6 +14,7 @@ afterAll(async () => {
 
 describe('deploy and serve a Node app', () => {
   let firstPid = 0;
+  let firstBoot = '';
 
   it('deploys through the API and goes live', async () => {
     const dep = await server.deploy('hello', path.join(FIXTURES, 'node-hello'), { startCommand: 'node app.js', idleTimeoutS: 1 });
@@ -27,9 +28,10 @@ describe('deploy and serve a Node app', () => {
     const first = await server.app('hello', '/one');
     expect(first.status).toBe(200);
     expect(first.json).toMatchObject({ hello: 'hello', path: '/one' });
-    firstPid = first.json.pid;
+    firstBoot = first.json.boot;
+    [firstPid] = await instancePids(server, 'hello');
     const second = await server.app('hello', '/two');
-    expect(second.json.pid).toBe(firstPid);
+    expect(second.json.boot).toBe(firstBoot);
     expect(isAlive(firstPid)).toBe(true);
   });
 
@@ -42,7 +44,7 @@ describe('deploy and serve a Node app', () => {
   it('cold-starts again after scaling to zero', async () => {
     const again = await server.app('hello');
     expect(again.status).toBe(200);
-    expect(again.json.pid).not.toBe(firstPid);
+    expect(again.json.boot).not.toBe(firstBoot);
   });
 
   it('requests arriving during a cold start share that start', async () => {
@@ -51,7 +53,7 @@ describe('deploy and serve a Node app', () => {
     await server.api('PATCH', '/api/v1/services/hello', { idleTimeoutS: 5 });
     const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => server.app('hello', `/burst/${i}`)));
     expect(replies.every((r) => r.status === 200)).toBe(true);
-    expect(new Set(replies.map((r) => r.json.pid)).size).toBe(1);
+    expect(new Set(replies.map((r) => r.json.boot)).size).toBe(1);
   });
 });
 
@@ -62,7 +64,8 @@ describe('a Python stdlib app', () => {
     const r = await server.app('py', '/x');
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({ hello: 'python', path: '/x' });
-    await waitFor(() => !isAlive(r.json.pid), { timeoutMs: 5000, what: 'python instance to stop' });
+    const [pid] = await instancePids(server, 'py');
+    await waitFor(() => !isAlive(pid!), { timeoutMs: 5000, what: 'python instance to stop' });
   });
 });
 
@@ -106,13 +109,14 @@ describe('errors a visitor can read', () => {
     await server.deploy('crashy', path.join(FIXTURES, 'node-crash-mid'), { startCommand: 'node app.js' });
     const before = await server.app('crashy');
     expect(before.status).toBe(200);
+    const [beforePid] = await instancePids(server, 'crashy');
     const crashed = await server.app('crashy', '/crash').catch((err) => ({ status: 0, err }));
     // headers were already sent: the connection is cut, so the client sees a broken body
     expect([0, 200]).toContain(crashed.status);
-    await waitFor(() => !isAlive(before.json.pid), { what: 'crashed instance gone' });
+    await waitFor(() => !isAlive(beforePid!), { what: 'crashed instance gone' });
     const after = await server.app('crashy');
     expect(after.status).toBe(200);
-    expect(after.json.pid).not.toBe(before.json.pid);
+    expect(after.json.boot).not.toBe(before.json.boot);
   });
 });
 
@@ -124,7 +128,7 @@ describe('capacity', () => {
     const replies = await Promise.all(Array.from({ length: 4 }, () => server.app('slow', '/?ms=400')));
     const elapsed = Date.now() - t0;
     expect(replies.every((r) => r.status === 200)).toBe(true);
-    expect(new Set(replies.map((r) => r.json.pid)).size).toBe(1);
+    expect(new Set(replies.map((r) => r.json.boot)).size).toBe(1);
     expect(Math.max(...replies.map((r) => r.json.peak))).toBe(2);
     expect(elapsed).toBeGreaterThanOrEqual(780);
   });
@@ -143,7 +147,7 @@ describe('capacity', () => {
     await server.api('PATCH', '/api/v1/services/slow', { concurrency: 1, maxInstances: 3 });
     const replies = await Promise.all(Array.from({ length: 3 }, () => server.app('slow', '/?ms=300')));
     expect(replies.every((r) => r.status === 200)).toBe(true);
-    expect(new Set(replies.map((r) => r.json.pid)).size).toBe(3);
+    expect(new Set(replies.map((r) => r.json.boot)).size).toBe(3);
   });
 });
 

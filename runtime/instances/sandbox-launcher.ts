@@ -1,0 +1,76 @@
+// The launcher with the full sandbox (DESIGN §4): the app runs as its service's uid inside
+// bubblewrap (everything read-only but a private /tmp sized by the memory), in a prepared
+// network namespace where it listens on its own serving port at its own address, with a clean
+// environment. Composes with the cgroup launcher, which wraps this argv from the outside.
+import type { RuntimeName } from '../core/names.ts';
+import { baseSandboxEnv, buildSandboxArgv, findSandboxAppPid, type SandboxBind } from '../sandbox/bwrap.ts';
+import { bandwidthForMemory, type NetnsPool } from '../sandbox/netns.ts';
+import { findToolchain } from '../sandbox/toolchains.ts';
+import { platformEnv, type InstanceSpec, type IsolationReport, type Launch, type Launcher } from './launcher.ts';
+
+export interface SandboxPaths {
+  /** where the sandbox uid can resolve a host path (the bind stage) */
+  reachable(hostPath: string): Promise<string>;
+}
+
+export interface SandboxLauncherOptions {
+  netns: NetnsPool;
+  uidFor(service: string): number;
+  paths: SandboxPaths;
+  report: IsolationReport;
+}
+
+/** binds for a runtime's toolchain, each made reachable for the sandbox uid */
+export async function toolchainMounts(runtime: RuntimeName, paths: SandboxPaths): Promise<{ binds: SandboxBind[]; pathDirs: string[] }> {
+  const tc = findToolchain(runtime);
+  const binds = await Promise.all(tc.binds.map(async (dest) => ({ src: await paths.reachable(dest), dest })));
+  return { binds, pathDirs: tc.pathDirs };
+}
+
+export function sandboxEnv(runtime: RuntimeName, pathDirs: string[], extra: Record<string, string>): Record<string, string> {
+  const base = baseSandboxEnv(runtime === 'python' ? ['/app/.venv/bin', ...pathDirs] : pathDirs);
+  return { ...extra, PATH: base.PATH!, ...(runtime === 'python' ? { VIRTUAL_ENV: '/app/.venv' } : {}) };
+}
+
+export function createSandboxLauncher(opts: SandboxLauncherOptions): Launcher {
+  return {
+    async prepare(spec: InstanceSpec): Promise<Launch> {
+      const uid = opts.uidFor(spec.service);
+      const [imageDir, tools] = await Promise.all([opts.paths.reachable(spec.imageDir), toolchainMounts(spec.runtime, opts.paths)]);
+      const lease = await opts.netns.acquire({ bandwidthMbit: bandwidthForMemory(spec.memoryMb) });
+      const env = sandboxEnv(spec.runtime, tools.pathDirs, platformEnv(spec, spec.port, '/tmp', '/app'));
+      const argv = lease.enterArgv(
+        buildSandboxArgv({
+          uid,
+          gid: uid,
+          imageDir,
+          tmpSizeBytes: spec.memoryMb * 1024 * 1024,
+          roBinds: tools.binds,
+          env,
+          hostname: spec.service,
+          argv: ['bash', '-c', spec.command],
+        }),
+      );
+      let released = false;
+      return {
+        argv,
+        // the chain up to bwrap runs as root with only what it needs to find its tools
+        env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+        cwd: '/',
+        upstream: { host: lease.appAddr, port: spec.port },
+        async terminate(spawnedPid: number) {
+          // bwrap's monitor would take the whole sandbox down at once: signal the app itself
+          const app = await findSandboxAppPid(spawnedPid);
+          if (app) process.kill(app, 'SIGTERM');
+          return app !== undefined;
+        },
+        async release() {
+          if (released) return;
+          released = true;
+          await opts.netns.release(lease);
+        },
+      };
+    },
+    report: () => opts.report,
+  };
+}

@@ -1,0 +1,245 @@
+// The filesystem sandbox (DESIGN §4): argv for `setpriv … bwrap … -- app`, and a host probe.
+//
+// setpriv drops to the service's uid (no groups, no capabilities, empty bounding set,
+// no_new_privs) before bwrap runs, so bwrap sets up the sandbox unprivileged inside a user
+// namespace and the app is that uid on the host, never root.
+//
+// What the app sees:
+// - /usr read-only; /bin /sbin /lib /lib64 are the merged-/usr symlinks (probeSandbox checks the
+//   host is merged-/usr; Debian 12 is);
+// - /etc read-only, whole. Programs need far more of it than a short list (resolv.conf, hosts,
+//   nsswitch.conf, ssl/ and ca-certificates, ld.so.cache, alternatives/, localtime, mime.types,
+//   services, protocols, gai.conf, python3.x/, …), and an allowlist breaks a different app each
+//   time. Secrets in /etc are already closed to others by their modes (shadow 0640 root:shadow,
+//   ssh host keys 0600, ssl/private 0700), and the sandbox uid is in no group and has no
+//   capabilities, so it cannot read them; the platform's own secrets are in the data dir, absent;
+// - the image at /app (the cwd), read-only (read-write for builds);
+// - /tmp: a private tmpfs of tmpSizeBytes, the only writable place, gone with the sandbox;
+// - a fresh /proc (only the sandbox's processes) and a minimal /dev;
+// - the toolchain dirs given in roBinds, read-only; for builds, rwBinds (the dependency cache);
+// - nothing else: no data dir, no other images, no /root, no /home, no /var, no /run, no /sys.
+// The sandbox's root and /dev are remounted read-only at the end, so nothing can be created
+// there either (bwrap leaves both writable otherwise); /dev/shm is therefore read-only too.
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { CellhostError } from '../core/errors.ts';
+import { envNameSchema } from '../core/names.ts';
+import { runCommand } from './run-command.ts';
+
+export interface SandboxBind {
+  /** host path bubblewrap can resolve as the service uid (see bind-stage.ts) */
+  src: string;
+  /** where it appears inside the sandbox */
+  dest: string;
+}
+
+export interface SandboxSpec {
+  /** the service's unprivileged uid and gid */
+  uid: number;
+  gid: number;
+  /** bound at /app, the working directory */
+  imageDir: string;
+  /** builds: the build dir is bound read-write at /app */
+  writableAppDir?: boolean;
+  /** size of the private /tmp tmpfs (it counts against the memory cgroup of whoever writes) */
+  tmpSizeBytes: number;
+  /** extra host paths bound read-only: a string is bound at the same path */
+  roBinds: ReadonlyArray<string | SandboxBind>;
+  /** builds: host dirs bound read-write (the service's dependency cache), owned by the uid */
+  rwBinds?: ReadonlyArray<string | SandboxBind>;
+  /** the only environment the app gets */
+  env: Readonly<Record<string, string>>;
+  /** defaults to "cellhost" */
+  hostname?: string;
+  /** e.g. ['bash', '-c', startCommand] */
+  argv: readonly string[];
+}
+
+/** The merged-/usr links every sandbox gets (Debian 12, Ubuntu, Fedora, Arch are merged-/usr). */
+export const ROOT_LINKS: ReadonlyArray<readonly [string, string]> = [
+  ['/bin', 'usr/bin'],
+  ['/sbin', 'usr/sbin'],
+  ['/lib', 'usr/lib'],
+  ['/lib64', 'usr/lib64'],
+];
+
+const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * The environment every sandboxed process starts from: a sane PATH (the toolchain's dirs first),
+ * HOME and TMPDIR in the writable /tmp, a UTF-8 locale that exists without locales installed.
+ * The caller adds PORT, CELLHOST_* and the service's own variables on top.
+ */
+export function baseSandboxEnv(pathDirs: readonly string[] = []): Record<string, string> {
+  return {
+    PATH: [...pathDirs, SANDBOX_PATH].join(':'),
+    HOME: '/tmp',
+    TMPDIR: '/tmp',
+    LANG: 'C.UTF-8',
+  };
+}
+
+function assertAbsolute(p: string, what: string): void {
+  if (!p.startsWith('/') || p.includes('\0')) {
+    throw new CellhostError('ERR_SANDBOX_SETUP', `${what} must be an absolute path, got "${p}"`);
+  }
+}
+
+function assertId(n: number, what: string): void {
+  // 0 would hand the app root; 2^32-1 is the kernel's "no id"
+  if (!Number.isInteger(n) || n <= 0 || n >= 4294967295) {
+    throw new CellhostError('ERR_SANDBOX_SETUP', `${what} must be an unprivileged id, got ${n}`);
+  }
+}
+
+/** ['setpriv', …, 'bwrap', …, '--', ...spec.argv]: pure, so the exact sandbox is unit-testable. */
+export function buildSandboxArgv(spec: SandboxSpec): string[] {
+  assertId(spec.uid, 'uid');
+  assertId(spec.gid, 'gid');
+  assertAbsolute(spec.imageDir, 'imageDir');
+  if (!Number.isInteger(spec.tmpSizeBytes) || spec.tmpSizeBytes <= 0) {
+    throw new CellhostError('ERR_SANDBOX_SETUP', `tmpSizeBytes must be a positive integer, got ${spec.tmpSizeBytes}`);
+  }
+  if (spec.argv.length === 0) throw new CellhostError('ERR_SANDBOX_SETUP', 'argv is empty');
+
+  const setpriv = [
+    'setpriv',
+    `--reuid=${spec.uid}`,
+    `--regid=${spec.gid}`,
+    '--clear-groups',
+    '--inh-caps=-all',
+    // a setuid binary cannot hand caps back; bwrap itself needs none (it uses a user namespace)
+    '--bounding-set=-all',
+    '--no-new-privs',
+    '--',
+  ];
+
+  const bwrap = [
+    'bwrap',
+    '--unshare-pid',
+    '--unshare-ipc',
+    '--unshare-uts',
+    '--unshare-cgroup-try',
+    '--die-with-parent',
+    '--new-session',
+    '--hostname',
+    spec.hostname ?? 'cellhost',
+    '--ro-bind',
+    '/usr',
+    '/usr',
+    '--ro-bind',
+    '/etc',
+    '/etc',
+  ];
+  for (const [link, target] of ROOT_LINKS) bwrap.push('--symlink', target, link);
+  bwrap.push('--proc', '/proc', '--dev', '/dev');
+  bwrap.push(spec.writableAppDir ? '--bind' : '--ro-bind', spec.imageDir, '/app');
+  const binds = [
+    ...spec.roBinds.map((b) => ['--ro-bind', b] as const),
+    ...(spec.rwBinds ?? []).map((b) => ['--bind', b] as const),
+  ];
+  for (const [flag, b] of binds) {
+    const { src, dest } = typeof b === 'string' ? { src: b, dest: b } : b;
+    assertAbsolute(src, 'bind source');
+    assertAbsolute(dest, 'bind destination');
+    if (dest === '/tmp' || dest.startsWith('/tmp/')) {
+      // the private /tmp is mounted after the binds and would hide it
+      throw new CellhostError('ERR_SANDBOX_SETUP', `cannot bind ${src} at ${dest}: /tmp is the sandbox's own tmpfs`);
+    }
+    bwrap.push(flag, src, dest);
+  }
+  bwrap.push('--size', String(spec.tmpSizeBytes), '--tmpfs', '/tmp');
+  // last, after everything that creates mount points: the root tmpfs and /dev stop being writable
+  bwrap.push('--remount-ro', '/dev', '--remount-ro', '/');
+  bwrap.push('--chdir', '/app', '--clearenv');
+  for (const [k, v] of Object.entries(spec.env)) {
+    if (!envNameSchema.safeParse(k).success || v.includes('\0')) {
+      throw new CellhostError('ERR_SANDBOX_SETUP', `environment variable "${k}" has an invalid name or value`);
+    }
+    bwrap.push('--setenv', k, v);
+  }
+  bwrap.push('--');
+  return [...setpriv, ...bwrap, ...spec.argv];
+}
+
+export interface SandboxProbe {
+  available: boolean;
+  /** each protection that is off, and what to do about it */
+  reasons: string[];
+}
+
+async function readNumber(file: string): Promise<number | undefined> {
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : Number(text.trim());
+}
+
+/**
+ * Can this host run `buildSandboxArgv` sandboxes? Checks root, setpriv, bwrap, user namespaces,
+ * a merged /usr, then runs a real sandbox (`true` as uid `probeUid`) to catch what static checks
+ * cannot (LSM restrictions on user namespaces, a seccomp'd container).
+ */
+export async function probeSandbox(opts: { probeUid?: number } = {}): Promise<SandboxProbe> {
+  const reasons: string[] = [];
+  if (process.getuid?.() !== 0) reasons.push('not running as root: cannot run apps as per-service uids (run cellhost as root)');
+  const [bwrapV, setprivV] = await Promise.all([
+    runCommand('bwrap', ['--version'], { timeoutMs: 5000 }),
+    runCommand('setpriv', ['--version'], { timeoutMs: 5000 }),
+  ]);
+  if (bwrapV.spawnError || bwrapV.code !== 0) reasons.push('bubblewrap (bwrap) not installed: apt-get install bubblewrap');
+  if (setprivV.spawnError || setprivV.code !== 0) reasons.push('setpriv not installed: apt-get install util-linux');
+  const maxUserNs = await readNumber('/proc/sys/user/max_user_namespaces');
+  if (maxUserNs === 0) reasons.push('user namespaces are disabled: sysctl -w user.max_user_namespaces=15000');
+  const debianClone = await readNumber('/proc/sys/kernel/unprivileged_userns_clone');
+  if (debianClone === 0) reasons.push('unprivileged user namespaces are disabled: sysctl -w kernel.unprivileged_userns_clone=1');
+  for (const [link, target] of ROOT_LINKS) {
+    const st = await lstat(link).catch(() => undefined);
+    if (st && !(st.isSymbolicLink() && (await readlink(link)).replace(/^\//, '') === target)) {
+      reasons.push(`${link} is not a symlink to ${target}: the sandbox expects a merged-/usr host`);
+    }
+  }
+  if (reasons.length > 0) return { available: false, reasons };
+
+  const argv = buildSandboxArgv({
+    uid: opts.probeUid ?? 65534,
+    gid: opts.probeUid ?? 65534,
+    imageDir: '/usr',
+    tmpSizeBytes: 1 << 20,
+    roBinds: [],
+    env: baseSandboxEnv(),
+    argv: ['/usr/bin/true'],
+  });
+  const r = await runCommand(argv[0]!, argv.slice(1), { timeoutMs: 10_000 });
+  if (r.spawnError || r.code !== 0) {
+    const restricted = await readNumber('/proc/sys/kernel/apparmor_restrict_unprivileged_userns');
+    reasons.push(
+      `a test sandbox failed: ${r.stderr.trim() || `exit ${r.code ?? r.signal}`}` +
+        (restricted === 1 ? ' (AppArmor restricts unprivileged user namespaces: allow bwrap in its profile)' : ''),
+    );
+  }
+  return { available: reasons.length === 0, reasons };
+}
+
+async function childPids(pid: number): Promise<number[]> {
+  // bwrap is single-threaded, so its main thread's children file lists all of its children
+  const listed = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => undefined);
+  if (listed !== undefined) return listed.split(' ').filter(Boolean).map(Number);
+  const out: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
+    if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(name));
+  }
+  return out;
+}
+
+/**
+ * The host pid of the app in a sandbox whose argv was spawned as `spawnedPid` (setpriv and the
+ * wrappers before it exec, so that pid is bwrap's monitor). Stopping gracefully means signalling
+ * this pid: SIGTERM to the monitor kills the whole sandbox at once (--die-with-parent), and bwrap's
+ * init, pid 1 of the sandbox, ignores signals it has no handler for.
+ */
+export async function findSandboxAppPid(spawnedPid: number): Promise<number | undefined> {
+  const [init] = await childPids(spawnedPid);
+  if (init === undefined) return undefined;
+  const [app] = await childPids(init);
+  return app;
+}

@@ -1,0 +1,195 @@
+// The host firewall for the namespace pool: outbound NAT plus the walls between instances.
+//
+// Every rule matches the pool's veths by name (`<prefix>-v*`), so one rule set covers every
+// namespace and nothing is added or removed per instance. What it enforces:
+// - instance → instance: dropped (forwarding between two pool veths);
+// - instance → the host itself (any address, any port: the admin listener, the router, sshd):
+//   dropped, except replies on connections the host opened (the router connects to instances);
+// - instance → 169.254.0.0/16 (cloud metadata at 169.254.169.254, link-local): dropped;
+// - instance → IPv6: dropped (the veths carry no IPv6 addresses at all);
+// - anything → instance through forwarding: only replies, so nothing outside can reach an
+//   instance even with a route to the pool's subnet;
+// - instance → elsewhere: forwarded and masqueraded behind the host's address.
+// nftables: one `table inet cellhost_<prefix>`, created in one transaction, deleted on close.
+// iptables (fallback, or when the host's FORWARD policy is DROP, as Docker sets it: an nft
+// accept cannot override an iptables drop, a rule inside that chain can): chains named
+// CH-<prefix>-IN/-FWD/-NAT jumped to from INPUT/FORWARD/POSTROUTING, removed on close.
+// IPv4 forwarding (net.ipv4.ip_forward) is switched on and left on: other software on the host
+// may rely on it from then on, so turning it off at close could break what we did not start.
+import { writeFile } from 'node:fs/promises';
+import { CellhostError, describeError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import type { Subnet } from './netns-addr.ts';
+import { runChecked, runCommand } from './run-command.ts';
+
+export type NatBackend = 'nftables' | 'iptables';
+
+export interface FirewallOptions {
+  prefix: string;
+  subnet: Subnet;
+}
+
+export function nftTableName(prefix: string): string {
+  return `cellhost_${prefix}`;
+}
+
+/** The nft script that (re)creates the pool's table in one atomic transaction. */
+export function buildNftRuleset({ prefix, subnet }: FirewallOptions): string {
+  const table = nftTableName(prefix);
+  const veths = `"${prefix}-v*"`;
+  return [
+    // declaring then deleting makes the delete valid whether or not the table exists yet
+    `table inet ${table}`,
+    `delete table inet ${table}`,
+    `table inet ${table} {`,
+    `  chain input {`,
+    `    type filter hook input priority filter; policy accept;`,
+    `    iifname ${veths} ct state established,related accept`,
+    `    iifname ${veths} drop`,
+    `  }`,
+    `  chain forward {`,
+    `    type filter hook forward priority filter; policy accept;`,
+    `    iifname ${veths} oifname ${veths} drop`,
+    `    iifname ${veths} ip daddr 169.254.0.0/16 drop`,
+    `    iifname ${veths} meta nfproto ipv6 drop`,
+    `    oifname ${veths} ct state established,related accept`,
+    `    oifname ${veths} drop`,
+    `  }`,
+    `  chain postrouting {`,
+    `    type nat hook postrouting priority srcnat; policy accept;`,
+    `    ip saddr ${subnet.text} oifname != ${veths} masquerade`,
+    `  }`,
+    `}`,
+    '',
+  ].join('\n');
+}
+
+export function iptablesChains(prefix: string): { input: string; forward: string; nat: string } {
+  return { input: `CH-${prefix}-IN`, forward: `CH-${prefix}-FWD`, nat: `CH-${prefix}-NAT` };
+}
+
+/** iptables-restore --noflush input that creates the chains and the jumps into them. */
+export function buildIptablesRestore({ prefix, subnet }: FirewallOptions): string {
+  const c = iptablesChains(prefix);
+  const veths = `${prefix}-v+`;
+  return [
+    '*filter',
+    `:${c.input} - [0:0]`,
+    `:${c.forward} - [0:0]`,
+    `-A ${c.input} -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN`,
+    `-A ${c.input} -j DROP`,
+    `-A ${c.forward} -i ${veths} -o ${veths} -j DROP`,
+    `-A ${c.forward} -i ${veths} -d 169.254.0.0/16 -j DROP`,
+    `-A ${c.forward} -o ${veths} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT`,
+    `-A ${c.forward} -o ${veths} -j DROP`,
+    `-A ${c.forward} -i ${veths} -j ACCEPT`,
+    `-I INPUT 1 -i ${veths} -j ${c.input}`,
+    `-I FORWARD 1 -j ${c.forward}`,
+    'COMMIT',
+    '*nat',
+    `:${c.nat} - [0:0]`,
+    `-A ${c.nat} -s ${subnet.text} ! -o ${veths} -j MASQUERADE`,
+    `-I POSTROUTING 1 -j ${c.nat}`,
+    'COMMIT',
+    '',
+  ].join('\n');
+}
+
+export interface Firewall {
+  readonly backend: NatBackend;
+  install(): Promise<void>;
+  /** removes every rule this prefix owns (also what a crashed run left behind) */
+  remove(): Promise<void>;
+}
+
+async function enableForwarding(): Promise<void> {
+  try {
+    await writeFile('/proc/sys/net/ipv4/ip_forward', '1\n');
+  } catch (err) {
+    throw new CellhostError('ERR_NETNS_SETUP', `cannot enable IPv4 forwarding: ${describeError(err)}`, { cause: err });
+  }
+}
+
+function createNftFirewall(opts: FirewallOptions): Firewall {
+  const table = nftTableName(opts.prefix);
+  return {
+    backend: 'nftables',
+    async install() {
+      await enableForwarding();
+      await runChecked('ERR_NETNS_SETUP', 'nft', ['-f', '-'], { input: buildNftRuleset(opts), timeoutMs: 10_000 });
+    },
+    async remove() {
+      await runChecked('ERR_NETNS_SETUP', 'nft', ['-f', '-'], {
+        input: `table inet ${table}\ndelete table inet ${table}\n`,
+        timeoutMs: 10_000,
+      });
+    },
+  };
+}
+
+function createIptablesFirewall(opts: FirewallOptions, log: Logger): Firewall {
+  const chains = iptablesChains(opts.prefix);
+  const ours = Object.values(chains);
+  const removeFrom = async (tool: 'iptables' | 'ip6tables', table: string): Promise<void> => {
+    const listed = await runCommand(tool, ['-w', '-t', table, '-S'], { timeoutMs: 10_000 });
+    if (listed.spawnError || listed.code !== 0) return;
+    for (const line of listed.stdout.split('\n')) {
+      const args = line.trim().split(/\s+/);
+      // a jump from a built-in chain into one of ours, or our own ipv6 drop on the veths
+      const jumpsToOurs = args[0] === '-A' && ours.includes(args[args.length - 1]!) && !ours.includes(args[1]!);
+      const ourV6Drop = tool === 'ip6tables' && args[0] === '-A' && args.includes(`${opts.prefix}-v+`);
+      if (!jumpsToOurs && !ourV6Drop) continue;
+      args[0] = '-D';
+      const r = await runCommand(tool, ['-w', '-t', table, ...args], { timeoutMs: 10_000 });
+      if (r.code !== 0) log.warn('netns.iptables_delete_failed', { rule: line, stderr: r.stderr.trim() });
+    }
+    for (const chain of ours) {
+      await runCommand(tool, ['-w', '-t', table, '-F', chain], { timeoutMs: 10_000 });
+      await runCommand(tool, ['-w', '-t', table, '-X', chain], { timeoutMs: 10_000 });
+    }
+  };
+  return {
+    backend: 'iptables',
+    async install() {
+      await enableForwarding();
+      await runChecked('ERR_NETNS_SETUP', 'iptables-restore', ['-w', '--noflush'], {
+        input: buildIptablesRestore(opts),
+        timeoutMs: 10_000,
+      });
+      const veths = `${opts.prefix}-v+`;
+      // no IPv6 on the veths: a best-effort second wall for hosts that have ip6tables
+      for (const chain of ['INPUT', 'FORWARD']) {
+        const r = await runCommand('ip6tables', ['-w', '-I', chain, '1', '-i', veths, '-j', 'DROP'], { timeoutMs: 10_000 });
+        if (r.code !== 0) log.warn('netns.ip6tables_unavailable', { stderr: r.stderr.trim() || r.spawnError?.message });
+      }
+    },
+    async remove() {
+      await removeFrom('iptables', 'filter');
+      await removeFrom('iptables', 'nat');
+      await removeFrom('ip6tables', 'filter');
+    },
+  };
+}
+
+export function createFirewall(backend: NatBackend, opts: FirewallOptions, log: Logger): Firewall {
+  return backend === 'nftables' ? createNftFirewall(opts) : createIptablesFirewall(opts, log);
+}
+
+/** Which backend this host can use: nftables, unless the host's iptables FORWARD policy drops. */
+export async function detectNatBackend(): Promise<{ backend: NatBackend | null; notes: string[] }> {
+  const notes: string[] = [];
+  const [nft, ipt] = await Promise.all([
+    runCommand('nft', ['list', 'tables'], { timeoutMs: 5000 }),
+    runCommand('iptables', ['-w', '-S', 'FORWARD'], { timeoutMs: 5000 }),
+  ]);
+  const hasNft = !nft.spawnError && nft.code === 0;
+  const hasIpt = !ipt.spawnError && ipt.code === 0;
+  const forwardDrops = hasIpt && /^-P FORWARD (DROP|REJECT)/m.test(ipt.stdout);
+  if (forwardDrops && hasIpt) {
+    notes.push('iptables FORWARD policy is DROP (Docker?): using iptables so instance traffic can be accepted in that chain');
+    return { backend: 'iptables', notes };
+  }
+  if (hasNft) return { backend: 'nftables', notes };
+  if (hasIpt) return { backend: 'iptables', notes };
+  return { backend: null, notes };
+}
