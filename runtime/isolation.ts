@@ -59,19 +59,22 @@ async function setUpCgroups(config: Config, log: Logger, reclaim: boolean, featu
   }
 }
 
-/** the data dir must be traversable by the service uids (never readable: 0711) */
-async function prepareDataDir(config: Config, reasons: string[]): Promise<boolean> {
+/** the data dir must be traversable by the service uids (never readable: 0711); `look` only checks */
+async function prepareDataDir(config: Config, reasons: string[], look: boolean): Promise<boolean> {
+  const unreachable = () => {
+    reasons.push(`the data dir ${config.dataDir} is inside a directory other users cannot enter: the sandbox cannot see images there (choose a data dir such as /var/lib/cellhost)`);
+    return false;
+  };
+  // its parents are the host's: they must already let others through
+  if (!(await isReachableByOthers(config.dataDir).catch(() => false))) return unreachable();
+  if (look) return true;
   const st = fs.statSync(config.dataDir);
   if (!(st.mode & 0o001)) fs.chmodSync(config.dataDir, (st.mode & 0o777) | 0o011);
   for (const dir of [config.paths.images, config.paths.cache]) {
     const m = fs.statSync(dir).mode & 0o777;
     if (!(m & 0o001)) fs.chmodSync(dir, m | 0o011);
   }
-  if (!(await isReachableByOthers(config.paths.images))) {
-    reasons.push(`the data dir ${config.dataDir} is inside a directory other users cannot enter: the sandbox cannot see images there (choose a data dir such as /var/lib/cellhost)`);
-    return false;
-  }
-  return true;
+  return (await isReachableByOthers(config.paths.images)) || unreachable();
 }
 
 export async function setUpIsolation(config: Config, log: Logger, opts: IsolationOptions): Promise<Isolation> {
@@ -87,7 +90,7 @@ export async function setUpIsolation(config: Config, log: Logger, opts: Isolatio
     cgroups = await setUpCgroups(config, log, opts.reclaim, features, reasons);
     const [sandboxProbe, netnsProbe] = await Promise.all([probeSandbox(), probeNetns()]);
     reasons.push(...sandboxProbe.reasons, ...netnsProbe.reasons);
-    if (sandboxProbe.available && netnsProbe.available && (await prepareDataDir(config, reasons))) {
+    if (sandboxProbe.available && netnsProbe.available && (await prepareDataDir(config, reasons, !opts.reclaim))) {
       if (opts.reclaim) {
         try {
           netns = createNetnsPool({ prefix: config.netnsPrefix, subnet: config.netnsSubnet, log });
