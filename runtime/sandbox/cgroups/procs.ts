@@ -1,7 +1,7 @@
 // Process-side helpers shared by both drivers: the join wrapper, killing by pid, polling.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CellhostError } from '../../core/errors.ts';
-import { errnoOf } from './fs.ts';
+import { errnoOf, toCgroupError } from './fs.ts';
 
 const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
@@ -91,3 +91,22 @@ export async function emptyGroup(ops: EmptyGroupOps, timeoutMs = 5_000): Promise
 }
 
 export { sleep };
+
+/** rmdir a group's directory; EBUSY means a task is still on its way out: kill again and retry */
+export async function removeGroupDir(fs: { rmdir(path: string): Promise<void> }, dir: string, killAll: () => Promise<void>): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fs.rmdir(dir);
+      return;
+    } catch (err) {
+      const errno = errnoOf(err);
+      if (errno === 'ENOENT') return;
+      if (errno === 'EBUSY' && attempt < 20) {
+        await sleep(10);
+        await killAll();
+        continue;
+      }
+      throw toCgroupError('remove', dir, err);
+    }
+  }
+}

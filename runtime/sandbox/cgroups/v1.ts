@@ -14,7 +14,7 @@ import {
   writeControl,
   type CgroupFs,
 } from './fs.ts';
-import { assertGroupName, buildJoinArgv, emptyGroup, sleep, waitUntil } from './procs.ts';
+import { assertGroupName, buildJoinArgv, emptyGroup, removeGroupDir, sleep, waitUntil } from './procs.ts';
 import type { Cgroup, CgroupDriver, CgroupDriverOptions, CgroupLimits, CgroupProbe, CgroupStats } from './types.ts';
 
 // Join order: freezer first, so a freeze during killAll also holds a wrapper that is mid-join.
@@ -299,24 +299,7 @@ function openGroup(fs: CgroupFs, name: string, dirs: Map<Controller, string>): C
     await Promise.all(joinDirs.map(removeDir));
   }
 
-  async function removeDir(dir: string): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await fs.rmdir(dir);
-        return;
-      } catch (err) {
-        const errno = errnoOf(err);
-        if (errno === 'ENOENT') return;
-        // EBUSY: a task is still on its way out; give the kernel a moment, kill again
-        if (errno === 'EBUSY' && attempt < 20) {
-          await sleep(10);
-          await killAll();
-          continue;
-        }
-        throw toCgroupError('remove', dir, err);
-      }
-    }
-  }
+  const removeDir = (dir: string) => removeGroupDir(fs, dir, killAll);
 
   return {
     name,

@@ -15,7 +15,7 @@ import {
   writeControl,
   type CgroupFs,
 } from './fs.ts';
-import { assertGroupName, buildJoinArgv, emptyGroup, sleep, waitUntil } from './procs.ts';
+import { assertGroupName, buildJoinArgv, emptyGroup, removeGroupDir, sleep, waitUntil } from './procs.ts';
 import type { Cgroup, CgroupDriver, CgroupDriverOptions, CgroupLimits, CgroupProbe, CgroupStats } from './types.ts';
 
 const WANTED = ['cpu', 'memory', 'pids', 'cpuset'] as const;
@@ -249,23 +249,7 @@ function openGroup(fs: CgroupFs, name: string, dir: string, setup: Setup): Cgrou
     }
   }
 
-  async function removeDir(): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await fs.rmdir(dir);
-        return;
-      } catch (err) {
-        const errno = errnoOf(err);
-        if (errno === 'ENOENT') return;
-        if (errno === 'EBUSY' && attempt < 20) {
-          await sleep(10);
-          await killAll();
-          continue;
-        }
-        throw toCgroupError('remove', dir, err);
-      }
-    }
-  }
+  const removeDir = () => removeGroupDir(fs, dir, killAll);
 
   return {
     name,
