@@ -1,62 +1,150 @@
-// Cold start of the Node hello app through cellhost vs spawning the same app directly:
-// spawn (or request) → first 200, median of N each, interleaved so both see the same machine.
-import { spawn } from 'node:child_process';
+// Cold start, spawn (or request) → first 200: each app through cellhost (the service scaled to
+// zero, then one request through the router) against a bare spawn of the same app with a clean
+// environment, interleaved so both see the same machine. Median of BENCH_RUNS (default 10).
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../runtime/instances/launcher.ts';
 import { probePort } from '../../runtime/instances/readiness.ts';
-import { FIXTURES, requestRouter, startTestServer, waitFor } from '../helpers/server.ts';
+import { FIXTURES } from '../helpers/server.ts';
+import { getViaRouter, type BenchPlatform } from './platform.ts';
+import { clockTicksPerS, readCpuTicks } from './proc-stats.ts';
+import { median, sleep } from './stats.ts';
+import { findBinary } from './wrk.ts';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 20);
-const APP = path.join(FIXTURES, 'node-hello');
+export const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 10));
+const CLEAN_PATH = '/usr/local/bin:/usr/bin:/bin';
+
+export interface ColdApp {
+  name: 'node' | 'python' | 'go';
+  /** the directory deployed, and where the bare spawn runs */
+  dir: string;
+  bare: string[];
+  settings: Record<string, unknown>;
+  cleanup?: () => void;
+}
+
+export interface ColdStartResult {
+  app: ColdApp['name'];
+  runs: number;
+  bareMs: number;
+  cellhostMs: number;
+  /** the platform's own figure: its cold_start event (instance start → port accepting), median */
+  instanceStartMs: number;
+  /** CPU the platform process spent per cold start (request in → response out), mean */
+  platformCpuMs: number;
+  samples: { bare: number[]; cellhost: number[] };
+}
+
+/** durations of the service's cold_start events, oldest first */
+async function readColdStartEvents(platform: BenchPlatform, service: string): Promise<number[]> {
+  const res = await platform.api('GET', `/api/v1/services/${service}/logs?stream=event&q=cold_start&limit=1000`);
+  const entries = (res.body?.entries ?? []) as { event: string | null; fields: { durationMs?: number } | null }[];
+  return entries.filter((e) => e.event === 'cold_start' && typeof e.fields?.durationMs === 'number').map((e) => e.fields!.durationMs!);
+}
 
 function get(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 10_000 }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
-    }).on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
+    req.on('error', reject);
   });
 }
 
-/** the baseline: what a bare spawn of the app costs, with the same clean environment */
-async function direct(): Promise<number> {
+/** the baseline: what a bare spawn of the app costs, clean environment, port polled every 1 ms */
+async function spawnBare(app: ColdApp): Promise<number> {
   const port = await freePort();
   const t0 = performance.now();
-  const child = spawn('node', ['app.js'], { cwd: APP, env: { PATH: '/usr/local/bin:/usr/bin:/bin', PORT: String(port) }, stdio: 'ignore' });
-  while (!(await probePort('127.0.0.1', port))) await new Promise((r) => setTimeout(r, 1));
-  const status = await get(port);
-  const ms = performance.now() - t0;
-  child.kill('SIGKILL');
-  await new Promise((r) => child.once('exit', r));
-  if (status !== 200) throw new Error(`direct run answered ${status}`);
-  return ms;
+  const child = spawn(app.bare[0]!, app.bare.slice(1), { cwd: app.dir, env: { PATH: CLEAN_PATH, PORT: String(port) }, stdio: 'ignore' });
+  const exited = new Promise((r) => child.once('exit', r));
+  try {
+    const deadline = t0 + 10_000;
+    while (!(await probePort('127.0.0.1', port))) {
+      if (child.exitCode !== null || performance.now() > deadline) throw new Error(`bare ${app.name} did not listen`);
+      await sleep(1);
+    }
+    const status = await get(port);
+    const ms = performance.now() - t0;
+    if (status !== 200) throw new Error(`bare ${app.name} answered ${status}`);
+    return ms;
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+  }
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
-export async function benchColdStart(): Promise<{ directMs: number; cellhostMs: number; ratio: number; runs: number; isolation: Record<string, boolean> }> {
-  const server = await startTestServer();
-  try {
-    await server.deploy('bench', APP, { startCommand: 'node app.js', idleTimeoutS: 0.1 });
-    const health = await server.api('GET', '/api/v1/health');
-    const viaCellhost: number[] = [];
-    const bare: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      await waitFor(async () => (await server.api('GET', '/api/v1/services/bench')).body.instances.length === 0, { what: 'scale to zero', intervalMs: 10 });
-      const t0 = performance.now();
-      const r = await requestRouter(server.routerUrl, 'bench.localhost', '/');
-      viaCellhost.push(performance.now() - t0);
-      if (r.status !== 200) throw new Error(`cellhost answered ${r.status}: ${r.text}`);
-      bare.push(await direct());
-    }
-    const directMs = median(bare);
-    const cellhostMs = median(viaCellhost);
-    return { directMs, cellhostMs, ratio: cellhostMs / directMs, runs: RUNS, isolation: health.body.isolation.features };
-  } finally {
-    await server.close();
+async function waitScaledToZero(platform: BenchPlatform, service: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while ((await platform.service(service)).instances.length > 0) {
+    if (Date.now() > deadline) throw new Error(`${service} did not scale to zero`);
+    await sleep(10);
   }
+}
+
+/** the Go app, built once with `go build` (its cache in a temp dir, removed after) */
+export async function prepareGoApp(): Promise<ColdApp | string> {
+  const go = findBinary('go');
+  if (!go) return 'go is not installed (apt-get install golang-go)';
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cellhost-bench-go-'));
+  const src = path.join(root, 'src');
+  fs.mkdirSync(src);
+  for (const f of ['main.go', 'go.mod']) fs.copyFileSync(path.join(FIXTURES, 'go-hello', f), path.join(src, f));
+  const cleanup = () => fs.rmSync(root, { recursive: true, force: true });
+  try {
+    await new Promise<void>((resolve, reject) =>
+      execFile(go, ['build', '-o', 'app', '.'], {
+        cwd: src,
+        timeout: 120_000,
+        env: { PATH: CLEAN_PATH, HOME: root, GOCACHE: path.join(root, 'cache'), GOPATH: path.join(root, 'gopath'), GOFLAGS: '-modcacherw', GOTOOLCHAIN: 'local' },
+      }, (err, _out, stderr) => (err ? reject(new Error(`go build failed: ${stderr || err.message}`)) : resolve())),
+    );
+  } catch (err) {
+    cleanup();
+    return (err as Error).message;
+  }
+  // the prebuilt binary is deployed as is: the build step only checks it is there
+  return { name: 'go', dir: src, bare: ['./app'], settings: { runtime: 'go', buildCommand: 'test -x app', startCommand: './app' }, cleanup };
+}
+
+export function standardApps(): ColdApp[] {
+  return [
+    { name: 'node', dir: path.join(FIXTURES, 'node-hello'), bare: ['node', 'app.js'], settings: { runtime: 'node', buildCommand: 'true', startCommand: 'node app.js' } },
+    // the python runtime's defaults: a venv (system site packages) made by the build, `python app.py`
+    { name: 'python', dir: path.join(FIXTURES, 'python-hello'), bare: ['/usr/bin/python3', 'app.py'], settings: { runtime: 'python' } },
+  ];
+}
+
+export async function benchColdStart(platform: BenchPlatform, app: ColdApp): Promise<ColdStartResult> {
+  const service = `cold-${app.name}`;
+  const host = `${service}.localhost`;
+  await platform.deploy(service, app.dir, { ...app.settings, idleTimeoutS: 0.1 });
+  const viaCellhost: number[] = [];
+  const bare: number[] = [];
+  const hz = await clockTicksPerS();
+  let platformTicks = 0;
+  // round 0 warms both paths (page cache, the platform's JIT) and is not counted
+  for (let i = 0; i <= RUNS; i++) {
+    await waitScaledToZero(platform, service);
+    const ticks0 = readCpuTicks(platform.pid);
+    const t0 = performance.now();
+    const status = await getViaRouter(platform.routerPort, host, false, 20_000);
+    const ms = performance.now() - t0;
+    if (i > 0) platformTicks += readCpuTicks(platform.pid) - ticks0;
+    if (status !== 200) throw new Error(`cellhost answered ${status} for ${service}`);
+    const b = await spawnBare(app);
+    if (i > 0) {
+      viaCellhost.push(ms);
+      bare.push(b);
+    }
+  }
+  // the last RUNS starts are the measured ones (the first was the warm-up)
+  const starts = (await readColdStartEvents(platform, service)).slice(-RUNS);
+  return { app: app.name, runs: RUNS, bareMs: median(bare), cellhostMs: median(viaCellhost), instanceStartMs: median(starts),
+    platformCpuMs: (platformTicks / hz / RUNS) * 1000,
+    samples: { bare, cellhost: viaCellhost } };
 }

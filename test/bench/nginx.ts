@@ -1,0 +1,83 @@
+// nginx as the reference reverse proxy: a generated config in a temp dir, one worker (the
+// router is one Node process), keep-alive to the upstream, the same forwarding headers cellhost
+// sets. Started in the foreground so it is our child and ends by its pid.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { probePort } from '../../runtime/instances/readiness.ts';
+import { freePortSync } from '../helpers/subprocess-server.ts';
+import { sleep } from './stats.ts';
+
+export interface RunningNginx {
+  port: number;
+  workers: number;
+  close(): Promise<void>;
+}
+
+export function nginxConfig(dir: string, listenPort: number, upstream: { host: string; port: number }, workers: number): string {
+  const temp = (name: string) => `${name} ${path.join(dir, name.replace(/_path$/, ''))};`;
+  return `worker_processes ${workers};
+pid ${path.join(dir, 'nginx.pid')};
+error_log ${path.join(dir, 'error.log')} warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  ${temp('client_body_temp_path')}
+  ${temp('proxy_temp_path')}
+  ${temp('fastcgi_temp_path')}
+  ${temp('uwsgi_temp_path')}
+  ${temp('scgi_temp_path')}
+  upstream app {
+    server ${upstream.host}:${upstream.port};
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:${listenPort} reuseport;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Request-Id $request_id;
+    }
+  }
+}
+`;
+}
+
+export async function startNginx(nginx: string, upstream: { host: string; port: number }, workers = 1): Promise<RunningNginx> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cellhost-bench-nginx-'));
+  // workers drop to "nobody": they must be able to reach the temp dirs
+  fs.chmodSync(dir, 0o755);
+  const port = await freePortSync();
+  const conf = path.join(dir, 'nginx.conf');
+  fs.writeFileSync(conf, nginxConfig(dir, port, upstream, workers));
+  let out = '';
+  const proc: ChildProcess = spawn(nginx, ['-c', conf, '-p', dir, '-e', path.join(dir, 'error.log'), '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stdout!.on('data', (b) => (out += b));
+  proc.stderr!.on('data', (b) => (out += b));
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const close = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGTERM');
+      if (!(await Promise.race([exited.then(() => true), sleep(5000).then(() => false)]))) {
+        proc.kill('SIGKILL');
+        await exited;
+      }
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 5000;
+  while (!(await probePort('127.0.0.1', port))) {
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      await close();
+      throw new Error(`nginx did not start: ${out}`);
+    }
+    await sleep(10);
+  }
+  return { port, workers, close };
+}

@@ -1,0 +1,115 @@
+// Proxy throughput and latency, same run, same app instance: wrk straight at the instance, at
+// nginx in front of it, and at cellhost's router (Host header); then a fixed 1000 req/s through
+// each to see what the proxy adds to p99 when nothing is saturated.
+import http from 'node:http';
+import path from 'node:path';
+import { FIXTURES } from '../helpers/server.ts';
+import { deferCleanup } from './cleanup.ts';
+import { mergeFixedRate, runFixedRate, type FixedRateResult } from './fixed-rate.ts';
+import { findListenAddress } from './instance-address.ts';
+import { startNginx } from './nginx.ts';
+import { getViaRouter, type BenchPlatform } from './platform.ts';
+import { findBinary, runWrk, type WrkResult } from './wrk.ts';
+
+const SERVICE = 'proxy';
+const HOST = `${SERVICE}.localhost`;
+export const FIXED_RATE = { ratePerS: 1000, durationMs: 5000, sliceMs: 1000 };
+
+export type Measured<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+export interface ProxyResults {
+  wrk: { direct: Measured<WrkResult>; nginx: Measured<WrkResult>; cellhost: Measured<WrkResult> };
+  fixed: { direct: FixedRateResult; nginx: Measured<FixedRateResult>; cellhost: FixedRateResult };
+  upstream: { host: string; port: number };
+  nginxWorkers: number;
+}
+
+async function measure<T>(fn: () => Promise<T>): Promise<Measured<T>> {
+  try {
+    return { ok: true, value: await fn() };
+  } catch (err) {
+    return { ok: false, reason: err instanceof Error ? err.message.split('\n')[0]! : String(err) };
+  }
+}
+
+export async function benchProxy(platform: BenchPlatform, log: (line: string) => void): Promise<ProxyResults> {
+  // 3538 MB = two cores' CPU share: the cgroup's CPU cap must not be what is measured;
+  // one instance, so direct, nginx and cellhost all reach the very same process
+  await platform.deploy(SERVICE, path.join(FIXTURES, 'node-hello'), { runtime: 'node', buildCommand: 'true', startCommand: 'node app.js', memoryMb: 3538, maxInstances: 1, idleTimeoutS: 3600 });
+  const status = await getViaRouter(platform.routerPort, HOST);
+  if (status !== 200) throw new Error(`the proxy service answered ${status}`);
+  const view = await platform.service(SERVICE);
+  const pid = view.instances?.[0]?.pid;
+  const upstream = typeof pid === 'number' && pid > 0 ? findListenAddress(pid) : null;
+  if (!upstream) throw new Error(`could not find where instance pid ${pid} listens`);
+  log(`proxy: instance pid ${pid} listens on ${upstream.host}:${upstream.port}`);
+
+  const wrk = findBinary('wrk');
+  const nginxBin = findBinary('nginx');
+  const nginx = nginxBin ? await startNginx(nginxBin, upstream, 1).catch((err: Error) => err) : new Error('nginx is not installed (apt-get install nginx)');
+  const stopNginx = deferCleanup(async () => {
+    if (!(nginx instanceof Error)) await nginx.close();
+  });
+  try {
+    const directUrl = `http://${upstream.host}:${upstream.port}/`;
+    const nginxUrl = nginx instanceof Error ? null : `http://127.0.0.1:${nginx.port}/`;
+    const routerUrl = `http://127.0.0.1:${platform.routerPort}/`;
+
+    const runClosed = async (url: string | null, host: string | undefined, why: string): Promise<Measured<WrkResult>> => {
+      if (!wrk) return { ok: false, reason: 'wrk is not installed (apt-get install wrk)' };
+      if (!url) return { ok: false, reason: why };
+      return measure(async () => {
+        // 1 s of warm-up fills connection pools and JIT caches; only the 5 s run after it counts
+        await runWrk(wrk, url, { host, durationS: 1 });
+        return runWrk(wrk, url, { host });
+      });
+    };
+    const nginxWhy = nginx instanceof Error ? nginx.message.split('\n')[0]! : '';
+    log('proxy: wrk direct');
+    const wDirect = await runClosed(directUrl, undefined, '');
+    log('proxy: wrk nginx');
+    const wNginx = await runClosed(nginxUrl, HOST, nginxWhy);
+    log('proxy: wrk cellhost');
+    const wCellhost = await runClosed(routerUrl, HOST, '');
+
+    // the fixed-rate runs take turns in 1 s slices, so a stall of the (shared) machine lands on
+    // one target's slice, not on a whole 5 s run of it; each target keeps its connections
+    type Target = { name: string; port: number; host: string; hostHeader?: string; agent: http.Agent; runs: FixedRateResult[] };
+    const targets: Target[] = [
+      { name: 'direct', port: upstream.port, host: upstream.host },
+      ...(nginx instanceof Error ? [] : [{ name: 'nginx', port: nginx.port, host: '127.0.0.1', hostHeader: HOST }]),
+      { name: 'cellhost', port: platform.routerPort, host: '127.0.0.1', hostHeader: HOST },
+    ].map((t) => ({ ...t, agent: new http.Agent({ keepAlive: true, maxSockets: 64 }), runs: [] }));
+    try {
+      const slice = (t: Target, durationMs: number) => runFixedRate({ port: t.port, host: t.host, hostHeader: t.hostHeader, agent: t.agent, ratePerS: FIXED_RATE.ratePerS, durationMs });
+      for (const t of targets) await slice(t, 500);
+      const rounds = Math.round(FIXED_RATE.durationMs / FIXED_RATE.sliceMs);
+      log(`proxy: ${FIXED_RATE.ratePerS} req/s, ${rounds} slices of ${FIXED_RATE.sliceMs} ms per target, taking turns`);
+      for (let round = 0; round < rounds; round++) {
+        for (let k = 0; k < targets.length; k++) {
+          const t = targets[(round + k) % targets.length]!;
+          t.runs.push(await slice(t, FIXED_RATE.sliceMs));
+        }
+      }
+    } finally {
+      for (const t of targets) t.agent.destroy();
+    }
+    const merged = (name: string) => {
+      const t = targets.find((x) => x.name === name);
+      return t ? mergeFixedRate(t.runs) : null;
+    };
+    const fDirect = merged('direct')!;
+    const fCellhost = merged('cellhost')!;
+    const fNginxRuns = merged('nginx');
+    const fNginx: Measured<FixedRateResult> = fNginxRuns ? { ok: true, value: fNginxRuns } : { ok: false, reason: nginxWhy };
+    return {
+      wrk: { direct: wDirect, nginx: wNginx, cellhost: wCellhost },
+      fixed: { direct: fDirect, nginx: fNginx, cellhost: fCellhost },
+      upstream,
+      nginxWorkers: nginx instanceof Error ? 0 : nginx.workers,
+    };
+  } finally {
+    await stopNginx();
+    http.globalAgent.destroy();
+  }
+}
