@@ -49,6 +49,8 @@ export interface Config {
   /** host uids for services: FIRST-LAST */
   uidRange: { first: number; last: number };
   netnsSubnet: string;
+  /** namespaces kept prepared for cold starts */
+  netnsWarm: number;
   /** names of namespaces, veths and the nft table: two platforms on one host need different ones */
   netnsPrefix: string;
   /** runtime dir on the host (bind stage): removed on clean stop */
@@ -94,6 +96,7 @@ const SETTINGS = {
   freezeAfterS: { flag: 'freeze-after-s', env: 'CELLHOST_FREEZE_AFTER_S', def: '30' },
   uidRange: { flag: 'uid-range', env: 'CELLHOST_UID_RANGE', def: '2000000000-2000065535' },
   netnsSubnet: { flag: 'netns-subnet', env: 'CELLHOST_NETNS_SUBNET', def: '10.213.0.0/16' },
+  netnsWarm: { flag: 'netns-warm', env: 'CELLHOST_NETNS_WARM', def: '4' },
   netnsPrefix: { flag: 'netns-prefix', env: 'CELLHOST_NETNS_PREFIX', def: 'ch' },
   hostRunDir: { flag: 'host-run-dir', env: 'CELLHOST_HOST_RUN_DIR', def: '/run/cellhost' },
   cgroupRoot: { flag: 'cgroup-root', env: 'CELLHOST_CGROUP_ROOT', def: '/sys/fs/cgroup' },
@@ -154,6 +157,7 @@ const schema = z.object({
     return { first, last };
   }),
   netnsSubnet: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'an IPv4 CIDR such as 10.213.0.0/16'),
+  netnsWarm: z.coerce.number().int().min(0).max(256),
   netnsPrefix: z.string().regex(/^[a-z][a-z0-9]{0,5}$/, '1–6 lowercase letters and digits, starting with a letter'),
   hostRunDir: z.string().startsWith('/', 'an absolute path'),
   cgroupPrefix: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and -'),
@@ -211,6 +215,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     uidRange: v.uidRange,
     netnsSubnet: v.netnsSubnet,
     netnsPrefix: v.netnsPrefix,
+    netnsWarm: v.netnsWarm,
     hostRunDir: v.hostRunDir,
     cgroupPrefix: v.cgroupPrefix,
     paths: {

@@ -6,6 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { ErrorCode } from '../core/errors.ts';
 import type { RuntimeName } from '../core/names.ts';
+import { findToolchain } from '../sandbox/toolchains.ts';
 
 export interface InstanceSpec {
   instanceId: string;
@@ -56,10 +57,14 @@ export interface Launcher {
 
 export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** the python runtime's venv, as `activate` would set it up */
-export function runtimePathEnv(runtime: RuntimeName, appDir: string): Record<string, string> {
-  if (runtime !== 'python') return { PATH: SANDBOX_PATH };
-  return { PATH: `${appDir}/.venv/bin:${SANDBOX_PATH}`, VIRTUAL_ENV: `${appDir}/.venv` };
+/**
+ * PATH as the sandbox sets it: the python venv (as `activate` would), then the runtime's toolchain
+ * dirs (rustup's toolchain, a Go outside /usr), then the system dirs.
+ */
+export function runtimePathEnv(runtime: RuntimeName, appDir: string, toolDirs: readonly string[] = findToolchain(runtime).pathDirs): Record<string, string> {
+  const dirs = [...toolDirs, SANDBOX_PATH];
+  if (runtime !== 'python') return { PATH: dirs.join(':') };
+  return { PATH: [`${appDir}/.venv/bin`, ...dirs].join(':'), VIRTUAL_ENV: `${appDir}/.venv` };
 }
 
 /** Variables every instance gets, whatever launcher runs it (DESIGN §6); appDir is where it sees its code. */

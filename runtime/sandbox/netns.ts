@@ -42,6 +42,8 @@ export { bandwidthForMemory } from './netns-addr.ts';
 export const DEFAULT_NETNS_SUBNET = '10.213.0.0/16';
 export const DEFAULT_NETNS_PREFIX = 'ch';
 const NETNS_DIR = '/run/netns';
+/** how long after a lease the pool starts preparing its replacement */
+const REFILL_DELAY_MS = 300;
 
 export interface NetnsLease {
   name: string;
@@ -363,8 +365,9 @@ export function createNetnsPool(opts: NetnsPoolOptions = {}): NetnsPool {
         throw new CellhostError('ERR_SHUTTING_DOWN', 'the namespace pool is closed');
       }
       leased.set(slot.name, slot);
-      // after returning: spawning `ip` blocks the event loop for a moment the caller should not pay
-      setImmediate(refill);
+      // later: spawning `ip` blocks the event loop and takes CPU the starting app needs (the bench
+      // showed refills running during the very cold start that emptied the slot)
+      setTimeout(refill, REFILL_DELAY_MS).unref();
       return toLease(slot, nsenter);
     },
     async release(lease) {
