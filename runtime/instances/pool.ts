@@ -30,6 +30,7 @@ export type PoolEvent =
   | { type: 'oom'; service: string; instanceId: string; deploymentId: string; limitMb: number; message: string }
   | { type: 'idle_stop'; service: string; instanceId: string; deploymentId: string; idleMs: number }
   | { type: 'drain'; service: string; instanceId: string; deploymentId: string }
+  | { type: 'recycle'; service: string; instanceId: string; deploymentId: string; reason: string }
   | { type: 'backoff'; service: string; failures: number; delayMs: number; message: string }
   | { type: 'frozen'; service: string; instanceId: string; deploymentId: string; idleMs: number }
   | { type: 'thawed'; service: string; instanceId: string; deploymentId: string; frozenMs: number; thawMs: number }
@@ -108,6 +109,8 @@ export interface Lease {
   release(): void;
   /** after an upstream error: the coded reason (crash with exit status, OOM) or null when the app is still up */
   diagnose(): Promise<CellhostError | null>;
+  /** the instance is wedged (a request timed out): take no new requests on it, stop it once idle */
+  recycle(reason: string): void;
 }
 
 /** told about every instance and lease: the meter bills from these */
@@ -337,6 +340,12 @@ export function createPool(opts: PoolOptions): Pool {
           if (inst.state === 'draining') remove(s, inst);
         }
         dispatch(s);
+      },
+      recycle(reason) {
+        if (inst.state === 'stopped' || inst.state === 'draining') return;
+        emit({ type: 'recycle', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, reason });
+        drain(s, inst);
+        ensureMin(s);
       },
       async diagnose() {
         if (inst.death) return inst.death;

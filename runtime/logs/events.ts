@@ -14,6 +14,8 @@ export function describeEvent(event: string, f: Record<string, unknown>): string
       return `instance ${f.instanceId} was killed: out of memory (limit ${f.limitMb} MB)`;
     case 'idle_stop':
       return `instance ${f.instanceId} stopped after ${seconds(f.idleMs)} idle`;
+    case 'recycle':
+      return `instance ${f.instanceId} recycled: ${f.reason}`;
     case 'backoff':
       return `crash loop: ${f.failures} failed starts in a row, waiting ${seconds(f.delayMs)} before the next (${f.message})`;
     case 'frozen':

@@ -150,6 +150,8 @@ export function createRouter(opts: RouterOptions): http.Server {
     });
     upstream.on('error', (err) => {
       const wasDone = done;
+      // a wedged instance takes no more requests; it stops once this one lets go of it
+      if (err instanceof CellhostError && err.code === 'ERR_REQUEST_TIMEOUT') lease.recycle(err.message);
       release();
       if (wasDone || res.headersSent) {
         res.destroy();

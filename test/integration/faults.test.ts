@@ -39,3 +39,37 @@ describe('crash loop', () => {
     expect((await server.app('loop')).status).toBe(200);
   });
 });
+
+describe('hangs and floods', () => {
+  it('an app that never answers gets 504 at the request timeout, and its instance is recycled', async () => {
+    await server.deploy('hang', path.join(FIXTURES, 'node-slow'), { startCommand: 'node app.js', requestTimeoutS: 1, buildCommand: 'true' });
+    const first = await server.app('hang', '/?ms=5');
+    expect(first.status).toBe(200);
+    const t0 = Date.now();
+    const hung = await server.app('hang', '/?ms=600000');
+    expect(hung.status).toBe(504);
+    expect(hung.json.error.code).toBe('ERR_REQUEST_TIMEOUT');
+    expect(Date.now() - t0).toBeLessThan(3000);
+    const next = await server.app('hang', '/?ms=5');
+    expect(next.status).toBe(200);
+    expect(next.json.boot).not.toBe(first.json.boot);
+    const events = (await server.api('GET', '/api/v1/services/hang/logs?stream=event')).body.entries.map((e: any) => e.event);
+    expect(events).toContain('recycle');
+  });
+
+  it('an app printing hundreds of thousands of lines is rate-limited; the platform stays flat', async () => {
+    const rss0 = process.memoryUsage().rss;
+    await server.deploy('flood', path.join(FIXTURES, 'node-hello'), {
+      startCommand: `node -e 'for (let i = 0; i < 300000; i++) console.log("flood line " + i); require("./app.js")'`,
+      buildCommand: 'true',
+    });
+    const r = await server.app('flood');
+    expect(r.status).toBe(200);
+    await new Promise((res) => setTimeout(res, 1500));
+    const { body } = await server.api('GET', '/api/v1/services/flood/logs?limit=10000');
+    const lines = body.entries.filter((e: any) => e.stream === 'stdout').length;
+    expect(lines).toBeLessThan(10_000);
+    expect(body.entries.some((e: any) => e.event === 'logs_dropped')).toBe(true);
+    expect(process.memoryUsage().rss - rss0).toBeLessThan(200 * 1024 * 1024);
+  });
+});
