@@ -7,7 +7,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { CellhostError } from '../runtime/core/errors.ts';
 import type { UiDeps, UiEnv } from './deps.ts';
 import { sendErrorPage } from './error-page.tsx';
-import { createLoginLimiter } from './login-limiter.ts';
+import { createLoginLimiter } from '../runtime/core/login-limiter.ts';
 import { deployPages, sendDeployTooLarge } from './pages/deploy.tsx';
 import { deploymentPages } from './pages/deployment.tsx';
 import { envPages } from './pages/env.tsx';

@@ -9,7 +9,7 @@ import type { Logger } from '../runtime/core/log.ts';
 import type { LogSink } from '../runtime/logs/sink.ts';
 import type { Store } from '../runtime/store/index.ts';
 import type { TokenInfo } from '../runtime/store/tokens.ts';
-import type { LoginLimiter } from './login-limiter.ts';
+import type { LoginLimiter } from '../runtime/core/login-limiter.ts';
 import type { Session, Sessions } from './session.ts';
 
 /** one sample of a series: t = start of its bucket (epoch ms), v = the value */

@@ -9,6 +9,7 @@ import type { Logger } from '../core/log.ts';
 import type { IsolationReport } from '../instances/launcher.ts';
 import type { LogSink } from '../logs/sink.ts';
 import type { Store } from '../store/index.ts';
+import { createLoginLimiter } from '../core/login-limiter.ts';
 import { requireToken, type AuthEnv, type CookieAuth } from './auth.ts';
 import { toResponse } from './http-errors.ts';
 import { buildOpenApi } from './openapi.ts';
@@ -51,8 +52,10 @@ export function createApi(deps: ApiDeps): Hono<AuthEnv> {
   const openapi = buildOpenApi(deps.version);
   app.get('/api/openapi.json', (c) => c.json(openapi));
 
+  // invalid tokens per client address: 30 a minute, then 429 until the window moves on
+  const limiter = createLoginLimiter({ now: () => Date.now(), max: 30 });
   const v1 = new Hono<AuthEnv>();
-  v1.use('*', requireToken(deps.store.tokens, deps.now, deps.sessions));
+  v1.use('*', requireToken(deps.store.tokens, deps.now, deps.sessions, limiter));
   const depDeps = { ...deps, services: deps.services };
   v1.route('/services/:name/deployments', serviceDeploymentRoutes(depDeps));
   v1.route('/services/:name/env', envRoutes(deps.env));
@@ -63,7 +66,7 @@ export function createApi(deps: ApiDeps): Hono<AuthEnv> {
   v1.route('/usage', usageRoutes(deps.usage));
   v1.route('/services/:name/metrics', metricsRoutes(deps.usage));
   app.route('/api/v1', v1);
-  app.get('/metrics', requireToken(deps.store.tokens, deps.now), prometheusRoute(deps.usage));
+  app.get('/metrics', requireToken(deps.store.tokens, deps.now, undefined, limiter), prometheusRoute(deps.usage));
   if (deps.ui) app.route('/', deps.ui(deps));
   return app;
 }

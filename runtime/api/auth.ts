@@ -3,6 +3,7 @@
 // authenticated by the cookie must also carry the session's CSRF token in X-CSRF-Token.
 import type { MiddlewareHandler } from 'hono';
 import { CellhostError } from '../core/errors.ts';
+import type { LoginLimiter } from '../core/login-limiter.ts';
 import type { TokenInfo, TokenStore } from '../store/tokens.ts';
 
 export type AuthEnv = { Variables: { token: TokenInfo } };
@@ -16,7 +17,13 @@ export interface CookieAuth {
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-export function requireToken(tokens: TokenStore, now: () => string, cookies?: CookieAuth): MiddlewareHandler<AuthEnv> {
+/** the client's address: the socket's, never a header a client can set */
+function remoteAddress(c: { env: unknown }): string {
+  const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
+  return incoming?.socket?.remoteAddress ?? 'unknown';
+}
+
+export function requireToken(tokens: TokenStore, now: () => string, cookies?: CookieAuth, limiter?: LoginLimiter): MiddlewareHandler<AuthEnv> {
   return async function requireTokenMiddleware(c, next) {
     const header = c.req.header('authorization');
     if (!header && cookies) {
@@ -31,9 +38,18 @@ export function requireToken(tokens: TokenStore, now: () => string, cookies?: Co
       }
     }
     if (!header) throw new CellhostError('ERR_AUTH_MISSING', 'send an API token as "Authorization: Bearer <token>"');
+    const address = remoteAddress(c);
+    const wait = limiter?.retryAfterMs(address) ?? 0;
+    if (wait > 0) {
+      c.header('retry-after', String(Math.ceil(wait / 1000)));
+      throw new CellhostError('ERR_AUTH_RATE_LIMITED', `too many invalid tokens from this address: try again in ${Math.ceil(wait / 1000)} s`);
+    }
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     const info = m ? tokens.verify(m[1]!, now()) : undefined;
-    if (!info) throw new CellhostError('ERR_AUTH_INVALID', 'the API token is not valid (unknown or revoked)');
+    if (!info) {
+      limiter?.recordFailure(address);
+      throw new CellhostError('ERR_AUTH_INVALID', 'the API token is not valid (unknown or revoked)');
+    }
     c.set('token', info);
     await next();
   };

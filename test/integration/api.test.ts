@@ -173,3 +173,21 @@ describe('shapes', () => {
     expect(doc.components.schemas.ServiceCreate.properties.memoryMb).toMatchObject({ minimum: 128, maximum: 7076 });
   });
 });
+
+describe('token guessing', () => {
+  it('30 invalid tokens a minute from one address, then 429 with Retry-After', async () => {
+    const own = await startTestServer();
+    try {
+      for (let i = 0; i < 30; i++) {
+        const res = await fetch(own.adminUrl + '/api/v1/services', { headers: { authorization: `Bearer guess-${i}` } });
+        expect(res.status).toBe(401);
+      }
+      const limited = await fetch(own.adminUrl + '/api/v1/services', { headers: { authorization: 'Bearer guess-x' } });
+      expect(limited.status).toBe(429);
+      expect((await limited.json()).error.code).toBe('ERR_AUTH_RATE_LIMITED');
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    } finally {
+      await own.close();
+    }
+  });
+});

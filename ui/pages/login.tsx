@@ -5,7 +5,7 @@ import { Hono, type Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { UiDeps, UiEnv } from '../deps.ts';
 import { Layout } from '../layout.tsx';
-import type { LoginLimiter } from '../login-limiter.ts';
+import type { LoginLimiter } from '../../runtime/core/login-limiter.ts';
 import { sendPage } from '../render.ts';
 import { CSRF_FIELD, SESSION_COOKIE } from '../session.ts';
 

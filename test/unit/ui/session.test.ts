@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLoginLimiter } from '../../../ui/login-limiter.ts';
+import { createLoginLimiter } from '../../../runtime/core/login-limiter.ts';
 import { createSessions, readSessionCookie } from '../../../ui/session.ts';
 import type { TokenInfo, TokenStore } from '../../../runtime/store/tokens.ts';
 
