@@ -15,6 +15,8 @@ export const TOKEN = 'test-admin-token-0123456789';
 export interface TestServer extends RunningServer {
   dataDir: string;
   cgroupPrefix: string;
+  /** the CELLHOST_* names this server's isolation uses (cgroup and netns prefixes, subnet, host run dir) */
+  isolation: Readonly<Record<string, string>>;
   /** close, keeping the data dir (close() removes a data dir it made) */
   stop(): Promise<void>;
   api<T = any>(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T; headers: Headers }>;
@@ -127,6 +129,7 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
     },
     stop: () => server.close(),
     cgroupPrefix: config.cgroupPrefix,
+    isolation: Object.freeze({ ...isolation }),
   };
   return t;
 }
