@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packDirectory } from '../../builder/sources/index.ts';
 import { runCli } from '../../runtime/cli/index.ts';
 import { loadConfig } from '../../runtime/core/config.ts';
 import { startServer } from '../../runtime/server.ts';
@@ -60,6 +61,38 @@ describe('applied without a redeploy', () => {
   });
 });
 
+describe('hot apply under load', () => {
+  it('50 req/s for 10 s, the value changes mid-way: no failed request, the new value everywhere 2 s later, no deployment', async () => {
+    await server.api('PUT', '/api/v1/services/hello/env/GREETING', { value: 'before' });
+    await server.app('hello');
+    const deployments = (await server.api('GET', '/api/v1/services/hello/deployments')).body.deployments.length;
+    const results: { t: number; status: number; env: string | null }[] = [];
+    const start = Date.now();
+    let changedAt = 0;
+    const inflight: Promise<void>[] = [];
+    for (let i = 0; i < 500 && Date.now() - start < 10_000; i++) {
+      if (!changedAt && Date.now() - start >= 5000) {
+        changedAt = Date.now();
+        inflight.push(server.api('PUT', '/api/v1/services/hello/env/GREETING', { value: 'after' }).then(() => {}));
+      }
+      inflight.push(
+        server.app('hello').then(
+          (r) => void results.push({ t: Date.now(), status: r.status, env: r.json?.env ?? null }),
+          () => void results.push({ t: Date.now(), status: 0, env: null }),
+        ),
+      );
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await Promise.all(inflight);
+    expect(results.length).toBeGreaterThan(300);
+    expect(results.filter((r) => r.status !== 200)).toEqual([]);
+    const late = results.filter((r) => r.t > changedAt + 2000);
+    expect(late.length).toBeGreaterThan(50);
+    expect(late.every((r) => r.env === 'after')).toBe(true);
+    expect((await server.api('GET', '/api/v1/services/hello/deployments')).body.deployments.length).toBe(deployments);
+  }, 30_000);
+});
+
 describe('privacy', () => {
   it('lists names with masked values; values only with ?reveal=1', async () => {
     const list = await server.api('GET', '/api/v1/services/hello/env');
@@ -70,8 +103,14 @@ describe('privacy', () => {
     expect(revealed.body.vars.find((v: any) => v.name === 'API_KEY').value).toBe(SECRET);
   });
 
-  it('masks values in build logs and runtime logs', async () => {
-    const dep = await server.deploy('hello', path.join(FIXTURES, 'node-hello'));
+  it('masks values in build logs (stored and live) and runtime logs', async () => {
+    const archive = new Uint8Array(await packDirectory(path.join(FIXTURES, 'node-hello')));
+    const created = await server.api('POST', '/api/v1/services/hello/deployments', archive, { 'content-type': 'application/gzip' });
+    const live = await fetch(`${server.adminUrl}/api/v1/deployments/${created.body.id}/logs?follow=1`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const stream = await live.text();
+    expect(stream).toContain('token is ****');
+    expect(stream).not.toContain(SECRET);
+    const dep = await server.waitDeployment(created.body.id);
     expect(dep.status).toBe('live');
     const log = await server.api('GET', `/api/v1/deployments/${dep.id}/logs`);
     expect(log.body).toContain('token is ****');

@@ -69,6 +69,10 @@ describe('metrics', () => {
     expect(text).toMatch(/cellhost_requests_total\{service="slow",class="2xx"\} \d+/);
     expect(text).toMatch(/cellhost_request_duration_seconds_count\{service="slow"\} \d+/);
     expect(text).toContain('# TYPE cellhost_instances gauge');
+    // every line is a comment or `name{labels} value`, as the exposition format requires
+    for (const line of text.trim().split('\n')) {
+      expect(line).toMatch(/^(# (HELP|TYPE) [a-z_]+ .+|[a-z_]+(\{[a-z_]+="[^"\\]*"(,[a-z_]+="[^"\\]*")*\})? -?[0-9.e+]+|[a-z_]+\{[^}]*le="\+Inf"[^}]*\} \d+)$/);
+    }
   });
 
   it('the service view shows memory, CPU cap and cores', async () => {

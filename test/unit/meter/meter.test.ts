@@ -117,3 +117,20 @@ describe('histogram', () => {
     expect(bucketOf(1e12)).toBe(64);
   });
 });
+
+describe('percentiles from a known latency mix', () => {
+  it('90 % at 10 ms, 9 % at 100 ms, 1 % at 1000 ms → p50 ≈ 10, p95 ≈ 100, p99 ≈ 100, and the tail is in the 1 s bucket', () => {
+    const h: Histogram = {};
+    for (let i = 0; i < 900; i++) observe(h, 10);
+    for (let i = 0; i < 90; i++) observe(h, 100);
+    for (let i = 0; i < 10; i++) observe(h, 1000);
+    const within = (v: number | null, target: number) => v !== null && v > target / 1.25 && v <= target * 1.25;
+    expect(within(quantile(h, 0.5), 10)).toBe(true);
+    expect(within(quantile(h, 0.95), 100)).toBe(true);
+    expect(within(quantile(h, 0.99), 100)).toBe(true);
+    expect(within(quantile(h, 0.999), 1000)).toBe(true);
+    expect(h[bucketOf(10)]).toBe(900);
+    expect(h[bucketOf(1000)]).toBe(10);
+  });
+});
+
