@@ -3,6 +3,7 @@
 // zero is an idle sweep, and a new generation (deployment or env change) replaces instances
 // without dropping a request: old ones keep serving until a new one is ready, then drain.
 import http from 'node:http';
+import os from 'node:os';
 import crypto from 'node:crypto';
 import { CellhostError, describeError } from '../core/errors.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
@@ -134,6 +135,8 @@ export interface PoolOptions {
   sweepMs?: number;
   onEvent?(event: PoolEvent): void;
   onOutput?(service: string, instanceId: string, deploymentId: string, stream: OutputStream, line: string): void;
+  /** cold starts in flight per service at most; default the host's cores (at least 2) */
+  maxParallelStarts?: number;
   /** freeze an instance idle this long (0: never); default 30 s */
   freezeAfterMs?: number;
   /** true when the host is short of memory: frozen instances are stopped, oldest first */
@@ -155,6 +158,7 @@ export function createPool(opts: PoolOptions): Pool {
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? silentLogger;
   const services = new Map<string, ServiceState>();
+  const maxParallelStarts = opts.maxParallelStarts ?? Math.max(2, os.availableParallelism());
   let closing = false;
   const stopping = new Set<Promise<void>>();
 
@@ -313,9 +317,19 @@ export function createPool(opts: PoolOptions): Pool {
     // while the new generation starts, warm old instances keep serving: nobody waits
     if (retiring && (!starting || starting.inflight > 0)) return retiring;
     if (starting) return starting;
-    const live = s.instances.filter((i) => i.generation === t.generation && !i.exited).length;
+    let live = 0;
+    let startingNow = 0;
+    for (const i of s.instances) {
+      if (i.generation !== t.generation || i.exited) continue;
+      live++;
+      if (i.state === 'starting') startingNow++;
+    }
     if (live < t.maxInstances) {
       if (clock.now() < s.backoffUntil) return retiring ?? BACKOFF;
+      // a burst starts a few instances at once, not one per request: more starts than cores
+      // only slow each other down; queued requests go to them as they become ready, and the
+      // next ones start while demand remains
+      if (startingNow >= maxParallelStarts) return retiring;
       return startInstance(s, t);
     }
     return retiring;
