@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CellhostError } from '../../runtime/core/errors.ts';
 import type { RuntimeName } from '../../runtime/core/names.ts';
+import { findToolchain } from '../../runtime/sandbox/toolchains.ts';
 
 export interface RuntimeDef {
   name: RuntimeName;
@@ -85,10 +86,10 @@ export const RUNTIME_DEFS: Record<RuntimeName, RuntimeDef> = {
   },
 };
 
-/** directories searched for toolchain binaries: the sandbox's PATH */
+/** system dirs, always bound into the sandbox and on its PATH */
 const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
-export function findBinary(bin: string, dirs: string[] = SEARCH_PATH): string | null {
+export function findBinary(bin: string, dirs: readonly string[] = SEARCH_PATH): string | null {
   for (const dir of dirs) {
     const file = path.join(dir, bin);
     try {
@@ -101,9 +102,23 @@ export function findBinary(bin: string, dirs: string[] = SEARCH_PATH): string | 
   return null;
 }
 
+/**
+ * The runtime's binaries that a build or an instance would not find: looked up where the sandbox
+ * looks (the toolchain's own dirs, e.g. rustup's default toolchain under ~/.rustup, then the
+ * system dirs), so a toolchain installed per user counts as present. `searchPath` replaces the
+ * usual homes the toolchain is looked for in (tests).
+ */
+export function findMissingToolchain(runtime: RuntimeName, searchPath?: readonly string[]): { bin: string; pkg: string }[] {
+  const needed = RUNTIME_DEFS[runtime].toolchain;
+  const found = findToolchain(runtime, searchPath);
+  if (!found.binary) return needed;
+  const dirs = [...found.pathDirs, ...SEARCH_PATH];
+  return needed.filter((t) => !findBinary(t.bin, dirs));
+}
+
 /** throws ERR_RUNTIME_MISSING naming what to install when the runtime's toolchain is absent */
-export function checkToolchain(runtime: RuntimeName, dirs?: string[]): void {
-  const missing = RUNTIME_DEFS[runtime].toolchain.filter((t) => !findBinary(t.bin, dirs));
+export function checkToolchain(runtime: RuntimeName, searchPath?: readonly string[]): void {
+  const missing = findMissingToolchain(runtime, searchPath);
   if (missing.length) {
     throw new CellhostError(
       'ERR_RUNTIME_MISSING',

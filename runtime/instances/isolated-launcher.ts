@@ -24,18 +24,21 @@ export function limitsFor(memoryMb: number, hostCores: number, pidsMax: number) 
 export function createIsolatedLauncher(opts: IsolatedLauncherOptions): Launcher {
   return {
     async prepare(spec: InstanceSpec): Promise<Launch> {
-      const inner = await opts.base.prepare(spec);
-      if (!opts.cgroups) return inner;
+      if (!opts.cgroups) return opts.base.prepare(spec);
       const limits = limitsFor(spec.memoryMb, opts.hostCores, opts.pidsMax);
       const boost = opts.startupBoost === 'off' ? limits.cpuQuota : opts.startupBoost;
-      let cg;
-      try {
-        cg = await opts.cgroups.create(spec.instanceId, { ...limits, cpuQuota: boost });
-      } catch (err) {
-        await inner.release();
-        throw err;
+      // both are on the cold-start path and independent: prepare them at the same time
+      const [innerResult, groupResult] = await Promise.allSettled([
+        opts.base.prepare(spec),
+        opts.cgroups.create(spec.instanceId, { ...limits, cpuQuota: boost }),
+      ]);
+      if (innerResult.status === 'rejected' || groupResult.status === 'rejected') {
+        if (innerResult.status === 'fulfilled') await innerResult.value.release();
+        if (groupResult.status === 'fulfilled') await groupResult.value.destroy();
+        throw innerResult.status === 'rejected' ? innerResult.reason : (groupResult as PromiseRejectedResult).reason;
       }
-      const group = cg;
+      const inner = innerResult.value;
+      const group = groupResult.value;
       return {
         ...inner,
         argv: group.wrapArgv(inner.argv),

@@ -89,6 +89,7 @@ const out = [
   'nginx runs one worker with upstream keep-alive. Fixed-rate latency is timed from each request\'s send to the end of its response.',
 ];
 if (leftovers.length) out.push('', `Left on the host after the platforms' clean stop: ${leftovers.join(', ')}`);
+if (!(await (await import('./rebuild.ts')).appendRebuildSection(out, log))) failures++;
 process.stdout.write(out.join('\n') + '\n');
 log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
 // a benchmark that could not run is in the table; the exit status says so too
