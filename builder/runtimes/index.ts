@@ -1,6 +1,7 @@
 // The four runtimes: what each needs on the host, and its default build and start commands
 // (used when the service leaves them empty), decided from the files in the source.
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { CellhostError } from '../../runtime/core/errors.ts';
 import type { RuntimeName } from '../../runtime/core/names.ts';
@@ -14,7 +15,12 @@ export interface RuntimeDef {
   prepare(dir: string): string | null;
   defaultBuild(dir: string): string | null;
   defaultStart(dir: string): string;
+  /** before the build: carry installed dependencies over from the previous image when its
+   *  lockfile is the same; returns what was reused, for the build log */
+  reuseDependencies?(previousImage: string, dir: string): Promise<string | null>;
 }
+
+const REUSED_MARKER = 'node_modules/.cellhost-reused';
 
 const has = (dir: string, file: string) => fs.existsSync(path.join(dir, file));
 
@@ -36,7 +42,20 @@ export const RUNTIME_DEFS: Record<RuntimeName, RuntimeDef> = {
     prepare: () => null,
     defaultBuild(dir) {
       if (!has(dir, 'package.json')) return null;
-      return has(dir, 'package-lock.json') || has(dir, 'npm-shrinkwrap.json') ? 'npm ci' : 'npm install';
+      const locked = has(dir, 'package-lock.json') || has(dir, 'npm-shrinkwrap.json');
+      // node_modules carried over from the previous image for the same lockfile: what `npm ci`
+      // would produce is already there, so only the marker goes
+      if (has(dir, REUSED_MARKER)) return `rm -f ${REUSED_MARKER}`;
+      return locked ? 'npm ci' : 'npm install';
+    },
+    async reuseDependencies(previous, dir) {
+      const lock = 'package-lock.json';
+      if (has(dir, 'node_modules') || !has(dir, lock) || !has(previous, lock) || !has(previous, 'node_modules')) return null;
+      const [a, b] = await Promise.all([fsp.readFile(path.join(previous, lock)), fsp.readFile(path.join(dir, lock))]);
+      if (!a.equals(b)) return null;
+      await fsp.cp(path.join(previous, 'node_modules'), path.join(dir, 'node_modules'), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+      await fsp.writeFile(path.join(dir, REUSED_MARKER), '');
+      return 'node_modules (package-lock.json unchanged)';
     },
     defaultStart(dir) {
       const pkg = readJson(path.join(dir, 'package.json'));
@@ -53,7 +72,14 @@ export const RUNTIME_DEFS: Record<RuntimeName, RuntimeDef> = {
     // requirements file it needs no pip of its own, which saves seconds per build
     prepare(dir) {
       if (has(dir, '.venv/bin/python')) return null;
-      return `python3 -m venv --system-site-packages${has(dir, 'requirements.txt') ? '' : ' --without-pip'} .venv`;
+      const venv = 'python3 -m venv --system-site-packages --without-pip .venv';
+      if (!has(dir, 'requirements.txt')) return venv;
+      // the venv's own pip costs ~8 s to install: use the host's (Debian's python3-pip) through
+      // the venv's python, which installs into the venv; bundle a pip only when the host has none
+      return [
+        venv,
+        `if python3 -c 'import pip' 2>/dev/null; then printf '#!/bin/sh\\nexec "$(dirname "$0")/python" -m pip "$@"\\n' > .venv/bin/pip && chmod +x .venv/bin/pip; else .venv/bin/python -m ensurepip --default-pip >/dev/null; fi`,
+      ].join('\n');
     },
     defaultBuild: (dir) => (has(dir, 'requirements.txt') ? 'pip install -r requirements.txt' : null),
     defaultStart(dir) {

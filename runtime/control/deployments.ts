@@ -78,10 +78,19 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       say(`Source: ${unpacked.files} files, ${formatBytes(unpacked.bytes)}`);
 
       const runtime = RUNTIME_DEFS[service.runtime];
-      const steps = [runtime.prepare(imageDir), service.buildCommand ?? runtime.defaultBuild(imageDir)].filter((s): s is string => !!s);
+      const previous = previousImage(service.name, dep.id);
+      if (previous && runtime.reuseDependencies) {
+        const reused = await runtime.reuseDependencies(previous.imageDir!, imageDir).catch(() => null);
+        if (reused) say(`Reusing ${reused} from ${previous.id}`);
+      }
+      const setup = runtime.prepare(imageDir);
+      const buildCommand = service.buildCommand ?? runtime.defaultBuild(imageDir);
+      const steps = [setup, buildCommand].filter((s): s is string => !!s);
       if (steps.length) {
         const limits = PLAN_LIMITS[service.plan];
-        say(`Building with ${service.plan} plan limits: ${steps.join(' && ').split('\n')[0]}${steps.join('').includes('\n') ? ' …' : ''}`);
+        const firstLine = (text: string) => text.split('\n')[0] + (text.includes('\n') ? ' …' : '');
+        if (setup) say(`Runtime setup: ${firstLine(setup)}`);
+        say(buildCommand ? `Build command (${service.plan} plan limits): ${firstLine(buildCommand)}` : 'No build command');
         const cmd = await deps.buildLauncher.prepare({
           deploymentId: dep.id,
           service: service.name,
@@ -118,6 +127,13 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       out.end();
       if (source.kind !== 'git') await fs.rm(source.file, { force: true });
     }
+  }
+
+  /** the image a new build can take unchanged dependencies from: the live one, else the newest built */
+  function previousImage(service: string, except: string): Deployment | null {
+    const live = store.services.get(service)?.liveDeploymentId;
+    const built = store.deployments.listForService(service, { limit: 20 }).filter((d) => d.id !== except && d.imageDir && ['ready', 'live', 'superseded'].includes(d.status));
+    return built.find((d) => d.id === live) ?? built[0] ?? null;
   }
 
   /** keeps the newest `keep` built images of a service (the live one always), removes the rest */

@@ -47,6 +47,12 @@ describe('runtimes', () => {
     expect(fs.readdirSync(cache).length).toBeGreaterThan(0);
     expect(fs.existsSync(path.join(server.dataDir, 'images', dep.id, 'node_modules', 'ms'))).toBe(true);
     expect(fs.existsSync(path.join(server.dataDir, 'images', dep.id, 'npm'))).toBe(false);
+    // a rebuild with the same lockfile takes node_modules from the live image and npm only checks it
+    const again = await server.deploy('nodedep', path.join(FIXTURES, 'node-dep'));
+    expect(again.status).toBe('live');
+    const log = (await server.api('GET', `/api/v1/deployments/${again.id}/logs`)).body as string;
+    expect(log).toContain(`Reusing node_modules (package-lock.json unchanged) from ${dep.id}`);
+    expect((await server.app('nodedep')).json.hour).toBe(3_600_000);
   });
 
   it.skipIf(findMissingToolchain('rust').length === 0)('a runtime whose toolchain is missing fails at once, naming what to install', async () => {
