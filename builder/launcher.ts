@@ -78,16 +78,17 @@ export function createDirectBuildLauncher(opts: { runDir: string }): BuildLaunch
 }
 
 /** builds inside a cgroup sized by the service's plan (capped at what the host has) */
-export function createIsolatedBuildLauncher(opts: { base: BuildLauncher; cgroups: CgroupDriver; hostCores: number; hostMemoryMb: number }): BuildLauncher {
+export function createIsolatedBuildLauncher(opts: { base: BuildLauncher; cgroups: CgroupDriver; hostCores: number; hostMemoryMb: number; memoryMb?: number }): BuildLauncher {
   return {
     async prepare(spec) {
       const inner = await opts.base.prepare(spec);
       const plan = PLAN_LIMITS[spec.plan];
       const cores = Math.min(plan.cpus, opts.hostCores);
+      const memoryMb = Math.min(opts.memoryMb ?? plan.memoryMb, opts.hostMemoryMb);
       let group: Cgroup;
       try {
         group = await opts.cgroups.create(`b-${spec.deploymentId}`, {
-          memoryBytes: Math.min(plan.memoryMb, opts.hostMemoryMb) * 1024 * 1024,
+          memoryBytes: memoryMb * 1024 * 1024,
           cpuQuota: cores,
           cpus: cores,
           pidsMax: 4096,
@@ -102,6 +103,11 @@ export function createIsolatedBuildLauncher(opts: { base: BuildLauncher; cgroups
         async killAll() {
           await group.killAll();
           await inner.killAll?.();
+        },
+        async diagnose() {
+          const stats = await group.stats().catch(() => null);
+          if (stats && stats.oomKills > 0) return `the build ran out of memory (limit ${memoryMb} MB for the ${spec.plan} plan) and was stopped`;
+          return (await inner.diagnose?.()) ?? null;
         },
         async release() {
           await group.destroy();

@@ -12,6 +12,8 @@ export interface BuildCommand {
   release?(): Promise<void>;
   /** kill every process the build made */
   killAll?(): Promise<void>;
+  /** after a failed exit: a better reason than the exit status, if known (out of memory) */
+  diagnose?(): Promise<string | null>;
 }
 
 export interface RunBuildOptions {
@@ -54,12 +56,15 @@ export async function runBuildCommand(cmd: BuildCommand, opts: RunBuildOptions):
   const exit = await new Promise<{ exitCode: number; signal?: number }>((resolve) => child.onExit(resolve));
   clearTimeout(timer);
   opts.signal?.removeEventListener('abort', onAbort);
+  const failed = exit.exitCode !== 0 || Boolean(exit.signal);
+  const diagnosis = failed && !why ? await cmd.diagnose?.().catch(() => null) : null;
   await cmd.killAll?.();
   await cmd.release?.();
   const result: BuildResult = { exitCode: exit.exitCode, signal: exit.signal || null, durationMs: Date.now() - started };
   if (why === 'timeout') throw new CellhostError('ERR_BUILD_TIMEOUT', `the build ran longer than ${Math.round(opts.timeoutMs / 1000)} s and was stopped`);
   if (why === 'aborted') throw new CellhostError('ERR_BUILD_INTERRUPTED', 'the build was stopped before it finished');
-  if (exit.exitCode !== 0 || result.signal) {
+  if (diagnosis) throw new CellhostError('ERR_BUILD_FAILED', diagnosis, { details: { exitCode: exit.exitCode } });
+  if (failed) {
     throw new CellhostError('ERR_BUILD_FAILED', `the build command failed (${result.signal ? `signal ${result.signal}` : `exit code ${exit.exitCode}`})`, { details: { exitCode: exit.exitCode } });
   }
   return result;

@@ -124,7 +124,13 @@ export async function setUpIsolation(config: Config, log: Logger, opts: Isolatio
   }
   if (cgroups) {
     launcher = createIsolatedLauncher({ base: launcher, cgroups, hostCores: os.availableParallelism(), pidsMax: config.pidsMax, startupBoost: config.startupBoost, report });
-    buildLauncher = createIsolatedBuildLauncher({ base: buildLauncher, cgroups, hostCores: os.availableParallelism(), hostMemoryMb: Math.floor(os.totalmem() / 1024 / 1024) });
+    buildLauncher = createIsolatedBuildLauncher({
+      base: buildLauncher,
+      cgroups,
+      hostCores: os.availableParallelism(),
+      hostMemoryMb: Math.floor(os.totalmem() / 1024 / 1024),
+      memoryMb: config.buildMemoryMb,
+    });
   }
   const finalLauncher = launcher;
   return {

@@ -1,6 +1,6 @@
 // `cellhost doctor`: what this host enforces and what it lacks, in words a user can act on.
 import { parseArgs } from 'node:util';
-import { RUNTIME_DEFS, findBinary } from '../../builder/runtimes/index.ts';
+import { findMissingToolchain } from '../../builder/runtimes/index.ts';
 import { CONFIG_FLAGS, loadConfig } from '../core/config.ts';
 import { silentLogger } from '../core/log.ts';
 import { RUNTIMES } from '../core/names.ts';
@@ -28,7 +28,7 @@ export async function doctorCommand(args: string[], io: CliIo): Promise<number> 
   for (const reason of isolation.report.reasons) io.out(`       - ${reason}\n`);
   io.out('Runtimes\n');
   for (const r of RUNTIMES) {
-    const missing = RUNTIME_DEFS[r].toolchain.filter((t) => !findBinary(t.bin));
+    const missing = findMissingToolchain(r);
     io.out(`  ${mark(!missing.length)} ${r}${missing.length ? ` (install: apt-get install ${missing.map((m) => m.pkg).join(' ')})` : ''}\n`);
   }
   return isolation.report.features.cgroups ? 0 : 1;

@@ -35,6 +35,8 @@ export interface Config {
   buildConcurrency: number;
   /** overrides the plans' build time limits (10 min hobby, 30 min pro) when set */
   buildTimeoutS?: number;
+  /** overrides the plans' build memory (4 GB hobby, 10 GB pro) when set */
+  buildMemoryMb?: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   logPretty: boolean;
   /** auto: enforce whatever the host allows, say what it does not; off: run apps as plain children */
@@ -88,6 +90,7 @@ const SETTINGS = {
   shutdownGraceMs: { flag: 'shutdown-grace-ms', env: 'CELLHOST_SHUTDOWN_GRACE_MS', def: '10000' },
   buildConcurrency: { flag: 'build-concurrency', env: 'CELLHOST_BUILD_CONCURRENCY', def: '2' },
   buildTimeoutS: { flag: 'build-timeout-s', env: 'CELLHOST_BUILD_TIMEOUT_S', def: undefined },
+  buildMemoryMb: { flag: 'build-memory-mb', env: 'CELLHOST_BUILD_MEMORY_MB', def: undefined },
   logLevel: { flag: 'log-level', env: 'CELLHOST_LOG_LEVEL', def: 'info' },
   logFormat: { flag: 'log-format', env: 'CELLHOST_LOG_FORMAT', def: undefined },
   isolation: { flag: 'isolation', env: 'CELLHOST_ISOLATION', def: 'auto' },
@@ -136,6 +139,7 @@ const schema = z.object({
   shutdownGraceMs: int(0),
   buildConcurrency: int(1),
   buildTimeoutS: z.coerce.number().positive().optional(),
+  buildMemoryMb: z.coerce.number().int().min(128).optional(),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']),
   logFormat: z.enum(['json', 'pretty']).optional(),
   isolation: z.enum(['auto', 'off']),
@@ -205,6 +209,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     shutdownGraceMs: v.shutdownGraceMs,
     buildConcurrency: v.buildConcurrency,
     buildTimeoutS: v.buildTimeoutS,
+    buildMemoryMb: v.buildMemoryMb,
     logLevel: v.logLevel,
     logPretty: v.logFormat ? v.logFormat === 'pretty' : Boolean(input.isTTY),
     isolation: v.isolation,

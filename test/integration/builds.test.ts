@@ -101,3 +101,22 @@ describe('the build queue and limits', () => {
     expect((await server.api('POST', `/api/v1/deployments/${ids[2]}/promote`)).status).toBe(200);
   });
 });
+
+describe('build memory', () => {
+  it('a build past its memory limit is stopped, and the last line says so', async () => {
+    const own = await startTestServer({ env: { CELLHOST_BUILD_MEMORY_MB: '200' } });
+    try {
+      const dep = await own.deploy('hungry', path.join(FIXTURES, 'node-hello'), {
+        buildCommand: `echo allocating; node -e 'const a = []; for (;;) a.push(Buffer.alloc(16 << 20, 1))'`,
+      });
+      expect(dep.status).toBe('failed');
+      expect(dep.error.code).toBe('ERR_BUILD_FAILED');
+      expect(dep.error.message).toContain('ran out of memory (limit 200 MB');
+      const log = (await own.api('GET', `/api/v1/deployments/${dep.id}/logs`)).body as string;
+      expect(log).toContain('allocating');
+      expect(log.trim().split('\n').pop()).toContain('ran out of memory (limit 200 MB');
+    } finally {
+      await own.close();
+    }
+  });
+});
