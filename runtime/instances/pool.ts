@@ -25,7 +25,7 @@ export interface Target {
 export type InstanceState = 'starting' | 'ready' | 'retiring' | 'draining' | 'stopped';
 
 export type PoolEvent =
-  | { type: 'cold_start'; service: string; instanceId: string; deploymentId: string; durationMs: number }
+  | { type: 'cold_start'; service: string; instanceId: string; deploymentId: string; durationMs: number; prepareMs: number }
   | { type: 'start_failed'; service: string; instanceId: string; deploymentId: string; code: string; message: string }
   | { type: 'crash'; service: string; instanceId: string; deploymentId: string; message: string; code: string }
   | { type: 'oom'; service: string; instanceId: string; deploymentId: string; limitMb: number; message: string }
@@ -66,6 +66,8 @@ interface Instance {
   ready: Promise<void>;
   /** set once the process exited: why, for the 502 page of the requests it dropped */
   death: CellhostError | null;
+  /** when the launcher had the sandbox ready and the process was spawned */
+  preparedAt: number;
   exited: boolean;
   /** frozen by the cgroup freezer: thawed before it takes a request */
   frozen: boolean;
@@ -201,6 +203,7 @@ export function createPool(opts: PoolOptions): Pool {
       idleSince: startedAt,
       ready: Promise.resolve(),
       death: null,
+      preparedAt: 0,
       exited: false,
       frozen: false,
       frozenAt: 0,
@@ -209,6 +212,7 @@ export function createPool(opts: PoolOptions): Pool {
     s.instances.push(inst);
     inst.ready = (async () => {
       const launch = await opts.launcher.prepare({ ...target.spec, instanceId: id });
+      inst.preparedAt = clock.now();
       inst.upstream = launch.upstream;
       inst.proc = spawnInstance(launch, {
         startTimeoutMs: opts.startTimeoutMs,
@@ -228,7 +232,7 @@ export function createPool(opts: PoolOptions): Pool {
         // would bill the start's CPU to that request as throttling), at most one second
         setTimeout(() => void inst.proc.settle(), 1000).unref();
         opts.observer?.instanceReady({ service: s.name, instanceId: id, memoryMb: target.spec.memoryMb, startMs: inst.readyAt - startedAt, persistent: target.minInstances > 0 });
-        emit({ type: 'cold_start', service: s.name, instanceId: id, deploymentId: inst.deploymentId, durationMs: inst.readyAt - startedAt });
+        emit({ type: 'cold_start', service: s.name, instanceId: id, deploymentId: inst.deploymentId, durationMs: inst.readyAt - startedAt, prepareMs: inst.preparedAt - startedAt });
         onNewReady(s, inst);
         dispatch(s);
       },
