@@ -43,10 +43,18 @@ export function createLogHub(dir: string): LogHub {
     open(id, transform) {
       const a: Active = { chunks: [], followers: new Set(), fd: fs.openSync(file(id), 'a') };
       active.set(id, a);
+      let writable = true;
       const emit = (text: string) => {
         if (!text) return;
         a.chunks.push(text);
-        fs.writeSync(a.fd, text);
+        // a full disk loses the stored copy, never the build (followers still get every chunk)
+        if (writable) {
+          try {
+            fs.writeSync(a.fd, text);
+          } catch {
+            writable = false;
+          }
+        }
         for (const f of a.followers) f.onChunk(text);
       };
       return {
@@ -55,7 +63,11 @@ export function createLogHub(dir: string): LogHub {
           if (!active.has(id)) return;
           if (transform) emit(transform.end());
           active.delete(id);
-          fs.closeSync(a.fd);
+          try {
+            fs.closeSync(a.fd);
+          } catch {
+            // the descriptor's last write failed (full disk): nothing more to save
+          }
           for (const f of a.followers) f.onEnd();
           a.followers.clear();
         },

@@ -3,7 +3,7 @@
 import crypto from 'node:crypto';
 import type { Context } from 'hono';
 import { z } from 'zod';
-import { CellhostError } from '../core/errors.ts';
+import { CellhostError, diskFullError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 
 export function zodToError(err: z.ZodError): CellhostError {
@@ -19,7 +19,7 @@ export function toResponse(c: Context, err: unknown, log: Logger): Response {
       ? err
       : err instanceof z.ZodError
         ? zodToError(err)
-        : null;
+        : diskFullError(err);
   if (coded) return c.json(coded.toJSON(), coded.status as 400);
   const requestId = crypto.randomUUID();
   log.error('api.unhandled', { requestId, path: c.req.path, error: err instanceof Error ? err.stack : String(err) });

@@ -11,7 +11,7 @@ import { runBuildCommand } from '../../builder/runner.ts';
 import { checkToolchain, RUNTIME_DEFS } from '../../builder/runtimes/index.ts';
 import { unpackSource, type SourceInput } from '../../builder/sources/index.ts';
 import type { Clock } from '../core/clock.ts';
-import { CellhostError, describeError } from '../core/errors.ts';
+import { CellhostError, describeError, diskFullError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { Store } from '../store/index.ts';
 import type { Deployment } from '../store/deployments.ts';
@@ -112,16 +112,25 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       const pruned = await pruneImages(service.name, IMAGES_KEPT[service.plan]);
       if (pruned.count) say(`Removed ${pruned.count} old image(s) beyond the ${IMAGES_KEPT[service.plan]} kept for rollback, freeing ${formatBytes(pruned.bytes)}`);
     } catch (err) {
+      // free the space first: a full disk is a common reason to be here, and every write below needs room
+      await fs.rm(imageDir, { recursive: true, force: true }).catch(() => {});
       const coded =
-        err instanceof CellhostError ? err : new CellhostError('ERR_INTERNAL', 'the build failed unexpectedly', { cause: err });
-      if (!(err instanceof CellhostError)) log.error('deploy.build_crashed', { deployment: dep.id, error: describeError(err) });
+        err instanceof CellhostError ? err : (diskFullError(err) ?? new CellhostError('ERR_INTERNAL', 'the build failed unexpectedly', { cause: err }));
+      if (coded.code === 'ERR_INTERNAL') log.error('deploy.build_crashed', { deployment: dep.id, error: describeError(err) });
       const interrupted = coded.code === 'ERR_BUILD_INTERRUPTED';
       say(`\x1b[31mBuild ${interrupted ? 'interrupted' : 'failed'}: ${coded.message}\x1b[0m`);
-      if (store.deployments.get(dep.id)) {
-        store.deployments.update(dep.id, { status: interrupted ? 'interrupted' : 'failed', errorCode: coded.code, error: coded.message, finishedAt: iso() });
+      const status = interrupted ? 'interrupted' : 'failed';
+      for (let attempt = 0; attempt < 5; attempt++) {
+        try {
+          if (store.deployments.get(dep.id)) store.deployments.update(dep.id, { status, errorCode: coded.code, error: coded.message, finishedAt: iso() });
+          break;
+        } catch (writeErr) {
+          // still no room (SQLITE_FULL): a moment, then again; recover() settles it at the next start
+          log.error('deploy.status_write_failed', { deployment: dep.id, error: describeError(writeErr) });
+          await new Promise((r) => setTimeout(r, 200));
+        }
       }
       event(dep.service, interrupted ? 'deploy_interrupted' : 'deploy_failed', { deploymentId: dep.id, code: coded.code, message: coded.message });
-      await fs.rm(imageDir, { recursive: true, force: true });
     } finally {
       running.delete(dep.id);
       out.end();

@@ -44,6 +44,7 @@ export const ERROR_STATUS = {
   ERR_NATIVE_ADDON: 500, // an embedded native addon could not be extracted or loaded
   ERR_SANDBOX_SETUP: 500, // bubblewrap sandbox, its uid or a bind of a host path could not be prepared
   ERR_NETNS_SETUP: 500, // a network namespace, veth, shaping or firewall rule could not be set up or removed
+  ERR_DISK_FULL: 507, // the data dir's disk is full: uploads, builds and writes fail until space is freed
   ERR_INTERNAL: 500, // anything unexpected; details only in the platform log
 } as const;
 
@@ -74,4 +75,13 @@ export function isCellhostError(err: unknown): err is CellhostError {
 export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/** ENOSPC / EDQUOT / SQLITE_FULL as the coded error a user can act on, else null */
+export function diskFullError(err: unknown): CellhostError | null {
+  const code = (err as { code?: string } | null)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL') {
+    return new CellhostError('ERR_DISK_FULL', 'the data disk is full: free space (old images, logs) and try again', { cause: err });
+  }
+  return null;
 }

@@ -156,6 +156,10 @@ export interface Pool {
 
 const BACKOFF = Symbol('backoff');
 
+function newAgent(concurrency: number): http.Agent {
+  return new http.Agent({ keepAlive: true, maxSockets: Math.max(1, concurrency), scheduling: 'lifo' });
+}
+
 export function createPool(opts: PoolOptions): Pool {
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? silentLogger;
@@ -196,7 +200,7 @@ export function createPool(opts: PoolOptions): Pool {
       state: 'starting',
       inflight: 0,
       proc: null as unknown as InstanceProcess,
-      agent: new http.Agent({ keepAlive: true, maxSockets: Math.max(1, target.concurrency), scheduling: 'lifo' }),
+      agent: newAgent(target.concurrency),
       upstream: { host: '127.0.0.1', port: 0 },
       startedAt,
       readyAt: null,
@@ -387,6 +391,10 @@ export function createPool(opts: PoolOptions): Pool {
 
   function freeze(s: ServiceState, inst: Instance, idleMs: number): void {
     inst.frozen = true;
+    // idle keep-alive connections would be closed by the app the moment it thaws (its keep-alive
+    // timer is long overdue), racing the request sent on them: start the thawed app on fresh ones
+    inst.agent.destroy();
+    inst.agent = newAgent(s.target?.concurrency ?? 1);
     inst.frozenAt = clock.now();
     opts.observer?.paused?.(inst.id);
     inst.freezeOp = inst.freezeOp.then(() => inst.proc.freeze()).catch((err) => {
