@@ -32,6 +32,28 @@ export function tempDir(prefix = 'cellhost-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+export type AdminApi = <T = any>(method: string, p: string, body?: unknown, headers?: Record<string, string>) => Promise<{ status: number; body: T; headers: Headers }>;
+
+/** the management API with the admin token: JSON in (or raw bytes), JSON or text out */
+export function adminApi(baseUrl: () => string): AdminApi {
+  return async (method, p, body, headers = {}) => {
+    const isBuffer = body instanceof Uint8Array;
+    const res = await fetch(baseUrl() + p, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined && !isBuffer ? { 'content-type': 'application/json' } : {}), ...headers },
+      body: (body === undefined ? undefined : isBuffer ? body : typeof body === 'string' ? body : JSON.stringify(body)) as BodyInit | undefined,
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // a text body
+    }
+    return { status: res.status, body: parsed as any, headers: res.headers };
+  };
+}
+
 let serverCount = 0;
 
 /**
@@ -75,22 +97,7 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
     },
   });
   const server = await startServer(config, { log: silentLogger, announce: () => {} });
-  const api: TestServer['api'] = async (method, p, body, headers = {}) => {
-    const isBuffer = body instanceof Uint8Array;
-    const res = await fetch(server.adminUrl + p, {
-      method,
-      headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined && !isBuffer ? { 'content-type': 'application/json' } : {}), ...headers },
-      body: (body === undefined ? undefined : isBuffer ? body : typeof body === 'string' ? body : JSON.stringify(body)) as BodyInit | undefined,
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // text body
-    }
-    return { status: res.status, body: parsed as any, headers: res.headers };
-  };
+  const api = adminApi(() => server.adminUrl);
   const waitDeployment = async (id: string) => {
     const deadline = Date.now() + 60_000;
     for (;;) {

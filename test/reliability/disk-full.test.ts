@@ -8,7 +8,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
-import { FIXTURES, isAlive, requestRouter, tempDir, TOKEN, waitFor } from '../helpers/server.ts';
+import { adminApi, FIXTURES, isAlive, requestRouter, tempDir, TOKEN, waitFor } from '../helpers/server.ts';
 import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
 const ready = process.getuid?.() === 0;
@@ -27,20 +27,7 @@ const seenPids = new Set<number>();
 /** requests the router answered while the disk was full: usage must still count them */
 let servedDuringFault = 0;
 
-async function api(method: string, p: string, body?: unknown, headers: Record<string, string> = {}) {
-  const isBuf = body instanceof Uint8Array;
-  const res = await fetch(server.adminUrl + p, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined && !isBuf ? { 'content-type': 'application/json' } : {}), ...headers },
-    body: body === undefined ? undefined : isBuf ? (body as BodyInit) : JSON.stringify(body),
-  });
-  const text = await res.text();
-  try {
-    return { status: res.status, body: JSON.parse(text) };
-  } catch {
-    return { status: res.status, body: text as any };
-  }
-}
+const api = adminApi(() => server.adminUrl);
 
 const app = (service: string) => requestRouter(server.routerUrl, `${service}.localhost`, '/');
 const deploy = (service: string) => api('POST', `/api/v1/services/${service}/deployments`, archive, { 'content-type': 'application/gzip' });

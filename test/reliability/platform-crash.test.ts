@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
-import { FIXTURES, isAlive, requestRouter, tempDir, TOKEN, waitFor } from '../helpers/server.ts';
+import { adminApi, FIXTURES, isAlive, requestRouter, tempDir, TOKEN, waitFor } from '../helpers/server.ts';
 import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
 const dataDir = tempDir('cellhost-crash-');
@@ -19,20 +19,7 @@ afterAll(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function api(method: string, p: string, body?: unknown, headers: Record<string, string> = {}) {
-  const isBuf = body instanceof Uint8Array;
-  const res = await fetch(server!.adminUrl + p, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined && !isBuf ? { 'content-type': 'application/json' } : {}), ...headers },
-    body: body === undefined ? undefined : isBuf ? (body as BodyInit) : JSON.stringify(body),
-  });
-  const text = await res.text();
-  try {
-    return { status: res.status, body: JSON.parse(text) };
-  } catch {
-    return { status: res.status, body: text as any };
-  }
-}
+const api = adminApi(() => server!.adminUrl);
 
 describe('platform crash', () => {
   it('after kill -9 during traffic and a build, a restart keeps everything and cleans up', async () => {

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { packDirectory } from '../../builder/sources/index.ts';
-import { FIXTURES, tempDir, TOKEN } from '../helpers/server.ts';
+import { adminApi, FIXTURES, tempDir, TOKEN } from '../helpers/server.ts';
 import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
 import { findHostLeftovers, type HostLeftovers } from './host-leftovers.ts';
 
@@ -166,20 +166,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       CELLHOST_SHUTDOWN_GRACE_MS: '5000',
     });
     const srv = server;
-    const api = async (method: string, p: string, body?: unknown, headers: Record<string, string> = {}) => {
-      const isBuf = body instanceof Uint8Array;
-      const res = await fetch(srv.adminUrl + p, {
-        method,
-        headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined && !isBuf ? { 'content-type': 'application/json' } : {}), ...headers },
-        body: body === undefined ? undefined : isBuf ? (body as BodyInit) : JSON.stringify(body),
-      });
-      const text = await res.text();
-      try {
-        return { status: res.status, body: JSON.parse(text) };
-      } catch {
-        return { status: res.status, body: text as any };
-      }
-    };
+    const api = adminApi(() => srv.adminUrl);
     const archive = new Uint8Array(await packDirectory(path.join(FIXTURES, 'node-hello')));
     const deploy = (name: string) => api('POST', `/api/v1/services/${name}/deployments`, archive, { 'content-type': 'application/gzip' });
     const finished = async (id: string, timeoutMs: number) => {
