@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createDirectBuildLauncher, createIsolatedBuildLauncher, createSandboxBuildLauncher, type BuildLauncher } from '../builder/launcher.ts';
 import type { Config } from './core/config.ts';
-import { describeError } from './core/errors.ts';
+import { CellhostError, describeError } from './core/errors.ts';
 import type { Logger } from './core/log.ts';
 import { createIsolatedLauncher } from './instances/isolated-launcher.ts';
 import { createDirectLauncher, type IsolationReport, type Launcher } from './instances/launcher.ts';
@@ -77,6 +77,37 @@ async function prepareDataDir(config: Config, reasons: string[], look: boolean):
   return (await isReachableByOthers(config.paths.images)) || unreachable();
 }
 
+/**
+ * One platform per set of host names (cgroup prefix, netns prefix, host run dir): a second one
+ * would reclaim the first's instances as leftovers. The owner's pid lives in the host run dir.
+ */
+function claimHostNames(config: Config): void {
+  const file = path.join(config.hostRunDir, 'owner.pid');
+  let owner = 0;
+  try {
+    owner = Number(fs.readFileSync(file, 'utf8'));
+  } catch {
+    // no owner yet
+  }
+  if (owner && owner !== process.pid && isRunning(owner)) {
+    throw new CellhostError(
+      'ERR_VALIDATION',
+      `another cellhost (pid ${owner}) uses the host names of this one (cgroup prefix "${config.cgroupPrefix}", netns prefix "${config.netnsPrefix}", ${config.hostRunDir}): stop it, or give this one its own CELLHOST_CGROUP_PREFIX, CELLHOST_NETNS_PREFIX, CELLHOST_NETNS_SUBNET and CELLHOST_HOST_RUN_DIR`,
+    );
+  }
+  fs.mkdirSync(config.hostRunDir, { recursive: true, mode: 0o755 });
+  fs.writeFileSync(file, String(process.pid));
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !/\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 export async function setUpIsolation(config: Config, log: Logger, opts: IsolationOptions): Promise<Isolation> {
   const reasons: string[] = [];
   const features: Record<string, boolean> = { cgroups: false, cpu: false, memory: false, pids: false, freezer: false, sandbox: false, netns: false };
@@ -87,6 +118,8 @@ export async function setUpIsolation(config: Config, log: Logger, opts: Isolatio
   if (config.isolation === 'off') {
     reasons.push('isolation is off (CELLHOST_ISOLATION=off): apps run as plain children of the platform, without limits');
   } else {
+    // reclaiming leftovers kills whatever lives under these names: make sure no live platform does
+    if (opts.reclaim && process.getuid?.() === 0) claimHostNames(config);
     cgroups = await setUpCgroups(config, log, opts.reclaim, features, reasons);
     const [sandboxProbe, netnsProbe] = await Promise.all([probeSandbox(), probeNetns()]);
     reasons.push(...sandboxProbe.reasons, ...netnsProbe.reasons);

@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import { CONFIG_FLAGS, loadConfig, redactConfig } from '../core/config.ts';
 import { startServer } from '../server.ts';
 import type { CliIo } from './io.ts';
-import { writeServePid } from './serve-lock.ts';
+import { isServeRunning, writeServePid } from './serve-lock.ts';
+import { CellhostError } from '../core/errors.ts';
 
 export const SERVE_HELP = `cellhost serve [--data DIR] [--http HOST:PORT] [--admin HOST:PORT] [--domain DOMAIN] [--print-config]
   Runs the platform: the app router (default 0.0.0.0:8080) and the admin API and UI (default 127.0.0.1:9090).
@@ -17,6 +18,8 @@ export async function serveCommand(args: string[], io: CliIo, signals: NodeJS.Ev
     io.out(JSON.stringify(redactConfig(config), null, 2) + '\n');
     return 0;
   }
+  const running = isServeRunning(config.paths.run);
+  if (running) throw new CellhostError('ERR_VALIDATION', `cellhost serve (pid ${running}) already uses ${config.dataDir}: one platform per data dir`);
   const server = await startServer(config, { announce: (line) => io.out(line + '\n') });
   const removePid = writeServePid(config.paths.run);
   io.err(`cellhost: router ${server.routerUrl} · admin ${server.adminUrl} · data ${config.dataDir}\n`);
