@@ -30,8 +30,6 @@ export interface Launch {
   /** ask the app to stop (SIGTERM where it will see it); false when the launcher cannot, so the
    *  process group is signalled instead */
   terminate?(spawnedPid: number): Promise<boolean>;
-  /** cheap readiness hint: is something listening on the serving port in the app's namespace? */
-  isListening?(spawnedPid: number): Promise<boolean>;
   /** the start is over (its first request answered, or a second after ready): drop any startup boost */
   onReady?(): Promise<void>;
   /** kill every process the instance made, not only its process group */

@@ -81,13 +81,7 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
       if (!readiness.signal.aborted) readiness.abort(reason);
     });
     try {
-      await waitForPort({
-        host: launch.upstream.host,
-        port: launch.upstream.port,
-        signal: readiness.signal,
-        healthPath: opts.healthPath,
-        isListening: launch.isListening ? () => launch.isListening!(pid) : undefined,
-      });
+      await waitForPort({ host: launch.upstream.host, port: launch.upstream.port, signal: readiness.signal, healthPath: opts.healthPath });
       readiness.abort(null);
     } catch (err) {
       throw readiness.signal.reason instanceof CellhostError ? readiness.signal.reason : err;

@@ -1,7 +1,6 @@
 // Readiness = the serving port accepts a TCP connection. Polling with a short, growing
 // interval lands within a few ms of the real moment (NOTES: 1–5 ms polls) without taking
 // the CPU the starting app needs.
-import fs from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 
@@ -33,11 +32,6 @@ export interface WaitForPortOptions {
   signal: AbortSignal;
   /** optional HTTP path that must answer < 500 before the instance counts as ready */
   healthPath?: string | null;
-  /**
-   * a cheap "is it listening yet?" (a /proc read) polled instead of connecting, so a start costs
-   * the platform almost no CPU; one real connection still confirms before ready
-   */
-  isListening?(): Promise<boolean>;
 }
 
 /** Resolves when the port accepts (and the health path answers); rejects with the signal's reason. */
@@ -46,8 +40,7 @@ export async function waitForPort(opts: WaitForPortOptions): Promise<void> {
   const { signal } = opts;
   for (;;) {
     signal.throwIfAborted();
-    const maybe = opts.isListening ? await opts.isListening().catch(() => true) : true;
-    if (maybe && (await probePort(opts.host, opts.port))) {
+    if (await probePort(opts.host, opts.port)) {
       if (!opts.healthPath || (await probeHealth(opts.host, opts.port, opts.healthPath))) return;
     }
     signal.throwIfAborted();
@@ -77,24 +70,4 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
-}
-
-/** true when /proc/<pid>/net/tcp or tcp6 (the pid's network namespace) has a socket listening on `port` */
-export async function hasListener(pid: number, port: number): Promise<boolean> {
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  const needle = `:${hex} `;
-  for (const file of ['tcp6', 'tcp']) {
-    let text: string;
-    try {
-      text = await fs.readFile(`/proc/${pid}/net/${file}`, 'latin1');
-    } catch {
-      continue;
-    }
-    // "sl local_address rem_address st ...": a local address ending in :PORT with state 0A (LISTEN)
-    for (let i = text.indexOf(needle); i >= 0; i = text.indexOf(needle, i + 1)) {
-      const st = text.slice(i + needle.length).split(' ', 2)[1];
-      if (st === '0A') return true;
-    }
-  }
-  return false;
 }

@@ -6,7 +6,6 @@ import type { RuntimeName } from '../core/names.ts';
 import { baseSandboxEnv, buildSandboxArgv, findSandboxAppPid, type SandboxBind } from '../sandbox/bwrap.ts';
 import { bandwidthForMemory, type NetnsPool } from '../sandbox/netns.ts';
 import { findToolchain } from '../sandbox/toolchains.ts';
-import { hasListener } from './readiness.ts';
 import { platformEnv, type InstanceSpec, type IsolationReport, type Launch, type Launcher } from './launcher.ts';
 
 export interface SandboxPaths {
@@ -59,9 +58,6 @@ export function createSandboxLauncher(opts: SandboxLauncherOptions): Launcher {
         env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
         cwd: '/',
         upstream: { host: lease.appAddr, port: spec.port },
-        // the spawned process enters the instance's namespace before it execs bwrap, so its
-        // /proc/<pid>/net shows the app's sockets
-        isListening: (spawnedPid: number) => hasListener(spawnedPid, spec.port),
         async terminate(spawnedPid: number) {
           // bwrap's monitor would take the whole sandbox down at once: signal the app itself
           const app = await findSandboxAppPid(spawnedPid);
