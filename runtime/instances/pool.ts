@@ -89,6 +89,8 @@ interface ServiceState {
   waiters: Waiter[];
   /** consecutive failed starts (or crashes soon after start) of the current generation */
   failures: number;
+  /** when requests first found every warm instance full (0: they do not); drives scale-out */
+  pressureSince: number;
   /** no new instance before this time: crash-loop backoff */
   backoffUntil: number;
   lastFailure: CellhostError | null;
@@ -137,6 +139,8 @@ export interface PoolOptions {
   sweepMs?: number;
   onEvent?(event: PoolEvent): void;
   onOutput?(service: string, instanceId: string, deploymentId: string, stream: OutputStream, line: string): void;
+  /** how long requests wait for a full warm instance before another one starts; default 50 ms */
+  scaleOutAfterMs?: number;
   /** cold starts in flight per service at most; default the host's cores (at least 2) */
   maxParallelStarts?: number;
   /** freeze an instance idle this long (0: never); default 30 s */
@@ -165,6 +169,7 @@ export function createPool(opts: PoolOptions): Pool {
   const log = opts.log ?? silentLogger;
   const services = new Map<string, ServiceState>();
   const maxParallelStarts = opts.maxParallelStarts ?? Math.max(2, os.availableParallelism());
+  const scaleOutAfterMs = opts.scaleOutAfterMs ?? 50;
   let closing = false;
   const stopping = new Set<Promise<void>>();
 
@@ -174,7 +179,7 @@ export function createPool(opts: PoolOptions): Pool {
   function state(name: string): ServiceState {
     let s = services.get(name);
     if (!s) {
-      s = { name, target: null, instances: [], waiters: [], failures: 0, backoffUntil: 0, lastFailure: null };
+      s = { name, target: null, instances: [], waiters: [], failures: 0, pressureSince: 0, backoffUntil: 0, lastFailure: null };
       services.set(name, s);
     }
     return s;
@@ -327,10 +332,12 @@ export function createPool(opts: PoolOptions): Pool {
     if (starting) return starting;
     let live = 0;
     let startingNow = 0;
+    let readyNow = 0;
     for (const i of s.instances) {
       if (i.generation !== t.generation || i.exited) continue;
       live++;
       if (i.state === 'starting') startingNow++;
+      else if (i.state === 'ready') readyNow++;
     }
     if (live < t.maxInstances) {
       if (clock.now() < s.backoffUntil) return retiring ?? BACKOFF;
@@ -338,9 +345,24 @@ export function createPool(opts: PoolOptions): Pool {
       // only slow each other down; queued requests go to them as they become ready, and the
       // next ones start while demand remains
       if (startingNow >= maxParallelStarts) return retiring;
+      // warm instances that are merely full usually free a slot within milliseconds: scale out
+      // only when requests have waited for one a while (a stable window, as Knative's)
+      if (readyNow > 0 && !scaleOutDue(s)) return retiring;
       return startInstance(s, t);
     }
     return retiring;
+  }
+
+  /** true once requests have waited for capacity longer than the scale-out window */
+  function scaleOutDue(s: ServiceState): boolean {
+    if (scaleOutAfterMs <= 0) return true;
+    const now = clock.now();
+    if (!s.pressureSince) {
+      s.pressureSince = now;
+      setTimeout(() => dispatch(s), scaleOutAfterMs + 1).unref();
+      return false;
+    }
+    return now - s.pressureSince >= scaleOutAfterMs;
   }
 
   function lease(s: ServiceState, inst: Instance, coldStart: boolean): Lease {
@@ -465,6 +487,7 @@ export function createPool(opts: PoolOptions): Pool {
       inst.inflight++;
       w.resolve(inst);
     }
+    if (!s.waiters.length) s.pressureSince = 0;
   }
 
   function ensureMin(s: ServiceState): void {
