@@ -9,6 +9,7 @@ import { packDirectory } from '../../builder/sources/index.ts';
 import { runtimePathEnv } from '../../runtime/instances/launcher.ts';
 import { findToolchain } from '../../runtime/sandbox/toolchains.ts';
 import { FIXTURES, startTestServer, TOKEN, type TestServer } from '../helpers/server.ts';
+import { readSse } from '../../runtime/cli/client.ts';
 
 const isCI = process.env.CI === 'true';
 /** a toolchain missing on a laptop skips its test; in CI the test runs and fails, naming it */
@@ -116,38 +117,6 @@ describe('a failing build', () => {
   });
 });
 
-interface SseEvent {
-  event: string;
-  data: string;
-  at: number;
-}
-
-/** reads an SSE response, stamping each event with the time it arrived */
-async function readSse(res: Response, onEvent: (e: SseEvent) => void): Promise<void> {
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buf += value;
-    let cut: number;
-    while ((cut = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, cut);
-      buf = buf.slice(cut + 2);
-      const fields = { event: 'message', data: '' };
-      for (const line of block.split('\n')) {
-        if (line.startsWith('event:')) fields.event = line.slice(6).trim();
-        else if (line.startsWith('data:')) fields.data += line.slice(5).trimStart();
-      }
-      onEvent({ ...fields, at: performance.now() });
-      if (fields.event === 'end') {
-        await reader.cancel();
-        return;
-      }
-    }
-  }
-}
-
 describe('live build log', () => {
   it('a follower sees each line while the build runs, not all at the end', async () => {
     const ticks = 6;
@@ -170,14 +139,16 @@ describe('live build log', () => {
     const arrivals = new Map<number, number>();
     let endedAt = 0;
     let statusAtFirstTick: Promise<string> | null = null;
-    await readSse(follow, (e) => {
-      if (e.event === 'end') {
-        endedAt = e.at;
+    // the CLI's own SSE reader, each event stamped with its arrival
+    await readSse(follow, (event, data) => {
+      const at = performance.now();
+      if (event === 'end') {
+        endedAt = at;
         return;
       }
-      for (const m of (JSON.parse(e.data) as string).matchAll(/tick (\d+)/g)) {
+      for (const m of (JSON.parse(data) as string).matchAll(/tick (\d+)/g)) {
         const n = Number(m[1]);
-        if (!arrivals.has(n)) arrivals.set(n, e.at);
+        if (!arrivals.has(n)) arrivals.set(n, at);
         statusAtFirstTick ??= server.api('GET', `/api/v1/deployments/${id}`).then((r) => r.body.status);
       }
     });
