@@ -2,7 +2,6 @@
 // single-flight per capacity slot (requests that arrive during a start wait for it), scale to
 // zero is an idle sweep, and a new generation (deployment or env change) replaces instances
 // without dropping a request: old ones keep serving until a new one is ready, then drain.
-import http from 'node:http';
 import os from 'node:os';
 import crypto from 'node:crypto';
 import { CellhostError, describeError } from '../core/errors.ts';
@@ -10,6 +9,7 @@ import { systemClock, type Clock } from '../core/clock.ts';
 import { silentLogger, type Logger } from '../core/log.ts';
 import type { InstanceSpec, Launcher } from './launcher.ts';
 import { spawnInstance, type InstanceProcess, type OutputStream } from './process.ts';
+import { closeUpstream, openUpstream, type Upstream } from './upstream.ts';
 
 /** What a service should be running right now. A different `generation` means "replace". */
 export interface Target {
@@ -58,7 +58,8 @@ interface Instance {
   state: InstanceState;
   inflight: number;
   proc: InstanceProcess;
-  agent: http.Agent;
+  /** its keep-alive connections, opened with the first request after it is ready */
+  connections: Upstream | null;
   upstream: { host: string; port: number };
   startedAt: number;
   readyAt: number | null;
@@ -107,7 +108,8 @@ export function backoffDelay(failures: number): number {
 export interface Lease {
   instanceId: string;
   upstream: { host: string; port: number };
-  agent: http.Agent;
+  /** the instance's connections: requests go out on these */
+  connections: Upstream;
   /** true when this request waited for a cold start */
   coldStart: boolean;
   /** the request is over: free its slot */
@@ -160,10 +162,6 @@ export interface Pool {
 
 const BACKOFF = Symbol('backoff');
 
-function newAgent(concurrency: number): http.Agent {
-  return new http.Agent({ keepAlive: true, maxSockets: Math.max(1, concurrency), scheduling: 'lifo' });
-}
-
 export function createPool(opts: PoolOptions): Pool {
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? silentLogger;
@@ -205,7 +203,7 @@ export function createPool(opts: PoolOptions): Pool {
       state: 'starting',
       inflight: 0,
       proc: null as unknown as InstanceProcess,
-      agent: newAgent(target.concurrency),
+      connections: null,
       upstream: { host: '127.0.0.1', port: 0 },
       startedAt,
       readyAt: null,
@@ -280,7 +278,8 @@ export function createPool(opts: PoolOptions): Pool {
     if (wasServing) opts.observer?.instanceStopped(inst.id);
     const i = s.instances.indexOf(inst);
     if (i >= 0) s.instances.splice(i, 1);
-    inst.agent.destroy();
+    closeUpstream(inst.connections);
+    inst.connections = null;
     const uptimeMs = clock.now() - inst.startedAt;
     const p = (async () => {
       try {
@@ -371,7 +370,7 @@ export function createPool(opts: PoolOptions): Pool {
     return {
       instanceId: inst.id,
       upstream: inst.upstream,
-      agent: inst.agent,
+      connections: (inst.connections ??= openUpstream(inst.upstream, s.target?.concurrency ?? 1)),
       coldStart,
       release() {
         if (released) return;
@@ -415,8 +414,8 @@ export function createPool(opts: PoolOptions): Pool {
     inst.frozen = true;
     // idle keep-alive connections would be closed by the app the moment it thaws (its keep-alive
     // timer is long overdue), racing the request sent on them: start the thawed app on fresh ones
-    inst.agent.destroy();
-    inst.agent = newAgent(s.target?.concurrency ?? 1);
+    closeUpstream(inst.connections);
+    inst.connections = null;
     inst.frozenAt = clock.now();
     opts.observer?.paused?.(inst.id);
     inst.freezeOp = inst.freezeOp.then(() => inst.proc.freeze()).catch((err) => {

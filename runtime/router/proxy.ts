@@ -1,8 +1,10 @@
 // The app router: the hot path. Plain node:http, no Request/Response objects; each request
-// is host → service → lease from the pool → forwarded on that instance's keep-alive agent.
+// is host → service → lease from the pool → dispatched on that instance's keep-alive connections.
 import crypto from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
+import { PassThrough } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import { CellhostError, describeError } from '../core/errors.ts';
 import { silentLogger, type Logger } from '../core/log.ts';
 import type { Lease, Pool } from '../instances/pool.ts';
@@ -126,30 +128,40 @@ export function createRouter(opts: RouterOptions): http.Server {
       finish(499, 'ERR_CLIENT_CLOSED');
       return;
     }
-    const upstream = http.request({
-      host: lease.upstream.host,
-      port: lease.upstream.port,
-      method: req.method,
-      path: req.url,
-      headers: forwardHeaders(req, requestId),
-      agent: lease.agent,
-    });
+    // undici hands over its abort once the request has a connection; until then a cancel waits
+    let abortUpstream: ((err: Error) => void) | null = null;
+    let cancelled: Error | null = null;
+    const cancel = (err: Error) => {
+      if (cancelled) return;
+      cancelled = err;
+      abortUpstream?.(err);
+    };
     const timer = setTimeout(() => {
-      upstream.destroy(new CellhostError('ERR_REQUEST_TIMEOUT', `the app did not answer within ${route.requestTimeoutMs / 1000} s`));
+      cancel(new CellhostError('ERR_REQUEST_TIMEOUT', `the app did not answer within ${route.requestTimeoutMs / 1000} s`));
     }, route.requestTimeoutMs);
 
-    upstream.on('response', (up) => {
-      res.writeHead(up.statusCode ?? 502, up.statusMessage, responseHeaders(up.rawHeaders, requestId));
-      finish(up.statusCode ?? 502, null);
-      up.pipe(res);
-      up.on('end', release);
-      up.on('error', () => {
-        release();
-        res.destroy();
-      });
-    });
-    upstream.on('error', (err) => {
+    // undici destroys a body stream it gives up on; that must not be the client's socket, or
+    // the 413 or 504 meant for the client could never be sent
+    let body: PassThrough | null = null;
+    if (hasBody(req)) {
+      body = new PassThrough();
+      req.pipe(body);
+      if (req.headers['content-length'] === undefined) {
+        // a chunked body has no declared size: count it on the way through
+        let seen = 0;
+        req.on('data', (chunk: Buffer) => {
+          seen += chunk.length;
+          if (seen > opts.maxBodyBytes) {
+            req.unpipe(body!);
+            cancel(new CellhostError('ERR_BODY_TOO_LARGE', `the request body is larger than ${opts.maxBodyBytes} bytes`));
+          }
+        });
+      }
+    }
+
+    const onError = (err: Error) => {
       const wasDone = done;
+      if (body) req.unpipe(body);
       // a wedged instance takes no more requests; it stops once this one lets go of it
       if (err instanceof CellhostError && err.code === 'ERR_REQUEST_TIMEOUT') lease.recycle(err.message);
       release();
@@ -179,25 +191,39 @@ export function createRouter(opts: RouterOptions): http.Server {
       void lease.diagnose().then((death) => {
         fail(death ?? new CellhostError('ERR_APP_REFUSED', `the app refused or dropped the connection (${(err as NodeJS.ErrnoException).code ?? err.message})`));
       });
-    });
+    };
+
     // a client that goes away cancels the upstream request
     res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
+      if (!res.writableFinished) cancel(new Error('the client closed the connection'));
       release();
       if (!record.status) finish(499, 'ERR_CLIENT_CLOSED');
     });
-    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] !== undefined) {
-      // a chunked body has no declared size: count it on the way through
-      let seen = 0;
-      req.on('data', (chunk: Buffer) => {
-        seen += chunk.length;
-        if (seen > opts.maxBodyBytes) {
-          req.unpipe(upstream);
-          upstream.destroy(new CellhostError('ERR_BODY_TOO_LARGE', `the request body is larger than ${opts.maxBodyBytes} bytes`));
-        }
-      });
-    }
-    req.pipe(upstream);
+
+    lease.connections.dispatch(
+      { path: req.url!, method: req.method as Dispatcher.HttpMethod, headers: forwardHeaders(req, requestId), body },
+      {
+        onConnect(abort: (err?: Error) => void) {
+          abortUpstream = abort;
+          if (cancelled) abort(cancelled);
+        },
+        onHeaders(status: number, raw: Buffer[], resume: () => void, statusMessage: string) {
+          res.writeHead(status, statusMessage, responseHeaders(raw, requestId));
+          finish(status, null);
+          res.on('drain', resume);
+          return true;
+        },
+        // false pauses the upstream socket until the client has taken what was written
+        onData(chunk: Buffer) {
+          return res.write(chunk);
+        },
+        onComplete() {
+          release();
+          res.end();
+        },
+        onError,
+      } as Dispatcher.DispatchHandler,
+    );
   }
 
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
@@ -254,13 +280,15 @@ function tunnel(req: http.IncomingMessage, client: net.Socket, head: Buffer, lea
   client.once('end', linger);
 }
 
-function forwardHeaders(req: http.IncomingMessage, requestId: string): http.OutgoingHttpHeaders {
-  const out: http.OutgoingHttpHeaders = {};
+function forwardHeaders(req: http.IncomingMessage, requestId: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
   const connection = req.headers.connection;
   const listed = connection ? new Set(connection.toLowerCase().split(',').map((s) => s.trim())) : null;
   for (const key in req.headers) {
-    if (HOP_BY_HOP.has(key) || listed?.has(key)) continue;
-    out[key] = req.headers[key];
+    // the router answered any 100-continue itself; the app gets the body straight away
+    const value = req.headers[key];
+    if (value === undefined || HOP_BY_HOP.has(key) || key === 'expect' || listed?.has(key)) continue;
+    out[key] = value;
   }
   const peer = req.socket.remoteAddress ?? '';
   const prior = req.headers['x-forwarded-for'];
@@ -271,15 +299,21 @@ function forwardHeaders(req: http.IncomingMessage, requestId: string): http.Outg
   return out;
 }
 
-function responseHeaders(raw: string[], requestId: string): string[] {
+function hasBody(req: http.IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return length !== undefined ? length !== '0' : req.headers['transfer-encoding'] !== undefined;
+}
+
+// header bytes are latin1 both ways, so values pass through unchanged
+function responseHeaders(raw: Buffer[], requestId: string): string[] {
   const out: string[] = [];
   let hasId = false;
   for (let i = 0; i < raw.length; i += 2) {
-    const key = raw[i]!;
+    const key = raw[i]!.toString('latin1');
     const lower = key.toLowerCase();
     if (HOP_BY_HOP.has(lower)) continue;
     if (lower === 'x-request-id') hasId = true;
-    out.push(key, raw[i + 1]!);
+    out.push(key, raw[i + 1]!.toString('latin1'));
   }
   if (!hasId) out.push('x-request-id', requestId);
   return out;
