@@ -74,8 +74,13 @@ export function createMeter(opts: MeterOptions): Meter {
   const lifetime = new Map<string, LifetimeTotals>();
   const seen = new Set<string>();
 
+  // the delta each service last touched: a request finds it without building a key
+  const latest = new Map<string, MinuteDelta>();
+
   function delta(service: string, now: number): MinuteDelta {
     const minute = Math.floor(now / 60_000);
+    const last = latest.get(service);
+    if (last && last.minute === minute) return last;
     const key = `${service}\0${minute}`;
     let d = pending.get(key);
     if (!d) {
@@ -83,6 +88,7 @@ export function createMeter(opts: MeterOptions): Meter {
       pending.set(key, d);
     }
     seen.add(service);
+    latest.set(service, d);
     return d;
   }
 
@@ -123,6 +129,7 @@ export function createMeter(opts: MeterOptions): Meter {
     if (!pending.size) return;
     const batch = [...pending.values()];
     pending.clear();
+    latest.clear();
     try {
       opts.store.add(batch);
     } catch (err) {

@@ -44,6 +44,7 @@ const MAX_REQUEST_LINE = 16 * 1024;
 
 // RFC 9110 §7.6.1 hop-by-hop headers, plus the ones we set ourselves
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
+const SET_HERE = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id']);
 
 export function createRouter(opts: RouterOptions): http.Server {
   const log = opts.log ?? silentLogger;
@@ -59,8 +60,7 @@ export function createRouter(opts: RouterOptions): http.Server {
   server.maxConnections = opts.maxConnections ?? 10_000;
   server.on('clientError', answerClientError);
 
-  server.on('request', (req, res) => {
-    const startedAt = Date.now();
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const requestId = (req.headers['x-request-id'] as string | undefined) ?? crypto.randomUUID();
     const host = normalizeHost(req.headers.host);
     const route = host ? opts.resolve(host) : null;
@@ -68,163 +68,29 @@ export function createRouter(opts: RouterOptions): http.Server {
       sendError(req, res, new CellhostError('ERR_HOST_UNKNOWN', `no service is served at "${host ?? ''}"`), requestId);
       return;
     }
-    const record: RequestRecord = { service: route.service, instanceId: null, status: 0, startedAt, durationMs: 0, coldStart: false, errorCode: null };
-    const finish = (status: number, errorCode: string | null) => {
-      if (record.status) return;
-      record.status = status;
-      record.errorCode = errorCode;
-      record.durationMs = Date.now() - startedAt;
-      opts.onRequest?.(record);
-    };
-    const fail = (err: CellhostError) => {
-      finish(err.status, err.code);
-      sendError(req, res, err, requestId);
-    };
+    const ex = new Exchange(req, res, route, requestId, opts);
     if (req.url && req.url.length > MAX_REQUEST_LINE) {
-      fail(new CellhostError('ERR_HEADERS_TOO_LARGE', `the request line is longer than ${MAX_REQUEST_LINE} bytes`));
+      ex.fail(new CellhostError('ERR_HEADERS_TOO_LARGE', `the request line is longer than ${MAX_REQUEST_LINE} bytes`));
       req.resume();
       return;
     }
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > opts.maxBodyBytes) {
-      fail(new CellhostError('ERR_BODY_TOO_LARGE', `the request body is larger than ${opts.maxBodyBytes} bytes`));
+      ex.fail(new CellhostError('ERR_BODY_TOO_LARGE', `the request body is larger than ${opts.maxBodyBytes} bytes`));
       req.resume();
       return;
     }
-
     opts.pool.acquire(route.service).then(
-      (lease) => forward(req, res, lease, route, requestId, record, finish, fail),
+      (lease) => ex.forward(lease),
       (err: unknown) => {
-        if (err instanceof CellhostError) fail(err);
+        if (err instanceof CellhostError) ex.fail(err);
         else {
           log.error('router.acquire_failed', { service: route.service, error: describeError(err) });
-          fail(new CellhostError('ERR_INTERNAL', 'the platform could not start the app'));
+          ex.fail(new CellhostError('ERR_INTERNAL', 'the platform could not start the app'));
         }
       },
     );
   });
-
-  function forward(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    lease: Lease,
-    route: Route,
-    requestId: string,
-    record: RequestRecord,
-    finish: (status: number, code: string | null) => void,
-    fail: (err: CellhostError) => void,
-  ): void {
-    record.instanceId = lease.instanceId;
-    record.coldStart = lease.coldStart;
-    let done = false;
-    const release = () => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      lease.release();
-    };
-    if (req.destroyed || res.destroyed) {
-      release();
-      finish(499, 'ERR_CLIENT_CLOSED');
-      return;
-    }
-    // undici hands over its abort once the request has a connection; until then a cancel waits
-    let abortUpstream: ((err: Error) => void) | null = null;
-    let cancelled: Error | null = null;
-    const cancel = (err: Error) => {
-      if (cancelled) return;
-      cancelled = err;
-      abortUpstream?.(err);
-    };
-    const timer = setTimeout(() => {
-      cancel(new CellhostError('ERR_REQUEST_TIMEOUT', `the app did not answer within ${route.requestTimeoutMs / 1000} s`));
-    }, route.requestTimeoutMs);
-
-    // undici destroys a body stream it gives up on; that must not be the client's socket, or
-    // the 413 or 504 meant for the client could never be sent
-    let body: PassThrough | null = null;
-    if (hasBody(req)) {
-      body = new PassThrough();
-      req.pipe(body);
-      if (req.headers['content-length'] === undefined) {
-        // a chunked body has no declared size: count it on the way through
-        let seen = 0;
-        req.on('data', (chunk: Buffer) => {
-          seen += chunk.length;
-          if (seen > opts.maxBodyBytes) {
-            req.unpipe(body!);
-            cancel(new CellhostError('ERR_BODY_TOO_LARGE', `the request body is larger than ${opts.maxBodyBytes} bytes`));
-          }
-        });
-      }
-    }
-
-    const onError = (err: Error) => {
-      const wasDone = done;
-      if (body) req.unpipe(body);
-      // a wedged instance takes no more requests; it stops once this one lets go of it
-      if (err instanceof CellhostError && err.code === 'ERR_REQUEST_TIMEOUT') lease.recycle(err.message);
-      release();
-      if (wasDone || res.headersSent) {
-        res.destroy();
-        return;
-      }
-      if (err instanceof CellhostError) {
-        // an oversized body: read the rest (bounded) before answering, or the close would reset
-        // the connection and the client would never see the 413
-        if (err.code === 'ERR_BODY_TOO_LARGE' && !req.readableEnded) {
-          let answered = false;
-          const answer = () => {
-            if (answered) return;
-            answered = true;
-            clearTimeout(cap);
-            fail(err);
-          };
-          const cap = setTimeout(answer, 1000);
-          req.once('end', answer);
-          req.resume();
-          return;
-        }
-        fail(err);
-        return;
-      }
-      void lease.diagnose().then((death) => {
-        fail(death ?? new CellhostError('ERR_APP_REFUSED', `the app refused or dropped the connection (${(err as NodeJS.ErrnoException).code ?? err.message})`));
-      });
-    };
-
-    // a client that goes away cancels the upstream request
-    res.on('close', () => {
-      if (!res.writableFinished) cancel(new Error('the client closed the connection'));
-      release();
-      if (!record.status) finish(499, 'ERR_CLIENT_CLOSED');
-    });
-
-    lease.connections.dispatch(
-      { path: req.url!, method: req.method as Dispatcher.HttpMethod, headers: forwardHeaders(req, requestId), body },
-      {
-        onConnect(abort: (err?: Error) => void) {
-          abortUpstream = abort;
-          if (cancelled) abort(cancelled);
-        },
-        onHeaders(status: number, raw: Buffer[], resume: () => void, statusMessage: string) {
-          res.writeHead(status, statusMessage, responseHeaders(raw, requestId));
-          finish(status, null);
-          res.on('drain', resume);
-          return true;
-        },
-        // false pauses the upstream socket until the client has taken what was written
-        onData(chunk: Buffer) {
-          return res.write(chunk);
-        },
-        onComplete() {
-          release();
-          res.end();
-        },
-        onError,
-      } as Dispatcher.DispatchHandler,
-    );
-  }
 
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     const requestId = (req.headers['x-request-id'] as string | undefined) ?? crypto.randomUUID();
@@ -247,6 +113,178 @@ export function createRouter(opts: RouterOptions): http.Server {
   return server;
 }
 
+const kExchange = Symbol('exchange');
+type ResponseWithExchange = http.ServerResponse & { [kExchange]?: Exchange };
+
+/**
+ * One request on its way through: the undici handler for the upstream side, and the client
+ * side's listeners. A class, so the hot path allocates one object per request instead of a
+ * dozen closures.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  private readonly record: RequestRecord;
+  private readonly startedAt = Date.now();
+  private lease: Lease | null = null;
+  private released = false;
+  private timer: NodeJS.Timeout | null = null;
+  private body: PassThrough | null = null;
+  // undici hands over its abort once the request has a connection; until then a cancel waits
+  private abortUpstream: ((err: Error) => void) | null = null;
+  private cancelled: Error | null = null;
+  resumeUpstream: (() => void) | null = null;
+
+  constructor(
+    private readonly req: http.IncomingMessage,
+    private readonly res: http.ServerResponse,
+    readonly route: Route,
+    private readonly requestId: string,
+    private readonly opts: RouterOptions,
+  ) {
+    this.record = { service: route.service, instanceId: null, status: 0, startedAt: this.startedAt, durationMs: 0, coldStart: false, errorCode: null };
+  }
+
+  finish(status: number, errorCode: string | null): void {
+    const record = this.record;
+    if (record.status) return;
+    record.status = status;
+    record.errorCode = errorCode;
+    record.durationMs = Date.now() - this.startedAt;
+    this.opts.onRequest?.(record);
+  }
+
+  fail(err: CellhostError): void {
+    this.finish(err.status, err.code);
+    sendError(this.req, this.res, err, this.requestId);
+  }
+
+  forward(lease: Lease): void {
+    const { req, res, record } = this;
+    this.lease = lease;
+    record.instanceId = lease.instanceId;
+    record.coldStart = lease.coldStart;
+    if (req.destroyed || res.destroyed) {
+      this.release();
+      this.finish(499, 'ERR_CLIENT_CLOSED');
+      return;
+    }
+    this.timer = setTimeout(onTimeout, this.route.requestTimeoutMs, this);
+    if (hasBody(req)) {
+      // undici destroys a body stream it gives up on; that must not be the client's socket, or
+      // the 413 or 504 meant for the client could never be sent
+      const body = (this.body = new PassThrough());
+      req.pipe(body);
+      if (req.headers['content-length'] === undefined) {
+        // a chunked body has no declared size: count it on the way through
+        let seen = 0;
+        const limit = this.opts.maxBodyBytes;
+        req.on('data', (chunk: Buffer) => {
+          seen += chunk.length;
+          if (seen > limit) {
+            req.unpipe(body);
+            this.cancel(new CellhostError('ERR_BODY_TOO_LARGE', `the request body is larger than ${limit} bytes`));
+          }
+        });
+      }
+    }
+    (res as ResponseWithExchange)[kExchange] = this;
+    res.once('close', onClientClose);
+    lease.connections.dispatch({ path: req.url!, method: req.method as Dispatcher.HttpMethod, headers: forwardHeaders(req, this.requestId), body: this.body }, this);
+  }
+
+  cancel(err: Error): void {
+    if (this.cancelled) return;
+    this.cancelled = err;
+    this.abortUpstream?.(err);
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.lease?.release();
+  }
+
+  clientClosed(): void {
+    if (!this.res.writableFinished) this.cancel(new Error('the client closed the connection'));
+    this.release();
+    if (!this.record.status) this.finish(499, 'ERR_CLIENT_CLOSED');
+  }
+
+  // ---- undici's handler ----
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortUpstream = abort;
+    if (this.cancelled) abort(this.cancelled);
+  }
+
+  onHeaders(status: number, raw: Buffer[], resume: () => void, statusMessage: string): boolean {
+    this.res.writeHead(status, statusMessage, responseHeaders(raw, this.requestId));
+    this.finish(status, null);
+    this.resumeUpstream = resume;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.res.write(chunk)) return true;
+    // false pauses the upstream socket until the client has taken what was written
+    this.res.once('drain', onClientDrain);
+    return false;
+  }
+
+  onComplete(): void {
+    this.release();
+    this.res.end();
+  }
+
+  onError(err: Error): void {
+    const { req, res, lease } = this;
+    const wasDone = this.released;
+    if (this.body) req.unpipe(this.body);
+    // a wedged instance takes no more requests; it stops once this one lets go of it
+    if (err instanceof CellhostError && err.code === 'ERR_REQUEST_TIMEOUT') lease!.recycle(err.message);
+    this.release();
+    if (wasDone || res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (err instanceof CellhostError) {
+      // an oversized body: read the rest (bounded) before answering, or the close would reset
+      // the connection and the client would never see the 413
+      if (err.code === 'ERR_BODY_TOO_LARGE' && !req.readableEnded) {
+        let answered = false;
+        const answer = () => {
+          if (answered) return;
+          answered = true;
+          clearTimeout(cap);
+          this.fail(err);
+        };
+        const cap = setTimeout(answer, 1000);
+        req.once('end', answer);
+        req.resume();
+        return;
+      }
+      this.fail(err);
+      return;
+    }
+    void lease!.diagnose().then((death) => {
+      this.fail(death ?? new CellhostError('ERR_APP_REFUSED', `the app refused or dropped the connection (${(err as NodeJS.ErrnoException).code ?? err.message})`));
+    });
+  }
+}
+
+function onTimeout(ex: Exchange): void {
+  ex.cancel(new CellhostError('ERR_REQUEST_TIMEOUT', `the app did not answer within ${ex.route.requestTimeoutMs / 1000} s`));
+}
+
+// listeners with `this` = the response: one function for every request
+function onClientClose(this: ResponseWithExchange): void {
+  this[kExchange]?.clientClosed();
+}
+
+function onClientDrain(this: ResponseWithExchange): void {
+  this[kExchange]?.resumeUpstream?.();
+}
+
 /** a WebSocket (or any Upgrade): raw bytes both ways; the lease is held for the connection's life */
 function tunnel(req: http.IncomingMessage, client: net.Socket, head: Buffer, lease: Lease, requestId: string): void {
   const up = net.connect(lease.upstream.port, lease.upstream.host);
@@ -261,9 +299,7 @@ function tunnel(req: http.IncomingMessage, client: net.Socket, head: Buffer, lea
   up.on('connect', () => {
     const headers = forwardHeaders(req, requestId);
     let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
-    for (const [k, v] of Object.entries(headers)) {
-      for (const value of Array.isArray(v) ? v : [v]) text += `${k}: ${value}\r\n`;
-    }
+    for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
     text += `connection: Upgrade\r\nupgrade: ${req.headers.upgrade}\r\n\r\n`;
     up.write(text);
     if (head.length) up.write(head);
@@ -280,22 +316,29 @@ function tunnel(req: http.IncomingMessage, client: net.Socket, head: Buffer, lea
   client.once('end', linger);
 }
 
-function forwardHeaders(req: http.IncomingMessage, requestId: string): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  const connection = req.headers.connection;
-  const listed = connection ? new Set(connection.toLowerCase().split(',').map((s) => s.trim())) : null;
-  for (const key in req.headers) {
+/** the request's headers for the app, as [name, value, ...]: hop-by-hop ones out, forwarding ones in */
+function forwardHeaders(req: http.IncomingMessage, requestId: string): string[] {
+  const out: string[] = [];
+  const headers = req.headers;
+  const connection = headers.connection;
+  // names the client's Connection header lists are hop-by-hop too (rare: only then a Set)
+  const listed = connection && connection.includes(',') ? new Set(connection.toLowerCase().split(',').map((s) => s.trim())) : connection ? connection.trim().toLowerCase() : null;
+  for (const key in headers) {
+    const value = headers[key];
     // the router answered any 100-continue itself; the app gets the body straight away
-    const value = req.headers[key];
-    if (value === undefined || HOP_BY_HOP.has(key) || key === 'expect' || listed?.has(key)) continue;
-    out[key] = value;
+    if (value === undefined || HOP_BY_HOP.has(key) || key === 'expect' || SET_HERE.has(key)) continue;
+    if (listed !== null && (typeof listed === 'string' ? listed === key : listed.has(key))) continue;
+    if (typeof value === 'string') out.push(key, value);
+    else for (const v of value) out.push(key, v);
   }
   const peer = req.socket.remoteAddress ?? '';
-  const prior = req.headers['x-forwarded-for'];
-  out['x-forwarded-for'] = prior ? `${prior}, ${peer}` : peer;
-  out['x-forwarded-proto'] = (req.headers['x-forwarded-proto'] as string | undefined) ?? 'http';
-  out['x-forwarded-host'] = req.headers.host ?? '';
-  out['x-request-id'] = requestId;
+  const prior = headers['x-forwarded-for'];
+  out.push(
+    'x-forwarded-for', prior ? `${prior}, ${peer}` : peer,
+    'x-forwarded-proto', (headers['x-forwarded-proto'] as string | undefined) ?? 'http',
+    'x-forwarded-host', headers.host ?? '',
+    'x-request-id', requestId,
+  );
   return out;
 }
 

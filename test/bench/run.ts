@@ -11,6 +11,9 @@ import { benchProxy } from './proxy.ts';
 import { renderTable, type BenchResults, type Section } from './report.ts';
 import { benchThaw } from './thaw.ts';
 
+// BENCH_ONLY=proxy,cold,burst,thaw,idle,rebuild runs just those sections (the others are "not run")
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null;
+const wanted = (name: string) => !ONLY || ONLY.has(name);
 const DEADLINE_MS = Number(process.env.BENCH_DEADLINE_MS ?? 330_000);
 const started = performance.now();
 const log = (line: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}\n`);
@@ -63,14 +66,14 @@ try {
   await withPlatform({ CELLHOST_FREEZE_AFTER_S: '0' }, async (platform) => {
     const health = await platform.api('GET', '/api/v1/health');
     isolation = Object.entries(health.body?.isolation?.features ?? {}).map(([k, v]) => `${k} ${v ? 'on' : 'off'}`).join(', ');
-    results.proxy = await section('proxy', () => benchProxy(platform, log));
-    for (const app of apps) {
+    if (wanted('proxy')) results.proxy = await section('proxy', () => benchProxy(platform, log));
+    for (const app of wanted('cold') ? apps : []) {
       results.cold.push({ app: app.name, result: 'missing' in app ? { ok: false, reason: app.missing } : await section(`cold start ${app.name}`, () => benchColdStart(platform, app)) });
     }
-    results.burst = await section('burst', () => benchBurst(platform));
+    if (wanted('burst')) results.burst = await section('burst', () => benchBurst(platform));
   });
-  results.thaw = await section('thaw', () => withPlatform({ CELLHOST_FREEZE_AFTER_S: '0.2' }, benchThaw));
-  results.idle = await section('idle footprint', () => withPlatform({}, benchIdle));
+  if (wanted('thaw')) results.thaw = await section('thaw', () => withPlatform({ CELLHOST_FREEZE_AFTER_S: '0.2' }, benchThaw));
+  if (wanted('idle')) results.idle = await section('idle footprint', () => withPlatform({}, benchIdle));
 } finally {
   await cleanUp();
 }
@@ -89,7 +92,7 @@ const out = [
   'nginx runs one worker with upstream keep-alive. Fixed-rate latency is timed from each request\'s send to the end of its response.',
 ];
 if (leftovers.length) out.push('', `Left on the host after the platforms' clean stop: ${leftovers.join(', ')}`);
-if (!(await (await import('./rebuild.ts')).appendRebuildSection(out, log))) failures++;
+if (wanted('rebuild') && !(await (await import('./rebuild.ts')).appendRebuildSection(out, log))) failures++;
 process.stdout.write(out.join('\n') + '\n');
 log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
 // a benchmark that could not run is in the table; the exit status says so too
