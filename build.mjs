@@ -129,7 +129,9 @@ async function bundle(entry) {
     target: 'node20',
     jsx: 'automatic',
     jsxImportSource: 'hono/jsx',
-    keepNames: true,
+    // no keepNames: nothing reads function names, and its __name() wrappers cost ~4 % of the
+    // router's CPU per request (a closure created per request is renamed each time)
+    keepNames: false,
     sourcemap: 'linked',
     legalComments: 'none',
     logLevel: 'silent',

@@ -16,8 +16,8 @@ export interface IdleResult {
   rssMb: number;
   /** RSS of the same platform right after start, before any service was registered */
   rssEmptyMb: number;
-  /** what `node --import tsx` alone takes: the floor the platform's RSS stands on when run from source */
-  rssNodeTsxMb: number;
+  /** what a bare `node` process takes: the floor the platform's RSS stands on */
+  rssNodeMb: number;
   /** CPU over the steady window (IDLE.steadyAfterMs after registering) */
   cpuPercentOfCore: number;
   /** CPU over the window right after registering (IDLE.settleMs after) */
@@ -31,9 +31,9 @@ export interface IdleResult {
   lastHundredMs: number;
 }
 
-/** RSS of a node process that loaded tsx and nothing else */
-async function measureNodeTsx(): Promise<number> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '-e', 'setTimeout(() => {}, 20000)'], { cwd: ROOT, stdio: 'ignore', env: { PATH: process.env.PATH } });
+/** RSS of a node process that loaded nothing */
+async function measureBareNode(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'], { cwd: ROOT, stdio: 'ignore', env: { PATH: process.env.PATH } });
   const exited = new Promise((r) => child.once('exit', r));
   try {
     await sleep(1500);
@@ -88,7 +88,7 @@ export async function benchIdle(platform: BenchPlatform): Promise<IdleResult> {
     services: IDLE.services,
     rssMb,
     rssEmptyMb,
-    rssNodeTsxMb: await measureNodeTsx(),
+    rssNodeMb: await measureBareNode(),
     cpuPercentOfCore,
     cpuAfterRegisterPercentOfCore,
     cpuEmptyPercentOfCore,

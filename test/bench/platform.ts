@@ -1,5 +1,6 @@
-// The platform under test as its own process (`node --import tsx runtime/main.ts serve`), so its
-// event loop, RSS and CPU are its own and not shared with the load generators in this process.
+// The platform under test as its own process: the executable users run (`dist/cellhost serve`,
+// built by `npm run bench` first), so its event loop, RSS and CPU are its own and not shared
+// with the load generators in this process.
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -10,6 +11,7 @@ import { freePortSync, spawnServer, type ChildServer } from '../helpers/subproce
 import { sleep } from './stats.ts';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
+export const EXECUTABLE = path.resolve(import.meta.dirname, '../../dist/cellhost');
 
 export interface BenchPlatform {
   pid: number;
@@ -46,7 +48,7 @@ export async function startPlatform(env: Record<string, string> = {}): Promise<B
       CELLHOST_LOG_LEVEL: 'warn',
       CELLHOST_SHUTDOWN_GRACE_MS: '2000',
       ...env,
-    });
+    }, [EXECUTABLE]);
   } catch (err) {
     fs.rmSync(dataDir, { recursive: true, force: true });
     throw err;

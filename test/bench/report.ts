@@ -145,7 +145,7 @@ function idleRow(m: Section<IdleResult>): Row {
   const r = m.value;
   return [
     `idle platform, ${r.services} services registered, none warm (${(r.windowMs / 1000).toFixed(0)} s window from ${IDLE.steadyAfterMs / 1000} s after registering)`,
-    `empty platform: RSS ${r.rssEmptyMb.toFixed(0)} MB, CPU ${r.cpuEmptyPercentOfCore.toFixed(2)} %; \`node --import tsx\` alone ${r.rssNodeTsxMb.toFixed(0)} MB`,
+    `empty platform: RSS ${r.rssEmptyMb.toFixed(0)} MB, CPU ${r.cpuEmptyPercentOfCore.toFixed(2)} %; bare \`node\` ${r.rssNodeMb.toFixed(0)} MB`,
     '—',
     `RSS ${r.rssMb.toFixed(0)} MB, CPU ${r.cpuPercentOfCore.toFixed(2)} % of a core ` +
       `(${r.cpuAfterRegisterPercentOfCore.toFixed(2)} % in the window ${IDLE.settleMs / 1000} s after registering)`,

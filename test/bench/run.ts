@@ -87,7 +87,7 @@ const out = [
   '',
   renderTable(results),
   '',
-  'Same run, side by side; the platform runs as its own process (`node --import tsx runtime/main.ts serve`).',
+  'Same run, side by side; the platform runs as its own process, the executable users run (`dist/cellhost serve`, built first).',
   'Proxy rows hit one instance of the Node hello app (3538 MB: a CPU cap of two cores, so the cap is not what is measured);',
   'nginx runs one worker with upstream keep-alive. Fixed-rate latency is timed from each request\'s send to the end of its response.',
 ];

@@ -26,9 +26,12 @@ export interface ChildServer {
   exited: Promise<number | null>;
 }
 
-export async function spawnServer(dataDir: string, ports: { http: number; admin: number }, env: Record<string, string> = {}): Promise<ChildServer> {
+/** how the platform is started: from source by default; the benchmarks run the built executable */
+const FROM_SOURCE = [process.execPath, '--import', 'tsx', path.join(ROOT, 'runtime/main.ts')];
+
+export async function spawnServer(dataDir: string, ports: { http: number; admin: number }, env: Record<string, string> = {}, command: string[] = FROM_SOURCE): Promise<ChildServer> {
   let out = '';
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'runtime/main.ts'), 'serve'], {
+  const proc = spawn(command[0]!, [...command.slice(1), 'serve'], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH,
