@@ -12,6 +12,8 @@ import { sleep } from './stats.ts';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 export const EXECUTABLE = path.resolve(import.meta.dirname, '../../dist/cellhost');
+// BENCH_FROM_SOURCE=1: `node --import tsx runtime/main.ts` instead, e.g. to profile with NODE_OPTIONS
+const COMMAND = process.env.BENCH_FROM_SOURCE === '1' ? undefined : [EXECUTABLE];
 
 export interface BenchPlatform {
   pid: number;
@@ -48,7 +50,7 @@ export async function startPlatform(env: Record<string, string> = {}): Promise<B
       CELLHOST_LOG_LEVEL: 'warn',
       CELLHOST_SHUTDOWN_GRACE_MS: '2000',
       ...env,
-    }, [EXECUTABLE]);
+    }, COMMAND);
   } catch (err) {
     fs.rmSync(dataDir, { recursive: true, force: true });
     throw err;
