@@ -97,6 +97,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     launcher,
     observer: meter,
     freezeAfterMs: config.freezeAfterMs,
+    standbys: config.standbys,
     // short of memory: under 5 % of RAM free, or under 256 MB
     isMemoryLow: () => os.freemem() < Math.min(os.totalmem() * 0.05, 256 * 1024 * 1024),
     startTimeoutMs: config.startTimeoutMs,

@@ -47,6 +47,8 @@ export interface Config {
   startupBoost: number | null | 'off';
   /** freeze an idle warm instance after this long (0: never) */
   freezeAfterMs: number;
+  /** services scaled to zero that keep their next instance prepared (standbys) */
+  standbys: number;
   cgroupRoot: string;
   /** host uids for services: FIRST-LAST */
   uidRange: { first: number; last: number };
@@ -97,6 +99,7 @@ const SETTINGS = {
   pidsMax: { flag: 'pids-max', env: 'CELLHOST_PIDS_MAX', def: '256' },
   startupBoost: { flag: 'startup-boost', env: 'CELLHOST_STARTUP_BOOST', def: 'uncapped' },
   freezeAfterS: { flag: 'freeze-after-s', env: 'CELLHOST_FREEZE_AFTER_S', def: '30' },
+  standbys: { flag: 'standbys', env: 'CELLHOST_STANDBYS', def: '4' },
   uidRange: { flag: 'uid-range', env: 'CELLHOST_UID_RANGE', def: '2000000000-2000065535' },
   netnsSubnet: { flag: 'netns-subnet', env: 'CELLHOST_NETNS_SUBNET', def: '10.213.0.0/16' },
   netnsWarm: { flag: 'netns-warm', env: 'CELLHOST_NETNS_WARM', def: '4' },
@@ -149,6 +152,7 @@ const schema = z.object({
     z.coerce.number().positive().max(1024),
   ], { message: '"uncapped", "off", or a fraction of a core such as 1.5' }),
   freezeAfterS: z.coerce.number().min(0),
+  standbys: z.coerce.number().int().min(0).max(1000),
   cgroupRoot: z.string().min(1),
   uidRange: z.string().transform((text, ctx) => {
     const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(text);
@@ -216,6 +220,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     pidsMax: v.pidsMax,
     startupBoost: v.startupBoost === 'uncapped' ? null : v.startupBoost,
     freezeAfterMs: Math.round(v.freezeAfterS * 1000),
+    standbys: v.standbys,
     cgroupRoot: v.cgroupRoot,
     uidRange: v.uidRange,
     netnsSubnet: v.netnsSubnet,

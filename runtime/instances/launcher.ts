@@ -20,6 +20,17 @@ export interface InstanceSpec {
   memoryMb: number;
   /** the service's own variables (already decrypted) */
   env: Record<string, string>;
+  /** a standby: everything is set up, and the app is exec'd when a line arrives on stdin */
+  held?: boolean;
+}
+
+/**
+ * The app's command, as every launcher runs it. Held, a shell waits for a line on stdin first:
+ * everything before the app (cgroup, namespaces, sandbox) is set up ahead of the request.
+ */
+export function appArgv(spec: Pick<InstanceSpec, 'command' | 'held'>): string[] {
+  const app = ['bash', '-c', spec.command];
+  return spec.held ? ['/bin/sh', '-c', 'read -r _ || exit 0; exec "$@"', 'cellhost-standby', ...app] : app;
 }
 
 export interface Launch {
@@ -106,7 +117,7 @@ export function createDirectLauncher(opts: { runDir: string; reasons?: string[] 
       await fs.mkdir(tmp, { recursive: true, mode: 0o700 });
       const env = platformEnv(spec, port, tmp, spec.imageDir);
       return {
-        argv: ['bash', '-c', spec.command],
+        argv: appArgv(spec),
         env,
         cwd: spec.imageDir,
         upstream: { host: '127.0.0.1', port },

@@ -3,12 +3,12 @@
 // zero is an idle sweep, and a new generation (deployment or env change) replaces instances
 // without dropping a request: old ones keep serving until a new one is ready, then drain.
 import os from 'node:os';
-import crypto from 'node:crypto';
 import { CellhostError, describeError } from '../core/errors.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { silentLogger, type Logger } from '../core/log.ts';
-import type { InstanceSpec, Launcher } from './launcher.ts';
+import type { InstanceSpec, Launch, Launcher } from './launcher.ts';
 import { spawnInstance, type InstanceProcess, type OutputStream } from './process.ts';
+import { createStandbySet, newInstanceId } from './standby.ts';
 import { closeUpstream, openUpstream, type Upstream } from './upstream.ts';
 
 /** What a service should be running right now. A different `generation` means "replace". */
@@ -25,7 +25,7 @@ export interface Target {
 export type InstanceState = 'starting' | 'ready' | 'retiring' | 'draining' | 'stopped';
 
 export type PoolEvent =
-  | { type: 'cold_start'; service: string; instanceId: string; deploymentId: string; durationMs: number; prepareMs: number }
+  | { type: 'cold_start'; service: string; instanceId: string; deploymentId: string; durationMs: number; prepareMs: number; standby: boolean }
   | { type: 'start_failed'; service: string; instanceId: string; deploymentId: string; code: string; message: string }
   | { type: 'crash'; service: string; instanceId: string; deploymentId: string; message: string; code: string }
   | { type: 'oom'; service: string; instanceId: string; deploymentId: string; limitMb: number; message: string }
@@ -149,6 +149,8 @@ export interface PoolOptions {
   freezeAfterMs?: number;
   /** true when the host is short of memory: frozen instances are stopped, oldest first */
   isMemoryLow?(): boolean;
+  /** services scaled to zero that keep a standby (their next instance prepared); default 0 */
+  standbys?: number;
 }
 
 export interface Pool {
@@ -161,6 +163,8 @@ export interface Pool {
 }
 
 const BACKOFF = Symbol('backoff');
+/** how long after a service's last instance stopped its standby is prepared */
+const STANDBY_DELAY_MS = 200;
 
 export function createPool(opts: PoolOptions): Pool {
   const clock = opts.clock ?? systemClock;
@@ -173,6 +177,28 @@ export function createPool(opts: PoolOptions): Pool {
 
   const sweep = setInterval(sweepIdle, opts.sweepMs ?? 250);
   sweep.unref();
+
+  const spawnFor = (launch: Launch, service: string, id: string, deploymentId: string, healthPath: string | null, held = false) =>
+    spawnInstance(launch, {
+      startTimeoutMs: opts.startTimeoutMs,
+      healthPath,
+      held,
+      onOutput: (stream, line) => opts.onOutput?.(service, id, deploymentId, stream, line),
+    });
+  const standbys = createStandbySet({
+    max: opts.standbys ?? 0,
+    launcher: opts.launcher,
+    spawn: (launch, service, id, deploymentId) => spawnFor(launch, service, id, deploymentId, services.get(service)?.target?.healthPath ?? null, true),
+    log,
+  });
+
+  /** a service with no instance of its current version gets a standby, so its next start is quick */
+  function prepareStandby(s: ServiceState): void {
+    const t = s.target;
+    if (!t || closing || t.minInstances > 0 || t.maxInstances < 1) return;
+    if (s.instances.some((i) => i.generation === t.generation)) return;
+    standbys.prepare(s.name, t.generation, t.spec);
+  }
 
   function state(name: string): ServiceState {
     let s = services.get(name);
@@ -192,7 +218,8 @@ export function createPool(opts: PoolOptions): Pool {
   }
 
   function startInstance(s: ServiceState, target: Target): Instance {
-    const id = 'i-' + crypto.randomBytes(5).toString('hex');
+    const standby = standbys.take(s.name, target.generation);
+    const id = standby?.id ?? newInstanceId();
     const startedAt = clock.now();
     const inst: Instance = {
       id,
@@ -218,14 +245,16 @@ export function createPool(opts: PoolOptions): Pool {
     };
     s.instances.push(inst);
     inst.ready = (async () => {
-      const launch = await opts.launcher.prepare({ ...target.spec, instanceId: id });
+      if (standby) {
+        inst.upstream = standby.launch.upstream;
+        inst.proc = standby.proc;
+        inst.proc.go();
+      } else {
+        const launch = await opts.launcher.prepare({ ...target.spec, instanceId: id });
+        inst.upstream = launch.upstream;
+        inst.proc = spawnFor(launch, s.name, id, inst.deploymentId, target.healthPath);
+      }
       inst.preparedAt = clock.now();
-      inst.upstream = launch.upstream;
-      inst.proc = spawnInstance(launch, {
-        startTimeoutMs: opts.startTimeoutMs,
-        healthPath: target.healthPath,
-        onOutput: (stream, line) => opts.onOutput?.(s.name, id, inst.deploymentId, stream, line),
-      });
       void inst.proc.exited.then(() => onExit(s, inst));
       await inst.proc.ready;
     })();
@@ -239,7 +268,7 @@ export function createPool(opts: PoolOptions): Pool {
         // would bill the start's CPU to that request as throttling), at most one second
         setTimeout(() => void inst.proc.settle(), 1000).unref();
         opts.observer?.instanceReady({ service: s.name, instanceId: id, memoryMb: target.spec.memoryMb, startMs: inst.readyAt - startedAt, persistent: target.minInstances > 0 });
-        emit({ type: 'cold_start', service: s.name, instanceId: id, deploymentId: inst.deploymentId, durationMs: inst.readyAt - startedAt, prepareMs: inst.preparedAt - startedAt });
+        emit({ type: 'cold_start', service: s.name, instanceId: id, deploymentId: inst.deploymentId, durationMs: inst.readyAt - startedAt, prepareMs: inst.preparedAt - startedAt, standby: standby !== null });
         onNewReady(s, inst);
         dispatch(s);
       },
@@ -299,6 +328,8 @@ export function createPool(opts: PoolOptions): Pool {
     stopping.add(p);
     void p.finally(() => stopping.delete(p));
     ensureMin(s);
+    // after the stop's own work: the standby must not compete with it for the CPU
+    if (!s.instances.length) setTimeout(() => prepareStandby(s), STANDBY_DELAY_MS).unref();
   }
 
   function onNewReady(s: ServiceState, inst: Instance): void {
@@ -567,6 +598,7 @@ export function createPool(opts: PoolOptions): Pool {
       const s = state(name);
       const prev = s.target;
       s.target = target;
+      if (!target || prev?.generation !== target.generation) standbys.discard(name);
       if (!target) {
         for (const w of s.waiters.splice(0)) {
           clearTimeout(w.timer);
@@ -591,6 +623,8 @@ export function createPool(opts: PoolOptions): Pool {
       }
       ensureMin(s);
       dispatch(s);
+      // a new version of a service in use (not every service at the platform's start)
+      if (prev && prev.generation !== target.generation) prepareStandby(s);
     },
 
     instances(name) {
@@ -620,7 +654,7 @@ export function createPool(opts: PoolOptions): Pool {
       const deadline = Date.now() + graceMs;
       while (Date.now() < deadline && [...services.values()].some((s) => s.instances.some((i) => i.inflight > 0))) await sleep(20);
       for (const s of services.values()) for (const inst of [...s.instances]) remove(s, inst);
-      await Promise.all([...stopping]);
+      await Promise.all([...stopping, standbys.close()]);
       services.clear();
     },
   };

@@ -17,6 +17,8 @@ export interface InstanceProcess {
   readonly pid: number;
   /** resolves when the port accepts; rejects with ERR_APP_EXITED / ERR_START_TIMEOUT */
   readonly ready: Promise<void>;
+  /** a held process (a standby) starts the app now; the start timeout runs from here */
+  go(): void;
   /** resolves once the process has exited (never rejects) */
   readonly exited: Promise<ExitInfo>;
   isExited(): boolean;
@@ -39,6 +41,8 @@ export interface SpawnOptions {
   startTimeoutMs: number;
   healthPath?: string | null;
   onOutput?(stream: OutputStream, line: string): void;
+  /** the launch waits on stdin before it execs the app (InstanceSpec.held): readiness starts at go() */
+  held?: boolean;
 }
 
 export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProcess {
@@ -46,7 +50,7 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
   const child: ChildProcess = spawn(launch.argv[0]!, launch.argv.slice(1), {
     cwd: launch.cwd,
     env: launch.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [opts.held ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     // its own process group, so the whole tree can be signalled at once
     detached: true,
   });
@@ -72,8 +76,14 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
     });
   });
 
+  let release: () => void = () => {};
+  const released = opts.held ? new Promise<void>((resolve) => (release = resolve)) : null;
+  // a standby that is never used: its stdin must not keep a write error from surfacing as a crash
+  child.stdin?.on('error', () => {});
+
   const readiness = new AbortController();
   const ready = (async () => {
+    if (released) await Promise.race([released, exited]);
     const timer = setTimeout(() => readiness.abort(new CellhostError('ERR_START_TIMEOUT', `the app did not listen on its port within ${opts.startTimeoutMs / 1000} s`)), opts.startTimeoutMs);
     void exited.then(async () => {
       if (readiness.signal.aborted) return;
@@ -125,6 +135,10 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
     isExited: () => exitInfo !== null,
     tail: () => tail.get(),
     explainExit,
+    go() {
+      child.stdin?.end('\n');
+      release();
+    },
     settle: () => (settled ??= (launch.onReady?.() ?? Promise.resolve()).catch(() => {})),
     async checkNow() {
       const d = await launch.diagnose?.().catch(() => null);

@@ -6,7 +6,7 @@ import type { RuntimeName } from '../core/names.ts';
 import { baseSandboxEnv, buildSandboxArgv, findSandboxAppPid, type SandboxBind } from '../sandbox/bwrap.ts';
 import { bandwidthForMemory, type NetnsPool } from '../sandbox/netns.ts';
 import { findToolchain } from '../sandbox/toolchains.ts';
-import { platformEnv, type InstanceSpec, type IsolationReport, type Launch, type Launcher } from './launcher.ts';
+import { appArgv, platformEnv, type InstanceSpec, type IsolationReport, type Launch, type Launcher } from './launcher.ts';
 
 export interface SandboxPaths {
   /** where the sandbox uid can resolve a host path (the bind stage) */
@@ -48,7 +48,7 @@ export function createSandboxLauncher(opts: SandboxLauncherOptions): Launcher {
           roBinds: tools.binds,
           env,
           hostname: spec.service,
-          argv: ['bash', '-c', spec.command],
+          argv: appArgv(spec),
         }),
       );
       let released = false;

