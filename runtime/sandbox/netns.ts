@@ -35,7 +35,7 @@ import {
   type Subnet,
 } from './netns-addr.ts';
 import { createFirewall, detectNatBackend, type Firewall, type NatBackend } from './netns-firewall.ts';
-import { runChecked, runCommand } from './run-command.ts';
+import { quoteShell, runChecked, runCommand } from './run-command.ts';
 
 export { bandwidthForMemory } from './netns-addr.ts';
 
@@ -150,14 +150,20 @@ export function createNetnsPool(opts: NetnsPoolOptions = {}): NetnsPool {
     throw new CellhostError('ERR_NETNS_SETUP', `all ${slots} namespaces of ${subnet.text} are in use`);
   };
 
-  const shape = async (slot: Slot, rateMbit: number): Promise<void> => {
+  // Every step is one line of one /bin/sh: a spawn from the platform blocks its event loop for
+  // 1.5–3 ms (fork of a large process, then the wait for exec), and a namespace used to take five.
+  const shell = (lines: string[]): Promise<string> => runChecked('ERR_NETNS_SETUP', '/bin/sh', ['-ec', lines.join('\n')], { timeoutMs: 10_000 });
+  const line = (argv: string[]): string => argv.map(quoteShell).join(' ');
+  // ip reads a batch of its own commands from a here-document: one exec for several steps
+  const ipBatch = (argv: string[], commands: string[]): string[] => [`${line(argv)} <<'END'`, ...commands, 'END'];
+
+  const shapeLines = (slot: Slot, rateMbit: number): string[] => {
     const args = tbfArgs(rateMbit);
-    await Promise.all([
-      runChecked('ERR_NETNS_SETUP', tc, ['qdisc', 'replace', 'dev', slot.hostIf, 'root', ...args], { timeoutMs: 10_000 }),
-      runChecked('ERR_NETNS_SETUP', tc, ['-n', slot.name, 'qdisc', 'replace', 'dev', 'eth0', 'root', ...args], {
-        timeoutMs: 10_000,
-      }),
-    ]);
+    return [line([tc, 'qdisc', 'replace', 'dev', slot.hostIf, 'root', ...args]), line([tc, '-n', slot.name, 'qdisc', 'replace', 'dev', 'eth0', 'root', ...args])];
+  };
+
+  const shape = async (slot: Slot, rateMbit: number): Promise<void> => {
+    await shell(shapeLines(slot, rateMbit));
     slot.rateMbit = rateMbit;
   };
 
@@ -177,39 +183,27 @@ export function createNetnsPool(opts: NetnsPoolOptions = {}): NetnsPool {
     const { hostAddr, appAddr } = slotAddrs(subnet, index);
     const slot: Slot = { index, name: nsName(prefix, index), hostIf: hostIfName(prefix, index), hostAddr, appAddr, rateMbit };
     try {
-      // addrgenmode none before up: no IPv6 link-local on either end, so no IPv6 path at all
-      await runChecked('ERR_NETNS_SETUP', ip, ['-batch', '-'], {
-        input: [
+      await shell([
+        // addrgenmode none before up: no IPv6 link-local on either end, so no IPv6 path at all
+        ...ipBatch([ip, '-batch', '-'], [
           `netns add ${slot.name}`,
           `link add ${slot.hostIf} type veth peer name eth0 netns ${slot.name}`,
           `link set ${slot.hostIf} addrgenmode none`,
           `addr add ${hostAddr}/30 dev ${slot.hostIf}`,
           `link set ${slot.hostIf} up`,
-          '',
-        ].join('\n'),
-        timeoutMs: 10_000,
-      });
-      await runChecked('ERR_NETNS_SETUP', ip, ['-n', slot.name, '-batch', '-'], {
-        input: [
+        ]),
+        ...ipBatch([ip, '-n', slot.name, '-batch', '-'], [
           'link set lo up',
           'link set eth0 addrgenmode none',
           `addr add ${appAddr}/30 dev eth0`,
           'link set eth0 up',
           `route add default via ${hostAddr}`,
-          '',
-        ].join('\n'),
-        timeoutMs: 10_000,
-      });
-      await Promise.all([
+        ]),
         // the app is unprivileged: let it listen on any port (80 too), as it could on its own machine
-        runChecked(
-          'ERR_NETNS_SETUP',
-          nsenter,
-          [`--net=${NETNS_DIR}/${slot.name}`, '--', 'sysctl', '-q', '-w', 'net.ipv4.ip_unprivileged_port_start=0'],
-          { timeoutMs: 10_000 },
-        ),
-        shape(slot, rateMbit),
+        line([nsenter, `--net=${NETNS_DIR}/${slot.name}`, '--', 'sysctl', '-q', '-w', 'net.ipv4.ip_unprivileged_port_start=0']),
+        ...shapeLines(slot, rateMbit),
       ]);
+      slot.rateMbit = rateMbit;
       return slot;
     } catch (err) {
       await destroy(slot);

@@ -60,6 +60,11 @@ export function runCommand(file: string, args: readonly string[], opts: CommandO
   });
 }
 
+/** one argument for /bin/sh, whatever it contains */
+export function quoteShell(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
 /** Runs a command that must succeed; a failure becomes `code` with the tool's stderr as the message. */
 export async function runChecked(
   code: ErrorCode,

@@ -7,6 +7,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../runtime/instances/launcher.ts';
+import { findToolchain } from '../../runtime/sandbox/toolchains.ts';
 import { probePort } from '../../runtime/instances/readiness.ts';
 import { FIXTURES } from '../helpers/server.ts';
 import { getViaRouter, type BenchPlatform } from './platform.ts';
@@ -112,12 +113,31 @@ export async function prepareGoApp(): Promise<ColdApp | string> {
   return { name: 'go', dir: src, bare: ['./app'], settings: { runtime: 'go', buildCommand: 'test -x app', startCommand: './app' }, cleanup };
 }
 
-export function standardApps(): ColdApp[] {
-  return [
-    { name: 'node', dir: path.join(FIXTURES, 'node-hello'), bare: ['node', 'app.js'], settings: { runtime: 'node', buildCommand: 'true', startCommand: 'node app.js' } },
-    // the python runtime's defaults: a venv (system site packages) made by the build, `python app.py`
-    { name: 'python', dir: path.join(FIXTURES, 'python-hello'), bare: ['/usr/bin/python3', 'app.py'], settings: { runtime: 'python' } },
-  ];
+export function nodeApp(): ColdApp {
+  return { name: 'node', dir: path.join(FIXTURES, 'node-hello'), bare: ['node', 'app.js'], settings: { runtime: 'node', buildCommand: 'true', startCommand: 'node app.js' } };
+}
+
+/**
+ * The python runtime's defaults: a venv (system site packages) made by the build, `python app.py`.
+ * The bare spawn runs the same: a venv made the same way from the same interpreter (a venv's
+ * python starts ~5 ms slower than the system one, which is not the platform's doing).
+ */
+export async function preparePythonApp(): Promise<ColdApp | string> {
+  const python = findToolchain('python');
+  if (!python.binary) return python.missing ?? 'python3 not found';
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cellhost-bench-py-'));
+  const cleanup = () => fs.rmSync(root, { recursive: true, force: true });
+  try {
+    await new Promise<void>((resolve, reject) =>
+      execFile(python.binary!, ['-m', 'venv', '--system-site-packages', '--without-pip', path.join(root, '.venv')], { timeout: 60_000 }, (err, _out, stderr) =>
+        err ? reject(new Error(`python3 -m venv failed: ${stderr || err.message}`)) : resolve(),
+      ),
+    );
+  } catch (err) {
+    cleanup();
+    return (err as Error).message;
+  }
+  return { name: 'python', dir: path.join(FIXTURES, 'python-hello'), bare: [path.join(root, '.venv/bin/python'), 'app.py'], settings: { runtime: 'python' }, cleanup };
 }
 
 export async function benchColdStart(platform: BenchPlatform, app: ColdApp): Promise<ColdStartResult> {

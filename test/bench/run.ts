@@ -3,7 +3,7 @@
 // installs nothing; removes every process, temp dir and cgroup it made.
 import { benchBurst } from './burst.ts';
 import { deferCleanup, runCleanups } from './cleanup.ts';
-import { benchColdStart, prepareGoApp, standardApps, type ColdApp } from './cold-start.ts';
+import { benchColdStart, nodeApp, prepareGoApp, preparePythonApp, type ColdApp } from './cold-start.ts';
 import { describeHost, readLoadAverage } from './host-info.ts';
 import { benchIdle } from './idle-footprint.ts';
 import { startPlatform, type BenchPlatform } from './platform.ts';
@@ -58,9 +58,12 @@ let isolation = '';
 const results: BenchResults = { proxy: { ok: false, reason: 'not run' }, cold: [], thaw: { ok: false, reason: 'not run' }, burst: { ok: false, reason: 'not run' }, idle: { ok: false, reason: 'not run' } };
 
 try {
-  const go = await prepareGoApp();
-  if (typeof go !== 'string' && go.cleanup) deferCleanup(go.cleanup);
-  const apps: (ColdApp | { name: string; missing: string })[] = [...standardApps(), typeof go === 'string' ? { name: 'go', missing: go } : go];
+  const prepared = [await preparePythonApp(), await prepareGoApp()];
+  for (const app of prepared) if (typeof app !== 'string' && app.cleanup) deferCleanup(app.cleanup);
+  const apps: (ColdApp | { name: string; missing: string })[] = [
+    nodeApp(),
+    ...prepared.map((app, i) => (typeof app === 'string' ? { name: ['python', 'go'][i]!, missing: app } : app)),
+  ];
 
   // freezing off: direct and nginx traffic bypasses the pool, which would see the instance idle
   await withPlatform({ CELLHOST_FREEZE_AFTER_S: '0' }, async (platform) => {

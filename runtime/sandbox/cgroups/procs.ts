@@ -1,5 +1,6 @@
 // Process-side helpers shared by both drivers: the join wrapper, killing by pid, polling.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { quoteShell } from '../run-command.ts';
 import { CellhostError } from '../../core/errors.ts';
 import { errnoOf, toCgroupError } from './fs.ts';
 
@@ -12,10 +13,6 @@ export function assertGroupName(name: string, what = 'cgroup name'): void {
       details: { name },
     });
   }
-}
-
-function quoteShell(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /**
