@@ -47,7 +47,8 @@ export interface Services {
   /** the router's lookup: normalized host → route */
   resolve(host: string): Route | null;
   /** recompute what the pool should run for a service (live deployment, settings or env changed) */
-  sync(name: string): void;
+  /** make the pool run what is live now; `standby` unless it is the platform's start */
+  sync(name: string, standby?: boolean): void;
   syncAll(): void;
 }
 
@@ -93,7 +94,7 @@ export function createServices(deps: ServicesDeps): Services {
     }
   }
 
-  function sync(name: string): void {
+  function sync(name: string, standby = true): void {
     const s = store.services.get(name);
     const dep = s?.liveDeploymentId ? store.deployments.get(s.liveDeploymentId) : undefined;
     if (!s || !dep?.imageDir) {
@@ -101,7 +102,7 @@ export function createServices(deps: ServicesDeps): Services {
       return;
     }
     const env = deps.envFor(name);
-    pool.setTarget(name, buildTarget(s, dep, env.vars, env.version));
+    pool.setTarget(name, buildTarget(s, dep, env.vars, env.version), { standby });
   }
 
   rebuildRoutes();
@@ -147,7 +148,7 @@ export function createServices(deps: ServicesDeps): Services {
     },
     sync,
     syncAll() {
-      for (const s of store.services.list()) sync(s.name);
+      for (const s of store.services.list()) sync(s.name, false);
     },
   };
 }

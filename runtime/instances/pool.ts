@@ -156,7 +156,8 @@ export interface PoolOptions {
 export interface Pool {
   acquire(service: string): Promise<Lease>;
   /** set what a service runs; null stops all its instances (deleted, or nothing live) */
-  setTarget(service: string, target: Target | null): void;
+  /** `standby`: a version a user just made live (not every service at start): prepare its first instance */
+  setTarget(service: string, target: Target | null, opts?: { standby?: boolean }): void;
   instances(service: string): InstanceInfo[];
   /** stop taking requests, wait up to graceMs for in-flight ones, stop everything */
   close(graceMs: number): Promise<void>;
@@ -594,7 +595,7 @@ export function createPool(opts: PoolOptions): Pool {
       return take(s, chosen, true);
     },
 
-    setTarget(name, target) {
+    setTarget(name, target, options) {
       const s = state(name);
       const prev = s.target;
       s.target = target;
@@ -623,8 +624,9 @@ export function createPool(opts: PoolOptions): Pool {
       }
       ensureMin(s);
       dispatch(s);
-      // a new version of a service in use (not every service at the platform's start)
-      if (prev && prev.generation !== target.generation) prepareStandby(s);
+      // a version just made live will be asked for soon; at the platform's start, no service gets
+      // one until it has been used and scaled to zero
+      if (options?.standby && prev?.generation !== target.generation) prepareStandby(s);
     },
 
     instances(name) {
