@@ -143,7 +143,8 @@ export interface PoolOptions {
   onOutput?(service: string, instanceId: string, deploymentId: string, stream: OutputStream, line: string): void;
   /** how long requests wait for a full warm instance before another one starts; default 50 ms */
   scaleOutAfterMs?: number;
-  /** cold starts in flight per service at most; default the host's cores (at least 2) */
+  /** cold starts in flight per service at most; default half the host's cores (at least 1): a
+   *  start takes about a core, and the requests already being served need the rest */
   maxParallelStarts?: number;
   /** freeze an instance idle this long (0: never); default 30 s */
   freezeAfterMs?: number;
@@ -171,7 +172,7 @@ export function createPool(opts: PoolOptions): Pool {
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? silentLogger;
   const services = new Map<string, ServiceState>();
-  const maxParallelStarts = opts.maxParallelStarts ?? Math.max(2, os.availableParallelism());
+  const maxParallelStarts = opts.maxParallelStarts ?? Math.max(1, Math.floor(os.availableParallelism() / 2));
   const scaleOutAfterMs = opts.scaleOutAfterMs ?? 50;
   let closing = false;
   const stopping = new Set<Promise<void>>();
