@@ -156,6 +156,8 @@ export interface PoolOptions {
 
 export interface Pool {
   acquire(service: string): Promise<Lease>;
+  /** the common case without a promise: a warm instance with a free slot and nobody queued; else null */
+  tryAcquire(service: string): Lease | null;
   /** set what a service runs; null stops all its instances (deleted, or nothing live) */
   /** `standby`: a version a user just made live (not every service at start): prepare its first instance */
   setTarget(service: string, target: Target | null, opts?: { standby?: boolean }): void;
@@ -594,6 +596,20 @@ export function createPool(opts: PoolOptions): Pool {
         s.waiters.push(w);
       });
       return take(s, chosen, true);
+    },
+
+    tryAcquire(name) {
+      const s = services.get(name);
+      const t = s?.target;
+      // anyone queued goes first (FIFO), and every other case (cold, frozen, full, retiring) is acquire()'s
+      if (closing || !s || !t || s.waiters.length) return null;
+      for (const inst of s.instances) {
+        if (inst.state === 'ready' && inst.generation === t.generation && !inst.frozen && !inst.exited && inst.inflight < t.concurrency) {
+          inst.inflight++;
+          return lease(s, inst, false);
+        }
+      }
+      return null;
     },
 
     setTarget(name, target, options) {

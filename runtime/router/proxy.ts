@@ -61,7 +61,7 @@ export function createRouter(opts: RouterOptions): http.Server {
   server.on('clientError', answerClientError);
 
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const requestId = (req.headers['x-request-id'] as string | undefined) ?? crypto.randomUUID();
+    const requestId = (req.headers['x-request-id'] as string | undefined) ?? nextRequestId();
     const host = normalizeHost(req.headers.host);
     const route = host ? opts.resolve(host) : null;
     if (!route) {
@@ -80,6 +80,11 @@ export function createRouter(opts: RouterOptions): http.Server {
       req.resume();
       return;
     }
+    const lease = opts.pool.tryAcquire(route.service);
+    if (lease) {
+      ex.forward(lease);
+      return;
+    }
     opts.pool.acquire(route.service).then(
       (lease) => ex.forward(lease),
       (err: unknown) => {
@@ -93,7 +98,7 @@ export function createRouter(opts: RouterOptions): http.Server {
   });
 
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-    const requestId = (req.headers['x-request-id'] as string | undefined) ?? crypto.randomUUID();
+    const requestId = (req.headers['x-request-id'] as string | undefined) ?? nextRequestId();
     const host = normalizeHost(req.headers.host);
     const route = host ? opts.resolve(host) : null;
     if (!route) {
@@ -111,6 +116,13 @@ export function createRouter(opts: RouterOptions): http.Server {
   });
 
   return server;
+}
+
+// request ids: random per process, then a counter; unique without a UUID's random bytes each time
+const ID_PREFIX = crypto.randomBytes(6).toString('hex');
+let idCounter = 0;
+function nextRequestId(): string {
+  return `${ID_PREFIX}-${(idCounter++).toString(36).padStart(6, '0')}`;
 }
 
 const kExchange = Symbol('exchange');
