@@ -26,7 +26,8 @@ const watchdog = setTimeout(() => {
   void cleanUp().finally(() => process.exit(2));
 }, DEADLINE_MS);
 watchdog.unref();
-process.once('SIGINT', () => void cleanUp().finally(() => process.exit(130)));
+// stopped early (Ctrl-C, or a `timeout`): what was started is removed all the same
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void cleanUp().finally(() => process.exit(130)));
 
 async function withPlatform<T>(env: Record<string, string>, fn: (p: BenchPlatform) => Promise<T>): Promise<T> {
   const platform = await startPlatform(env);
@@ -55,6 +56,7 @@ async function section<T>(name: string, fn: () => Promise<T>): Promise<Section<T
 const host = describeHost();
 const loadBefore = readLoadAverage();
 let isolation = '';
+let isolationReasons: string[] = [];
 const results: BenchResults = { proxy: { ok: false, reason: 'not run' }, cold: [], thaw: { ok: false, reason: 'not run' }, burst: { ok: false, reason: 'not run' }, idle: { ok: false, reason: 'not run' } };
 
 try {
@@ -69,6 +71,7 @@ try {
   await withPlatform({ CELLHOST_FREEZE_AFTER_S: '0' }, async (platform) => {
     const health = await platform.api('GET', '/api/v1/health');
     isolation = Object.entries(health.body?.isolation?.features ?? {}).map(([k, v]) => `${k} ${v ? 'on' : 'off'}`).join(', ');
+    isolationReasons = health.body?.isolation?.reasons ?? [];
     if (wanted('proxy')) results.proxy = await section('proxy', () => benchProxy(platform, log));
     for (const app of wanted('cold') ? apps : []) {
       results.cold.push({ app: app.name, result: 'missing' in app ? { ok: false, reason: app.missing } : await section(`cold start ${app.name}`, () => benchColdStart(platform, app)) });
@@ -87,6 +90,8 @@ const out = [
   '',
   `Machine: ${host.cores} cores (\`nproc\`), ${host.cpuModel}, ${host.memoryGb} GB RAM, Linux ${host.kernel}, Node ${host.node}.`,
   `Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}. Isolation: ${isolation || 'unknown'}.`,
+  // a degraded platform measures something else: say why, in the table's own words
+  ...(isolationReasons.length ? ['', `**Isolation was degraded in this run**: ${isolationReasons.join('; ')}.`] : []),
   '',
   renderTable(results),
   '',
