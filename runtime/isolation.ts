@@ -79,24 +79,38 @@ async function prepareDataDir(config: Config, reasons: string[], look: boolean):
 
 /**
  * One platform per set of host names (cgroup prefix, netns prefix, host run dir): a second one
- * would reclaim the first's instances as leftovers. The owner's pid lives in the host run dir.
+ * would reclaim the first's instances as leftovers. The owner's pid and its start time live in
+ * the host run dir: after a crash, a pid reused by another process is not taken for the owner.
  */
 function claimHostNames(config: Config): void {
   const file = path.join(config.hostRunDir, 'owner.pid');
   let owner = 0;
+  let ownerStart: string | undefined;
   try {
-    owner = Number(fs.readFileSync(file, 'utf8'));
+    const [pid, start] = fs.readFileSync(file, 'utf8').trim().split(/\s+/);
+    owner = Number(pid);
+    // a file from before start times were recorded has none: its live pid still counts
+    ownerStart = start;
   } catch {
     // no owner yet
   }
-  if (owner && owner !== process.pid && isRunning(owner)) {
+  if (owner && owner !== process.pid && isRunning(owner) && (ownerStart === undefined || startTimeOf(owner) === ownerStart)) {
     throw new CellhostError(
       'ERR_VALIDATION',
       `another cellhost (pid ${owner}) uses the host names of this one (cgroup prefix "${config.cgroupPrefix}", netns prefix "${config.netnsPrefix}", ${config.hostRunDir}): stop it, or give this one its own CELLHOST_CGROUP_PREFIX, CELLHOST_NETNS_PREFIX, CELLHOST_NETNS_SUBNET and CELLHOST_HOST_RUN_DIR`,
     );
   }
   fs.mkdirSync(config.hostRunDir, { recursive: true, mode: 0o755 });
-  fs.writeFileSync(file, String(process.pid));
+  fs.writeFileSync(file, `${process.pid} ${startTimeOf(process.pid) ?? ''}`.trim());
+}
+
+/** field 22 of /proc/PID/stat: when the process started, in clock ticks since boot */
+function startTimeOf(pid: number): string | undefined {
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[19];
+  } catch {
+    return undefined;
+  }
 }
 
 function isRunning(pid: number): boolean {
