@@ -97,7 +97,10 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
           runtime: service.runtime,
           plan: service.plan,
           dir: imageDir,
-          script: steps.join('\n'),
+          // without the sandbox (whose bwrap starts its own session), the build is the pty's
+          // session: ~1 in 4 builds that exit within a few ms were killed by a SIGHUP from the
+          // pty's hangup, reported as "signal 1". Nothing in a build needs SIGHUP.
+          script: ["trap '' HUP", ...steps].join('\n'),
           env: deps.envFor(service.name),
           cacheDir: path.join(deps.paths.cache, service.name),
         });
