@@ -2,6 +2,7 @@
 // instance's process tree, read in the instance's own network namespace. The API does not expose
 // the upstream address, and "direct" and nginx must reach the very instance cellhost proxies to.
 import fs from 'node:fs';
+import { processTree } from '../helpers/host.ts';
 
 export interface ListenAddress {
   host: string;
@@ -14,28 +15,6 @@ function readText(file: string): string | null {
   } catch {
     return null;
   }
-}
-
-/** the pid and every descendant of it */
-function processTree(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const stat = readText(`/proc/${name}/stat`);
-    if (!stat) continue;
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    const list = children.get(ppid) ?? [];
-    list.push(Number(name));
-    children.set(ppid, list);
-  }
-  const out: number[] = [];
-  const queue = [root];
-  while (queue.length && out.length < 1000) {
-    const pid = queue.shift()!;
-    out.push(pid);
-    queue.push(...(children.get(pid) ?? []));
-  }
-  return out;
 }
 
 function socketInodes(pids: number[]): Set<string> {

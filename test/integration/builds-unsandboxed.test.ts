@@ -5,22 +5,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
-import { FIXTURES, TOKEN, tempDir } from '../helpers/server.ts';
+import { adminApi, FIXTURES, tempDir } from '../helpers/server.ts';
 import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
 const dataDir = tempDir('cellhost-unsandboxed-');
 let server: ChildServer;
-
-async function api(method: string, p: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
-  const isBytes = body instanceof Uint8Array;
-  const res = await fetch(server.adminUrl + p, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body && !isBytes ? { 'content-type': 'application/json' } : {}), ...headers },
-    body: body === undefined ? undefined : isBytes ? (body as unknown as BodyInit) : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
+const api = adminApi(() => server.adminUrl);
 
 /** deploy and wait for the outcome: 'live', or the failure's message */
 async function deploy(name: string, archive: Uint8Array): Promise<string> {

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeSandbox } from '../../runtime/sandbox/bwrap.ts';
 import { probeNetns } from '../../runtime/sandbox/netns.ts';
 import { runChecked, runCommand } from '../../runtime/sandbox/run-command.ts';
+import { networkLeftovers, processTree } from '../helpers/host.ts';
 import { FIXTURES, instancePids, isAlive, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 const isCI = process.env.CI === 'true';
@@ -32,28 +33,6 @@ describe('isolation prerequisites', () => {
   });
 });
 
-/** every process under `pid` (inclusive), from /proc/<pid>/task/<tid>/children */
-function processTree(pid: number): number[] {
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) {
-    const p = out[i]!;
-    let tids: string[] = [];
-    try {
-      tids = fs.readdirSync(`/proc/${p}/task`);
-    } catch {
-      continue;
-    }
-    for (const t of tids) {
-      try {
-        out.push(...fs.readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
-      } catch {
-        // the thread ended meanwhile
-      }
-    }
-  }
-  return out;
-}
-
 function statusOf(pid: number): { uid: number[]; nspid: number[]; name: string } {
   const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (k: string) => new RegExp(`^${k}:\\s+(.*)$`, 'm').exec(text)?.[1]?.trim() ?? '';
@@ -66,16 +45,7 @@ async function leftovers(iso: Readonly<Record<string, string>>, uids: number[]):
   const ns = iso.CELLHOST_NETNS_PREFIX!;
   const cg = iso.CELLHOST_CGROUP_PREFIX!;
   const runDir = iso.CELLHOST_HOST_RUN_DIR!;
-  const list = await runCommand('ip', ['netns', 'list']);
-  for (const l of list.stdout.split('\n')) if (l.startsWith(`${ns}-ns`)) found.push(`netns ${l}`);
-  const links = await runCommand('ip', ['-o', 'link', 'show']);
-  for (const l of links.stdout.split('\n')) if (l.includes(` ${ns}-v`)) found.push(`link ${l.split(':')[1]?.trim()}`);
-  const nft = await runCommand('nft', ['list', 'tables']);
-  if (nft.stdout.includes(`cellhost_${ns}`)) found.push(`nft table cellhost_${ns}`);
-  for (const table of ['filter', 'nat']) {
-    const ipt = await runCommand('iptables', ['-w', '-t', table, '-S']);
-    for (const l of ipt.stdout.split('\n')) if (l.includes(`CH-${ns}-`) || l.includes(`${ns}-v+`)) found.push(`iptables ${l}`);
-  }
+  found.push(...(await networkLeftovers(ns)));
   for (const controller of fs.readdirSync('/sys/fs/cgroup')) {
     const dir = path.join('/sys/fs/cgroup', controller, cg);
     if (fs.existsSync(dir)) found.push(`cgroup ${dir}`);

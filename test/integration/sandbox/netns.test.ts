@@ -15,6 +15,7 @@ import { baseSandboxEnv, buildSandboxArgv, probeSandbox } from '../../../runtime
 import { createNetnsPool, probeNetns, type NetnsLease, type NetnsPool } from '../../../runtime/sandbox/netns.ts';
 import { runChecked, runCommand } from '../../../runtime/sandbox/run-command.ts';
 import { findToolchain } from '../../../runtime/sandbox/toolchains.ts';
+import { networkLeftovers } from '../../helpers/host.ts';
 
 const isCI = process.env.CI === 'true';
 const [sandboxProbe, netProbe] = await Promise.all([probeSandbox(), probeNetns()]);
@@ -138,23 +139,6 @@ async function tearDownOutside(): Promise<void> {
   await runCommand('ip', ['-force', '-batch', '-'], { input: `link del ${OUT_IF}\nnetns del ${OUT_NS}\n` });
 }
 
-async function leftovers(prefix: string): Promise<string[]> {
-  const found: string[] = [];
-  const ns = await runCommand('ip', ['netns', 'list']);
-  for (const l of ns.stdout.split('\n')) if (l.startsWith(`${prefix}-ns`)) found.push(`netns ${l}`);
-  const links = await runCommand('ip', ['-o', 'link', 'show']);
-  for (const l of links.stdout.split('\n')) if (l.includes(` ${prefix}-v`)) found.push(`link ${l.split(':')[1]?.trim()}`);
-  const nft = await runCommand('nft', ['list', 'tables']);
-  if (nft.stdout.includes(`cellhost_${prefix}`)) found.push(`nft table cellhost_${prefix}`);
-  for (const table of ['filter', 'nat']) {
-    const ipt = await runCommand('iptables', ['-w', '-t', table, '-S']);
-    for (const l of ipt.stdout.split('\n')) if (l.includes(`CH-${prefix}-`) || l.includes(`${prefix}-v+`)) found.push(`iptables ${l}`);
-  }
-  const ip6 = await runCommand('ip6tables', ['-w', '-S']);
-  for (const l of ip6.stdout.split('\n')) if (l.includes(`${prefix}-v+`)) found.push(`ip6tables ${l}`);
-  return found;
-}
-
 describe.skipIf(!ready)('namespace pool with nftables (prefix cht)', () => {
   let pool: NetnsPool;
   let imageDir: string;
@@ -269,7 +253,7 @@ describe.skipIf(!ready)('namespace pool with nftables (prefix cht)', () => {
     const listed = await runCommand('ip', ['netns', 'list']);
     expect(listed.stdout).not.toMatch(new RegExp(`^${b.name} `, 'm'));
     await pool.close();
-    expect(await leftovers('cht')).toEqual([]);
+    expect(await networkLeftovers('cht')).toEqual([]);
   });
 });
 
@@ -321,6 +305,6 @@ describe.skipIf(!ready)('namespace pool with the iptables fallback (prefix chu)'
     expect(toOutside).toBe(`data:${OUT_HOST}`);
     await killAll();
     await pool.close();
-    expect(await leftovers('chu')).toEqual([]);
+    expect(await networkLeftovers('chu')).toEqual([]);
   });
 });
