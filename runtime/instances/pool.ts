@@ -158,8 +158,11 @@ export interface Pool {
   acquire(service: string): Promise<Lease>;
   /** the common case without a promise: a warm instance with a free slot and nobody queued; else null */
   tryAcquire(service: string): Lease | null;
-  /** set what a service runs; null stops all its instances (deleted, or nothing live) */
-  /** `standby`: a version a user just made live (not every service at start): prepare its first instance */
+  /**
+   * set what a service runs; null stops all its instances (deleted, or nothing live).
+   * `standby`: a version a user just made live (not every service at the platform's start):
+   * prepare its first instance ahead of the first request
+   */
   setTarget(service: string, target: Target | null, opts?: { standby?: boolean }): void;
   instances(service: string): InstanceInfo[];
   /** stop taking requests, wait up to graceMs for in-flight ones, stop everything */
