@@ -14,7 +14,7 @@ const { values } = parseArgs({
 });
 
 const seconds = Number(values.seconds);
-if (!Number.isFinite(seconds) || seconds < 40) throw new Error('--seconds must be a number ≥ 40 (a 30 s warm-up, then the run)');
+if (!Number.isFinite(seconds) || seconds < 70) throw new Error('--seconds must be a number ≥ 70 (a 60 s warm-up, then the run)');
 const report = await runSoak({ seconds, services: Number(values.services), log: (l) => process.stderr.write(`soak: ${l}\n`) });
 const { samples: _samples, ...rss } = report.rss;
 process.stdout.write(JSON.stringify({ ...report, rss: values.samples ? report.rss : rss }, null, 2) + '\n');
