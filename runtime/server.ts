@@ -20,6 +20,7 @@ import { createLogger, type Logger } from './core/log.ts';
 import { describeEvent } from './logs/events.ts';
 import { createLogSink } from './logs/sink.ts';
 import { setUpIsolation } from './isolation.ts';
+import { createHostCpu } from './instances/host-cpu.ts';
 import { createPool, type PoolEvent } from './instances/pool.ts';
 import { answerClientError } from './router/error-page.ts';
 import { createRouter } from './router/proxy.ts';
@@ -98,6 +99,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     observer: meter,
     freezeAfterMs: config.freezeAfterMs,
     standbys: config.standbys,
+    hostCpu: createHostCpu(),
     // short of memory: under 5 % of RAM free, or under 256 MB
     isMemoryLow: () => os.freemem() < Math.min(os.totalmem() * 0.05, 256 * 1024 * 1024),
     startTimeoutMs: config.startTimeoutMs,

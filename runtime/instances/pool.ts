@@ -8,6 +8,7 @@ import { systemClock, type Clock } from '../core/clock.ts';
 import { silentLogger, type Logger } from '../core/log.ts';
 import type { InstanceSpec, Launch, Launcher } from './launcher.ts';
 import { spawnInstance, type InstanceProcess, type OutputStream } from './process.ts';
+import type { CpuMark, HostCpu } from './host-cpu.ts';
 import { createStandbySet, newInstanceId } from './standby.ts';
 import { closeUpstream, openUpstream, type Upstream } from './upstream.ts';
 
@@ -33,6 +34,7 @@ export type PoolEvent =
   | { type: 'drain'; service: string; instanceId: string; deploymentId: string }
   | { type: 'recycle'; service: string; instanceId: string; deploymentId: string; reason: string }
   | { type: 'backoff'; service: string; failures: number; delayMs: number; message: string }
+  | { type: 'scale_out_held'; service: string; instances: number; queued: number }
   | { type: 'frozen'; service: string; instanceId: string; deploymentId: string; idleMs: number }
   | { type: 'thawed'; service: string; instanceId: string; deploymentId: string; frozenMs: number; thawMs: number }
   | { type: 'memory_pressure_stop'; service: string; instanceId: string; deploymentId: string; frozenMs: number }
@@ -92,6 +94,14 @@ interface ServiceState {
   failures: number;
   /** when requests first found every warm instance full (0: they do not); drives scale-out */
   pressureSince: number;
+  /** requests served so far, and that count and the host's CPU when the scale-out window opened */
+  completed: number;
+  windowCompleted: number;
+  windowCpu: CpuMark | null;
+  /** when this episode of pressure began (the window restarts after a held scale-out) */
+  episodeSince: number;
+  /** a held scale-out was reported in this episode of pressure */
+  heldReported: boolean;
   /** no new instance before this time: crash-loop backoff */
   backoffUntil: number;
   lastFailure: CellhostError | null;
@@ -152,6 +162,8 @@ export interface PoolOptions {
   isMemoryLow?(): boolean;
   /** services scaled to zero that keep a standby (their next instance prepared); default 0 */
   standbys?: number;
+  /** the host's CPU load: no scale-out onto a host whose cores are all busy (default: not asked) */
+  hostCpu?: HostCpu;
 }
 
 export interface Pool {
@@ -170,6 +182,8 @@ export interface Pool {
 }
 
 const BACKOFF = Symbol('backoff');
+/** how long a saturated host holds a scale-out back (see scaleOutDue) */
+const MAX_SCALE_OUT_HOLD_MS = 1000;
 /** how long after a service's last instance stopped its standby is prepared */
 const STANDBY_DELAY_MS = 200;
 
@@ -210,7 +224,7 @@ export function createPool(opts: PoolOptions): Pool {
   function state(name: string): ServiceState {
     let s = services.get(name);
     if (!s) {
-      s = { name, target: null, instances: [], waiters: [], failures: 0, pressureSince: 0, backoffUntil: 0, lastFailure: null };
+      s = { name, target: null, instances: [], waiters: [], failures: 0, pressureSince: 0, completed: 0, windowCompleted: 0, windowCpu: null, episodeSince: 0, heldReported: false, backoffUntil: 0, lastFailure: null };
       services.set(name, s);
     }
     return s;
@@ -384,22 +398,48 @@ export function createPool(opts: PoolOptions): Pool {
       if (startingNow >= maxParallelStarts) return retiring;
       // warm instances that are merely full usually free a slot within milliseconds: scale out
       // only when requests have waited for one a while (a stable window, as Knative's)
-      if (readyNow > 0 && !scaleOutDue(s)) return retiring;
+      if (readyNow > 0 && !scaleOutDue(s, readyNow)) return retiring;
       return startInstance(s, t);
     }
     return retiring;
   }
 
   /** true once requests have waited for capacity longer than the scale-out window */
-  function scaleOutDue(s: ServiceState): boolean {
+  function scaleOutDue(s: ServiceState, readyInstances: number): boolean {
     if (scaleOutAfterMs <= 0) return true;
     const now = clock.now();
     if (!s.pressureSince) {
-      s.pressureSince = now;
-      setTimeout(() => dispatch(s), scaleOutAfterMs + 1).unref();
+      s.episodeSince = now;
+      openScaleOutWindow(s, now);
       return false;
     }
-    return now - s.pressureSince >= scaleOutAfterMs;
+    if (now - s.pressureSince < scaleOutAfterMs) return false;
+    // a burst on a host with no core free: when every warm instance finished a request within the
+    // window (the queue moves; it is not stuck behind slow requests), a start would take CPU from
+    // them and the queue would end later, so they keep it. For a second at most: past that the
+    // load is not a burst, and the service gets its instances
+    if (
+      opts.hostCpu &&
+      s.windowCpu &&
+      now - s.episodeSince < MAX_SCALE_OUT_HOLD_MS &&
+      s.completed - s.windowCompleted >= readyInstances &&
+      opts.hostCpu.saturated(s.windowCpu)
+    ) {
+      if (!s.heldReported) {
+        s.heldReported = true;
+        emit({ type: 'scale_out_held', service: s.name, instances: s.instances.length, queued: s.waiters.length });
+      }
+      openScaleOutWindow(s, now);
+      return false;
+    }
+    return true;
+  }
+
+  function openScaleOutWindow(s: ServiceState, now: number): void {
+    s.pressureSince = now;
+    s.windowCompleted = s.completed;
+    s.windowCpu = opts.hostCpu?.mark() ?? null;
+    setTimeout(() => dispatch(s), scaleOutAfterMs + 1).unref();
   }
 
   function lease(s: ServiceState, inst: Instance, coldStart: boolean): Lease {
@@ -413,6 +453,7 @@ export function createPool(opts: PoolOptions): Pool {
       release() {
         if (released) return;
         released = true;
+        s.completed++;
         void inst.proc.settle();
         opts.observer?.released(inst.id);
         inst.inflight--;
@@ -524,7 +565,10 @@ export function createPool(opts: PoolOptions): Pool {
       inst.inflight++;
       w.resolve(inst);
     }
-    if (!s.waiters.length) s.pressureSince = 0;
+    if (!s.waiters.length) {
+      s.pressureSince = 0;
+      s.heldReported = false;
+    }
   }
 
   function ensureMin(s: ServiceState): void {

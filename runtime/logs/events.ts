@@ -20,6 +20,8 @@ export function describeEvent(event: string, f: Record<string, unknown>): string
       return `instance ${f.instanceId} recycled: ${f.reason}`;
     case 'backoff':
       return `crash loop: ${f.failures} failed starts in a row, waiting ${seconds(f.delayMs)} before the next (${f.message})`;
+    case 'scale_out_held':
+      return `${f.queued} request(s) queued on ${f.instances} busy instance(s), but every CPU core of the host is busy: no instance started (it would slow the ones serving); checked again shortly`;
     case 'frozen':
       return `instance ${f.instanceId} frozen after ${seconds(f.idleMs)} idle (memory kept, no CPU, not billed)`;
     case 'thawed':

@@ -12,12 +12,11 @@ import { probePort } from '../../runtime/instances/readiness.ts';
 import { FIXTURES } from '../helpers/server.ts';
 import { getViaRouter, type BenchPlatform } from './platform.ts';
 import { clockTicksPerS, readCpuTicks } from './proc-stats.ts';
+import { CLEAN_PATH, goBuild } from './go-build.ts';
 import { median, sleep } from './stats.ts';
-import { findBinary } from './wrk.ts';
 
 export const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 10));
 const STANDBY_SETTLE_MS = 500;
-const CLEAN_PATH = '/usr/local/bin:/usr/bin:/bin';
 
 export interface ColdApp {
   name: 'node' | 'python' | 'go';
@@ -90,27 +89,10 @@ async function waitScaledToZero(platform: BenchPlatform, service: string): Promi
 
 /** the Go app, built once with `go build` (its cache in a temp dir, removed after) */
 export async function prepareGoApp(): Promise<ColdApp | string> {
-  const go = findBinary('go');
-  if (!go) return 'go is not installed (apt-get install golang-go)';
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cellhost-bench-go-'));
-  const src = path.join(root, 'src');
-  fs.mkdirSync(src);
-  for (const f of ['main.go', 'go.mod']) fs.copyFileSync(path.join(FIXTURES, 'go-hello', f), path.join(src, f));
-  const cleanup = () => fs.rmSync(root, { recursive: true, force: true });
-  try {
-    await new Promise<void>((resolve, reject) =>
-      execFile(go, ['build', '-o', 'app', '.'], {
-        cwd: src,
-        timeout: 120_000,
-        env: { PATH: CLEAN_PATH, HOME: root, GOCACHE: path.join(root, 'cache'), GOPATH: path.join(root, 'gopath'), GOFLAGS: '-modcacherw', GOTOOLCHAIN: 'local' },
-      }, (err, _out, stderr) => (err ? reject(new Error(`go build failed: ${stderr || err.message}`)) : resolve())),
-    );
-  } catch (err) {
-    cleanup();
-    return (err as Error).message;
-  }
+  const built = await goBuild(path.join(FIXTURES, 'go-hello'), ['main.go', 'go.mod'], 'app');
+  if (typeof built === 'string') return built;
   // the prebuilt binary is deployed as is: the build step only checks it is there
-  return { name: 'go', dir: src, bare: ['./app'], settings: { runtime: 'go', buildCommand: 'test -x app', startCommand: './app' }, cleanup };
+  return { name: 'go', dir: built.dir, bare: ['./app'], settings: { runtime: 'go', buildCommand: 'test -x app', startCommand: './app' }, cleanup: built.cleanup };
 }
 
 export function nodeApp(): ColdApp {

@@ -120,7 +120,7 @@ function thawRow(m: Section<ThawResult>): Row {
 }
 
 function burstRow(m: Section<BurstResult>, oneColdMs: number): Row {
-  const what = 'burst: 200 concurrent requests at a cold service (concurrency 10, max 20 instances)';
+  const what = 'burst: 200 concurrent requests, each on a new connection, at a cold service (concurrency 10, max 20 instances)';
   if (!m.ok) return [what, '', '—', `failed: ${m.reason}`, '', `0 errors, all within ${TARGETS.burstMultiple}× one cold start`, 'n/a'];
   const r = m.value;
   const multiple = r.maxMs / oneColdMs;
@@ -131,7 +131,7 @@ function burstRow(m: Section<BurstResult>, oneColdMs: number): Row {
     '—',
     `${r.errors}/${r.requests} errors${kinds ? ` (${kinds})` : ''}, p50 ${formatMs(r.p50Ms)}, max ${formatMs(r.maxMs)}; ` +
       `${r.instances} instances, each spawn → ready p50 ${formatMs(r.instanceStartP50Ms)}, max ${formatMs(r.instanceStartMaxMs)}; ` +
-      `CPU used: platform ${formatMs(r.platformCpuMs, 0)}, apps ${r.appsCpuMs === null ? 'n/a' : formatMs(r.appsCpuMs, 0)}`,
+      `CPU used: platform ${formatMs(r.platformCpuMs, 0)}, apps ${r.appsCpuMs === null ? 'n/a' : formatMs(r.appsCpuMs, 0)}; sent by ${r.generator}`,
     `max = ${formatRatio(multiple)} one cold start`,
     `0 errors, max ≤ ${TARGETS.burstMultiple}×`,
     Number.isFinite(multiple) ? yesNo(r.errors === 0 && multiple <= TARGETS.burstMultiple) : 'n/a',

@@ -1,7 +1,7 @@
 // `npm run bench`: every benchmark of issue 8 in one run, each beside its baseline, printed as one
 // markdown table. Needs wrk and nginx on the host (a missing one is named and its row skipped);
 // installs nothing; removes every process, temp dir and cgroup it made.
-import { benchBurst } from './burst.ts';
+import { benchBurst, prepareGenerator } from './burst.ts';
 import { deferCleanup, runCleanups } from './cleanup.ts';
 import { benchColdStart, nodeApp, prepareGoApp, preparePythonApp, type ColdApp } from './cold-start.ts';
 import { describeHost, readLoadAverage } from './host-info.ts';
@@ -76,7 +76,11 @@ try {
     for (const app of wanted('cold') ? apps : []) {
       results.cold.push({ app: app.name, result: 'missing' in app ? { ok: false, reason: app.missing } : await section(`cold start ${app.name}`, () => benchColdStart(platform, app)) });
     }
-    if (wanted('burst')) results.burst = await section('burst', () => benchBurst(platform));
+    if (wanted('burst')) {
+      const generator = await prepareGenerator();
+      if (generator.cleanup) deferCleanup(async () => generator.cleanup!());
+      results.burst = await section('burst', () => benchBurst(platform, generator));
+    }
   });
   if (wanted('thaw')) results.thaw = await section('thaw', () => withPlatform({ CELLHOST_FREEZE_AFTER_S: '0.2' }, benchThaw));
   if (wanted('idle')) results.idle = await section('idle footprint', () => withPlatform({}, benchIdle));

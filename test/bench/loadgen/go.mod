@@ -1,0 +1,3 @@
+module cellhost.bench/loadgen
+
+go 1.19

@@ -1,0 +1,111 @@
+// Scale-out on a host with no core to spare: the pool with real app processes (direct launcher)
+// and a host-CPU reading the test decides.
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { HostCpu } from '../../../runtime/instances/host-cpu.ts';
+import { createDirectLauncher } from '../../../runtime/instances/launcher.ts';
+import { createPool, type Pool, type PoolEvent } from '../../../runtime/instances/pool.ts';
+import { FIXTURES, tempDir } from '../../helpers/server.ts';
+
+let pool: Pool | null = null;
+let runDir: string | null = null;
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+afterEach(async () => {
+  await pool?.close(2000);
+  pool = null;
+  if (runDir) fs.rmSync(runDir, { recursive: true, force: true });
+  runDir = null;
+});
+
+function setUp(saturated: boolean, concurrency: number, maxInstances: number) {
+  runDir = tempDir('cellhost-scale-');
+  // a copy, as a build would make: in place, the repo's package.json would make app.js a module
+  const imageDir = path.join(runDir, 'image');
+  fs.cpSync(path.join(FIXTURES, 'node-slow'), imageDir, { recursive: true });
+  const events: PoolEvent[] = [];
+  const hostCpu: HostCpu = { mark: () => ({ atMs: performance.now(), stallUs: 0 }), saturated: () => saturated };
+  pool = createPool({
+    launcher: createDirectLauncher({ runDir }),
+    startTimeoutMs: 15_000,
+    queueLimit: 1000,
+    queueTimeoutMs: 30_000,
+    scaleOutAfterMs: 50,
+    maxParallelStarts: 1,
+    freezeAfterMs: 0,
+    hostCpu,
+    onEvent: (e) => events.push(e),
+  });
+  pool.setTarget('svc', {
+    generation: 'g1',
+    spec: { service: 'svc', deploymentId: 'd1', imageDir, runtime: 'node', command: 'node app.js', port: 8080, memoryMb: 256, env: {} },
+    concurrency,
+    maxInstances,
+    minInstances: 0,
+    idleTimeoutMs: 60_000,
+    healthPath: null,
+  });
+  const p = pool;
+  /** n requests at once, each taking `ms` in the app; resolves with the instances that served them */
+  const burst = (n: number, ms: number) =>
+    Promise.all(
+      Array.from({ length: n }, async () => {
+        const lease = await p.acquire('svc');
+        try {
+          return await get(lease.upstream.port, `/?ms=${ms}`);
+        } finally {
+          lease.release();
+        }
+      }),
+    );
+  const started = () => events.filter((e) => e.type === 'cold_start').length;
+  return { events, burst, started };
+}
+
+function get(port: number, p: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: p, agent }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body).boot) : reject(new Error(`status ${res.statusCode}`))));
+      })
+      .on('error', reject);
+  });
+}
+
+describe('scale-out when the host has no core to spare', () => {
+  it('a burst of quick requests stays on the warm instance, and says so once', async () => {
+    const { events, burst, started } = setUp(true, 2, 4);
+    const boots = await burst(80, 3);
+    expect(new Set(boots).size).toBe(1);
+    expect(started()).toBe(1);
+    const held = events.filter((e) => e.type === 'scale_out_held');
+    expect(held).toHaveLength(1);
+    expect(held[0]).toMatchObject({ service: 'svc', instances: 1 });
+  });
+
+  it('the same burst scales out when a core is free', async () => {
+    const { events, burst, started } = setUp(false, 2, 4);
+    await burst(80, 3);
+    expect(started()).toBeGreaterThan(1);
+    expect(events.some((e) => e.type === 'scale_out_held')).toBe(false);
+  });
+
+  it('requests stuck behind slow ones still get their instances', async () => {
+    const { burst, started } = setUp(true, 1, 3);
+    const boots = await burst(3, 1500);
+    expect(new Set(boots).size).toBe(3);
+    expect(started()).toBe(3);
+  });
+
+  it('load that lasts past a second is not a burst: it scales out all the same', async () => {
+    const { events, burst, started } = setUp(true, 1, 3);
+    // ~150 requests of 15 ms on one instance would take over 2 s
+    await burst(150, 15);
+    expect(events.some((e) => e.type === 'scale_out_held')).toBe(true);
+    expect(started()).toBeGreaterThan(1);
+  });
+});
