@@ -55,19 +55,23 @@ export interface Services {
 export function createServices(deps: ServicesDeps): Services {
   const { store, pool } = deps;
   const iso = () => new Date(deps.clock.now()).toISOString();
-  let routes = new Map<string, Route>();
-  let customDomains = new Map<string, Route>();
+  // the router's table, changed one service at a time (rebuilding it from the store made each
+  // create O(services): 16 ms per create at 1000 services)
+  const routes = new Map<string, Route>();
+  const customDomains = new Map<string, Route>();
 
-  function rebuildRoutes(): void {
-    const next = new Map<string, Route>();
-    const custom = new Map<string, Route>();
-    for (const s of store.services.list()) {
-      const route = { service: s.name, requestTimeoutMs: Math.round(s.requestTimeoutS * 1000) };
-      next.set(s.name, route);
-      for (const d of s.domains) custom.set(d, route);
-    }
-    routes = next;
-    customDomains = custom;
+  function setRoute(s: Service): void {
+    dropRoute(s.name);
+    const route = { service: s.name, requestTimeoutMs: Math.round(s.requestTimeoutS * 1000) };
+    routes.set(s.name, route);
+    for (const d of s.domains) customDomains.set(d, route);
+  }
+
+  function dropRoute(name: string): void {
+    const old = routes.get(name);
+    if (!old) return;
+    routes.delete(name);
+    for (const [d, r] of customDomains) if (r === old) customDomains.delete(d);
   }
 
   const urlFor = (name: string) => {
@@ -105,7 +109,7 @@ export function createServices(deps: ServicesDeps): Services {
     pool.setTarget(name, buildTarget(s, dep, env.vars, env.version), { standby });
   }
 
-  rebuildRoutes();
+  for (const s of store.services.list()) setRoute(s);
 
   return {
     list: () => store.services.list().map(view),
@@ -115,7 +119,7 @@ export function createServices(deps: ServicesDeps): Services {
       const settings = settingsForCreate(body);
       checkDomains(body.name, settings.domains);
       const s = store.db.transaction(() => store.services.insert(body.name, settings, iso(), allocateUid(store.services.uids(), deps.uidRange)))();
-      rebuildRoutes();
+      setRoute(s);
       deps.onEvent?.(s.name, 'service_created', {});
       return view(s);
     },
@@ -127,7 +131,7 @@ export function createServices(deps: ServicesDeps): Services {
       }
       checkDomains(name, settings.domains);
       const s = store.services.update(name, settings, iso());
-      rebuildRoutes();
+      setRoute(s);
       sync(name);
       deps.onEvent?.(name, 'service_updated', { fields: Object.keys(patch) });
       return view(s);
@@ -137,7 +141,7 @@ export function createServices(deps: ServicesDeps): Services {
       const deployments = store.deployments.listForService(name);
       store.services.remove(name);
       store.logs.removeService(name);
-      rebuildRoutes();
+      dropRoute(name);
       pool.setTarget(name, null);
       for (const d of deployments) await fs.rm(path.join(deps.imagesDir, d.id), { recursive: true, force: true });
       deps.log.info('service.deleted', { service: name, images: deployments.length });

@@ -1,7 +1,7 @@
 // The spine end to end: real server, real apps, real processes.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, instancePids, isAlive, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+import { FIXTURES, instancePids, isAlive, requestRouter, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
 
@@ -148,6 +148,31 @@ describe('capacity', () => {
     const replies = await Promise.all(Array.from({ length: 3 }, () => server.app('slow', '/?ms=300')));
     expect(replies.every((r) => r.status === 200)).toBe(true);
     expect(new Set(replies.map((r) => r.json.boot)).size).toBe(3);
+  });
+});
+
+describe('custom domains', () => {
+  it('routes a service by its custom domains, follows a change of them, and forgets them on delete', async () => {
+    const dep = await server.deploy('branded', path.join(FIXTURES, 'node-hello'), { startCommand: 'node app.js', domains: ['www.example.test'] });
+    expect(dep.status).toBe('live');
+    const get = (host: string) => requestRouter(server.routerUrl, host, '/');
+    expect((await get('www.example.test')).json).toMatchObject({ hello: 'branded' });
+    expect((await get('WWW.example.test:8080')).json).toMatchObject({ hello: 'branded' });
+
+    const squatter = await server.api('POST', '/api/v1/services', { name: 'squatter', runtime: 'node', domains: ['www.example.test'] });
+    expect(squatter.status).toBe(400);
+    expect(squatter.body.error.code).toBe('ERR_VALIDATION');
+
+    expect((await server.api('PATCH', '/api/v1/services/branded', { domains: ['app.example.test'] })).status).toBe(200);
+    const gone = await get('www.example.test');
+    expect(gone.status).toBe(404);
+    expect(gone.json.error.code).toBe('ERR_HOST_UNKNOWN');
+    expect((await get('app.example.test')).json).toMatchObject({ hello: 'branded' });
+    expect((await get('branded.localhost')).json).toMatchObject({ hello: 'branded' });
+
+    expect((await server.api('DELETE', '/api/v1/services/branded')).status).toBe(204);
+    expect((await get('app.example.test')).status).toBe(404);
+    expect((await get('branded.localhost')).status).toBe(404);
   });
 });
 
