@@ -398,14 +398,14 @@ export function createPool(opts: PoolOptions): Pool {
       if (startingNow >= maxParallelStarts) return retiring;
       // warm instances that are merely full usually free a slot within milliseconds: scale out
       // only when requests have waited for one a while (a stable window, as Knative's)
-      if (readyNow > 0 && !scaleOutDue(s, readyNow)) return retiring;
+      if (readyNow > 0 && !scaleOutDue(s, t)) return retiring;
       return startInstance(s, t);
     }
     return retiring;
   }
 
   /** true once requests have waited for capacity longer than the scale-out window */
-  function scaleOutDue(s: ServiceState, readyInstances: number): boolean {
+  function scaleOutDue(s: ServiceState, t: Target): boolean {
     if (scaleOutAfterMs <= 0) return true;
     const now = clock.now();
     if (!s.pressureSince) {
@@ -414,15 +414,16 @@ export function createPool(opts: PoolOptions): Pool {
       return false;
     }
     if (now - s.pressureSince < scaleOutAfterMs) return false;
-    // a burst on a host with no core free: when every warm instance finished a request within the
-    // window (the queue moves; it is not stuck behind slow requests), a start would take CPU from
-    // them and the queue would end later, so they keep it. For a second at most: past that the
-    // load is not a burst, and the service gets its instances
+    // a burst on a host with no core free: when the warm instances finished a request each within
+    // the window (the queue moves; it is not stuck behind slow requests), a start would take CPU
+    // from them and the queue would end later, so they keep it. One that became ready during the
+    // window is not counted: an app's first requests are its slowest. For a second at most: past
+    // that the load is not a burst, and the service gets its instances
     if (
       opts.hostCpu &&
       s.windowCpu &&
       now - s.episodeSince < MAX_SCALE_OUT_HOLD_MS &&
-      s.completed - s.windowCompleted >= readyInstances &&
+      s.completed - s.windowCompleted >= warmBefore(s, t, s.pressureSince) &&
       opts.hostCpu.saturated(s.windowCpu)
     ) {
       if (!s.heldReported) {
@@ -433,6 +434,13 @@ export function createPool(opts: PoolOptions): Pool {
       return false;
     }
     return true;
+  }
+
+  /** ready instances of the target's version that were ready before `since` */
+  function warmBefore(s: ServiceState, t: Target, since: number): number {
+    let n = 0;
+    for (const i of s.instances) if (i.generation === t.generation && i.state === 'ready' && !i.exited && i.readyAt !== null && i.readyAt < since) n++;
+    return n;
   }
 
   function openScaleOutWindow(s: ServiceState, now: number): void {

@@ -48,13 +48,13 @@ function setUp(saturated: boolean, concurrency: number, maxInstances: number) {
     healthPath: null,
   });
   const p = pool;
-  /** n requests at once, each taking `ms` in the app; resolves with the instances that served them */
-  const burst = (n: number, ms: number) =>
+  /** n requests at once, each taking `ms` in the app (the first `firstMs`, if given); resolves with the instances that served them */
+  const burst = (n: number, ms: number, firstMs = ms) =>
     Promise.all(
-      Array.from({ length: n }, async () => {
+      Array.from({ length: n }, async (_, i) => {
         const lease = await p.acquire('svc');
         try {
-          return await get(lease.upstream.port, `/?ms=${ms}`);
+          return await get(lease.upstream.port, `/?ms=${i === 0 ? firstMs : ms}`);
         } finally {
           lease.release();
         }
@@ -85,6 +85,15 @@ describe('scale-out when the host has no core to spare', () => {
     const held = events.filter((e) => e.type === 'scale_out_held');
     expect(held).toHaveLength(1);
     expect(held[0]).toMatchObject({ service: 'svc', instances: 1 });
+  });
+
+  it('an instance whose first request is slow is not taken for one stuck behind slow requests', async () => {
+    // the first 50 ms window after readiness ends before the first (70 ms) request does
+    const { events, burst, started } = setUp(true, 1, 4);
+    const boots = await burst(60, 3, 70);
+    expect(new Set(boots).size).toBe(1);
+    expect(started()).toBe(1);
+    expect(events.filter((e) => e.type === 'scale_out_held')).toHaveLength(1);
   });
 
   it('the same burst scales out when a core is free', async () => {
