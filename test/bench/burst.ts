@@ -6,6 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FIXTURES } from '../helpers/server.ts';
+import { nodeApp, spawnBare } from './cold-start.ts';
 import { goBuild } from './go-build.ts';
 import type { BenchPlatform } from './platform.ts';
 import { clockTicksPerS, readCpuTicks, readInstancesCpuMs } from './proc-stats.ts';
@@ -29,7 +30,12 @@ export interface BurstResult {
   /** CPU the platform process and all app instances used during the burst */
   platformCpuMs: number;
   appsCpuMs: number | null;
+  /** the same burst with no platform: a bare spawn of the app, its port polled every 1 ms, then the
+   *  requests straight at it; spawn → last answer, median of BARE_RUNS */
+  bareMs: number;
 }
+
+const BARE_RUNS = 3;
 
 /**
  * One GET on its own connection, as lean as the client side can be (a raw socket, the status
@@ -112,7 +118,22 @@ async function warmRouter(platform: BenchPlatform, generator: Generator): Promis
   for (let i = 0; i < 5; i++) await generator.run(platform.routerPort, `${SERVICE}-warmup.localhost`);
 }
 
+async function burstBare(generator: Generator): Promise<number> {
+  const runs: number[] = [];
+  for (let i = 0; i < BARE_RUNS; i++) {
+    runs.push(
+      await spawnBare(nodeApp(), async (port) => {
+        const r = await generator.run(port, 'localhost');
+        const errors = Object.entries(r.kinds);
+        if (errors.length) throw new Error(`the bare app's burst had errors: ${JSON.stringify(r.kinds)}`);
+      }),
+    );
+  }
+  return median(runs);
+}
+
 export async function benchBurst(platform: BenchPlatform, generator: Generator): Promise<BurstResult> {
+  const bareMs = await burstBare(generator);
   await warmRouter(platform, generator);
   await platform.deploy(SERVICE, path.join(FIXTURES, 'node-hello'), {
     runtime: 'node',
@@ -144,5 +165,6 @@ export async function benchBurst(platform: BenchPlatform, generator: Generator):
     instanceStartMaxMs: percentile(starts, 100),
     platformCpuMs,
     appsCpuMs: appsCpu0 === null || appsCpu1 === null ? null : appsCpu1 - appsCpu0,
+    bareMs,
   };
 }

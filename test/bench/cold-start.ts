@@ -57,8 +57,11 @@ function get(port: number): Promise<number> {
   });
 }
 
-/** the baseline: what a bare spawn of the app costs, clean environment, port polled every 1 ms */
-async function spawnBare(app: ColdApp): Promise<number> {
+/**
+ * The baseline: what a bare spawn of the app costs, clean environment, port polled every 1 ms,
+ * to its first 200; or, with `whenListening`, to the end of what that does with the port.
+ */
+export async function spawnBare(app: ColdApp, whenListening?: (port: number) => Promise<void>): Promise<number> {
   const port = await freePort();
   const t0 = performance.now();
   const child = spawn(app.bare[0]!, app.bare.slice(1), { cwd: app.dir, env: { PATH: CLEAN_PATH, PORT: String(port) }, stdio: 'ignore' });
@@ -68,6 +71,10 @@ async function spawnBare(app: ColdApp): Promise<number> {
     while (!(await probePort('127.0.0.1', port))) {
       if (child.exitCode !== null || performance.now() > deadline) throw new Error(`bare ${app.name} did not listen`);
       await sleep(1);
+    }
+    if (whenListening) {
+      await whenListening(port);
+      return performance.now() - t0;
     }
     const status = await get(port);
     const ms = performance.now() - t0;

@@ -127,12 +127,12 @@ function burstRow(m: Section<BurstResult>, oneColdMs: number): Row {
   const kinds = Object.entries(r.errorKinds).map(([k, v]) => `${v}× ${k}`).join(', ');
   return [
     what,
-    `one cold start (node, through cellhost) ${formatMs(oneColdMs)}`,
+    `one cold start (node, through cellhost) ${formatMs(oneColdMs)}; the same burst at a bare spawn of the app, no platform (spawn → last answer, median of 3) ${formatMs(r.bareMs)}`,
     '—',
     `${r.errors}/${r.requests} errors${kinds ? ` (${kinds})` : ''}, p50 ${formatMs(r.p50Ms)}, max ${formatMs(r.maxMs)}; ` +
       `${r.instances} instances, each spawn → ready p50 ${formatMs(r.instanceStartP50Ms)}, max ${formatMs(r.instanceStartMaxMs)}; ` +
       `CPU used: platform ${formatMs(r.platformCpuMs, 0)}, apps ${r.appsCpuMs === null ? 'n/a' : formatMs(r.appsCpuMs, 0)}; sent by ${r.generator}`,
-    `max = ${formatRatio(multiple)} one cold start`,
+    `max = ${formatRatio(multiple)} one cold start, ${formatRatio(r.maxMs / r.bareMs)} the bare burst`,
     `0 errors, max ≤ ${TARGETS.burstMultiple}×`,
     Number.isFinite(multiple) ? yesNo(r.errors === 0 && multiple <= TARGETS.burstMultiple) : 'n/a',
   ];
