@@ -92,6 +92,8 @@ interface ServiceState {
   waiters: Waiter[];
   /** consecutive failed starts (or crashes soon after start) of the current generation */
   failures: number;
+  /** spawn (or a standby's go) to listening, ms, of the last start of the current generation; 0: none yet */
+  appStartMs: number;
   /** when requests first found every warm instance full (0: they do not); drives scale-out */
   pressureSince: number;
   /** requests served so far, and that count and the host's CPU when the scale-out window opened */
@@ -182,6 +184,8 @@ export interface Pool {
 }
 
 const BACKOFF = Symbol('backoff');
+/** a start measured longer than this is not taken as the app's usual one (readiness polls sparsely until 60 % of it) */
+const MAX_EXPECTED_START_MS = 10_000;
 /** how long a saturated host holds a scale-out back (see scaleOutDue) */
 const MAX_SCALE_OUT_HOLD_MS = 1000;
 /** how long after a service's last instance stopped its standby is prepared */
@@ -204,6 +208,7 @@ export function createPool(opts: PoolOptions): Pool {
       startTimeoutMs: opts.startTimeoutMs,
       healthPath,
       held,
+      expectReadyMs: Math.min(services.get(service)?.appStartMs ?? 0, MAX_EXPECTED_START_MS),
       onOutput: (stream, line) => opts.onOutput?.(service, id, deploymentId, stream, line),
     });
   const standbys = createStandbySet({
@@ -224,7 +229,7 @@ export function createPool(opts: PoolOptions): Pool {
   function state(name: string): ServiceState {
     let s = services.get(name);
     if (!s) {
-      s = { name, target: null, instances: [], waiters: [], failures: 0, pressureSince: 0, completed: 0, windowCompleted: 0, windowCpu: null, episodeSince: 0, heldReported: false, backoffUntil: 0, lastFailure: null };
+      s = { name, target: null, instances: [], waiters: [], failures: 0, appStartMs: 0, pressureSince: 0, completed: 0, windowCompleted: 0, windowCpu: null, episodeSince: 0, heldReported: false, backoffUntil: 0, lastFailure: null };
       services.set(name, s);
     }
     return s;
@@ -285,6 +290,7 @@ export function createPool(opts: PoolOptions): Pool {
         inst.state = 'ready';
         inst.readyAt = clock.now();
         inst.idleSince = inst.readyAt;
+        if (inst.generation === s.target?.generation) s.appStartMs = inst.readyAt - inst.preparedAt;
         // the boost lasts through the request that caused the start (setting a CFS cap mid-period
         // would bill the start's CPU to that request as throttling), at most one second
         setTimeout(() => void inst.proc.settle(), 1000).unref();
@@ -682,9 +688,10 @@ export function createPool(opts: PoolOptions): Pool {
         return;
       }
       if (prev && prev.generation !== target.generation) {
-        // a new version gets a fresh chance to start
+        // a new version gets a fresh chance to start, and may start faster or slower
         s.failures = 0;
         s.backoffUntil = 0;
+        s.appStartMs = 0;
         const warm = s.instances.some((i) => i.generation !== target.generation && i.state === 'ready');
         for (const inst of [...s.instances]) {
           if (inst.generation === target.generation) continue;

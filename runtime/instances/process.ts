@@ -43,6 +43,8 @@ export interface SpawnOptions {
   onOutput?(stream: OutputStream, line: string): void;
   /** the launch waits on stdin before it execs the app (InstanceSpec.held): readiness starts at go() */
   held?: boolean;
+  /** how long this app usually takes to listen (readiness polls sparsely before) */
+  expectReadyMs?: number;
 }
 
 export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProcess {
@@ -91,7 +93,7 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
       if (!readiness.signal.aborted) readiness.abort(reason);
     });
     try {
-      await waitForPort({ host: launch.upstream.host, port: launch.upstream.port, signal: readiness.signal, healthPath: opts.healthPath });
+      await waitForPort({ host: launch.upstream.host, port: launch.upstream.port, signal: readiness.signal, healthPath: opts.healthPath, expectMs: opts.expectReadyMs });
       readiness.abort(null);
     } catch (err) {
       throw readiness.signal.reason instanceof CellhostError ? readiness.signal.reason : err;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { findMissingToolchain } from '../../builder/runtimes/index.ts';
-import { FIXTURES, startTestServer, type TestServer } from '../helpers/server.ts';
+import { FIXTURES, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -91,10 +91,18 @@ describe('the build queue and limits', () => {
   it('keeps 3 images for rollback on hobby, removes the rest and says how much it freed', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push((await server.deploy('keep', path.join(FIXTURES, 'node-hello'), i === 0 ? { buildCommand: 'true' } : {})).id);
+    // the deployment is live (and the deploy call returns) before the old images are removed:
+    // the log's last line says when that is done
+    const log = await waitFor(
+      async () => {
+        const body = (await server.api('GET', `/api/v1/deployments/${ids[4]}/logs`)).body as string;
+        return /Removed 1 old image\(s\)/.test(body) && body;
+      },
+      { what: 'the prune of old images' },
+    );
+    expect(log).toMatch(/Removed 1 old image\(s\) beyond the 3 kept for rollback, freeing [\d.]+ (B|KB|MB)/);
     const images = fs.readdirSync(path.join(server.dataDir, 'images'));
     expect(ids.filter((id) => images.includes(id))).toEqual(ids.slice(2));
-    const log = (await server.api('GET', `/api/v1/deployments/${ids[4]}/logs`)).body;
-    expect(log).toMatch(/Removed 1 old image\(s\) beyond the 3 kept for rollback, freeing [\d.]+ (B|KB|MB)/);
     const old = await server.api('POST', `/api/v1/deployments/${ids[0]}/promote`);
     expect(old.status).toBe(409);
     expect(old.body.error.message).toContain('no image any more');
