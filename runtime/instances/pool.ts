@@ -92,7 +92,7 @@ interface ServiceState {
   waiters: Waiter[];
   /** consecutive failed starts (or crashes soon after start) of the current generation */
   failures: number;
-  /** spawn (or a standby's go) to listening, ms, of the last start of the current generation; 0: none yet */
+  /** spawn (or a standby's go) to listening, ms, of the quickest start of the current generation; 0: none yet */
   appStartMs: number;
   /** when requests first found every warm instance full (0: they do not); drives scale-out */
   pressureSince: number;
@@ -290,7 +290,11 @@ export function createPool(opts: PoolOptions): Pool {
         inst.state = 'ready';
         inst.readyAt = clock.now();
         inst.idleSince = inst.readyAt;
-        if (inst.generation === s.target?.generation) s.appStartMs = inst.readyAt - inst.preparedAt;
+        // the quickest start of this version: one slowed by a busy host must not delay the next one's probes
+        if (inst.generation === s.target?.generation) {
+          const startMs = inst.readyAt - inst.preparedAt;
+          s.appStartMs = s.appStartMs ? Math.min(s.appStartMs, startMs) : startMs;
+        }
         // the boost lasts through the request that caused the start (setting a CFS cap mid-period
         // would bill the start's CPU to that request as throttling), at most one second
         setTimeout(() => void inst.proc.settle(), 1000).unref();
