@@ -4,7 +4,7 @@ import type { BurstResult } from './burst.ts';
 import type { ColdStartResult } from './cold-start.ts';
 import type { FixedRateResult } from './fixed-rate.ts';
 import { IDLE, type IdleResult } from './idle-footprint.ts';
-import type { Measured, ProxyResults } from './proxy.ts';
+import { FIXED_RATE, type Measured, type ProxyResults } from './proxy.ts';
 import { formatMs, formatRate, formatRatio } from './stats.ts';
 import type { ThawResult } from './thaw.ts';
 import type { WrkResult } from './wrk.ts';
@@ -75,7 +75,7 @@ function proxyRows(m: Section<ProxyResults>): Row[] {
       '—',
     ],
     [
-      'latency p50 / p99 at a fixed 1000 req/s, 5 s per target in 1 s turns, keep-alive',
+      `latency p50 / p99 at a fixed ${FIXED_RATE.ratePerS} req/s, ${FIXED_RATE.durationMs / 1000} s per target in ${FIXED_RATE.sliceMs / 1000} s turns after ${FIXED_RATE.warmUpMs / 1000} s of warm-up each, keep-alive`,
       `direct ${fixedCell(fixed.direct)}`,
       fixed.nginx.ok ? fixedCell(fixed.nginx.value) : skipped(fixed.nginx.reason),
       fixedCell(fixed.cellhost),
