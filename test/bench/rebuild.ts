@@ -9,12 +9,12 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { FIXTURES } from '../helpers/server.ts';
-import { deferCleanup, runCleanups } from './cleanup.ts';
+import { deferCleanup } from './cleanup.ts';
 import { startPlatform, type BenchPlatform } from './platform.ts';
+import { runIfMain } from './standalone.ts';
 import { formatMs, formatRatio, median, sleep } from './stats.ts';
 
 const REBUILDS = Math.max(1, Number(process.env.BENCH_REBUILDS ?? 3));
@@ -133,12 +133,4 @@ export async function appendRebuildSection(out: string[], log: (line: string) =>
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  const log = (line: string) => process.stderr.write(line + '\n');
-  process.once('SIGINT', () => void runCleanups(() => {}).finally(() => process.exit(130)));
-  const out: string[] = [];
-  const ok = await appendRebuildSection(out, log);
-  await runCleanups((err) => log(`cleanup failed: ${(err as Error).message}`));
-  process.stdout.write(out.join('\n') + '\n');
-  process.exit(ok ? 0 : 1);
-}
+await runIfMain(import.meta.url, appendRebuildSection);

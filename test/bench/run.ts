@@ -11,7 +11,7 @@ import { benchProxy } from './proxy.ts';
 import { renderTable, type BenchResults, type Section } from './report.ts';
 import { benchThaw } from './thaw.ts';
 
-// BENCH_ONLY=proxy,cold,burst,thaw,idle,rebuild runs just those sections (the others are "not run")
+// BENCH_ONLY=proxy,cold,burst,thaw,idle,routers,rebuild runs just those sections (the others are "not run")
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null;
 const wanted = (name: string) => !ONLY || ONLY.has(name);
 const DEADLINE_MS = Number(process.env.BENCH_DEADLINE_MS ?? 330_000);
@@ -104,6 +104,7 @@ const out = [
   'nginx runs one worker with upstream keep-alive. Fixed-rate latency is timed from each request\'s send to the end of its response.',
 ];
 if (leftovers.length) out.push('', `Left on the host after the platforms' clean stop: ${leftovers.join(', ')}`);
+if (wanted('routers') && !(await (await import('./router-processes.ts')).appendRouterProcessesSection(out, log))) failures++;
 if (wanted('rebuild') && !(await (await import('./rebuild.ts')).appendRebuildSection(out, log))) failures++;
 process.stdout.write(out.join('\n') + '\n');
 log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
