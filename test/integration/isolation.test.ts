@@ -6,25 +6,19 @@
 import fs from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeSandbox } from '../../runtime/sandbox/bwrap.ts';
 import { probeNetns } from '../../runtime/sandbox/netns.ts';
-import { runChecked, runCommand } from '../../runtime/sandbox/run-command.ts';
 import { networkLeftovers, processTree } from '../helpers/host.ts';
+import { setUpOutside, type Outside } from '../helpers/outside.ts';
 import { FIXTURES, instancePids, isAlive, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 const isCI = process.env.CI === 'true';
 const [sandboxProbe, netProbe] = await Promise.all([probeSandbox(), probeNetns()]);
 const ready = sandboxProbe.available && netProbe.available;
 const PROBE = path.join(FIXTURES, 'node-probe');
-const SPAWN_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
 // the fake internet: a namespace behind its own veth
-const OUT_NS = 'chio-out';
-const OUT_IF = 'chio0';
-const OUT_HOST = '198.18.222.1';
-const OUT_ADDR = '198.18.222.2';
-const OUT_PORT = 9000;
+const OUTSIDE = { ns: 'chio-out', ifName: 'chio0', net24: '198.18.222' };
 const BIG = 4 * 1024 * 1024;
 
 describe('isolation prerequisites', () => {
@@ -68,38 +62,11 @@ async function leftovers(iso: Readonly<Record<string, string>>, uids: number[]):
   return found;
 }
 
-async function setUpOutside(): Promise<ChildProcess> {
-  await runCommand('ip', ['-force', '-batch', '-'], { input: `link del ${OUT_IF}\nnetns del ${OUT_NS}\n` });
-  await runChecked('ERR_NETNS_SETUP', 'ip', ['-batch', '-'], {
-    input: [`netns add ${OUT_NS}`, `link add ${OUT_IF} type veth peer name eth0 netns ${OUT_NS}`, `addr add ${OUT_HOST}/30 dev ${OUT_IF}`, `link set ${OUT_IF} up`, ''].join('\n'),
-  });
-  await runChecked('ERR_NETNS_SETUP', 'ip', ['-n', OUT_NS, '-batch', '-'], {
-    input: ['link set lo up', `addr add ${OUT_ADDR}/30 dev eth0`, 'link set eth0 up', ''].join('\n'),
-  });
-  // answers every connection with the address it came from: shows the masquerade
-  const child = spawn(
-    'nsenter',
-    [`--net=/run/netns/${OUT_NS}`, '--', process.execPath, '-e', `require('net').createServer((s) => s.end(s.remoteAddress)).listen(${OUT_PORT}, '0.0.0.0')`],
-    { stdio: 'ignore', env: SPAWN_ENV },
-  );
-  await runChecked('ERR_NETNS_SETUP', 'sh', ['-c', `for i in $(seq 100); do ip netns exec ${OUT_NS} ss -ltn | grep -q :${OUT_PORT} && exit 0; sleep 0.05; done; exit 1`]);
-  return child;
-}
-
-async function tearDownOutside(child: ChildProcess | undefined): Promise<void> {
-  if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((r) => child.once('close', r));
-    process.kill(child.pid, 'SIGKILL');
-    await exited;
-  }
-  await runCommand('ip', ['-force', '-batch', '-'], { input: `link del ${OUT_IF}\nnetns del ${OUT_NS}\n` });
-}
-
 describe.skipIf(!ready)('the sandbox through the platform', () => {
   let server: TestServer;
   let dataDir: string;
   let stopped = false;
-  let outside: ChildProcess | undefined;
+  let outside: Outside | undefined;
   let hostListener: net.Server;
   let hostPort = 0;
   const deployments: Record<string, string> = {};
@@ -123,7 +90,7 @@ describe.skipIf(!ready)('the sandbox through the platform', () => {
     hostListener = net.createServer((s) => s.end('host'));
     await new Promise<void>((r) => hostListener.listen(0, '0.0.0.0', r));
     hostPort = (hostListener.address() as AddressInfo).port;
-    outside = await setUpOutside();
+    outside = await setUpOutside(OUTSIDE);
     for (const [name, settings] of [
       ['a', { startCommand: 'node app.js 8080', idleTimeoutS: 30 }],
       ['b', { startCommand: 'node app.js 8080', idleTimeoutS: 30 }],
@@ -140,7 +107,7 @@ describe.skipIf(!ready)('the sandbox through the platform', () => {
   afterAll(async () => {
     if (server && !stopped) await server.close();
     else if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-    await tearDownOutside(outside);
+    await outside?.close();
     hostListener?.close();
   });
 
@@ -231,18 +198,18 @@ describe.skipIf(!ready)('the sandbox through the platform', () => {
     const routerPort = Number(new URL(server.routerUrl).port);
     const t0 = performance.now();
     const results = await Promise.all([
-      connectFrom('a', OUT_ADDR, OUT_PORT, true), // the outside, masqueraded behind the host's address on that link
+      connectFrom('a', outside!.addr, outside!.port, true), // the outside, masqueraded behind the host's address on that link
       connectFrom('a', bAddr, 8080), // another instance
       connectFrom('b', a.addresses.find((x: { name: string }) => x.name !== 'lo').address, 8080),
       connectFrom('a', a.gateway, adminPort), // the admin listener through the instance's own gateway
       connectFrom('a', b.gateway, adminPort),
       connectFrom('a', a.gateway, hostPort), // any host service, through each host address in reach
       connectFrom('a', b.gateway, hostPort),
-      connectFrom('a', OUT_HOST, hostPort),
+      connectFrom('a', outside!.hostAddr, hostPort),
       connectFrom('a', a.gateway, routerPort),
       connectFrom('a', '169.254.169.254', 80), // cloud metadata
     ]);
-    expect(results[0]).toBe(`data:${OUT_HOST}`);
+    expect(results[0]).toBe(`data:${outside!.hostAddr}`);
     for (const r of results.slice(1)) expect(r).toBe('timeout');
     // loopback inside is the namespace's own: nothing of the host listens there
     expect(await connectFrom('a', '127.0.0.1', adminPort)).toBe('error:ECONNREFUSED');

@@ -13,9 +13,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseSandboxEnv, buildSandboxArgv, probeSandbox } from '../../../runtime/sandbox/bwrap.ts';
 import { createNetnsPool, probeNetns, type NetnsLease, type NetnsPool } from '../../../runtime/sandbox/netns.ts';
-import { runChecked, runCommand } from '../../../runtime/sandbox/run-command.ts';
+import { runCommand } from '../../../runtime/sandbox/run-command.ts';
 import { findToolchain } from '../../../runtime/sandbox/toolchains.ts';
 import { networkLeftovers } from '../../helpers/host.ts';
+import { setUpOutside, type Outside } from '../../helpers/outside.ts';
 
 const isCI = process.env.CI === 'true';
 const [sandboxProbe, netProbe] = await Promise.all([probeSandbox(), probeNetns()]);
@@ -24,11 +25,7 @@ const SPAWN_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 const UID = 2_000_065_010;
 const BIG = 4 * 1024 * 1024;
 // the fake outside world: a namespace behind its own veth, like a host on the LAN
-const OUT_NS = 'chtx-out';
-const OUT_IF = 'chtx0';
-const OUT_HOST = '198.18.214.1';
-const OUT_ADDR = '198.18.214.2';
-const OUT_PORT = 9000;
+const OUTSIDE = { ns: 'chtx-out', ifName: 'chtx0', net24: '198.18.214' };
 
 describe('network prerequisites', () => {
   it.runIf(isCI)('root, iproute2, tc, nsenter, a NAT backend and bubblewrap are present in CI', () => {
@@ -109,37 +106,8 @@ async function runOnce(argv: string[]): Promise<string> {
   return r.stdout.trim() || r.stderr.trim();
 }
 
-async function setUpOutside(): Promise<void> {
-  await runCommand('ip', ['-force', '-batch', '-'], { input: `link del ${OUT_IF}\nnetns del ${OUT_NS}\n` });
-  await runChecked('ERR_NETNS_SETUP', 'ip', ['-batch', '-'], {
-    input: [
-      `netns add ${OUT_NS}`,
-      `link add ${OUT_IF} type veth peer name eth0 netns ${OUT_NS}`,
-      `addr add ${OUT_HOST}/30 dev ${OUT_IF}`,
-      `link set ${OUT_IF} up`,
-      '',
-    ].join('\n'),
-  });
-  await runChecked('ERR_NETNS_SETUP', 'ip', ['-n', OUT_NS, '-batch', '-'], {
-    input: ['link set lo up', `addr add ${OUT_ADDR}/30 dev eth0`, 'link set eth0 up', ''].join('\n'),
-  });
-  // answers every connection with the address it came from: shows the masquerade
-  startProcess([
-    'nsenter',
-    `--net=/run/netns/${OUT_NS}`,
-    '--',
-    process.execPath,
-    '-e',
-    `require('net').createServer((s) => s.end(s.remoteAddress)).listen(${OUT_PORT}, '0.0.0.0')`,
-  ]);
-  await runChecked('ERR_NETNS_SETUP', 'sh', ['-c', `for i in $(seq 100); do ip netns exec ${OUT_NS} ss -ltn | grep -q :${OUT_PORT} && exit 0; sleep 0.05; done; exit 1`]);
-}
-
-async function tearDownOutside(): Promise<void> {
-  await runCommand('ip', ['-force', '-batch', '-'], { input: `link del ${OUT_IF}\nnetns del ${OUT_NS}\n` });
-}
-
 describe.skipIf(!ready)('namespace pool with nftables (prefix cht)', () => {
+  let outside: Outside | undefined;
   let pool: NetnsPool;
   let imageDir: string;
   let hostListener: net.Server;
@@ -169,7 +137,7 @@ describe.skipIf(!ready)('namespace pool with nftables (prefix cht)', () => {
     hostListener = net.createServer((s) => s.end('host'));
     await new Promise<void>((r) => hostListener.listen(0, '0.0.0.0', r));
     hostPort = (hostListener.address() as AddressInfo).port;
-    await setUpOutside();
+    outside = await setUpOutside(OUTSIDE);
     pool = createNetnsPool({ prefix: 'cht', subnet: '198.18.213.0/24', warm: 1 });
     await pool.start();
   });
@@ -177,7 +145,7 @@ describe.skipIf(!ready)('namespace pool with nftables (prefix cht)', () => {
   afterAll(async () => {
     await killAll();
     await pool?.close();
-    await tearDownOutside();
+    await outside?.close();
     hostListener?.close();
     if (imageDir) await rm(imageDir, { recursive: true, force: true });
   });
@@ -216,15 +184,15 @@ describe.skipIf(!ready)('namespace pool with nftables (prefix cht)', () => {
       (await request('GET', `http://${lease.appAddr}:8080/connect?host=${host}&port=${port}${read ? '&read' : ''}`)).body.toString();
     const t0 = performance.now();
     const results = await Promise.all([
-      from(a, OUT_ADDR, OUT_PORT, true), // egress, masqueraded behind the host's address on that link
+      from(a, outside!.addr, outside!.port, true), // egress, masqueraded behind the host's address on that link
       from(a, b.appAddr, 8080), // another instance
       from(b, a.appAddr, 8080),
       from(a, a.hostAddr, hostPort), // the host, through its own veth address
       from(a, b.hostAddr, hostPort),
-      from(a, OUT_HOST, hostPort), // the host, through another of its addresses
+      from(a, outside!.hostAddr, hostPort), // the host, through another of its addresses
       from(a, '169.254.169.254', 80), // cloud metadata
     ]);
-    expect(results).toEqual([`data:${OUT_HOST}`, 'timeout', 'timeout', 'timeout', 'timeout', 'timeout', 'timeout']);
+    expect(results).toEqual([`data:${outside!.hostAddr}`, 'timeout', 'timeout', 'timeout', 'timeout', 'timeout', 'timeout']);
     expect(performance.now() - t0).toBeLessThan(3000);
   });
 
@@ -263,6 +231,7 @@ async function nftTables(): Promise<string[]> {
 }
 
 describe.skipIf(!ready)('namespace pool with the iptables fallback (prefix chu)', () => {
+  let outside: Outside | undefined;
   let pool: NetnsPool;
   let tablesBefore: string[] = [];
 
@@ -270,7 +239,7 @@ describe.skipIf(!ready)('namespace pool with the iptables fallback (prefix chu)'
     // iptables-nft creates its tables (ip filter, ip nat, ip6 filter) on first use and keeps them,
     // empty, after our rules are gone: the test removes the ones it caused, if nothing else uses them
     tablesBefore = await nftTables();
-    await setUpOutside();
+    outside = await setUpOutside(OUTSIDE);
     pool = createNetnsPool({ prefix: 'chu', subnet: '198.18.215.0/24', warm: 0, nat: 'iptables' });
     await pool.start();
   });
@@ -278,7 +247,7 @@ describe.skipIf(!ready)('namespace pool with the iptables fallback (prefix chu)'
   afterAll(async () => {
     await killAll();
     await pool?.close();
-    await tearDownOutside();
+    await outside?.close();
     for (const t of await nftTables()) {
       if (tablesBefore.includes(t)) continue;
       const listed = await runCommand('nft', ['list', ...t.split(' ')]);
@@ -300,9 +269,9 @@ describe.skipIf(!ready)('namespace pool with the iptables fallback (prefix chu)'
          s.on('data', (c) => (d += c)); s.on('end', () => { clearTimeout(t); console.log('data:' + d); });
          s.on('error', (e) => { clearTimeout(t); console.log('error:' + e.code); });`,
       ]);
-    const [toB, toOutside] = await Promise.all([runOnce(connect(b.appAddr, 8080)), runOnce(connect(OUT_ADDR, OUT_PORT))]);
+    const [toB, toOutside] = await Promise.all([runOnce(connect(b.appAddr, 8080)), runOnce(connect(outside!.addr, outside!.port))]);
     expect(toB).toBe('timeout');
-    expect(toOutside).toBe(`data:${OUT_HOST}`);
+    expect(toOutside).toBe(`data:${outside!.hostAddr}`);
     await killAll();
     await pool.close();
     expect(await networkLeftovers('chu')).toEqual([]);
