@@ -23,6 +23,8 @@ export type Measured<T> = { ok: true; value: T } | { ok: false; reason: string }
 export interface ProxyResults {
   wrk: { direct: Measured<WrkResult>; nginx: Measured<WrkResult>; cellhost: Measured<WrkResult> };
   fixed: { direct: FixedRateResult; nginx: Measured<FixedRateResult>; cellhost: FixedRateResult };
+  /** the same rate during the warm-up before those, shown beside them */
+  fixedWarmUp: { direct: FixedRateResult; cellhost: FixedRateResult };
   upstream: { host: string; port: number };
   nginxWorkers: number;
 }
@@ -77,7 +79,7 @@ export async function benchProxy(platform: BenchPlatform, log: (line: string) =>
 
     // the fixed-rate runs take turns in 1 s slices, so a stall of the (shared) machine lands on
     // one target's slice, not on a whole 5 s run of it; each target keeps its connections
-    type Target = { name: string; port: number; host: string; hostHeader?: string; agent: http.Agent; runs: FixedRateResult[] };
+    type Target = { name: string; port: number; host: string; hostHeader?: string; agent: http.Agent; runs: FixedRateResult[]; warmUp?: FixedRateResult };
     const targets: Target[] = [
       { name: 'direct', port: upstream.port, host: upstream.host },
       ...(nginx instanceof Error ? [] : [{ name: 'nginx', port: nginx.port, host: '127.0.0.1', hostHeader: HOST }]),
@@ -86,7 +88,7 @@ export async function benchProxy(platform: BenchPlatform, log: (line: string) =>
     try {
       const slice = (t: Target, durationMs: number) => runFixedRate({ port: t.port, host: t.host, hostHeader: t.hostHeader, agent: t.agent, ratePerS: FIXED_RATE.ratePerS, durationMs });
       log(`proxy: ${FIXED_RATE.ratePerS} req/s warm-up, ${FIXED_RATE.warmUpMs} ms per target`);
-      for (const t of targets) await slice(t, FIXED_RATE.warmUpMs);
+      for (const t of targets) t.warmUp = await slice(t, FIXED_RATE.warmUpMs);
       const rounds = Math.round(FIXED_RATE.durationMs / FIXED_RATE.sliceMs);
       log(`proxy: ${FIXED_RATE.ratePerS} req/s, ${rounds} slices of ${FIXED_RATE.sliceMs} ms per target, taking turns`);
       for (let round = 0; round < rounds; round++) {
@@ -109,6 +111,7 @@ export async function benchProxy(platform: BenchPlatform, log: (line: string) =>
     return {
       wrk: { direct: wDirect, nginx: wNginx, cellhost: wCellhost },
       fixed: { direct: fDirect, nginx: fNginx, cellhost: fCellhost },
+      fixedWarmUp: { direct: targets.find((t) => t.name === 'direct')!.warmUp!, cellhost: targets.find((t) => t.name === 'cellhost')!.warmUp! },
       upstream,
       nginxWorkers: nginx instanceof Error ? 0 : nginx.workers,
     };

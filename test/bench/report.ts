@@ -49,7 +49,8 @@ function fixedCell(r: FixedRateResult): string {
 
 function proxyRows(m: Section<ProxyResults>): Row[] {
   if (!m.ok) return [['proxy (wrk, fixed rate)', '', '', `failed: ${m.reason}`, '', `≥ ${TARGETS.proxyVsNginx}× nginx; added p99 ≤ ${TARGETS.addedP99Ms} ms`, 'n/a']];
-  const { wrk, fixed, nginxWorkers } = m.value;
+  const { wrk, fixed, fixedWarmUp, nginxWorkers } = m.value;
+  const warmUpNote = (r: FixedRateResult) => ` (its warm-up: ${lat(r.p50Ms, r.p99Ms)})`;
   const rps = (w: Measured<WrkResult>) => (w.ok ? w.value.requestsPerS : NaN);
   const vsDirect = rps(wrk.cellhost) / rps(wrk.direct);
   const vsNginx = rps(wrk.cellhost) / rps(wrk.nginx);
@@ -76,9 +77,9 @@ function proxyRows(m: Section<ProxyResults>): Row[] {
     ],
     [
       `latency p50 / p99 at a fixed ${FIXED_RATE.ratePerS} req/s, ${FIXED_RATE.durationMs / 1000} s per target in ${FIXED_RATE.sliceMs / 1000} s turns after ${FIXED_RATE.warmUpMs / 1000} s of warm-up each, keep-alive`,
-      `direct ${fixedCell(fixed.direct)}`,
+      `direct ${fixedCell(fixed.direct)}${warmUpNote(fixedWarmUp.direct)}`,
       fixed.nginx.ok ? fixedCell(fixed.nginx.value) : skipped(fixed.nginx.reason),
-      fixedCell(fixed.cellhost),
+      fixedCell(fixed.cellhost) + warmUpNote(fixedWarmUp.cellhost),
       `${signedMs(addedP99)} p99 over direct`,
       `added p99 ≤ ${TARGETS.addedP99Ms} ms`,
       yesNo(addedP99 <= TARGETS.addedP99Ms && fixed.cellhost.errors === 0),
