@@ -16,6 +16,7 @@ const HOST = `${SERVICE}.localhost`;
 // warmUpMs: after wrk, the router's JIT re-settles on the new traffic (other clients, other
 // header shapes: V8 deoptimizes the request path and takes a few seconds at 1000 req/s to
 // optimize it again); measured here, its p99 stays 3-7 ms for the first ~4 s, then 1.3-2 ms
+export const WRK_ROUNDS = 3;
 export const FIXED_RATE = { ratePerS: 1000, durationMs: 5000, sliceMs: 1000, warmUpMs: 5000 };
 
 export type Measured<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -60,22 +61,44 @@ export async function benchProxy(platform: BenchPlatform, log: (line: string) =>
     const nginxUrl = nginx instanceof Error ? null : `http://127.0.0.1:${nginx.port}/`;
     const routerUrl = `http://127.0.0.1:${platform.routerPort}/`;
 
-    const runClosed = async (url: string | null, host: string | undefined, why: string): Promise<Measured<WrkResult>> => {
-      if (!wrk) return { ok: false, reason: 'wrk is not installed (apt-get install wrk)' };
-      if (!url) return { ok: false, reason: why };
-      return measure(async () => {
-        // 1 s of warm-up fills connection pools and JIT caches; only the 5 s run after it counts
-        await runWrk(wrk, url, { host, durationS: 1 });
-        return runWrk(wrk, url, { host });
-      });
-    };
+    // wrk's runs take turns as well (each round in another order), WRK_ROUNDS of them, and each
+    // target's figure is its median run by req/s: one noisy window of the shared machine moved a
+    // single run's ratio by ±10 %
+    type Closed = { name: string; url: string | null; host?: string; why: string; runs: WrkResult[]; error?: string };
     const nginxWhy = nginx instanceof Error ? nginx.message.split('\n')[0]! : '';
-    log('proxy: wrk direct');
-    const wDirect = await runClosed(directUrl, undefined, '');
-    log('proxy: wrk nginx');
-    const wNginx = await runClosed(nginxUrl, HOST, nginxWhy);
-    log('proxy: wrk cellhost');
-    const wCellhost = await runClosed(routerUrl, HOST, '');
+    const closed: Closed[] = [
+      { name: 'direct', url: directUrl, why: '', runs: [] },
+      { name: 'nginx', url: nginxUrl, host: HOST, why: nginxWhy, runs: [] },
+      { name: 'cellhost', url: routerUrl, host: HOST, why: '', runs: [] },
+    ];
+    const usable = (c: Closed) => wrk !== null && c.url !== null && c.error === undefined;
+    const attempt = async (c: Closed, durationS?: number) => {
+      const r = await measure(() => runWrk(wrk!, c.url!, { host: c.host, durationS }));
+      if (!r.ok) c.error = r.reason;
+      return r;
+    };
+    // 1 s of warm-up each fills connection pools and JIT caches; only the runs after it count
+    for (const c of closed) if (usable(c)) await attempt(c, 1);
+    for (let round = 0; round < WRK_ROUNDS; round++) {
+      log(`proxy: wrk round ${round + 1} of ${WRK_ROUNDS}`);
+      for (let k = 0; k < closed.length; k++) {
+        const c = closed[(round + k) % closed.length]!;
+        if (!usable(c)) continue;
+        const r = await attempt(c);
+        if (r.ok) c.runs.push(r.value);
+        log(`proxy: wrk ${c.name}: ${r.ok ? `${Math.round(r.value.requestsPerS)} req/s` : r.reason}`);
+      }
+    }
+    const closedResult = (name: string): Measured<WrkResult> => {
+      const c = closed.find((x) => x.name === name)!;
+      if (!wrk) return { ok: false, reason: 'wrk is not installed (apt-get install wrk)' };
+      if (!c.url) return { ok: false, reason: c.why };
+      if (c.error !== undefined) return { ok: false, reason: c.error };
+      return { ok: true, value: [...c.runs].sort((a, b) => a.requestsPerS - b.requestsPerS)[Math.floor(c.runs.length / 2)]! };
+    };
+    const wDirect = closedResult('direct');
+    const wNginx = closedResult('nginx');
+    const wCellhost = closedResult('cellhost');
 
     // the fixed-rate runs take turns in 1 s slices, so a stall of the (shared) machine lands on
     // one target's slice, not on a whole 5 s run of it; each target keeps its connections

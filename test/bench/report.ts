@@ -4,7 +4,7 @@ import type { BurstResult } from './burst.ts';
 import type { ColdStartResult } from './cold-start.ts';
 import type { FixedRateResult } from './fixed-rate.ts';
 import { IDLE, type IdleResult } from './idle-footprint.ts';
-import { FIXED_RATE, type Measured, type ProxyResults } from './proxy.ts';
+import { FIXED_RATE, WRK_ROUNDS, type Measured, type ProxyResults } from './proxy.ts';
 import { formatMs, formatRate, formatRatio } from './stats.ts';
 import type { ThawResult } from './thaw.ts';
 import type { WrkResult } from './wrk.ts';
@@ -58,7 +58,7 @@ function proxyRows(m: Section<ProxyResults>): Row[] {
   const addedP99 = fixed.cellhost.p99Ms - fixed.direct.p99Ms;
   return [
     [
-      'proxy throughput, `wrk -t1 -c32 -d5s`, Node hello',
+      `proxy throughput, \`wrk -t1 -c32 -d5s\`, Node hello (median of ${WRK_ROUNDS} runs each, taking turns)`,
       wrkCell(wrk.direct, (w) => `direct ${formatRate(w.requestsPerS)}`),
       wrkCell(wrk.nginx, (w) => formatRate(w.requestsPerS) + nginxLabel),
       wrkCell(wrk.cellhost, (w) => formatRate(w.requestsPerS)),
@@ -67,7 +67,7 @@ function proxyRows(m: Section<ProxyResults>): Row[] {
       Number.isFinite(vsNginx) ? yesNo(vsNginx >= TARGETS.proxyVsNginx) : 'n/a',
     ],
     [
-      'proxy latency p50 / p99 under that load (wrk `--latency`)',
+      'proxy latency p50 / p99 under that load (wrk `--latency`, the same run)',
       wrkCell(wrk.direct, (w) => lat(w.p50Ms, w.p99Ms)),
       wrkCell(wrk.nginx, (w) => lat(w.p50Ms, w.p99Ms)),
       wrkCell(wrk.cellhost, (w) => lat(w.p50Ms, w.p99Ms)),
