@@ -17,6 +17,7 @@ const HOST = `${SERVICE}.localhost`;
 // header shapes: V8 deoptimizes the request path and takes a few seconds at 1000 req/s to
 // optimize it again); measured here, its p99 stays 3-7 ms for the first ~4 s, then 1.3-2 ms
 export const WRK_ROUNDS = 3;
+const WRK_WARM_UP_S = 5;
 export const FIXED_RATE = { ratePerS: 1000, durationMs: 5000, sliceMs: 1000, warmUpMs: 5000 };
 
 export type Measured<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -77,8 +78,9 @@ export async function benchProxy(platform: BenchPlatform, log: (line: string) =>
       if (!r.ok) c.error = r.reason;
       return r;
     };
-    // 1 s of warm-up each fills connection pools and JIT caches; only the runs after it count
-    for (const c of closed) if (usable(c)) await attempt(c, 1);
+    // a warm-up each fills connection pools and JIT caches; only the runs after it count (with
+    // 1 s, the router's first measured run was still 5-15 % below its later ones)
+    for (const c of closed) if (usable(c)) await attempt(c, WRK_WARM_UP_S);
     for (let round = 0; round < WRK_ROUNDS; round++) {
       log(`proxy: wrk round ${round + 1} of ${WRK_ROUNDS}`);
       for (let k = 0; k < closed.length; k++) {
