@@ -2,6 +2,7 @@
 // router is one Node process), keep-alive to the upstream, the same forwarding headers cellhost
 // sets. Started in the foreground so it is our child and ends by its pid.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { stopChild } from './child.ts';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -60,15 +61,8 @@ export async function startNginx(nginx: string, upstream: { host: string; port: 
   const proc: ChildProcess = spawn(nginx, ['-c', conf, '-p', dir, '-e', path.join(dir, 'error.log'), '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout!.on('data', (b) => (out += b));
   proc.stderr!.on('data', (b) => (out += b));
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const close = async () => {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGTERM');
-      if (!(await Promise.race([exited.then(() => true), sleep(5000).then(() => false)]))) {
-        proc.kill('SIGKILL');
-        await exited;
-      }
-    }
+    await stopChild(proc);
     fs.rmSync(dir, { recursive: true, force: true });
   };
   const deadline = Date.now() + 5000;

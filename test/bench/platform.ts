@@ -8,6 +8,7 @@ import path from 'node:path';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { TOKEN } from '../helpers/server.ts';
 import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
+import { stopChild } from './child.ts';
 import { sleep } from './stats.ts';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -96,14 +97,7 @@ export async function startPlatform(env: Record<string, string> = {}): Promise<B
   }
 
   async function close(): Promise<{ leftovers: string[] }> {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGTERM');
-      const clean = await Promise.race([child.exited.then(() => true), sleep(15_000).then(() => false)]);
-      if (!clean) {
-        proc.kill('SIGKILL');
-        await child.exited;
-      }
-    }
+    await stopChild(proc, 15_000);
     fs.rmSync(dataDir, { recursive: true, force: true });
     return { leftovers: [...removeLeftoverCgroups(cgroupPrefix), ...findLeftoverNetwork(netnsPrefix), ...(fs.existsSync(hostRunDir) ? [hostRunDir] : [])] };
   }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FIXTURES } from '../helpers/server.ts';
 import { freePortSync } from '../helpers/subprocess-server.ts';
+import { stopChild } from './child.ts';
 import { deferCleanup } from './cleanup.ts';
 import { runIfMain } from './standalone.ts';
 import { formatMs, formatRate, formatRatio } from './stats.ts';
@@ -24,13 +25,7 @@ export interface RouterProcessesResult {
 /** starts a child and resolves once its stdout says `ready` (or `listening`), bounded */
 async function startChild(command: string, args: string[], env: Record<string, string>, ready: RegExp): Promise<{ proc: ChildProcess; stop(): Promise<void> }> {
   const proc = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const stop = deferCleanup(async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-  });
+  const stop = deferCleanup(() => stopChild(proc, 3000));
   let out = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${path.basename(args.at(-1) ?? command)} did not start: ${out}`)), 15_000);
