@@ -2,6 +2,7 @@
 // Everything is created here and passed down; nothing below imports its peers' singletons.
 import fs from 'node:fs';
 import http from 'node:http';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
@@ -217,7 +218,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   };
 }
 
-function listen(server: http.Server, host: string, port: number): Promise<void> {
+function listen(server: net.Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -3,6 +3,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type { CellhostError } from '../core/errors.ts';
+import type { InboundRequest } from './http1.ts';
 
 const TITLES: Record<number, string> = {
   404: 'Not found',
@@ -17,19 +18,18 @@ export function wantsHtml(accept: string | undefined): boolean {
   return !!accept && accept.includes('text/html');
 }
 
-export function sendError(req: http.IncomingMessage, res: http.ServerResponse, err: CellhostError, requestId: string): void {
+export function sendError(req: InboundRequest, err: CellhostError, requestId: string): void {
+  const res = req.res;
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const headers: Record<string, string> = { 'x-request-id': requestId, 'cache-control': 'no-store', 'x-cellhost-error': err.code };
-  if (err.status === 503) headers['retry-after'] = '1';
-  // the rest of an oversized request would be read for nothing: end the connection
-  if (err.status === 413 || err.status === 431) headers.connection = 'close';
+  const headers: string[] = ['x-request-id', requestId, 'cache-control', 'no-store', 'x-cellhost-error', err.code];
+  if (err.status === 503) headers.push('retry-after', '1');
   const lastLines = Array.isArray(err.details?.lastLines) ? (err.details.lastLines as string[]).slice(-10) : [];
   let body: string;
-  if (wantsHtml(req.headers.accept)) {
-    headers['content-type'] = 'text/html; charset=utf-8';
+  if (wantsHtml(req.accept)) {
+    headers.push('content-type', 'text/html; charset=utf-8');
     const title = TITLES[err.status] ?? 'Error';
     body =
       `<!doctype html><html><head><meta charset="utf-8"><title>${err.status} ${title}</title>` +
@@ -39,12 +39,13 @@ export function sendError(req: http.IncomingMessage, res: http.ServerResponse, e
       (lastLines.length ? `<p>Last lines of the app's output:</p><pre>${escapeHtml(lastLines.join('\n'))}</pre>` : '') +
       `<p><small>served by cellhost</small></p></body></html>`;
   } else {
-    headers['content-type'] = 'application/json';
+    headers.push('content-type', 'application/json');
     body = JSON.stringify({ error: { code: err.code, message: err.message, requestId, ...(lastLines.length ? { lastLines } : {}) } });
   }
-  headers['content-length'] = String(Buffer.byteLength(body));
-  res.writeHead(err.status, headers);
-  res.end(req.method === 'HEAD' ? undefined : body);
+  headers.push('content-length', String(Buffer.byteLength(body)));
+  // the rest of an oversized request would be read for nothing: end the connection
+  res.writeHead(err.status, http.STATUS_CODES[err.status] ?? '', headers, { close: err.status === 413 || err.status === 431, contentLength: true });
+  res.end(body);
 }
 
 export function escapeHtml(s: string): string {

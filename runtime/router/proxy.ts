@@ -1,15 +1,17 @@
-// The app router: the hot path. Plain node:http, no Request/Response objects; each request
-// is host → service → lease from the pool → dispatched on that instance's keep-alive connections.
+// The app router: the hot path. HTTP/1.1 on Node's parser (http1.ts), no Request/Response
+// objects; each request is host → service → lease from the pool → dispatched on that
+// instance's keep-alive connections.
 import crypto from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
-import { PassThrough } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { CellhostError, describeError } from '../core/errors.ts';
 import { silentLogger, type Logger } from '../core/log.ts';
 import type { Lease, Pool } from '../instances/pool.ts';
 import { answerClientError, sendError } from './error-page.ts';
 import { normalizeHost } from './hosts.ts';
+import { Http1Server, type ExchangeListener, type InboundRequest, type OutboundResponse } from './http1.ts';
 
 export interface Route {
   service: string;
@@ -46,40 +48,30 @@ const MAX_REQUEST_LINE = 16 * 1024;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
 const SET_HERE = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id']);
 
-export function createRouter(opts: RouterOptions): http.Server {
+export function createRouter(opts: RouterOptions): Http1Server {
   const log = opts.log ?? silentLogger;
-  // Leapcell's limits: 64 KB of headers (431 past it, from the parser), 16 KB request line
-  const server = http.createServer({
-    requestTimeout: 0,
-    headersTimeout: opts.headersTimeoutMs ?? 20_000,
-    // how often the header timeout is checked (Node's default, 30 s, lets slowloris linger)
-    connectionsCheckingInterval: Math.min(1000, Math.max(100, (opts.headersTimeoutMs ?? 20_000) / 4)),
-    maxHeaderSize: MAX_HEADER_BYTES,
-  });
-  server.keepAliveTimeout = 65_000;
-  server.maxConnections = opts.maxConnections ?? 10_000;
-  server.on('clientError', answerClientError);
+  const headersTimeoutMs = opts.headersTimeoutMs ?? 20_000;
 
-  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const requestId = (req.headers['x-request-id'] as string | undefined) ?? nextRequestId();
-    const host = normalizeHost(req.headers.host);
+  const onRequest = (req: InboundRequest): void => {
+    const requestId = req.requestId ?? nextRequestId();
+    const host = normalizeHost(req.host);
     const route = host ? opts.resolve(host) : null;
     if (!route) {
-      sendError(req, res, new CellhostError('ERR_HOST_UNKNOWN', `no service is served at "${host ?? ''}"`), requestId);
+      sendError(req, new CellhostError('ERR_HOST_UNKNOWN', `no service is served at "${host ?? ''}"`), requestId);
       return;
     }
-    const ex = new Exchange(req, res, route, requestId, opts);
-    if (req.url && req.url.length > MAX_REQUEST_LINE) {
+    const ex = new Exchange(req, route, requestId, opts);
+    if (req.url.length > MAX_REQUEST_LINE) {
       ex.fail(new CellhostError('ERR_HEADERS_TOO_LARGE', `the request line is longer than ${MAX_REQUEST_LINE} bytes`));
-      req.resume();
       return;
     }
-    const declared = Number(req.headers['content-length'] ?? 0);
+    const declared = Number(req.contentLength ?? 0);
     if (declared > opts.maxBodyBytes) {
       ex.fail(new CellhostError('ERR_BODY_TOO_LARGE', `the request body is larger than ${opts.maxBodyBytes} bytes`));
-      req.resume();
       return;
     }
+    // a chunked body has no declared size: it is counted on the way through
+    req.bodyLimit = opts.maxBodyBytes;
     const lease = opts.pool.tryAcquire(route.service);
     if (lease) {
       ex.forward(lease);
@@ -95,11 +87,11 @@ export function createRouter(opts: RouterOptions): http.Server {
         }
       },
     );
-  });
+  };
 
-  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-    const requestId = (req.headers['x-request-id'] as string | undefined) ?? nextRequestId();
-    const host = normalizeHost(req.headers.host);
+  const onUpgrade = (req: InboundRequest, socket: net.Socket, head: Buffer): void => {
+    const requestId = req.requestId ?? nextRequestId();
+    const host = normalizeHost(req.host);
     const route = host ? opts.resolve(host) : null;
     if (!route) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -113,8 +105,15 @@ export function createRouter(opts: RouterOptions): http.Server {
         socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       },
     );
-  });
+  };
 
+  // Leapcell's limits: 64 KB of headers (431 past it, from the parser), 16 KB request line;
+  // the header timeout is checked often enough that slowloris cannot linger (Node's default: 30 s)
+  const server = new Http1Server(
+    { onRequest, onUpgrade, onClientError: answerClientError, maxHeaderSize: MAX_HEADER_BYTES, headersTimeoutMs, keepAliveTimeoutMs: 65_000 },
+    Math.min(1000, Math.max(100, headersTimeoutMs / 4)),
+  );
+  server.maxConnections = opts.maxConnections ?? 10_000;
   return server;
 }
 
@@ -125,34 +124,33 @@ function nextRequestId(): string {
   return `${ID_PREFIX}-${(idCounter++).toString(36).padStart(6, '0')}`;
 }
 
-const kExchange = Symbol('exchange');
-type ResponseWithExchange = http.ServerResponse & { [kExchange]?: Exchange };
-
 /**
  * One request on its way through: the undici handler for the upstream side, and the client
  * side's listeners. A class, so the hot path allocates one object per request instead of a
  * dozen closures.
  */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements Dispatcher.DispatchHandler, ExchangeListener {
   private readonly record: RequestRecord;
   private readonly startedAt = Date.now();
+  private readonly res: OutboundResponse;
   private lease: Lease | null = null;
   private released = false;
   private timer: NodeJS.Timeout | null = null;
-  private body: PassThrough | null = null;
+  private body: Readable | null = null;
   // undici hands over its abort once the request has a connection; until then a cancel waits
   private abortUpstream: ((err: Error) => void) | null = null;
   private cancelled: Error | null = null;
   resumeUpstream: (() => void) | null = null;
 
   constructor(
-    private readonly req: http.IncomingMessage,
-    private readonly res: http.ServerResponse,
+    private readonly req: InboundRequest,
     readonly route: Route,
     private readonly requestId: string,
     private readonly opts: RouterOptions,
   ) {
+    this.res = req.res;
     this.record = { service: route.service, instanceId: null, status: 0, startedAt: this.startedAt, durationMs: 0, coldStart: false, errorCode: null };
+    req.listener = this;
   }
 
   finish(status: number, errorCode: string | null): void {
@@ -166,7 +164,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   fail(err: CellhostError): void {
     this.finish(err.status, err.code);
-    sendError(this.req, this.res, err, this.requestId);
+    sendError(this.req, err, this.requestId);
   }
 
   forward(lease: Lease): void {
@@ -174,33 +172,16 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.lease = lease;
     record.instanceId = lease.instanceId;
     record.coldStart = lease.coldStart;
-    if (req.destroyed || res.destroyed) {
+    if (res.destroyed) {
       this.release();
       this.finish(499, 'ERR_CLIENT_CLOSED');
       return;
     }
     this.timer = setTimeout(onTimeout, this.route.requestTimeoutMs, this);
-    if (hasBody(req)) {
-      // undici destroys a body stream it gives up on; that must not be the client's socket, or
-      // the 413 or 504 meant for the client could never be sent
-      const body = (this.body = new PassThrough());
-      req.pipe(body);
-      if (req.headers['content-length'] === undefined) {
-        // a chunked body has no declared size: count it on the way through
-        let seen = 0;
-        const limit = this.opts.maxBodyBytes;
-        req.on('data', (chunk: Buffer) => {
-          seen += chunk.length;
-          if (seen > limit) {
-            req.unpipe(body);
-            this.cancel(new CellhostError('ERR_BODY_TOO_LARGE', `the request body is larger than ${limit} bytes`));
-          }
-        });
-      }
-    }
-    (res as ResponseWithExchange)[kExchange] = this;
-    res.once('close', onClientClose);
-    lease.connections.dispatch({ path: req.url!, method: req.method as Dispatcher.HttpMethod, headers: forwardHeaders(req, this.requestId), body: this.body }, this);
+    // the request's own body stream: undici may destroy it when it gives up, which leaves the
+    // client's socket alone, so the 413 or 504 meant for the client can still be sent
+    this.body = req.body;
+    lease.connections.dispatch({ path: req.url, method: req.method as Dispatcher.HttpMethod, headers: forwardHeaders(req, this.requestId), body: this.body }, this);
   }
 
   cancel(err: Error): void {
@@ -216,10 +197,20 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.lease?.release();
   }
 
-  clientClosed(): void {
-    if (!this.res.writableFinished) this.cancel(new Error('the client closed the connection'));
+  // ---- the client's side (http1's listener) ----
+
+  aborted(): void {
+    this.cancel(new Error('the client closed the connection'));
     this.release();
     if (!this.record.status) this.finish(499, 'ERR_CLIENT_CLOSED');
+  }
+
+  drained(): void {
+    this.resumeUpstream?.();
+  }
+
+  bodyTooLarge(): void {
+    this.cancel(new CellhostError('ERR_BODY_TOO_LARGE', `the request body is larger than ${this.opts.maxBodyBytes} bytes`));
   }
 
   // ---- undici's handler ----
@@ -230,17 +221,15 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onHeaders(status: number, raw: Buffer[], resume: () => void, statusMessage: string): boolean {
-    this.res.writeHead(status, statusMessage, responseHeaders(raw, this.requestId));
+    writeResponseHead(this.res, status, statusMessage, raw, this.requestId);
     this.finish(status, null);
     this.resumeUpstream = resume;
     return true;
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.res.write(chunk)) return true;
-    // false pauses the upstream socket until the client has taken what was written
-    this.res.once('drain', onClientDrain);
-    return false;
+    // false pauses the upstream socket until the client has taken what was written (drained)
+    return this.res.write(chunk);
   }
 
   onComplete(): void {
@@ -251,7 +240,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   onError(err: Error): void {
     const { req, res, lease } = this;
     const wasDone = this.released;
-    if (this.body) req.unpipe(this.body);
+    if (this.body) req.dump();
     // a wedged instance takes no more requests; it stops once this one lets go of it
     if (err instanceof CellhostError && err.code === 'ERR_REQUEST_TIMEOUT') lease!.recycle(err.message);
     this.release();
@@ -262,7 +251,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (err instanceof CellhostError) {
       // an oversized body: read the rest (bounded) before answering, or the close would reset
       // the connection and the client would never see the 413
-      if (err.code === 'ERR_BODY_TOO_LARGE' && !req.readableEnded) {
+      if (err.code === 'ERR_BODY_TOO_LARGE' && !req.complete) {
         let answered = false;
         const answer = () => {
           if (answered) return;
@@ -271,8 +260,8 @@ class Exchange implements Dispatcher.DispatchHandler {
           this.fail(err);
         };
         const cap = setTimeout(answer, 1000);
-        req.once('end', answer);
-        req.resume();
+        req.onComplete = answer;
+        req.dump();
         return;
       }
       this.fail(err);
@@ -288,17 +277,8 @@ function onTimeout(ex: Exchange): void {
   ex.cancel(new CellhostError('ERR_REQUEST_TIMEOUT', `the app did not answer within ${ex.route.requestTimeoutMs / 1000} s`));
 }
 
-// listeners with `this` = the response: one function for every request
-function onClientClose(this: ResponseWithExchange): void {
-  this[kExchange]?.clientClosed();
-}
-
-function onClientDrain(this: ResponseWithExchange): void {
-  this[kExchange]?.resumeUpstream?.();
-}
-
 /** a WebSocket (or any Upgrade): raw bytes both ways; the lease is held for the connection's life */
-function tunnel(req: http.IncomingMessage, client: net.Socket, head: Buffer, lease: Lease, requestId: string): void {
+function tunnel(req: InboundRequest, client: net.Socket, head: Buffer, lease: Lease, requestId: string): void {
   const up = net.connect(lease.upstream.port, lease.upstream.host);
   let released = false;
   const release = () => {
@@ -312,7 +292,7 @@ function tunnel(req: http.IncomingMessage, client: net.Socket, head: Buffer, lea
     const headers = forwardHeaders(req, requestId);
     let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
     for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
-    text += `connection: Upgrade\r\nupgrade: ${req.headers.upgrade}\r\n\r\n`;
+    text += `connection: Upgrade\r\nupgrade: ${req.upgradeTo ?? ''}\r\n\r\n`;
     up.write(text);
     if (head.length) up.write(head);
     up.pipe(client);
@@ -329,47 +309,43 @@ function tunnel(req: http.IncomingMessage, client: net.Socket, head: Buffer, lea
 }
 
 /** the request's headers for the app, as [name, value, ...]: hop-by-hop ones out, forwarding ones in */
-function forwardHeaders(req: http.IncomingMessage, requestId: string): string[] {
+function forwardHeaders(req: InboundRequest, requestId: string): string[] {
   const out: string[] = [];
-  const headers = req.headers;
-  const connection = headers.connection;
+  const raw = req.rawHeaders;
+  const connection = req.connection;
   // names the client's Connection header lists are hop-by-hop too (rare: only then a Set)
   const listed = connection && connection.includes(',') ? new Set(connection.toLowerCase().split(',').map((s) => s.trim())) : connection ? connection.trim().toLowerCase() : null;
-  for (const key in headers) {
-    const value = headers[key];
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i]!.toLowerCase();
     // the router answered any 100-continue itself; the app gets the body straight away
-    if (value === undefined || HOP_BY_HOP.has(key) || key === 'expect' || SET_HERE.has(key)) continue;
+    if (HOP_BY_HOP.has(key) || key === 'expect' || SET_HERE.has(key)) continue;
     if (listed !== null && (typeof listed === 'string' ? listed === key : listed.has(key))) continue;
-    if (typeof value === 'string') out.push(key, value);
-    else for (const v of value) out.push(key, v);
+    out.push(key, raw[i + 1]!);
   }
   const peer = req.socket.remoteAddress ?? '';
-  const prior = headers['x-forwarded-for'];
+  const prior = req.forwardedFor;
   out.push(
     'x-forwarded-for', prior ? `${prior}, ${peer}` : peer,
-    'x-forwarded-proto', (headers['x-forwarded-proto'] as string | undefined) ?? 'http',
-    'x-forwarded-host', headers.host ?? '',
+    'x-forwarded-proto', req.forwardedProto ?? 'http',
+    'x-forwarded-host', req.host ?? '',
     'x-request-id', requestId,
   );
   return out;
 }
 
-function hasBody(req: http.IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return length !== undefined ? length !== '0' : req.headers['transfer-encoding'] !== undefined;
-}
-
 // header bytes are latin1 both ways, so values pass through unchanged
-function responseHeaders(raw: Buffer[], requestId: string): string[] {
+function writeResponseHead(res: OutboundResponse, status: number, statusMessage: string, raw: Buffer[], requestId: string): void {
   const out: string[] = [];
   let hasId = false;
+  let hasLength = false;
   for (let i = 0; i < raw.length; i += 2) {
     const key = raw[i]!.toString('latin1');
     const lower = key.toLowerCase();
     if (HOP_BY_HOP.has(lower)) continue;
-    if (lower === 'x-request-id') hasId = true;
+    if (lower === 'content-length') hasLength = true;
+    else if (lower === 'x-request-id') hasId = true;
     out.push(key, raw[i + 1]!.toString('latin1'));
   }
   if (!hasId) out.push('x-request-id', requestId);
-  return out;
+  res.writeHead(status, statusMessage, out, { contentLength: hasLength });
 }

@@ -1,0 +1,307 @@
+// The router's HTTP/1.1 layer on its own: framing, order, flow control and timeouts, with raw
+// sockets on loopback so each byte on the wire is what is asserted.
+import http from 'node:http';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Http1Server, type InboundRequest } from '../../../runtime/router/http1.ts';
+
+const servers: Http1Server[] = [];
+const sockets: net.Socket[] = [];
+
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.destroy();
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections();
+    await new Promise((r) => s.close(r));
+  }
+});
+
+interface Handlers {
+  onRequest(req: InboundRequest): void;
+  onUpgrade?(req: InboundRequest, socket: net.Socket, head: Buffer): void;
+  headersTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
+}
+
+async function start(h: Handlers): Promise<number> {
+  const server = new Http1Server(
+    {
+      onRequest: h.onRequest,
+      onUpgrade: h.onUpgrade ?? ((_req, socket) => socket.destroy()),
+      onClientError: (err, socket) => socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\nx-code: ${err.code}\r\ncontent-length: 0\r\n\r\n`),
+      maxHeaderSize: 64 * 1024,
+      headersTimeoutMs: h.headersTimeoutMs ?? 20_000,
+      keepAliveTimeoutMs: h.keepAliveTimeoutMs ?? 65_000,
+    },
+    50,
+  );
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as net.AddressInfo).port;
+}
+
+/** answers with the path, a content-length and the given status */
+function echoPath(req: InboundRequest): void {
+  const body = `path=${req.url}`;
+  req.res.writeHead(200, 'OK', ['content-length', String(body.length)], { contentLength: true });
+  req.res.end(body);
+}
+
+/** a raw connection: `send` writes, `until` waits for the bytes received so far to match */
+function connect(port: number) {
+  const socket = net.connect(port, '127.0.0.1');
+  sockets.push(socket);
+  let got = '';
+  let closed = false;
+  const waiters: (() => void)[] = [];
+  const wake = () => waiters.splice(0).forEach((w) => w());
+  socket.on('data', (b) => {
+    got += b.toString('latin1');
+    wake();
+  });
+  socket.on('error', () => {});
+  socket.on('close', () => {
+    closed = true;
+    wake();
+  });
+  return {
+    socket,
+    send: (data: string | Buffer) => socket.write(data),
+    get text() {
+      return got;
+    },
+    get closed() {
+      return closed;
+    },
+    async until(test: (text: string, closed: boolean) => boolean, ms = 3000): Promise<string> {
+      const deadline = Date.now() + ms;
+      while (!test(got, closed)) {
+        if (Date.now() > deadline) throw new Error(`timed out; got so far: ${JSON.stringify(got)}${closed ? ' (closed)' : ''}`);
+        await new Promise<void>((r) => {
+          waiters.push(r);
+          setTimeout(r, 20);
+        });
+      }
+      return got;
+    },
+  };
+}
+
+describe('http1: framing', () => {
+  it('keeps a 1.1 connection open and answers its requests in order', async () => {
+    const port = await start({ onRequest: echoPath });
+    const c = connect(port);
+    c.send('GET /a HTTP/1.1\r\nHost: x\r\n\r\n');
+    await c.until((t) => t.includes('path=/a'));
+    c.send('GET /b HTTP/1.1\r\nHost: x\r\n\r\n');
+    const text = await c.until((t) => t.includes('path=/b'));
+    expect(text.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(2);
+    expect(text).toContain('connection: keep-alive');
+    expect(c.closed).toBe(false);
+  });
+
+  it('answers pipelined requests one after the other, the first first even when it is slower', async () => {
+    const port = await start({
+      onRequest: (req) => (req.url === '/slow' ? setTimeout(() => echoPath(req), 100) : echoPath(req)),
+    });
+    const c = connect(port);
+    c.send('GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const text = await c.until((_t, closed) => closed);
+    expect(text.indexOf('path=/slow')).toBeGreaterThan(0);
+    expect(text.indexOf('path=/fast')).toBeGreaterThan(text.indexOf('path=/slow'));
+    expect(text).toMatch(/connection: close\r\n\r\npath=\/fast$/);
+  });
+
+  it('chunks a body of unknown length for a 1.1 client, and ends the connection for a 1.0 one', async () => {
+    const port = await start({
+      onRequest: (req) => {
+        req.res.writeHead(200, 'OK', ['content-type', 'text/plain']);
+        req.res.write(Buffer.from('first,'));
+        setTimeout(() => {
+          req.res.write(Buffer.from('second'));
+          req.res.end();
+        }, 20);
+      },
+    });
+    const body = await new Promise<string>((resolve, reject) =>
+      http.get({ port, host: '127.0.0.1', path: '/', agent: false }, (res) => {
+        expect(res.headers['transfer-encoding']).toBe('chunked');
+        let b = '';
+        res.on('data', (d) => (b += d));
+        res.on('end', () => resolve(b));
+      }).on('error', reject),
+    );
+    expect(body).toBe('first,second');
+    const c = connect(port);
+    c.send('GET / HTTP/1.0\r\n\r\n');
+    const text = await c.until((_t, closed) => closed);
+    expect(text).not.toContain('transfer-encoding');
+    expect(text).toContain('connection: close');
+    expect(text.endsWith('\r\n\r\nfirst,second')).toBe(true);
+  });
+
+  it('sends no body for HEAD, 204 and 304, and the connection goes on', async () => {
+    const port = await start({
+      onRequest: (req) => {
+        const status = req.url === '/204' ? 204 : req.url === '/304' ? 304 : 200;
+        req.res.writeHead(status, 'X', []);
+        req.res.write(Buffer.from('never'));
+        req.res.end();
+      },
+    });
+    const c = connect(port);
+    c.send('HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET /204 HTTP/1.1\r\nHost: x\r\n\r\nGET /304 HTTP/1.1\r\nHost: x\r\n\r\n');
+    const text = await c.until((t) => (t.match(/HTTP\/1\.1/g) ?? []).length === 3);
+    expect(text).not.toContain('never');
+    expect(text).not.toContain('transfer-encoding');
+    expect(c.closed).toBe(false);
+  });
+
+  it('refuses a 1.1 request without Host, and malformed requests, and closes', async () => {
+    let reached = 0;
+    const port = await start({ onRequest: (req) => (reached++, echoPath(req)) });
+    const noHost = connect(port);
+    noHost.send('GET / HTTP/1.1\r\n\r\n');
+    expect(await noHost.until((_t, closed) => closed)).toMatch(/^HTTP\/1\.1 400/);
+    const bad = connect(port);
+    bad.send('GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
+    expect(await bad.until((_t, closed) => closed)).toMatch(/^HTTP\/1\.1 400/);
+    expect(reached).toBe(0);
+  });
+});
+
+describe('http1: bodies and flow', () => {
+  it('answers Expect: 100-continue at once, and refuses any other expectation', async () => {
+    const port = await start({
+      onRequest: (req) => {
+        let n = 0;
+        req.body!.on('data', (d: Buffer) => (n += d.length));
+        req.body!.on('end', () => {
+          req.res.writeHead(200, 'OK', ['content-length', String(String(n).length)], { contentLength: true });
+          req.res.end(String(n));
+        });
+      },
+    });
+    const c = connect(port);
+    c.send('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n');
+    await c.until((t) => t.startsWith('HTTP/1.1 100 Continue\r\n\r\n'));
+    c.send('hello');
+    await c.until((t) => t.endsWith('\r\n\r\n5'));
+    const other = connect(port);
+    other.send('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: something\r\n\r\nhello');
+    expect(await other.until((_t, closed) => closed)).toMatch(/^HTTP\/1\.1 417/);
+  });
+
+  it('stops reading a body its reader is not taking, and goes on when it does', async () => {
+    let req0: InboundRequest | null = null;
+    const port = await start({ onRequest: (req) => (req0 = req) });
+    const c = connect(port);
+    const size = 8 * 1024 * 1024;
+    c.send(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`);
+    c.socket.write(Buffer.alloc(size, 1));
+    await new Promise((r) => setTimeout(r, 300));
+    // the router holds the body stream's buffer and the socket's, not the 8 MB
+    expect(req0).not.toBeNull();
+    const held = req0!.received;
+    expect(held).toBeLessThan(size / 2);
+    let n = 0;
+    await new Promise<void>((resolve) => {
+      req0!.body!.on('data', (d: Buffer) => (n += d.length));
+      req0!.body!.on('end', resolve);
+    });
+    expect(n).toBe(size);
+  });
+
+  it('throws away the rest of a body once answered, and serves the next request', async () => {
+    const port = await start({ onRequest: echoPath });
+    const c = connect(port);
+    c.send('POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n');
+    await c.until((t) => t.includes('path=/first'));
+    c.send(Buffer.alloc(100000, 2));
+    c.send('GET /second HTTP/1.1\r\nHost: x\r\n\r\n');
+    await c.until((t) => t.includes('path=/second'));
+  });
+
+  it('tells the listener when the client goes away mid-response', async () => {
+    let aborted = false;
+    const port = await start({
+      onRequest: (req) => {
+        req.listener = { aborted: () => (aborted = true), drained: () => {}, bodyTooLarge: () => {} };
+        req.res.writeHead(200, 'OK', []);
+        req.res.write(Buffer.from('partial'));
+      },
+    });
+    const c = connect(port);
+    c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await c.until((t) => t.includes('partial'));
+    c.socket.destroy();
+    const deadline = Date.now() + 2000;
+    while (!aborted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(aborted).toBe(true);
+  });
+
+  it('counts a chunked body against its limit', async () => {
+    let tooLarge = false;
+    const port = await start({
+      onRequest: (req) => {
+        req.bodyLimit = 1000;
+        req.listener = { aborted: () => {}, drained: () => {}, bodyTooLarge: () => (tooLarge = true) };
+        req.body!.resume();
+        req.onComplete = () => echoPath(req);
+      },
+    });
+    const c = connect(port);
+    const chunk = 'x'.repeat(600);
+    c.send(`POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n${chunk}\r\n258\r\n${chunk}\r\n0\r\n\r\n`);
+    await c.until((t) => t.includes('path=/big'));
+    expect(tooLarge).toBe(true);
+  });
+
+  it('hands an Upgrade over with the bytes that came after its head', async () => {
+    const port = await start({
+      onRequest: echoPath,
+      onUpgrade: (req, socket, head) => {
+        socket.write(`upgraded to ${req.upgradeTo}, head=${head.toString()}`);
+        socket.on('data', (d) => socket.write(`|echo:${d}`));
+      },
+    });
+    const c = connect(port);
+    c.send('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nearly');
+    await c.until((t) => t === 'upgraded to websocket, head=early');
+    c.send('later');
+    await c.until((t) => t.endsWith('|echo:later'));
+  });
+});
+
+describe('http1: timeouts and closing', () => {
+  it('cuts a slow head off with the header timeout, and an idle connection with the keep-alive one', async () => {
+    const port = await start({ onRequest: echoPath, headersTimeoutMs: 300, keepAliveTimeoutMs: 400 });
+    const slow = connect(port);
+    slow.send('GET / HTTP/1.1\r\nHost: x\r\n');
+    const t0 = Date.now();
+    expect(await slow.until((_t, closed) => closed)).toContain('x-code: HPE_HEADERS_TIMEOUT');
+    expect(Date.now() - t0).toBeLessThan(1500);
+    const idle = connect(port);
+    idle.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await idle.until((t) => t.includes('path=/'));
+    const t1 = Date.now();
+    await idle.until((_t, closed) => closed);
+    expect(Date.now() - t1).toBeGreaterThanOrEqual(300);
+  });
+
+  it('closeIdleConnections leaves a connection with a request in progress', async () => {
+    let pending: InboundRequest | null = null;
+    const server = { port: await start({ onRequest: (req) => (req.url === '/hold' ? (pending = req) : echoPath(req)) }) };
+    const idle = connect(server.port);
+    idle.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await idle.until((t) => t.includes('path=/'));
+    const busy = connect(server.port);
+    busy.send('GET /hold HTTP/1.1\r\nHost: x\r\n\r\n');
+    while (!pending) await new Promise((r) => setTimeout(r, 10));
+    servers[0]!.closeIdleConnections();
+    await idle.until((_t, closed) => closed);
+    expect(busy.closed).toBe(false);
+    echoPath(pending);
+    await busy.until((t) => t.includes('path=/hold'));
+  });
+});
