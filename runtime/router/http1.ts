@@ -10,6 +10,8 @@ import net from 'node:net';
 import { Readable } from 'node:stream';
 
 interface Parser {
+  /** the connection the parser reads for now (parsers are reused) */
+  conn: Connection | null;
   initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
   execute(data: Buffer): number | (Error & { code?: string; bytesParsed?: number });
   finish(): unknown;
@@ -233,6 +235,44 @@ export interface Http1Options {
   keepAliveTimeoutMs: number;
 }
 
+// The parser's callbacks and the socket's listeners are the same functions for every connection
+// (the parser and the socket point back at it): a one-shot connection allocates no closures.
+function newParser(): Parser {
+  const p = new HTTPParser();
+  p.conn = null;
+  p[kOnMessageBegin] = function (this: Parser) {
+    this.conn!.headSince = Date.now();
+  };
+  p[kOnHeaders] = function (this: Parser, headers: string[], url: string) {
+    this.conn!.onPartialHead(headers, url);
+  };
+  p[kOnHeadersComplete] = function (this: Parser, _major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, _s: unknown, _m: unknown, upgrade: boolean, keepAlive: boolean) {
+    this.conn!.onHead(minor, headers, method, url, upgrade, keepAlive);
+    return 0;
+  };
+  p[kOnBody] = function (this: Parser, chunk: Buffer) {
+    this.conn!.onBody(chunk);
+  };
+  p[kOnMessageComplete] = function (this: Parser) {
+    this.conn!.onMessageComplete();
+  };
+  return p;
+}
+
+const kConnection = Symbol('connection');
+type ConnectionSocket = net.Socket & { [kConnection]: Connection };
+
+function onSocketData(this: ConnectionSocket, data: Buffer): void {
+  this[kConnection].onData(data);
+}
+function onSocketDrain(this: ConnectionSocket): void {
+  this[kConnection].current?.listener?.drained();
+}
+function onSocketClose(this: ConnectionSocket): void {
+  this[kConnection].onClose();
+}
+function ignoreError(): void {}
+
 export class Connection {
   private parser: Parser;
   /** the request being answered; later ones (pipelined) wait in `waiting` */
@@ -256,31 +296,24 @@ export class Connection {
     readonly socket: net.Socket,
     private readonly server: Http1Server,
   ) {
-    this.parser = server.parsers.pop() ?? new HTTPParser();
+    this.parser = server.parsers.pop() ?? newParser();
     this.parser.initialize(HTTPParser.REQUEST, {}, server.opts.maxHeaderSize, 0);
+    this.parser.conn = this;
     // as http.Server: the first head is awaited, and timed, from the connection's start
     this.headSince = Date.now();
-    const p = this.parser;
-    p[kOnMessageBegin] = () => {
-      this.headSince = Date.now();
-    };
-    p[kOnHeaders] = (headers: string[], url: string) => {
-      for (const h of headers) this.partHeaders.push(h);
-      this.partUrl += url;
-    };
-    p[kOnHeadersComplete] = (_major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, _s: unknown, _m: unknown, upgrade: boolean, keepAlive: boolean) => {
-      this.onHead(minor, headers, method, url, upgrade, keepAlive);
-      return 0;
-    };
-    p[kOnBody] = (chunk: Buffer) => this.onBody(chunk);
-    p[kOnMessageComplete] = () => this.onMessageComplete();
-    socket.on('data', (data: Buffer) => this.onData(data));
-    socket.on('drain', () => this.current?.listener?.drained());
-    socket.on('error', () => {});
-    socket.on('close', () => this.onClose());
+    (socket as ConnectionSocket)[kConnection] = this;
+    socket.on('data', onSocketData);
+    socket.on('drain', onSocketDrain);
+    socket.on('error', ignoreError);
+    socket.on('close', onSocketClose);
   }
 
-  private onHead(minor: number, headers: string[] | undefined, method: number, url: string | undefined, upgrade: boolean, keepAlive: boolean): void {
+  onPartialHead(headers: string[], url: string): void {
+    for (const h of headers) this.partHeaders.push(h);
+    this.partUrl += url;
+  }
+
+  onHead(minor: number, headers: string[] | undefined, method: number, url: string | undefined, upgrade: boolean, keepAlive: boolean): void {
     if (!headers) {
       headers = this.partHeaders;
       this.partHeaders = [];
@@ -317,7 +350,7 @@ export class Connection {
     this.updateFlow();
   }
 
-  private onBody(chunk: Buffer): void {
+  onBody(chunk: Buffer): void {
     const req = this.reading;
     if (!req) return;
     req.received += chunk.length;
@@ -333,7 +366,7 @@ export class Connection {
     }
   }
 
-  private onMessageComplete(): void {
+  onMessageComplete(): void {
     const req = this.reading;
     if (!req) return;
     this.reading = null;
@@ -363,7 +396,7 @@ export class Connection {
     this.server.opts.onRequest(req);
   }
 
-  private onData(data: Buffer): void {
+  onData(data: Buffer): void {
     this.executing = true;
     const ret = this.parser.execute(data);
     this.executing = false;
@@ -440,7 +473,7 @@ export class Connection {
     else if (!this.current && !this.reading && !this.headSince && now - this.idleSince > keepAliveTimeoutMs) this.socket.destroy();
   }
 
-  private onClose(): void {
+  onClose(): void {
     this.detach();
     const req = this.current;
     if (req && !req.res.finished) req.listener?.aborted();
@@ -453,7 +486,7 @@ export class Connection {
     if (this.retired) return;
     this.retired = true;
     this.server.live.delete(this);
-    this.socket.removeAllListeners('data');
+    this.socket.removeListener('data', onSocketData);
     this.headSince = 0;
     if (!this.executing) this.freeParser();
   }
@@ -462,6 +495,7 @@ export class Connection {
     const p = this.parser;
     if (!p) return;
     this.parser = null as unknown as Parser;
+    p.conn = null;
     p.remove?.();
     p.free();
     if (this.server.parsers.length < 1000) this.server.parsers.push(p);
