@@ -52,6 +52,46 @@ afterAll(async () => {
   if (server) fs.rmSync(server.dataDir, { recursive: true, force: true });
 });
 
+describe('headers', () => {
+  it('drops hop-by-hop fields, adds X-Forwarded-* and a request id, and keeps the rest as sent', async () => {
+    const url = new URL(server.routerUrl);
+    const head = await new Promise<string>((resolve, reject) => {
+      const sock = net.connect(Number(url.port), '127.0.0.1');
+      let got = '';
+      sock.on('data', (b) => (got += b.toString('latin1')));
+      sock.on('end', () => resolve(got));
+      sock.on('error', reject);
+      sock.write(
+        'GET /headers?q=1 HTTP/1.1\r\nHost: stream.localhost\r\nX-Custom: one\r\nCookie: a=1\r\nCookie: b=2\r\n' +
+          'Connection: close, X-Drop-Me\r\nX-Drop-Me: secret\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n',
+      );
+    });
+    const [headText, body] = [head.slice(0, head.indexOf('\r\n\r\n')), head.slice(head.indexOf('\r\n\r\n') + 4)];
+    const seen = JSON.parse(body) as { method: string; url: string; rawHeaders: string[] };
+    const fields: [string, string][] = [];
+    for (let i = 0; i < seen.rawHeaders.length; i += 2) fields.push([seen.rawHeaders[i]!.toLowerCase(), seen.rawHeaders[i + 1]!]);
+    const get = (name: string) => fields.filter(([n]) => n === name).map(([, v]) => v);
+    expect(seen.url).toBe('/headers?q=1');
+    expect(get('x-custom')).toEqual(['one']);
+    expect(get('cookie').join('; ')).toBe('a=1; b=2');
+    expect(get('x-drop-me')).toEqual([]);
+    expect(get('keep-alive')).toEqual([]);
+    expect(get('te')).toEqual([]);
+    expect(get('x-forwarded-for')).toEqual(['203.0.113.9, 127.0.0.1']);
+    expect(get('x-forwarded-proto')).toEqual(['http']);
+    expect(get('x-forwarded-host')).toEqual(['stream.localhost']);
+    const id = get('x-request-id');
+    expect(id).toHaveLength(1);
+    // the same id goes back to the client, who can quote it
+    expect(headText.toLowerCase()).toContain(`x-request-id: ${id[0]}`);
+    expect(headText.toLowerCase()).toContain('connection: close');
+    // an id the client brings is kept
+    const kept = await requestRouter(server.routerUrl, 'stream.localhost', '/headers', { headers: { 'x-request-id': 'client-chosen-1' } });
+    expect(kept.json.rawHeaders).toContain('client-chosen-1');
+    expect(kept.headers.get('x-request-id')).toBe('client-chosen-1');
+  });
+});
+
 describe('streaming', () => {
   it('delivers each chunk as the app writes it, chunked, with time to first byte close to direct', async () => {
     const viaRouter: number[] = [];
