@@ -367,6 +367,10 @@ export class Connection {
   }
 
   onMessageComplete(): void {
+    // a chunked body's trailer fields arrive as headers: they are not the next request's, and
+    // are not forwarded (undici sends none)
+    if (this.partHeaders.length) this.partHeaders = [];
+    this.partUrl = '';
     const req = this.reading;
     if (!req) return;
     this.reading = null;

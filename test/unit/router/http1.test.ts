@@ -157,6 +157,31 @@ describe('http1: framing', () => {
     expect(c.closed).toBe(false);
   });
 
+  it('reads a head in many pieces and with many fields whole, and keeps trailers out of the next request', async () => {
+    const seen: { url: string; names: string[] }[] = [];
+    const port = await start({
+      onRequest: (req) => {
+        seen.push({ url: req.url, names: req.rawHeaders.filter((_, i) => i % 2 === 0) });
+        if (req.body) {
+          req.body.resume();
+          req.onComplete = () => echoPath(req);
+        } else echoPath(req);
+      },
+    });
+    const c = connect(port);
+    const fields = Array.from({ length: 40 }, (_, i) => `X-Field-${i}: ${i}\r\n`).join('');
+    const first = `POST /first/${'p'.repeat(3000)} HTTP/1.1\r\nHost: x\r\n${fields}Transfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: abc\r\n\r\n`;
+    // a byte at a time for the start, so the parser hands the head over in parts
+    for (const ch of first.slice(0, 200)) c.send(ch);
+    c.send(first.slice(200));
+    await c.until((t) => t.includes('path=/first'));
+    c.send('GET /second HTTP/1.1\r\nHost: x\r\n\r\n');
+    await c.until((t) => t.includes('path=/second'));
+    expect(seen[0]!.url).toBe(`/first/${'p'.repeat(3000)}`);
+    expect(seen[0]!.names.filter((n) => n.startsWith('X-Field-'))).toHaveLength(40);
+    expect(seen[1]!.names).toEqual(['Host']);
+  });
+
   it('refuses a 1.1 request without Host, and malformed requests, and closes', async () => {
     let reached = 0;
     const port = await start({ onRequest: (req) => (reached++, echoPath(req)) });
