@@ -291,6 +291,8 @@ export class Connection {
   private executing = false;
   /** no longer read as HTTP (closing, failed or upgraded) */
   private retired = false;
+  /** inside next(): a response finished meanwhile leaves the next request to its loop */
+  private starting = false;
 
   constructor(
     readonly socket: net.Socket,
@@ -454,8 +456,15 @@ export class Connection {
       return;
     }
     this.idleSince = Date.now();
-    const next = this.waiting.shift();
-    if (next) this.begin(next);
+    this.next();
+  }
+
+  /** start the waiting requests in turn: a loop, not a recursion, for those answered at once */
+  private next(): void {
+    if (this.starting) return;
+    this.starting = true;
+    while (this.current === null && !this.retired && this.waiting.length) this.begin(this.waiting.shift()!);
+    this.starting = false;
     this.updateFlow();
   }
 

@@ -76,7 +76,7 @@ function connect(port: number) {
     async until(test: (text: string, closed: boolean) => boolean, ms = 3000): Promise<string> {
       const deadline = Date.now() + ms;
       while (!test(got, closed)) {
-        if (Date.now() > deadline) throw new Error(`timed out; got so far: ${JSON.stringify(got)}${closed ? ' (closed)' : ''}`);
+        if (Date.now() > deadline) throw new Error(`timed out; got so far (${got.length} bytes, the last 300): ${JSON.stringify(got.slice(-300))}${closed ? ' (closed)' : ''}`);
         await new Promise<void>((r) => {
           waiters.push(r);
           setTimeout(r, 20);
@@ -110,6 +110,24 @@ describe('http1: framing', () => {
     expect(text.indexOf('path=/slow')).toBeGreaterThan(0);
     expect(text.indexOf('path=/fast')).toBeGreaterThan(text.indexOf('path=/slow'));
     expect(text).toMatch(/connection: close\r\n\r\npath=\/fast$/);
+  });
+
+  it('answers thousands of pipelined requests queued behind a slow one without recursing', async () => {
+    let answered = 0;
+    const port = await start({
+      onRequest: (req) => {
+        answered++;
+        if (req.url === '/slow') setTimeout(() => echoPath(req), 50);
+        else echoPath(req);
+      },
+    });
+    const c = connect(port);
+    const n = 3000;
+    c.send('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n' + 'GET /x HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(n - 1) + 'GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const text = await c.until((_t, closed) => closed, 10_000);
+    expect((text.match(/HTTP\/1\.1 200/g) ?? []).length).toBe(n + 1);
+    expect(text.endsWith('path=/last')).toBe(true);
+    expect(answered).toBe(n + 1);
   });
 
   it('chunks a body of unknown length for a 1.1 client, and ends the connection for a 1.0 one', async () => {
