@@ -547,7 +547,3 @@ export class Http1Server extends net.Server {
     for (const c of this.live) c.socket.destroy();
   }
 }
-
-export function statusText(status: number): string {
-  return STATUS_TEXT[status] ?? '';
-}
