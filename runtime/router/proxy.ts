@@ -312,11 +312,12 @@ function tunnel(req: InboundRequest, client: net.Socket, head: Buffer, lease: Le
 function forwardHeaders(req: InboundRequest, requestId: string): string[] {
   const out: string[] = [];
   const raw = req.rawHeaders;
+  const names = req.names;
   const connection = req.connection;
   // names the client's Connection header lists are hop-by-hop too (rare: only then a Set)
   const listed = connection && connection.includes(',') ? new Set(connection.toLowerCase().split(',').map((s) => s.trim())) : connection ? connection.trim().toLowerCase() : null;
   for (let i = 0; i < raw.length; i += 2) {
-    const key = raw[i]!.toLowerCase();
+    const key = names[i]!;
     // the router answered any 100-continue itself; the app gets the body straight away
     if (HOP_BY_HOP.has(key) || key === 'expect' || SET_HERE.has(key)) continue;
     if (listed !== null && (typeof listed === 'string' ? listed === key : listed.has(key))) continue;
