@@ -41,7 +41,7 @@ export interface Launch {
   /** ask the app to stop (SIGTERM where it will see it); false when the launcher cannot, so the
    *  process group is signalled instead */
   terminate?(spawnedPid: number): Promise<boolean>;
-  /** the start is over (its first request answered, or a second after ready): drop any startup boost */
+  /** the start is over (the requests that waited for it answered, or a second after ready): drop any startup boost */
   onReady?(): Promise<void>;
   /** kill every process the instance made, not only its process group */
   killAll?(): Promise<void>;

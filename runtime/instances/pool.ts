@@ -295,8 +295,10 @@ export function createPool(opts: PoolOptions): Pool {
           const startMs = inst.readyAt - inst.preparedAt;
           s.appStartMs = s.appStartMs ? Math.min(s.appStartMs, startMs) : startMs;
         }
-        // the boost lasts through the request that caused the start (setting a CFS cap mid-period
-        // would bill the start's CPU to that request as throttling), at most one second
+        // the boost lasts until the instance has answered every request that waited for its
+        // start (it is first idle), at most one second after ready: an app's first requests are
+        // its slowest, and a burst's backlog served under a 1024 MB cap was throttled for up to
+        // 30 ms (measured)
         setTimeout(() => void inst.proc.settle(), 1000).unref();
         opts.observer?.instanceReady({ service: s.name, instanceId: id, memoryMb: target.spec.memoryMb, startMs: inst.readyAt - startedAt, persistent: target.minInstances > 0 });
         emit({ type: 'cold_start', service: s.name, instanceId: id, deploymentId: inst.deploymentId, durationMs: inst.readyAt - startedAt, prepareMs: inst.preparedAt - startedAt, standby: standby !== null });
@@ -472,11 +474,11 @@ export function createPool(opts: PoolOptions): Pool {
         if (released) return;
         released = true;
         s.completed++;
-        void inst.proc.settle();
         opts.observer?.released(inst.id);
         inst.inflight--;
         if (inst.inflight === 0) {
           inst.idleSince = clock.now();
+          void inst.proc.settle();
           if (inst.state === 'draining') remove(s, inst);
         }
         dispatch(s);

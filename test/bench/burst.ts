@@ -33,6 +33,8 @@ export interface BurstResult {
   /** the same burst with no platform: a bare spawn of the app, its port polled every 1 ms, then the
    *  requests straight at it; spawn → last answer, median of BARE_RUNS */
   bareMs: number;
+  /** the one-shot requests the router served first, and its CPU per round of BURST.requests */
+  warmUp: { requests: number; firstRoundCpuMs: number; lastRoundsCpuMs: number };
 }
 
 const BARE_RUNS = 3;
@@ -109,13 +111,23 @@ async function nodeBurst(port: number, host: string): Promise<BurstRun> {
 
 /**
  * The router as a platform that has served traffic has it: V8 has compiled its
- * connection-per-request path. A just-started process runs its first thousand requests in the
- * interpreter, at about three times the CPU (measured: 500 ms of platform CPU for this burst
- * against 150 ms warm). The proxy rows warm only the keep-alive path.
+ * connection-per-request path. A just-started process runs its first requests in the
+ * interpreter and then spends its other threads compiling them: measured here, the platform's
+ * CPU per round of 200 one-shot requests was 340 ms in the first round, ~130 ms in the fifth
+ * (half of it in V8's compiler threads) and 40-60 ms from about the twelfth on. WARM_ROUNDS is
+ * past that; tiering up counts calls, not time, so the same count suits a faster host.
  */
-async function warmRouter(platform: BenchPlatform, generator: Generator): Promise<void> {
+const WARM_ROUNDS = 20;
+
+async function warmRouter(platform: BenchPlatform, generator: Generator, hz: number): Promise<BurstResult['warmUp']> {
   await platform.deploy(`${SERVICE}-warmup`, path.join(FIXTURES, 'node-hello'), { runtime: 'node', buildCommand: 'true', startCommand: 'node app.js', idleTimeoutS: 3600 });
-  for (let i = 0; i < 5; i++) await generator.run(platform.routerPort, `${SERVICE}-warmup.localhost`);
+  const roundCpuMs: number[] = [];
+  for (let i = 0; i < WARM_ROUNDS; i++) {
+    const ticks0 = readCpuTicks(platform.pid);
+    await generator.run(platform.routerPort, `${SERVICE}-warmup.localhost`);
+    roundCpuMs.push(((readCpuTicks(platform.pid) - ticks0) / hz) * 1000);
+  }
+  return { requests: WARM_ROUNDS * BURST.requests, firstRoundCpuMs: roundCpuMs[0]!, lastRoundsCpuMs: median(roundCpuMs.slice(-5)) };
 }
 
 async function burstBare(generator: Generator): Promise<number> {
@@ -134,7 +146,8 @@ async function burstBare(generator: Generator): Promise<number> {
 
 export async function benchBurst(platform: BenchPlatform, generator: Generator): Promise<BurstResult> {
   const bareMs = await burstBare(generator);
-  await warmRouter(platform, generator);
+  const hz = await clockTicksPerS();
+  const warmUp = await warmRouter(platform, generator, hz);
   await platform.deploy(SERVICE, path.join(FIXTURES, 'node-hello'), {
     runtime: 'node',
     buildCommand: 'true',
@@ -145,7 +158,6 @@ export async function benchBurst(platform: BenchPlatform, generator: Generator):
   });
   // as the cold-start rows: the deploy's standby is prepared in the ~0.2 s after it goes live
   await sleep(500);
-  const hz = await clockTicksPerS();
   const platformTicks0 = readCpuTicks(platform.pid);
   const appsCpu0 = readInstancesCpuMs(platform.cgroupPrefix);
   const { doneMs: latencies, kinds } = await generator.run(platform.routerPort, `${SERVICE}.localhost`);
@@ -166,5 +178,6 @@ export async function benchBurst(platform: BenchPlatform, generator: Generator):
     platformCpuMs,
     appsCpuMs: appsCpu0 === null || appsCpu1 === null ? null : appsCpu1 - appsCpu0,
     bareMs,
+    warmUp,
   };
 }

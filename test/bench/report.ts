@@ -132,7 +132,8 @@ function burstRow(m: Section<BurstResult>, oneColdMs: number): Row {
     '—',
     `${r.errors}/${r.requests} errors${kinds ? ` (${kinds})` : ''}, p50 ${formatMs(r.p50Ms)}, max ${formatMs(r.maxMs)}; ` +
       `${r.instances} instances, each spawn → ready p50 ${formatMs(r.instanceStartP50Ms)}, max ${formatMs(r.instanceStartMaxMs)}; ` +
-      `CPU used: platform ${formatMs(r.platformCpuMs, 0)}, apps ${r.appsCpuMs === null ? 'n/a' : formatMs(r.appsCpuMs, 0)}; sent by ${r.generator}`,
+      `CPU used: platform ${formatMs(r.platformCpuMs, 0)}, apps ${r.appsCpuMs === null ? 'n/a' : formatMs(r.appsCpuMs, 0)}; sent by ${r.generator}; ` +
+      `the router served ${r.warmUp.requests} one-shot requests first (its CPU per ${r.requests}: ${formatMs(r.warmUp.firstRoundCpuMs, 0)} in the first round, ${formatMs(r.warmUp.lastRoundsCpuMs, 0)} in the last five)`,
     `max = ${formatRatio(multiple)} one cold start, ${formatRatio(r.maxMs / r.bareMs)} the bare burst`,
     `0 errors, max ≤ ${TARGETS.burstMultiple}×`,
     Number.isFinite(multiple) ? yesNo(r.errors === 0 && multiple <= TARGETS.burstMultiple) : 'n/a',
