@@ -85,7 +85,6 @@ export class InboundRequest {
     readonly url: string,
     readonly versionMinor: number,
     readonly keepAlive: boolean,
-    readonly upgrade: boolean,
     headers: string[],
   ) {
     this.rawHeaders = headers;
@@ -335,7 +334,7 @@ export class Connection {
     this.headSince = 0;
     // requests parsed behind one that ends the connection are not served
     if (this.retired) return;
-    const req = new InboundRequest(this, methods[method]!, url, minor, keepAlive, upgrade, headers);
+    const req = new InboundRequest(this, methods[method]!, url, minor, keepAlive, headers);
     if (upgrade) {
       this.upgrading = req;
       return;

@@ -2,12 +2,12 @@
 // router is one Node process), keep-alive to the upstream, the same forwarding headers cellhost
 // sets. Started in the foreground so it is our child and ends by its pid.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { stopChild } from './child.ts';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { probePort } from '../../runtime/instances/readiness.ts';
 import { freePortSync } from '../helpers/subprocess-server.ts';
+import { stopChild } from './child.ts';
 import { sleep } from './stats.ts';
 
 export interface RunningNginx {
