@@ -1,5 +1,19 @@
 // The admin listener's app: the management API under /api/v1 (the UI mounts beside it).
-import { Hono } from 'hono';
+//
+// Every API route is declared, so GET /api/openapi.json describes it (a test fails for a route
+// that is not in the document, and every response the API tests get is checked against it):
+// - in a routes-*.ts file, `const r = defineRoute({ method, path, summary, access, request,
+//   responses, errors })` from ./openapi.ts: `access` is 'public', 'read' or 'write' (writes
+//   answer ERR_CSRF to a cookie session without its token); `request` holds zod schemas for
+//   params, query, headers and body (jsonBody(schema) for JSON; other media types by name);
+//   `responses` the success statuses with their bodies (jsonContent(schema) for JSON, the media
+//   type with z.string() for text, SSE or binary); `errors` every ERR_* code the route can answer
+//   beyond the token check's (each becomes a response of its status);
+// - mount it with `mount(router, r, handler)` on a router from createRouter(): params, query
+//   and headers arrive checked in c.req.valid(...); a JSON body is read with readBody(c, r);
+// - route that router here with v1.route(); a route mounted with plain app.get() is missing
+//   from the document and fails the route test.
+import type { Hono } from 'hono';
 import type { LogHub } from '../../builder/log-hub.ts';
 import type { Deployments } from '../control/deployments.ts';
 import type { EnvControl } from '../control/env.ts';
@@ -12,13 +26,14 @@ import type { Store } from '../store/index.ts';
 import { createLoginLimiter } from '../core/login-limiter.ts';
 import { requireToken, type AuthEnv, type CookieAuth } from './auth.ts';
 import { toResponse } from './http-errors.ts';
-import { buildOpenApi } from './openapi.ts';
+import { createRouter, mountDocument, type ApiRouter } from './openapi.ts';
 import { envRoutes } from './routes-env.ts';
+import { mountHealth } from './routes-health.ts';
 import { logRoutes } from './routes-logs.ts';
 import { deploymentRoutes, serviceDeploymentRoutes } from './routes-deployments.ts';
 import { serviceRoutes } from './routes-services.ts';
 import { tokenRoutes } from './routes-tokens.ts';
-import { metricsRoutes, prometheusRoute, usageRoutes, type UsageRouteDeps } from './routes-usage.ts';
+import { metricsRoutes, mountPrometheus, usageRoutes, type UsageRouteDeps } from './routes-usage.ts';
 
 export interface ApiDeps {
   version: string;
@@ -40,21 +55,17 @@ export interface ApiDeps {
   ui?(deps: ApiDeps): Hono<any>;
 }
 
-export function createApi(deps: ApiDeps): Hono<AuthEnv> {
-  const app = new Hono<AuthEnv>();
+export function createApi(deps: ApiDeps): ApiRouter {
+  const app = createRouter();
   app.onError((err, c) => toResponse(c, err, deps.log));
   app.notFound((c) => toResponse(c, new CellhostError('ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`), deps.log));
 
-  const startedAt = new Date().toISOString();
-  app.get('/api/v1/health', (c) =>
-    c.json({ status: 'ok', version: deps.version, startedAt, isolation: deps.isolation() }),
-  );
-  const openapi = buildOpenApi(deps.version);
-  app.get('/api/openapi.json', (c) => c.json(openapi));
+  mountHealth(app, deps);
+  mountDocument(app, deps.version);
 
   // invalid tokens per client address: 30 a minute, then 429 until the window moves on
   const limiter = createLoginLimiter({ now: () => Date.now(), max: 30 });
-  const v1 = new Hono<AuthEnv>();
+  const v1 = createRouter();
   v1.use('*', requireToken(deps.store.tokens, deps.now, deps.sessions, limiter));
   const depDeps = { ...deps, services: deps.services };
   v1.route('/services/:name/deployments', serviceDeploymentRoutes(depDeps));
@@ -66,7 +77,8 @@ export function createApi(deps: ApiDeps): Hono<AuthEnv> {
   v1.route('/usage', usageRoutes(deps.usage));
   v1.route('/services/:name/metrics', metricsRoutes(deps.usage));
   app.route('/api/v1', v1);
-  app.get('/metrics', requireToken(deps.store.tokens, deps.now, undefined, limiter), prometheusRoute(deps.usage));
+  app.use('/metrics', requireToken(deps.store.tokens, deps.now, undefined, limiter));
+  mountPrometheus(app, deps.usage);
   if (deps.ui) app.route('/', deps.ui(deps));
   return app;
 }

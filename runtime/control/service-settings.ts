@@ -56,6 +56,9 @@ export const serviceCreateSchema = z
 
 export const servicePatchSchema = z.object(optional).strict();
 
+/** every setting, as a stored service holds them */
+export const serviceSettingsSchema = z.object(settingsShape);
+
 export type ServiceCreate = z.infer<typeof serviceCreateSchema>;
 export type ServicePatch = z.infer<typeof servicePatchSchema>;
 
