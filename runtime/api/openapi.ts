@@ -21,8 +21,11 @@ export function createRouter(): ApiRouter {
 /** who may call a route: anyone, a token holder (reads), or a token holder whose cookie session also sent its CSRF token (writes) */
 export type Access = 'public' | 'read' | 'write';
 
-// what every route behind the token check can answer, whatever it does: the check itself
-// (which also records the token's last use, a write) and the catch-all for the unexpected
+// what any request can be answered, whatever its route: the listener's answers to malformed
+// HTTP (before any route runs) and the catch-all for the unexpected
+const ANY_CODES: ErrorCode[] = ['ERR_BAD_REQUEST', 'ERR_HEADERS_TIMEOUT', 'ERR_HEADERS_TOO_LARGE', 'ERR_INTERNAL'];
+// what every route behind the token check can answer: the check itself (which also records the
+// token's last use, a write)
 const AUTH_CODES: ErrorCode[] = ['ERR_AUTH_MISSING', 'ERR_AUTH_INVALID', 'ERR_AUTH_RATE_LIMITED', 'ERR_DISK_FULL'];
 
 /** every error the API answers: {error: {code, message}}, with details (such as the field) for some */
@@ -38,7 +41,7 @@ const errorSchema = z
 
 /** the error responses of a route, one per status, each naming the codes that status carries */
 export function errorResponses(access: Access, codes: readonly ErrorCode[]) {
-  const all = new Set<ErrorCode>(['ERR_INTERNAL', ...codes]);
+  const all = new Set<ErrorCode>([...codes, ...ANY_CODES]);
   if (access !== 'public') for (const c of AUTH_CODES) all.add(c);
   if (access === 'write') all.add('ERR_CSRF');
   const byStatus = new Map<number, ErrorCode[]>();

@@ -47,7 +47,7 @@ export function createResponseChecker(doc: OpenApiDoc): ResponseChecker {
   }));
 
   return function checkResponse(res) {
-    const where = `${res.method} ${res.path} → ${res.status}`;
+    const where = `${res.method} ${res.path.length > 200 ? res.path.slice(0, 200) + '…' : res.path} → ${res.status}`;
     const fail = (why: string): never => {
       throw new Error(`${where}: ${why} (OpenAPI document)\nbody: ${res.text.slice(0, 600)}`);
     };
