@@ -1,18 +1,22 @@
 // The admin listener's app: the management API under /api/v1 (the UI mounts beside it).
 //
-// Every API route is declared, so GET /api/openapi.json describes it (a test fails for a route
-// that is not in the document, and every response the API tests get is checked against it):
+// How a new API route is added so that GET /api/openapi.json describes it (the document is
+// generated from these declarations; test/unit/api/openapi.test.ts fails for a registered route
+// the document lacks, and every response the API tests get is checked against the document):
 // - in a routes-*.ts file, `const r = defineRoute({ method, path, summary, access, request,
-//   responses, errors })` from ./openapi.ts: `access` is 'public', 'read' or 'write' (writes
-//   answer ERR_CSRF to a cookie session without its token); `request` holds zod schemas for
-//   params, query, headers and body (jsonBody(schema) for JSON; other media types by name);
-//   `responses` the success statuses with their bodies (jsonContent(schema) for JSON, the media
-//   type with z.string() for text, SSE or binary); `errors` every ERR_* code the route can answer
-//   beyond the token check's (each becomes a response of its status);
-// - mount it with `mount(router, r, handler)` on a router from createRouter(): params, query
-//   and headers arrive checked in c.req.valid(...); a JSON body is read with readBody(c, r);
-// - route that router here with v1.route(); a route mounted with plain app.get() is missing
-//   from the document and fails the route test.
+//   responses, errors })` from ./openapi.ts. `access`: 'public' (no token), 'read', or 'write'
+//   (a cookie session must send its CSRF token). `request`: zod schemas for params, query,
+//   headers and body (jsonBody(schema) for JSON; other media types by name, e.g. an archive as
+//   z.string().openapi({ format: 'binary' })). `responses`: each success status with its body
+//   (jsonContent(schema) for JSON; text, SSE or Prometheus text as its media type with
+//   z.string(); no content for a 204). `errors`: every ERR_* code the handler (or what it calls)
+//   can throw; the token check's and the listener's codes are added by `access`.
+// - `mount(router, r, handler)` on a router from createRouter(): params, query and headers
+//   arrive checked in c.req.valid(...) (a failure is 400 ERR_VALIDATION); read a JSON body with
+//   `await readBody(c, r)`, against the schema the route declares.
+// - route that router below (v1.route(path, router) for /api/v1). A route added with plain
+//   app.get()/post() is not in the document, and the route test fails; a UI page goes in that
+//   test's list of UI routes instead.
 import type { Hono } from 'hono';
 import type { LogHub } from '../../builder/log-hub.ts';
 import type { Deployments } from '../control/deployments.ts';
@@ -24,7 +28,7 @@ import type { IsolationReport } from '../instances/launcher.ts';
 import type { LogSink } from '../logs/sink.ts';
 import type { Store } from '../store/index.ts';
 import { createLoginLimiter } from '../core/login-limiter.ts';
-import { requireToken, type AuthEnv, type CookieAuth } from './auth.ts';
+import { requireToken, type CookieAuth } from './auth.ts';
 import { toResponse } from './http-errors.ts';
 import { createRouter, mountDocument, type ApiRouter } from './openapi.ts';
 import { envRoutes } from './routes-env.ts';

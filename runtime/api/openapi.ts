@@ -40,7 +40,7 @@ const errorSchema = z
   .openapi('Error');
 
 /** the error responses of a route, one per status, each naming the codes that status carries */
-export function errorResponses(access: Access, codes: readonly ErrorCode[]) {
+function errorResponses(access: Access, codes: readonly ErrorCode[]) {
   const all = new Set<ErrorCode>([...codes, ...ANY_CODES]);
   if (access !== 'public') for (const c of AUTH_CODES) all.add(c);
   if (access === 'write') all.add('ERR_CSRF');
