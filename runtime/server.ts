@@ -13,7 +13,7 @@ import { createUi } from '../ui/app.tsx';
 import { meteredUi } from '../ui/metrics.ts';
 import { createSessions } from '../ui/session.ts';
 import { createDeployments } from './control/deployments.ts';
-import { createServices } from './control/services.ts';
+import { createServices, DELETED_PREFIX } from './control/services.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import type { Config } from './core/config.ts';
 import { describeError } from './core/errors.ts';
@@ -55,8 +55,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   for (const dir of [config.dataDir, config.paths.images, config.paths.builds, config.paths.cache, config.paths.logs, config.paths.run]) {
     fs.mkdirSync(dir, { recursive: true });
   }
-  // instance and build homes from a previous run are stale whatever happened to it
+  // instance and build homes from a previous run are stale whatever happened to it, and so are
+  // caches of deleted services a crash left before they were removed
   for (const entry of fs.readdirSync(config.paths.run)) fs.rmSync(path.join(config.paths.run, entry), { recursive: true, force: true });
+  for (const entry of await fs.promises.readdir(config.paths.cache)) {
+    if (entry.startsWith(DELETED_PREFIX)) await fs.promises.rm(path.join(config.paths.cache, entry), { recursive: true, force: true });
+  }
 
   const store = openStore(config.paths.db);
   let masterKey: MasterKey;
@@ -79,7 +83,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const isolated = await setUpIsolation(config, log, {
     reclaim: true,
     // services made before uids existed get theirs on first use
-    uidFor: (name) => store.services.get(name)?.uid ?? store.services.assignUid(name, config.uidRange),
+    uidFor: (name) => store.services.get(name)?.uid ?? store.services.assignUid(name, config.uidRange, now()),
   });
   const launcher = isolated.launcher;
   const isolation = isolated.report;
@@ -129,7 +133,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     domain: config.domain,
     publicPort: () => (router.listening ? (router.address() as { port: number }).port : config.http.port),
     imagesDir: config.paths.images,
+    cacheDir: config.paths.cache,
     uidRange: config.uidRange,
+    stopGraceMs: config.shutdownGraceMs,
+    stopBuilds: (name) => deployments.stopBuilds(name),
+    removeBuildLog: (id) => logs.remove(id),
     envFor: (name) => envControl!.forService(name),
     onEvent,
   });
@@ -146,6 +154,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     paths: config.paths,
     sourceLimits: { maxBytes: config.maxUploadBytes, maxEntries: 100_000 },
     buildTimeoutMs: config.buildTimeoutS === undefined ? undefined : config.buildTimeoutS * 1000,
+    outputLimits: {
+      imageBytes: mbToBytes(config.buildMaxImageMb),
+      cacheBytes: mbToBytes(config.buildMaxCacheMb),
+      logBytes: mbToBytes(config.buildMaxLogMb),
+    },
+    minFreeBytes: mbToBytes(config.buildMinFreeMb),
     clock,
     log,
     envFor: (name) => envControl!.forService(name).vars,
@@ -226,6 +240,10 @@ function listen(server: net.Server, host: string, port: number): Promise<void> {
       resolve();
     });
   });
+}
+
+function mbToBytes(mb: number | undefined): number | undefined {
+  return mb === undefined ? undefined : Math.round(mb * 1024 * 1024);
 }
 
 function hostForUrl(host: string): string {

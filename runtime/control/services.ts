@@ -1,12 +1,13 @@
 // Service verbs: create, change, delete, and keeping the pool's target in step with the
 // store. Routing reads an in-memory host table rebuilt on every change.
+import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
-import { cpuForMemory } from '../sandbox/cgroups/cpu.ts';
-import { allocateUid, type UidRange } from '../sandbox/uids.ts';
 import path from 'node:path';
+import type { UidRange } from '../core/config.ts';
+import { cpuForMemory } from '../sandbox/cgroups/cpu.ts';
 import type { Clock } from '../core/clock.ts';
-import { CellhostError } from '../core/errors.ts';
+import { CellhostError, describeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { InstanceInfo, Pool } from '../instances/pool.ts';
 import type { Route } from '../router/proxy.ts';
@@ -15,6 +16,9 @@ import type { Store } from '../store/index.ts';
 import type { Service } from '../store/services.ts';
 import { settingsForCreate, settingsForPatch, type ServiceCreate, type ServicePatch } from './service-settings.ts';
 import { buildTarget } from './targets.ts';
+
+/** a deleted service's cache dir, moved aside until its builds have stopped (removed at start after a crash) */
+export const DELETED_PREFIX = '.deleted-';
 
 export interface ServiceView extends Service {
   url: string;
@@ -32,7 +36,14 @@ export interface ServicesDeps {
   /** the router's public port, for URLs (omitted when 80); known once it listens */
   publicPort(): number;
   imagesDir: string;
+  /** per-service dependency caches live at <cacheDir>/<service> */
+  cacheDir: string;
   uidRange: UidRange;
+  /** how long a deleted service's in-flight requests may still run */
+  stopGraceMs: number;
+  /** a deleted service's builds: stop them and wait; then drop their logs */
+  stopBuilds(service: string): Promise<void>;
+  removeBuildLog(deploymentId: string): Promise<void>;
   /** the service's variables and a version that changes whenever they do */
   envFor(service: string): { vars: Record<string, string>; version: string };
   onEvent?(service: string, event: string, fields: Record<string, unknown>): void;
@@ -118,7 +129,7 @@ export function createServices(deps: ServicesDeps): Services {
       if (store.services.get(body.name)) throw new CellhostError('ERR_SERVICE_EXISTS', `a service named "${body.name}" exists already`);
       const settings = settingsForCreate(body);
       checkDomains(body.name, settings.domains);
-      const s = store.db.transaction(() => store.services.insert(body.name, settings, iso(), allocateUid(store.services.uids(), deps.uidRange)))();
+      const s = store.services.insert(body.name, settings, iso(), deps.uidRange);
       setRoute(s);
       deps.onEvent?.(s.name, 'service_created', {});
       return view(s);
@@ -137,14 +148,36 @@ export function createServices(deps: ServicesDeps): Services {
       return view(s);
     },
     async remove(name) {
-      mustGet(name);
+      const s = mustGet(name);
       const deployments = store.deployments.listForService(name);
-      store.services.remove(name);
+      // the name is free from here on, and the uid retired: a new service of the same name gets
+      // another uid, and its cache dir is a new one (this one is moved aside first)
+      store.services.remove(name, iso());
       store.logs.removeService(name);
       dropRoute(name);
-      pool.setTarget(name, null);
-      for (const d of deployments) await fs.rm(path.join(deps.imagesDir, d.id), { recursive: true, force: true });
-      deps.log.info('service.deleted', { service: name, images: deployments.length });
+      const cache = path.join(deps.cacheDir, name);
+      const trash = path.join(deps.cacheDir, `${DELETED_PREFIX}${name}-${crypto.randomBytes(4).toString('hex')}`);
+      const moved = await fs.rename(cache, trash).then(
+        () => true,
+        (err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw err;
+          return false;
+        },
+      );
+      // files go once nothing of the service runs: its instances, standby and builds use them
+      await Promise.all([pool.stopService(name, deps.stopGraceMs), deps.stopBuilds(name)]);
+      const failures: string[] = [];
+      const attempt = (what: string, p: Promise<unknown>) =>
+        p.catch((err) => {
+          failures.push(what);
+          deps.log.error('service.cleanup_failed', { service: name, what, error: describeError(err) });
+        });
+      for (const d of deployments) {
+        await attempt(`image ${d.id}`, fs.rm(path.join(deps.imagesDir, d.id), { recursive: true, force: true }));
+        await attempt(`build log ${d.id}`, deps.removeBuildLog(d.id));
+      }
+      if (moved) await attempt('dependency cache', fs.rm(trash, { recursive: true, force: true }));
+      deps.log.info('service.deleted', { service: name, uid: s.uid, images: deployments.length, cleanupFailures: failures });
     },
     resolve(host) {
       const label = serviceLabel(host, deps.domain);

@@ -153,28 +153,49 @@ export interface WalkEntry {
 }
 
 /**
- * Visits every entry under root (root first, then each directory's entries) without following
- * links: a directory is descended into only when lstat says it is one. `visit` returning false
- * skips a directory's contents. Entries of a directory are visited 64 at a time.
+ * Visits every entry under root (root first, each directory before its entries) without
+ * following links: a directory is listed only when lstat says it is one. `visit` returning false
+ * skips a directory's contents. At most `concurrency` entries are in hand at once, however wide
+ * or deep the tree.
  */
-export async function walkInside(root: string, visit: (e: WalkEntry) => Promise<boolean | void>): Promise<void> {
-  const go = async (rel: string, full: string): Promise<void> => {
-    let st: Stats;
-    try {
-      st = await lstat(full);
-    } catch (err) {
-      // gone since its directory was listed
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    const descend = (await visit({ rel, full, st })) !== false;
-    if (!descend || !st.isDirectory()) return;
-    const names = await readdir(full);
-    for (let i = 0; i < names.length; i += 64) {
-      await Promise.all(names.slice(i, i + 64).map((n) => go(rel ? `${rel}/${n}` : n, path.join(full, n))));
-    }
-  };
-  await go('', root);
+export async function walkInside(root: string, visit: (e: WalkEntry) => Promise<boolean | void>, concurrency = 32): Promise<void> {
+  const pending: { rel: string; full: string }[] = [{ rel: '', full: root }];
+  let active = 0;
+  let failed: unknown = null;
+  await new Promise<void>((resolve, reject) => {
+    const pump = () => {
+      if (failed) return;
+      if (!pending.length && !active) return resolve();
+      while (active < concurrency && pending.length) {
+        const item = pending.pop()!;
+        active++;
+        void step(item).then(
+          () => {
+            active--;
+            pump();
+          },
+          (err) => {
+            failed = err;
+            reject(err);
+          },
+        );
+      }
+    };
+    const step = async ({ rel, full }: { rel: string; full: string }) => {
+      let st: Stats;
+      try {
+        st = await lstat(full);
+      } catch (err) {
+        // gone since its directory was listed
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && rel) return;
+        throw err;
+      }
+      const descend = (await visit({ rel, full, st })) !== false;
+      if (!descend || !st.isDirectory()) return;
+      for (const n of await readdir(full)) pending.push({ rel: rel ? `${rel}/${n}` : n, full: path.join(full, n) });
+    };
+    pump();
+  });
 }
 
 export interface RemovedEntry {
