@@ -28,16 +28,13 @@ export interface BuildSpec {
 }
 
 export interface BuildLauncher {
-  prepare(spec: BuildSpec): Promise<SealableBuildCommand>;
-}
-
-export interface SealableBuildCommand extends BuildCommand {
+  prepare(spec: BuildSpec): Promise<BuildCommand>;
   /**
    * After a successful build, when nothing of it runs any more: makes the dir an image (FIFOs,
-   * sockets and devices removed, and in the sandbox handed to root, read-only for the service).
-   * Returns what it removed, for the build log.
+   * sockets and devices removed; with the sandbox, handed to root and read-only for the
+   * service). Returns what it removed, for the build log. Throws when it cannot.
    */
-  seal(): Promise<RemovedEntry[]>;
+  seal(dir: string): Promise<RemovedEntry[]>;
 }
 
 export interface PlanLimits {
@@ -92,9 +89,9 @@ export function createDirectBuildLauncher(opts: { runDir: string }): BuildLaunch
         env: buildEnv(spec, home, spec.dir),
         cwd: spec.dir,
         release: () => fs.rm(home, { recursive: true, force: true }),
-        seal: () => removeSpecialFiles(spec.dir),
       };
     },
+    seal: (dir) => removeSpecialFiles(dir),
   };
 }
 
@@ -136,6 +133,7 @@ export function createIsolatedBuildLauncher(opts: { base: BuildLauncher; cgroups
         },
       };
     },
+    seal: (dir) => opts.base.seal(dir),
   };
 }
 
@@ -206,8 +204,8 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
           released = true;
           await opts.netns.release(lease);
         },
-        seal: () => normalizeImageAccess(spec.dir),
       };
     },
+    seal: (dir) => normalizeImageAccess(dir),
   };
 }

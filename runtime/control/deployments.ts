@@ -174,7 +174,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
         // what was written between the last poll and the end counts too
         const over = await checkOutput(watched);
         if (over) throw over;
-        const removed = await cmd.seal();
+        const removed = await deps.buildLauncher.seal(imageDir);
         if (removed.length) say(`Removed ${removed.length} special file(s) the build left in the image (images hold only files, directories and links): ${describeRemoved(removed)}`);
       } else {
         say('No build command: the source is the image');
@@ -232,16 +232,20 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     const built = store.deployments.listForService(service).filter((d) => d.imageDir && ['ready', 'live', 'superseded'].includes(d.status));
     const doomed = built.slice(keep).filter((d) => d.id !== live);
     let bytes = 0;
+    const removed: string[] = [];
     for (const d of doomed) {
-      bytes += await diskUsage(d.imageDir!).catch((err) => {
+      const size = await diskUsage(d.imageDir!).catch((err) => {
         log.warn('deploy.measure_failed', { deployment: d.id, error: describeError(err) });
         return 0;
       });
-      await fs.rm(d.imageDir!, { recursive: true, force: true });
+      // a failure is logged and the image kept on record: the next build tries again
+      if (!(await removeTree(d.imageDir!, 'old image', d.id))) continue;
+      bytes += size;
+      removed.push(d.id);
       store.deployments.update(d.id, { imageDir: null });
     }
-    if (doomed.length) event(service, 'images_pruned', { count: doomed.length, bytes, deploymentIds: doomed.map((d) => d.id) });
-    return { count: doomed.length, bytes };
+    if (removed.length) event(service, 'images_pruned', { count: removed.length, bytes, deploymentIds: removed });
+    return { count: removed.length, bytes };
   }
 
   function promote(id: string): Deployment {
@@ -309,10 +313,14 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
         store.deployments.update(dep.id, { status: 'interrupted', errorCode: 'ERR_BUILD_INTERRUPTED', error: 'the platform stopped during this build', finishedAt: iso() });
         await removeTree(path.join(deps.paths.images, dep.id), 'image', dep.id);
       }
-      // images built before the default start command was kept with them: worked out now, once
+      // images built before their default start command was kept with them: sealed again (an older
+      // version's seal gave up on a FIFO and left the image writable by its service) and looked
+      // at, once
       for (const dep of store.deployments.listByStatus(['ready', 'live', 'superseded'])) {
         const service = store.services.get(dep.service);
         if (!dep.imageDir || dep.defaultStart || !service) continue;
+        const removed = await deps.buildLauncher.seal(dep.imageDir);
+        if (removed.length) log.warn('deploy.image_resealed', { deployment: dep.id, removed: describeRemoved(removed) });
         const start = await RUNTIME_DEFS[service.runtime].defaultStart(dep.imageDir);
         for (const note of start.notes) log.warn('deploy.default_start_note', { deployment: dep.id, note });
         store.deployments.update(dep.id, { runtime: service.runtime, defaultStart: start.command });

@@ -4,8 +4,10 @@
 // nor reads through it, nor lets it grow without bound, nor hands it to a later service.
 // The platform runs as a child process, so a stalled main thread shows as a slow health answer
 // instead of stalling the test.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { probeSandbox } from '../../runtime/sandbox/bwrap.ts';
@@ -68,13 +70,16 @@ describe.skipIf(!ready)('build output the platform touches as root', () => {
     fs.chmodSync(secretDir, 0o700);
     helloArchive = new Uint8Array(await packDirectory(path.join(FIXTURES, 'node-hello')));
     depArchive = new Uint8Array(await packDirectory(path.join(FIXTURES, 'node-dep')));
-    server = await spawnServer(dataDir, { http: await freePortSync(), admin: await freePortSync() }, {
+    server = await start();
+  });
+
+  const start = async () =>
+    spawnServer(dataDir, { http: await freePortSync(), admin: await freePortSync() }, {
       CELLHOST_BUILD_MAX_IMAGE_MB: String(IMAGE_LIMIT_MB),
       CELLHOST_BUILD_MAX_CACHE_MB: String(CACHE_LIMIT_MB),
       CELLHOST_BUILD_MAX_LOG_MB: String(LOG_LIMIT_KB / 1024),
       CELLHOST_BUILD_TIMEOUT_S: '90',
     });
-  });
 
   afterAll(async () => {
     if (server && server.proc.exitCode === null) {
@@ -216,5 +221,28 @@ describe.skipIf(!ready)('build output the platform touches as root', () => {
     expect(after.uid).not.toBe(before.uid);
     const second = await finished(await upload('reborn', helloArchive));
     expect(second.status, await buildLog(second.id)).toBe('live');
+  });
+
+  it('an image an older version left with a FIFO, writable by its service, is sealed at the next start', async () => {
+    await create('legacy', {});
+    const dep = await finished(await upload('legacy', helloArchive));
+    expect(dep.status).toBe('live');
+    const uid = (await api('GET', '/api/v1/services/legacy')).body.uid as number;
+    server.proc.kill('SIGTERM');
+    await server.exited;
+    // what a build under the old code left: its seal gave up on the FIFO, no start command kept
+    const image = path.join(dataDir, 'images', dep.id);
+    execFileSync('mkfifo', [path.join(image, 'package.json.fifo')]);
+    execFileSync('chown', ['-R', `${uid}:${uid}`, image]);
+    const db = new Database(path.join(dataDir, 'cellhost.db'));
+    db.prepare('UPDATE deployments SET default_start = NULL, runtime = NULL WHERE id = ?').run(dep.id);
+    db.close();
+
+    server = await start();
+    expect(fs.existsSync(path.join(image, 'package.json.fifo'))).toBe(false);
+    for (const name of ['', 'app.js', 'package.json']) expect(fs.lstatSync(path.join(image, name)).uid, name).toBe(0);
+    const r = await app('legacy');
+    expect(r.status, r.text).toBe(200);
+    expect(r.json.hello).toBe('legacy');
   });
 });
