@@ -83,7 +83,7 @@ export function createLogHub(dir: string): LogHub {
         }
         if (dropped === 0) {
           // what still fits, cut on a character boundary, then one line that says why the rest is missing
-          const head = Buffer.from(text).subarray(0, limit.bytes - kept).toString('utf8').replace(/\uFFFD$/, '');
+          const head = utf8Head(text, limit.bytes - kept);
           kept += Buffer.byteLength(head);
           emit(head);
           dropped += size - Buffer.byteLength(head);
@@ -138,4 +138,13 @@ export function createLogHub(dir: string): LogHub {
     },
     isActive: (id) => active.has(id),
   };
+}
+
+/** the longest start of `text` that is at most `bytes` long in UTF-8 and ends on a character boundary */
+function utf8Head(text: string, bytes: number): string {
+  const buf = Buffer.from(text);
+  let end = Math.max(0, Math.min(bytes, buf.length));
+  // back off continuation bytes (10xxxxxx) to the start of the character that did not fit
+  if (end < buf.length) while (end > 0 && (buf[end]! & 0xc0) === 0x80) end--;
+  return buf.subarray(0, end).toString('utf8');
 }

@@ -304,7 +304,7 @@ export async function diskUsage(dir: string, timeoutMs = 60_000): Promise<number
 }
 
 export function formatLimit(bytes: number): string {
-  if (bytes >= 1024 * 1024 * 1024 && bytes % (1024 * 1024 * 1024) === 0) return `${bytes / 1024 / 1024 / 1024} GB`;
+  if (bytes >= 1024 * 1024 * 1024) return `${+(bytes / 1024 / 1024 / 1024).toFixed(1)} GB`;
   if (bytes >= 1024 * 1024) return `${+(bytes / 1024 / 1024).toFixed(1)} MB`;
   if (bytes >= 1024) return `${+(bytes / 1024).toFixed(1)} KB`;
   return `${bytes} B`;

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { probeSandbox } from '../../runtime/sandbox/bwrap.ts';
 import { probeNetns } from '../../runtime/sandbox/netns.ts';
-import { adminApi, FIXTURES, requestRouter, waitFor } from '../helpers/server.ts';
+import { adminApi, FIXTURES, isAlive, requestRouter, startTestServer, waitFor } from '../helpers/server.ts';
 import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
 const isCI = process.env.CI === 'true';
@@ -211,8 +211,12 @@ describe.skipIf(!ready)('build output the platform touches as root', () => {
     const first = await finished(await upload('reborn', helloArchive));
     expect(first.status).toBe('live');
     expect((await app('reborn')).status).toBe(200);
+    const pids = ((await api('GET', '/api/v1/services/reborn')).body.instances as { pid: number }[]).map((i) => i.pid);
+    expect(pids.length).toBeGreaterThan(0);
     expect(fs.existsSync(path.join(dataDir, 'cache', 'reborn', 'left-behind'))).toBe(true);
     expect((await api('DELETE', '/api/v1/services/reborn')).status).toBe(204);
+    // its files went after its instances did
+    for (const pid of pids) expect(isAlive(pid), `instance ${pid}`).toBe(false);
     expect(fs.existsSync(path.join(dataDir, 'cache', 'reborn'))).toBe(false);
     expect(fs.existsSync(path.join(dataDir, 'images', first.id))).toBe(false);
     expect(fs.existsSync(path.join(dataDir, 'logs', 'builds', `${first.id}.log`))).toBe(false);
@@ -221,6 +225,19 @@ describe.skipIf(!ready)('build output the platform touches as root', () => {
     expect(after.uid).not.toBe(before.uid);
     const second = await finished(await upload('reborn', helloArchive));
     expect(second.status, await buildLog(second.id)).toBe('live');
+  });
+
+  it('deleting a service while its build runs stops the build and leaves none of its files', async () => {
+    await create('midbuild', { buildCommand: 'echo started; echo x > /cache/x; sleep 60' });
+    const id = await upload('midbuild', helloArchive);
+    await waitFor(async () => ((await api('GET', `/api/v1/deployments/${id}/logs`)).body as string).includes('started'), { timeoutMs: 20_000, what: 'the build to start' });
+    const t0 = Date.now();
+    expect((await api('DELETE', '/api/v1/services/midbuild')).status).toBe(204);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(fs.existsSync(path.join(dataDir, 'images', id))).toBe(false);
+    expect(fs.existsSync(path.join(dataDir, 'cache', 'midbuild'))).toBe(false);
+    expect(fs.readdirSync(path.join(dataDir, 'cache')).filter((n) => n.includes('midbuild'))).toEqual([]);
+    expect(fs.existsSync(path.join(dataDir, 'logs', 'builds', `${id}.log`))).toBe(false);
   });
 
   it('an image an older version left with a FIFO, writable by its service, is sealed at the next start', async () => {
@@ -244,5 +261,21 @@ describe.skipIf(!ready)('build output the platform touches as root', () => {
     const r = await app('legacy');
     expect(r.status, r.text).toBe(200);
     expect(r.json.hello).toBe('legacy');
+  });
+});
+
+describe.skipIf(!ready)('free space on the data disk', () => {
+  it('a build is refused with ERR_DISK_LOW when the disk has less free space than the floor, and nothing is left behind', async () => {
+    // a floor no disk here has: 1 TB
+    const server = await startTestServer({ env: { CELLHOST_BUILD_MIN_FREE_MB: String(1024 * 1024) } });
+    try {
+      const dep = await server.deploy('lowdisk', path.join(FIXTURES, 'node-hello'));
+      expect(dep.status).toBe('failed');
+      expect(dep.error.code).toBe('ERR_DISK_LOW');
+      expect(dep.error.message).toMatch(/free, less than the 1024 GB/);
+      expect(fs.readdirSync(path.join(server.dataDir, 'images'))).toEqual([]);
+    } finally {
+      await server.close();
+    }
   });
 });
