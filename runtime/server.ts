@@ -13,7 +13,7 @@ import { createUi } from '../ui/app.tsx';
 import { meteredUi } from '../ui/metrics.ts';
 import { createSessions } from '../ui/session.ts';
 import { createDeployments } from './control/deployments.ts';
-import { createServices, DELETED_PREFIX } from './control/services.ts';
+import { createServices } from './control/services.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import type { Config } from './core/config.ts';
 import { describeError } from './core/errors.ts';
@@ -55,12 +55,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   for (const dir of [config.dataDir, config.paths.images, config.paths.builds, config.paths.cache, config.paths.logs, config.paths.run]) {
     fs.mkdirSync(dir, { recursive: true });
   }
-  // instance and build homes from a previous run are stale whatever happened to it, and so are
-  // caches of deleted services a crash left before they were removed
+  // instance and build homes from a previous run are stale whatever happened to it
   for (const entry of fs.readdirSync(config.paths.run)) fs.rmSync(path.join(config.paths.run, entry), { recursive: true, force: true });
-  for (const entry of await fs.promises.readdir(config.paths.cache)) {
-    if (entry.startsWith(DELETED_PREFIX)) await fs.promises.rm(path.join(config.paths.cache, entry), { recursive: true, force: true });
-  }
 
   const store = openStore(config.paths.db);
   let masterKey: MasterKey;
@@ -138,6 +134,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     stopGraceMs: config.shutdownGraceMs,
     stopBuilds: (name) => deployments.stopBuilds(name),
     removeBuildLog: (id) => logs.remove(id),
+    flushLogs: () => sink.flush(),
     envFor: (name) => envControl!.forService(name),
     onEvent,
   });

@@ -1,6 +1,5 @@
 // Service verbs: create, change, delete, and keeping the pool's target in step with the
 // store. Routing reads an in-memory host table rebuilt on every change.
-import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,9 +15,6 @@ import type { Store } from '../store/index.ts';
 import type { Service } from '../store/services.ts';
 import { settingsForCreate, settingsForPatch, type ServiceCreate, type ServicePatch } from './service-settings.ts';
 import { buildTarget } from './targets.ts';
-
-/** a deleted service's cache dir, moved aside until its builds have stopped (removed at start after a crash) */
-export const DELETED_PREFIX = '.deleted-';
 
 export interface ServiceView extends Service {
   url: string;
@@ -44,6 +40,8 @@ export interface ServicesDeps {
   /** a deleted service's builds: stop them and wait; then drop their logs */
   stopBuilds(service: string): Promise<void>;
   removeBuildLog(deploymentId: string): Promise<void>;
+  /** writes buffered runtime log entries now */
+  flushLogs(): void;
   /** the service's variables and a version that changes whenever they do */
   envFor(service: string): { vars: Record<string, string>; version: string };
   onEvent?(service: string, event: string, fields: Record<string, unknown>): void;
@@ -94,9 +92,12 @@ export function createServices(deps: ServicesDeps): Services {
     return { ...s, url: urlFor(s.name), instances: pool.instances(s.name), cpu: { percentOfCore: Number((cpu.quota * 100).toFixed(1)), cores: cpu.cores } };
   };
 
+  /** services being deleted: already gone for every verb, their name not yet free */
+  const deleting = new Set<string>();
+
   function mustGet(name: string): Service {
     const s = store.services.get(name);
-    if (!s) throw new CellhostError('ERR_SERVICE_NOT_FOUND', `no service named "${name}"`);
+    if (!s || deleting.has(name)) throw new CellhostError('ERR_SERVICE_NOT_FOUND', `no service named "${name}"`);
     return s;
   }
 
@@ -110,7 +111,7 @@ export function createServices(deps: ServicesDeps): Services {
   }
 
   function sync(name: string, standby = true): void {
-    const s = store.services.get(name);
+    const s = deleting.has(name) ? undefined : store.services.get(name);
     const dep = s?.liveDeploymentId ? store.deployments.get(s.liveDeploymentId) : undefined;
     if (!s || !dep?.imageDir) {
       pool.setTarget(name, null);
@@ -123,9 +124,10 @@ export function createServices(deps: ServicesDeps): Services {
   for (const s of store.services.list()) setRoute(s);
 
   return {
-    list: () => store.services.list().map(view),
+    list: () => store.services.list().filter((s) => !deleting.has(s.name)).map(view),
     get: (name) => view(mustGet(name)),
     create(body) {
+      if (deleting.has(body.name)) throw new CellhostError('ERR_SERVICE_EXISTS', `a service named "${body.name}" is being deleted: its name is free once that is done`);
       if (store.services.get(body.name)) throw new CellhostError('ERR_SERVICE_EXISTS', `a service named "${body.name}" exists already`);
       const settings = settingsForCreate(body);
       checkDomains(body.name, settings.domains);
@@ -149,35 +151,35 @@ export function createServices(deps: ServicesDeps): Services {
     },
     async remove(name) {
       const s = mustGet(name);
-      const deployments = store.deployments.listForService(name);
-      // the name is free from here on, and the uid retired: a new service of the same name gets
-      // another uid, and its cache dir is a new one (this one is moved aside first)
-      store.services.remove(name, iso());
-      store.logs.removeService(name);
-      dropRoute(name);
-      const cache = path.join(deps.cacheDir, name);
-      const trash = path.join(deps.cacheDir, `${DELETED_PREFIX}${name}-${crypto.randomBytes(4).toString('hex')}`);
-      const moved = await fs.rename(cache, trash).then(
-        () => true,
-        (err: NodeJS.ErrnoException) => {
-          if (err.code !== 'ENOENT') throw err;
-          return false;
-        },
-      );
-      // files go once nothing of the service runs: its instances, standby and builds use them
-      await Promise.all([pool.stopService(name, deps.stopGraceMs), deps.stopBuilds(name)]);
+      // gone for every verb and the router at once; its name and uid stay taken until nothing of
+      // it runs and its files are gone, so a new service of the same name starts from nothing
+      deleting.add(name);
       const failures: string[] = [];
-      const attempt = (what: string, p: Promise<unknown>) =>
-        p.catch((err) => {
-          failures.push(what);
-          deps.log.error('service.cleanup_failed', { service: name, what, error: describeError(err) });
-        });
-      for (const d of deployments) {
-        await attempt(`image ${d.id}`, fs.rm(path.join(deps.imagesDir, d.id), { recursive: true, force: true }));
-        await attempt(`build log ${d.id}`, deps.removeBuildLog(d.id));
+      try {
+        dropRoute(name);
+        await Promise.all([pool.stopService(name, deps.stopGraceMs), deps.stopBuilds(name)]);
+        const attempt = (what: string, p: Promise<unknown>) =>
+          p.catch((err) => {
+            failures.push(what);
+            deps.log.error('service.cleanup_failed', { service: name, what, error: describeError(err) });
+          });
+        const deployments = store.deployments.listForService(name);
+        for (const d of deployments) {
+          await attempt(`image ${d.id}`, fs.rm(path.join(deps.imagesDir, d.id), { recursive: true, force: true }));
+          await attempt(`build log ${d.id}`, deps.removeBuildLog(d.id));
+        }
+        await attempt('dependency cache', fs.rm(path.join(deps.cacheDir, name), { recursive: true, force: true }));
+        // its last events (instances stopped, build interrupted) are written before its logs go
+        deps.flushLogs();
+        store.logs.removeService(name);
+        store.services.remove(name, iso());
+        deps.log.info('service.deleted', { service: name, uid: s.uid, images: deployments.length, cleanupFailures: failures });
+      } finally {
+        deleting.delete(name);
+        // still there when something above threw: routed again as it was
+        const left = store.services.get(name);
+        if (left) setRoute(left);
       }
-      if (moved) await attempt('dependency cache', fs.rm(trash, { recursive: true, force: true }));
-      deps.log.info('service.deleted', { service: name, uid: s.uid, images: deployments.length, cleanupFailures: failures });
     },
     resolve(host) {
       const label = serviceLabel(host, deps.domain);
