@@ -319,11 +319,16 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       for (const dep of store.deployments.listByStatus(['ready', 'live', 'superseded'])) {
         const service = store.services.get(dep.service);
         if (!dep.imageDir || dep.defaultStart || !service) continue;
-        const removed = await deps.buildLauncher.seal(dep.imageDir);
-        if (removed.length) log.warn('deploy.image_resealed', { deployment: dep.id, removed: describeRemoved(removed) });
-        const start = await RUNTIME_DEFS[service.runtime].defaultStart(dep.imageDir);
-        for (const note of start.notes) log.warn('deploy.default_start_note', { deployment: dep.id, note });
-        store.deployments.update(dep.id, { runtime: service.runtime, defaultStart: start.command });
+        try {
+          const removed = await deps.buildLauncher.seal(dep.imageDir);
+          if (removed.length) log.warn('deploy.image_resealed', { deployment: dep.id, removed: describeRemoved(removed) });
+          const start = await RUNTIME_DEFS[service.runtime].defaultStart(dep.imageDir);
+          for (const note of start.notes) log.warn('deploy.default_start_note', { deployment: dep.id, note });
+          store.deployments.update(dep.id, { runtime: service.runtime, defaultStart: start.command });
+        } catch (err) {
+          // the image keeps serving with its runtime's fallback start command; the next start tries again
+          log.error('deploy.image_reseal_failed', { deployment: dep.id, error: describeError(err) });
+        }
       }
       return stale.length;
     },
