@@ -8,6 +8,7 @@ import { sandboxEnv, toolchainMounts, type SandboxPaths } from '../runtime/insta
 import { buildSandboxArgv } from '../runtime/sandbox/bwrap.ts';
 import type { NetnsPool } from '../runtime/sandbox/netns.ts';
 import { normalizeImageAccess } from '../runtime/sandbox/uids.ts';
+import { removeSpecialFiles, walkInside, type RemovedEntry } from '../runtime/sandbox/untrusted-files.ts';
 import type { Cgroup, CgroupDriver } from '../runtime/sandbox/cgroups/types.ts';
 import type { Plan } from '../runtime/store/services.ts';
 import type { BuildCommand } from './runner.ts';
@@ -28,11 +29,27 @@ export interface BuildSpec {
 
 export interface BuildLauncher {
   prepare(spec: BuildSpec): Promise<BuildCommand>;
+  /**
+   * After a successful build, when nothing of it runs any more: makes the dir an image (FIFOs,
+   * sockets and devices removed; with the sandbox, handed to root and read-only for the
+   * service). Returns what it removed, for the build log. Throws when it cannot.
+   */
+  seal(dir: string): Promise<RemovedEntry[]>;
 }
 
-export const PLAN_LIMITS: Record<Plan, { cpus: number; memoryMb: number; timeoutMs: number }> = {
-  hobby: { cpus: 2, memoryMb: 4096, timeoutMs: 10 * 60_000 },
-  pro: { cpus: 4, memoryMb: 10240, timeoutMs: 30 * 60_000 },
+export interface PlanLimits {
+  cpus: number;
+  memoryMb: number;
+  timeoutMs: number;
+  /** what a build may leave: its image, its service's dependency cache, its log */
+  imageMb: number;
+  cacheMb: number;
+  logMb: number;
+}
+
+export const PLAN_LIMITS: Record<Plan, PlanLimits> = {
+  hobby: { cpus: 2, memoryMb: 4096, timeoutMs: 10 * 60_000, imageMb: 2048, cacheMb: 2048, logMb: 10 },
+  pro: { cpus: 4, memoryMb: 10240, timeoutMs: 30 * 60_000, imageMb: 10240, cacheMb: 10240, logMb: 50 },
 };
 
 /** the env every build gets: caches pointed into the service's cache dir */
@@ -74,6 +91,7 @@ export function createDirectBuildLauncher(opts: { runDir: string }): BuildLaunch
         release: () => fs.rm(home, { recursive: true, force: true }),
       };
     },
+    seal: (dir) => removeSpecialFiles(dir),
   };
 }
 
@@ -115,6 +133,7 @@ export function createIsolatedBuildLauncher(opts: { base: BuildLauncher; cgroups
         },
       };
     },
+    seal: (dir) => opts.base.seal(dir),
   };
 }
 
@@ -126,24 +145,38 @@ export interface SandboxBuildOptions {
 
 /** gives the tree to `uid` (the build writes it), without following links out of it */
 async function chownTree(dir: string, uid: number): Promise<void> {
-  await fs.lchown(dir, uid, uid);
-  for (const e of await fs.readdir(dir, { withFileTypes: true, recursive: true })) {
-    await fs.lchown(path.join(e.parentPath, e.name), uid, uid);
+  await walkInside(dir, async (e) => {
+    await fs.lchown(e.full, uid, uid);
+  });
+}
+
+/**
+ * The service's cache dir, owned by its uid. One owned by anyone else is a deleted service's
+ * (same name, another uid) or a crash's leftover: it is emptied, never handed over.
+ */
+async function prepareCacheDir(dir: string, uid: number): Promise<void> {
+  const st = await fs.lstat(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
+  if (st && (!st.isDirectory() || st.uid !== uid)) await fs.rm(dir, { recursive: true, force: true });
+  if (!st || !st.isDirectory() || st.uid !== uid) {
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    await fs.chown(dir, uid, uid);
   }
 }
 
 /**
  * Builds in the same sandbox as instances, as the service's uid: the build dir writable at /app,
  * the dependency cache at /cache, the network open through a namespace of its own (NAT out, no
- * way to the admin API or other instances). Afterwards the image is handed back to root and made
- * read-only for everyone.
+ * way to the admin API or other instances). Afterwards (seal) the image is handed back to root and
+ * made read-only for everyone.
  */
 export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLauncher {
   return {
     async prepare(spec) {
       const uid = opts.uidFor(spec.service);
-      await fs.mkdir(spec.cacheDir, { recursive: true, mode: 0o700 });
-      await Promise.all([chownTree(spec.dir, uid), fs.chown(spec.cacheDir, uid, uid)]);
+      await Promise.all([chownTree(spec.dir, uid), prepareCacheDir(spec.cacheDir, uid)]);
       const tools = await toolchainMounts(spec.runtime, opts.paths);
       const lease = await opts.netns.acquire({ bandwidthMbit: 1000 });
       const env = sandboxEnv(spec.runtime, tools.pathDirs, buildEnv({ ...spec, cacheDir: '/cache' }, '/tmp', '/app'));
@@ -170,9 +203,9 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
           if (released) return;
           released = true;
           await opts.netns.release(lease);
-          await normalizeImageAccess(spec.dir).catch(() => {});
         },
       };
     },
+    seal: (dir) => normalizeImageAccess(dir),
   };
 }

@@ -79,7 +79,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const isolated = await setUpIsolation(config, log, {
     reclaim: true,
     // services made before uids existed get theirs on first use
-    uidFor: (name) => store.services.get(name)?.uid ?? store.services.assignUid(name, config.uidRange),
+    uidFor: (name) => store.services.get(name)?.uid ?? store.services.assignUid(name, config.uidRange, now()),
   });
   const launcher = isolated.launcher;
   const isolation = isolated.report;
@@ -129,7 +129,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     domain: config.domain,
     publicPort: () => (router.listening ? (router.address() as { port: number }).port : config.http.port),
     imagesDir: config.paths.images,
+    cacheDir: config.paths.cache,
     uidRange: config.uidRange,
+    stopGraceMs: config.shutdownGraceMs,
+    stopBuilds: (name) => deployments.stopBuilds(name),
+    removeBuildLog: (id) => logs.remove(id),
+    flushLogs: () => sink.flush(),
     envFor: (name) => envControl!.forService(name),
     onEvent,
   });
@@ -146,6 +151,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     paths: config.paths,
     sourceLimits: { maxBytes: config.maxUploadBytes, maxEntries: 100_000 },
     buildTimeoutMs: config.buildTimeoutS === undefined ? undefined : config.buildTimeoutS * 1000,
+    outputLimits: {
+      imageBytes: mbToBytes(config.buildMaxImageMb),
+      cacheBytes: mbToBytes(config.buildMaxCacheMb),
+      logBytes: mbToBytes(config.buildMaxLogMb),
+    },
+    minFreeBytes: mbToBytes(config.buildMinFreeMb),
     clock,
     log,
     envFor: (name) => envControl!.forService(name).vars,
@@ -226,6 +237,10 @@ function listen(server: net.Server, host: string, port: number): Promise<void> {
       resolve();
     });
   });
+}
+
+function mbToBytes(mb: number | undefined): number | undefined {
+  return mb === undefined ? undefined : Math.round(mb * 1024 * 1024);
 }
 
 function hostForUrl(host: string): string {

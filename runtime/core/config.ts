@@ -9,6 +9,12 @@ export interface Address {
   port: number;
 }
 
+/** host uids for services, both ends included */
+export interface UidRange {
+  first: number;
+  last: number;
+}
+
 export interface Config {
   dataDir: string;
   http: Address;
@@ -37,6 +43,13 @@ export interface Config {
   buildTimeoutS?: number;
   /** overrides the plans' build memory (4 GB hobby, 10 GB pro) when set */
   buildMemoryMb?: number;
+  /** override the plans' limits on what a build leaves (image 2/10 GB, dependency cache 2/10 GB,
+   *  build log 10/50 MB for hobby/pro), each when set */
+  buildMaxImageMb?: number;
+  buildMaxCacheMb?: number;
+  buildMaxLogMb?: number;
+  /** free space a build must leave on the data disk; unset: 1 GB, or 5 % of a smaller disk */
+  buildMinFreeMb?: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   logPretty: boolean;
   /** auto: enforce whatever the host allows, say what it does not; off: run apps as plain children */
@@ -51,7 +64,7 @@ export interface Config {
   standbys: number;
   cgroupRoot: string;
   /** host uids for services: FIRST-LAST */
-  uidRange: { first: number; last: number };
+  uidRange: UidRange;
   netnsSubnet: string;
   /** namespaces kept prepared for cold starts */
   netnsWarm: number;
@@ -93,6 +106,10 @@ const SETTINGS = {
   buildConcurrency: { flag: 'build-concurrency', env: 'CELLHOST_BUILD_CONCURRENCY', def: '2' },
   buildTimeoutS: { flag: 'build-timeout-s', env: 'CELLHOST_BUILD_TIMEOUT_S', def: undefined },
   buildMemoryMb: { flag: 'build-memory-mb', env: 'CELLHOST_BUILD_MEMORY_MB', def: undefined },
+  buildMaxImageMb: { flag: 'build-max-image-mb', env: 'CELLHOST_BUILD_MAX_IMAGE_MB', def: undefined },
+  buildMaxCacheMb: { flag: 'build-max-cache-mb', env: 'CELLHOST_BUILD_MAX_CACHE_MB', def: undefined },
+  buildMaxLogMb: { flag: 'build-max-log-mb', env: 'CELLHOST_BUILD_MAX_LOG_MB', def: undefined },
+  buildMinFreeMb: { flag: 'build-min-free-mb', env: 'CELLHOST_BUILD_MIN_FREE_MB', def: undefined },
   logLevel: { flag: 'log-level', env: 'CELLHOST_LOG_LEVEL', def: 'info' },
   logFormat: { flag: 'log-format', env: 'CELLHOST_LOG_FORMAT', def: undefined },
   isolation: { flag: 'isolation', env: 'CELLHOST_ISOLATION', def: 'auto' },
@@ -143,6 +160,11 @@ const schema = z.object({
   buildConcurrency: int(1),
   buildTimeoutS: z.coerce.number().positive().optional(),
   buildMemoryMb: z.coerce.number().int().min(128).optional(),
+  // fractions allowed: tests and tiny hosts want limits below a megabyte
+  buildMaxImageMb: z.coerce.number().positive().optional(),
+  buildMaxCacheMb: z.coerce.number().positive().optional(),
+  buildMaxLogMb: z.coerce.number().positive().optional(),
+  buildMinFreeMb: z.coerce.number().min(0).optional(),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']),
   logFormat: z.enum(['json', 'pretty']).optional(),
   isolation: z.enum(['auto', 'off']),
@@ -214,6 +236,10 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     buildConcurrency: v.buildConcurrency,
     buildTimeoutS: v.buildTimeoutS,
     buildMemoryMb: v.buildMemoryMb,
+    buildMaxImageMb: v.buildMaxImageMb,
+    buildMaxCacheMb: v.buildMaxCacheMb,
+    buildMaxLogMb: v.buildMaxLogMb,
+    buildMinFreeMb: v.buildMinFreeMb,
     logLevel: v.logLevel,
     logPretty: v.logFormat ? v.logFormat === 'pretty' : Boolean(input.isTTY),
     isolation: v.isolation,
@@ -248,5 +274,10 @@ export function redactConfig(config: Config): Record<string, unknown> {
     admin: `${config.admin.host}:${config.admin.port}`,
     adminToken: config.adminToken ? '[redacted]' : undefined,
     masterKey: config.masterKey ? '[redacted]' : undefined,
+    // unset limits are the plans' own: say so rather than leave them out
+    buildMaxImageMb: config.buildMaxImageMb ?? 'plan (hobby 2048, pro 10240)',
+    buildMaxCacheMb: config.buildMaxCacheMb ?? 'plan (hobby 2048, pro 10240)',
+    buildMaxLogMb: config.buildMaxLogMb ?? 'plan (hobby 10, pro 50)',
+    buildMinFreeMb: config.buildMinFreeMb ?? 'auto (1024, or 5 % of a smaller disk)',
   };
 }

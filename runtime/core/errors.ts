@@ -29,6 +29,7 @@ export const ERROR_STATUS = {
   ERR_BUILD_TIMEOUT: 422, // build ran past its plan's time limit
   ERR_BUILD_INTERRUPTED: 500, // platform stopped during the build
   ERR_BUILD_CANCELLED: 409, // superseded by a newer deploy while queued
+  ERR_BUILD_TOO_LARGE: 422, // the build's image or dependency cache grew past its plan's limit
   ERR_HOST_UNKNOWN: 404, // router: Host names no service
   ERR_NO_DEPLOYMENT: 503, // router: service has no live deployment yet
   ERR_APP_EXITED: 502, // instance exited before it was ready
@@ -45,6 +46,7 @@ export const ERROR_STATUS = {
   ERR_SANDBOX_SETUP: 500, // bubblewrap sandbox, its uid or a bind of a host path could not be prepared
   ERR_NETNS_SETUP: 500, // a network namespace, veth, shaping or firewall rule could not be set up or removed
   ERR_DISK_FULL: 507, // the data dir's disk is full: uploads, builds and writes fail until space is freed
+  ERR_DISK_LOW: 507, // a build would leave the data disk with less free space than its floor
   ERR_INTERNAL: 500, // anything unexpected; details only in the platform log
 } as const;
 

@@ -178,6 +178,11 @@ export interface Pool {
    * prepare its first instance ahead of the first request
    */
   setTarget(service: string, target: Target | null, opts?: { standby?: boolean }): void;
+  /**
+   * the service is deleted: its target goes, in-flight requests get at most `graceMs`, and this
+   * resolves once every instance and standby of it has exited (its files can go then)
+   */
+  stopService(service: string, graceMs: number): Promise<void>;
   instances(service: string): InstanceInfo[];
   /** stop taking requests, wait up to graceMs for in-flight ones, stop everything */
   close(graceMs: number): Promise<void>;
@@ -199,6 +204,7 @@ export function createPool(opts: PoolOptions): Pool {
   const scaleOutAfterMs = opts.scaleOutAfterMs ?? 50;
   let closing = false;
   const stopping = new Set<Promise<void>>();
+  const stoppingFor = new Map<string, Set<Promise<void>>>();
 
   const sweep = setInterval(sweepIdle, opts.sweepMs ?? 250);
   sweep.unref();
@@ -359,7 +365,14 @@ export function createPool(opts: PoolOptions): Pool {
       emit({ type: 'stopped', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, uptimeMs });
     })();
     stopping.add(p);
-    void p.finally(() => stopping.delete(p));
+    const mine = stoppingFor.get(s.name) ?? new Set<Promise<void>>();
+    stoppingFor.set(s.name, mine);
+    mine.add(p);
+    void p.finally(() => {
+      stopping.delete(p);
+      mine.delete(p);
+      if (!mine.size && stoppingFor.get(s.name) === mine) stoppingFor.delete(s.name);
+    });
     ensureMin(s);
     // after the stop's own work: the standby must not compete with it for the CPU
     if (!s.instances.length) setTimeout(() => prepareStandby(s), STANDBY_DELAY_MS).unref();
@@ -683,7 +696,7 @@ export function createPool(opts: PoolOptions): Pool {
       const s = state(name);
       const prev = s.target;
       s.target = target;
-      if (!target || prev?.generation !== target.generation) standbys.discard(name);
+      if (!target || prev?.generation !== target.generation) void standbys.discard(name);
       if (!target) {
         for (const w of s.waiters.splice(0)) {
           clearTimeout(w.timer);
@@ -712,6 +725,16 @@ export function createPool(opts: PoolOptions): Pool {
       // a version just made live will be asked for soon; at the platform's start, no service gets
       // one until it has been used and scaled to zero
       if (options?.standby && prev?.generation !== target.generation) prepareStandby(s);
+    },
+
+    async stopService(name, graceMs) {
+      this.setTarget(name, null);
+      const deadline = Date.now() + graceMs;
+      while (Date.now() < deadline && services.get(name)?.instances.some((i) => i.inflight > 0)) await sleep(20);
+      const s = services.get(name);
+      if (s) for (const inst of [...s.instances]) remove(s, inst);
+      if (s && !s.instances.length && !s.target) services.delete(name);
+      await Promise.all([...(stoppingFor.get(name) ?? []), standbys.discard(name)]);
     },
 
     instances(name) {

@@ -1,4 +1,5 @@
 // The deployments table: one row per build of a service's source.
+import type { RuntimeName } from '../core/names.ts';
 import type { Db } from './db.ts';
 
 export type DeploymentStatus = 'queued' | 'building' | 'ready' | 'live' | 'superseded' | 'failed' | 'interrupted';
@@ -13,6 +14,10 @@ export interface Deployment {
   errorCode: string | null;
   error: string | null;
   imageDir: string | null;
+  /** the runtime the image was built and looked at for */
+  runtime: RuntimeName | null;
+  /** the runtime's default start command for this image, worked out once after its build */
+  defaultStart: string | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -27,6 +32,8 @@ interface Row {
   error_code: string | null;
   error: string | null;
   image_dir: string | null;
+  runtime: string | null;
+  default_start: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -41,6 +48,8 @@ const fromRow = (r: Row): Deployment => ({
   errorCode: r.error_code,
   error: r.error,
   imageDir: r.image_dir,
+  runtime: r.runtime as RuntimeName | null,
+  defaultStart: r.default_start,
   createdAt: r.created_at,
   startedAt: r.started_at,
   finishedAt: r.finished_at,
@@ -51,6 +60,8 @@ export interface DeploymentPatch {
   errorCode?: string | null;
   error?: string | null;
   imageDir?: string | null;
+  runtime?: RuntimeName | null;
+  defaultStart?: string | null;
   startedAt?: string | null;
   finishedAt?: string | null;
 }
@@ -83,6 +94,8 @@ export function createDeploymentStore(db: Db): DeploymentStore {
     errorCode: 'error_code',
     error: 'error',
     imageDir: 'image_dir',
+    runtime: 'runtime',
+    defaultStart: 'default_start',
     startedAt: 'started_at',
     finishedAt: 'finished_at',
   };

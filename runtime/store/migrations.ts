@@ -93,4 +93,13 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE services ADD COLUMN uid INTEGER;
   CREATE UNIQUE INDEX services_uid ON services(uid);
   `,
+  `
+  ALTER TABLE deployments ADD COLUMN runtime TEXT;
+  ALTER TABLE deployments ADD COLUMN default_start TEXT;
+  CREATE TABLE retired_uids (
+    uid INTEGER PRIMARY KEY,
+    service TEXT NOT NULL,
+    retired_at TEXT NOT NULL
+  );
+  `,
 ];

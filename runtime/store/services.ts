@@ -1,7 +1,8 @@
 // The services table. Rows become `Service` records with the API's camelCase names.
+import type { UidRange } from '../core/config.ts';
 import type { RuntimeName } from '../core/names.ts';
-import { allocateUid, type UidRange } from '../sandbox/uids.ts';
 import type { Db } from './db.ts';
+import { createUidStore } from './uids.ts';
 
 export type Plan = 'hobby' | 'pro';
 
@@ -102,14 +103,14 @@ export interface ServiceStore {
   get(name: string): Service | undefined;
   /** which service a custom domain belongs to */
   findByDomain(domain: string): Service | undefined;
-  insert(name: string, settings: ServiceSettings, now: string, uid: number): Service;
-  /** uids in use, for allocating the next */
-  uids(): Set<number>;
+  /** a new service, with a uid of its own (see uids.ts) */
+  insert(name: string, settings: ServiceSettings, now: string, range: UidRange): Service;
   /** gives a service without one its uid; returns it */
-  assignUid(name: string, range: UidRange): number;
+  assignUid(name: string, range: UidRange, now: string): number;
   update(name: string, settings: ServiceSettings, now: string): Service;
   setLive(name: string, deploymentId: string | null, now: string): void;
-  remove(name: string): boolean;
+  /** deletes the service (its deployments and env go with it) and retires its uid */
+  remove(name: string, now: string): boolean;
 }
 
 export function createServiceStore(db: Db): ServiceStore {
@@ -126,7 +127,6 @@ export function createServiceStore(db: Db): ServiceStore {
       'SELECT services.* FROM services, json_each(services.domains) WHERE json_each.value = ? LIMIT 1',
     ),
     insert: db.prepare(`INSERT INTO services (${cols}, uid, created_at, updated_at) VALUES (${vals}, @uid, @now, @now)`),
-    uids: db.prepare<[], { uid: number }>('SELECT uid FROM services WHERE uid IS NOT NULL'),
     update: db.prepare(
       `UPDATE services SET ${cols
         .split(', ')
@@ -141,6 +141,7 @@ export function createServiceStore(db: Db): ServiceStore {
     const r = q.get.get(name);
     return r ? fromRow(r) : undefined;
   };
+  const uids = createUidStore(db);
   return {
     list: () => q.list.all().map(fromRow),
     get,
@@ -148,13 +149,12 @@ export function createServiceStore(db: Db): ServiceStore {
       const r = q.byDomain.get(domain);
       return r ? fromRow(r) : undefined;
     },
-    insert(name, settings, now, uid) {
-      q.insert.run({ ...toParams(name, settings), now, uid });
+    insert: db.transaction((name: string, settings: ServiceSettings, now: string, range: UidRange) => {
+      q.insert.run({ ...toParams(name, settings), now, uid: uids.allocate(range, now) });
       return get(name)!;
-    },
-    uids: () => new Set(q.uids.all().map((r) => r.uid)),
-    assignUid: db.transaction((name: string, range: UidRange) => {
-      const uid = allocateUid(new Set(q.uids.all().map((r) => r.uid)), range);
+    }),
+    assignUid: db.transaction((name: string, range: UidRange, now: string) => {
+      const uid = uids.allocate(range, now);
       db.prepare('UPDATE services SET uid = ? WHERE name = ? AND uid IS NULL').run(uid, name);
       return get(name)!.uid!;
     }),
@@ -165,6 +165,10 @@ export function createServiceStore(db: Db): ServiceStore {
     setLive(name, deploymentId, now) {
       q.setLive.run(deploymentId, now, name);
     },
-    remove: (name) => q.remove.run(name).changes > 0,
+    remove: db.transaction((name: string, now: string) => {
+      const uid = get(name)?.uid;
+      if (uid !== undefined && uid !== null) uids.retire(uid, name, now);
+      return q.remove.run(name).changes > 0;
+    }),
   };
 }
