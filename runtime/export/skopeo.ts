@@ -12,7 +12,8 @@ export function skopeoReason(stderr: string): string {
   const lines = stderr.trim().split('\n').filter(Boolean);
   const last = lines.at(-1) ?? '';
   const msg = /msg="((?:[^"\\]|\\.)*)"/.exec(last)?.[1];
-  return (msg ? msg.replace(/\\(.)/g, '$1') : last) || 'no output';
+  const text = msg ? msg.replace(/\\n/g, ' ').replace(/\\(.)/g, '$1') : last;
+  return text.trim() || 'no output';
 }
 
 async function skopeo(code: ErrorCode, what: string, args: string[], access: RegistryAccess, timeoutMs: number, tmpDir?: string): Promise<string> {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { findBinary } from '../../builder/runtimes/index.ts';
 import { freePort } from '../../runtime/instances/launcher.ts';
 import { runCommand, type CommandResult } from '../../runtime/sandbox/run-command.ts';
-import { tempDir, waitFor } from './server.ts';
+import { isAlive, tempDir, waitFor } from './server.ts';
 
 export const OCI_TOOLS = [
   { bin: 'docker-registry', pkg: 'docker-registry' },
@@ -35,6 +35,8 @@ export interface LocalRegistry {
   host: string;
   /** holds ca.crt: pass as skopeo's --cert-dir / podman's --cert-dir */
   certDir: string;
+  /** SIGKILL, returning once the process is gone: from a synchronous callback, the next request finds no registry */
+  killNow(): void;
   stop(): Promise<void>;
 }
 
@@ -101,7 +103,13 @@ export async function startRegistry(opts: { readonly?: boolean } = {}): Promise<
     await stop();
     throw err;
   }
-  return { host: `127.0.0.1:${port}`, certDir, stop };
+  const killNow = () => {
+    child.kill('SIGKILL');
+    const deadline = Date.now() + 5000;
+    while (isAlive(child.pid!) && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    if (isAlive(child.pid!)) throw new Error('the registry outlived SIGKILL for 5 s');
+  };
+  return { host: `127.0.0.1:${port}`, certDir, killNow, stop };
 }
 
 /** files a binary needs: itself and what ldd lists */

@@ -41,6 +41,9 @@ let refusing: LocalRegistry;
 let podman: Podman;
 let work: string;
 let bases: { node: string; python: string; shell: string };
+/** one cert dir that trusts every test registry (skopeo reads each *.crt in it) */
+let trustDir: string;
+const trust = (r: LocalRegistry) => fs.copyFileSync(path.join(r.certDir, 'ca.crt'), path.join(trustDir, `${r.host.replace(':', '_')}.crt`));
 
 async function cli(args: string[], cwd = work) {
   let out = '';
@@ -57,7 +60,7 @@ async function cli(args: string[], cwd = work) {
 
 function exportArgs(names: string[], extra: string[], reg = registry): string[] {
   return [
-    'export', ...names, '--to', 'knative', '--registry', `${reg.host}/apps`, '--data', server.dataDir, '--cert-dir', registry.certDir,
+    'export', ...names, '--to', 'knative', '--registry', `${reg.host}/apps`, '--data', server.dataDir, '--cert-dir', trustDir,
     '--base-image', `node=${bases.node}`, '--base-image', `python=${bases.python}`, '--base-image', `go=${bases.shell}`,
     ...extra,
   ];
@@ -85,6 +88,10 @@ describe.runIf(ready)('cellhost export --to knative', () => {
     server = await startTestServer();
     [registry, refusing] = await Promise.all([startRegistry(), startRegistry({ readonly: true })]);
     podman = createPodman();
+    trustDir = path.join(work, 'trust');
+    fs.mkdirSync(trustDir);
+    trust(registry);
+    trust(refusing);
     const fixture = { hello: 'node-hello', py: 'python-hello', gosvc: 'go-hello' } as const;
     for (const name of NAMES) {
       const dep = await server.deploy(name, path.join(FIXTURES, fixture[name]), SETTINGS[name]);
@@ -294,14 +301,43 @@ describe.runIf(ready)('cellhost export --to knative', () => {
     expect(all.err).toMatch(/base image 127\.0\.0\.1:1\/none:1 could not be resolved.*ERR_EXPORT_BASE_IMAGE/);
     expect(fs.existsSync(path.join(work, 'never'))).toBe(false);
 
-    for (const [what, reg] of [['down', { host: `127.0.0.1:${await freePort()}` }], ['refusing', refusing]] as const) {
+    const cases = [
+      ['down', { host: `127.0.0.1:${await freePort()}` }, /connection refused/],
+      ['refusing', refusing, /405, Method not allowed/],
+    ] as const;
+    for (const [what, reg, reason] of cases) {
       const out = path.join(work, `out-${what}`);
       const r = await cli(exportArgs(['hello', 'py'], ['--out', out, '--push'], reg as LocalRegistry));
       expect(r.code, `${what}: ${r.err}`).toBe(1);
       expect(r.err).toMatch(new RegExp(`pushing to ${(reg as LocalRegistry).host}/apps/hello:d-[a-f0-9]+ failed: .*\\(no manifests were written\\) \\(ERR_EXPORT_REGISTRY\\)`));
+      expect(r.err).toMatch(reason);
       expect(r.err).not.toMatch(/^pushed /m);
       expect(r.out).toBe('');
       expect(fs.existsSync(out)).toBe(false);
+    }
+    // a registry that goes away after the first push: the first is reported pushed, the rest not
+    const dying = await startRegistry();
+    trust(dying);
+    try {
+      const out = path.join(work, 'out-dying');
+      let err = '';
+      const code = await runCli(exportArgs(['hello', 'py'], ['--out', out, '--push'], dying), {
+        env: { HOME: work },
+        cwd: work,
+        out: () => {},
+        err: (t) => {
+          err += t;
+          if (t.startsWith('pushed ')) dying.killNow();
+        },
+        isTTY: false,
+      });
+      expect(code, err).toBe(1);
+      expect(err).toMatch(new RegExp(`^pushed ${dying.host}/apps/hello:d-[a-f0-9]+$`, 'm'));
+      expect(err).not.toMatch(/^pushed .*\/apps\/py:/m);
+      expect(err).toMatch(new RegExp(`pushing to ${dying.host}/apps/py:d-[a-f0-9]+ failed: .*\(already pushed: ${dying.host}/apps/hello:d-[a-f0-9]+; no manifests were written\)`));
+      expect(fs.existsSync(out)).toBe(false);
+    } finally {
+      await dying.stop();
     }
     // the refusing registry holds nothing under that name
     const probe = await runCommand('skopeo', ['inspect', '--no-tags', '--cert-dir', refusing.certDir, `docker://${refusing.host}/apps/hello@${digests.hello}`]);
