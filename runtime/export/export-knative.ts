@@ -50,7 +50,7 @@ export interface KnativeExportResult {
   yaml: string;
 }
 
-async function pinBase(runtime: RuntimeName, choice: BaseChoice, access: RegistryAccess): Promise<BaseImage> {
+async function pinBase(choice: BaseChoice, access: RegistryAccess): Promise<BaseImage> {
   const ref = parseImageRef(choice.ref);
   const digest = ref.digest ?? (await resolveDigest(choice.ref, access));
   return { ref: choice.ref, name: ref.name, digest, links: choice.links };
@@ -63,6 +63,24 @@ function manifestsFor(item: ExportItem, image: string, namespace: string) {
     secret: envSecretFor(item, namespace),
     warnings: service.warnings,
   };
+}
+
+/** pushes one image after the other; a failure names those the registry already has */
+async function pushAll(built: readonly { item: ExportItem; digest: string }[], layout: string, tmpDir: string, opts: KnativeExportOptions): Promise<void> {
+  const pushed: string[] = [];
+  for (const { item, digest } of built) {
+    const dest = `${opts.registry}/${item.service.name}:${item.deploymentId}`;
+    try {
+      const stored = await pushImage(layout, item.service.name, dest, opts.access, tmpDir, path.join(tmpDir, `${item.service.name}.digest`));
+      if (stored !== digest) throw new CellhostError('ERR_EXPORT_REGISTRY', `the registry stored ${dest} as ${stored}, not ${digest}`);
+    } catch (err) {
+      const done = pushed.length ? `already pushed: ${pushed.join(', ')}; ` : '';
+      const coded = err as CellhostError;
+      throw new CellhostError(coded.code ?? 'ERR_EXPORT_REGISTRY', `${coded.message} (${done}no manifests were written)`, { cause: err });
+    }
+    pushed.push(dest);
+    opts.say(`pushed ${dest}`);
+  }
 }
 
 export async function exportToKnative(items: readonly ExportItem[], opts: KnativeExportOptions): Promise<KnativeExportResult> {
@@ -82,7 +100,7 @@ export async function exportToKnative(items: readonly ExportItem[], opts: Knativ
     const bases = new Map<RuntimeName, BaseImage>();
     for (const runtime of runtimes) {
       const given = opts.baseImages[runtime];
-      const base = await pinBase(runtime, given ? { ref: given, links: {} } : defaultBaseImage(runtime, host), opts.access);
+      const base = await pinBase(given ? { ref: given, links: {} } : defaultBaseImage(runtime, host), opts.access);
       opts.say(`base for ${runtime}: ${base.name}@${base.digest}`);
       await pullImage(formatImageRef({ name: base.name, digest: base.digest }), layout, baseTag(runtime), opts.access, tmpDir);
       bases.set(runtime, base);
@@ -95,22 +113,7 @@ export async function exportToKnative(items: readonly ExportItem[], opts: Knativ
       built.push({ item, digest });
     }
 
-    const pushed: string[] = [];
-    if (opts.push) {
-      for (const { item, digest } of built) {
-        const dest = `${opts.registry}/${item.service.name}:${item.deploymentId}`;
-        try {
-          const stored = await pushImage(layout, item.service.name, dest, opts.access, tmpDir, path.join(tmpDir, `${item.service.name}.digest`));
-          if (stored !== digest) throw new CellhostError('ERR_EXPORT_REGISTRY', `the registry stored ${dest} as ${stored}, not ${digest}`);
-        } catch (err) {
-          const done = pushed.length ? `already pushed: ${pushed.join(', ')}; ` : '';
-          const coded = err as CellhostError;
-          throw new CellhostError(coded.code ?? 'ERR_EXPORT_REGISTRY', `${coded.message} (${done}no manifests were written)`, { cause: err });
-        }
-        pushed.push(dest);
-        opts.say(`pushed ${dest}`);
-      }
-    }
+    if (opts.push) await pushAll(built, layout, tmpDir, opts);
 
     const services: ExportedService[] = [];
     const publicDocs: Manifest[] = [];
