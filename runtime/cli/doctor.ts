@@ -4,12 +4,14 @@ import { findMissingToolchain } from '../../builder/runtimes/index.ts';
 import { CONFIG_FLAGS, loadConfig } from '../core/config.ts';
 import { silentLogger } from '../core/log.ts';
 import { RUNTIMES } from '../core/names.ts';
+import { EXPORT_TOOLS, findMissingExportTools } from '../export/tools.ts';
 import { setUpIsolation } from '../isolation.ts';
 import type { CliIo } from './io.ts';
 
 export const DOCTOR_HELP = `cellhost doctor [serve flags]
-  Checks what this host can enforce (cgroups, sandbox, network namespaces) and which runtimes
-  have their toolchain, and says why anything is missing. Exit code 1 when limits are not enforced.`;
+  Checks what this host can enforce (cgroups, sandbox, network namespaces), which runtimes
+  have their toolchain and which tools "cellhost export" needs, and says why anything is missing.
+  Exit code 1 when limits are not enforced.`;
 
 export async function doctorCommand(args: string[], io: CliIo): Promise<number> {
   const options = Object.fromEntries(CONFIG_FLAGS.map((f) => [f, { type: 'string' as const }]));
@@ -30,6 +32,13 @@ export async function doctorCommand(args: string[], io: CliIo): Promise<number> 
   for (const r of RUNTIMES) {
     const missing = findMissingToolchain(r);
     io.out(`  ${mark(!missing.length)} ${r}${missing.length ? ` (install: apt-get install ${missing.map((m) => m.pkg).join(' ')})` : ''}\n`);
+  }
+  // export is optional: what it lacks is said, and does not fail the check
+  const missingExport = findMissingExportTools();
+  io.out('Export to Knative (cellhost export)\n');
+  for (const t of EXPORT_TOOLS) {
+    const missing = missingExport.includes(t);
+    io.out(`  ${mark(!missing)} ${t.bin}: ${t.does}${missing ? ` (install: apt-get install ${t.pkg})` : ''}\n`);
   }
   return isolation.report.features.cgroups ? 0 : 1;
 }

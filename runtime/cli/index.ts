@@ -5,6 +5,8 @@ import { DEPLOY_HELP, deployCommand } from './deploy.ts';
 import { UsageError, type CliIo } from './io.ts';
 import { DOCTOR_HELP, doctorCommand } from './doctor.ts';
 import { ENV_HELP, envCommand } from './env.ts';
+import { EXPORT_HELP, exportCommand } from './export.ts';
+import { IMPORT_HELP, importCommand } from './import.ts';
 import { KEYS_HELP, keysCommand } from './keys.ts';
 import { USAGE_HELP, usageCommand } from './usage.ts';
 import { LOGS_HELP, logsCommand } from './logs.ts';
@@ -21,6 +23,8 @@ const VERBS: Record<string, { run: Verb; help: string }> = {
   logs: { run: logsCommand, help: LOGS_HELP },
   env: { run: envCommand, help: ENV_HELP },
   keys: { run: keysCommand, help: KEYS_HELP },
+  export: { run: exportCommand, help: EXPORT_HELP },
+  import: { run: importCommand, help: IMPORT_HELP },
   usage: { run: usageCommand, help: USAGE_HELP },
   rollback: { run: rollbackCommand, help: 'cellhost rollback NAME [DEPLOYMENT]\n  Makes DEPLOYMENT (default: the one before the live one) live again.' },
   login: { run: loginCommand, help: 'cellhost login [--url URL] --token TOKEN\n  Checks the token and saves URL and token for the other verbs.' },
@@ -38,6 +42,8 @@ Verbs:
   env        list, set, unset or import a service's environment variables
   usage      requests, billed compute and cost per service
   keys       rotate the master key that encrypts env values (server stopped)
+  export     images and Knative manifests of services, to run them on Kubernetes (on the host)
+  import     create services from exported Knative manifests
   rollback   make an earlier deployment live
   login      save the API URL and token
   version    print the version

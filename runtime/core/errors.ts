@@ -45,6 +45,15 @@ export const ERROR_STATUS = {
   ERR_NATIVE_ADDON: 500, // an embedded native addon could not be extracted or loaded
   ERR_SANDBOX_SETUP: 500, // bubblewrap sandbox, its uid or a bind of a host path could not be prepared
   ERR_NETNS_SETUP: 500, // a network namespace, veth, shaping or firewall rule could not be set up or removed
+  ERR_EXPORT_TOOL_MISSING: 500, // export: skopeo or umoci is not installed on this host
+  ERR_EXPORT_NO_BUILD: 409, // export: the service has no live build (deploy it first)
+  ERR_EXPORT_BASE_IMAGE: 502, // export: a base image could not be resolved or pulled
+  ERR_EXPORT_IMAGE_BUILD: 500, // export: the service's OCI image could not be assembled
+  ERR_EXPORT_REGISTRY: 502, // export: the registry refused the push or could not be reached
+  ERR_EXPORT_UNMAPPABLE: 422, // export: a setting Knative cannot express (e.g. a port Knative reserves)
+  ERR_EXPORT_OUT_NOT_EMPTY: 409, // export: --out names a non-empty directory and --force was not given
+  ERR_IMPORT_INVALID: 400, // import: the file is not a Knative Service manifest cellhost can read
+  ERR_IMPORT_IMAGE_ONLY: 422, // import: a Knative Service that only names an image (no cellhost runtime to build from)
   ERR_DISK_FULL: 507, // the data dir's disk is full: uploads, builds and writes fail until space is freed
   ERR_DISK_LOW: 507, // a build would leave the data disk with less free space than its floor
   ERR_INTERNAL: 500, // anything unexpected; details only in the platform log
