@@ -26,7 +26,7 @@ function itemFor(store: Store, env: EnvStore, service: Service): ExportItem {
     deploymentId: dep.id,
     builtAt: dep.finishedAt ?? dep.createdAt,
     imageDir: dep.imageDir,
-    startCommand: startCommandFor(service, dep.imageDir),
+    startCommand: startCommandFor(service, dep),
     env: env.values(service.name),
     // cellhost has no cron jobs yet; when it does, they are read here
     cronJobs: [],
