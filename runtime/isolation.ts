@@ -16,7 +16,7 @@ import { createIsolatedLauncher } from './instances/isolated-launcher.ts';
 import { createDirectLauncher, type IsolationReport, type Launcher } from './instances/launcher.ts';
 import { createSandboxLauncher, type SandboxPaths } from './instances/sandbox-launcher.ts';
 import { createBindStage, isReachableByOthers, type BindStage } from './sandbox/bind-stage.ts';
-import { probeSandbox } from './sandbox/bwrap.ts';
+import { fullHardening, probeSandbox, type SandboxHardening } from './sandbox/bwrap.ts';
 import { detectCgroupDriver } from './sandbox/cgroups/detect.ts';
 import type { CgroupDriver } from './sandbox/cgroups/types.ts';
 import { createNetnsPool, probeNetns, type NetnsPool } from './sandbox/netns.ts';
@@ -128,6 +128,7 @@ export async function setUpIsolation(config: Config, log: Logger, opts: Isolatio
   let cgroups: CgroupDriver | null = null;
   let netns: NetnsPool | null = null;
   let stage: BindStage | null = null;
+  let hardening: SandboxHardening = fullHardening();
 
   if (config.isolation === 'off') {
     reasons.push('isolation is off (CELLHOST_ISOLATION=off): apps run as plain children of the platform, without limits');
@@ -137,6 +138,7 @@ export async function setUpIsolation(config: Config, log: Logger, opts: Isolatio
     cgroups = await setUpCgroups(config, log, opts.reclaim, features, reasons);
     const [sandboxProbe, netnsProbe] = await Promise.all([probeSandbox(), probeNetns()]);
     reasons.push(...sandboxProbe.reasons, ...netnsProbe.reasons);
+    hardening = sandboxProbe.hardening;
     if (sandboxProbe.available && netnsProbe.available && (await prepareDataDir(config, reasons, !opts.reclaim))) {
       if (opts.reclaim) {
         try {
@@ -166,8 +168,8 @@ export async function setUpIsolation(config: Config, log: Logger, opts: Isolatio
   if (netns && stage) {
     const bindStage = stage;
     const paths: SandboxPaths = { reachable: (p) => bindStage.expose(p) };
-    launcher = createSandboxLauncher({ netns, uidFor: opts.uidFor, paths, report });
-    buildLauncher = createSandboxBuildLauncher({ netns, uidFor: opts.uidFor, paths });
+    launcher = createSandboxLauncher({ netns, uidFor: opts.uidFor, paths, report, hardening });
+    buildLauncher = createSandboxBuildLauncher({ netns, uidFor: opts.uidFor, paths, hardening, fdDir: path.join(config.hostRunDir, 'fds') });
   }
   if (cgroups) {
     launcher = createIsolatedLauncher({ base: launcher, cgroups, hostCores: os.availableParallelism(), pidsMax: config.pidsMax, startupBoost: config.startupBoost, report });

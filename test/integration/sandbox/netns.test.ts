@@ -11,9 +11,9 @@ import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseSandboxEnv, buildSandboxArgv, probeSandbox } from '../../../runtime/sandbox/bwrap.ts';
+import { baseSandboxEnv, buildSandboxCommand, probeSandbox } from '../../../runtime/sandbox/bwrap.ts';
 import { createNetnsPool, probeNetns, type NetnsLease, type NetnsPool } from '../../../runtime/sandbox/netns.ts';
-import { runCommand } from '../../../runtime/sandbox/run-command.ts';
+import { fdPipes, feedFds, runCommand } from '../../../runtime/sandbox/run-command.ts';
 import { findToolchain } from '../../../runtime/sandbox/toolchains.ts';
 import { networkLeftovers } from '../../helpers/host.ts';
 import { setUpOutside, type Outside } from '../../helpers/outside.ts';
@@ -35,8 +35,9 @@ describe('network prerequisites', () => {
 
 const children = new Set<ChildProcess>();
 
-function startProcess(argv: string[]): ChildProcess {
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: SPAWN_ENV });
+function startProcess(argv: string[], fds: Buffer[] = []): ChildProcess {
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe', ...fdPipes(fds)], env: SPAWN_ENV });
+  feedFds(child, fds);
   children.add(child);
   child.on('close', () => children.delete(child));
   return child;
@@ -116,7 +117,7 @@ describe.skipIf(!ready)('namespace pool with nftables (prefix cht)', () => {
   const timings = { warmMs: 0, coldMs: 0 };
 
   const startApp = async (lease: NetnsLease, name: string): Promise<void> => {
-    const argv = buildSandboxArgv({
+    const sandbox = buildSandboxCommand({
       uid: UID,
       gid: UID,
       imageDir,
@@ -125,7 +126,7 @@ describe.skipIf(!ready)('namespace pool with nftables (prefix cht)', () => {
       env: { ...baseSandboxEnv(findToolchain('node').pathDirs), PORT: '8080', NAME: name },
       argv: ['node', 'server.js'],
     });
-    startProcess(lease.enterArgv(argv));
+    startProcess(lease.enterArgv(sandbox.argv), sandbox.fds);
     await waitForPort(lease.appAddr, 8080);
   };
 
