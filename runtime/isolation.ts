@@ -101,6 +101,8 @@ function claimHostNames(config: Config): void {
     );
   }
   fs.mkdirSync(config.hostRunDir, { recursive: true, mode: 0o755 });
+  // explicit: the platform runs with umask 077, and the sandbox uids must walk to the bind stage in it
+  fs.chmodSync(config.hostRunDir, 0o755);
   fs.writeFileSync(file, `${process.pid} ${startTimeOf(process.pid) ?? ''}`.trim());
 }
 
