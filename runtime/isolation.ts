@@ -144,7 +144,7 @@ export async function setUpIsolation(config: Config, log: Logger, opts: Isolatio
     if (sandboxProbe.available && netnsProbe.available && (await prepareDataDir(config, reasons, !opts.reclaim))) {
       if (opts.reclaim) {
         try {
-          netns = createNetnsPool({ prefix: config.netnsPrefix, subnet: config.netnsSubnet, warm: config.netnsWarm, log });
+          netns = createNetnsPool({ prefix: config.netnsPrefix, subnet: config.netnsSubnet, warm: config.netnsWarm, egressAllow: config.egressAllow, log });
           await netns.start();
           stage = createBindStage({ dir: path.join(config.hostRunDir, 'binds'), log });
           await stage.reclaimLeftovers();

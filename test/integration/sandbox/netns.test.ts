@@ -278,3 +278,51 @@ describe.skipIf(!ready)('namespace pool with the iptables fallback (prefix chu)'
     expect(await networkLeftovers('chu')).toEqual([]);
   });
 });
+
+// DNS on a private address (this host's resolver is on 10.x; a homelab's is its router on
+// 192.168.x): with both backends, a namespace reaches a test-made "nameserver" on port 53 and
+// nothing else of its private range. Every address is a test-made namespace's.
+describe.skipIf(!ready).each(['nftables', 'iptables'] as const)('private ranges dropped but DNS to the nameservers (%s)', (nat) => {
+  const n = nat === 'nftables' ? 0 : 1;
+  let pool: NetnsPool;
+  let dns: Outside | undefined;
+  let tablesBefore: string[] = [];
+
+  beforeAll(async () => {
+    tablesBefore = await nftTables();
+    dns = await setUpOutside({ ns: `chdns${n}`, ifName: `chdns${n}`, net24: `192.168.${250 + n}`, port: 53 });
+    pool = createNetnsPool({ prefix: `chd${n}`, subnet: `198.18.${217 + n}.0/24`, warm: 0, nat, nameservers: [dns.addr] });
+    await pool.start();
+  });
+
+  afterAll(async () => {
+    await killAll();
+    await pool?.close();
+    await dns?.close();
+    // as above: the empty tables iptables-nft made on first use go too
+    for (const t of await nftTables()) {
+      if (tablesBefore.includes(t)) continue;
+      const listed = await runCommand('nft', ['list', ...t.split(' ')]);
+      const hasRules = listed.stdout.split('\n').some((l) => l.trim() && !/^(table|chain|type|\}|$)/.test(l.trim()));
+      if (!hasRules) await runCommand('nft', ['delete', ...t.split(' ')]);
+    }
+  });
+
+  it('port 53 of a nameserver answers; another port of it and of its range is dropped', async () => {
+    const lease = await pool.acquire({ bandwidthMbit: 100 });
+    const connect = (host: string, port: number): string[] =>
+      lease.enterArgv([
+        process.execPath,
+        '-e',
+        `const s = require('net').connect(${port}, '${host}'); let d = '';
+         const t = setTimeout(() => { console.log('timeout'); process.exit(0); }, 400);
+         s.on('data', (c) => (d += c)); s.on('end', () => { clearTimeout(t); console.log('data:' + d); });
+         s.on('error', (e) => { clearTimeout(t); console.log('error:' + e.code); });`,
+      ]);
+    // nothing listens on 9000: reachable would be ECONNREFUSED, dropped is a timeout
+    const [toDns, toOtherPort] = await Promise.all([runOnce(connect(dns!.addr, 53)), runOnce(connect(dns!.addr, 9000))]);
+    expect(toDns).toBe(`data:${dns!.hostAddr}`);
+    expect(toOtherPort).toBe('timeout');
+    await pool.release(lease);
+  });
+});
