@@ -117,6 +117,20 @@ describe.skipIf(!ready)('an app cannot reach past its sandbox through the kernel
     expect({ ret: r.ret, errno: r.errno }).toEqual({ ret: -1, errno: c.errno ?? EPERM });
   });
 
+  it('a build cannot make a nested user namespace either, and runs under the filter', async () => {
+    const dep = await server.deploy('sysbuild', path.join(FIXTURES, 'python-syscall-probe'), {
+      runtime: 'python',
+      startCommand: 'python3 app.py',
+      // `set +e`: the build shell stops at the first failing command otherwise
+      buildCommand: "set +e; unshare -U -r true; echo \"nested userns exit $?\"; grep '^Seccomp:' /proc/self/status; tr '\\0' ' ' < /proc/1/cmdline; echo",
+    });
+    expect(dep.status, JSON.stringify(dep)).toBe('live');
+    const log = String((await server.api('GET', `/api/v1/deployments/${dep.id}/logs`)).body);
+    expect(log).toMatch(/nested userns exit [1-9]/);
+    expect(log).toMatch(/Seccomp:\s+2/);
+    expect(log).not.toContain(dataDir);
+  });
+
   it('what apps do every day still works: fork, threads, harmless personality and unshare calls', async () => {
     expect((await call('clone', [SIGCHLD, 0, 0, 0, 0])).ret).toBeGreaterThan(0);
     expect((await call('personality', [0xffffffff])).ret).toBeGreaterThanOrEqual(0);
