@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { RuntimeName } from '../runtime/core/names.ts';
 import { runtimePathEnv } from '../runtime/instances/launcher.ts';
 import { sandboxEnv, toolchainMounts, type SandboxPaths } from '../runtime/instances/sandbox-launcher.ts';
-import { buildSandboxArgv } from '../runtime/sandbox/bwrap.ts';
+import { buildSandboxCommand, type SandboxHardening } from '../runtime/sandbox/bwrap.ts';
 import type { NetnsPool } from '../runtime/sandbox/netns.ts';
 import { normalizeImageAccess } from '../runtime/sandbox/uids.ts';
 import { removeSpecialFiles, walkInside, type RemovedEntry } from '../runtime/sandbox/untrusted-files.ts';
@@ -141,6 +141,25 @@ export interface SandboxBuildOptions {
   netns: NetnsPool;
   uidFor(service: string): number;
   paths: SandboxPaths;
+  /** what the host's bubblewrap adds (probeSandbox) */
+  hardening: SandboxHardening;
+  /** a root-only dir (on a tmpfs) where a build's sandbox fds wait to be opened */
+  fdDir: string;
+}
+
+/**
+ * Builds run in a pty, and node-pty hands a child no fds beyond the terminal. So the sandbox's fds
+ * (bwrap's options with the env, the seccomp program) go through files in a root-only dir: a shell
+ * running as root opens them as fds 3, 4, …, removes them, then execs the rest of the chain, which
+ * keeps those fds open up to bwrap.
+ */
+async function openFdsFromFiles(dir: string, id: string, fds: readonly Uint8Array[], argv: string[]): Promise<{ argv: string[]; files: string[] }> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const files = fds.map((_, i) => path.join(dir, `${id}.${3 + i}`));
+  await Promise.all(files.map((f, i) => fs.writeFile(f, fds[i]!, { mode: 0o600, flag: 'wx' })));
+  const args = files.map((_, i) => `"$${i + 1}"`);
+  const script = `exec ${args.map((a, i) => `${3 + i}<${a}`).join(' ')} && rm -f -- ${args.join(' ')} && shift ${files.length} && exec "$@"`;
+  return { argv: ['/bin/sh', '-c', script, 'cellhost-fds', ...files, ...argv], files };
 }
 
 /** gives the tree to `uid` (the build writes it), without following links out of it */
@@ -181,27 +200,37 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
       const lease = await opts.netns.acquire({ bandwidthMbit: 1000 });
       const env = sandboxEnv(spec.runtime, tools.pathDirs, buildEnv({ ...spec, cacheDir: '/cache' }, '/tmp', '/app'));
       const plan = PLAN_LIMITS[spec.plan];
+      const sandbox = buildSandboxCommand({
+        uid,
+        gid: uid,
+        imageDir: spec.dir,
+        writableAppDir: true,
+        tmpSizeBytes: plan.memoryMb * 1024 * 1024,
+        roBinds: tools.binds,
+        rwBinds: [{ src: spec.cacheDir, dest: '/cache' }],
+        env,
+        hostname: spec.service,
+        argv: ['bash', '-e', '-o', 'pipefail', '-c', spec.script],
+        hardening: opts.hardening,
+      });
+      let opened: { argv: string[]; files: string[] };
+      try {
+        opened = await openFdsFromFiles(opts.fdDir, `build-${spec.deploymentId}`, sandbox.fds, lease.enterArgv(sandbox.argv));
+      } catch (err) {
+        await opts.netns.release(lease);
+        throw err;
+      }
       let released = false;
       return {
-        argv: lease.enterArgv(
-          buildSandboxArgv({
-            uid,
-            gid: uid,
-            imageDir: spec.dir,
-            writableAppDir: true,
-            tmpSizeBytes: plan.memoryMb * 1024 * 1024,
-            roBinds: tools.binds,
-            rwBinds: [{ src: spec.cacheDir, dest: '/cache' }],
-            env,
-            hostname: spec.service,
-            argv: ['bash', '-e', '-o', 'pipefail', '-c', spec.script],
-          }),
-        ),
+        argv: opened.argv,
+        // the chain up to bwrap runs as root with only what it needs to find its tools
         env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color' },
         cwd: '/',
         async release() {
           if (released) return;
           released = true;
+          // the chain removes them as it starts; a build that never started leaves them
+          await Promise.all(opened.files.map((f) => fs.rm(f, { force: true })));
           await opts.netns.release(lease);
         },
       };

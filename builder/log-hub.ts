@@ -49,13 +49,14 @@ interface Active {
 }
 
 export function createLogHub(dir: string): LogHub {
-  fs.mkdirSync(dir, { recursive: true });
+  // build output can hold what a build printed of its env: the platform's alone
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const active = new Map<string, Active>();
   const file = (id: string) => path.join(dir, `${id.replace(/[^A-Za-z0-9_-]/g, '')}.log`);
 
   return {
     open(id, transform, limit) {
-      const a: Active = { chunks: [], followers: new Set(), fd: fs.openSync(file(id), 'a') };
+      const a: Active = { chunks: [], followers: new Set(), fd: fs.openSync(file(id), 'a', 0o600) };
       active.set(id, a);
       let writable = true;
       let kept = 0;

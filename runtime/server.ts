@@ -20,6 +20,7 @@ import { describeError } from './core/errors.ts';
 import { createLogger, type Logger } from './core/log.ts';
 import { describeEvent } from './logs/events.ts';
 import { createLogSink } from './logs/sink.ts';
+import { secureDataDir } from './data-dir.ts';
 import { setUpIsolation } from './isolation.ts';
 import { createHostCpu } from './instances/host-cpu.ts';
 import { createPool, type PoolEvent } from './instances/pool.ts';
@@ -52,9 +53,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const log = opts.log ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
   const clock = opts.clock ?? systemClock;
   const now = () => new Date(clock.now()).toISOString();
-  for (const dir of [config.dataDir, config.paths.images, config.paths.builds, config.paths.cache, config.paths.logs, config.paths.run]) {
-    fs.mkdirSync(dir, { recursive: true });
-  }
+  secureDataDir(config);
   // instance and build homes from a previous run are stale whatever happened to it
   for (const entry of fs.readdirSync(config.paths.run)) fs.rmSync(path.join(config.paths.run, entry), { recursive: true, force: true });
 

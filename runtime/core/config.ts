@@ -66,6 +66,8 @@ export interface Config {
   /** host uids for services: FIRST-LAST */
   uidRange: UidRange;
   netnsSubnet: string;
+  /** private or special IPv4 ranges instances may reach all the same (all others of them are dropped) */
+  egressAllow: readonly string[];
   /** namespaces kept prepared for cold starts */
   netnsWarm: number;
   /** names of namespaces, veths and the nft table: two platforms on one host need different ones */
@@ -119,6 +121,7 @@ const SETTINGS = {
   standbys: { flag: 'standbys', env: 'CELLHOST_STANDBYS', def: '4' },
   uidRange: { flag: 'uid-range', env: 'CELLHOST_UID_RANGE', def: '2000000000-2000065535' },
   netnsSubnet: { flag: 'netns-subnet', env: 'CELLHOST_NETNS_SUBNET', def: '10.213.0.0/16' },
+  egressAllow: { flag: 'egress-allow', env: 'CELLHOST_EGRESS_ALLOW', def: '' },
   netnsWarm: { flag: 'netns-warm', env: 'CELLHOST_NETNS_WARM', def: '4' },
   netnsPrefix: { flag: 'netns-prefix', env: 'CELLHOST_NETNS_PREFIX', def: 'ch' },
   hostRunDir: { flag: 'host-run-dir', env: 'CELLHOST_HOST_RUN_DIR', def: '/run/cellhost' },
@@ -138,6 +141,27 @@ const addressSchema = z.string().transform((text, ctx): Address => {
   return { host: m[1] || m[2] || '0.0.0.0', port };
 });
 const int = (min: number) => z.coerce.number().int().min(min);
+
+/** "10.1.2.0/24, 192.168.1.5" → ["10.1.2.0/24", "192.168.1.5/32"]; IPv4 only (instances have no IPv6) */
+const cidrListSchema = z.string().transform((text, ctx): string[] => {
+  const out: string[] = [];
+  for (const item of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(item);
+    const octets = m ? m.slice(1, 5).map(Number) : [];
+    const len = m?.[5] === undefined ? 32 : Number(m[5]);
+    const addr = octets.reduce((n, o) => n * 256 + o, 0);
+    if (!m || octets.some((o) => o > 255) || len > 32) {
+      ctx.addIssue({ code: 'custom', message: `"${item}" is not an IPv4 address or CIDR such as 192.168.1.0/24 (instances have no IPv6)` });
+      return z.NEVER;
+    }
+    if (addr % 2 ** (32 - len) !== 0) {
+      ctx.addIssue({ code: 'custom', message: `"${item}" has host bits set` });
+      return z.NEVER;
+    }
+    out.push(`${octets.join('.')}/${len}`);
+  }
+  return out;
+});
 
 const schema = z.object({
   dataDir: z.string().min(1),
@@ -187,6 +211,7 @@ const schema = z.object({
     return { first, last };
   }),
   netnsSubnet: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'an IPv4 CIDR such as 10.213.0.0/16'),
+  egressAllow: cidrListSchema,
   netnsWarm: z.coerce.number().int().min(0).max(256),
   netnsPrefix: z.string().regex(/^[a-z][a-z0-9]{0,5}$/, '1–6 lowercase letters and digits, starting with a letter'),
   hostRunDir: z.string().startsWith('/', 'an absolute path'),
@@ -250,6 +275,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     cgroupRoot: v.cgroupRoot,
     uidRange: v.uidRange,
     netnsSubnet: v.netnsSubnet,
+    egressAllow: Object.freeze(v.egressAllow),
     netnsPrefix: v.netnsPrefix,
     netnsWarm: v.netnsWarm,
     hostRunDir: v.hostRunDir,

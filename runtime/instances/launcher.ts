@@ -35,7 +35,10 @@ export function appArgv(spec: Pick<InstanceSpec, 'command' | 'held'>): string[] 
 
 export interface Launch {
   argv: string[];
+  /** the whole environment of the spawned process (for a sandbox: only what the chain before it needs) */
   env: Record<string, string>;
+  /** data the process reads on fds 3, 4, … (a sandbox's options, its env among them, and seccomp program) */
+  fds?: readonly Uint8Array[];
   cwd: string;
   upstream: { host: string; port: number };
   /** ask the app to stop (SIGTERM where it will see it); false when the launcher cannot, so the

@@ -9,7 +9,9 @@ import { MIGRATIONS } from './migrations.ts';
 export type Db = Database.Database;
 
 export function openDatabase(file: string): Db {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  // the platform's alone; SQLite creates the -wal and -shm files with the database's mode
+  fs.closeSync(fs.openSync(file, 'a', 0o600));
   // inside the single executable: the addon loaded from its SEA asset (the types say string)
   const db = new Database(file, { nativeBinding: sqliteNativeBinding() as unknown as string | undefined });
   db.pragma('journal_mode = WAL');
