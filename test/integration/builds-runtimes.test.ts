@@ -87,7 +87,8 @@ describe('runtimes, built and served', () => {
     await expectStatus(dep, 'live');
     const log = await logOf(dep.id);
     expect(log).toContain('cargo build --release');
-    expect(log).toMatch(/Finished `release` profile/);
+    // cargo 1.63 (Debian 12) says "Finished release [optimized]", newer cargo "Finished `release` profile"
+    expect(log).toMatch(/Finished (`release` profile|release \[optimized\])/);
     expect(fs.existsSync(path.join(server.dataDir, 'images', dep.id, 'target', 'release', 'rust-hello'))).toBe(true);
     const r = await server.app('rusty');
     expect(r.status).toBe(200);
