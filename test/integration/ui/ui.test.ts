@@ -389,25 +389,25 @@ describe('pages', () => {
     expect(usage.html).toContain('Usage and cost');
   });
 
-  it('failed logins are limited per address: past 10 a minute, 429 even with the right token', async () => {
-    for (let i = 0; i < 10; i++) {
+  it('failed logins are limited per source: past 10 a minute a wrong token is 429, the right one still logs in', async () => {
+    const post = async (token: string) => {
       const pre = await loginCookieAndCsrf();
-      const res = await fetch(server.adminUrl + '/login', {
+      return fetch(server.adminUrl + '/login', {
         method: 'POST',
+        redirect: 'manual',
         headers: { cookie: pre.cookie, 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ _csrf: pre.csrf, token: `guess-${i}` }),
+        body: new URLSearchParams({ _csrf: pre.csrf, token }),
       });
-      expect(res.status).toBe(401);
-    }
-    const pre = await loginCookieAndCsrf();
-    const res = await fetch(server.adminUrl + '/login', {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { cookie: pre.cookie, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ _csrf: pre.csrf, token: TOKEN }),
-    });
+    };
+    // the wrong token tried earlier in this file may still be in the minute's window
+    let res = await post('guess-0');
+    let refused = 0;
+    while (res.status === 401 && refused < 11) res = await post(`guess-${++refused}`);
+    expect(refused).toBeGreaterThanOrEqual(9);
     expect(res.status).toBe(429);
     expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(fieldError(await res.text(), 'token')).toContain('Too many failed logins');
+    expect((await post(TOKEN)).status).toBe(303);
   });
+
 });
