@@ -118,6 +118,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     resolve: (host) => services.resolve(host),
     maxBodyBytes: config.maxBodyBytes,
     headersTimeoutMs: config.headersTimeoutMs,
+    trustProxy: config.trustProxy,
     log,
     onRequest: (r) => meter.request(r.service, r.status, r.durationMs),
   });

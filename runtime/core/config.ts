@@ -1,5 +1,6 @@
 // The only place that reads settings: flags win over CELLHOST_* variables, which win over
 // defaults. The env is an argument, so tests pass a plain object.
+import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { CellhostError } from './errors.ts';
@@ -29,6 +30,8 @@ export interface Config {
   maxBodyBytes: number;
   /** how long a client may take to send its request headers */
   headersTimeoutMs: number;
+  /** proxies in front of the router (IPs, CIDRs) whose X-Forwarded-* and Forwarded fields are kept */
+  trustProxy: readonly string[];
   /** how long clean shutdown waits for in-flight requests */
   shutdownGraceMs: number;
   /** builds running at once on this host */
@@ -89,6 +92,7 @@ const SETTINGS = {
   maxUploadBytes: { flag: 'max-upload-bytes', env: 'CELLHOST_MAX_UPLOAD_BYTES', def: String(200 * 1024 * 1024) },
   maxBodyBytes: { flag: 'max-body-bytes', env: 'CELLHOST_MAX_BODY_BYTES', def: String(100 * 1024 * 1024) },
   headersTimeoutMs: { flag: 'headers-timeout-ms', env: 'CELLHOST_HEADERS_TIMEOUT_MS', def: '20000' },
+  trustProxy: { flag: 'trust-proxy', env: 'CELLHOST_TRUST_PROXY', def: '' },
   shutdownGraceMs: { flag: 'shutdown-grace-ms', env: 'CELLHOST_SHUTDOWN_GRACE_MS', def: '10000' },
   buildConcurrency: { flag: 'build-concurrency', env: 'CELLHOST_BUILD_CONCURRENCY', def: '2' },
   buildTimeoutS: { flag: 'build-timeout-s', env: 'CELLHOST_BUILD_TIMEOUT_S', def: undefined },
@@ -139,6 +143,18 @@ const schema = z.object({
   maxUploadBytes: int(1024),
   maxBodyBytes: int(0),
   headersTimeoutMs: int(100),
+  trustProxy: z.string().transform((text, ctx) => {
+    const entries = text.split(',').map((e) => e.trim()).filter(Boolean);
+    for (const e of entries) {
+      const [ip, bits, extra] = e.split('/');
+      const family = net.isIP(ip!);
+      if (!family || extra !== undefined || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)))) {
+        ctx.addIssue({ code: 'custom', message: `"${e}" is not an IP address or CIDR (a comma-separated list such as 10.0.0.5, 192.168.1.0/24)` });
+        return z.NEVER;
+      }
+    }
+    return entries;
+  }),
   shutdownGraceMs: int(0),
   buildConcurrency: int(1),
   buildTimeoutS: z.coerce.number().positive().optional(),
@@ -210,6 +226,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     maxUploadBytes: v.maxUploadBytes,
     maxBodyBytes: v.maxBodyBytes,
     headersTimeoutMs: v.headersTimeoutMs,
+    trustProxy: Object.freeze(v.trustProxy),
     shutdownGraceMs: v.shutdownGraceMs,
     buildConcurrency: v.buildConcurrency,
     buildTimeoutS: v.buildTimeoutS,

@@ -52,8 +52,11 @@ export class InboundRequest {
   rawHeaders: string[];
   /** each field's name lowercased, at the name's index in rawHeaders */
   names: string[];
-  /** the first Host field, and the other fields the router reads */
+  /** the Host field (the router may replace it with an absolute-form target's authority), and
+   * the other fields the router reads */
   host: string | undefined = undefined;
+  /** more than one Host field: which one names the service is ambiguous, so it is refused */
+  duplicateHost = false;
   contentLength: string | undefined = undefined;
   transferEncoding: string | undefined = undefined;
   connection: string | undefined = undefined;
@@ -61,8 +64,11 @@ export class InboundRequest {
   expect: string | undefined = undefined;
   upgradeTo: string | undefined = undefined;
   requestId: string | undefined = undefined;
+  // the client's forwarding fields: read only when it is a proxy the operator trusts
   forwardedFor: string | undefined = undefined;
   forwardedProto: string | undefined = undefined;
+  forwardedHost: string | undefined = undefined;
+  forwarded: string | undefined = undefined;
   /** the body, for a request with one; ended when the message is */
   body: Readable | null = null;
   /** the whole message has been read (a body too) */
@@ -82,7 +88,8 @@ export class InboundRequest {
   constructor(
     readonly conn: Connection,
     readonly method: string,
-    readonly url: string,
+    /** the request target; origin-form once the router has read an absolute-form one */
+    public url: string,
     readonly versionMinor: number,
     readonly keepAlive: boolean,
     headers: string[],
@@ -95,7 +102,8 @@ export class InboundRequest {
       const value = headers[i + 1]!;
       switch (name) {
         case 'host':
-          this.host ??= value;
+          if (this.host === undefined) this.host = value;
+          else this.duplicateHost = true;
           break;
         case 'accept':
           this.accept = value;
@@ -123,6 +131,12 @@ export class InboundRequest {
           break;
         case 'x-forwarded-proto':
           this.forwardedProto ??= value;
+          break;
+        case 'x-forwarded-host':
+          this.forwardedHost ??= value;
+          break;
+        case 'forwarded':
+          this.forwarded = this.forwarded === undefined ? value : `${this.forwarded}, ${value}`;
           break;
       }
     }
@@ -389,7 +403,11 @@ export class Connection {
 
   private begin(req: InboundRequest): void {
     if (req.versionMinor >= 1 && req.host === undefined) {
-      this.fail(Object.assign(new Error('no Host header'), { code: 'HPE_NO_HOST' }));
+      this.fail(Object.assign(new Error('an HTTP/1.1 request needs a Host header'), { code: 'HPE_NO_HOST' }));
+      return;
+    }
+    if (req.duplicateHost) {
+      this.fail(Object.assign(new Error('the request has more than one Host header'), { code: 'HPE_DUPLICATE_HOST' }));
       return;
     }
     this.current = req;

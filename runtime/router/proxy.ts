@@ -10,6 +10,7 @@ import { CellhostError, describeError } from '../core/errors.ts';
 import { silentLogger, type Logger } from '../core/log.ts';
 import type { Lease, Pool } from '../instances/pool.ts';
 import { answerClientError, sendError } from './error-page.ts';
+import { forwardHeaders, HOP_BY_HOP, parseTrustedProxies, takeAbsoluteTarget, type TrustedProxies } from './forwarding.ts';
 import { normalizeHost } from './hosts.ts';
 import { Http1Server, type ExchangeListener, type InboundRequest, type OutboundResponse } from './http1.ts';
 
@@ -37,6 +38,8 @@ export interface RouterOptions {
   headersTimeoutMs?: number;
   /** open client connections at most; past it new ones are refused */
   maxConnections?: number;
+  /** peers (IPs and CIDRs) whose X-Forwarded-* and Forwarded fields are kept and appended to */
+  trustProxy?: readonly string[];
   log?: Logger;
   onRequest?(record: RequestRecord): void;
 }
@@ -44,23 +47,24 @@ export interface RouterOptions {
 const MAX_HEADER_BYTES = 64 * 1024;
 const MAX_REQUEST_LINE = 16 * 1024;
 
-// RFC 9110 §7.6.1 hop-by-hop headers, plus the ones we set ourselves
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
-const SET_HERE = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id']);
-
 export function createRouter(opts: RouterOptions): Http1Server {
   const log = opts.log ?? silentLogger;
   const headersTimeoutMs = opts.headersTimeoutMs ?? 20_000;
+  const trusted = parseTrustedProxies(opts.trustProxy ?? []);
 
   const onRequest = (req: InboundRequest): void => {
     const requestId = req.requestId ?? nextRequestId();
+    if (!takeAbsoluteTarget(req)) {
+      sendError(req, new CellhostError('ERR_BAD_REQUEST', 'the request target is neither a path nor an http(s) URL'), requestId);
+      return;
+    }
     const host = normalizeHost(req.host);
     const route = host ? opts.resolve(host) : null;
     if (!route) {
       sendError(req, new CellhostError('ERR_HOST_UNKNOWN', `no service is served at "${host ?? ''}"`), requestId);
       return;
     }
-    const ex = new Exchange(req, route, requestId, opts);
+    const ex = new Exchange(req, route, requestId, opts, trusted);
     if (req.url.length > MAX_REQUEST_LINE) {
       ex.fail(new CellhostError('ERR_HEADERS_TOO_LARGE', `the request line is longer than ${MAX_REQUEST_LINE} bytes`));
       return;
@@ -91,6 +95,10 @@ export function createRouter(opts: RouterOptions): Http1Server {
 
   const onUpgrade = (req: InboundRequest, socket: net.Socket, head: Buffer): void => {
     const requestId = req.requestId ?? nextRequestId();
+    if (req.duplicateHost || !takeAbsoluteTarget(req)) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
     const host = normalizeHost(req.host);
     const route = host ? opts.resolve(host) : null;
     if (!route) {
@@ -99,7 +107,7 @@ export function createRouter(opts: RouterOptions): Http1Server {
     }
     socket.on('error', () => {});
     opts.pool.acquire(route.service).then(
-      (lease) => tunnel(req, socket, head, lease, requestId),
+      (lease) => tunnel(req, socket, head, lease, requestId, trusted),
       (err: unknown) => {
         const status = err instanceof CellhostError ? err.status : 500;
         socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
@@ -147,6 +155,7 @@ class Exchange implements Dispatcher.DispatchHandler, ExchangeListener {
     readonly route: Route,
     private readonly requestId: string,
     private readonly opts: RouterOptions,
+    private readonly trusted: TrustedProxies,
   ) {
     this.res = req.res;
     this.record = { service: route.service, instanceId: null, status: 0, startedAt: this.startedAt, durationMs: 0, coldStart: false, errorCode: null };
@@ -181,7 +190,7 @@ class Exchange implements Dispatcher.DispatchHandler, ExchangeListener {
     // the request's own body stream: undici may destroy it when it gives up, which leaves the
     // client's socket alone, so the 413 or 504 meant for the client can still be sent
     this.body = req.body;
-    lease.connections.dispatch({ path: req.url, method: req.method as Dispatcher.HttpMethod, headers: forwardHeaders(req, this.requestId), body: this.body }, this);
+    lease.connections.dispatch({ path: req.url, method: req.method as Dispatcher.HttpMethod, headers: forwardHeaders(req, this.requestId, this.trusted), body: this.body }, this);
   }
 
   cancel(err: Error): void {
@@ -278,7 +287,7 @@ function onTimeout(ex: Exchange): void {
 }
 
 /** a WebSocket (or any Upgrade): raw bytes both ways; the lease is held for the connection's life */
-function tunnel(req: InboundRequest, client: net.Socket, head: Buffer, lease: Lease, requestId: string): void {
+function tunnel(req: InboundRequest, client: net.Socket, head: Buffer, lease: Lease, requestId: string, trusted: TrustedProxies): void {
   const up = net.connect(lease.upstream.port, lease.upstream.host);
   let released = false;
   const release = () => {
@@ -289,7 +298,7 @@ function tunnel(req: InboundRequest, client: net.Socket, head: Buffer, lease: Le
     up.destroy();
   };
   up.on('connect', () => {
-    const headers = forwardHeaders(req, requestId);
+    const headers = forwardHeaders(req, requestId, trusted);
     let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
     for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
     text += `connection: Upgrade\r\nupgrade: ${req.upgradeTo ?? ''}\r\n\r\n`;
@@ -306,32 +315,6 @@ function tunnel(req: InboundRequest, client: net.Socket, head: Buffer, lease: Le
   const linger = () => setTimeout(release, 5000).unref();
   up.once('end', linger);
   client.once('end', linger);
-}
-
-/** the request's headers for the app, as [name, value, ...]: hop-by-hop ones out, forwarding ones in */
-function forwardHeaders(req: InboundRequest, requestId: string): string[] {
-  const out: string[] = [];
-  const raw = req.rawHeaders;
-  const names = req.names;
-  const connection = req.connection;
-  // names the client's Connection header lists are hop-by-hop too (rare: only then a Set)
-  const listed = connection && connection.includes(',') ? new Set(connection.toLowerCase().split(',').map((s) => s.trim())) : connection ? connection.trim().toLowerCase() : null;
-  for (let i = 0; i < raw.length; i += 2) {
-    const key = names[i]!;
-    // the router answered any 100-continue itself; the app gets the body straight away
-    if (HOP_BY_HOP.has(key) || key === 'expect' || SET_HERE.has(key)) continue;
-    if (listed !== null && (typeof listed === 'string' ? listed === key : listed.has(key))) continue;
-    out.push(key, raw[i + 1]!);
-  }
-  const peer = req.socket.remoteAddress ?? '';
-  const prior = req.forwardedFor;
-  out.push(
-    'x-forwarded-for', prior ? `${prior}, ${peer}` : peer,
-    'x-forwarded-proto', req.forwardedProto ?? 'http',
-    'x-forwarded-host', req.host ?? '',
-    'x-request-id', requestId,
-  );
-  return out;
 }
 
 // header bytes are latin1 both ways, so values pass through unchanged

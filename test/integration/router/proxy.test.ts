@@ -53,7 +53,7 @@ afterAll(async () => {
 });
 
 describe('headers', () => {
-  it('drops hop-by-hop fields, adds X-Forwarded-* and a request id, and keeps the rest as sent', async () => {
+  it('drops hop-by-hop fields, sets X-Forwarded-*, X-Real-IP, Forwarded and a request id, and keeps the rest as sent', async () => {
     const url = new URL(server.routerUrl);
     const head = await new Promise<string>((resolve, reject) => {
       const sock = net.connect(Number(url.port), '127.0.0.1');
@@ -77,9 +77,13 @@ describe('headers', () => {
     expect(get('x-drop-me')).toEqual([]);
     expect(get('keep-alive')).toEqual([]);
     expect(get('te')).toEqual([]);
-    expect(get('x-forwarded-for')).toEqual(['203.0.113.9, 127.0.0.1']);
+    // the client's own X-Forwarded-For is not believed (no trusted proxy is configured)
+    expect(get('x-forwarded-for')).toEqual(['127.0.0.1']);
     expect(get('x-forwarded-proto')).toEqual(['http']);
     expect(get('x-forwarded-host')).toEqual(['stream.localhost']);
+    expect(get('x-real-ip')).toEqual(['127.0.0.1']);
+    expect(get('forwarded')).toEqual(['for=127.0.0.1;proto=http;host="stream.localhost"']);
+    expect(get('host')).toEqual(['stream.localhost']);
     const id = get('x-request-id');
     expect(id).toHaveLength(1);
     // the same id goes back to the client, who can quote it

@@ -200,12 +200,15 @@ describe('http1: framing', () => {
     expect(seen[1]!.names).toEqual(['Host']);
   });
 
-  it('refuses a 1.1 request without Host, and malformed requests, and closes', async () => {
+  it('refuses a 1.1 request without Host or with two, and malformed requests, and closes', async () => {
     let reached = 0;
     const port = await start({ onRequest: (req) => (reached++, echoPath(req)) });
     const noHost = connect(port);
     noHost.send('GET / HTTP/1.1\r\n\r\n');
-    expect(await noHost.until((_t, closed) => closed)).toMatch(/^HTTP\/1\.1 400/);
+    expect(await noHost.until((_t, closed) => closed)).toMatch(/^HTTP\/1\.1 400[^]*x-code: HPE_NO_HOST/);
+    const twoHosts = connect(port);
+    twoHosts.send('GET / HTTP/1.1\r\nHost: a.localhost\r\nhost: b.localhost\r\n\r\n');
+    expect(await twoHosts.until((_t, closed) => closed)).toMatch(/^HTTP\/1\.1 400[^]*x-code: HPE_DUPLICATE_HOST/);
     const bad = connect(port);
     bad.send('GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
     expect(await bad.until((_t, closed) => closed)).toMatch(/^HTTP\/1\.1 400/);
