@@ -32,6 +32,8 @@ export interface Config {
   headersTimeoutMs: number;
   /** proxies in front of the router (IPs, CIDRs) whose X-Forwarded-* and Forwarded fields are kept */
   trustProxy: readonly string[];
+  /** the router's HTTP/1 parser: auto (Node's parser driven directly when usable), node (node:http's server) */
+  httpParser: 'auto' | 'node';
   /** how long clean shutdown waits for in-flight requests */
   shutdownGraceMs: number;
   /** builds running at once on this host */
@@ -93,6 +95,7 @@ const SETTINGS = {
   maxBodyBytes: { flag: 'max-body-bytes', env: 'CELLHOST_MAX_BODY_BYTES', def: String(100 * 1024 * 1024) },
   headersTimeoutMs: { flag: 'headers-timeout-ms', env: 'CELLHOST_HEADERS_TIMEOUT_MS', def: '20000' },
   trustProxy: { flag: 'trust-proxy', env: 'CELLHOST_TRUST_PROXY', def: '' },
+  httpParser: { flag: 'http-parser', env: 'CELLHOST_HTTP_PARSER', def: 'auto' },
   shutdownGraceMs: { flag: 'shutdown-grace-ms', env: 'CELLHOST_SHUTDOWN_GRACE_MS', def: '10000' },
   buildConcurrency: { flag: 'build-concurrency', env: 'CELLHOST_BUILD_CONCURRENCY', def: '2' },
   buildTimeoutS: { flag: 'build-timeout-s', env: 'CELLHOST_BUILD_TIMEOUT_S', def: undefined },
@@ -155,6 +158,7 @@ const schema = z.object({
     }
     return entries;
   }),
+  httpParser: z.enum(['auto', 'node']),
   shutdownGraceMs: int(0),
   buildConcurrency: int(1),
   buildTimeoutS: z.coerce.number().positive().optional(),
@@ -227,6 +231,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     maxBodyBytes: v.maxBodyBytes,
     headersTimeoutMs: v.headersTimeoutMs,
     trustProxy: Object.freeze(v.trustProxy),
+    httpParser: v.httpParser,
     shutdownGraceMs: v.shutdownGraceMs,
     buildConcurrency: v.buildConcurrency,
     buildTimeoutS: v.buildTimeoutS,

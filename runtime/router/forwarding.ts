@@ -4,7 +4,7 @@
 // the peer is a proxy the operator trusts (CELLHOST_TRUST_PROXY): then its view is kept and the
 // router's appended, as each proxy in a chain does.
 import net from 'node:net';
-import type { InboundRequest } from './http1.ts';
+import type { RouterRequest } from './request.ts';
 
 // RFC 9110 §7.6.1 hop-by-hop headers, plus the ones we set ourselves
 export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
@@ -40,7 +40,7 @@ function isTrusted(trusted: net.BlockList, address: string): boolean {
  * its host there, and the Host field is ignored. The request is rewritten to what the app
  * expects, the origin form and a Host of that authority. False: a target that is neither form.
  */
-export function takeAbsoluteTarget(req: InboundRequest): boolean {
+export function takeAbsoluteTarget(req: RouterRequest): boolean {
   const url = req.url;
   if (url.charCodeAt(0) === 47 /* '/' */) return true;
   if (url === '*') return req.method === 'OPTIONS';
@@ -53,7 +53,7 @@ export function takeAbsoluteTarget(req: InboundRequest): boolean {
 }
 
 /** the request's headers for the app, as [name, value, ...]: hop-by-hop ones out, forwarding ones in */
-export function forwardHeaders(req: InboundRequest, requestId: string, trusted: TrustedProxies): string[] {
+export function forwardHeaders(req: RouterRequest, requestId: string, trusted: TrustedProxies): string[] {
   const out: string[] = [];
   const raw = req.rawHeaders;
   const names = req.names;

@@ -1,6 +1,6 @@
-// The app router: the hot path. HTTP/1.1 on Node's parser (http1.ts), no Request/Response
-// objects; each request is host → service → lease from the pool → dispatched on that
-// instance's keep-alive connections.
+// The app router: the hot path. HTTP/1.1 on Node's parser (http1.ts; node:http's server when that
+// parser's binding is not usable), no Request/Response objects; each request is host → service →
+// lease from the pool → dispatched on that instance's keep-alive connections.
 import crypto from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
@@ -12,7 +12,10 @@ import type { Lease, Pool } from '../instances/pool.ts';
 import { answerClientError, sendError } from './error-page.ts';
 import { forwardHeaders, HOP_BY_HOP, parseTrustedProxies, takeAbsoluteTarget, type TrustedProxies } from './forwarding.ts';
 import { normalizeHost } from './hosts.ts';
-import { Http1Server, type ExchangeListener, type InboundRequest, type OutboundResponse } from './http1.ts';
+import { Http1Server } from './http1.ts';
+import { loadLlhttpBinding } from './llhttp-binding.ts';
+import { createNodeHttpServer } from './node-http-server.ts';
+import type { ExchangeListener, RouterRequest, RouterResponse, RouterServer, RouterServerOptions } from './request.ts';
 
 export interface Route {
   service: string;
@@ -40,6 +43,8 @@ export interface RouterOptions {
   maxConnections?: number;
   /** peers (IPs and CIDRs) whose X-Forwarded-* and Forwarded fields are kept and appended to */
   trustProxy?: readonly string[];
+  /** auto: Node's parser driven directly when its binding works, else node:http; node: node:http */
+  httpParser?: 'auto' | 'node';
   log?: Logger;
   onRequest?(record: RequestRecord): void;
 }
@@ -47,12 +52,12 @@ export interface RouterOptions {
 const MAX_HEADER_BYTES = 64 * 1024;
 const MAX_REQUEST_LINE = 16 * 1024;
 
-export function createRouter(opts: RouterOptions): Http1Server {
+export function createRouter(opts: RouterOptions): RouterServer {
   const log = opts.log ?? silentLogger;
   const headersTimeoutMs = opts.headersTimeoutMs ?? 20_000;
   const trusted = parseTrustedProxies(opts.trustProxy ?? []);
 
-  const onRequest = (req: InboundRequest): void => {
+  const onRequest = (req: RouterRequest): void => {
     const requestId = req.requestId ?? nextRequestId();
     if (!takeAbsoluteTarget(req)) {
       sendError(req, new CellhostError('ERR_BAD_REQUEST', 'the request target is neither a path nor an http(s) URL'), requestId);
@@ -93,7 +98,7 @@ export function createRouter(opts: RouterOptions): Http1Server {
     );
   };
 
-  const onUpgrade = (req: InboundRequest, socket: net.Socket, head: Buffer): void => {
+  const onUpgrade = (req: RouterRequest, socket: net.Socket, head: Buffer): void => {
     const requestId = req.requestId ?? nextRequestId();
     if (req.duplicateHost || !takeAbsoluteTarget(req)) {
       socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -117,10 +122,18 @@ export function createRouter(opts: RouterOptions): Http1Server {
 
   // Leapcell's limits: 64 KB of headers (431 past it, from the parser), 16 KB request line;
   // the header timeout is checked often enough that slowloris cannot linger (Node's default: 30 s)
-  const server = new Http1Server(
-    { onRequest, onUpgrade, onClientError: answerClientError, maxHeaderSize: MAX_HEADER_BYTES, headersTimeoutMs, keepAliveTimeoutMs: 65_000 },
-    Math.min(1000, Math.max(100, headersTimeoutMs / 4)),
-  );
+  const serverOptions: RouterServerOptions = {
+    onRequest,
+    onUpgrade,
+    onClientError: answerClientError,
+    maxHeaderSize: MAX_HEADER_BYTES,
+    headersTimeoutMs,
+    keepAliveTimeoutMs: 65_000,
+    checkEveryMs: Math.min(1000, Math.max(100, headersTimeoutMs / 4)),
+  };
+  const parser = loadLlhttpBinding({ disabled: opts.httpParser === 'node' });
+  if (!parser.ok && opts.httpParser !== 'node') log.warn('router.parser_fallback', { reason: parser.reason, using: 'node:http' });
+  const server: RouterServer = parser.ok ? new Http1Server(serverOptions, parser.binding) : createNodeHttpServer(serverOptions);
   server.maxConnections = opts.maxConnections ?? 10_000;
   return server;
 }
@@ -140,7 +153,7 @@ function nextRequestId(): string {
 class Exchange implements Dispatcher.DispatchHandler, ExchangeListener {
   private readonly record: RequestRecord;
   private readonly startedAt = Date.now();
-  private readonly res: OutboundResponse;
+  private readonly res: RouterResponse;
   private lease: Lease | null = null;
   private released = false;
   private timer: NodeJS.Timeout | null = null;
@@ -151,7 +164,7 @@ class Exchange implements Dispatcher.DispatchHandler, ExchangeListener {
   resumeUpstream: (() => void) | null = null;
 
   constructor(
-    private readonly req: InboundRequest,
+    private readonly req: RouterRequest,
     readonly route: Route,
     private readonly requestId: string,
     private readonly opts: RouterOptions,
@@ -287,7 +300,7 @@ function onTimeout(ex: Exchange): void {
 }
 
 /** a WebSocket (or any Upgrade): raw bytes both ways; the lease is held for the connection's life */
-function tunnel(req: InboundRequest, client: net.Socket, head: Buffer, lease: Lease, requestId: string, trusted: TrustedProxies): void {
+function tunnel(req: RouterRequest, client: net.Socket, head: Buffer, lease: Lease, requestId: string, trusted: TrustedProxies): void {
   const up = net.connect(lease.upstream.port, lease.upstream.host);
   let released = false;
   const release = () => {
@@ -318,7 +331,7 @@ function tunnel(req: InboundRequest, client: net.Socket, head: Buffer, lease: Le
 }
 
 // header bytes are latin1 both ways, so values pass through unchanged
-function writeResponseHead(res: OutboundResponse, status: number, statusMessage: string, raw: Buffer[], requestId: string): void {
+function writeResponseHead(res: RouterResponse, status: number, statusMessage: string, raw: Buffer[], requestId: string): void {
   const out: string[] = [];
   let hasId = false;
   let hasLength = false;

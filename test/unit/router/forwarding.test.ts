@@ -1,10 +1,10 @@
 // The fields the app is told about its request, from a request head alone (no sockets).
 import { describe, expect, it } from 'vitest';
 import { forwardHeaders, parseTrustedProxies, takeAbsoluteTarget } from '../../../runtime/router/forwarding.ts';
-import type { InboundRequest } from '../../../runtime/router/http1.ts';
+import type { RouterRequest } from '../../../runtime/router/request.ts';
 
 /** the parts of a parsed request forwarding reads */
-function request(url: string, headers: string[], peer = '192.0.2.10', encrypted = false, method = 'GET'): InboundRequest {
+function request(url: string, headers: string[], peer = '192.0.2.10', encrypted = false, method = 'GET'): RouterRequest {
   const names = headers.map((h, i) => (i % 2 === 0 ? h.toLowerCase() : ''));
   const field = (n: string) => {
     const values = headers.filter((_, i) => i % 2 === 1 && names[i - 1] === n);
@@ -22,7 +22,7 @@ function request(url: string, headers: string[], peer = '192.0.2.10', encrypted 
     forwardedHost: field('x-forwarded-host'),
     forwarded: field('forwarded'),
     socket: { remoteAddress: peer, encrypted },
-  } as unknown as InboundRequest;
+  } as unknown as RouterRequest;
 }
 
 const fields = (out: string[]) => Object.fromEntries(out.flatMap((v, i) => (i % 2 === 0 ? [[v, out[i + 1]]] : [])));
