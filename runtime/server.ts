@@ -149,6 +149,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     buildLauncher: isolated.buildLauncher,
     paths: config.paths,
     sourceLimits: { maxBytes: config.maxUploadBytes, maxEntries: 100_000 },
+    gitPolicy: { allowLocal: config.gitAllowLocal, allowHttp: config.gitAllowHttp },
     buildTimeoutMs: config.buildTimeoutS === undefined ? undefined : config.buildTimeoutS * 1000,
     clock,
     log,

@@ -42,6 +42,10 @@ export interface Config {
   buildTimeoutS?: number;
   /** overrides the plans' build memory (4 GB hobby, 10 GB pro) when set */
   buildMemoryMb?: number;
+  /** git sources may be local paths and file:// URLs (off: a deploy token could read the host's repositories) */
+  gitAllowLocal: boolean;
+  /** git sources may be plain http:// URLs (off: unauthenticated, and a way to the host's LAN) */
+  gitAllowHttp: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   logPretty: boolean;
   /** auto: enforce whatever the host allows, say what it does not; off: run apps as plain children */
@@ -100,6 +104,8 @@ const SETTINGS = {
   buildConcurrency: { flag: 'build-concurrency', env: 'CELLHOST_BUILD_CONCURRENCY', def: '2' },
   buildTimeoutS: { flag: 'build-timeout-s', env: 'CELLHOST_BUILD_TIMEOUT_S', def: undefined },
   buildMemoryMb: { flag: 'build-memory-mb', env: 'CELLHOST_BUILD_MEMORY_MB', def: undefined },
+  gitAllowLocal: { flag: 'git-allow-local', env: 'CELLHOST_GIT_ALLOW_LOCAL', def: '0' },
+  gitAllowHttp: { flag: 'git-allow-http', env: 'CELLHOST_GIT_ALLOW_HTTP', def: '0' },
   logLevel: { flag: 'log-level', env: 'CELLHOST_LOG_LEVEL', def: 'info' },
   logFormat: { flag: 'log-format', env: 'CELLHOST_LOG_FORMAT', def: undefined },
   isolation: { flag: 'isolation', env: 'CELLHOST_ISOLATION', def: 'auto' },
@@ -128,6 +134,7 @@ const addressSchema = z.string().transform((text, ctx): Address => {
   return { host: m[1] || m[2] || '0.0.0.0', port };
 });
 const int = (min: number) => z.coerce.number().int().min(min);
+const flag = z.enum(['0', '1', 'false', 'true', 'no', 'yes'], { message: '1 or 0' }).transform((v) => v === '1' || v === 'true' || v === 'yes');
 
 const schema = z.object({
   dataDir: z.string().min(1),
@@ -163,6 +170,8 @@ const schema = z.object({
   buildConcurrency: int(1),
   buildTimeoutS: z.coerce.number().positive().optional(),
   buildMemoryMb: z.coerce.number().int().min(128).optional(),
+  gitAllowLocal: flag,
+  gitAllowHttp: flag,
   logLevel: z.enum(['debug', 'info', 'warn', 'error']),
   logFormat: z.enum(['json', 'pretty']).optional(),
   isolation: z.enum(['auto', 'off']),
@@ -236,6 +245,8 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     buildConcurrency: v.buildConcurrency,
     buildTimeoutS: v.buildTimeoutS,
     buildMemoryMb: v.buildMemoryMb,
+    gitAllowLocal: v.gitAllowLocal,
+    gitAllowHttp: v.gitAllowHttp,
     logLevel: v.logLevel,
     logPretty: v.logFormat ? v.logFormat === 'pretty' : Boolean(input.isTTY),
     isolation: v.isolation,
