@@ -98,6 +98,28 @@ describe.each(['auto', 'node'] as const)('router with CELLHOST_HTTP_PARSER=%s', 
       expect(kept.json.rawHeaders).toContain('client-chosen-1');
       expect(kept.headers.get('x-request-id')).toBe('client-chosen-1');
     });
+
+    it('refuses two Host headers with 400, and routes an absolute-form target by its authority', async () => {
+      const raw = (text: string) =>
+        new Promise<string>((resolve, reject) => {
+          const url = new URL(server.routerUrl);
+          const sock = net.connect(Number(url.port), '127.0.0.1');
+          let got = '';
+          sock.on('data', (b) => (got += b.toString('latin1')));
+          sock.on('end', () => resolve(got));
+          sock.on('error', reject);
+          sock.write(text);
+        });
+      const two = await raw('GET /headers HTTP/1.1\r\nHost: stream.localhost\r\nHost: fifo.localhost\r\nConnection: close\r\n\r\n');
+      expect(two).toMatch(/^HTTP\/1\.1 400 /);
+      expect(two).toContain('"code":"ERR_BAD_REQUEST"');
+      expect(two).toContain('more than one Host header');
+      const absolute = await raw('GET http://stream.localhost/headers HTTP/1.1\r\nHost: nowhere.localhost\r\nConnection: close\r\n\r\n');
+      expect(absolute).toMatch(/^HTTP\/1\.1 200 /);
+      const seen = JSON.parse(absolute.slice(absolute.indexOf('{'), absolute.lastIndexOf('}') + 1)) as { url: string; rawHeaders: string[] };
+      expect(seen.url).toBe('/headers');
+      expect(seen.rawHeaders[seen.rawHeaders.findIndex((h, i) => i % 2 === 0 && h.toLowerCase() === 'host') + 1]).toBe('stream.localhost');
+    });
   });
 
   describe('streaming', () => {
