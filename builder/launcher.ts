@@ -166,8 +166,11 @@ export function createIsolatedBuildLauncher(opts: { base: BuildLauncher; cgroups
             await inner.killAll?.();
           },
           async release() {
-            await group.destroy();
-            await inner.release();
+            try {
+              await group.destroy();
+            } finally {
+              await inner.release();
+            }
           },
         };
       },
@@ -264,9 +267,12 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
         async release() {
           if (released) return;
           released = true;
-          await opts.netns.release(lease);
-          // the checkout is the platform's again until the build hands it over
-          await normalizeImageAccess(spec.dir);
+          try {
+            await opts.netns.release(lease);
+          } finally {
+            // the checkout is the platform's again until the build hands it over
+            await normalizeImageAccess(spec.dir);
+          }
         },
       };
     },

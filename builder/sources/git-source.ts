@@ -61,10 +61,10 @@ function hostGitEnv(base: NodeJS.ProcessEnv, policy: GitUrlPolicy): NodeJS.Proce
   return env;
 }
 
-// In the sandbox every repository git can see may be read: git refuses a repository another user
-// owns (a local one, where those are allowed), a check against running that repository's config
-// as the user who reads it, and here that user is the service's own uid, in the sandbox. The
-// setting is read only from the global config (not -c), so the sandbox's home gets one first.
+// git refuses to read a repository another user owns (a local one, where those are allowed), so
+// that repository's config cannot run commands as the reader. In the sandbox the reader is the
+// service's own uid, which may run anything there anyway, so every repository is let through.
+// git reads that setting only from its global config (not from -c): the sandbox's home gets one.
 function inSandbox(argv: string[]): string[] {
   return ['/bin/sh', '-c', 'printf "[safe]\\n\\tdirectory = *\\n" > "$HOME/.gitconfig" && exec "$@"', 'git', ...argv];
 }
@@ -114,7 +114,7 @@ function runGit(command: { argv: string[]; env: NodeJS.ProcessEnv }, signal: Abo
     signal.addEventListener('abort', kill, { once: true });
     child.on('error', (err: NodeJS.ErrnoException) => {
       signal.removeEventListener('abort', kill);
-      reject(err.code === 'ENOENT' ? gitError(`${command.argv[0]} is not installed on this host (install the ${command.argv[0] === 'git' ? 'git' : 'util-linux'} package)`, err) : err);
+      reject(err.code === 'ENOENT' ? gitError(`${command.argv[0]} is not installed on this host${command.argv[0] === 'git' ? ' (install the git package)' : ''}`, err) : err);
     });
     child.on('close', (code) => {
       signal.removeEventListener('abort', kill);
