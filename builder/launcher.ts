@@ -27,6 +27,35 @@ export interface BuildSpec {
   cacheDir: string;
 }
 
+/** fetching a build's source (a git clone) before the build, confined as the build is */
+export interface FetchSpec {
+  deploymentId: string;
+  service: string;
+  plan: Plan;
+  /** the deployment's dir, empty but for where the source goes; it becomes the image */
+  dir: string;
+  /** host paths the fetch reads (a local repository, where those are allowed), at the same path */
+  roBinds?: readonly string[];
+}
+
+/** a process to spawn: `fds` become its fds 3, 4, … (the sandbox reads its options there) */
+export interface FetchCommand {
+  argv: string[];
+  env: Record<string, string>;
+  fds?: Uint8Array[];
+}
+
+export interface FetchSandbox {
+  /** where a host path under the spec's dir appears inside */
+  inside(hostPath: string): string;
+  /** the command that runs `argv` inside, with `env` as its whole environment */
+  command(argv: string[], env: Record<string, string>): FetchCommand;
+  /** kill every process the fetch made */
+  killAll?(): Promise<void>;
+  /** frees what was set up and gives what was fetched back to root; idempotent */
+  release(): Promise<void>;
+}
+
 export interface BuildLauncher {
   prepare(spec: BuildSpec): Promise<BuildCommand>;
   /**
@@ -35,6 +64,8 @@ export interface BuildLauncher {
    * service). Returns what it removed, for the build log. Throws when it cannot.
    */
   seal(dir: string): Promise<RemovedEntry[]>;
+  /** absent: this launcher has no sandbox, and a source is fetched on the host */
+  prepareFetch?(spec: FetchSpec): Promise<FetchSandbox>;
 }
 
 export interface PlanLimits {
@@ -134,6 +165,42 @@ export function createIsolatedBuildLauncher(opts: { base: BuildLauncher; cgroups
       };
     },
     seal: (dir) => opts.base.seal(dir),
+    ...(opts.base.prepareFetch && {
+      async prepareFetch(spec: FetchSpec): Promise<FetchSandbox> {
+        const inner = await opts.base.prepareFetch!(spec);
+        const cores = Math.min(PLAN_LIMITS[spec.plan].cpus, opts.hostCores);
+        let group: Cgroup;
+        try {
+          group = await opts.cgroups.create(`g-${spec.deploymentId}`, {
+            memoryBytes: Math.min(opts.memoryMb ?? PLAN_LIMITS[spec.plan].memoryMb, opts.hostMemoryMb) * 1024 * 1024,
+            cpuQuota: cores,
+            cpus: cores,
+            pidsMax: 256,
+          });
+        } catch (err) {
+          await inner.release();
+          throw err;
+        }
+        return {
+          inside: (p) => inner.inside(p),
+          command(argv, env) {
+            const cmd = inner.command(argv, env);
+            return { ...cmd, argv: group.wrapArgv(cmd.argv) };
+          },
+          async killAll() {
+            await group.killAll();
+            await inner.killAll?.();
+          },
+          async release() {
+            try {
+              await group.destroy();
+            } finally {
+              await inner.release();
+            }
+          },
+        };
+      },
+    }),
   };
 }
 
@@ -236,5 +303,50 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
       };
     },
     seal: (dir) => normalizeImageAccess(dir),
+
+    /**
+     * A git clone runs like a build: as the service's uid, in a namespace of its own (no host
+     * loopback, no admin API), seeing only /usr, /etc, the deployment's dir at /app and what
+     * roBinds names, never the data dir or root's files.
+     */
+    async prepareFetch(spec) {
+      const uid = opts.uidFor(spec.service);
+      // the clone writes under the deployment's dir (nothing else is there yet): the build will too
+      await chownTree(spec.dir, uid);
+      const lease = await opts.netns.acquire({ bandwidthMbit: 1000 });
+      let released = false;
+      return {
+        inside: (p) => path.posix.join('/app', path.relative(spec.dir, p)),
+        command(argv, env) {
+          const sandbox = buildSandboxCommand({
+            uid,
+            gid: uid,
+            imageDir: spec.dir,
+            writableAppDir: true,
+            tmpSizeBytes: FETCH_TMP_BYTES,
+            roBinds: spec.roBinds ?? [],
+            env,
+            hostname: spec.service,
+            argv,
+            hardening: opts.hardening,
+          });
+          // the options (and git's env) go on fds, as for instances: nothing of them on a command line
+          return { argv: lease.enterArgv(sandbox.argv), env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }, fds: sandbox.fds };
+        },
+        async release() {
+          if (released) return;
+          released = true;
+          try {
+            await opts.netns.release(lease);
+          } finally {
+            // the checkout is the platform's again until the build hands it over
+            await normalizeImageAccess(spec.dir);
+          }
+        },
+      };
+    },
   };
 }
+
+// the clone's /tmp holds git's and ssh's scraps, never the repository
+const FETCH_TMP_BYTES = 64 * 1024 * 1024;

@@ -39,6 +39,8 @@ export interface RunningServer {
   adminUrl: string;
   /** set only on the first start, when the admin token was generated */
   adminToken: string | null;
+  /** which HTTP/1 server the router runs on (node:http when Node's parser binding is unusable) */
+  httpParser: 'llhttp' | 'node:http';
   close(): Promise<void>;
 }
 
@@ -117,6 +119,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     resolve: (host) => services.resolve(host),
     maxBodyBytes: config.maxBodyBytes,
     headersTimeoutMs: config.headersTimeoutMs,
+    trustProxy: config.trustProxy,
+    httpParser: config.httpParser,
     log,
     onRequest: (r) => meter.request(r.service, r.status, r.durationMs),
   });
@@ -149,6 +153,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     buildLauncher: isolated.buildLauncher,
     paths: config.paths,
     sourceLimits: { maxBytes: config.maxUploadBytes, maxEntries: 100_000 },
+    gitPolicy: { allowLocal: config.gitAllowLocal, allowHttp: config.gitAllowHttp },
     buildTimeoutMs: config.buildTimeoutS === undefined ? undefined : config.buildTimeoutS * 1000,
     outputLimits: {
       imageBytes: mbToBytes(config.buildMaxImageMb),
@@ -200,13 +205,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   });
   const routerUrl = `http://${hostForUrl(config.http.host)}:${(router.address() as { port: number }).port}`;
   const adminUrl = `http://${hostForUrl(config.admin.host)}:${(admin.address() as { port: number }).port}`;
-  log.info('serve.started', { router: routerUrl, admin: adminUrl, data: config.dataDir, version: VERSION });
+  log.info('serve.started', { router: routerUrl, admin: adminUrl, data: config.dataDir, version: VERSION, httpParser: router.engine });
 
   let closing: Promise<void> | null = null;
   return {
     routerUrl,
     adminUrl,
     adminToken,
+    httpParser: router.engine,
     close: () =>
       (closing ??= (async () => {
         log.info('serve.stopping', {});

@@ -62,7 +62,7 @@ export interface UiDeps {
   metrics?(service: string, window: MetricsWindow): ServiceMetrics | Promise<ServiceMetrics>;
   /** from and to in epoch ms */
   usageReport?(from: number, to: number): UsageReport | Promise<UsageReport>;
-  /** failed-login limiter; default 10 failures per minute per address */
+  /** failed-login limiter; default 10 failures a minute per source (valid tokens always pass) */
   loginLimiter?: LoginLimiter;
   /** the client's address, for the login limiter; default the socket's peer address */
   remoteAddress?(c: Context): string;

@@ -67,7 +67,7 @@ export function createApi(deps: ApiDeps): ApiRouter {
   mountHealth(app, deps);
   mountDocument(app, deps.version);
 
-  // invalid tokens per client address: 30 a minute, then 429 until the window moves on
+  // invalid tokens: 30 a minute per source, then refused (429) after a growing delay; valid ones pass
   const limiter = createLoginLimiter({ now: () => Date.now(), max: 30 });
   const v1 = createRouter();
   v1.use('*', requireToken(deps.store.tokens, deps.now, deps.sessions, limiter));

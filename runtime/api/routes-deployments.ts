@@ -13,7 +13,8 @@ import { deploymentSchema, deploymentView } from './views.ts';
 
 const gitSchema = z
   .object({
-    git: z.string().min(1, 'a git URL or path').max(4096),
+    // which URLs are cloned is the deploy's to say (ERR_SOURCE_GIT_URL), with the operator's settings
+    git: z.string().min(1, 'a git URL').max(4096),
     ref: z.string().regex(/^[A-Za-z0-9._\/-]+$/, 'a branch, tag or commit').max(255).optional(),
   })
   .strict();

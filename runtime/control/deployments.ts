@@ -10,7 +10,7 @@ import { checkOutput, defaultMinFreeBytes, freeDiskBytes, guardBuildOutput, lowD
 import type { BuildQueue } from '../../builder/queue.ts';
 import { runBuildCommand } from '../../builder/runner.ts';
 import { checkToolchain, RUNTIME_DEFS } from '../../builder/runtimes/index.ts';
-import { unpackSource, type SourceInput } from '../../builder/sources/index.ts';
+import { checkGitUrl, DEFAULT_GIT_TIMEOUT_MS, unpackSource, type GitUrlPolicy, type SourceInput } from '../../builder/sources/index.ts';
 import type { Clock } from '../core/clock.ts';
 import { CellhostError, describeError, diskFullError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
@@ -26,6 +26,8 @@ export interface DeploymentsDeps {
   buildLauncher: BuildLauncher;
   paths: { images: string; builds: string; cache: string };
   sourceLimits: { maxBytes: number; maxEntries: number };
+  /** which git URLs are cloned (default https, ssh and scp-style only) */
+  gitPolicy?: GitUrlPolicy;
   /** overrides every plan's build time limit (tests, slow hosts) */
   buildTimeoutMs?: number;
   /** override every plan's limits on what a build leaves (bytes), each when set */
@@ -113,7 +115,16 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
 
       say(`Fetching source (${dep.source})`);
       await fs.mkdir(imageDir, { recursive: true });
-      const unpacked = await unpackSource(source, imageDir, { limits: deps.sourceLimits, rootDir: service.rootDir ?? undefined, log, signal: abort.signal });
+      const unpacked = await unpackSource(source, imageDir, {
+        limits: deps.sourceLimits,
+        rootDir: service.rootDir ?? undefined,
+        log,
+        signal: abort.signal,
+        gitPolicy: deps.gitPolicy,
+        // a clone takes at most 5 minutes, or the whole build's limit when that is set shorter
+        gitTimeoutMs: deps.buildTimeoutMs === undefined ? undefined : Math.min(deps.buildTimeoutMs, DEFAULT_GIT_TIMEOUT_MS),
+        gitSandbox: source.kind === 'git' ? gitSandboxFor(dep.id, service.name, service.plan, imageDir, source.url) : undefined,
+      });
       say(`Source: ${unpacked.files} files, ${formatBytes(unpacked.bytes)}`);
 
       const runtime = RUNTIME_DEFS[service.runtime];
@@ -219,6 +230,17 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     }
   }
 
+  /** a git clone runs in the build's sandbox, when there is one (else on the host) */
+  function gitSandboxFor(deploymentId: string, service: string, plan: Plan, imageDir: string, url: string) {
+    const launcher = deps.buildLauncher;
+    if (!launcher.prepareFetch) return undefined;
+    const target = checkGitUrl(url, deps.gitPolicy);
+    return async (dir: string) => {
+      const fetch = await launcher.prepareFetch!({ deploymentId, service, plan, dir: imageDir, roBinds: target.transport === 'file' ? [target.path] : [] });
+      return { dir: fetch.inside(dir), command: fetch.command, killAll: fetch.killAll, release: fetch.release };
+    };
+  }
+
   /** the image a new build can take unchanged dependencies from: the live one, else the newest built */
   function previousImage(service: string, except: string): Deployment | null {
     const live = store.services.get(service)?.liveDeploymentId;
@@ -272,6 +294,8 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     create(serviceName, source, sourceLabel) {
       const service = store.services.get(serviceName);
       if (!service) throw new CellhostError('ERR_SERVICE_NOT_FOUND', `no service named "${serviceName}"`);
+      // a git URL cellhost does not clone is refused here, before it takes a place in the queue
+      if (source.kind === 'git') checkGitUrl(source.url, deps.gitPolicy);
       // a missing toolchain fails the deploy at once, naming what to install
       checkToolchain(service.runtime);
       const id = 'd-' + crypto.randomBytes(6).toString('hex');

@@ -1,5 +1,6 @@
 // The only place that reads settings: flags win over CELLHOST_* variables, which win over
 // defaults. The env is an argument, so tests pass a plain object.
+import net from 'node:net';
 import path from 'node:path';
 import { z } from './zod.ts';
 import { CellhostError } from './errors.ts';
@@ -35,6 +36,10 @@ export interface Config {
   maxBodyBytes: number;
   /** how long a client may take to send its request headers */
   headersTimeoutMs: number;
+  /** proxies in front of the router (IPs, CIDRs) whose X-Forwarded-* and Forwarded fields are kept */
+  trustProxy: readonly string[];
+  /** the router's HTTP/1 parser: auto (Node's parser driven directly when usable), node (node:http's server) */
+  httpParser: 'auto' | 'node';
   /** how long clean shutdown waits for in-flight requests */
   shutdownGraceMs: number;
   /** builds running at once on this host */
@@ -50,6 +55,10 @@ export interface Config {
   buildMaxLogMb?: number;
   /** free space a build must leave on the data disk; unset: 1 GB, or 5 % of a smaller disk */
   buildMinFreeMb?: number;
+  /** git sources may be local paths and file:// URLs (off: a deploy token could read the host's repositories) */
+  gitAllowLocal: boolean;
+  /** git sources may be plain http:// URLs (off: unauthenticated, and a way to the host's LAN) */
+  gitAllowHttp: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   logPretty: boolean;
   /** auto: enforce whatever the host allows, say what it does not; off: run apps as plain children */
@@ -104,6 +113,8 @@ const SETTINGS = {
   maxUploadBytes: { flag: 'max-upload-bytes', env: 'CELLHOST_MAX_UPLOAD_BYTES', def: String(200 * 1024 * 1024) },
   maxBodyBytes: { flag: 'max-body-bytes', env: 'CELLHOST_MAX_BODY_BYTES', def: String(100 * 1024 * 1024) },
   headersTimeoutMs: { flag: 'headers-timeout-ms', env: 'CELLHOST_HEADERS_TIMEOUT_MS', def: '20000' },
+  trustProxy: { flag: 'trust-proxy', env: 'CELLHOST_TRUST_PROXY', def: '' },
+  httpParser: { flag: 'http-parser', env: 'CELLHOST_HTTP_PARSER', def: 'auto' },
   shutdownGraceMs: { flag: 'shutdown-grace-ms', env: 'CELLHOST_SHUTDOWN_GRACE_MS', def: '10000' },
   buildConcurrency: { flag: 'build-concurrency', env: 'CELLHOST_BUILD_CONCURRENCY', def: '2' },
   buildTimeoutS: { flag: 'build-timeout-s', env: 'CELLHOST_BUILD_TIMEOUT_S', def: undefined },
@@ -112,6 +123,8 @@ const SETTINGS = {
   buildMaxCacheMb: { flag: 'build-max-cache-mb', env: 'CELLHOST_BUILD_MAX_CACHE_MB', def: undefined },
   buildMaxLogMb: { flag: 'build-max-log-mb', env: 'CELLHOST_BUILD_MAX_LOG_MB', def: undefined },
   buildMinFreeMb: { flag: 'build-min-free-mb', env: 'CELLHOST_BUILD_MIN_FREE_MB', def: undefined },
+  gitAllowLocal: { flag: 'git-allow-local', env: 'CELLHOST_GIT_ALLOW_LOCAL', def: '0' },
+  gitAllowHttp: { flag: 'git-allow-http', env: 'CELLHOST_GIT_ALLOW_HTTP', def: '0' },
   logLevel: { flag: 'log-level', env: 'CELLHOST_LOG_LEVEL', def: 'info' },
   logFormat: { flag: 'log-format', env: 'CELLHOST_LOG_FORMAT', def: undefined },
   isolation: { flag: 'isolation', env: 'CELLHOST_ISOLATION', def: 'auto' },
@@ -141,6 +154,7 @@ const addressSchema = z.string().transform((text, ctx): Address => {
   return { host: m[1] || m[2] || '0.0.0.0', port };
 });
 const int = (min: number) => z.coerce.number().int().min(min);
+const flag = z.enum(['0', '1', 'false', 'true', 'no', 'yes'], { message: '1 or 0' }).transform((v) => v === '1' || v === 'true' || v === 'yes');
 
 /** "10.1.2.0/24, 192.168.1.5" → ["10.1.2.0/24", "192.168.1.5/32"]; IPv4 only (instances have no IPv6) */
 const cidrListSchema = z.string().transform((text, ctx): string[] => {
@@ -180,6 +194,19 @@ const schema = z.object({
   maxUploadBytes: int(1024),
   maxBodyBytes: int(0),
   headersTimeoutMs: int(100),
+  trustProxy: z.string().transform((text, ctx) => {
+    const entries = text.split(',').map((e) => e.trim()).filter(Boolean);
+    for (const e of entries) {
+      const [ip, bits, extra] = e.split('/');
+      const family = net.isIP(ip!);
+      if (!family || extra !== undefined || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)))) {
+        ctx.addIssue({ code: 'custom', message: `"${e}" is not an IP address or CIDR (a comma-separated list such as 10.0.0.5, 192.168.1.0/24)` });
+        return z.NEVER;
+      }
+    }
+    return entries;
+  }),
+  httpParser: z.enum(['auto', 'node']),
   shutdownGraceMs: int(0),
   buildConcurrency: int(1),
   buildTimeoutS: z.coerce.number().positive().optional(),
@@ -189,6 +216,8 @@ const schema = z.object({
   buildMaxCacheMb: z.coerce.number().positive().optional(),
   buildMaxLogMb: z.coerce.number().positive().optional(),
   buildMinFreeMb: z.coerce.number().min(0).optional(),
+  gitAllowLocal: flag,
+  gitAllowHttp: flag,
   logLevel: z.enum(['debug', 'info', 'warn', 'error']),
   logFormat: z.enum(['json', 'pretty']).optional(),
   isolation: z.enum(['auto', 'off']),
@@ -257,6 +286,8 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     maxUploadBytes: v.maxUploadBytes,
     maxBodyBytes: v.maxBodyBytes,
     headersTimeoutMs: v.headersTimeoutMs,
+    trustProxy: Object.freeze(v.trustProxy),
+    httpParser: v.httpParser,
     shutdownGraceMs: v.shutdownGraceMs,
     buildConcurrency: v.buildConcurrency,
     buildTimeoutS: v.buildTimeoutS,
@@ -265,6 +296,8 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     buildMaxCacheMb: v.buildMaxCacheMb,
     buildMaxLogMb: v.buildMaxLogMb,
     buildMinFreeMb: v.buildMinFreeMb,
+    gitAllowLocal: v.gitAllowLocal,
+    gitAllowHttp: v.gitAllowHttp,
     logLevel: v.logLevel,
     logPretty: v.logFormat ? v.logFormat === 'pretty' : Boolean(input.isTTY),
     isolation: v.isolation,
