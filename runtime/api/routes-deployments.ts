@@ -62,7 +62,7 @@ const create = defineRoute({
       },
     },
   },
-  errors: ['ERR_SERVICE_NOT_FOUND', 'ERR_BODY_MISSING', 'ERR_VALIDATION', 'ERR_BODY_TOO_LARGE', 'ERR_UNSUPPORTED_MEDIA', 'ERR_RUNTIME_MISSING'],
+  errors: ['ERR_SERVICE_NOT_FOUND', 'ERR_BODY_MISSING', 'ERR_VALIDATION', 'ERR_BODY_TOO_LARGE', 'ERR_UNSUPPORTED_MEDIA', 'ERR_RUNTIME_MISSING', 'ERR_SOURCE_GIT_URL'],
   responses: { 202: jsonContent(deploymentSchema, 'the queued deployment') },
 });
 
