@@ -36,7 +36,7 @@ async function expectStatus(dep: { id: string; status: string }, status: string)
 }
 
 describe('toolchain check', () => {
-  it('finds rust through rustup (~/.cargo/bin → the default toolchain), as the sandbox does', ({ skip }) => {
+  it('finds rust (Debian\'s cargo under /usr, or rustup\'s default toolchain through ~/.cargo/bin), as the sandbox does', ({ skip }) => {
     const rust = findToolchain('rust');
     if (!rust.binary) {
       if (isCI) throw new Error(`rust is needed in CI: ${rust.missing}`);
@@ -227,7 +227,7 @@ describe('without isolation (the direct launchers)', () => {
     await direct?.close();
   });
 
-  it.skipIf(lacks('rust'))('a rustup toolchain outside the system dirs is on PATH for the build and the binary runs', async () => {
+  it.skipIf(lacks('rust'))('the host\'s rust toolchain (under /usr or a rustup one outside it) is on PATH for the build and the binary runs', async () => {
     direct = await startTestServer({ env: { CELLHOST_ISOLATION: 'off' } });
     const dep = await direct.deploy('rusty', path.join(FIXTURES, 'rust-hello'), { runtime: 'rust' });
     if (dep.status !== 'live') expect(`${dep.status}\n${(await direct.api('GET', `/api/v1/deployments/${dep.id}/logs`)).body}`).toBe('live');
