@@ -8,6 +8,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
+import { leftoverCgroups } from '../helpers/cgroups.ts';
 import { adminApi, FIXTURES, isAlive, requestRouter, tempDir, TOKEN, waitFor } from '../helpers/server.ts';
 import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
@@ -236,8 +237,7 @@ describe.skipIf(!ready)('full data disk', () => {
     server.proc.kill('SIGTERM');
     expect(await server.exited).toBe(0);
     for (const pid of seenPids) expect(isAlive(pid), `instance pid ${pid}`).toBe(false);
-    const leftovers = fs.existsSync(`/sys/fs/cgroup/memory/${prefix}`) ? fs.readdirSync(`/sys/fs/cgroup/memory/${prefix}`).filter((d) => /^[ib]-/.test(d)) : [];
-    expect(leftovers).toEqual([]);
+    expect(await leftoverCgroups(prefix)).toEqual([]);
     expect(integrityCheck()).toBe('ok');
   });
 });
