@@ -1,4 +1,4 @@
-// The API's shapes (DESIGN §9): what the store holds, as clients see it.
+// The API's shapes: what the store holds, as clients see it.
 import type { Deployment } from '../store/deployments.ts';
 
 export function deploymentView(d: Deployment) {

@@ -4,7 +4,7 @@
 // Content-Length against Transfer-Encoding, chunked framing); this file only keeps the
 // connection's order: one request answered at a time, pipelined ones wait, bodies stream with
 // backpressure, timeouts as http.Server's. Measured in front of the same app: 20–25 % less
-// router CPU per keep-alive request and ~10 % less per one-shot connection (issue 8).
+// router CPU per keep-alive request and ~10 % less per one-shot connection (docs/benchmarks.md).
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { Readable } from 'node:stream';

@@ -1,4 +1,4 @@
-// Real builds of each runtime, answered through the router (DESIGN §5): Express from the npm
+// Real builds of each runtime, answered through the router: Express from the npm
 // registry, Flask from requirements.txt, Rust with std only; a build that fails with the tool's
 // own error; the build log followed live; rollback under continuous requests.
 import fs from 'node:fs';

@@ -1,4 +1,4 @@
-// The sandbox end to end (issue 4), through the real platform: probe apps deployed as services
+// The sandbox end to end, through the real platform: probe apps deployed as services
 // report what they see from inside (uid, writable paths, /proc, network) and the test checks the
 // host's view of the same instances. Network targets are the instances' own addresses, the host's
 // veth ends, loopback inside the namespace, and an "outside" namespace + veth this file builds

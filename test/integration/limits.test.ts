@@ -1,4 +1,4 @@
-// Memory decides CPU and price (DESIGN §2, §7), enforced by real cgroups: CPU caps measured
+// Memory decides CPU and price, enforced by real cgroups: CPU caps measured
 // from the cgroup's own accounting, the seed's billing example, OOM, fork bombs, startup boost.
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,4 +1,4 @@
-// A full data disk (issue 9 §6): the platform runs as a child process with its data dir on a
+// A full data disk: the platform runs as a child process with its data dir on a
 // 64 MB tmpfs, which the test fills to ENOSPC around the live app's image. Live apps keep
 // serving, deploys and writes are refused with a clear error, nothing is lost once space is
 // back, and SQLite stays consistent (`PRAGMA integrity_check` after each fault).

@@ -1,5 +1,5 @@
 // kill -9 of `cellhost serve` during traffic and during a build, then a restart: nothing lost,
-// nothing left behind, traffic served again (issue 9 §1).
+// nothing left behind, traffic served again.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';

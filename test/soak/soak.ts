@@ -1,4 +1,4 @@
-// The soak (issue 9 §7): `cellhost serve` as a child process, many node-hello services under a
+// The soak: `cellhost serve` as a child process, many node-hello services under a
 // steady moderate request rate for a set time, with deploys, env changes, idle stops and
 // freezes happening all along. It measures; the caller decides what passes.
 //
