@@ -87,7 +87,8 @@ describe('runtimes, built and served', () => {
     await expectStatus(dep, 'live');
     const log = await logOf(dep.id);
     expect(log).toContain('cargo build --release');
-    expect(log).toMatch(/Finished `release` profile/);
+    // cargo's own summary: "Finished release [optimized]" (Debian's 0.66), "Finished `release` profile [optimized]" (later)
+    expect(log).toMatch(/Finished `?release`?( profile)? \[optimized\]/);
     expect(fs.existsSync(path.join(server.dataDir, 'images', dep.id, 'target', 'release', 'rust-hello'))).toBe(true);
     const r = await server.app('rusty');
     expect(r.status).toBe(200);
