@@ -38,7 +38,7 @@ export interface ServiceMetrics {
   gbSeconds: Point[];
 }
 
-/** DESIGN §9's usage shape */
+/** usage for a period, per service and in total, as GET /api/v1/usage answers it */
 export interface UsageReport {
   from: string;
   to: string;

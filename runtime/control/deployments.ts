@@ -374,7 +374,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
   };
 }
 
-/** images kept for rollback per plan (DESIGN §5) */
+/** images kept for rollback per plan: the live one and the ones before it */
 export const IMAGES_KEPT = { hobby: 3, pro: 20 } as const;
 
 export function formatBytes(n: number): string {

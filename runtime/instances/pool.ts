@@ -69,6 +69,8 @@ interface Instance {
   ready: Promise<void>;
   /** set once the process exited: why, for the 502 page of the requests it dropped */
   death: CellhostError | null;
+  /** its death is in the service's log (an oom or crash event): logged once, before any answer */
+  deathLogged: boolean;
   /** when the launcher had the sandbox ready and the process was spawned */
   preparedAt: number;
   exited: boolean;
@@ -269,6 +271,7 @@ export function createPool(opts: PoolOptions): Pool {
       idleSince: startedAt,
       ready: Promise.resolve(),
       death: null,
+      deathLogged: false,
       preparedAt: 0,
       exited: false,
       frozen: false,
@@ -330,12 +333,19 @@ export function createPool(opts: PoolOptions): Pool {
     inst.exited = true;
     const death = await inst.proc.explainExit('serving');
     if ((inst.state as InstanceState) === 'stopped') return;
-    inst.death = death;
     if (inst.readyAt !== null && clock.now() - inst.readyAt < EARLY_CRASH_MS) recordFailure(s, death, inst.generation);
-    if (death.code === 'ERR_APP_OOM') emit({ type: 'oom', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, limitMb: inst.memoryMb, message: death.message });
-    else emit({ type: 'crash', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, code: death.code, message: death.message });
+    logDeath(s, inst, death);
     remove(s, inst);
     dispatch(s);
+  }
+
+  /** the death in the service's log, once: by whichever sees it first, the exit or a lease's diagnose() */
+  function logDeath(s: ServiceState, inst: Instance, death: CellhostError): void {
+    inst.death = death;
+    if (inst.deathLogged) return;
+    inst.deathLogged = true;
+    if (death.code === 'ERR_APP_OOM') emit({ type: 'oom', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, limitMb: inst.memoryMb, message: death.message });
+    else emit({ type: 'crash', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, code: death.code, message: death.message });
   }
 
   /** take the instance out of rotation and stop it (when its requests are done, if draining) */
@@ -507,7 +517,10 @@ export function createPool(opts: PoolOptions): Pool {
         // an app that crashed mid-request is usually seen exiting within a few ms
         const exited = await Promise.race([inst.proc.exited.then(() => true), sleep(100).then(() => false)]);
         // a sandbox's outer process can outlive its app by a moment: the cgroup knows sooner
-        return exited ? inst.proc.explainExit('serving') : inst.proc.checkNow();
+        const death = exited ? await inst.proc.explainExit('serving') : await inst.proc.checkNow();
+        // logged before the visitor reads it in the answer, so the log never contradicts it
+        if (death && inst.state !== 'stopped') logDeath(s, inst, death);
+        return death;
       },
     };
   }

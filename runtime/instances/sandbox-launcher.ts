@@ -1,4 +1,4 @@
-// The launcher with the full sandbox (DESIGN §4): the app runs as its service's uid inside
+// The launcher with the full sandbox: the app runs as its service's uid inside
 // bubblewrap (everything read-only but a private /tmp sized by the memory), in a prepared
 // network namespace where it listens on its own serving port at its own address, with a clean
 // environment. Composes with the cgroup launcher, which wraps this argv from the outside.

@@ -1,4 +1,4 @@
-// The filesystem sandbox (DESIGN §4): argv for `setpriv … bwrap … -- app`, and a host probe.
+// The filesystem sandbox: argv for `setpriv … bwrap … -- app`, and a host probe.
 //
 // setpriv drops to the service's uid (no groups, no capabilities, empty bounding set,
 // no_new_privs) before bwrap runs, so bwrap sets up the sandbox unprivileged inside a user

@@ -78,10 +78,18 @@ describe('login and session', () => {
     const res = await fetch(server.adminUrl + '/services/hello/env?reveal=all', { redirect: 'manual' });
     expect(res.status).toBe(302);
     expect(res.headers.get('location')).toBe('/login?next=%2Fservices%2Fhello%2Fenv%3Freveal%3Dall');
-    const post = await fetch(server.adminUrl + '/deploy', { method: 'POST', redirect: 'manual', body: new URLSearchParams({ name: 'x' }) });
+    // a complete deploy form, as a logged-in user would send it: refused, and nothing created
+    const form = new FormData();
+    form.set('name', 'no-session');
+    form.set('runtime', 'node');
+    form.set('startCommand', 'node app.js');
+    form.set('archive', new Blob([new Uint8Array(await packDirectory(path.join(FIXTURES, 'node-hello')))], { type: 'application/gzip' }), 'app.tar.gz');
+    const post = await fetch(server.adminUrl + '/deploy', { method: 'POST', redirect: 'manual', body: form });
     expect(post.status).toBe(303);
     expect(post.headers.get('location')).toBe('/login');
-    expect(server.api).toBeDefined();
+    const created = await server.api('GET', '/api/v1/services/no-session');
+    expect(created.status).toBe(404);
+    expect(created.body.error.code).toBe('ERR_SERVICE_NOT_FOUND');
     // a made-up session id is no session
     const forged = await fetch(server.adminUrl + '/services', { redirect: 'manual', headers: { cookie: 'cellhost_session=forged' } });
     expect(forged.status).toBe(302);
