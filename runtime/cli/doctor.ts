@@ -8,8 +8,9 @@ import { setUpIsolation } from '../isolation.ts';
 import type { CliIo } from './io.ts';
 
 export const DOCTOR_HELP = `cellhost doctor [serve flags]
-  Checks what this host can enforce (cgroups, sandbox, network namespaces) and which runtimes
-  have their toolchain, and says why anything is missing. Exit code 1 when limits are not enforced.`;
+  Checks what "cellhost serve" would enforce on this host when run by the same user (cgroups, by
+  making a group and setting a limit in it; sandbox; network namespaces) and which runtimes have
+  their toolchain, and says why anything is missing. Exit code 1 when limits are not enforced.`;
 
 export async function doctorCommand(args: string[], io: CliIo): Promise<number> {
   const options = Object.fromEntries(CONFIG_FLAGS.map((f) => [f, { type: 'string' as const }]));

@@ -45,7 +45,7 @@ function errno(code: string, path: string): Error {
   return Object.assign(new Error(`${code}: ${path}`), { code });
 }
 
-function createFakeCgroup2Fs(opts: { omit?: string[]; refuseMkdir?: boolean } = {}): CgroupFs & { kills: string[] } {
+function createFakeCgroup2Fs(opts: { omit?: string[]; refuseMkdir?: boolean; refuseWritesIn?: string } = {}): CgroupFs & { kills: string[] } {
   const kills: string[] = [];
   return {
     ...nodeCgroupFs,
@@ -53,6 +53,7 @@ function createFakeCgroup2Fs(opts: { omit?: string[]; refuseMkdir?: boolean } = 
     statfsType: async () => CGROUP2_SUPER_MAGIC,
     async writeText(path, value) {
       await access(path); // a control file the kernel does not show cannot be written
+      if (opts.refuseWritesIn && basename(dirname(path)) === opts.refuseWritesIn) throw errno('EACCES', path);
       await writeFile(path, value);
       if (basename(path) === 'cgroup.kill' && value === '1') {
         kills.push(dirname(path));
@@ -215,11 +216,20 @@ describe('cgroup v2 driver', () => {
   });
 
   it('removes a half-made group when a limit cannot be written', async () => {
-    const driver = createCgroupV2Driver({ root, fs: createFakeCgroup2Fs({ omit: ['pids.max'] }) });
+    const driver = createCgroupV2Driver({ root, fs: createFakeCgroup2Fs({ refuseWritesIn: 'broken' }) });
     await expect(driver.create('broken', { memoryBytes: 2 ** 27, cpuQuota: 0.1, pidsMax: 16 })).rejects.toMatchObject({
       code: 'ERR_CGROUP_FAILED',
     });
     expect(await exists('cellhost', 'broken')).toBe(false);
+  });
+
+  it('probes by making a group and writing a limit: a limit the groups cannot take is not enforced, and says why', async () => {
+    const driver = createCgroupV2Driver({ root, fs: createFakeCgroup2Fs({ omit: ['pids.max'] }) });
+    const probe = await driver.probe();
+    expect(probe.enforced).toMatchObject({ memory: true, cpu: true, pids: false, freezer: true });
+    expect(probe.reasons.join('\n')).toMatch(/^pids: cannot set pids\.max in a group under .*\/cellhost \(ENOENT\)/m);
+    // the probe groups are gone
+    expect(await readdir(join(root, 'cellhost'), { withFileTypes: true }).then((es) => es.filter((e) => e.isDirectory()))).toEqual([]);
   });
 
   it('refuses names that are not one path segment', async () => {
