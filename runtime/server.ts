@@ -28,6 +28,7 @@ import { createRouter } from './router/proxy.ts';
 import { createEnvControl, type EnvControl } from './control/env.ts';
 import { checkMasterKey, createEnvStore } from './store/env.ts';
 import { openStore } from './store/index.ts';
+import { newerSchemaError, readSchemaVersion, SCHEMA_VERSION } from './store/db.ts';
 import { createUsageStore } from './store/usage.ts';
 import { createMeter } from './meter/meter.ts';
 import { loadMasterKey, type MasterKey } from './store/secrets.ts';
@@ -52,6 +53,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const log = opts.log ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
   const clock = opts.clock ?? systemClock;
   const now = () => new Date(clock.now()).toISOString();
+  // a data dir from a newer version is refused before anything in it is touched
+  const schema = readSchemaVersion(config.paths.db);
+  if (schema !== null && schema > SCHEMA_VERSION) throw newerSchemaError(config.paths.db, schema);
   for (const dir of [config.dataDir, config.paths.images, config.paths.builds, config.paths.cache, config.paths.logs, config.paths.run]) {
     fs.mkdirSync(dir, { recursive: true });
   }
