@@ -1,5 +1,5 @@
 // The operating verbs against a real server, run in-process with captured output: set, status,
-// delete, tokens, open, deployments, --json on every listing.
+// delete, tokens, open, deployments, --json on every listing, deploy's progress.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -221,5 +221,23 @@ describe('cellhost delete', () => {
     const unknown = await cli(['delete', 'hello', '--yes']);
     expect(unknown.code).toBe(1);
     expect(unknown.err).toContain('ERR_SERVICE_NOT_FOUND');
+  });
+});
+
+describe('cellhost deploy progress', () => {
+  it('on a terminal: a bar redrawn in place with the bytes and the rate', async () => {
+    const r = await cli(['deploy', 'node-hello', '--name', 'progress', '--runtime', 'node', '--start', 'node app.js'], { io: { isTTY: true } });
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('\r\x1b[K');
+    expect(r.err).toMatch(/Uploading {2}\[#{24}\] 100 % {2}[\d.]+ (B|KB) \/ [\d.]+ (B|KB) {2}[\d.]+ (B|KB|MB)\/s/);
+    expect(r.err).toMatch(/\r\x1b\[KUploaded [\d.]+ (B|KB) in [\d.]+ s \([\d.]+ (B|KB|MB)\/s\)\n/);
+    expect(r.err).toMatch(/Packed .*node-hello: [\d.]+ (B|KB) in/);
+  });
+
+  it('elsewhere: plain lines, nothing redrawn', async () => {
+    const r = await cli(['deploy', 'node-hello', '--name', 'progress']);
+    expect(r.code).toBe(0);
+    expect(r.err).not.toContain('\r');
+    expect(r.err).toMatch(/^Uploaded [\d.]+ (B|KB) in [\d.]+ s \(/m);
   });
 });
