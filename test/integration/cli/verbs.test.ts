@@ -1,5 +1,6 @@
 // The operating verbs against a real server, run in-process with captured output: set, status,
-// delete, tokens, open, deployments, --json on every listing, deploy's progress.
+// delete, tokens, open, deployments, --json on every listing, deploy's progress, and logs -f
+// surviving a server restart.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -239,5 +240,44 @@ describe('cellhost deploy progress', () => {
     expect(r.code).toBe(0);
     expect(r.err).not.toContain('\r');
     expect(r.err).toMatch(/^Uploaded [\d.]+ (B|KB) in [\d.]+ s \(/m);
+  });
+});
+
+describe('cellhost logs -f', () => {
+  it('reconnects by itself when the server restarts, resuming after the last entry: nothing twice, nothing missed', async () => {
+    await server.deploy('tail', path.join(FIXTURES, 'node-hello'), { startCommand: 'node app.js' });
+    expect((await server.app('tail')).status).toBe(200);
+    const abort = new AbortController();
+    let out = '';
+    let err = '';
+    const running = runCli(['logs', 'tail', '-f', '--json'], {
+      env: { HOME: home, CELLHOST_URL: server.adminUrl, CELLHOST_TOKEN: TOKEN },
+      cwd: FIXTURES,
+      out: (t) => void (out += t),
+      err: (t) => void (err += t),
+      isTTY: false,
+      signal: abort.signal,
+    });
+    const entries = () => out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: number; event?: string; instanceId: string | null });
+    try {
+      await waitFor(() => entries().some((e) => e.event === 'cold_start'), { what: 'the first cold start in the tail' });
+      const firstInstance = entries().find((e) => e.event === 'cold_start')!.instanceId;
+      server = await server.restart();
+      await waitFor(() => err.includes('reconnected'), { timeoutMs: 20_000, what: 'the tail to reconnect' });
+      expect(err).toContain('connection to');
+      expect((await server.app('tail')).status).toBe(200);
+      await waitFor(() => entries().some((e) => e.event === 'cold_start' && e.instanceId !== firstInstance), { timeoutMs: 15_000, what: 'the cold start after the restart' });
+    } finally {
+      abort.abort();
+    }
+    expect(await running).toBe(0);
+    const ids = entries().map((e) => e.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+    // every entry the server holds from the first one printed on was printed (the shutdown's events too)
+    const { body } = await server.api('GET', '/api/v1/services/tail/logs?since=1h&limit=10000');
+    const stored = (body.entries as { id: number }[]).map((e) => e.id).filter((id) => id >= ids[0]! && id <= ids.at(-1)!);
+    expect(ids).toEqual(stored);
+    expect(entries().some((e) => e.event === 'stopped')).toBe(true);
   });
 });
