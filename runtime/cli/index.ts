@@ -3,6 +3,7 @@
 // completion (`cellhost completion bash|zsh`) are all generated from it. A verb's help starts
 // with its usage lines (`cellhost VERB ...`), which the completion reads; see completion.ts.
 import { describeError } from '../core/errors.ts';
+import { BACKUP_HELP, backupCommand, RESTORE_HELP, restoreCommand } from './backup.ts';
 import { ApiError } from './client.ts';
 import { bashCompletion, zshCompletion, type VerbDoc } from './completion.ts';
 import { DELETE_HELP, deleteCommand } from './delete.ts';
@@ -52,6 +53,8 @@ const VERBS: Record<string, VerbEntry> = {
   usage: { run: usageCommand, help: USAGE_HELP, summary: 'requests, billed compute and cost per service' },
   tokens: { run: tokensCommand, help: TOKENS_HELP, summary: 'list, create or revoke API tokens' },
   keys: { run: keysCommand, help: KEYS_HELP, summary: 'rotate the master key that encrypts env values (server stopped)' },
+  backup: { run: backupCommand, help: BACKUP_HELP, summary: 'write the data dir (store, images, optionally the key) to one file, while serving' },
+  restore: { run: restoreCommand, help: RESTORE_HELP, summary: 'restore a backup into a new, empty data dir' },
   login: { run: loginCommand, help: 'cellhost login [--url URL] --token TOKEN\n  Checks the token and saves URL and token for the other verbs.', summary: 'save the API URL and token' },
   completion: { run: (args, io) => completionCommand(args, io), help: COMPLETION_HELP, summary: 'print the bash or zsh completion script' },
   help: { run: (args, io) => helpCommand(args, io), help: HELP_HELP, summary: 'list the verbs, or explain one' },
