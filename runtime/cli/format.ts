@@ -26,16 +26,4 @@ export function formatBytes(n: number): string {
   return `${(n / 1024 ** 3).toFixed(2)} GB`;
 }
 
-/** seconds as the shortest exact "15m", "90s", "1h30m", "0.5s" */
-export function formatSeconds(s: number): string {
-  if (!Number.isInteger(s) || s === 0) return `${s}s`;
-  const parts: string[] = [];
-  let rest = s;
-  for (const [unit, size] of [['d', 86_400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
-    if (rest >= size) {
-      parts.push(`${Math.floor(rest / size)}${unit}`);
-      rest %= size;
-    }
-  }
-  return parts.join('');
-}
+export { formatDurationSeconds as formatSeconds } from '../core/time-range.ts';

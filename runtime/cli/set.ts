@@ -3,7 +3,7 @@
 // the CPU the memory buys.
 import { parseArgs } from 'node:util';
 import { createClient, loadClientSettings } from './client.ts';
-import { formatSeconds } from './format.ts';
+import { formatDurationSeconds as formatSeconds, parseDurationSeconds } from '../core/time-range.ts';
 import { printJson, UsageError, type CliIo } from './io.ts';
 
 export const SET_HELP = `cellhost set NAME [memory=MB] [min=N] [max=N] [concurrency=N] [idle=DURATION] [timeout=DURATION]
@@ -50,16 +50,11 @@ function memoryMb(key: string, text: string): number {
   return Number(m[1]) * (/^g/i.test(m[2] ?? '') ? 1024 : 1);
 }
 
-const UNIT_S: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86_400 };
-
-/** "15m", "1h30m", "90s", "0.5s", or plain seconds → seconds */
-export function parseDurationSeconds(key: string, text: string): number {
-  const t = text.trim();
-  if (/^\d+(\.\d+)?$/.test(t)) return Number(t);
-  if (!/^(\d+(\.\d+)?(ms|s|m|h|d))+$/.test(t)) throw new UsageError(`${key}=${text}: a duration such as 30s, 5m or 1h30m`);
-  let total = 0;
-  for (const m of t.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) total += Number(m[1]) * UNIT_S[m[2]!]!;
-  return Math.round(total * 1000) / 1000;
+/** a duration setting: "15m", "1h30m", "90s", or plain seconds → seconds */
+function durationSeconds(key: string, text: string): number {
+  const seconds = parseDurationSeconds(text);
+  if (seconds === null) throw new UsageError(`${key}=${text}: a duration such as 30s, 5m or 1h30m`);
+  return seconds;
 }
 
 const orNull = (text: string) => (text.trim() === '' ? null : text);
@@ -70,8 +65,8 @@ const SETTINGS: Record<string, { field: Field; parse(key: string, text: string):
   min: { field: 'minInstances', parse: wholeNumber, show: (s) => String(s.minInstances) },
   max: { field: 'maxInstances', parse: wholeNumber, show: (s) => String(s.maxInstances) },
   concurrency: { field: 'concurrency', parse: wholeNumber, show: (s) => String(s.concurrency) },
-  idle: { field: 'idleTimeoutS', parse: parseDurationSeconds, show: (s) => formatSeconds(s.idleTimeoutS) },
-  timeout: { field: 'requestTimeoutS', parse: parseDurationSeconds, show: (s) => formatSeconds(s.requestTimeoutS) },
+  idle: { field: 'idleTimeoutS', parse: durationSeconds, show: (s) => formatSeconds(s.idleTimeoutS) },
+  timeout: { field: 'requestTimeoutS', parse: durationSeconds, show: (s) => formatSeconds(s.requestTimeoutS) },
   port: { field: 'port', parse: wholeNumber, show: (s) => String(s.port) },
   build: { field: 'buildCommand', parse: (_k, t) => orNull(t), show: (s) => s.buildCommand ?? "(the runtime's default)" },
   start: { field: 'startCommand', parse: (_k, t) => orNull(t), show: (s) => s.startCommand ?? "(the runtime's default)" },
