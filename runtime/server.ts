@@ -29,6 +29,7 @@ import { createRouter } from './router/proxy.ts';
 import { createEnvControl, type EnvControl } from './control/env.ts';
 import { checkMasterKey, createEnvStore } from './store/env.ts';
 import { openStore } from './store/index.ts';
+import { newerSchemaError, readSchemaVersion, SCHEMA_VERSION } from './store/db.ts';
 import { createUsageStore } from './store/usage.ts';
 import { createMeter } from './meter/meter.ts';
 import { loadMasterKey, type MasterKey } from './store/secrets.ts';
@@ -55,6 +56,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const log = opts.log ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
   const clock = opts.clock ?? systemClock;
   const now = () => new Date(clock.now()).toISOString();
+  // a data dir from a newer version is refused before anything in it is touched
+  const schema = readSchemaVersion(config.paths.db);
+  if (schema !== null && schema > SCHEMA_VERSION) throw newerSchemaError(config.paths.db, schema);
   secureDataDir(config);
   // instance and build homes from a previous run are stale whatever happened to it
   for (const entry of fs.readdirSync(config.paths.run)) fs.rmSync(path.join(config.paths.run, entry), { recursive: true, force: true });

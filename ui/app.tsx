@@ -14,6 +14,8 @@ import { envPages } from './pages/env.tsx';
 import { loginPages } from './pages/login.tsx';
 import { observabilityPages } from './pages/observability.tsx';
 import { servicePages } from './pages/services.tsx';
+import { settingsPages } from './pages/settings.tsx';
+import { tokenPages } from './pages/tokens.tsx';
 import { usagePages } from './pages/usage.tsx';
 import { CSRF_FIELD, CSRF_HEADER, readSessionCookie } from './session.ts';
 import { ASSETS } from './static/assets.ts';
@@ -88,6 +90,8 @@ export function createUi(deps: UiDeps): Hono<UiEnv> {
   app.route('/', envPages(deps));
   app.route('/', observabilityPages(deps));
   app.route('/', usagePages(deps));
+  app.route('/', settingsPages(deps));
+  app.route('/', tokenPages(deps));
 
   app.all('*', (c, next) => {
     if (c.req.path.startsWith('/api/')) return next();

@@ -7,11 +7,13 @@ import { packDirectory } from '../../builder/sources/index.ts';
 import type { RuntimeName } from '../core/names.ts';
 import { ApiError, createClient, loadClientSettings, readSse } from './client.ts';
 import { UsageError, type CliIo } from './io.ts';
+import { createProgress, streamWithProgress } from './progress.ts';
 
 export const DEPLOY_HELP = `cellhost deploy [DIR] [--name NAME] [--runtime node|python|go|rust] [--build CMD] [--start CMD]
                 [--port PORT] [--memory MB] [--git URL [--ref REF]]
   Creates the service NAME (default: the directory's name) if it does not exist, uploads DIR
   (default: .) or deploys from git, streams the build and prints the URL once it is live.
+  On a terminal, packing and uploading show a progress bar with the bytes and the rate.
   Flags given for an existing service change its settings first.`;
 
 interface ServiceBody {
@@ -79,9 +81,13 @@ export async function deployCommand(args: string[], io: CliIo): Promise<number> 
   if (values.git) {
     dep = await client.request<DeploymentBody>('POST', `/api/v1/services/${name}/deployments`, { git: values.git, ...(values.ref ? { ref: values.ref } : {}) });
   } else {
-    const archive = await packDirectory(dir);
-    io.err(`Uploading ${dir} (${(archive.length / 1024).toFixed(1)} KB)\n`);
-    const res = await client.raw('POST', `/api/v1/services/${name}/deployments`, { body: new Uint8Array(archive), headers: { 'content-type': 'application/gzip' } });
+    const packing = createProgress(io, `Packing ${path.basename(dir)}`);
+    const archive = await packDirectory(dir, (n) => packing.update(n));
+    packing.done(`Packed ${dir}:`);
+    const uploading = createProgress(io, 'Uploading', archive.length);
+    const body = streamWithProgress(new Uint8Array(archive), (n) => uploading.update(n));
+    const res = await client.raw('POST', `/api/v1/services/${name}/deployments`, { body, headers: { 'content-type': 'application/gzip', 'content-length': String(archive.length) } });
+    uploading.done('Uploaded');
     dep = (await res.json()) as DeploymentBody;
   }
 

@@ -9,8 +9,9 @@ import { setUpIsolation } from '../isolation.ts';
 import type { CliIo } from './io.ts';
 
 export const DOCTOR_HELP = `cellhost doctor [serve flags]
-  Checks what this host can enforce (cgroups, sandbox, network namespaces), which runtimes
-  have their toolchain and which tools "cellhost export" needs, and says why anything is missing.
+  Checks what "cellhost serve" would enforce on this host when run by the same user (cgroups, by
+  making a group and setting a limit in it; sandbox; network namespaces), which runtimes have
+  their toolchain and which tools "cellhost export" needs, and says why anything is missing.
   Exit code 1 when limits are not enforced.`;
 
 export async function doctorCommand(args: string[], io: CliIo): Promise<number> {

@@ -55,6 +55,8 @@ export const ERROR_STATUS = {
   ERR_EXPORT_OUT_NOT_EMPTY: 409, // export: --out names a non-empty directory and --force was not given
   ERR_IMPORT_INVALID: 400, // import: the file is not a Knative Service manifest cellhost can read
   ERR_IMPORT_IMAGE_ONLY: 422, // import: a Knative Service that only names an image (no cellhost runtime to build from)
+  ERR_BACKUP_INVALID: 400, // a backup file is truncated, damaged, altered or not a cellhost backup: nothing restored
+  ERR_DATA_TOO_NEW: 500, // the data dir's schema is newer than this version knows: refused, nothing changed
   ERR_DISK_FULL: 507, // the data dir's disk is full: uploads, builds and writes fail until space is freed
   ERR_DISK_LOW: 507, // a build would leave the data disk with less free space than its floor
   ERR_INTERNAL: 500, // anything unexpected; details only in the platform log

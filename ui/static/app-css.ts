@@ -109,6 +109,11 @@ button.big { padding: .6rem 2.2rem; font-size: 1.05rem; }
 button.small { padding: .2rem .6rem; font-size: .82rem; }
 button.danger { color: var(--bad); border-color: #efb7b1; }
 button:disabled { opacity: .6; cursor: progress; }
+button.danger:disabled { cursor: not-allowed; }
+.danger-zone { border-color: #f4c7c3; }
+.danger-zone .field { max-width: 24rem; }
+.new-token { border-color: #b7dcc4; background: var(--ok-bg); }
+.new-token pre.cmd { font-size: 1rem; user-select: all; background: #fff; }
 
 .login { max-width: 26rem; margin: 4rem auto; }
 

@@ -12,6 +12,8 @@ import {
   nodeCgroupFs,
   parseNumber,
   parsePids,
+  probeGroup,
+  probeGroupName,
   readKeyed,
   readOptional,
   toCgroupError,
@@ -229,10 +231,32 @@ async function prepareParent(fs: CgroupFs, root: string, prefix: string, log: Lo
   if (refused.length > 0) reasons.push(`cannot enable ${refused.join(', ')} in ${parent}/cgroup.subtree_control`);
   for (const c of passable) if (!enabled.has(c)) reasons.push(`${c}: not enabled for groups under ${parent}`);
 
-  const hasFreeze = await fs.exists(join(parent, 'cgroup.freeze'));
+  let hasFreeze = await fs.exists(join(parent, 'cgroup.freeze'));
   const hasKill = await fs.exists(join(parent, 'cgroup.kill'));
   const hasSwap = await fs.exists(join(parent, 'memory.swap.max'));
   if (!hasFreeze) reasons.push('freezer: cgroup.freeze missing (kernel older than 5.2)');
+  // a parent made by another user's (root's) run is there but not ours: try what groups need
+  const probes: [string, [string, string][]][] = [
+    ['memory', [['memory.max', String(256 * 1024 * 1024)]]],
+    ['pids', [['pids.max', 'max']]],
+    ['cpu', [['cpu.max', `max ${CFS_PERIOD_US}`]]],
+    ['cpuset', []],
+  ];
+  for (const [c, limits] of probes) {
+    if (!enabled.has(c)) continue;
+    const refused = await probeGroup(fs, parent, probeGroupName(c), limits);
+    if (refused) {
+      enabled.delete(c);
+      reasons.push(`${c}: ${refused}: this user may not make groups there (another user's cellhost made it, or not root)`);
+    }
+  }
+  if (hasFreeze) {
+    const refused = await probeGroup(fs, parent, probeGroupName('freezer'), [['cgroup.freeze', '0']]);
+    if (refused) {
+      hasFreeze = false;
+      reasons.push(`freezer: ${refused}`);
+    }
+  }
   if (!hasKill) reasons.push('cgroup.kill missing (kernel older than 5.14): killing a group falls back to freeze and kill');
   if (enabled.has('memory') && !hasSwap) reasons.push('memory: memory.swap.max missing (swap accounting off): swap is not limited');
   const parentCpus = ((await readOptional(fs, join(parent, 'cpuset.cpus.effective'))) ?? '').trim();

@@ -340,6 +340,125 @@ describe('Manual Deploy form', () => {
   });
 });
 
+describe('service settings, delete, tokens', () => {
+  const form = (over: Record<string, string> = {}) => ({
+    memoryMb: '1024',
+    port: '8080',
+    minInstances: '0',
+    maxInstances: '10',
+    concurrency: '100',
+    idleTimeoutS: '5m',
+    requestTimeoutS: '15m',
+    buildCommand: '',
+    startCommand: '',
+    healthPath: '',
+    rootDir: '',
+    plan: 'hobby',
+    ...over,
+  });
+
+  it('the settings page shows the settings, the CPU the memory buys, and a tab among the service’s', async () => {
+    await server.api('POST', '/api/v1/services', { name: 'tunable', runtime: 'node', memoryMb: 1024 });
+    const b = await login();
+    const page = await b.get('/services/tunable/settings');
+    expect(page.status).toBe(200);
+    expect(page.html).toContain('href="/services/tunable/settings" aria-current="page"');
+    expect(page.html).toMatch(/<input id="f-memoryMb" name="memoryMb"[^>]*value="1024"[^>]*data-cpu-output="cpu-cap"/);
+    expect(page.html).toContain('<output id="cpu-cap" for="f-memoryMb">57.9 %</output>');
+    expect(page.html).toMatch(/name="idleTimeoutS" value="5m"/);
+    expect(page.html).toMatch(/name="requestTimeoutS" value="15m"/);
+    expect(page.html).toContain('href="/tokens"');
+  });
+
+  it('a bad save shows each error beside its field, keeps what was typed, and changes nothing', async () => {
+    const b = await login();
+    const res = await b.post('/services/tunable/settings', form({ memoryMb: '50', idleTimeoutS: 'soon', minInstances: '5', maxInstances: '2', healthPath: 'no-slash' }));
+    expect(res.status).toBe(400);
+    expect(fieldError(res.html, 'memoryMb')).toMatch(/^memoryMb: .*128/);
+    expect(fieldError(res.html, 'idleTimeoutS')).toContain('a duration such as 30s, 5m or 1h30m');
+    expect(fieldError(res.html, 'minInstances')).toBe('minInstances cannot exceed maxInstances');
+    expect(fieldError(res.html, 'healthPath')).toContain('a path starting with /');
+    expect(res.html).toMatch(/name="idleTimeoutS" value="soon"/);
+    expect((await server.api('GET', '/api/v1/services/tunable')).body).toMatchObject({ memoryMb: 1024, minInstances: 0, idleTimeoutS: 300, healthPath: null });
+  });
+
+  it('saves with its CSRF token only; the service takes the new settings', async () => {
+    const b = await login();
+    const values = form({ memoryMb: '512', port: '3000', maxInstances: '4', concurrency: '20', idleTimeoutS: '90s', requestTimeoutS: '1m30s', startCommand: 'node app.js', healthPath: '/healthz', plan: 'pro' });
+    expect((await b.post('/services/tunable/settings', values, { csrf: null })).status).toBe(403);
+    expect((await server.api('GET', '/api/v1/services/tunable')).body.memoryMb).toBe(1024);
+    const saved = await b.post('/services/tunable/settings', values);
+    expect(saved.status).toBe(303);
+    expect(saved.headers.get('location')).toBe('/services/tunable/settings');
+    expect((await server.api('GET', '/api/v1/services/tunable')).body).toMatchObject({
+      memoryMb: 512,
+      port: 3000,
+      maxInstances: 4,
+      concurrency: 20,
+      idleTimeoutS: 90,
+      requestTimeoutS: 90,
+      startCommand: 'node app.js',
+      healthPath: '/healthz',
+      plan: 'pro',
+      cpu: { percentOfCore: 28.9 },
+    });
+    const after = await b.get('/services/tunable/settings');
+    expect(after.html).toContain('Saved: memoryMb, port, maxInstances, concurrency, idleTimeoutS, requestTimeoutS, startCommand, healthPath, plan.');
+    expect(after.html).toMatch(/name="requestTimeoutS" value="1m30s"/);
+  });
+
+  it('delete needs the service’s name typed, and its CSRF token', async () => {
+    const b = await login();
+    const wrong = await b.post('/services/tunable/delete', { confirm: 'tunabl' });
+    expect(wrong.status).toBe(400);
+    expect(fieldError(wrong.html, 'confirm')).toBe('"tunabl" is not the service\'s name: type tunable to delete it');
+    expect((await b.post('/services/tunable/delete', {})).status).toBe(400);
+    expect((await b.post('/services/tunable/delete', { confirm: 'tunable' }, { csrf: null })).status).toBe(403);
+    expect((await server.api('GET', '/api/v1/services/tunable')).status).toBe(200);
+    const done = await b.post('/services/tunable/delete', { confirm: 'tunable' });
+    expect(done.status).toBe(303);
+    expect(done.headers.get('location')).toBe('/services');
+    expect((await server.api('GET', '/api/v1/services/tunable')).status).toBe(404);
+    expect((await b.get('/services')).html).toContain('Service tunable deleted.');
+  });
+
+  it('tokens: create shows the secret once and it works; revoke ends it; revoking the session’s own token ends the session', async () => {
+    const b = await login();
+    const page = await b.get('/tokens');
+    expect(page.html).toMatch(/<strong>admin<\/strong><span class="muted small"> \(this session\)<\/span>/);
+    const bad = await b.post('/tokens', { name: 'no/slashes' });
+    expect(bad.status).toBe(400);
+    expect(fieldError(bad.html, 'name')).toContain('letters, digits, spaces');
+    expect((await b.post('/tokens', { name: 'ui-made' }, { csrf: null })).status).toBe(403);
+    const created = await b.post('/tokens', { name: 'ui-made' });
+    expect(created.status).toBe(303);
+    const shown = await b.get('/tokens');
+    const secret = /<pre class="cmd" id="new-token-secret">(ch_[A-Za-z0-9_-]+)<\/pre>/.exec(shown.html)?.[1];
+    expect(secret).toBeDefined();
+    expect((await b.get('/tokens')).html).not.toContain(secret!);
+    const withIt = (t: string) => fetch(server.adminUrl + '/api/v1/services', { headers: { authorization: `Bearer ${t}` } });
+    expect((await withIt(secret!)).status).toBe(200);
+    const id = (await server.api('GET', '/api/v1/tokens')).body.tokens.find((t: { name: string }) => t.name === 'ui-made').id;
+    expect((await b.post(`/tokens/${id}/revoke`, {}, { csrf: null })).status).toBe(403);
+    const revoked = await b.post(`/tokens/${id}/revoke`, {});
+    expect(revoked.status).toBe(303);
+    expect((await withIt(secret!)).status).toBe(401);
+
+    const own = await server.api('POST', '/api/v1/tokens', { name: 'self-revoking' });
+    const s = await login(own.body.token);
+    const gone = await s.post(`/tokens/${own.body.id}/revoke`, {});
+    expect(gone.status).toBe(303);
+    expect(gone.headers.get('location')).toBe('/login');
+    expect((await s.get('/tokens')).status).toBe(302);
+  });
+
+  it('the service page carries its instances for the live view', async () => {
+    const b = await login();
+    const page = await b.get('/services/form-hello');
+    expect(page.html).toContain('<section id="instances" data-poll="/api/v1/services/form-hello">');
+  });
+});
+
 describe('pages', () => {
   it('the environment page masks values; reveal shows one or all; edit and delete work', async () => {
     await server.api('POST', '/api/v1/services', { name: 'env-page', runtime: 'node' });

@@ -63,6 +63,8 @@ interface FakeOptions {
   neverFrozen?: boolean;
   /** reading this file fails with EIO once */
   failReadOnce?: string;
+  /** every write into a group of this name is refused (EACCES) */
+  refuseWritesIn?: string;
 }
 
 function errno(code: string, path: string): Error {
@@ -135,6 +137,7 @@ function createFakeCgroup2Fs(opts: FakeOptions = {}): CgroupFs & { kills: string
     },
     async writeText(path, value) {
       await access(path); // a control file the kernel does not show cannot be written
+      if (opts.refuseWritesIn && basename(dirname(path)) === opts.refuseWritesIn) throw errno('EACCES', path);
       writes.push([path, value]);
       const dir = dirname(path);
       switch (basename(path)) {
@@ -451,12 +454,21 @@ describe('cgroup v2 driver: groups', () => {
   });
 
   it('removes a half-made group when a limit cannot be written, and refuses a name twice', async () => {
-    const driver = createCgroupV2Driver({ root, fs: createFakeCgroup2Fs({ omit: ['pids.max'] }) });
+    const driver = createCgroupV2Driver({ root, fs: createFakeCgroup2Fs({ refuseWritesIn: 'broken' }) });
     await expect(driver.create('broken', LIMITS)).rejects.toMatchObject({ code: 'ERR_CGROUP_FAILED' });
     expect(await exists('cellhost', 'broken')).toBe(false);
     const ok = createCgroupV2Driver({ root, prefix: 'other', fs: createFakeCgroup2Fs() });
     await ok.create('twice', LIMITS);
     await expect(ok.create('twice', LIMITS)).rejects.toMatchObject({ code: 'ERR_CGROUP_FAILED', message: expect.stringContaining('(EEXIST)') });
+  });
+
+  it('probes by making a group and writing a limit: a limit the groups cannot take is not enforced, and says why', async () => {
+    const driver = createCgroupV2Driver({ root, fs: createFakeCgroup2Fs({ omit: ['pids.max'] }) });
+    const probe = await driver.probe();
+    expect(probe.enforced).toMatchObject({ memory: true, cpu: true, pids: false, freezer: true });
+    expect(probe.reasons.join('\n')).toMatch(/^pids: cannot set pids\.max in a group under .*\/cellhost \(ENOENT\)/m);
+    // the probe groups are gone
+    expect(await readdir(join(root, 'cellhost'), { withFileTypes: true }).then((es) => es.filter((e) => e.isDirectory()))).toEqual([]);
   });
 
   it('refuses names that are not one path segment', async () => {
