@@ -22,7 +22,7 @@ import { describeEvent } from './logs/events.ts';
 import { createLogSink } from './logs/sink.ts';
 import { setUpIsolation } from './isolation.ts';
 import { createHostCpu } from './instances/host-cpu.ts';
-import { createPool, type PoolEvent } from './instances/pool.ts';
+import { createPool, type PoolEvent } from './instances/pool/index.ts';
 import { answerClientError } from './router/error-page.ts';
 import { createRouter } from './router/proxy.ts';
 import { createEnvControl, type EnvControl } from './control/env.ts';

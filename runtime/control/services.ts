@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Clock } from '../core/clock.ts';
 import { CellhostError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import type { InstanceInfo, Pool } from '../instances/pool.ts';
+import type { InstanceInfo, Pool } from '../instances/pool/types.ts';
 import type { Route } from '../router/proxy.ts';
 import { serviceLabel } from '../router/hosts.ts';
 import type { Store } from '../store/index.ts';

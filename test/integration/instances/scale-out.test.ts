@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HostCpu } from '../../../runtime/instances/host-cpu.ts';
 import { createDirectLauncher } from '../../../runtime/instances/launcher.ts';
-import { createPool, type Pool, type PoolEvent } from '../../../runtime/instances/pool.ts';
+import { createPool, type Pool, type PoolEvent } from '../../../runtime/instances/pool/index.ts';
 import { FIXTURES, tempDir } from '../../helpers/server.ts';
 
 let pool: Pool | null = null;
