@@ -31,7 +31,8 @@ export function createRollout(lifecycle: Pick<Lifecycle, 'start' | 'drain'>, bac
     },
 
     onReady(s, inst) {
-      for (const old of s.instances) {
+      // over a copy: an idle instance drained is removed from the list at once
+      for (const old of [...s.instances]) {
         if (old.generation !== inst.generation && old.state === 'retiring') lifecycle.drain(s, old);
       }
     },
