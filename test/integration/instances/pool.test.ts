@@ -1,49 +1,18 @@
 // The pool with real app processes (direct launcher): what its pieces do together.
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Clock } from '../../../runtime/core/clock.ts';
-import { createDirectLauncher } from '../../../runtime/instances/launcher.ts';
-import { createPool, type Pool, type PoolEvent, type Target } from '../../../runtime/instances/pool/index.ts';
-import { FIXTURES, tempDir } from '../../helpers/server.ts';
+import { startTestPool, type TestPool } from '../../helpers/pool.ts';
 
-let pool: Pool | null = null;
-let runDir: string | null = null;
+let running: TestPool | null = null;
 
 afterEach(async () => {
-  await pool?.close(0);
-  pool = null;
-  if (runDir) fs.rmSync(runDir, { recursive: true, force: true });
-  runDir = null;
+  await running?.close(0);
+  running = null;
 });
 
-function setUp(clock?: Clock) {
-  runDir = tempDir('cellhost-pool-');
-  // a copy, as a build would make: in place, the repo's package.json would make app.js a module
-  const imageDir = path.join(runDir, 'image');
-  fs.cpSync(path.join(FIXTURES, 'node-slow'), imageDir, { recursive: true });
-  const events: PoolEvent[] = [];
-  pool = createPool({
-    launcher: createDirectLauncher({ runDir }),
-    startTimeoutMs: 15_000,
-    queueLimit: 100,
-    queueTimeoutMs: 30_000,
-    scaleOutAfterMs: 0,
-    maxParallelStarts: 2,
-    freezeAfterMs: 0,
-    clock,
-    onEvent: (e) => events.push(e),
-  });
-  const target = (generation: string): Target => ({
-    generation,
-    spec: { service: 'svc', deploymentId: `d-${generation}`, imageDir, runtime: 'node', command: 'node app.js', port: 8080, memoryMb: 256, env: {} },
-    concurrency: 1,
-    maxInstances: 2,
-    minInstances: 0,
-    idleTimeoutMs: 60_000,
-    healthPath: null,
-  });
-  return { pool, events, target };
+function setUp(clock?: Clock): TestPool {
+  running = startTestPool({ scaleOutAfterMs: 0, maxParallelStarts: 2, queueLimit: 100, clock });
+  return running;
 }
 
 /** polls until the check holds or the time is up; the test's assertions then say what was seen */
@@ -55,12 +24,12 @@ async function until(check: () => boolean, timeoutMs = 15_000): Promise<void> {
 describe('pool', () => {
   it('a new version, once ready, drains every instance of the old one', async () => {
     const { pool, events, target } = setUp();
-    pool.setTarget('svc', target('g1'));
+    pool.setTarget('svc', target('g1', { maxInstances: 2 }));
     // two requests at once: two instances of g1 (concurrency 1)
     const leases = await Promise.all([pool.acquire('svc'), pool.acquire('svc')]);
     expect(new Set(leases.map((l) => l.instanceId)).size).toBe(2);
     for (const l of leases) l.release();
-    pool.setTarget('svc', target('g2'));
+    pool.setTarget('svc', target('g2', { maxInstances: 2 }));
     await until(() => events.some((e) => e.type === 'cold_start' && e.deploymentId === 'd-g2'));
     await until(() => pool.instances('svc').length === 1, 5_000);
     expect(pool.instances('svc').map((i) => `${i.deploymentId} ${i.state}`)).toEqual(['d-g2 ready']);
