@@ -23,7 +23,7 @@ import { createLogSink } from './logs/sink.ts';
 import { secureDataDir } from './data-dir.ts';
 import { setUpIsolation } from './isolation.ts';
 import { createHostCpu } from './instances/host-cpu.ts';
-import { createPool, type PoolEvent } from './instances/pool.ts';
+import { createPool, type PoolEvent } from './instances/pool/index.ts';
 import { answerClientError } from './router/error-page.ts';
 import { createRouter } from './router/proxy.ts';
 import { createEnvControl, type EnvControl } from './control/env.ts';

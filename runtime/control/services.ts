@@ -8,7 +8,7 @@ import { cpuForMemory } from '../sandbox/cgroups/cpu.ts';
 import type { Clock } from '../core/clock.ts';
 import { CellhostError, describeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import type { InstanceInfo, Pool } from '../instances/pool.ts';
+import type { InstanceInfo, Pool } from '../instances/pool/types.ts';
 import type { Route } from '../router/proxy.ts';
 import { serviceLabel } from '../router/hosts.ts';
 import type { Store } from '../store/index.ts';

@@ -3,7 +3,7 @@
 // instances gracefully.
 import crypto from 'node:crypto';
 import { RUNTIME_DEFS } from '../../builder/runtimes/index.ts';
-import type { Target } from '../instances/pool.ts';
+import type { Target } from '../instances/pool/types.ts';
 import type { Deployment } from '../store/deployments.ts';
 import type { Service } from '../store/services.ts';
 

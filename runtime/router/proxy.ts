@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { CellhostError, describeError } from '../core/errors.ts';
 import { silentLogger, type Logger } from '../core/log.ts';
-import type { Lease, Pool } from '../instances/pool.ts';
+import type { Lease, Pool } from '../instances/pool/types.ts';
 import { answerClientError, sendError } from './error-page.ts';
 import { forwardHeaders, HOP_BY_HOP, parseTrustedProxies, takeAbsoluteTarget, type TrustedProxies } from './forwarding.ts';
 import { normalizeHost } from './hosts.ts';

@@ -6,7 +6,7 @@
 // SO_REUSEPORT would; Node 20's net has no reusePort option.
 // usage: node --import tsx test/bench/router-worker.ts <upstream port> <listen port> <processes>
 import cluster from 'node:cluster';
-import type { Pool } from '../../runtime/instances/pool.ts';
+import type { Pool } from '../../runtime/instances/pool/types.ts';
 import { openUpstream } from '../../runtime/instances/upstream.ts';
 import { createRouter } from '../../runtime/router/proxy.ts';
 

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDirectLauncher, type Launcher } from '../../../runtime/instances/launcher.ts';
-import { createPool, type Pool, type PoolEvent } from '../../../runtime/instances/pool.ts';
+import { createPool, type Pool, type PoolEvent } from '../../../runtime/instances/pool/index.ts';
 import { FIXTURES, tempDir, waitFor } from '../../helpers/server.ts';
 
 let pool: Pool | null = null;
