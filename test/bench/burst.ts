@@ -6,11 +6,11 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FIXTURES } from '../helpers/server.ts';
-import { nodeApp, spawnBare } from './cold-start.ts';
+import { nodeApp, spawnBare, waitScaledToZero } from './cold-start.ts';
 import { goBuild } from './go-build.ts';
 import type { BenchPlatform } from './platform.ts';
-import { clockTicksPerS, readCpuTicks, readInstancesCpuMs } from './proc-stats.ts';
-import { median, percentile, sleep } from './stats.ts';
+import { clockTicksPerS, readCpuNs, readCpuTicks, readInstancesCpuMs } from './proc-stats.ts';
+import { median, paired, percentile, sleep, summarize, type Summary } from './stats.ts';
 
 const SERVICE = 'burst';
 export const BURST = { requests: 200, concurrency: 10, maxInstances: 20 };
@@ -19,25 +19,32 @@ export interface BurstResult {
   /** what sent the requests: the Go load generator, or node (and why) */
   generator: string;
   requests: number;
+  rounds: number;
+  /** errors over all rounds, and what they were */
   errors: number;
   errorKinds: Record<string, number>;
-  p50Ms: number;
-  maxMs: number;
+  /** per round: the median and the last answer, ms from the burst's start */
+  p50Ms: Summary;
+  maxMs: Summary;
+  /** per round: the last answer ÷ the bare burst of the same round */
+  vsBare: Summary;
+  /** instances the rounds ended with (median) */
   instances: number;
-  /** spawn → ready of each instance the burst started */
+  /** spawn → ready of each instance the bursts started */
   instanceStartP50Ms: number;
   instanceStartMaxMs: number;
-  /** CPU the platform process and all app instances used during the burst */
-  platformCpuMs: number;
-  appsCpuMs: number | null;
+  /** CPU the platform process and all app instances used per burst */
+  platformCpuMs: Summary;
+  appsCpuMs: Summary;
   /** the same burst with no platform: a bare spawn of the app, its port polled every 1 ms, then the
-   *  requests straight at it; spawn → last answer, median of BARE_RUNS */
-  bareMs: number;
+   *  requests straight at it; spawn → last answer, one per round */
+  bareMs: Summary;
   /** the one-shot requests the router served first, and its CPU per round of BURST.requests */
   warmUp: { requests: number; firstRoundCpuMs: number; lastRoundsCpuMs: number };
 }
 
-const BARE_RUNS = 3;
+export const BURST_ROUNDS = Math.max(1, Number(process.env.BENCH_BURST_ROUNDS ?? 5));
+
 
 /**
  * One GET on its own connection, as lean as the client side can be (a raw socket, the status
@@ -68,7 +75,7 @@ interface BurstRun {
   doneMs: number[];
   kinds: Record<string, number>;
 }
-type Generator = { name: string; run(port: number, host: string): Promise<BurstRun> };
+export type Generator = { name: string; run(port: number, host: string): Promise<BurstRun> };
 
 const LOADGEN_DIR = fileURLToPath(new URL('./loadgen', import.meta.url));
 
@@ -130,22 +137,53 @@ async function warmRouter(platform: BenchPlatform, generator: Generator, hz: num
   return { requests: WARM_ROUNDS * BURST.requests, firstRoundCpuMs: roundCpuMs[0]!, lastRoundsCpuMs: median(roundCpuMs.slice(-5)) };
 }
 
+/** the same burst at a bare spawn of the app: spawn → the last answer */
 async function burstBare(generator: Generator): Promise<number> {
-  const runs: number[] = [];
-  for (let i = 0; i < BARE_RUNS; i++) {
-    runs.push(
-      await spawnBare(nodeApp(), async (port) => {
-        const r = await generator.run(port, 'localhost');
-        const errors = Object.entries(r.kinds);
-        if (errors.length) throw new Error(`the bare app's burst had errors: ${JSON.stringify(r.kinds)}`);
-      }),
-    );
-  }
-  return median(runs);
+  return spawnBare(nodeApp(), async (port) => {
+    const r = await generator.run(port, 'localhost');
+    if (Object.keys(r.kinds).length) throw new Error(`the bare app's burst had errors: ${JSON.stringify(r.kinds)}`);
+  });
 }
 
-export async function benchBurst(platform: BenchPlatform, generator: Generator): Promise<BurstResult> {
-  const bareMs = await burstBare(generator);
+/**
+ * BURST_ROUNDS bursts at the service scaled to zero (its standby prepared, as after any scale to
+ * zero), each beside a bare burst. `service` is deployed by the caller with the burst's settings
+ * when given (the prewarmed rows reuse this on their own service).
+ */
+export async function runBurstRounds(platform: BenchPlatform, generator: Generator, service: string, opts: { rounds?: number; before?: () => Promise<void>; withBare?: boolean; log?: (line: string) => void } = {}) {
+  const rounds = opts.rounds ?? BURST_ROUNDS;
+  const p50: number[] = [];
+  const max: number[] = [];
+  const bare: number[] = [];
+  const platformCpu: number[] = [];
+  const appsCpu: number[] = [];
+  const instances: number[] = [];
+  const starts: number[] = [];
+  const kinds: Record<string, number> = {};
+  for (let i = 0; i < rounds; i++) {
+    await waitScaledToZero(platform, service, 30_000);
+    // as the cold-start rows: the standby is prepared in the ~0.2 s after the scale to zero
+    await sleep(500);
+    await opts.before?.();
+    const cpu0 = readCpuNs(platform.pid);
+    const apps0 = readInstancesCpuMs(platform.cgroupPrefix);
+    const r = await generator.run(platform.routerPort, `${service}.localhost`);
+    platformCpu.push((readCpuNs(platform.pid) - cpu0) / 1e6);
+    const apps1 = readInstancesCpuMs(platform.cgroupPrefix);
+    if (apps0 !== null && apps1 !== null) appsCpu.push(apps1 - apps0);
+    for (const [k, v] of Object.entries(r.kinds)) kinds[k] = (kinds[k] ?? 0) + v;
+    p50.push(percentile(r.doneMs, 50));
+    max.push(percentile(r.doneMs, 100));
+    const view = await platform.service(service);
+    instances.push(view.instances.length);
+    starts.push(...(view.instances as { startedAt: string; readyAt: string | null }[]).filter((x) => x.readyAt).map((x) => Date.parse(x.readyAt!) - Date.parse(x.startedAt)));
+    if (opts.withBare !== false) bare.push(await burstBare(generator));
+    opts.log?.(`burst ${service}: round ${i + 1} of ${rounds}: last answer ${max.at(-1)!.toFixed(1)} ms${bare.length ? `, bare ${bare.at(-1)!.toFixed(1)} ms` : ''}`);
+  }
+  return { p50, max, bare, platformCpu, appsCpu, instances, starts, kinds };
+}
+
+export async function benchBurst(platform: BenchPlatform, generator: Generator, log: (line: string) => void = () => {}): Promise<BurstResult> {
   const hz = await clockTicksPerS();
   const warmUp = await warmRouter(platform, generator, hz);
   await platform.deploy(SERVICE, path.join(FIXTURES, 'node-hello'), {
@@ -154,30 +192,25 @@ export async function benchBurst(platform: BenchPlatform, generator: Generator):
     startCommand: 'node app.js',
     concurrency: BURST.concurrency,
     maxInstances: BURST.maxInstances,
-    idleTimeoutS: 3600,
+    // scaled to zero between rounds
+    idleTimeoutS: 1,
   });
-  // as the cold-start rows: the deploy's standby is prepared in the ~0.2 s after it goes live
-  await sleep(500);
-  const platformTicks0 = readCpuTicks(platform.pid);
-  const appsCpu0 = readInstancesCpuMs(platform.cgroupPrefix);
-  const { doneMs: latencies, kinds } = await generator.run(platform.routerPort, `${SERVICE}.localhost`);
-  const platformCpuMs = ((readCpuTicks(platform.pid) - platformTicks0) / hz) * 1000;
-  const appsCpu1 = readInstancesCpuMs(platform.cgroupPrefix);
-  const view = await platform.service(SERVICE);
-  const starts = (view.instances as { startedAt: string; readyAt: string | null }[]).filter((i) => i.readyAt).map((i) => Date.parse(i.readyAt!) - Date.parse(i.startedAt));
+  const r = await runBurstRounds(platform, generator, SERVICE, { log });
   return {
     generator: generator.name,
     requests: BURST.requests,
-    errors: Object.values(kinds).reduce((a, b) => a + b, 0),
-    errorKinds: kinds,
-    p50Ms: percentile(latencies, 50),
-    maxMs: percentile(latencies, 100),
-    instances: view.instances.length,
-    instanceStartP50Ms: median(starts),
-    instanceStartMaxMs: percentile(starts, 100),
-    platformCpuMs,
-    appsCpuMs: appsCpu0 === null || appsCpu1 === null ? null : appsCpu1 - appsCpu0,
-    bareMs,
+    rounds: r.max.length,
+    errors: Object.values(r.kinds).reduce((a, b) => a + b, 0),
+    errorKinds: r.kinds,
+    p50Ms: summarize(r.p50),
+    maxMs: summarize(r.max),
+    vsBare: summarize(paired(r.max, r.bare, (a, b) => a / b)),
+    instances: median(r.instances),
+    instanceStartP50Ms: median(r.starts),
+    instanceStartMaxMs: percentile(r.starts, 100),
+    platformCpuMs: summarize(r.platformCpu),
+    appsCpuMs: summarize(r.appsCpu),
+    bareMs: summarize(r.bare),
     warmUp,
   };
 }

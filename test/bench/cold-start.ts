@@ -1,6 +1,6 @@
 // Cold start, spawn (or request) → first 200: each app through cellhost (the service scaled to
 // zero, then one request through the router) against a bare spawn of the same app with a clean
-// environment, interleaved so both see the same machine. Median of BENCH_RUNS (default 10).
+// environment, interleaved so both see the same machine. Median of BENCH_RUNS rounds (default 10).
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -11,9 +11,9 @@ import { findToolchain } from '../../runtime/sandbox/toolchains.ts';
 import { probePort } from '../../runtime/instances/readiness.ts';
 import { FIXTURES } from '../helpers/server.ts';
 import { getViaRouter, type BenchPlatform } from './platform.ts';
-import { clockTicksPerS, readCpuTicks } from './proc-stats.ts';
+import { readCpuNs, readInstanceCpuMs } from './proc-stats.ts';
 import { CLEAN_PATH, goBuild } from './go-build.ts';
-import { median, sleep } from './stats.ts';
+import { median, paired, sleep, summarize, type Summary } from './stats.ts';
 
 export const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 10));
 const STANDBY_SETTLE_MS = 500;
@@ -30,13 +30,16 @@ export interface ColdApp {
 export interface ColdStartResult {
   app: ColdApp['name'];
   runs: number;
-  bareMs: number;
-  cellhostMs: number;
+  bare: Summary;
+  cellhost: Summary;
+  /** per round: the cellhost start − the bare spawn beside it */
+  overhead: Summary;
   /** the platform's own figure: its cold_start event (instance start → port accepting), median */
   instanceStartMs: number;
-  /** CPU the platform process spent per cold start (request in → response out), mean */
-  platformCpuMs: number;
-  samples: { bare: number[]; cellhost: number[] };
+  /** CPU the platform process spent per cold start (request in → response out) */
+  platformCpuMs: Summary;
+  /** CPU the instance spent from its start to its first answer (its cgroup) */
+  appCpuMs: Summary;
 }
 
 /** durations of the service's cold_start events, oldest first */
@@ -86,8 +89,8 @@ export async function spawnBare(app: ColdApp, whenListening?: (port: number) => 
   }
 }
 
-async function waitScaledToZero(platform: BenchPlatform, service: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
+export async function waitScaledToZero(platform: BenchPlatform, service: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   while ((await platform.service(service)).instances.length > 0) {
     if (Date.now() > deadline) throw new Error(`${service} did not scale to zero`);
     await sleep(10);
@@ -129,35 +132,71 @@ export async function preparePythonApp(): Promise<ColdApp | string> {
   return { name: 'python', dir: path.join(FIXTURES, 'python-hello'), bare: [path.join(root, '.venv/bin/python'), 'app.py'], settings: { runtime: 'python' }, cleanup };
 }
 
-export async function benchColdStart(platform: BenchPlatform, app: ColdApp): Promise<ColdStartResult> {
-  const service = `cold-${app.name}`;
-  const host = `${service}.localhost`;
-  await platform.deploy(service, app.dir, { ...app.settings, idleTimeoutS: 0.1 });
-  const viaCellhost: number[] = [];
-  const bare: number[] = [];
-  const hz = await clockTicksPerS();
-  let platformTicks = 0;
+/** an app deployed for the cold-start rounds */
+interface ColdService {
+  app: ColdApp;
+  service: string;
+  host: string;
+  cellhost: number[];
+  bare: number[];
+  platformCpuMs: number[];
+  appCpuMs: number[];
+}
+
+/**
+ * Every app's cold start, the apps taking turns within each round (node, python, go, then the
+ * next round in another order), and each cellhost start right beside the same app's bare spawn:
+ * a figure is the median of its rounds, and the overhead is taken per round, start against the
+ * spawn next to it. Per start, the CPU the platform process spent (request in → response out,
+ * from /proc) and the CPU the new instance spent up to its first answer (its cgroup).
+ */
+export async function benchColdStarts(platform: BenchPlatform, apps: ColdApp[], log: (line: string) => void = () => {}): Promise<Map<ColdApp['name'], ColdStartResult>> {
+  const services: ColdService[] = [];
+  for (const app of apps) {
+    const service = `cold-${app.name}`;
+    await platform.deploy(service, app.dir, { ...app.settings, idleTimeoutS: 0.1 });
+    services.push({ app, service, host: `${service}.localhost`, cellhost: [], bare: [], platformCpuMs: [], appCpuMs: [] });
+  }
   // round 0 warms both paths (page cache, the platform's JIT) and is not counted
   for (let i = 0; i <= RUNS; i++) {
-    await waitScaledToZero(platform, service);
-    // a request does not arrive the instant a service scaled to zero: give the platform the
-    // moment it takes to prepare the service's standby (the next instance, short of the app)
-    await sleep(STANDBY_SETTLE_MS);
-    const ticks0 = readCpuTicks(platform.pid);
-    const t0 = performance.now();
-    const status = await getViaRouter(platform.routerPort, host, false, 20_000);
-    const ms = performance.now() - t0;
-    if (i > 0) platformTicks += readCpuTicks(platform.pid) - ticks0;
-    if (status !== 200) throw new Error(`cellhost answered ${status} for ${service}`);
-    const b = await spawnBare(app);
-    if (i > 0) {
-      viaCellhost.push(ms);
-      bare.push(b);
+    for (let k = 0; k < services.length; k++) {
+      const c = services[(i + k) % services.length]!;
+      await waitScaledToZero(platform, c.service);
+      // a request does not arrive the instant a service scaled to zero: give the platform the
+      // moment it takes to prepare the service's standby (the next instance, short of the app)
+      await sleep(STANDBY_SETTLE_MS);
+      const cpu0 = readCpuNs(platform.pid);
+      const t0 = performance.now();
+      const status = await getViaRouter(platform.routerPort, c.host, false, 20_000);
+      const ms = performance.now() - t0;
+      const platformCpuMs = (readCpuNs(platform.pid) - cpu0) / 1e6;
+      if (status !== 200) throw new Error(`cellhost answered ${status} for ${c.service}`);
+      const inst = (await platform.service(c.service)).instances?.[0];
+      const appCpuMs = inst ? readInstanceCpuMs(platform.cgroupPrefix, inst.id) : null;
+      const b = await spawnBare(c.app);
+      if (i > 0) {
+        c.cellhost.push(ms);
+        c.bare.push(b);
+        c.platformCpuMs.push(platformCpuMs);
+        if (appCpuMs !== null) c.appCpuMs.push(appCpuMs);
+      }
     }
+    log(`cold start: round ${i} of ${RUNS}${i === 0 ? ' (warm-up)' : ''}: ${services.map((c) => `${c.app.name} ${c.cellhost.at(-1)?.toFixed(1) ?? '-'} ms`).join(', ')}`);
   }
-  // the last RUNS starts are the measured ones (the first was the warm-up)
-  const starts = (await readColdStartEvents(platform, service)).slice(-RUNS);
-  return { app: app.name, runs: RUNS, bareMs: median(bare), cellhostMs: median(viaCellhost), instanceStartMs: median(starts),
-    platformCpuMs: (platformTicks / hz / RUNS) * 1000,
-    samples: { bare, cellhost: viaCellhost } };
+  const out = new Map<ColdApp['name'], ColdStartResult>();
+  for (const c of services) {
+    // the last RUNS starts are the measured ones (the first was the warm-up)
+    const starts = (await readColdStartEvents(platform, c.service)).slice(-RUNS);
+    out.set(c.app.name, {
+      app: c.app.name,
+      runs: RUNS,
+      bare: summarize(c.bare),
+      cellhost: summarize(c.cellhost),
+      overhead: summarize(paired(c.cellhost, c.bare, (a, b) => a - b)),
+      instanceStartMs: median(starts),
+      platformCpuMs: summarize(c.platformCpuMs),
+      appCpuMs: summarize(c.appCpuMs),
+    });
+  }
+  return out;
 }

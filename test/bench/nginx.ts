@@ -13,6 +13,8 @@ import { sleep } from './stats.ts';
 export interface RunningNginx {
   port: number;
   workers: number;
+  /** the master's pid: its workers are its children */
+  pid: number;
   close(): Promise<void>;
 }
 
@@ -73,5 +75,5 @@ export async function startNginx(nginx: string, upstream: { host: string; port: 
     }
     await sleep(10);
   }
-  return { port, workers, close };
+  return { port, workers, pid: proc.pid!, close };
 }

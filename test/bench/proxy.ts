@@ -1,30 +1,56 @@
-// Proxy throughput and latency, same run, same app instance: wrk straight at the instance, at
-// nginx in front of it, and at cellhost's router (Host header); then a fixed 1000 req/s through
-// each to see what the proxy adds to p99 when nothing is saturated.
+// Proxy throughput, latency and CPU per request, same run, same app instance: wrk straight at the
+// instance, at nginx in front of it, and at cellhost's router (Host header), in many short
+// rounds that take turns; then a fixed 1000 req/s through each, in 1 s turns, to see what the
+// proxy adds to p99 when nothing is saturated. Each row's figure is the median of its rounds, with
+// their interquartile range: two runs of this machine 40 minutes apart moved single 5 s runs of
+// the router against nginx from 0.63× to 0.47×, while rounds a few seconds apart see the same
+// machine. The CPU each proxy spends per request (from /proc) is the figure a busy neighbour
+// hardly moves.
 import http from 'node:http';
 import path from 'node:path';
+import { processTree } from '../helpers/host.ts';
 import { FIXTURES } from '../helpers/server.ts';
 import { deferCleanup } from './cleanup.ts';
 import { mergeFixedRate, runFixedRate, type FixedRateResult } from './fixed-rate.ts';
 import { findListenAddress } from './instance-address.ts';
 import { startNginx } from './nginx.ts';
 import { getViaRouter, type BenchPlatform } from './platform.ts';
+import { readCpuNs, readCpuNsOf, readInstanceCpuMs } from './proc-stats.ts';
+import { paired, percentile, summarize, type Summary } from './stats.ts';
 import { findBinary, runWrk, type WrkResult } from './wrk.ts';
 
 const SERVICE = 'proxy';
 const HOST = `${SERVICE}.localhost`;
+export const WRK_ROUNDS = Math.max(3, Number(process.env.BENCH_WRK_ROUNDS ?? 8));
+export const WRK_ROUND_S = 2;
+// a warm-up each fills connection pools and JIT caches before the rounds (with 1 s, the router's
+// first measured run was still 5-15 % below its later ones)
+const WRK_WARM_UP_S = 4;
 // warmUpMs: after wrk, the router's JIT re-settles on the new traffic (other clients, other
 // header shapes: V8 deoptimizes the request path and takes a few seconds at 1000 req/s to
 // optimize it again); measured here, its p99 stays 3-7 ms for the first ~4 s, then 1.3-2 ms
-export const WRK_ROUNDS = 3;
-const WRK_WARM_UP_S = 5;
-export const FIXED_RATE = { ratePerS: 1000, durationMs: 5000, sliceMs: 1000, warmUpMs: 5000 };
+export const FIXED_RATE = { ratePerS: 1000, rounds: Math.max(3, Number(process.env.BENCH_FIXED_ROUNDS ?? 10)), sliceMs: 1000, warmUpMs: 5000 };
 
 export type Measured<T> = { ok: true; value: T } | { ok: false; reason: string };
 
+/** one target's wrk rounds */
+export interface WrkRounds {
+  runs: WrkResult[];
+  requestsPerS: Summary;
+  /** CPU per request of the proxy process (nginx's master and workers, the platform), µs; for
+   *  direct: of the app itself */
+  cpuUsPerRequest: Summary;
+  /** the median run by req/s, for its latency percentiles */
+  medianRun: WrkResult;
+}
+
 export interface ProxyResults {
-  wrk: { direct: Measured<WrkResult>; nginx: Measured<WrkResult>; cellhost: Measured<WrkResult> };
+  wrk: { direct: Measured<WrkRounds>; nginx: Measured<WrkRounds>; cellhost: Measured<WrkRounds> };
+  /** per round: cellhost ÷ nginx and cellhost ÷ direct req/s, each from the same round */
+  ratios: { vsNginx: Summary; vsDirect: Summary };
   fixed: { direct: FixedRateResult; nginx: Measured<FixedRateResult>; cellhost: FixedRateResult };
+  /** per 1 s round: cellhost's p99 − direct's p99 in that round */
+  addedP99: Summary;
   /** the same rate during the warm-up before those, shown beside them */
   fixedWarmUp: { direct: FixedRateResult; cellhost: FixedRateResult };
   upstream: { host: string; port: number };
@@ -47,6 +73,7 @@ export async function benchProxy(platform: BenchPlatform, log: (line: string) =>
   if (status !== 200) throw new Error(`the proxy service answered ${status}`);
   const view = await platform.service(SERVICE);
   const pid = view.instances?.[0]?.pid;
+  const instanceId = view.instances?.[0]?.id as string;
   const upstream = typeof pid === 'number' && pid > 0 ? findListenAddress(pid) : null;
   if (!upstream) throw new Error(`could not find where instance pid ${pid} listens`);
   log(`proxy: instance pid ${pid} listens on ${upstream.host}:${upstream.port}`);
@@ -61,49 +88,68 @@ export async function benchProxy(platform: BenchPlatform, log: (line: string) =>
     const directUrl = `http://${upstream.host}:${upstream.port}/`;
     const nginxUrl = nginx instanceof Error ? null : `http://127.0.0.1:${nginx.port}/`;
     const routerUrl = `http://127.0.0.1:${platform.routerPort}/`;
+    const nginxPids = nginx instanceof Error ? [] : processTree(nginx.pid);
+    // CPU in ms of whatever does the work for each target
+    const appCpuMs = () => readInstanceCpuMs(platform.cgroupPrefix, instanceId) ?? NaN;
+    const cpuMsOf: Record<string, () => number> = {
+      direct: appCpuMs,
+      nginx: () => readCpuNsOf(nginxPids) / 1e6,
+      cellhost: () => readCpuNs(platform.pid) / 1e6,
+    };
 
-    // wrk's runs take turns as well (each round in another order), WRK_ROUNDS of them, and each
-    // target's figure is its median run by req/s: one noisy window of the shared machine moved a
-    // single run's ratio by ±10 %
-    type Closed = { name: string; url: string | null; host?: string; why: string; runs: WrkResult[]; error?: string };
+    type Closed = { name: string; url: string | null; host?: string; why: string; runs: WrkResult[]; cpuUs: number[]; error?: string };
     const nginxWhy = nginx instanceof Error ? nginx.message.split('\n')[0]! : '';
     const closed: Closed[] = [
-      { name: 'direct', url: directUrl, why: '', runs: [] },
-      { name: 'nginx', url: nginxUrl, host: HOST, why: nginxWhy, runs: [] },
-      { name: 'cellhost', url: routerUrl, host: HOST, why: '', runs: [] },
+      { name: 'direct', url: directUrl, why: '', runs: [], cpuUs: [] },
+      { name: 'nginx', url: nginxUrl, host: HOST, why: nginxWhy, runs: [], cpuUs: [] },
+      { name: 'cellhost', url: routerUrl, host: HOST, why: '', runs: [], cpuUs: [] },
     ];
     const usable = (c: Closed) => wrk !== null && c.url !== null && c.error === undefined;
-    const attempt = async (c: Closed, durationS?: number) => {
+    const attempt = async (c: Closed, durationS: number) => {
+      const cpu0 = cpuMsOf[c.name]!();
       const r = await measure(() => runWrk(wrk!, c.url!, { host: c.host, durationS }));
+      const cpuMs = cpuMsOf[c.name]!() - cpu0;
       if (!r.ok) c.error = r.reason;
-      return r;
+      return { r, cpuMs };
     };
-    // a warm-up each fills connection pools and JIT caches; only the runs after it count (with
-    // 1 s, the router's first measured run was still 5-15 % below its later ones)
     for (const c of closed) if (usable(c)) await attempt(c, WRK_WARM_UP_S);
+    // the rounds take turns, each round in another order, so no target always follows another
     for (let round = 0; round < WRK_ROUNDS; round++) {
-      log(`proxy: wrk round ${round + 1} of ${WRK_ROUNDS}`);
+      const line: string[] = [];
       for (let k = 0; k < closed.length; k++) {
         const c = closed[(round + k) % closed.length]!;
         if (!usable(c)) continue;
-        const r = await attempt(c);
-        if (r.ok) c.runs.push(r.value);
-        log(`proxy: wrk ${c.name}: ${r.ok ? `${Math.round(r.value.requestsPerS)} req/s` : r.reason}`);
+        const { r, cpuMs } = await attempt(c, WRK_ROUND_S);
+        if (r.ok) {
+          c.runs.push(r.value);
+          c.cpuUs.push((cpuMs * 1000) / r.value.requests);
+        }
+        line.push(`${c.name} ${r.ok ? Math.round(r.value.requestsPerS) : r.reason}`);
       }
+      log(`proxy: wrk round ${round + 1} of ${WRK_ROUNDS}: ${line.join(', ')}`);
     }
-    const closedResult = (name: string): Measured<WrkResult> => {
+    const rounds = (name: string): Measured<WrkRounds> => {
       const c = closed.find((x) => x.name === name)!;
       if (!wrk) return { ok: false, reason: 'wrk is not installed (apt-get install wrk)' };
       if (!c.url) return { ok: false, reason: c.why };
       if (c.error !== undefined) return { ok: false, reason: c.error };
-      return { ok: true, value: [...c.runs].sort((a, b) => a.requestsPerS - b.requestsPerS)[Math.floor(c.runs.length / 2)]! };
+      const rps = c.runs.map((r) => r.requestsPerS);
+      return {
+        ok: true,
+        value: { runs: c.runs, requestsPerS: summarize(rps), cpuUsPerRequest: summarize(c.cpuUs), medianRun: [...c.runs].sort((a, b) => a.requestsPerS - b.requestsPerS)[Math.floor(c.runs.length / 2)]! },
+      };
     };
-    const wDirect = closedResult('direct');
-    const wNginx = closedResult('nginx');
-    const wCellhost = closedResult('cellhost');
+    const wDirect = rounds('direct');
+    const wNginx = rounds('nginx');
+    const wCellhost = rounds('cellhost');
+    const rps = (w: Measured<WrkRounds>) => (w.ok ? w.value.runs.map((r) => r.requestsPerS) : []);
+    const ratios = {
+      vsNginx: summarize(paired(rps(wCellhost), rps(wNginx), (a, b) => a / b)),
+      vsDirect: summarize(paired(rps(wCellhost), rps(wDirect), (a, b) => a / b)),
+    };
 
     // the fixed-rate runs take turns in 1 s slices, so a stall of the (shared) machine lands on
-    // one target's slice, not on a whole 5 s run of it; each target keeps its connections
+    // one target's slice, not on a whole run of it; each target keeps its connections
     type Target = { name: string; port: number; host: string; hostHeader?: string; agent: http.Agent; runs: FixedRateResult[]; warmUp?: FixedRateResult };
     const targets: Target[] = [
       { name: 'direct', port: upstream.port, host: upstream.host },
@@ -114,9 +160,8 @@ export async function benchProxy(platform: BenchPlatform, log: (line: string) =>
       const slice = (t: Target, durationMs: number) => runFixedRate({ port: t.port, host: t.host, hostHeader: t.hostHeader, agent: t.agent, ratePerS: FIXED_RATE.ratePerS, durationMs });
       log(`proxy: ${FIXED_RATE.ratePerS} req/s warm-up, ${FIXED_RATE.warmUpMs} ms per target`);
       for (const t of targets) t.warmUp = await slice(t, FIXED_RATE.warmUpMs);
-      const rounds = Math.round(FIXED_RATE.durationMs / FIXED_RATE.sliceMs);
-      log(`proxy: ${FIXED_RATE.ratePerS} req/s, ${rounds} slices of ${FIXED_RATE.sliceMs} ms per target, taking turns`);
-      for (let round = 0; round < rounds; round++) {
+      log(`proxy: ${FIXED_RATE.ratePerS} req/s, ${FIXED_RATE.rounds} rounds of ${FIXED_RATE.sliceMs} ms per target, taking turns`);
+      for (let round = 0; round < FIXED_RATE.rounds; round++) {
         for (let k = 0; k < targets.length; k++) {
           const t = targets[(round + k) % targets.length]!;
           t.runs.push(await slice(t, FIXED_RATE.sliceMs));
@@ -125,18 +170,19 @@ export async function benchProxy(platform: BenchPlatform, log: (line: string) =>
     } finally {
       for (const t of targets) t.agent.destroy();
     }
+    const target = (name: string) => targets.find((x) => x.name === name);
     const merged = (name: string) => {
-      const t = targets.find((x) => x.name === name);
+      const t = target(name);
       return t ? mergeFixedRate(t.runs) : null;
     };
-    const fDirect = merged('direct')!;
-    const fCellhost = merged('cellhost')!;
+    const p99s = (name: string) => target(name)!.runs.map((r) => percentile(r.latencies, 99));
     const fNginxRuns = merged('nginx');
-    const fNginx: Measured<FixedRateResult> = fNginxRuns ? { ok: true, value: fNginxRuns } : { ok: false, reason: nginxWhy };
     return {
       wrk: { direct: wDirect, nginx: wNginx, cellhost: wCellhost },
-      fixed: { direct: fDirect, nginx: fNginx, cellhost: fCellhost },
-      fixedWarmUp: { direct: targets.find((t) => t.name === 'direct')!.warmUp!, cellhost: targets.find((t) => t.name === 'cellhost')!.warmUp! },
+      ratios,
+      fixed: { direct: merged('direct')!, nginx: fNginxRuns ? { ok: true, value: fNginxRuns } : { ok: false, reason: nginxWhy }, cellhost: merged('cellhost')! },
+      addedP99: summarize(paired(p99s('cellhost'), p99s('direct'), (a, b) => a - b)),
+      fixedWarmUp: { direct: target('direct')!.warmUp!, cellhost: target('cellhost')!.warmUp! },
       upstream,
       nginxWorkers: nginx instanceof Error ? 0 : nginx.workers,
     };

@@ -1,12 +1,14 @@
 // Thaw latency: a warm instance idle past CELLHOST_FREEZE_AFTER_S is frozen by the cgroup
 // freezer; the next request's time (thaw + proxy + app) against a warm request's, both on the
-// same keep-alive connection through the router. Median of BENCH_THAW_RUNS (default 10).
+// same keep-alive connection through the router, in rounds (warm, warm after a short idle, thaw).
+// Median of BENCH_THAW_RUNS rounds (default 10), with the platform's CPU per thaw (/proc).
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { FIXTURES } from '../helpers/server.ts';
 import { getViaRouter, type BenchPlatform } from './platform.ts';
-import { median, sleep } from './stats.ts';
+import { readCpuNs } from './proc-stats.ts';
+import { paired, sleep, summarize, type Summary } from './stats.ts';
 
 const SERVICE = 'thaw';
 const HOST = `${SERVICE}.localhost`;
@@ -19,12 +21,17 @@ const IDLE_GAP_MS = 150;
 export interface ThawResult {
   runs: number;
   /** a request right after another one */
-  warmMs: number;
+  warm: Summary;
   /** a request after IDLE_GAP_MS of idleness, not frozen */
-  warmAfterIdleMs: number;
+  warmAfterIdle: Summary;
   idleGapMs: number;
-  thawMs: number;
-  samples: { warm: number[]; warmAfterIdle: number[]; thaw: number[] };
+  thaw: Summary;
+  /** per round: the thaw − the warm request of the same round */
+  overWarm: Summary;
+  /** CPU the platform process spent on the request that thawed (freezer write, proxy), ms */
+  platformCpuMs: Summary;
+  /** the same for a warm request, for comparison */
+  warmPlatformCpuMs: Summary;
   /** whether "frozen" was confirmed in the cgroup's freezer.state, not only in the service view */
   confirmedByCgroup: boolean;
 }
@@ -71,21 +78,30 @@ export async function benchThaw(platform: BenchPlatform): Promise<ThawResult> {
   const warm: number[] = [];
   const warmAfterIdle: number[] = [];
   const thaw: number[] = [];
+  const cpuThaw: number[] = [];
+  const cpuWarm: number[] = [];
   let confirmed = true;
+  const cpuMs = () => readCpuNs(platform.pid) / 1e6;
   try {
     await timeGet(platform.routerPort, agent);
     for (let i = 0; i <= THAW_RUNS; i++) {
       await timeGet(platform.routerPort, agent);
+      const c0 = cpuMs();
       const w = await timeGet(platform.routerPort, agent);
+      const cw = cpuMs() - c0;
       await sleep(IDLE_GAP_MS);
       const wi = await timeGet(platform.routerPort, agent);
       confirmed = (await waitFrozen(platform)) && confirmed;
+      const c1 = cpuMs();
       const t = await timeGet(platform.routerPort, agent);
+      const ct = cpuMs() - c1;
       // round 0 is a warm-up
       if (i > 0) {
         warm.push(w);
         warmAfterIdle.push(wi);
         thaw.push(t);
+        cpuWarm.push(cw);
+        cpuThaw.push(ct);
       }
     }
   } finally {
@@ -93,11 +109,13 @@ export async function benchThaw(platform: BenchPlatform): Promise<ThawResult> {
   }
   return {
     runs: THAW_RUNS,
-    warmMs: median(warm),
-    warmAfterIdleMs: median(warmAfterIdle),
+    warm: summarize(warm),
+    warmAfterIdle: summarize(warmAfterIdle),
     idleGapMs: IDLE_GAP_MS,
-    thawMs: median(thaw),
-    samples: { warm, warmAfterIdle, thaw },
+    thaw: summarize(thaw),
+    overWarm: summarize(paired(thaw, warm, (a, b) => a - b)),
+    platformCpuMs: summarize(cpuThaw),
+    warmPlatformCpuMs: summarize(cpuWarm),
     confirmedByCgroup: confirmed,
   };
 }
