@@ -13,7 +13,7 @@ import { createUi } from '../ui/app.tsx';
 import { meteredUi } from '../ui/metrics.ts';
 import { createSessions } from '../ui/session.ts';
 import { createDeployments } from './control/deployments.ts';
-import { createServices } from './control/services.ts';
+import { createServices, describeStartAhead } from './control/services.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import type { Config } from './core/config.ts';
 import { describeError } from './core/errors.ts';
@@ -24,6 +24,7 @@ import { secureDataDir } from './data-dir.ts';
 import { setUpIsolation } from './isolation.ts';
 import { createHostCpu } from './instances/host-cpu.ts';
 import { createPool, type PoolEvent } from './instances/pool/index.ts';
+import { prewarmBudgetBytes } from './instances/pool/prewarm.ts';
 import { answerClientError } from './router/error-page.ts';
 import { createRouter } from './router/proxy.ts';
 import { createEnvControl, type EnvControl } from './control/env.ts';
@@ -108,6 +109,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     hostCpu: createHostCpu(),
     // short of memory: under 5 % of RAM free, or under 256 MB
     isMemoryLow: () => os.freemem() < Math.min(os.totalmem() * 0.05, 256 * 1024 * 1024),
+    prewarmBudgetBytes: prewarmBudgetBytes(config.prewarmMb, os.totalmem(), os.freemem()),
     startTimeoutMs: config.startTimeoutMs,
     queueLimit: config.queueLimit,
     queueTimeoutMs: config.queueTimeoutMs,
@@ -170,6 +172,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     envFor: (name) => envControl!.forService(name).vars,
     logTransform: (name) => envControl!.masker(name).stream(),
     onLiveChanged: (name) => services.sync(name),
+    startAhead: async (name, id) => describeStartAhead(await services.prewarm(name, id)),
     onEvent,
   });
   envControl = createEnvControl({
@@ -182,6 +185,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const interrupted = await deployments.recover();
   if (interrupted) log.warn('deploy.interrupted_on_restart', { count: interrupted });
   services.syncAll();
+  // prewarmed instances come back in the background, the most recently used services first
+  void services.prewarmRecent(usage.lastUsed()).catch((err) => log.error('prewarm.restart_failed', { error: describeError(err) }));
 
   await listen(router, config.http.host, config.http.port);
   const sessions = createSessions({ tokens: store.tokens, now: () => clock.now() });

@@ -30,6 +30,8 @@ const totalsShape = {
   gbSeconds: z.number(),
   coldStarts: z.number().int(),
   coldStartMs: z.number().int(),
+  prewarmedStarts: z.number().int().openapi({ description: 'requests that thawed a prewarmed instance (its app started ahead, frozen) instead of waiting for a cold start' }),
+  prewarmedStartMs: z.number().int(),
   cost: z.number(),
 };
 
@@ -88,6 +90,8 @@ const metricsSchema = z
         ...quantiles,
         coldStarts: z.number().int(),
         coldStartAvgMs: z.number().int().nullable(),
+        prewarmedStarts: z.number().int(),
+        prewarmedStartAvgMs: z.number().int().nullable(),
         instances: z.number().int(),
         gbSeconds: z.number(),
       }),

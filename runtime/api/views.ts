@@ -42,6 +42,16 @@ const instanceSchema = z.strictObject({
   frozen: z.boolean(),
   startedAt: z.string(),
   readyAt: z.string().nullable(),
+  prewarm: z
+    .strictObject({
+      reason: z.enum(['deploy', 'change', 'idle', 'restart']),
+      since: z.string(),
+      kept: z.boolean().openapi({ description: 'frozen and waiting for its first request (counted against CELLHOST_PREWARM_MB); false once a request thawed it' }),
+      memoryBytes: z.number().int(),
+      startedAhead: z.boolean().openapi({ description: 'its app started before any request asked for it' }),
+    })
+    .nullable()
+    .openapi({ description: 'a prewarmed instance: its app started ahead (deploy, change, restart) or was kept at its idle timeout, frozen until a request comes' }),
 });
 
 export const serviceSchema = serviceSettingsSchema

@@ -44,6 +44,12 @@ export interface DeploymentsDeps {
   logTransform?(service: string): LogTransform;
   /** the live deployment changed: the pool must follow */
   onLiveChanged(service: string): void;
+  /**
+   * a built deployment is about to go live: start its version ahead (a prewarmed instance), so
+   * the switch and the first request after it need no start; resolves with a line for the build
+   * log, or null when nothing was started (prewarming off for the service or the platform)
+   */
+  startAhead?(service: string, deploymentId: string): Promise<string | null>;
   onEvent?(service: string, event: string, fields: Record<string, unknown>): void;
 }
 
@@ -193,8 +199,17 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       const start = await runtime.defaultStart(imageDir);
       for (const note of start.notes) say(`\x1b[33m${note}\x1b[0m`);
       if (!service.startCommand) say(`Start command (the ${service.runtime} default for this image): ${start.command}`);
-      store.deployments.update(dep.id, { status: 'ready', imageDir, runtime: service.runtime, defaultStart: start.command, finishedAt: iso() });
+      store.deployments.update(dep.id, { imageDir, runtime: service.runtime, defaultStart: start.command, finishedAt: iso() });
       say(`Build finished in ${((deps.clock.now() - started) / 1000).toFixed(1)} s`);
+      // still `building` while its version starts ahead: a platform stopped meanwhile finds it
+      // interrupted, not built and never made live
+      const ahead = await deps.startAhead?.(service.name, dep.id).catch((err: unknown) => {
+        log.error('deploy.start_ahead_failed', { deployment: dep.id, error: describeError(err) });
+        return null;
+      });
+      if (ahead) say(ahead);
+      if (abort.signal.aborted) throw new CellhostError('ERR_BUILD_INTERRUPTED', 'the deployment was stopped before it went live');
+      store.deployments.update(dep.id, { status: 'ready' });
       promote(dep.id);
       say(`Deployment ${dep.id} is live`);
       const pruned = await pruneImages(service.name, IMAGES_KEPT[service.plan]);

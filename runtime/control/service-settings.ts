@@ -27,6 +27,7 @@ const settingsShape = {
     .refine((p) => !p.split('/').includes('..') && !p.startsWith('/'), 'a relative path inside the source')
     .nullable(),
   domains: z.array(domainSchema).max(50),
+  prewarm: z.boolean(),
 };
 
 export const SERVICE_DEFAULTS: Omit<ServiceSettings, 'runtime'> = {
@@ -43,6 +44,7 @@ export const SERVICE_DEFAULTS: Omit<ServiceSettings, 'runtime'> = {
   healthPath: null,
   rootDir: null,
   domains: [],
+  prewarm: true,
 };
 
 const optional = Object.fromEntries(Object.entries(settingsShape).map(([k, v]) => [k, v.optional()])) as {

@@ -8,7 +8,7 @@ import { cpuForMemory } from '../sandbox/cgroups/cpu.ts';
 import type { Clock } from '../core/clock.ts';
 import { CellhostError, describeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import type { InstanceInfo, Pool } from '../instances/pool/types.ts';
+import type { InstanceInfo, Pool, PrewarmOutcome } from '../instances/pool/types.ts';
 import type { Route } from '../router/proxy.ts';
 import { serviceLabel } from '../router/hosts.ts';
 import type { Store } from '../store/index.ts';
@@ -59,6 +59,29 @@ export interface Services {
   /** make the pool run what is live now; `standby` unless it is the platform's start */
   sync(name: string, standby?: boolean): void;
   syncAll(): void;
+  /** a deployment about to go live: its version started and frozen ahead (a prewarmed instance) */
+  prewarm(name: string, deploymentId: string): Promise<PrewarmOutcome>;
+  /**
+   * after the platform's start: the services that served requests get their prewarmed instance
+   * again, most recently used first, one at a time, until the budget keeps no more
+   */
+  prewarmRecent(lastUsed: readonly { service: string; at: number }[]): Promise<void>;
+}
+
+/** a deployment's start ahead, for its build log; null when none was tried */
+export function describeStartAhead(outcome: PrewarmOutcome): string | null {
+  switch (outcome.kind) {
+    case 'kept':
+      return `Started the new version ahead of its first request${outcome.startMs !== null ? ` (ready in ${outcome.startMs} ms)` : ''} and froze it: a prewarmed instance holding ${Math.round(outcome.memoryBytes / 1024 / 1024)} MB, thawed by the next request`;
+    case 'taken':
+      return 'Started the new version ahead: it is serving';
+    case 'no-room':
+      return `Not kept as a prewarmed instance: ${outcome.reason}`;
+    case 'failed':
+      return `\x1b[33mThe new version did not start (${outcome.code}): ${outcome.message}\x1b[0m`;
+    case 'off':
+      return null;
+  }
 }
 
 export function createServices(deps: ServicesDeps): Services {
@@ -188,6 +211,24 @@ export function createServices(deps: ServicesDeps): Services {
     sync,
     syncAll() {
       for (const s of store.services.list()) sync(s.name, false);
+    },
+    async prewarm(name, deploymentId) {
+      const s = store.services.get(name);
+      const dep = store.deployments.get(deploymentId);
+      if (!s || !dep?.imageDir) return { kind: 'off', reason: 'the deployment has no image' };
+      const env = deps.envFor(name);
+      return pool.prewarm(name, buildTarget(s, dep, env.vars, env.version), { reason: 'deploy' });
+    },
+    async prewarmRecent(lastUsed) {
+      for (const { service, at } of lastUsed) {
+        const s = deleting.has(service) ? undefined : store.services.get(service);
+        const dep = s?.liveDeploymentId ? store.deployments.get(s.liveDeploymentId) : undefined;
+        if (!s || !dep?.imageDir || !s.prewarm || s.minInstances > 0) continue;
+        const env = deps.envFor(service);
+        const outcome = await pool.prewarm(service, buildTarget(s, dep, env.vars, env.version), { reason: 'restart', lastUsedAt: at });
+        // every service after this one was used less recently: none of them would be kept either
+        if (outcome.kind === 'no-room' || (outcome.kind === 'off' && /CELLHOST_PREWARM_MB|shutting down/.test(outcome.reason))) return;
+      }
     },
   };
 }

@@ -44,5 +44,6 @@ export function buildTarget(service: Service, deployment: Deployment, env: Recor
     minInstances: service.minInstances,
     idleTimeoutMs: Math.round(service.idleTimeoutS * 1000),
     healthPath: service.healthPath,
+    prewarm: service.prewarm,
   };
 }

@@ -71,6 +71,9 @@ export interface Config {
   freezeAfterMs: number;
   /** services scaled to zero that keep their next instance prepared (standbys) */
   standbys: number;
+  /** memory the prewarmed instances (apps started and frozen ahead) may hold, MB; null: a quarter
+   *  of the host's memory, at most what is free at start; 0: none */
+  prewarmMb: number | null;
   cgroupRoot: string;
   /** host uids for services: FIRST-LAST */
   uidRange: UidRange;
@@ -132,6 +135,7 @@ const SETTINGS = {
   startupBoost: { flag: 'startup-boost', env: 'CELLHOST_STARTUP_BOOST', def: 'uncapped' },
   freezeAfterS: { flag: 'freeze-after-s', env: 'CELLHOST_FREEZE_AFTER_S', def: '30' },
   standbys: { flag: 'standbys', env: 'CELLHOST_STANDBYS', def: '4' },
+  prewarmMb: { flag: 'prewarm-mb', env: 'CELLHOST_PREWARM_MB', def: 'auto' },
   uidRange: { flag: 'uid-range', env: 'CELLHOST_UID_RANGE', def: '2000000000-2000065535' },
   netnsSubnet: { flag: 'netns-subnet', env: 'CELLHOST_NETNS_SUBNET', def: '10.213.0.0/16' },
   egressAllow: { flag: 'egress-allow', env: 'CELLHOST_EGRESS_ALLOW', def: '' },
@@ -228,6 +232,7 @@ const schema = z.object({
   ], { message: '"uncapped", "off", or a fraction of a core such as 1.5' }),
   freezeAfterS: z.coerce.number().min(0),
   standbys: z.coerce.number().int().min(0).max(1000),
+  prewarmMb: z.union([z.literal('auto'), z.coerce.number().int().min(0).max(16 * 1024 * 1024)], { message: '"auto" or a whole number of MB (0 turns prewarming off)' }),
   cgroupRoot: z.string().min(1),
   uidRange: z.string().transform((text, ctx) => {
     const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(text);
@@ -305,6 +310,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     startupBoost: v.startupBoost === 'uncapped' ? null : v.startupBoost,
     freezeAfterMs: Math.round(v.freezeAfterS * 1000),
     standbys: v.standbys,
+    prewarmMb: v.prewarmMb === 'auto' ? null : v.prewarmMb,
     cgroupRoot: v.cgroupRoot,
     uidRange: v.uidRange,
     netnsSubnet: v.netnsSubnet,

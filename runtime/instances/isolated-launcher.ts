@@ -49,6 +49,7 @@ export function createIsolatedLauncher(opts: IsolatedLauncherOptions): Launcher 
         // a frozen group cannot see SIGTERM, and the pool thaws before it stops one anyway
         freeze: () => group.freeze(),
         thaw: () => group.thaw(),
+        memoryBytes: async () => (await group.stats()).memoryCurrentBytes,
         async killAll() {
           await group.killAll();
           await inner.killAll?.();

@@ -53,6 +53,8 @@ export interface Launch {
   /** stop every process of the instance in place (memory kept) and resume it: the cgroup freezer */
   freeze?(): Promise<void>;
   thaw?(): Promise<void>;
+  /** the memory every process of the instance holds now (its cgroup's usage), bytes */
+  memoryBytes?(): Promise<number | null>;
   /** free what prepare() took (ports, dirs, cgroups, namespaces); idempotent */
   release(): Promise<void>;
 }

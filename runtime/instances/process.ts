@@ -34,6 +34,8 @@ export interface InstanceProcess {
   readonly canFreeze: boolean;
   freeze(): Promise<void>;
   thaw(): Promise<void>;
+  /** what its processes hold in memory now (the cgroup's usage); null when the launcher cannot tell */
+  memoryBytes(): Promise<number | null>;
   /** SIGTERM the group, SIGKILL after graceMs, then free the launch; idempotent */
   dispose(graceMs?: number): Promise<void>;
 }
@@ -151,6 +153,7 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
     canFreeze: Boolean(launch.freeze && launch.thaw),
     freeze: async () => launch.freeze?.(),
     thaw: async () => launch.thaw?.(),
+    memoryBytes: async () => (await launch.memoryBytes?.().catch(() => null)) ?? null,
     dispose,
   };
 }

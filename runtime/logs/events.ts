@@ -1,5 +1,14 @@
 // Platform events in words: what the service's log shows for each.
 
+const mb = (bytes: unknown) => `${Math.round(Number(bytes) / 1024 / 1024)} MB`;
+
+const PREWARM_REASONS: Record<string, string> = {
+  deploy: 'started ahead for a deployment',
+  change: 'started ahead after a change',
+  idle: 'kept at its idle timeout',
+  restart: 'started ahead after the platform restarted',
+};
+
 const seconds = (ms: unknown) => `${(Number(ms) / 1000).toFixed(Number(ms) < 10_000 ? 2 : 0)} s`;
 
 export function describeEvent(event: string, f: Record<string, unknown>): string {
@@ -25,7 +34,15 @@ export function describeEvent(event: string, f: Record<string, unknown>): string
     case 'frozen':
       return `instance ${f.instanceId} frozen after ${seconds(f.idleMs)} idle (memory kept, no CPU, not billed)`;
     case 'thawed':
-      return `instance ${f.instanceId} thawed in ${f.thawMs} ms after ${seconds(f.frozenMs)} frozen`;
+      return f.prewarmed
+        ? `instance ${f.instanceId} (prewarmed: its app started at ${f.startedAt}, before this request) thawed for a request in ${f.thawMs} ms after ${seconds(f.frozenMs)} frozen: no cold start`
+        : `instance ${f.instanceId} thawed in ${f.thawMs} ms after ${seconds(f.frozenMs)} frozen`;
+    case 'prewarmed':
+      return `instance ${f.instanceId} kept as a prewarmed instance (${PREWARM_REASONS[String(f.reason)] ?? f.reason}): its app started at ${f.startedAt}${f.startMs !== null && f.startMs !== undefined ? ` and was ready in ${f.startMs} ms` : ''}, before any request; frozen, holding ${mb(f.memoryBytes)} (prewarmed instances hold ${mb(f.keptBytes)} of ${mb(f.budgetBytes)}); not billed`;
+    case 'prewarm_evicted':
+      return `prewarmed instance ${f.instanceId} stopped after ${seconds(f.keptMs)}: ${f.why === 'budget' ? 'its memory went to a more recently used service (CELLHOST_PREWARM_MB)' : f.why === 'memory' ? 'the host is short of memory' : 'prewarming was turned off for the service'}`;
+    case 'prewarm_skipped':
+      return `no prewarmed instance kept (${PREWARM_REASONS[String(f.reason)] ?? f.reason}): ${f.message}`;
     case 'memory_pressure_stop':
       return `instance ${f.instanceId} stopped: the host is short of memory (it was frozen ${seconds(f.frozenMs)})`;
     case 'drain':

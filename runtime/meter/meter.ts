@@ -14,6 +14,8 @@ export interface InstanceMeterInfo {
   memoryMb: number;
   startMs: number;
   persistent: boolean;
+  /** started before any request asked for it (a prewarmed instance): its start is neither a cold start nor billed */
+  ahead?: boolean;
 }
 
 export interface LifetimeTotals {
@@ -22,6 +24,8 @@ export interface LifetimeTotals {
   latencySumMs: number;
   coldStarts: number;
   coldStartMs: number;
+  prewarmedStarts: number;
+  prewarmedStartMs: number;
   billedMs: number;
   gbMs: number;
 }
@@ -34,6 +38,8 @@ export interface Meter {
   /** a frozen instance bills nothing until thawed */
   paused(instanceId: string): void;
   resumed(instanceId: string): void;
+  /** a request thawed a prewarmed instance: counted apart from cold starts */
+  prewarmedStart(service: string, instanceId: string, thawMs: number): void;
   request(service: string, status: number, durationMs: number): void;
   flush(): void;
   totals(): Map<string, LifetimeTotals>;
@@ -64,6 +70,8 @@ const emptyTotals = (): LifetimeTotals => ({
   latencySumMs: 0,
   coldStarts: 0,
   coldStartMs: 0,
+  prewarmedStarts: 0,
+  prewarmedStartMs: 0,
   billedMs: 0,
   gbMs: 0,
 });
@@ -84,7 +92,7 @@ export function createMeter(opts: MeterOptions): Meter {
     const key = `${service}\0${minute}`;
     let d = pending.get(key);
     if (!d) {
-      d = { service, minute, requests: 0, s2xx: 0, s3xx: 0, s4xx: 0, s5xx: 0, latency: {}, coldStarts: 0, coldStartMs: 0, instances: 0, billedMs: 0, gbMs: 0 };
+      d = { service, minute, requests: 0, s2xx: 0, s3xx: 0, s4xx: 0, s5xx: 0, latency: {}, coldStarts: 0, coldStartMs: 0, prewarmedStarts: 0, prewarmedStartMs: 0, instances: 0, billedMs: 0, gbMs: 0 };
       pending.set(key, d);
     }
     seen.add(service);
@@ -146,6 +154,8 @@ export function createMeter(opts: MeterOptions): Meter {
       const now = opts.clock.now();
       const s: InstanceState = { service: info.service, memoryMb: info.memoryMb, persistent: info.persistent, active: 0, paused: false, cursor: info.persistent ? now : null };
       instances.set(info.instanceId, s);
+      // no request waited for it and nobody pays for it: its first request is counted when it thaws
+      if (info.ahead) return;
       const d = delta(info.service, now);
       d.coldStarts++;
       d.coldStartMs += info.startMs;
@@ -189,6 +199,14 @@ export function createMeter(opts: MeterOptions): Meter {
       if (!s || !s.paused) return;
       s.paused = false;
       if (isBilling(s)) s.cursor = opts.clock.now();
+    },
+    prewarmedStart(service, _instanceId, thawMs) {
+      const d = delta(service, opts.clock.now());
+      d.prewarmedStarts++;
+      d.prewarmedStartMs += thawMs;
+      const t = totalsOf(service);
+      t.prewarmedStarts++;
+      t.prewarmedStartMs += thawMs;
     },
     request(service, status, durationMs) {
       const d = delta(service, opts.clock.now());

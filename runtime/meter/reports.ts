@@ -10,6 +10,9 @@ export interface ServiceUsage {
   gbSeconds: number;
   coldStarts: number;
   coldStartMs: number;
+  /** requests that thawed a prewarmed instance instead of waiting for a start */
+  prewarmedStarts: number;
+  prewarmedStartMs: number;
   cost: number;
 }
 
@@ -27,18 +30,21 @@ export function usageReport(store: UsageStore, from: number, to: number, price: 
   const by = new Map<string, ServiceUsage>();
   for (const r of store.range(Math.floor(from / 60_000), Math.floor(to / 60_000), service)) {
     let u = by.get(r.service);
-    if (!u) by.set(r.service, (u = { service: r.service, requests: 0, billedMs: 0, gbSeconds: 0, coldStarts: 0, coldStartMs: 0, cost: 0 }));
+    if (!u) by.set(r.service, (u = { service: r.service, requests: 0, billedMs: 0, gbSeconds: 0, coldStarts: 0, coldStartMs: 0, prewarmedStarts: 0, prewarmedStartMs: 0, cost: 0 }));
     u.requests += r.requests;
     u.billedMs += r.billedMs;
     u.gbSeconds += r.gbMs / 1000;
     u.coldStarts += r.coldStarts;
     u.coldStartMs += r.coldStartMs;
+    u.prewarmedStarts += r.prewarmedStarts;
+    u.prewarmedStartMs += r.prewarmedStartMs;
   }
   const services = [...by.values()].map((u) => ({
     ...u,
     billedMs: Math.round(u.billedMs),
     gbSeconds: round(u.gbSeconds, 6),
     coldStartMs: Math.round(u.coldStartMs),
+    prewarmedStartMs: Math.round(u.prewarmedStartMs),
     cost: round(u.gbSeconds * price, 9),
   }));
   const total = services.reduce(
@@ -48,9 +54,11 @@ export function usageReport(store: UsageStore, from: number, to: number, price: 
       gbSeconds: round(t.gbSeconds + u.gbSeconds, 6),
       coldStarts: t.coldStarts + u.coldStarts,
       coldStartMs: t.coldStartMs + u.coldStartMs,
+      prewarmedStarts: t.prewarmedStarts + u.prewarmedStarts,
+      prewarmedStartMs: t.prewarmedStartMs + u.prewarmedStartMs,
       cost: round(t.cost + u.cost, 9),
     }),
-    { requests: 0, billedMs: 0, gbSeconds: 0, coldStarts: 0, coldStartMs: 0, cost: 0 },
+    { requests: 0, billedMs: 0, gbSeconds: 0, coldStarts: 0, coldStartMs: 0, prewarmedStarts: 0, prewarmedStartMs: 0, cost: 0 },
   );
   return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), pricePerGbSecond: price, services, total };
 }
@@ -67,6 +75,9 @@ export interface MetricsPoint {
   p99: number | null;
   coldStarts: number;
   coldStartAvgMs: number | null;
+  /** requests that thawed a prewarmed instance instead of a cold start, and their mean thaw */
+  prewarmedStarts: number;
+  prewarmedStartAvgMs: number | null;
   instances: number;
   gbSeconds: number;
 }
@@ -77,9 +88,9 @@ export function metricsSeries(store: UsageStore, service: string, windowMs: numb
   const toMin = Math.floor(now / 60_000);
   const fromMin = toMin - Math.ceil(windowMs / 60_000) + 1;
   const first = fromMin - (fromMin % stepMin);
-  const buckets = new Map<number, { rows: number; point: Omit<MetricsPoint, 't' | 'p50' | 'p95' | 'p99' | 'coldStartAvgMs'> & { hist: Histogram; coldMs: number } }>();
+  const buckets = new Map<number, { rows: number; point: Omit<MetricsPoint, 't' | 'p50' | 'p95' | 'p99' | 'coldStartAvgMs' | 'prewarmedStartAvgMs'> & { hist: Histogram; coldMs: number; prewarmedMs: number } }>();
   for (let m = first; m <= toMin; m += stepMin) {
-    buckets.set(m, { rows: 0, point: { requests: 0, s2xx: 0, s3xx: 0, s4xx: 0, s5xx: 0, coldStarts: 0, coldMs: 0, instances: 0, gbSeconds: 0, hist: {} } });
+    buckets.set(m, { rows: 0, point: { requests: 0, s2xx: 0, s3xx: 0, s4xx: 0, s5xx: 0, coldStarts: 0, coldMs: 0, prewarmedStarts: 0, prewarmedMs: 0, instances: 0, gbSeconds: 0, hist: {} } });
   }
   const all: Histogram = {};
   for (const r of store.range(fromMin, toMin, service)) {
@@ -93,6 +104,8 @@ export function metricsSeries(store: UsageStore, service: string, windowMs: numb
     p.s5xx += r.s5xx;
     p.coldStarts += r.coldStarts;
     p.coldMs += r.coldStartMs;
+    p.prewarmedStarts += r.prewarmedStarts;
+    p.prewarmedMs += r.prewarmedStartMs;
     p.instances = Math.max(p.instances, r.instances);
     p.gbSeconds += r.gbMs / 1000;
     merge(p.hist, r.latency);
@@ -110,6 +123,8 @@ export function metricsSeries(store: UsageStore, service: string, windowMs: numb
     p99: roundOrNull(quantile(p.hist, 0.99)),
     coldStarts: p.coldStarts,
     coldStartAvgMs: p.coldStarts ? Math.round(p.coldMs / p.coldStarts) : null,
+    prewarmedStarts: p.prewarmedStarts,
+    prewarmedStartAvgMs: p.prewarmedStarts ? Math.round(p.prewarmedMs / p.prewarmedStarts) : null,
     instances: p.instances,
     gbSeconds: round(p.gbSeconds, 6),
   }));
@@ -148,6 +163,8 @@ export function prometheusText(totals: Map<string, LifetimeTotals>, instances: (
   for (const [svc, t] of totals) lines.push(`cellhost_cold_starts_total{service="${esc(svc)}"} ${t.coldStarts}`);
   metric('cellhost_cold_start_seconds_total', 'counter', 'Time spent in cold starts.');
   for (const [svc, t] of totals) lines.push(`cellhost_cold_start_seconds_total{service="${esc(svc)}"} ${(t.coldStartMs / 1000).toFixed(3)}`);
+  metric('cellhost_prewarmed_starts_total', 'counter', 'Requests that thawed a prewarmed instance (its app started ahead) instead of waiting for a cold start.');
+  for (const [svc, t] of totals) lines.push(`cellhost_prewarmed_starts_total{service="${esc(svc)}"} ${t.prewarmedStarts}`);
   metric('cellhost_billed_gb_seconds_total', 'counter', 'Billed compute in GB-seconds.');
   for (const [svc, t] of totals) lines.push(`cellhost_billed_gb_seconds_total{service="${esc(svc)}"} ${(t.gbMs / 1000).toFixed(6)}`);
   metric('cellhost_instances', 'gauge', 'Instances running now.');

@@ -102,4 +102,9 @@ export const MIGRATIONS: string[] = [
     retired_at TEXT NOT NULL
   );
   `,
+  `
+  ALTER TABLE services ADD COLUMN prewarm INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE service_minutes ADD COLUMN prewarmed_starts INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE service_minutes ADD COLUMN prewarmed_start_ms REAL NOT NULL DEFAULT 0;
+  `,
 ];

@@ -21,6 +21,8 @@ export interface ServiceSettings {
   healthPath: string | null;
   rootDir: string | null;
   domains: string[];
+  /** once scaled to zero, keep an instance started and frozen (within the platform's budget) */
+  prewarm: boolean;
 }
 
 export interface Service extends ServiceSettings {
@@ -48,6 +50,7 @@ interface Row {
   health_path: string | null;
   root_dir: string | null;
   domains: string;
+  prewarm: number;
   live_deployment_id: string | null;
   created_at: string;
   updated_at: string;
@@ -72,6 +75,7 @@ function fromRow(r: Row): Service {
     healthPath: r.health_path,
     rootDir: r.root_dir,
     domains: JSON.parse(r.domains) as string[],
+    prewarm: r.prewarm !== 0,
     liveDeploymentId: r.live_deployment_id,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -95,6 +99,7 @@ function toParams(name: string, s: ServiceSettings) {
     health_path: s.healthPath,
     root_dir: s.rootDir,
     domains: JSON.stringify(s.domains),
+    prewarm: s.prewarm ? 1 : 0,
   };
 }
 
@@ -115,7 +120,7 @@ export interface ServiceStore {
 
 export function createServiceStore(db: Db): ServiceStore {
   const cols =
-    'name, runtime, build_command, start_command, port, memory_mb, plan, min_instances, max_instances, concurrency, idle_timeout_s, request_timeout_s, health_path, root_dir, domains';
+    'name, runtime, build_command, start_command, port, memory_mb, plan, min_instances, max_instances, concurrency, idle_timeout_s, request_timeout_s, health_path, root_dir, domains, prewarm';
   const vals = cols
     .split(', ')
     .map((c) => '@' + c)

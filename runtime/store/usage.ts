@@ -14,6 +14,9 @@ export interface MinuteDelta {
   latency: Histogram;
   coldStarts: number;
   coldStartMs: number;
+  /** requests that thawed a prewarmed instance instead of waiting for a start, and their thaws */
+  prewarmedStarts: number;
+  prewarmedStartMs: number;
   /** most instances seen at once in the minute (kept as a max, not a sum) */
   instances: number;
   billedMs: number;
@@ -25,17 +28,20 @@ export type MinuteRow = MinuteDelta;
 export interface UsageStore {
   add(deltas: MinuteDelta[]): void;
   range(fromMinute: number, toMinute: number, service?: string): MinuteRow[];
+  /** every service that served a request, with the last minute it did (epoch ms), most recent first */
+  lastUsed(): { service: string; at: number }[];
 }
 
 export function createUsageStore(db: Db): UsageStore {
   const get = db.prepare<[string, number], { latency: string }>('SELECT latency FROM service_minutes WHERE service = ? AND minute = ?');
   const upsert = db.prepare(`
-    INSERT INTO service_minutes (service, minute, requests, s2xx, s3xx, s4xx, s5xx, latency, cold_starts, cold_start_ms, instances, billed_ms, gb_ms)
-    VALUES (@service, @minute, @requests, @s2xx, @s3xx, @s4xx, @s5xx, @latency, @coldStarts, @coldStartMs, @instances, @billedMs, @gbMs)
+    INSERT INTO service_minutes (service, minute, requests, s2xx, s3xx, s4xx, s5xx, latency, cold_starts, cold_start_ms, prewarmed_starts, prewarmed_start_ms, instances, billed_ms, gb_ms)
+    VALUES (@service, @minute, @requests, @s2xx, @s3xx, @s4xx, @s5xx, @latency, @coldStarts, @coldStartMs, @prewarmedStarts, @prewarmedStartMs, @instances, @billedMs, @gbMs)
     ON CONFLICT(service, minute) DO UPDATE SET
       requests = requests + excluded.requests, s2xx = s2xx + excluded.s2xx, s3xx = s3xx + excluded.s3xx,
       s4xx = s4xx + excluded.s4xx, s5xx = s5xx + excluded.s5xx, latency = excluded.latency,
       cold_starts = cold_starts + excluded.cold_starts, cold_start_ms = cold_start_ms + excluded.cold_start_ms,
+      prewarmed_starts = prewarmed_starts + excluded.prewarmed_starts, prewarmed_start_ms = prewarmed_start_ms + excluded.prewarmed_start_ms,
       instances = MAX(instances, excluded.instances), billed_ms = billed_ms + excluded.billed_ms, gb_ms = gb_ms + excluded.gb_ms`);
   const add = db.transaction((deltas: MinuteDelta[]) => {
     for (const d of deltas) {
@@ -45,8 +51,12 @@ export function createUsageStore(db: Db): UsageStore {
       upsert.run({ ...d, latency: JSON.stringify(latency) });
     }
   });
+  const lastUsed = db.prepare<[], { service: string; minute: number }>(
+    'SELECT service, MAX(minute) AS minute FROM service_minutes WHERE requests > 0 GROUP BY service ORDER BY minute DESC, service',
+  );
   return {
     add,
+    lastUsed: () => lastUsed.all().map((r) => ({ service: r.service, at: r.minute * 60_000 })),
     range(from, to, service) {
       const rows = db
         .prepare<unknown[], Record<string, number | string>>(
@@ -64,6 +74,8 @@ export function createUsageStore(db: Db): UsageStore {
         latency: JSON.parse(r.latency as string) as Histogram,
         coldStarts: r.cold_starts as number,
         coldStartMs: r.cold_start_ms as number,
+        prewarmedStarts: r.prewarmed_starts as number,
+        prewarmedStartMs: r.prewarmed_start_ms as number,
         instances: r.instances as number,
         billedMs: r.billed_ms as number,
         gbMs: r.gb_ms as number,

@@ -41,6 +41,7 @@ export function startTestPool(opts: Partial<Omit<PoolOptions, 'launcher' | 'onEv
       minInstances: 0,
       idleTimeoutMs: 60_000,
       healthPath: null,
+      prewarm: false,
       ...fields,
     }),
     async close(graceMs) {

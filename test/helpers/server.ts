@@ -100,6 +100,10 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
       CELLHOST_START_TIMEOUT_MS: '5000',
       CELLHOST_QUEUE_TIMEOUT_MS: '3000',
       CELLHOST_SHUTDOWN_GRACE_MS: '2000',
+      // prewarmed instances (on in the product) leave a frozen app behind every scale to zero and
+      // start apps ahead of requests; the tests that count processes and cold starts predate them,
+      // and the prewarm tests turn them on with a budget of their own
+      CELLHOST_PREWARM_MB: '0',
       ...isolation,
       ...opts.env,
     },

@@ -45,6 +45,8 @@ export async function spawnServer(dataDir: string, ports: { http: number; admin:
       CELLHOST_NETNS_SUBNET: `10.222.${process.pid % 250}.0/24`,
       CELLHOST_HOST_RUN_DIR: `/run/cellhost-child-${process.pid}`,
       CELLHOST_LOG_FORMAT: 'json',
+      // as in server.ts: prewarmed instances only where a test (or bench row) asks for them
+      CELLHOST_PREWARM_MB: '0',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

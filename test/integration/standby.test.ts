@@ -42,7 +42,8 @@ const deploy = (name: string) => server.deploy(name, path.join(FIXTURES, 'node-h
 
 describe.skipIf(process.getuid?.() !== 0)('standbys', () => {
   beforeAll(async () => {
-    server = await startTestServer({ env: { CELLHOST_STANDBYS: '2' } });
+    // standbys alone: prewarmed instances (the app started and frozen ahead) have their own tests
+    server = await startTestServer({ env: { CELLHOST_STANDBYS: '2', CELLHOST_PREWARM_MB: '0' } });
     await deploy('sb-a');
   });
   afterAll(async () => {

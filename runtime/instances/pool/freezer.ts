@@ -3,12 +3,14 @@
 // freezes and thaws of one instance run one after the other (`freezeOp`).
 import { describeError } from '../../core/errors.ts';
 import { closeUpstream } from '../upstream.ts';
-import type { Instance, PoolContext, ServiceState } from './state.ts';
+import type { Instance, PoolContext, PrewarmState, ServiceState } from './state.ts';
 
 export interface Freezer {
-  freeze(s: ServiceState, inst: Instance, idleMs: number): void;
-  /** resume it for a request; rejects when the freezer fails (the instance is then unusable) */
-  thaw(s: ServiceState, inst: Instance): Promise<void>;
+  /** `quiet`: the caller logs why (a prewarmed instance being kept) */
+  freeze(s: ServiceState, inst: Instance, idleMs: number, quiet?: boolean): void;
+  /** resume it for a request; rejects when the freezer fails (the instance is then unusable).
+   *  `prewarmed`: it was a prewarmed instance, thawed for its first request (the log says so) */
+  thaw(s: ServiceState, inst: Instance, prewarmed?: PrewarmState | null): Promise<void>;
   /** resume it before it is stopped: a frozen process cannot see SIGTERM */
   thawToStop(inst: Instance): Promise<void>;
   /** the instance frozen longest, of all services: the first to go when memory runs short */
@@ -17,7 +19,7 @@ export interface Freezer {
 
 export function createFreezer(ctx: PoolContext): Freezer {
   return {
-    freeze(s, inst, idleMs) {
+    freeze(s, inst, idleMs, quiet = false) {
       inst.frozen = true;
       // idle keep-alive connections would be closed by the app the moment it thaws (its
       // keep-alive timer is long overdue), racing the request sent on them: start the thawed
@@ -32,17 +34,28 @@ export function createFreezer(ctx: PoolContext): Freezer {
           inst.frozen = false;
           ctx.log.warn('instance.freeze_failed', { service: s.name, instance: inst.id, error: describeError(err) });
         });
-      ctx.emit({ type: 'frozen', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, idleMs });
+      if (!quiet) ctx.emit({ type: 'frozen', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, idleMs });
     },
 
-    async thaw(s, inst) {
+    async thaw(s, inst, prewarmed) {
       if (!inst.frozen) return inst.freezeOp;
       inst.frozen = false;
       const t0 = ctx.clock.now();
       inst.freezeOp = inst.freezeOp.then(() => inst.proc.thaw());
       await inst.freezeOp;
+      const thawMs = ctx.clock.now() - t0;
       ctx.observer?.resumed?.(inst.id);
-      ctx.emit({ type: 'thawed', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, frozenMs: t0 - inst.frozenAt, thawMs: ctx.clock.now() - t0 });
+      if (prewarmed) ctx.observer?.prewarmedStart?.(s.name, inst.id, thawMs);
+      ctx.emit({
+        type: 'thawed',
+        service: s.name,
+        instanceId: inst.id,
+        deploymentId: inst.deploymentId,
+        frozenMs: t0 - inst.frozenAt,
+        thawMs,
+        prewarmed: Boolean(prewarmed),
+        ...(prewarmed ? { startedAt: new Date(inst.startedAt).toISOString(), reason: prewarmed.reason } : {}),
+      });
     },
 
     async thawToStop(inst) {

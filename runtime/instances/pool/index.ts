@@ -5,7 +5,8 @@
 //
 // This file composes the pieces, each in its own file: placement (which instance serves, or
 // whether to start one: a pure function), lifecycle (start, exit, stop, standbys), the wait
-// queue, leases, the freezer, crash-loop backoff, rollout and the idle sweep.
+// queue, leases, the freezer, crash-loop backoff, rollout, prewarmed instances (started ahead
+// and frozen, within a memory budget) and the idle sweep.
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock } from '../../core/clock.ts';
@@ -15,14 +16,15 @@ import { createBackoff } from './backoff.ts';
 import { createFreezer } from './freezer.ts';
 import { createLeases } from './lease.ts';
 import { createLifecycle } from './lifecycle.ts';
+import { createPrewarm } from './prewarm.ts';
 import { defaultMaxParallelStarts, place, type PlacementRules } from './placement.ts';
 import { createWaitQueue } from './queue.ts';
 import { createRollout } from './rollout.ts';
 import { newServiceState, type Instance, type PoolContext, type ServiceState } from './state.ts';
 import { startSweeper } from './sweeper.ts';
-import type { Pool, PoolOptions, Target } from './types.ts';
+import type { Pool, PoolOptions, PrewarmOutcome, Target } from './types.ts';
 
-export type { InstanceInfo, InstanceState, Lease, Pool, PoolEvent, PoolObserver, PoolOptions, Target } from './types.ts';
+export type { InstanceInfo, InstanceState, Lease, Pool, PoolEvent, PoolObserver, PoolOptions, PrewarmOutcome, PrewarmReason, Target } from './types.ts';
 export { backoffDelay } from './backoff.ts';
 
 /** how long a host with no core free holds a scale-out back (see placement) */
@@ -73,7 +75,8 @@ export function createPool(opts: PoolOptions): Pool {
   });
   const rollout = createRollout(lifecycle, backoff);
   const queue = createWaitQueue({ limit: opts.queueLimit, timeoutMs: opts.queueTimeoutMs, pick, backoffError: backoff.error });
-  const leases = createLeases(ctx, { freezer, lifecycle, onRelease: (s) => queue.dispatch(s) });
+  const prewarm = createPrewarm(ctx, { budgetBytes: opts.prewarmBudgetBytes ?? 0, isMemoryLow: opts.isMemoryLow, freezer, lifecycle });
+  const leases = createLeases(ctx, { freezer, lifecycle, prewarm, onRelease: (s) => queue.dispatch(s) });
   const stopSweeping = startSweeper(ctx, {
     everyMs: opts.sweepMs ?? 250,
     freezeAfterMs: opts.freezeAfterMs ?? 30_000,
@@ -81,7 +84,12 @@ export function createPool(opts: PoolOptions): Pool {
     freezer,
     backoff,
     lifecycle,
+    prewarm,
   });
+
+  const logOutcome = (service: string, outcome: PrewarmOutcome) => {
+    if (outcome.kind === 'failed') log.warn('prewarm.failed', { service, code: outcome.code, message: outcome.message });
+  };
 
   /** placement, carried out: an instance with a slot for this request (a new one if placement
    *  says start), null to wait for one, or 'backoff' */
@@ -150,20 +158,43 @@ export function createPool(opts: PoolOptions): Pool {
       if (!s) services.set(name, (s = newServiceState(name)));
       const prev = s.target;
       s.target = target;
-      if (!target || prev?.generation !== target.generation) void lifecycle.discardStandby(name);
+      const changed = !target || prev?.generation !== target.generation;
+      if (changed) void lifecycle.discardStandby(name);
       if (!target) {
         queue.rejectAll(s, new CellhostError('ERR_NO_DEPLOYMENT', `service "${name}" has no live deployment`));
         for (const inst of [...s.instances]) lifecycle.drain(s, inst);
         if (!s.instances.length) services.delete(name);
         return;
       }
-      if (prev && prev.generation !== target.generation) rollout.replace(s, target);
+      // its setting turned prewarming off, or it keeps instances running now
+      if (!prewarm.isEligible(target)) prewarm.dropService(s);
+      if (prev && changed) rollout.replace(s, target);
       lifecycle.ensureMin(s);
       queue.dispatch(s);
-      // a version just made live will be asked for soon; at the platform's start, no service gets
-      // one until it has been used and scaled to zero
-      if (options?.standby && prev?.generation !== target.generation) lifecycle.prepareStandby(s);
+      // a version just made live will be asked for soon: its app started and frozen ahead (a
+      // prewarmed instance) when the budget allows, else its sandbox prepared (a standby). At the
+      // platform's start, services get theirs in order of last use (prewarm, reason 'restart')
+      if (!options?.standby || !changed) return;
+      if (prewarm.isEligible(target) && !s.instances.some((i) => i.generation === target.generation && i.state !== 'stopped')) {
+        const reason = prev && prev.spec.deploymentId === target.spec.deploymentId ? 'change' : 'deploy';
+        void prewarm.startAhead(s, target, reason, clock.now()).then((outcome) => {
+          logOutcome(name, outcome);
+          // not kept (no room, or it failed): the next start is at least a quick one
+          if (outcome.kind === 'no-room' || outcome.kind === 'failed') lifecycle.prepareStandby(s);
+        });
+      } else lifecycle.prepareStandby(s);
     },
+
+    async prewarm(name, target, prewarmOpts) {
+      if (closing) return { kind: 'off', reason: 'the platform is shutting down' };
+      let s = services.get(name);
+      if (!s) services.set(name, (s = newServiceState(name)));
+      const outcome = await prewarm.startAhead(s, target, prewarmOpts.reason, prewarmOpts.lastUsedAt ?? clock.now());
+      logOutcome(name, outcome);
+      return outcome;
+    },
+
+    prewarmUsage: () => prewarm.usage(),
 
     async stopService(name, graceMs) {
       this.setTarget(name, null);
@@ -187,6 +218,9 @@ export function createPool(opts: PoolOptions): Pool {
         frozen: i.frozen,
         startedAt: new Date(i.startedAt).toISOString(),
         readyAt: i.readyAt ? new Date(i.readyAt).toISOString() : null,
+        prewarm: i.prewarm && !i.prewarm.pending
+          ? { reason: i.prewarm.reason, since: new Date(i.prewarm.since).toISOString(), kept: i.prewarm.kept, memoryBytes: i.prewarm.memoryBytes, startedAhead: i.prewarm.startMs !== null }
+          : null,
       }));
     },
 

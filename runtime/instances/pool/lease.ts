@@ -6,6 +6,7 @@ import { CellhostError, describeError } from '../../core/errors.ts';
 import { openUpstream } from '../upstream.ts';
 import type { Freezer } from './freezer.ts';
 import type { Lifecycle } from './lifecycle.ts';
+import type { Prewarm } from './prewarm.ts';
 import type { Instance, PoolContext, ServiceState } from './state.ts';
 import type { Lease } from './types.ts';
 
@@ -13,11 +14,13 @@ export interface Leases {
   /** a lease on the instance once it can serve; `reserved`: its slot is already counted for this request */
   take(s: ServiceState, inst: Instance, reserved?: boolean): Promise<Lease>;
   /** a lease on an instance that can serve now, its slot counted */
-  lease(s: ServiceState, inst: Instance, coldStart: boolean): Lease;
+  lease(s: ServiceState, inst: Instance, coldStart: boolean, thawed?: 'frozen' | 'prewarmed' | null): Lease;
 }
 
 export interface LeaseOptions {
   freezer: Pick<Freezer, 'thaw'>;
+  /** a kept prewarmed instance leaves the budget as a request takes it */
+  prewarm: Pick<Prewarm, 'taken'>;
   lifecycle: Pick<Lifecycle, 'remove' | 'drain' | 'ensureMin' | 'logDeath'>;
   /** a slot freed: waiting requests may take it */
   onRelease(s: ServiceState): void;
@@ -26,7 +29,7 @@ export interface LeaseOptions {
 export function createLeases(ctx: PoolContext, opts: LeaseOptions): Leases {
   const { observer } = ctx;
 
-  function lease(s: ServiceState, inst: Instance, coldStart: boolean): Lease {
+  function lease(s: ServiceState, inst: Instance, coldStart: boolean, thawed: 'frozen' | 'prewarmed' | null = null): Lease {
     let released = false;
     observer?.leased(inst.id);
     return {
@@ -34,6 +37,8 @@ export function createLeases(ctx: PoolContext, opts: LeaseOptions): Leases {
       upstream: inst.upstream,
       connections: (inst.connections ??= openUpstream(inst.upstream, s.target?.concurrency ?? 1)),
       coldStart,
+      prewarmed: thawed === 'prewarmed',
+      thawed: thawed !== null,
       release() {
         if (released) return;
         released = true;
@@ -70,9 +75,12 @@ export function createLeases(ctx: PoolContext, opts: LeaseOptions): Leases {
     lease,
     async take(s, inst, reserved = false) {
       if (!reserved) inst.inflight++;
+      let thawed: 'frozen' | 'prewarmed' | null = null;
       if (inst.frozen) {
+        const prewarm = inst.prewarm;
+        thawed = opts.prewarm.taken(inst) ? 'prewarmed' : 'frozen';
         try {
-          await opts.freezer.thaw(s, inst);
+          await opts.freezer.thaw(s, inst, thawed === 'prewarmed' ? prewarm : null);
         } catch (err) {
           inst.inflight--;
           opts.lifecycle.remove(s, inst);
@@ -89,7 +97,7 @@ export function createLeases(ctx: PoolContext, opts: LeaseOptions): Leases {
         // a start that succeeded after the service changed: the request is still served by it
         return lease(s, inst, true);
       }
-      return lease(s, inst, false);
+      return lease(s, inst, false, thawed);
     },
   };
 }

@@ -18,8 +18,12 @@ const MAX_EXPECTED_START_MS = 10_000;
 const STANDBY_DELAY_MS = 200;
 
 export interface Lifecycle {
-  /** start an instance of the target's version; it takes requests at once (they wait for its start) */
-  start(s: ServiceState, target: Target): Instance;
+  /**
+   * start an instance of the target's version; it takes requests at once (they wait for its
+   * start). `ahead`: nobody asked for it yet (a prewarmed instance being made): unless a request
+   * takes it before it is ready, its start is neither a cold start nor billed
+   */
+  start(s: ServiceState, target: Target, opts?: { ahead?: boolean }): Instance;
   /** take the instance out of rotation and stop it now */
   remove(s: ServiceState, inst: Instance): void;
   /** take it out of rotation and stop it once its requests are done */
@@ -77,7 +81,7 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
     standbys.prepare(s.name, t.generation, t.spec);
   }
 
-  function start(s: ServiceState, target: Target): Instance {
+  function start(s: ServiceState, target: Target, startOpts: { ahead?: boolean } = {}): Instance {
     const standby = standbys.take(s.name, target.generation);
     const id = standby?.id ?? newInstanceId();
     const startedAt = clock.now();
@@ -103,6 +107,8 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
       frozen: false,
       frozenAt: 0,
       freezeOp: Promise.resolve(),
+      startedAhead: startOpts.ahead ?? false,
+      prewarm: null,
     };
     s.instances.push(inst);
     inst.ready = (async () => {
@@ -135,8 +141,12 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
         // its slowest, and a burst's backlog served under a 1024 MB cap was throttled for up to
         // 30 ms (measured)
         setTimeout(() => void inst.proc.settle(), 1000).unref();
-        observer?.instanceReady({ service: s.name, instanceId: id, memoryMb: target.spec.memoryMb, startMs: inst.readyAt - startedAt, persistent: target.minInstances > 0 });
-        emit({ type: 'cold_start', service: s.name, instanceId: id, deploymentId: inst.deploymentId, durationMs: inst.readyAt - startedAt, prepareMs: inst.preparedAt - startedAt, standby: standby !== null });
+        // started ahead and still nobody's: not a cold start, and its start is not billed; a
+        // request that came meanwhile waited for it, which makes it one after all
+        const ahead = inst.startedAhead && inst.inflight === 0;
+        inst.startedAhead = ahead;
+        observer?.instanceReady({ service: s.name, instanceId: id, memoryMb: target.spec.memoryMb, startMs: ahead ? 0 : inst.readyAt - startedAt, persistent: target.minInstances > 0, ahead });
+        if (!ahead) emit({ type: 'cold_start', service: s.name, instanceId: id, deploymentId: inst.deploymentId, durationMs: inst.readyAt - startedAt, prepareMs: inst.preparedAt - startedAt, standby: standby !== null });
         opts.onReady(s, inst);
       },
       (err: unknown) => {

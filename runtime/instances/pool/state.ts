@@ -6,7 +6,7 @@ import type { Logger } from '../../core/log.ts';
 import type { InstanceProcess } from '../process.ts';
 import type { Upstream } from '../upstream.ts';
 import type { PressureWindow } from './placement.ts';
-import type { InstanceState, PoolEvent, PoolObserver, Target } from './types.ts';
+import type { InstanceState, PoolEvent, PoolObserver, PrewarmReason, Target } from './types.ts';
 
 export interface Instance {
   id: string;
@@ -36,6 +36,26 @@ export interface Instance {
   frozenAt: number;
   /** the freeze or thaw in progress; the next one waits for it */
   freezeOp: Promise<void>;
+  /** started ahead of any request (a prewarmed instance being made): no cold start to count */
+  startedAhead: boolean;
+  /** a prewarmed instance: kept frozen for its service's next request, within the budget */
+  prewarm: PrewarmState | null;
+}
+
+export interface PrewarmState {
+  reason: PrewarmReason;
+  /** when it was started ahead, or kept at its idle timeout */
+  since: number;
+  /** frozen and waiting for a request, counted against the budget */
+  kept: boolean;
+  /** being measured and fitted into the budget: the sweeper leaves it alone */
+  pending: boolean;
+  /** when its service last served a request (or asked for it ahead): the budget keeps the newest */
+  lastUsedAt: number;
+  /** its cgroup's memory when it was kept */
+  memoryBytes: number;
+  /** spawn to ready, when it was started ahead */
+  startMs: number | null;
 }
 
 /** a request waiting for a slot */

@@ -1,10 +1,12 @@
 // The idle sweep, every `everyMs`: an instance idle past its service's idle timeout is stopped
-// (scale to zero) and one idle past `freezeAfterMs` is frozen; the service's minimum stays up.
-// When the host runs short of memory, frozen instances are stopped first, oldest first. An
-// instance that has stayed up a while ends its service's crash loop.
+// (scale to zero), or kept frozen as the service's prewarmed instance when the budget allows; one
+// idle past `freezeAfterMs` is frozen; the service's minimum stays up. When the host runs short of
+// memory, the least recently used prewarmed instance is stopped first, then frozen instances,
+// oldest first. An instance that has stayed up a while ends its service's crash loop.
 import type { Backoff } from './backoff.ts';
 import type { Freezer } from './freezer.ts';
 import type { Lifecycle } from './lifecycle.ts';
+import type { Prewarm } from './prewarm.ts';
 import type { PoolContext } from './state.ts';
 
 export interface SweeperOptions {
@@ -15,6 +17,7 @@ export interface SweeperOptions {
   freezer: Freezer;
   backoff: Pick<Backoff, 'endIfStable'>;
   lifecycle: Pick<Lifecycle, 'remove'>;
+  prewarm: Pick<Prewarm, 'keepAtIdleTimeout' | 'evictOne'>;
 }
 
 /** starts sweeping; returns the function that stops it */
@@ -23,7 +26,7 @@ export function startSweeper(ctx: PoolContext, opts: SweeperOptions): () => void
 
   function sweep(): void {
     const now = ctx.clock.now();
-    if (opts.isMemoryLow?.()) {
+    if (opts.isMemoryLow?.() && !opts.prewarm.evictOne('memory')) {
       // one per sweep, then look again
       const oldest = opts.freezer.oldestFrozen();
       if (oldest) {
@@ -37,12 +40,15 @@ export function startSweeper(ctx: PoolContext, opts: SweeperOptions): () => void
       let keep = t?.minInstances ?? 0;
       for (const inst of [...s.instances]) {
         if (inst.state !== 'ready' || inst.inflight > 0) continue;
+        // a prewarmed instance waits for its request; the budget, not the idle timeout, ends it
+        if (inst.prewarm && (inst.prewarm.kept || inst.prewarm.pending)) continue;
         const idleMs = now - inst.idleSince;
         if (t && inst.generation === t.generation && keep > 0) {
           keep--;
           continue;
         }
         if (!t || idleMs >= t.idleTimeoutMs) {
+          if (opts.prewarm.keepAtIdleTimeout(s, inst, idleMs)) continue;
           emit({ type: 'idle_stop', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, idleMs });
           opts.lifecycle.remove(s, inst);
         } else if (opts.freezeAfterMs > 0 && idleMs >= opts.freezeAfterMs && !inst.frozen && inst.proc.canFreeze) {

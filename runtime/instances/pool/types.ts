@@ -17,7 +17,25 @@ export interface Target {
   minInstances: number;
   idleTimeoutMs: number;
   healthPath: string | null;
+  /** once scaled to zero, keep an instance started and frozen (a prewarmed instance) within the
+   *  platform's budget; false for apps whose start has side effects */
+  prewarm: boolean;
 }
+
+/** why an instance was started ahead of any request, or kept frozen at its idle timeout */
+export type PrewarmReason = 'deploy' | 'change' | 'idle' | 'restart';
+
+/** what pool.prewarm() came to */
+export type PrewarmOutcome =
+  /** started (or already there), ready, frozen and kept */
+  | { kind: 'kept'; instanceId: string; startMs: number | null; memoryBytes: number }
+  /** a request took it while it started: it serves as a warm instance */
+  | { kind: 'taken'; instanceId: string }
+  /** not kept: the budget is held by more recently used services, or the host is short of memory */
+  | { kind: 'no-room'; reason: string }
+  /** not started: prewarming is off for the service or the platform, or not possible here */
+  | { kind: 'off'; reason: string }
+  | { kind: 'failed'; code: string; message: string };
 
 export type InstanceState = 'starting' | 'ready' | 'retiring' | 'draining' | 'stopped';
 
@@ -32,7 +50,10 @@ export type PoolEvent =
   | { type: 'backoff'; service: string; failures: number; delayMs: number; message: string }
   | { type: 'scale_out_held'; service: string; instances: number; queued: number }
   | { type: 'frozen'; service: string; instanceId: string; deploymentId: string; idleMs: number }
-  | { type: 'thawed'; service: string; instanceId: string; deploymentId: string; frozenMs: number; thawMs: number }
+  | { type: 'thawed'; service: string; instanceId: string; deploymentId: string; frozenMs: number; thawMs: number; prewarmed: boolean; startedAt?: string; reason?: PrewarmReason }
+  | { type: 'prewarmed'; service: string; instanceId: string; deploymentId: string; reason: PrewarmReason; startedAt: string; startMs: number | null; memoryBytes: number; budgetBytes: number; keptBytes: number }
+  | { type: 'prewarm_evicted'; service: string; instanceId: string; deploymentId: string; why: 'budget' | 'memory' | 'off'; keptMs: number; memoryBytes: number }
+  | { type: 'prewarm_skipped'; service: string; deploymentId: string; reason: PrewarmReason; message: string }
   | { type: 'memory_pressure_stop'; service: string; instanceId: string; deploymentId: string; frozenMs: number }
   | { type: 'stopped'; service: string; instanceId: string; deploymentId: string; uptimeMs: number };
 
@@ -45,6 +66,9 @@ export interface InstanceInfo {
   frozen: boolean;
   startedAt: string;
   readyAt: string | null;
+  /** started ahead of any request or kept at its idle timeout (a prewarmed instance): why, since
+   *  when, and whether it still waits frozen for its first request (kept) or has taken requests */
+  prewarm: { reason: PrewarmReason; since: string; kept: boolean; memoryBytes: number; startedAhead: boolean } | null;
 }
 
 export interface Lease {
@@ -54,6 +78,11 @@ export interface Lease {
   connections: Upstream;
   /** true when this request waited for a cold start */
   coldStart: boolean;
+  /** true when this request thawed a prewarmed instance (its app started before the request) */
+  prewarmed: boolean;
+  /** true when this request thawed a frozen instance (prewarmed or not): an app that died while
+   *  frozen is seen only now, and a request it never read may go to a fresh instance */
+  thawed: boolean;
   /** the request is over: free its slot */
   release(): void;
   /** after an upstream error: the coded reason (crash with exit status, OOM) or null when the app is still up */
@@ -64,7 +93,10 @@ export interface Lease {
 
 /** told about every instance and lease: the meter bills from these */
 export interface PoolObserver {
-  instanceReady(info: { service: string; instanceId: string; memoryMb: number; startMs: number; persistent: boolean }): void;
+  /** `ahead`: started before any request asked for it (a prewarmed instance): no cold start to count or bill */
+  instanceReady(info: { service: string; instanceId: string; memoryMb: number; startMs: number; persistent: boolean; ahead?: boolean }): void;
+  /** a request thawed a prewarmed instance: counted apart from cold starts */
+  prewarmedStart?(service: string, instanceId: string, thawMs: number): void;
   instanceStopped(instanceId: string): void;
   leased(instanceId: string): void;
   released(instanceId: string): void;
@@ -96,6 +128,8 @@ export interface PoolOptions {
   standbys?: number;
   /** the host's CPU load: no scale-out onto a host whose cores are all busy (default: not asked) */
   hostCpu?: HostCpu;
+  /** memory the prewarmed instances may hold at once, counted from their cgroups (0: none kept) */
+  prewarmBudgetBytes?: number;
 }
 
 export interface Pool {
@@ -108,6 +142,14 @@ export interface Pool {
    * prepare its first instance ahead of the first request
    */
   setTarget(service: string, target: Target | null, opts?: { standby?: boolean }): void;
+  /**
+   * start an instance of `target` ahead of any request and keep it frozen (a prewarmed instance),
+   * within the budget; `target` need not be the service's yet (a deployment about to go live).
+   * `lastUsedAt`: when the service last served a request (the budget keeps the most recent)
+   */
+  prewarm(service: string, target: Target, opts: { reason: PrewarmReason; lastUsedAt?: number }): Promise<PrewarmOutcome>;
+  /** what the prewarmed instances hold now, and may hold */
+  prewarmUsage(): { keptBytes: number; budgetBytes: number; instances: number };
   /**
    * the service is deleted: its target goes, in-flight requests get at most `graceMs`, and this
    * resolves once every instance and standby of it has exited (its files can go then)

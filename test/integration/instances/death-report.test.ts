@@ -44,6 +44,7 @@ describe('death report', () => {
       minInstances: 0,
       idleTimeoutMs: 60_000,
       healthPath: null,
+      prewarm: false,
     });
     const lease = await pool.acquire('svc');
     const [inst] = pool.instances('svc');

@@ -7,9 +7,9 @@ import type { MinuteDelta, UsageStore } from '../../../runtime/store/usage.ts';
 function setup() {
   let now = 60_000 * 1000;
   const rows: MinuteDelta[] = [];
-  const store: UsageStore = { add: (d) => void rows.push(...d.map((x) => ({ ...x }))), range: () => [] };
+  const store: UsageStore = { add: (d) => void rows.push(...d.map((x) => ({ ...x }))), range: () => [], lastUsed: () => [] };
   const meter = createMeter({ clock: { now: () => now }, store, log: silentLogger, flushMs: 1e9, instancesNow: () => 1 });
-  const sum = (k: 'billedMs' | 'gbMs' | 'coldStarts' | 'requests') => rows.reduce((n, r) => n + r[k], 0);
+  const sum = (k: 'billedMs' | 'gbMs' | 'coldStarts' | 'requests' | 'prewarmedStarts' | 'prewarmedStartMs') => rows.reduce((n, r) => n + r[k], 0);
   return { meter, rows, sum, tick: (ms: number) => (now += ms), close: () => meter.close() };
 }
 
@@ -48,6 +48,25 @@ describe('meter', () => {
     const gb = (s: string) => rows.filter((r) => r.service === s).reduce((n, r) => n + r.gbMs, 0);
     expect(gb('small')).toBeCloseTo(125);
     expect(gb('big')).toBeCloseTo(125);
+    close();
+  });
+
+  it('a prewarmed instance: its start ahead is neither billed nor a cold start, its frozen wait is free, and the request that thaws it counts as a prewarmed start', () => {
+    const { meter, sum, tick, close } = setup();
+    meter.instanceReady({ service: 's', instanceId: 'i', memoryMb: 1024, startMs: 0, persistent: false, ahead: true });
+    meter.paused('i');
+    tick(60_000);
+    meter.resumed('i');
+    meter.prewarmedStart('s', 'i', 4);
+    meter.leased('i');
+    tick(10);
+    meter.released('i');
+    meter.flush();
+    expect(sum('coldStarts')).toBe(0);
+    expect(sum('prewarmedStarts')).toBe(1);
+    expect(sum('prewarmedStartMs')).toBe(4);
+    expect(sum('billedMs')).toBe(10);
+    expect(meter.totals().get('s')).toMatchObject({ coldStarts: 0, prewarmedStarts: 1 });
     close();
   });
 
