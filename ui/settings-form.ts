@@ -21,6 +21,7 @@ export const SETTINGS_FIELDS = [
   'healthPath',
   'rootDir',
   'plan',
+  'prewarm',
 ] as const;
 export type SettingsValues = Record<(typeof SETTINGS_FIELDS)[number], string>;
 
@@ -43,12 +44,15 @@ export function settingsValues(s: Service): SettingsValues {
     healthPath: s.healthPath ?? '',
     rootDir: s.rootDir ?? '',
     plan: s.plan,
+    prewarm: String(s.prewarm),
   };
 }
 
 export function parseSettingsForm(form: Record<string, unknown>, current: Service): { values: SettingsValues; errors: FieldErrors; patch?: ServicePatch } {
   const text = (k: string) => (typeof form[k] === 'string' ? (form[k] as string).replace(/\r\n?/g, '\n') : '');
   const values = Object.fromEntries(SETTINGS_FIELDS.map((k) => [k, text(k)])) as SettingsValues;
+  // a checkbox: sent ("on") only when ticked
+  values.prewarm = String(values.prewarm === 'on' || values.prewarm === 'true');
   const errors: FieldErrors = {};
   const patch: Record<string, unknown> = {};
   for (const f of WHOLE) {
@@ -63,6 +67,7 @@ export function parseSettingsForm(form: Record<string, unknown>, current: Servic
   }
   for (const f of OPTIONAL_TEXT) patch[f] = values[f].trim() ? (f === 'buildCommand' ? values[f] : values[f].trim()) : null;
   patch.plan = values.plan;
+  patch.prewarm = values.prewarm === 'true';
   const parsed = servicePatchSchema.safeParse(patch);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {

@@ -8,10 +8,12 @@ import { printJson, UsageError, type CliIo } from './io.ts';
 
 export const SET_HELP = `cellhost set NAME [memory=MB] [min=N] [max=N] [concurrency=N] [idle=DURATION] [timeout=DURATION]
              [port=PORT] [build=CMD] [start=CMD] [health=PATH] [root=DIR] [plan=hobby|pro] [runtime=RUNTIME]
-             [domains=HOST,HOST] [--json]
+             [domains=HOST,HOST] [prewarm=true|false] [--json]
   Changes a service's settings; without any, prints them. memory is the hard memory limit and buys
   CPU (1769 MB is one core); min and max are instances (min 0 scales to zero), concurrency the
   requests per instance, idle the time an instance stays warm unused, timeout the longest request.
+  prewarm=false: once scaled to zero, keep no instance started and frozen ahead of the next request
+  (for apps whose start has side effects); true (the default) lets the platform keep one.
   Durations: 30s, 5m, 1h30m, or seconds. An empty build, start, health or root means the default.
   A change of memory, port, start, health or runtime replaces running instances after their
   requests finish; scaling applies at once; build, root and plan apply to the next deploy.`;
@@ -32,6 +34,7 @@ interface ServiceView {
   healthPath: string | null;
   rootDir: string | null;
   domains: string[];
+  prewarm: boolean;
   url: string;
   cpu: { percentOfCore: number; cores: number };
 }
@@ -59,6 +62,13 @@ function durationSeconds(key: string, text: string): number {
 
 const orNull = (text: string) => (text.trim() === '' ? null : text);
 
+function yesNo(key: string, text: string): boolean {
+  const t = text.trim().toLowerCase();
+  if (['true', 'yes', 'on', '1'].includes(t)) return true;
+  if (['false', 'no', 'off', '0'].includes(t)) return false;
+  throw new UsageError(`${key}=${text}: true or false`);
+}
+
 /** the words `set` takes, the field each sets, and how its text becomes the API's value */
 const SETTINGS: Record<string, { field: Field; parse(key: string, text: string): unknown; show(s: ServiceView): string }> = {
   memory: { field: 'memoryMb', parse: memoryMb, show: (s) => `${s.memoryMb} MB (CPU cap ${s.cpu.percentOfCore} % of a core, ${s.cpu.cores} core${s.cpu.cores > 1 ? 's' : ''})` },
@@ -79,6 +89,7 @@ const SETTINGS: Record<string, { field: Field; parse(key: string, text: string):
     parse: (_k, t) => t.split(',').map((d) => d.trim()).filter(Boolean),
     show: (s) => (s.domains.length ? s.domains.join(',') : '(none)'),
   },
+  prewarm: { field: 'prewarm', parse: yesNo, show: (s) => (s.prewarm ? 'true (scaled to zero, an instance is kept started and frozen)' : 'false (scaled to zero, nothing runs)') },
 };
 
 /** the API's own names work too (memoryMb=512) */

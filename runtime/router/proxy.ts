@@ -158,6 +158,8 @@ class Exchange implements Dispatcher.DispatchHandler, ExchangeListener {
   private released = false;
   private timer: NodeJS.Timeout | null = null;
   private body: Readable | null = null;
+  /** sent again once, to a fresh instance: its first instance died as it thawed */
+  private retried = false;
   // undici hands over its abort once the request has a connection; until then a cancel waits
   private abortUpstream: ((err: Error) => void) | null = null;
   private cancelled: Error | null = null;
@@ -289,9 +291,25 @@ class Exchange implements Dispatcher.DispatchHandler, ExchangeListener {
       this.fail(err);
       return;
     }
+    // an app that died while frozen (or as it thawed) is only seen now, with a request it never
+    // read: one without a body goes once more, to a fresh instance, as nothing of it was used
+    const again = lease!.thawed && !this.retried && req.body === null && this.cancelled === null;
     void lease!.diagnose().then((death) => {
+      if (again && !res.destroyed) return this.retry();
       this.fail(death ?? new CellhostError('ERR_APP_REFUSED', `the app refused or dropped the connection (${(err as NodeJS.ErrnoException).code ?? err.message})`));
     });
+  }
+
+  private retry(): void {
+    this.retried = true;
+    this.released = false;
+    this.lease = null;
+    this.abortUpstream = null;
+    this.resumeUpstream = null;
+    this.opts.pool.acquire(this.route.service).then(
+      (lease) => this.forward(lease),
+      (err: unknown) => this.fail(err instanceof CellhostError ? err : new CellhostError('ERR_INTERNAL', 'the platform could not start the app')),
+    );
   }
 }
 

@@ -90,6 +90,16 @@ function SettingsPage(props: { chrome: PageChrome; service: Service; values: Set
             <input id="f-rootDir" name="rootDir" value={v.rootDir} spellcheck={false} />
           </Field>
         </div>
+        <Field
+          name="prewarm"
+          label="Prewarm"
+          errors={e}
+          hint="Once scaled to zero, keep one instance started and frozen, so the next request is a thaw of a few ms instead of a cold start. Not billed, no CPU; its start runs before any request, so turn it off for apps whose start has side effects."
+        >
+          <label class="check">
+            <input id="f-prewarm" name="prewarm" type="checkbox" checked={v.prewarm === 'true'} /> Keep a prewarmed instance
+          </label>
+        </Field>
         <p class="muted small">A new memory size, port, start command or health path replaces the running instances after their requests finish; scaling applies at once.</p>
         <div class="actions">
           <button type="submit" class="primary" id="save-settings">

@@ -83,6 +83,8 @@ form.inline { display: inline; margin: 0; }
 .field { margin-bottom: .9rem; }
 .field label { display: block; font-weight: 600; margin-bottom: .25rem; }
 .field .hint { color: var(--muted); font-size: .83rem; margin-top: .25rem; }
+.field label.check { display: flex; gap: .45rem; align-items: center; font-weight: 400; }
+.field label.check input { width: auto; margin: 0; }
 .field-error { color: var(--bad); font-size: .87rem; margin-top: .3rem; font-weight: 500; }
 .field.has-error input, .field.has-error textarea, .field.has-error select { border-color: var(--bad); box-shadow: 0 0 0 2px #fbd5d1; }
 .form-error { background: var(--bad-bg); color: var(--bad); border-radius: var(--radius); padding: .55rem .8rem; margin-bottom: 1rem; }

@@ -66,6 +66,18 @@ describe('cellhost set', () => {
     expect(JSON.parse(json.out)).toMatchObject({ name: 'tuned', startCommand: null, healthPath: null, memoryMb: 1024, cpu: { percentOfCore: 57.9 } });
   });
 
+  it('prewarm=false and back; anything but a yes or no is a usage error', async () => {
+    const off = await cli(['set', 'tuned', 'prewarm=false']);
+    expect(off.code).toBe(0);
+    expect(off.out).toMatch(/prewarm\s+false/);
+    expect((await server.api('GET', '/api/v1/services/tuned')).body.prewarm).toBe(false);
+    expect((await cli(['set', 'tuned', 'prewarm=yes'])).code).toBe(0);
+    expect((await server.api('GET', '/api/v1/services/tuned')).body.prewarm).toBe(true);
+    const bad = await cli(['set', 'tuned', 'prewarm=maybe']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('prewarm=maybe: true or false');
+  });
+
   it('a bad value is a usage error naming it; a value the API refuses is its message; nothing changes', async () => {
     for (const [arg, message] of [
       ['memory=lots', 'memory=lots: a size in MB'],

@@ -354,6 +354,8 @@ describe('service settings, delete, tokens', () => {
     healthPath: '',
     rootDir: '',
     plan: 'hobby',
+    // a ticked checkbox; unticked, a browser sends nothing for it
+    prewarm: 'on',
     ...over,
   });
 
@@ -367,6 +369,7 @@ describe('service settings, delete, tokens', () => {
     expect(page.html).toContain('<output id="cpu-cap" for="f-memoryMb">57.9 %</output>');
     expect(page.html).toMatch(/name="idleTimeoutS" value="5m"/);
     expect(page.html).toMatch(/name="requestTimeoutS" value="15m"/);
+    expect(page.html).toMatch(/<input id="f-prewarm" name="prewarm" type="checkbox" checked/);
     expect(page.html).toContain('href="/tokens"');
   });
 
@@ -405,6 +408,11 @@ describe('service settings, delete, tokens', () => {
     const after = await b.get('/services/tunable/settings');
     expect(after.html).toContain('Saved: memoryMb, port, maxInstances, concurrency, idleTimeoutS, requestTimeoutS, startCommand, healthPath, plan.');
     expect(after.html).toMatch(/name="requestTimeoutS" value="1m30s"/);
+    // unticked: the box is not sent at all
+    const { prewarm: _ticked, ...unticked } = values;
+    expect((await b.post('/services/tunable/settings', unticked)).status).toBe(303);
+    expect((await server.api('GET', '/api/v1/services/tunable')).body.prewarm).toBe(false);
+    expect((await b.get('/services/tunable/settings')).html).toMatch(/<input id="f-prewarm" name="prewarm" type="checkbox"\/?>/);
   });
 
   it('delete needs the service’s name typed, and its CSRF token', async () => {
