@@ -92,7 +92,7 @@ export function createMeter(opts: MeterOptions): Meter {
     const key = `${service}\0${minute}`;
     let d = pending.get(key);
     if (!d) {
-      d = { service, minute, requests: 0, s2xx: 0, s3xx: 0, s4xx: 0, s5xx: 0, latency: {}, coldStarts: 0, coldStartMs: 0, prewarmedStarts: 0, prewarmedStartMs: 0, instances: 0, billedMs: 0, gbMs: 0 };
+      d = { service, minute, requests: 0, s2xx: 0, s3xx: 0, s4xx: 0, s5xx: 0, latency: {}, coldStarts: 0, coldStartMs: 0, prewarmedStarts: 0, prewarmedStartMs: 0, lastRequestAt: 0, instances: 0, billedMs: 0, gbMs: 0 };
       pending.set(key, d);
     }
     seen.add(service);
@@ -209,8 +209,10 @@ export function createMeter(opts: MeterOptions): Meter {
       t.prewarmedStartMs += thawMs;
     },
     request(service, status, durationMs) {
-      const d = delta(service, opts.clock.now());
+      const now = opts.clock.now();
+      const d = delta(service, now);
       d.requests++;
+      d.lastRequestAt = now;
       const cls = status >= 500 ? '5xx' : status >= 400 ? '4xx' : status >= 300 ? '3xx' : '2xx';
       d[`s${cls}`]++;
       observe(d.latency, durationMs);

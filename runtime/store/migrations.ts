@@ -106,5 +106,6 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE services ADD COLUMN prewarm INTEGER NOT NULL DEFAULT 1;
   ALTER TABLE service_minutes ADD COLUMN prewarmed_starts INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE service_minutes ADD COLUMN prewarmed_start_ms REAL NOT NULL DEFAULT 0;
+  ALTER TABLE service_minutes ADD COLUMN last_request_at INTEGER NOT NULL DEFAULT 0;
   `,
 ];

@@ -17,6 +17,8 @@ export interface MinuteDelta {
   /** requests that thawed a prewarmed instance instead of waiting for a start, and their thaws */
   prewarmedStarts: number;
   prewarmedStartMs: number;
+  /** when the minute's last request came (epoch ms; 0: none, or a row from before it was kept) */
+  lastRequestAt: number;
   /** most instances seen at once in the minute (kept as a max, not a sum) */
   instances: number;
   billedMs: number;
@@ -35,13 +37,14 @@ export interface UsageStore {
 export function createUsageStore(db: Db): UsageStore {
   const get = db.prepare<[string, number], { latency: string }>('SELECT latency FROM service_minutes WHERE service = ? AND minute = ?');
   const upsert = db.prepare(`
-    INSERT INTO service_minutes (service, minute, requests, s2xx, s3xx, s4xx, s5xx, latency, cold_starts, cold_start_ms, prewarmed_starts, prewarmed_start_ms, instances, billed_ms, gb_ms)
-    VALUES (@service, @minute, @requests, @s2xx, @s3xx, @s4xx, @s5xx, @latency, @coldStarts, @coldStartMs, @prewarmedStarts, @prewarmedStartMs, @instances, @billedMs, @gbMs)
+    INSERT INTO service_minutes (service, minute, requests, s2xx, s3xx, s4xx, s5xx, latency, cold_starts, cold_start_ms, prewarmed_starts, prewarmed_start_ms, last_request_at, instances, billed_ms, gb_ms)
+    VALUES (@service, @minute, @requests, @s2xx, @s3xx, @s4xx, @s5xx, @latency, @coldStarts, @coldStartMs, @prewarmedStarts, @prewarmedStartMs, @lastRequestAt, @instances, @billedMs, @gbMs)
     ON CONFLICT(service, minute) DO UPDATE SET
       requests = requests + excluded.requests, s2xx = s2xx + excluded.s2xx, s3xx = s3xx + excluded.s3xx,
       s4xx = s4xx + excluded.s4xx, s5xx = s5xx + excluded.s5xx, latency = excluded.latency,
       cold_starts = cold_starts + excluded.cold_starts, cold_start_ms = cold_start_ms + excluded.cold_start_ms,
       prewarmed_starts = prewarmed_starts + excluded.prewarmed_starts, prewarmed_start_ms = prewarmed_start_ms + excluded.prewarmed_start_ms,
+      last_request_at = MAX(last_request_at, excluded.last_request_at),
       instances = MAX(instances, excluded.instances), billed_ms = billed_ms + excluded.billed_ms, gb_ms = gb_ms + excluded.gb_ms`);
   const add = db.transaction((deltas: MinuteDelta[]) => {
     for (const d of deltas) {
@@ -51,12 +54,13 @@ export function createUsageStore(db: Db): UsageStore {
       upsert.run({ ...d, latency: JSON.stringify(latency) });
     }
   });
-  const lastUsed = db.prepare<[], { service: string; minute: number }>(
-    'SELECT service, MAX(minute) AS minute FROM service_minutes WHERE requests > 0 GROUP BY service ORDER BY minute DESC, service',
+  // to the millisecond where the row kept it, else the start of the minute
+  const lastUsed = db.prepare<[], { service: string; at: number }>(
+    'SELECT service, MAX(MAX(last_request_at, minute * 60000)) AS at FROM service_minutes WHERE requests > 0 GROUP BY service ORDER BY at DESC, service',
   );
   return {
     add,
-    lastUsed: () => lastUsed.all().map((r) => ({ service: r.service, at: r.minute * 60_000 })),
+    lastUsed: () => lastUsed.all(),
     range(from, to, service) {
       const rows = db
         .prepare<unknown[], Record<string, number | string>>(
@@ -76,6 +80,7 @@ export function createUsageStore(db: Db): UsageStore {
         coldStartMs: r.cold_start_ms as number,
         prewarmedStarts: r.prewarmed_starts as number,
         prewarmedStartMs: r.prewarmed_start_ms as number,
+        lastRequestAt: r.last_request_at as number,
         instances: r.instances as number,
         billedMs: r.billed_ms as number,
         gbMs: r.gb_ms as number,
