@@ -60,6 +60,18 @@ function run(cmd, args, opts = {}) {
   return r;
 }
 
+// Files edge services need inside their sandbox, embedded as assets under these names
+// (runtime/instances/edge-tools.ts writes them out): the edge host, run as is by the host's node,
+// and esbuild's binary, which bundles a fetch-handler module at build time. The executable cannot
+// run esbuild through its JavaScript API, which looks for the binary in node_modules.
+function edgeAssets() {
+  const host = path.join(root, 'runtime', 'edge', 'edge-host.mjs');
+  const pkg = `@esbuild/${process.platform}-${process.arch}`;
+  const esbuild = path.join(path.dirname(require.resolve(`${pkg}/package.json`, { paths: [root] })), 'bin', 'esbuild');
+  for (const f of [host, esbuild]) if (!fs.existsSync(f)) throw new BuildError(`${f} is missing: run npm ci`);
+  return { 'edge-host.mjs': host, esbuild };
+}
+
 function addonFile(name) {
   const main = require.resolve(NATIVE_ADDON_PACKAGES[name], { paths: [root] });
   const file = path.join(path.dirname(main), '..', 'build', 'Release', `${name}.node`);
@@ -267,9 +279,9 @@ async function main() {
     output: blobFile,
     disableExperimentalSEAWarning: true,
     useCodeCache: true,
-    assets: Object.fromEntries(Object.keys(NATIVE_ADDON_PACKAGES).map((n) => [`${n}.node`, addonFile(n)])),
+    assets: { ...Object.fromEntries(Object.keys(NATIVE_ADDON_PACKAGES).map((n) => [`${n}.node`, addonFile(n)])), ...edgeAssets() },
   };
-  await step('SEA blob (bundle + native addons)', () => {
+  await step('SEA blob (bundle, native addons, edge host and esbuild)', () => {
     fs.writeFileSync(seaConfigFile, JSON.stringify(seaConfig, null, 2));
     run(process.execPath, ['--experimental-sea-config', seaConfigFile], { cwd: work });
     if (!fs.existsSync(blobFile)) throw new BuildError(`node wrote no blob at ${blobFile}`);

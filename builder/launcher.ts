@@ -3,6 +3,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { RuntimeName } from '../runtime/core/names.ts';
+import { EDGE_TOOLS_MOUNT, edgeToolsDir } from '../runtime/instances/edge-tools.ts';
 import { runtimePathEnv } from '../runtime/instances/launcher.ts';
 import { sandboxEnv, toolchainMounts, type SandboxPaths } from '../runtime/instances/sandbox-launcher.ts';
 import { buildSandboxCommand, type SandboxHardening } from '../runtime/sandbox/bwrap.ts';
@@ -83,8 +84,12 @@ export const PLAN_LIMITS: Record<Plan, PlanLimits> = {
   pro: { cpus: 4, memoryMb: 10240, timeoutMs: 30 * 60_000, imageMb: 10240, cacheMb: 10240, logMb: 50 },
 };
 
-/** the env every build gets: caches pointed into the service's cache dir */
-export function buildEnv(spec: BuildSpec, home: string, appDir: string): Record<string, string> {
+/** a node or edge build may bundle a fetch-handler module with cellhost's esbuild */
+const usesEdgeTools = (runtime: RuntimeName) => runtime === 'node' || runtime === 'edge';
+
+/** the env every build gets: caches pointed into the service's cache dir; `tools`: where
+ *  cellhost's own build tools (esbuild) are, as the build sees them */
+export function buildEnv(spec: BuildSpec, home: string, appDir: string, tools?: string): Record<string, string> {
   return {
     ...runtimePathEnv(spec.runtime, appDir),
     HOME: home,
@@ -106,6 +111,7 @@ export function buildEnv(spec: BuildSpec, home: string, appDir: string): Record<
     GOFLAGS: '-mod=mod',
     CARGO_HOME: path.join(spec.cacheDir, 'cargo'),
     CARGO_TARGET_DIR: path.join(appDir, 'target'),
+    ...(tools ? { CELLHOST_TOOLS: tools } : {}),
   };
 }
 
@@ -117,7 +123,7 @@ export function createDirectBuildLauncher(opts: { runDir: string }): BuildLaunch
       await fs.mkdir(spec.cacheDir, { recursive: true });
       return {
         argv: ['bash', '-e', '-o', 'pipefail', '-c', spec.script],
-        env: buildEnv(spec, home, spec.dir),
+        env: buildEnv(spec, home, spec.dir, usesEdgeTools(spec.runtime) ? edgeToolsDir() : undefined),
         cwd: spec.dir,
         release: () => fs.rm(home, { recursive: true, force: true }),
       };
@@ -264,8 +270,10 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
       const uid = opts.uidFor(spec.service);
       await Promise.all([chownTree(spec.dir, uid), prepareCacheDir(spec.cacheDir, uid)]);
       const tools = await toolchainMounts(spec.runtime, opts.paths);
+      // cellhost's esbuild, read-only, for a fetch-handler module's bundle
+      const edgeTools = usesEdgeTools(spec.runtime) ? { src: await opts.paths.reachable(edgeToolsDir()), dest: EDGE_TOOLS_MOUNT } : null;
       const lease = await opts.netns.acquire({ bandwidthMbit: 1000 });
-      const env = sandboxEnv(spec.runtime, tools.pathDirs, buildEnv({ ...spec, cacheDir: '/cache' }, '/tmp', '/app'));
+      const env = sandboxEnv(spec.runtime, tools.pathDirs, buildEnv({ ...spec, cacheDir: '/cache' }, '/tmp', '/app', edgeTools ? EDGE_TOOLS_MOUNT : undefined));
       const plan = PLAN_LIMITS[spec.plan];
       const sandbox = buildSandboxCommand({
         uid,
@@ -273,7 +281,7 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
         imageDir: spec.dir,
         writableAppDir: true,
         tmpSizeBytes: plan.memoryMb * 1024 * 1024,
-        roBinds: tools.binds,
+        roBinds: edgeTools ? [...tools.binds, edgeTools] : tools.binds,
         rwBinds: [{ src: spec.cacheDir, dest: '/cache' }],
         env,
         hostname: spec.service,

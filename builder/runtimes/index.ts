@@ -25,6 +25,11 @@ export interface RuntimeDef {
   defaultBuild(dir: string): Promise<string | null>;
   /** worked out once from the built image, and kept with its deployment */
   defaultStart(dir: string): Promise<StartDefault>;
+  /**
+   * commands run after the build command (the build runs them too when the service has its own):
+   * bundling a fetch-handler module with esbuild. `startCommand`: the service's own, which needs none
+   */
+  finish?(dir: string, service: { startCommand: string | null }): Promise<string | null>;
   /** the start command when the image was never looked at for this runtime */
   fallbackStart: string;
   /** before the build: carry installed dependencies over from the previous image when its
@@ -33,6 +38,53 @@ export interface RuntimeDef {
 }
 
 const REUSED_MARKER = 'node_modules/.cellhost-reused';
+
+/** the start command that serves a fetch-handler module with cellhost's edge host */
+export const EDGE_START = 'cellhost-edge';
+/** where the build bundles a fetch-handler module (one file: its import is the cold start) */
+export const EDGE_BUNDLE = '.cellhost/edge.mjs';
+/** looked for, in order, when package.json names no entry */
+const EDGE_ENTRIES = ['src/index.ts', 'src/index.mts', 'src/index.js', 'src/index.mjs', 'src/worker.ts', 'src/worker.js', 'index.ts', 'index.mts', 'index.mjs', 'index.js', 'worker.ts', 'worker.mjs', 'worker.js'];
+
+/** an entry with no server of its own that exports a fetch handler (Workers' module syntax, a Hono app, a fetch function) */
+export function isFetchHandlerSource(code: string): boolean {
+  const exportsFetch = /export\s+default\b/.test(code) || /export\s+(async\s+)?function\s+fetch\b/.test(code) || /export\s+(const|let|var)\s+fetch\b/.test(code);
+  const listens = /\.listen\s*\(/.test(code) || /\bserve\s*\(\s*\{/.test(code) || /createServer\s*\(/.test(code);
+  return exportsFetch && !listens;
+}
+
+/**
+ * The module an edge service serves: package.json's "module" or "main", else the first of
+ * EDGE_ENTRIES. `mustExport`: only when it looks like a fetch handler (a node service whose
+ * entry has no server of its own); null when there is none.
+ */
+async function findEdgeEntry(dir: string, notes: string[], mustExport: boolean): Promise<string | null> {
+  const pkg = await readJson(dir, 'package.json', notes);
+  const named = [pkg?.module, pkg?.main].find((v): v is string => typeof v === 'string' && v.trim() !== '')?.trim().replace(/^\.\//, '');
+  const entry = named && (await has(dir, named)) ? named : await firstPresent(dir, EDGE_ENTRIES);
+  if (!entry || entry.split('/').includes('..')) return null;
+  if (!mustExport) return entry;
+  const read = await readFileInside(dir, entry);
+  return read.ok && isFetchHandlerSource(read.data.toString('utf8')) ? entry : null;
+}
+
+/**
+ * esbuild, shipped with cellhost (CELLHOST_TOOLS is where the build sees it), bundles the module
+ * and what it imports into one ES module for node: TypeScript is compiled on the way, and the
+ * cold start reads one file. A `require` is defined for CommonJS dependencies that ask for Node's
+ * built-ins.
+ */
+export function edgeBundleCommand(entry: string): string {
+  const banner = 'import{createRequire as __cellhostRequire}from"node:module";const require=__cellhostRequire(import.meta.url);';
+  return ['"$CELLHOST_TOOLS/esbuild"', shellWord(entry), '--bundle', '--platform=node', '--format=esm', '--target=node20', `--outfile=${EDGE_BUNDLE}`, `'--banner:js=${banner}'`, '--log-level=warning'].join(' ');
+}
+
+/** `cellhost-edge ENTRY`: the module to serve, relative to the app's dir; null for any other command */
+export function parseEdgeStart(command: string): { entry: string } | null {
+  const m = /^\s*cellhost-edge\s+(\S+)\s*$/.exec(command);
+  if (!m || m[1]!.startsWith('/') || m[1]!.split('/').includes('..')) return null;
+  return { entry: m[1]!.replace(/^\.\//, '') };
+}
 
 /** an entry of any kind is there (not followed, so a link is there whatever it points at) */
 const has = async (dir: string, file: string) => (await kindInside(dir, file)) !== null;
@@ -56,6 +108,11 @@ async function readJson(dir: string, file: string, notes: string[]): Promise<Rec
 /** a word for a shell command line: as is when plain, else single-quoted */
 function shellWord(s: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+async function hasStartScript(dir: string): Promise<boolean> {
+  const scripts = (await readJson(dir, 'package.json', []))?.scripts;
+  return Boolean(scripts && typeof scripts === 'object' && typeof (scripts as Record<string, unknown>).start === 'string');
 }
 
 async function firstPresent(dir: string, files: readonly string[]): Promise<string | undefined> {
@@ -91,15 +148,45 @@ export const RUNTIME_DEFS: Record<RuntimeName, RuntimeDef> = {
       await fsp.writeFile(path.join(dir, REUSED_MARKER), '', { flag: 'wx' });
       return 'node_modules (package-lock.json unchanged)';
     },
+    async finish(dir, service) {
+      // an entry with no server of its own that exports a fetch handler is served by the edge host
+      if (service.startCommand || (await hasStartScript(dir))) return null;
+      const entry = await findEdgeEntry(dir, [], true);
+      return entry ? edgeBundleCommand(entry) : null;
+    },
     async defaultStart(dir) {
       const notes: string[] = [];
       const pkg = await readJson(dir, 'package.json', notes);
       const scripts = pkg?.scripts;
       if (scripts && typeof scripts === 'object' && typeof (scripts as Record<string, unknown>).start === 'string') return { command: 'npm start', notes };
+      if (await has(dir, EDGE_BUNDLE)) return { command: `${EDGE_START} ${EDGE_BUNDLE}`, notes };
       const main = typeof pkg?.main === 'string' && pkg.main.trim() ? pkg.main.trim() : ((await firstPresent(dir, ['index.js', 'server.js', 'app.js', 'main.js'])) ?? 'index.js');
       return { command: `node ${shellWord(main)}`, notes };
     },
     fallbackStart: 'node index.js',
+  },
+  edge: {
+    name: 'edge',
+    toolchain: [
+      { bin: 'node', pkg: 'nodejs' },
+      { bin: 'npm', pkg: 'npm' },
+    ],
+    prepare: async () => null,
+    defaultBuild: (dir) => RUNTIME_DEFS.node.defaultBuild(dir),
+    reuseDependencies: (previous, dir, opts) => RUNTIME_DEFS.node.reuseDependencies!(previous, dir, opts),
+    async finish(dir, service) {
+      if (service.startCommand) return null;
+      const entry = await findEdgeEntry(dir, [], false);
+      // said by the build: without a module there is nothing to serve
+      return entry ? edgeBundleCommand(entry) : `echo "no module to serve: name it in package.json (main) or add one of ${EDGE_ENTRIES.join(', ')}" >&2; exit 1`;
+    },
+    async defaultStart(dir) {
+      const notes: string[] = [];
+      if (await has(dir, EDGE_BUNDLE)) return { command: `${EDGE_START} ${EDGE_BUNDLE}`, notes };
+      const entry = await findEdgeEntry(dir, notes, false);
+      return { command: `${EDGE_START} ${shellWord(entry ?? 'index.mjs')}`, notes };
+    },
+    fallbackStart: `${EDGE_START} ${EDGE_BUNDLE}`,
   },
   python: {
     name: 'python',

@@ -144,13 +144,15 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       }
       const setup = await runtime.prepare(imageDir);
       const buildCommand = service.buildCommand ?? (await runtime.defaultBuild(imageDir));
-      const steps = [setup, buildCommand].filter((s): s is string => !!s);
+      const finish = (await runtime.finish?.(imageDir, service)) ?? null;
+      const steps = [setup, buildCommand, finish].filter((s): s is string => !!s);
       if (steps.length) {
         const plan = PLAN_LIMITS[service.plan];
         const cacheDir = path.join(deps.paths.cache, service.name);
         const firstLine = (text: string) => text.split('\n')[0] + (text.includes('\n') ? ' …' : '');
         if (setup) say(`Runtime setup: ${firstLine(setup)}`);
         say(buildCommand ? `Build command (${service.plan} plan limits): ${firstLine(buildCommand)}` : 'No build command');
+        if (finish) say(`Then: ${firstLine(finish)}`);
         // a cache already past the limit (a lower limit now, or the last build was stopped) starts over
         const cached = await diskUsage(cacheDir);
         if (cached > limits.cacheBytes) {

@@ -2,7 +2,7 @@
 // changes how an instance starts changes the generation, which makes the pool replace
 // instances gracefully.
 import crypto from 'node:crypto';
-import { RUNTIME_DEFS } from '../../builder/runtimes/index.ts';
+import { parseEdgeStart, RUNTIME_DEFS } from '../../builder/runtimes/index.ts';
 import type { Target } from '../instances/pool/types.ts';
 import type { Deployment } from '../store/deployments.ts';
 import type { Service } from '../store/services.ts';
@@ -38,6 +38,8 @@ export function buildTarget(service: Service, deployment: Deployment, env: Recor
       port: service.port,
       memoryMb: service.memoryMb,
       env,
+      // `cellhost-edge MODULE`: served by the edge host, for an edge service or a node one
+      edge: service.runtime === 'node' || service.runtime === 'edge' ? parseEdgeStart(command) : null,
     },
     concurrency: service.concurrency,
     maxInstances: service.maxInstances,

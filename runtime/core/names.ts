@@ -6,7 +6,8 @@ export const serviceNameSchema = z
   .string()
   .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'lowercase letters, digits and hyphens, 1–63 characters, not starting or ending with a hyphen');
 
-export const RUNTIMES = ['python', 'node', 'go', 'rust'] as const;
+/** `edge`: a module exporting a fetch handler, run by cellhost's edge host on the host's node */
+export const RUNTIMES = ['python', 'node', 'go', 'rust', 'edge'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
 
 export const envNameSchema = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'letters, digits and underscores, not starting with a digit');

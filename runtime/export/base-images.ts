@@ -24,6 +24,7 @@ export interface BaseChoice {
 export function defaultBaseImage(runtime: RuntimeName, host: HostVersions): BaseChoice {
   switch (runtime) {
     case 'node':
+    case 'edge':
       return { ref: `docker.io/library/node:${host.node?.split('.')[0] ?? 'lts'}-${host.debian}-slim`, links: {} };
     case 'python':
       // the build's venv points at Debian's /usr/bin/python3; the official image installs Python

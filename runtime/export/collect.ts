@@ -1,6 +1,7 @@
 // Reads what an export needs from the data dir: the services, their live builds, their env.
 import fs from 'node:fs';
 import { CellhostError } from '../core/errors.ts';
+import { parseEdgeStart } from '../../builder/runtimes/index.ts';
 import { startCommandFor } from '../control/targets.ts';
 import type { EnvStore } from '../store/env.ts';
 import type { Store } from '../store/index.ts';
@@ -21,12 +22,17 @@ function itemFor(store: Store, env: EnvStore, service: Service): ExportItem {
   if (!fs.statSync(dep.imageDir, { throwIfNoEntry: false })?.isDirectory()) {
     throw new CellhostError('ERR_EXPORT_NO_BUILD', `the live build of "${service.name}" (${dep.id}) is missing from ${dep.imageDir}`, { details: { service: service.name } });
   }
+  const startCommand = startCommandFor(service, dep);
+  if (parseEdgeStart(startCommand)) {
+    // the image would need cellhost's edge host; a container has no such server of its own
+    throw new CellhostError('ERR_EXPORT_UNMAPPABLE', `"${service.name}" is served by cellhost's edge host (a fetch-handler module): an exported image cannot run it yet; give it a start command that runs its own server`, { details: { service: service.name } });
+  }
   return {
     service,
     deploymentId: dep.id,
     builtAt: dep.finishedAt ?? dep.createdAt,
     imageDir: dep.imageDir,
-    startCommand: startCommandFor(service, dep),
+    startCommand,
     env: env.values(service.name),
     // cellhost has no cron jobs yet; when it does, they are read here
     cronJobs: [],

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { ErrorCode } from '../core/errors.ts';
 import type { RuntimeName } from '../core/names.ts';
 import { findToolchain } from '../sandbox/toolchains.ts';
+import { EDGE_HOST_FILE, edgeToolsDir } from './edge-tools.ts';
 
 export interface InstanceSpec {
   instanceId: string;
@@ -22,13 +23,26 @@ export interface InstanceSpec {
   env: Record<string, string>;
   /** a standby: everything is set up, and the app is exec'd when a line arrives on stdin */
   held?: boolean;
+  /** a fetch-handler module (relative to the app's dir) served by cellhost's edge host instead
+   *  of `command`: an edge service, or a node service whose entry exports a fetch handler */
+  edge?: { entry: string } | null;
+}
+
+/** how the edge host is started: its file and the module as the launcher's sandbox sees them */
+export interface EdgeLaunch {
+  hostFile: string;
+  entry: string;
+  /** the fd it tells the platform about pending waitUntil() work on */
+  controlFd: number;
 }
 
 /**
  * The app's command, as every launcher runs it. Held, a shell waits for a line on stdin first:
  * everything before the app (cgroup, namespaces, sandbox) is set up ahead of the request.
  */
-export function appArgv(spec: Pick<InstanceSpec, 'command' | 'held'>): string[] {
+export function appArgv(spec: Pick<InstanceSpec, 'command' | 'held'>, edge?: EdgeLaunch): string[] {
+  // the edge host is the standby itself: node boots ahead and reads the module's path on stdin
+  if (edge) return ['node', edge.hostFile, '--control-fd', String(edge.controlFd), ...(spec.held ? [] : [edge.entry])];
   const app = ['bash', '-c', spec.command];
   return spec.held ? ['/bin/sh', '-c', 'read -r _ || exit 0; exec "$@"', 'cellhost-standby', ...app] : app;
 }
@@ -39,6 +53,10 @@ export interface Launch {
   env: Record<string, string>;
   /** data the process reads on fds 3, 4, … (a sandbox's options, its env among them, and seccomp program) */
   fds?: readonly Uint8Array[];
+  /** the fd after those on which the app tells the platform things (the edge host: busy, idle) */
+  controlFd?: number;
+  /** what a held launch is sent on stdin to go (default a newline; the edge host: its module) */
+  goLine?: string;
   cwd: string;
   upstream: { host: string; port: number };
   /** ask the app to stop (SIGTERM where it will see it); false when the launcher cannot, so the
@@ -99,6 +117,8 @@ export function platformEnv(spec: InstanceSpec, port: number, home: string, appD
     CELLHOST_SERVICE: spec.service,
     CELLHOST_DEPLOYMENT: spec.deploymentId,
     CELLHOST_MEMORY_MB: String(spec.memoryMb),
+    // the edge host hands these (and only these) to the fetch handler as `env`
+    ...(spec.edge ? { CELLHOST_EDGE_VARS: Object.keys(spec.env).join(',') } : {}),
   };
 }
 
@@ -125,9 +145,11 @@ export function createDirectLauncher(opts: { runDir: string; reasons?: string[] 
       const tmp = path.join(opts.runDir, spec.instanceId);
       await fs.mkdir(tmp, { recursive: true, mode: 0o700 });
       const env = platformEnv(spec, port, tmp, spec.imageDir);
+      const edge = spec.edge ? { hostFile: path.join(edgeToolsDir(), EDGE_HOST_FILE), entry: path.join(spec.imageDir, spec.edge.entry), controlFd: 3 } : undefined;
       return {
-        argv: appArgv(spec),
+        argv: appArgv(spec, edge),
         env,
+        ...(edge ? { controlFd: edge.controlFd, goLine: `${edge.entry}\n` } : {}),
         cwd: spec.imageDir,
         upstream: { host: '127.0.0.1', port },
         release: () => fs.rm(tmp, { recursive: true, force: true }),

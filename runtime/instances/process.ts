@@ -1,6 +1,6 @@
 // One instance's process: spawn, read its output, detect readiness or an early exit, and a
 // dispose() that always leaves nothing running.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type IOType, type StdioPipe } from 'node:child_process';
 import { CellhostError } from '../core/errors.ts';
 import { fdPipes, feedFds } from '../sandbox/run-command.ts';
 import type { Launch } from './launcher.ts';
@@ -48,18 +48,31 @@ export interface SpawnOptions {
   held?: boolean;
   /** how long this app usually takes to listen (readiness polls sparsely before) */
   expectReadyMs?: number;
+  /** a line the app wrote on its control fd (Launch.controlFd): the edge host's busy and idle */
+  onControl?(line: string): void;
 }
 
 export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProcess {
   const tail = new TailBuffer(20);
+  const stdio: (IOType | StdioPipe)[] = [opts.held ? 'pipe' : 'ignore', 'pipe', 'pipe', ...fdPipes(launch.fds)];
+  if (launch.controlFd !== undefined) {
+    if (launch.controlFd !== stdio.length) throw new Error(`control fd ${launch.controlFd} is not the next fd (${stdio.length})`);
+    stdio.push('pipe');
+  }
   const child: ChildProcess = spawn(launch.argv[0]!, launch.argv.slice(1), {
     cwd: launch.cwd,
     env: launch.env,
-    stdio: [opts.held ? 'pipe' : 'ignore', 'pipe', 'pipe', ...fdPipes(launch.fds)],
+    stdio,
     // its own process group, so the whole tree can be signalled at once
     detached: true,
   });
   feedFds(child, launch.fds);
+  if (launch.controlFd !== undefined) {
+    const control = child.stdio[launch.controlFd] as import('node:stream').Readable | null;
+    const splitter = new LineSplitter((line) => opts.onControl?.(line.trim()), 256);
+    control?.on('data', (b: Buffer) => splitter.push(b));
+    control?.on('error', () => {});
+  }
   const pid = child.pid ?? -1;
   for (const stream of ['stdout', 'stderr'] as const) {
     const splitter = new LineSplitter((line) => {
@@ -142,7 +155,7 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
     tail: () => tail.get(),
     explainExit,
     go() {
-      child.stdin?.end('\n');
+      child.stdin?.end(launch.goLine ?? '\n');
       release();
     },
     settle: () => (settled ??= (launch.onReady?.() ?? Promise.resolve()).catch(() => {})),

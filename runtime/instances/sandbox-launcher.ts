@@ -7,6 +7,7 @@ import type { RuntimeName } from '../core/names.ts';
 import { baseSandboxEnv, buildSandboxCommand, findSandboxAppPid, type SandboxBind, type SandboxHardening } from '../sandbox/bwrap.ts';
 import { bandwidthForMemory, type NetnsPool } from '../sandbox/netns.ts';
 import { findToolchain } from '../sandbox/toolchains.ts';
+import { EDGE_HOST_FILE, EDGE_TOOLS_MOUNT, edgeToolsDir } from './edge-tools.ts';
 import { appArgv, platformEnv, type InstanceSpec, type IsolationReport, type Launch, type Launcher } from './launcher.ts';
 
 export interface SandboxPaths {
@@ -39,7 +40,13 @@ export function createSandboxLauncher(opts: SandboxLauncherOptions): Launcher {
   return {
     async prepare(spec: InstanceSpec): Promise<Launch> {
       const uid = opts.uidFor(spec.service);
-      const [imageDir, tools] = await Promise.all([opts.paths.reachable(spec.imageDir), toolchainMounts(spec.runtime, opts.paths)]);
+      const [imageDir, tools, edgeTools] = await Promise.all([
+        opts.paths.reachable(spec.imageDir),
+        toolchainMounts(spec.runtime, opts.paths),
+        spec.edge ? opts.paths.reachable(edgeToolsDir()) : null,
+      ]);
+      // the fd after bwrap's options (3) and its seccomp program (4, when there is one)
+      const edge = spec.edge ? { hostFile: `${EDGE_TOOLS_MOUNT}/${EDGE_HOST_FILE}`, entry: `/app/${spec.edge.entry}`, controlFd: 3 + (opts.hardening.seccomp ? 2 : 1) } : undefined;
       const lease = await opts.netns.acquire({ bandwidthMbit: bandwidthForMemory(spec.memoryMb) });
       const env = sandboxEnv(spec.runtime, tools.pathDirs, platformEnv(spec, spec.port, '/tmp', '/app'));
       const sandbox = buildSandboxCommand({
@@ -47,16 +54,18 @@ export function createSandboxLauncher(opts: SandboxLauncherOptions): Launcher {
         gid: uid,
         imageDir,
         tmpSizeBytes: spec.memoryMb * 1024 * 1024,
-        roBinds: tools.binds,
+        roBinds: edgeTools ? [...tools.binds, { src: edgeTools, dest: EDGE_TOOLS_MOUNT }] : tools.binds,
         env,
         hostname: spec.service,
-        argv: appArgv(spec),
+        argv: appArgv(spec, edge),
         hardening: opts.hardening,
       });
+      if (edge && 3 + sandbox.fds.length !== edge.controlFd) throw new Error(`the sandbox reads ${sandbox.fds.length} fds: the edge host's control fd would be taken`);
       let released = false;
       return {
         argv: lease.enterArgv(sandbox.argv),
         fds: sandbox.fds,
+        ...(edge ? { controlFd: edge.controlFd, goLine: `${edge.entry}\n` } : {}),
         // the chain up to bwrap runs as root with only what it needs to find its tools
         env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
         cwd: '/',

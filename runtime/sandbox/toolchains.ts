@@ -108,7 +108,8 @@ export function findToolchain(runtime: RuntimeName, searchPath: readonly string[
   const key = `${runtime}\0${searchPath.join(':')}`;
   const hit = cache.get(key);
   if (hit) return hit;
-  const locate = { node: locateNode, python: locatePython, go: locateGo, rust: locateRust }[runtime];
+  // an edge service runs on the host's node (cellhost's edge host imports its module)
+  const locate = { node: locateNode, edge: (p: readonly string[]) => ({ ...locateNode(p), runtime: 'edge' as const }), python: locatePython, go: locateGo, rust: locateRust }[runtime];
   const t = locate(searchPath);
   cache.set(key, t);
   return t;

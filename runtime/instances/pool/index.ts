@@ -72,6 +72,21 @@ export function createPool(opts: PoolOptions): Pool {
       queue.dispatch(s);
     },
     onLost: (s) => queue.dispatch(s),
+    onControl(service, instanceId, line) {
+      const s = services.get(service);
+      const inst = s?.instances.find((i) => i.id === instanceId);
+      if (!s || !inst || inst.state === 'stopped') return;
+      // work the app still does after answering (waitUntil) is a request in flight: billed, and
+      // the instance is not frozen or stopped under it
+      if (line === 'busy' && !inst.backgroundLease) {
+        inst.inflight++;
+        inst.backgroundLease = leases.lease(s, inst, false);
+      } else if (line === 'idle' && inst.backgroundLease) {
+        const held = inst.backgroundLease;
+        inst.backgroundLease = null;
+        held.release();
+      }
+    },
   });
   const rollout = createRollout(lifecycle, backoff);
   const queue = createWaitQueue({ limit: opts.queueLimit, timeoutMs: opts.queueTimeoutMs, pick, backoffError: backoff.error });

@@ -51,6 +51,8 @@ export interface LifecycleOptions extends Pick<PoolOptions, 'launcher' | 'startT
   onReady(s: ServiceState, inst: Instance): void;
   /** an instance failed to start or exited: the requests counted on it need another */
   onLost(s: ServiceState): void;
+  /** a line from an instance's control fd (the edge host's busy and idle) */
+  onControl?(service: string, instanceId: string, line: string): void;
 }
 
 export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifecycle {
@@ -66,6 +68,7 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
       held,
       expectReadyMs: Math.min(ctx.services.get(service)?.appStartMs ?? 0, MAX_EXPECTED_START_MS),
       onOutput: (stream, line) => opts.onOutput?.(service, id, deploymentId, stream, line),
+      onControl: (line) => opts.onControl?.(service, id, line),
     });
   const standbys = createStandbySet({
     max: opts.standbys,
@@ -109,6 +112,7 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
       freezeOp: Promise.resolve(),
       startedAhead: startOpts.ahead ?? false,
       prewarm: null,
+      backgroundLease: null,
     };
     s.instances.push(inst);
     inst.ready = (async () => {

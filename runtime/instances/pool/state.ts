@@ -6,7 +6,7 @@ import type { Logger } from '../../core/log.ts';
 import type { InstanceProcess } from '../process.ts';
 import type { Upstream } from '../upstream.ts';
 import type { PressureWindow } from './placement.ts';
-import type { InstanceState, PoolEvent, PoolObserver, PrewarmReason, Target } from './types.ts';
+import type { InstanceState, Lease, PoolEvent, PoolObserver, PrewarmReason, Target } from './types.ts';
 
 export interface Instance {
   id: string;
@@ -40,6 +40,9 @@ export interface Instance {
   startedAhead: boolean;
   /** a prewarmed instance: kept frozen for its service's next request, within the budget */
   prewarm: PrewarmState | null;
+  /** held while the app says it has work pending after its responses (the edge host's
+   *  waitUntil): the instance counts as busy, is billed, and is neither frozen nor stopped */
+  backgroundLease: Lease | null;
 }
 
 export interface PrewarmState {
