@@ -75,12 +75,15 @@ function writeTools(files: { host: Buffer; esbuild: Buffer }, roots: string[]): 
       const dir = path.join(root, hash);
       const host = path.join(dir, EDGE_HOST_FILE);
       const esbuild = path.join(dir, ESBUILD_FILE);
-      if (!sameFile(host, files.host) || !sameFile(esbuild, files.esbuild)) {
+      if (!sameFile(host, files.host, 0o644) || !sameFile(esbuild, files.esbuild, 0o755)) {
         // written aside and renamed into place: a concurrent start never sees half a directory
         fs.mkdirSync(root, { recursive: true, mode: 0o700 });
         const tmp = fs.mkdtempSync(path.join(root, `.${hash}-`));
-        fs.writeFileSync(path.join(tmp, EDGE_HOST_FILE), files.host, { mode: 0o644 });
-        fs.writeFileSync(path.join(tmp, ESBUILD_FILE), files.esbuild, { mode: 0o755 });
+        fs.writeFileSync(path.join(tmp, EDGE_HOST_FILE), files.host);
+        fs.writeFileSync(path.join(tmp, ESBUILD_FILE), files.esbuild);
+        // explicit: the platform runs with umask 077, and the service uids read and run these
+        fs.chmodSync(path.join(tmp, EDGE_HOST_FILE), 0o644);
+        fs.chmodSync(path.join(tmp, ESBUILD_FILE), 0o755);
         fs.chmodSync(tmp, 0o755);
         fs.rmSync(dir, { recursive: true, force: true });
         fs.renameSync(tmp, dir);
@@ -97,10 +100,10 @@ function writeTools(files: { host: Buffer; esbuild: Buffer }, roots: string[]): 
   throw new CellhostError('ERR_INTERNAL', `cannot write the edge runtime's files: ${failures.join('; ')}`);
 }
 
-function sameFile(file: string, bytes: Buffer): boolean {
+function sameFile(file: string, bytes: Buffer, mode: number): boolean {
   try {
     const st = fs.lstatSync(file);
-    return st.isFile() && st.size === bytes.length && fs.readFileSync(file).equals(bytes);
+    return st.isFile() && (st.mode & 0o777) === mode && st.size === bytes.length && fs.readFileSync(file).equals(bytes);
   } catch {
     return false;
   }

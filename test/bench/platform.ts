@@ -23,8 +23,8 @@ export interface BenchPlatform {
   dataDir: string;
   cgroupPrefix: string;
   api<T = any>(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T }>;
-  /** create the service and deploy a directory; resolves with the deployment once it is live */
-  deploy(service: string, dir: string, settings: Record<string, unknown>): Promise<any>;
+  /** create the service and deploy a directory (or a ready tar.gz); resolves with the deployment once it is live */
+  deploy(service: string, source: string | Uint8Array, settings: Record<string, unknown>): Promise<any>;
   service(name: string): Promise<any>;
   /** stop the platform (SIGTERM, clean stop); returns what it left on the host */
   close(): Promise<{ leftovers: string[] }>;
@@ -77,10 +77,10 @@ export async function startPlatform(env: Record<string, string> = {}): Promise<B
     return { status: res.status, body: parsed as any };
   };
 
-  async function deploy(service: string, dir: string, settings: Record<string, unknown>): Promise<any> {
+  async function deploy(service: string, source: string | Uint8Array, settings: Record<string, unknown>): Promise<any> {
     const created = await api('POST', '/api/v1/services', { name: service, ...settings });
     if (created.status !== 201) throw new Error(`creating ${service}: ${created.status} ${JSON.stringify(created.body)}`);
-    const archive = await packDirectory(dir);
+    const archive = typeof source === 'string' ? await packDirectory(source) : source;
     const res = await api('POST', `/api/v1/services/${service}/deployments`, new Uint8Array(archive), { 'content-type': 'application/gzip' });
     if (res.status !== 202) throw new Error(`deploying ${service}: ${res.status} ${JSON.stringify(res.body)}`);
     const deadline = Date.now() + 120_000;

@@ -11,6 +11,7 @@ import { benchColdStarts, nodeApp, prepareGoApp, preparePythonApp, type ColdApp 
 import { describeHost, readLoadAverage } from './host-info.ts';
 import { benchIdle } from './idle-footprint.ts';
 import { startPlatform, type BenchPlatform } from './platform.ts';
+import { benchPrewarm, prewarmRows } from './prewarm.ts';
 import { benchProxy } from './proxy.ts';
 import { buildRows, renderRepeatTable, renderTable, type BenchResults, type Row, type Section } from './report.ts';
 import { REBUILD_TARGET, type RebuildRow } from './rebuild.ts';
@@ -18,7 +19,8 @@ import { benchThaw } from './thaw.ts';
 
 const { values: args } = parseArgs({ options: { repeat: { type: 'string', default: '1' } }, allowPositionals: false });
 const REPEAT = Math.max(1, Math.floor(Number(args.repeat)) || 1);
-// BENCH_ONLY=proxy,cold,burst,thaw,idle,routers,rebuild runs just those sections (the others are "not run")
+// BENCH_ONLY=proxy,cold,burst,thaw,idle,prewarm,edge,budget,prewarm-burst,routers,rebuild runs just
+// those sections (the others are "not run")
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null;
 const wanted = (name: string) => !ONLY || ONLY.has(name);
 // a full run takes ~5 min on a quiet 2-core machine; the rest is margin for slower or busier hosts
@@ -107,6 +109,13 @@ async function runOnce(index: number): Promise<Run> {
     });
     if (wanted('thaw')) results.thaw = await section('thaw', () => withPlatform({ CELLHOST_FREEZE_AFTER_S: '0.2', CELLHOST_PREWARM_MB: '0' }, benchThaw));
     if (wanted('idle')) results.idle = await section('idle footprint', () => withPlatform({}, benchIdle));
+    // prewarmed instances and edge services, each on platforms of their own
+    if (['prewarm', 'edge', 'budget', 'prewarm-burst'].some(wanted)) {
+      log(`${tag}prewarm and edge: start`);
+      results.extra = prewarmRows(await benchPrewarm(wanted, stepLog, leftovers));
+      failures += results.extra.filter((r) => r.figure.startsWith('failed')).length;
+      log(`${tag}prewarm and edge: done`);
+    }
   } finally {
     await cleanUp();
   }
