@@ -17,6 +17,7 @@ interface Instance {
   pid: number;
   inflight: number;
   frozen: boolean;
+  prewarm?: { kept: boolean } | null;
   startedAt: string;
   readyAt: string | null;
 }
@@ -95,7 +96,7 @@ export async function statusCommand(args: string[], io: CliIo): Promise<number> 
     io.out(
       formatTable([
         ['ID', 'STATE', 'DEPLOYMENT', 'PID', 'IN FLIGHT', 'STARTED'],
-        ...service.instances.map((i) => [i.id, i.frozen ? `${i.state} (frozen)` : i.state, i.deploymentId, String(i.pid), String(i.inflight), formatAgo(i.startedAt, now)]),
+        ...service.instances.map((i) => [i.id, i.prewarm?.kept ? `${i.state} (prewarmed, frozen)` : i.frozen ? `${i.state} (frozen)` : i.state, i.deploymentId, String(i.pid), String(i.inflight), formatAgo(i.startedAt, now)]),
       ]),
     );
   } else {

@@ -24,7 +24,7 @@ export const ERROR_STATUS = {
   ERR_SOURCE_TOO_LARGE: 413, // archive unpacks past the size or entry limit
   ERR_SOURCE_GIT: 400, // git clone or checkout failed
   ERR_SOURCE_GIT_URL: 400, // a git URL cellhost does not clone: a local path, file://, plain http (unless allowed), another transport
-  ERR_RUNTIME_UNKNOWN: 400, // runtime not one of python, node, go, rust
+  ERR_RUNTIME_UNKNOWN: 400, // runtime not one of python, node, go, rust, edge
   ERR_RUNTIME_MISSING: 422, // the runtime's toolchain is not installed on the host
   ERR_BUILD_FAILED: 422, // build command exited non-zero
   ERR_BUILD_TIMEOUT: 422, // build ran past its plan's time limit

@@ -193,7 +193,7 @@ function InstanceTable(props: { instances: ServiceView['instances']; now: number
         {props.instances.map((i) => (
           <tr data-instance={i.id}>
             <td class="mono">{i.id}</td>
-            <td class="state">{i.frozen ? `${i.state} (frozen)` : i.state}</td>
+            <td class="state">{i.prewarm?.kept ? `${i.state} (prewarmed, frozen)` : i.frozen ? `${i.state} (frozen)` : i.state}</td>
             <td class="mono small">{i.deploymentId}</td>
             <td class="num">{i.pid}</td>
             <td class="num">{i.inflight}</td>

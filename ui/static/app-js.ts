@@ -80,7 +80,7 @@ export const APP_JS = String.raw`'use strict';
         var row = document.createElement('tr');
         row.setAttribute('data-instance', i.id);
         cell(row, i.id, 'mono');
-        cell(row, i.frozen ? i.state + ' (frozen)' : i.state, 'state');
+        cell(row, i.prewarm && i.prewarm.kept ? i.state + ' (prewarmed, frozen)' : i.frozen ? i.state + ' (frozen)' : i.state, 'state');
         cell(row, i.deploymentId, 'mono small');
         cell(row, String(i.pid), 'num');
         cell(row, String(i.inflight), 'num');

@@ -209,7 +209,6 @@ export function createPool(opts: PoolOptions): Pool {
       return outcome;
     },
 
-    prewarmUsage: () => prewarm.usage(),
 
     async stopService(name, graceMs) {
       this.setTarget(name, null);

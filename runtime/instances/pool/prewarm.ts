@@ -36,7 +36,6 @@ export interface Prewarm {
   evictOne(why: 'memory'): boolean;
   /** stop the service's kept ones (its setting turned prewarm off) */
   dropService(s: ServiceState): void;
-  usage(): { keptBytes: number; budgetBytes: number; instances: number };
 }
 
 export interface PrewarmOptions {
@@ -61,8 +60,6 @@ export function createPrewarm(ctx: PoolContext, opts: PrewarmOptions): Prewarm {
     for (const s of ctx.services.values()) for (const inst of s.instances) if (inst.prewarm?.kept && inst.state !== 'stopped') out.push({ s, inst });
     return out;
   }
-
-  const keptBytes = () => kept().reduce((a, k) => a + k.inst.prewarm!.memoryBytes, 0);
 
   async function evict(victim: { s: ServiceState; inst: Instance }, why: 'budget' | 'memory' | 'off'): Promise<void> {
     const { s, inst } = victim;
@@ -180,10 +177,6 @@ export function createPrewarm(ctx: PoolContext, opts: PrewarmOptions): Prewarm {
       for (const inst of [...s.instances]) if (inst.prewarm?.kept) void evict({ s, inst }, 'off');
     },
 
-    usage: () => {
-      const k = kept();
-      return { keptBytes: k.reduce((a, x) => a + x.inst.prewarm!.memoryBytes, 0), budgetBytes: opts.budgetBytes, instances: k.length };
-    },
   };
 
   function mb(bytes: number): string {

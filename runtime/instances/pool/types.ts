@@ -148,8 +148,6 @@ export interface Pool {
    * `lastUsedAt`: when the service last served a request (the budget keeps the most recent)
    */
   prewarm(service: string, target: Target, opts: { reason: PrewarmReason; lastUsedAt?: number }): Promise<PrewarmOutcome>;
-  /** what the prewarmed instances hold now, and may hold */
-  prewarmUsage(): { keptBytes: number; budgetBytes: number; instances: number };
   /**
    * the service is deleted: its target goes, in-flight requests get at most `graceMs`, and this
    * resolves once every instance and standby of it has exited (its files can go then)

@@ -227,7 +227,7 @@ describe('Manual Deploy form', () => {
     const res = await b.post('/deploy', form);
     expect(res.status).toBe(400);
     expect(fieldError(res.html, 'name')).toMatch(/^name: lowercase letters/);
-    expect(fieldError(res.html, 'runtime')).toBe('runtime: runtime must be one of python, node, go, rust');
+    expect(fieldError(res.html, 'runtime')).toBe('runtime: runtime must be one of python, node, go, rust, edge');
     expect(fieldError(res.html, 'port')).toBe('port: a whole number');
     expect(fieldError(res.html, 'memoryMb')).toMatch(/^memoryMb: .*128/);
     expect(fieldError(res.html, 'env')).toBe('env: line 2: expected KEY=VALUE');
