@@ -48,7 +48,8 @@ export function collectServices(store: Store, env: EnvStore, names: readonly str
       try {
         items.push(itemFor(store, env, s));
       } catch (err) {
-        if ((err as CellhostError).code !== 'ERR_EXPORT_NO_BUILD') throw err;
+        // with --all, a service that cannot be exported (no build, served by the edge host) is left out and named
+        if (!['ERR_EXPORT_NO_BUILD', 'ERR_EXPORT_UNMAPPABLE'].includes((err as CellhostError).code)) throw err;
         skipped.push({ service: s.name, reason: (err as Error).message });
       }
     }
