@@ -183,4 +183,8 @@ function fail(res, message) {
 
 const server = http.createServer((req, res) => void serve(req, res));
 server.keepAliveTimeout = 65_000;
-server.listen(Number(process.env.PORT), () => console.log(`edge: ${entry} serving on ${process.env.PORT}`));
+server.listen(Number(process.env.PORT), () => {
+  // readiness, told at once instead of found by polling the port
+  tell('ready');
+  console.log(`edge: ${entry} serving on ${process.env.PORT}`);
+});

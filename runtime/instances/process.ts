@@ -67,9 +67,17 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
     detached: true,
   });
   feedFds(child, launch.fds);
+  // the edge host says when it listens: no polling for it (a poll costs the platform ~0.2 ms of
+  // CPU, and lands up to a poll interval late)
+  let saidReady: () => void = () => {};
+  const listening = new Promise<void>((resolve) => (saidReady = resolve));
   if (launch.controlFd !== undefined) {
     const control = child.stdio[launch.controlFd] as import('node:stream').Readable | null;
-    const splitter = new LineSplitter((line) => opts.onControl?.(line.trim()), 256);
+    const splitter = new LineSplitter((line) => {
+      const word = line.trim();
+      if (word === 'ready') saidReady();
+      else opts.onControl?.(word);
+    }, 256);
     control?.on('data', (b: Buffer) => splitter.push(b));
     control?.on('error', () => {});
   }
@@ -110,7 +118,19 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
       if (!readiness.signal.aborted) readiness.abort(reason);
     });
     try {
-      await waitForPort({ host: launch.upstream.host, port: launch.upstream.port, signal: readiness.signal, healthPath: opts.healthPath, expectMs: opts.expectReadyMs });
+      const polled = waitForPort({
+        host: launch.upstream.host,
+        port: launch.upstream.port,
+        signal: readiness.signal,
+        healthPath: opts.healthPath,
+        // told by the app when it listens: the polls are only a safety net, sparse
+        expectMs: launch.controlFd !== undefined && !opts.healthPath ? 60_000 : opts.expectReadyMs,
+      });
+      if (launch.controlFd !== undefined && !opts.healthPath) {
+        // the polls stop with the abort below, which makes them reject: nobody waits for that
+        polled.catch(() => {});
+        await Promise.race([polled, listening]);
+      } else await polled;
       readiness.abort(null);
     } catch (err) {
       throw readiness.signal.reason instanceof CellhostError ? readiness.signal.reason : err;

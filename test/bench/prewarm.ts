@@ -190,19 +190,34 @@ async function benchApps(platform: BenchPlatform, apps: AppDef[], log: (line: st
   return out;
 }
 
-/** the service's edge host waiting as a standby (node booted in the sandbox, no module yet) */
-function edgeStandbyRunning(platform: BenchPlatform, service: string): boolean {
+/** the service's edge host waiting as a standby (node booted in the sandbox, no module yet): its pid and instance group */
+function findEdgeStandby(platform: BenchPlatform, service: string): { pid: number; group: string } | null {
   for (const pid of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     try {
       const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
       if (argv[0] !== 'node' || !argv[1]?.endsWith('/edge-host.mjs') || argv.length !== 4) continue;
-      if (!fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(`/${platform.cgroupPrefix}/`)) continue;
-      if (fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`CELLHOST_SERVICE=${service}`)) return true;
+      const group = new RegExp(`/${platform.cgroupPrefix}/([^/\\n]+)`).exec(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8'))?.[1];
+      if (group && fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`CELLHOST_SERVICE=${service}`)) return { pid: Number(pid), group };
     } catch {
       // gone while we looked
     }
   }
-  return false;
+  return null;
+}
+
+/** the process has stopped using CPU for `quietMs` (a standby done booting, waiting on stdin) */
+async function waitQuiet(pid: number, quietMs: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = readCpuNs(pid);
+  let since = Date.now();
+  while (Date.now() < deadline) {
+    await sleep(20);
+    const now = readCpuNs(pid);
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) return;
+  }
 }
 
 async function benchEdgeCold(platform: BenchPlatform, log: (line: string) => void): Promise<EdgeColdResult> {
@@ -215,12 +230,14 @@ async function benchEdgeCold(platform: BenchPlatform, log: (line: string) => voi
   // round 0 warms both paths (page cache, the platform's JIT) and is not counted
   for (let i = 0; i <= ROUNDS; i++) {
     await waitScaledToZero(platform, service, 30_000);
-    await until(async () => edgeStandbyRunning(platform, service), 'the edge host waiting as a standby', 30_000);
-    // as the other cold-start rows: the standby has had its moment to boot
-    await sleep(500);
+    const standby = await until(async () => findEdgeStandby(platform, service), 'the edge host waiting as a standby', 30_000);
+    // a request does not come the instant a service scaled to zero: the standby has booted and
+    // waits (its boot, on a busy machine, is not the request's)
+    await waitQuiet(standby.pid, 200, 10_000);
+    const appCpu0 = readInstanceCpuMs(platform.cgroupPrefix, standby.group);
     const t = await timedGet(platform, `${service}.localhost`);
-    const inst = (await platform.service(service)).instances?.[0];
-    const a = inst ? readInstanceCpuMs(platform.cgroupPrefix, inst.id) : null;
+    const appCpu1 = readInstanceCpuMs(platform.cgroupPrefix, standby.group);
+    const a = appCpu0 !== null && appCpu1 !== null ? appCpu1 - appCpu0 : null;
     const b = await spawnBare(nodeApp());
     if (i > 0) {
       cold.push(t.ms);
@@ -403,7 +420,7 @@ export function prewarmRows(r: PrewarmResults): Row[] {
     });
     rows.push({
       key: 'edge-cold-cpu',
-      what: 'CPU per edge cold start (platform from /proc; the instance\'s cgroup to its first answer, the edge host\'s boot included)',
+      what: 'CPU per edge cold start, request in → response out (platform from /proc; the instance\'s cgroup: the import, the listen and the first request)',
       baseline: '',
       nginx: '—',
       cellhost: `platform ${formatSummaryMs(e.platformCpuMs, 1)}; instance ${formatSummaryMs(e.appCpuMs, 1)}`,
