@@ -3,7 +3,7 @@
 # tests deploy real apps with. Installs only what is missing.
 set -euo pipefail
 PKGS=(bubblewrap util-linux iproute2 nftables iptables procps git ca-certificates
-      python3 python3-venv python3-pip python3-flask gunicorn golang-go wrk chromium)
+      python3 python3-venv python3-pip python3-flask gunicorn golang-go wrk chromium pebble libnss3-tools)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
