@@ -14,7 +14,7 @@ export const DOCTOR_HELP = `cellhost doctor [serve flags]
 export async function doctorCommand(args: string[], io: CliIo): Promise<number> {
   const options = Object.fromEntries(CONFIG_FLAGS.map((f) => [f, { type: 'string' as const }]));
   const { values } = parseArgs({ args, options });
-  const config = loadConfig({ flags: values as Record<string, string | undefined>, env: io.env, cwd: io.cwd });
+  const config = loadConfig({ flags: values as Record<string, string | undefined>, env: io.env, cwd: io.cwd, isRoot: process.getuid?.() === 0 });
   // no reclaim and no dispose: a running platform may own groups under the same prefix
   const isolation = await setUpIsolation(config, silentLogger, {
     reclaim: false,

@@ -5,15 +5,16 @@ import type { CliIo } from './io.ts';
 import { isServeRunning, writeServePid } from './serve-lock.ts';
 import { CellhostError } from '../core/errors.ts';
 
-export const SERVE_HELP = `cellhost serve [--data DIR] [--http HOST:PORT] [--admin HOST:PORT] [--domain DOMAIN] [--print-config]
-  Runs the platform: the app router (default 0.0.0.0:8080) and the admin API and UI (default 127.0.0.1:9090).
+export const SERVE_HELP = `cellhost serve [--data DIR] [--http HOST:PORT] [--https HOST:PORT|off] [--admin HOST:PORT] [--domain DOMAIN] [--print-config]
+  Runs the platform: the app router (default 0.0.0.0:8080; HTTPS on 0.0.0.0:443 when the domain is a
+  public name and cellhost runs as root) and the admin API and UI (default 127.0.0.1:9090).
   Every flag has a CELLHOST_* variable (see the README); flags win.`;
 
 export async function serveCommand(args: string[], io: CliIo, signals: NodeJS.EventEmitter = process): Promise<number> {
   const options = Object.fromEntries(CONFIG_FLAGS.map((f) => [f, { type: 'string' as const }]));
   const { values } = parseArgs({ args, options: { ...options, 'print-config': { type: 'boolean' } }, strict: true });
   const { 'print-config': printConfig, ...flags } = values as Record<string, string | undefined> & { 'print-config'?: boolean };
-  const config = loadConfig({ flags, env: io.env, cwd: io.cwd, isTTY: io.isTTY });
+  const config = loadConfig({ flags, env: io.env, cwd: io.cwd, isTTY: io.isTTY, isRoot: process.getuid?.() === 0 });
   if (printConfig) {
     io.out(JSON.stringify(redactConfig(config), null, 2) + '\n');
     return 0;

@@ -14,6 +14,14 @@ export interface Config {
   http: Address;
   admin: Address;
   domain: string;
+  /** the TLS listener of the app router; null: no HTTPS */
+  https: Address | null;
+  /** certificates: where they come from and how they are checked */
+  acme: AcmeConfig;
+  /** a certificate and key the user provides (a wildcard for the domain, usually); re-read on SIGHUP and on change */
+  tls: { cert: string; key: string } | null;
+  /** DNS servers (host:port) for the checks before ordering a certificate; empty: the system's */
+  dnsResolvers: string[];
   adminToken?: string;
   masterKey?: string;
   priceGbS: number;
@@ -72,6 +80,22 @@ export interface Config {
   };
 }
 
+export type AcmeChallenge = 'http-01' | 'tls-alpn-01';
+
+export interface AcmeConfig {
+  /** the CA's directory URL */
+  directory: string;
+  email?: string;
+  /** extra CA certificates (PEM) to trust when talking to the CA: a test CA's */
+  caFile?: string;
+  /** a command called with `set|unset NAME VALUE` to publish DNS-01 TXT records: enables the wildcard */
+  dnsHook?: string;
+  /** the challenges tried for single names, in order of preference */
+  challenges: AcmeChallenge[];
+}
+
+export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory';
+
 type Env = Record<string, string | undefined>;
 
 /** One row per setting: its flag, its variable, and how its text becomes a value. */
@@ -80,6 +104,15 @@ const SETTINGS = {
   http: { flag: 'http', env: 'CELLHOST_HTTP_ADDR', def: '0.0.0.0:8080' },
   admin: { flag: 'admin', env: 'CELLHOST_ADMIN_ADDR', def: '127.0.0.1:9090' },
   domain: { flag: 'domain', env: 'CELLHOST_DOMAIN', def: 'localhost' },
+  https: { flag: 'https', env: 'CELLHOST_HTTPS_ADDR', def: undefined },
+  acmeDirectory: { flag: 'acme-directory', env: 'CELLHOST_ACME_DIRECTORY', def: LETS_ENCRYPT },
+  acmeEmail: { flag: 'acme-email', env: 'CELLHOST_ACME_EMAIL', def: undefined },
+  acmeCaFile: { flag: 'acme-ca-file', env: 'CELLHOST_ACME_CA_FILE', def: undefined },
+  acmeDnsHook: { flag: 'acme-dns-hook', env: 'CELLHOST_ACME_DNS_HOOK', def: undefined },
+  acmeChallenges: { flag: 'acme-challenges', env: 'CELLHOST_ACME_CHALLENGES', def: 'http-01,tls-alpn-01' },
+  tlsCert: { flag: 'tls-cert', env: 'CELLHOST_TLS_CERT', def: undefined },
+  tlsKey: { flag: 'tls-key', env: 'CELLHOST_TLS_KEY', def: undefined },
+  dnsResolver: { flag: 'dns-resolver', env: 'CELLHOST_DNS_RESOLVER', def: undefined },
   adminToken: { flag: 'admin-token', env: 'CELLHOST_ADMIN_TOKEN', def: undefined },
   masterKey: { flag: 'master-key', env: 'CELLHOST_MASTER_KEY', def: undefined },
   priceGbS: { flag: 'price-gb-s', env: 'CELLHOST_PRICE_GB_S', def: '0.0000166667' },
@@ -121,6 +154,7 @@ const addressSchema = z.string().transform((text, ctx): Address => {
   return { host: m[1] || m[2] || '0.0.0.0', port };
 });
 const int = (min: number) => z.coerce.number().int().min(min);
+const absolutePath = z.string().startsWith('/', 'an absolute path');
 
 const schema = z.object({
   dataDir: z.string().min(1),
@@ -130,6 +164,26 @@ const schema = z.object({
     .string()
     .regex(/^[a-z0-9.-]+$/i, 'a DNS name')
     .transform((d) => d.toLowerCase().replace(/^\.+|\.+$/g, '')),
+  https: z.union([z.literal('off'), addressSchema], { message: '"off" or host:port, such as 0.0.0.0:443' }).optional(),
+  acmeDirectory: z.url({ protocol: /^https?$/, message: 'the URL of an ACME directory' }),
+  acmeEmail: z.email().optional(),
+  acmeCaFile: absolutePath.optional(),
+  acmeDnsHook: absolutePath.optional(),
+  acmeChallenges: z.string().transform((text, ctx) => {
+    const list = text.split(',').map((s) => s.trim()).filter(Boolean);
+    if (!list.length || list.some((c) => c !== 'http-01' && c !== 'tls-alpn-01') || new Set(list).size !== list.length) {
+      ctx.addIssue({ code: 'custom', message: 'http-01, tls-alpn-01 or both, comma-separated, in order of preference' });
+      return z.NEVER;
+    }
+    return list as AcmeChallenge[];
+  }),
+  tlsCert: absolutePath.optional(),
+  tlsKey: absolutePath.optional(),
+  dnsResolver: z
+    .string()
+    .transform((text) => text.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^(\[[0-9a-f:]+\]|[0-9.]+)(:\d{1,5})?$/i, 'IP[:port] of DNS servers, comma-separated')))
+    .optional(),
   adminToken: z.string().min(16, 'at least 16 characters').optional(),
   masterKey: z.string().optional(),
   priceGbS: z.coerce.number().nonnegative(),
@@ -176,6 +230,8 @@ export interface LoadConfigInput {
   env?: Env;
   cwd?: string;
   isTTY?: boolean;
+  /** whether the process runs as root: HTTPS is on by default only then (port 443) */
+  isRoot?: boolean;
 }
 
 export function loadConfig(input: LoadConfigInput = {}): Config {
@@ -195,12 +251,19 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     throw new CellhostError('ERR_VALIDATION', `setting --${s.flag} / ${s.env}: ${issue.message}`);
   }
   const v = parsed.data;
+  if (Boolean(v.tlsCert) !== Boolean(v.tlsKey)) {
+    throw new CellhostError('ERR_VALIDATION', 'setting --tls-cert / CELLHOST_TLS_CERT and --tls-key / CELLHOST_TLS_KEY: give both or neither');
+  }
   const dataDir = path.resolve(input.cwd ?? process.cwd(), v.dataDir);
   return Object.freeze({
     dataDir,
     http: v.http,
     admin: v.admin,
     domain: v.domain,
+    https: v.https === 'off' ? null : (v.https ?? (isPublicDomain(v.domain) && input.isRoot ? { host: '0.0.0.0', port: 443 } : null)),
+    acme: Object.freeze({ directory: v.acmeDirectory, email: v.acmeEmail, caFile: v.acmeCaFile, dnsHook: v.acmeDnsHook, challenges: v.acmeChallenges }),
+    tls: v.tlsCert && v.tlsKey ? { cert: v.tlsCert, key: v.tlsKey } : null,
+    dnsResolvers: v.dnsResolver ?? [],
     adminToken: v.adminToken,
     masterKey: v.masterKey,
     priceGbS: v.priceGbS,
@@ -240,12 +303,18 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
   });
 }
 
+/** a name a public CA can issue for: not localhost, not a single label, not an IP address */
+export function isPublicDomain(domain: string): boolean {
+  return domain.includes('.') && !/(^|\.)localhost$/.test(domain) && !/^[\d.]+$/.test(domain);
+}
+
 /** The config as `serve --print-config` shows it: secrets redacted. */
 export function redactConfig(config: Config): Record<string, unknown> {
   return {
     ...config,
     http: `${config.http.host}:${config.http.port}`,
     admin: `${config.admin.host}:${config.admin.port}`,
+    https: config.https ? `${config.https.host}:${config.https.port}` : 'off',
     adminToken: config.adminToken ? '[redacted]' : undefined,
     masterKey: config.masterKey ? '[redacted]' : undefined,
   };
