@@ -37,7 +37,7 @@ Verbs:
   logs       runtime logs and events of a service (-f to follow)
   env        list, set, unset or import a service's environment variables
   usage      requests, billed compute and cost per service
-  keys       rotate the master key that encrypts env values (server stopped)
+  keys       rotate the master key that encrypts env values and private keys (server stopped)
   rollback   make an earlier deployment live
   login      save the API URL and token
   version    print the version

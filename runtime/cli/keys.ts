@@ -1,10 +1,12 @@
-// `cellhost keys rotate`: re-encrypt every env value under a new master key, offline (the
+// `cellhost keys rotate`: re-encrypt every env value and every stored private key (TLS
+// certificates, the ACME account) under a new master key, offline (the
 // server holds the key in memory, so it must be stopped). Crash-safe: the new key is written
 // beside the old one first, the database switches in one transaction, then the file is renamed.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../core/config.ts';
 import { CellhostError } from '../core/errors.ts';
+import { createCertificateStore } from '../store/certificates.ts';
 import { checkMasterKey, createEnvStore } from '../store/env.ts';
 import { openStore } from '../store/index.ts';
 import { generateKey, loadMasterKey, writeKeyFile } from '../store/secrets.ts';
@@ -12,7 +14,8 @@ import { isServeRunning } from './serve-lock.ts';
 import { UsageError, type CliIo } from './io.ts';
 
 export const KEYS_HELP = `cellhost keys rotate [--data DIR]
-  Re-encrypts every environment variable under a new master key. Stop "cellhost serve" first.
+  Re-encrypts every environment variable and private key (certificates, ACME account) under a new
+  master key. Stop "cellhost serve" first.
   With CELLHOST_MASTER_KEY set, prints the new key: set it before the next start.`;
 
 export async function keysCommand(args: string[], io: CliIo): Promise<number> {
@@ -30,12 +33,15 @@ export async function keysCommand(args: string[], io: CliIo): Promise<number> {
     const pending = `${config.paths.masterKey}.next`;
     if (old.source === 'file') writeKeyFile(pending, next);
     const env = createEnvStore(store.db, () => old.key);
-    const n = env.rotate(next);
+    const certs = createCertificateStore(store.db, () => old.key);
+    // one transaction: the database never holds values under two keys
+    const [n, k] = store.db.transaction(() => [env.rotate(next), certs.rotate(next)])();
+    const what = `${n} values and ${k} private keys`;
     if (old.source === 'file') {
       fs.renameSync(pending, config.paths.masterKey);
-      io.out(`Re-encrypted ${n} values; the new key is in ${config.paths.masterKey}\n`);
+      io.out(`Re-encrypted ${what}; the new key is in ${config.paths.masterKey}\n`);
     } else {
-      io.out(`Re-encrypted ${n} values. Set this before the next start (the old key no longer works):\nCELLHOST_MASTER_KEY=${next.toString('base64')}\n`);
+      io.out(`Re-encrypted ${what}. Set this before the next start (the old key no longer works):\nCELLHOST_MASTER_KEY=${next.toString('base64')}\n`);
     }
     return 0;
   } finally {

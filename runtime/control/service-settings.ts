@@ -27,6 +27,8 @@ const settingsShape = {
     .refine((p) => !p.split('/').includes('..') && !p.startsWith('/'), 'a relative path inside the source')
     .nullable(),
   domains: z.array(domainSchema).max(50),
+  httpsRedirect: z.boolean(),
+  hsts: z.boolean(),
 };
 
 export const SERVICE_DEFAULTS: Omit<ServiceSettings, 'runtime'> = {
@@ -43,6 +45,8 @@ export const SERVICE_DEFAULTS: Omit<ServiceSettings, 'runtime'> = {
   healthPath: null,
   rootDir: null,
   domains: [],
+  httpsRedirect: true,
+  hsts: false,
 };
 
 const optional = Object.fromEntries(Object.entries(settingsShape).map(([k, v]) => [k, v.optional()])) as {

@@ -93,4 +93,41 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE services ADD COLUMN uid INTEGER;
   CREATE UNIQUE INDEX services_uid ON services(uid);
   `,
+  `
+  ALTER TABLE services ADD COLUMN https_redirect INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE services ADD COLUMN hsts INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE certificates (
+    name TEXT PRIMARY KEY,
+    service TEXT,
+    status TEXT NOT NULL,
+    cert_pem TEXT,
+    key BLOB,
+    not_before INTEGER,
+    not_after INTEGER,
+    challenge TEXT,
+    error TEXT,
+    failures INTEGER NOT NULL DEFAULT 0,
+    last_attempt_at INTEGER,
+    next_attempt_at INTEGER,
+    dns TEXT,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE acme_accounts (
+    directory TEXT PRIMARY KEY,
+    key BLOB NOT NULL,
+    url TEXT NOT NULL,
+    email TEXT,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE acme_orders (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    registered_domain TEXT NOT NULL,
+    directory TEXT NOT NULL,
+    renewal INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX acme_orders_by_domain ON acme_orders(registered_domain, created_at);
+  `,
 ];

@@ -20,6 +20,10 @@ export interface ServiceSettings {
   healthPath: string | null;
   rootDir: string | null;
   domains: string[];
+  /** answer plain HTTP with a 301 to HTTPS for hosts that have a certificate */
+  httpsRedirect: boolean;
+  /** send Strict-Transport-Security on HTTPS responses */
+  hsts: boolean;
 }
 
 export interface Service extends ServiceSettings {
@@ -47,6 +51,8 @@ interface Row {
   health_path: string | null;
   root_dir: string | null;
   domains: string;
+  https_redirect: number;
+  hsts: number;
   live_deployment_id: string | null;
   created_at: string;
   updated_at: string;
@@ -71,6 +77,8 @@ function fromRow(r: Row): Service {
     healthPath: r.health_path,
     rootDir: r.root_dir,
     domains: JSON.parse(r.domains) as string[],
+    httpsRedirect: r.https_redirect === 1,
+    hsts: r.hsts === 1,
     liveDeploymentId: r.live_deployment_id,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -94,6 +102,8 @@ function toParams(name: string, s: ServiceSettings) {
     health_path: s.healthPath,
     root_dir: s.rootDir,
     domains: JSON.stringify(s.domains),
+    https_redirect: s.httpsRedirect ? 1 : 0,
+    hsts: s.hsts ? 1 : 0,
   };
 }
 
@@ -114,7 +124,7 @@ export interface ServiceStore {
 
 export function createServiceStore(db: Db): ServiceStore {
   const cols =
-    'name, runtime, build_command, start_command, port, memory_mb, plan, min_instances, max_instances, concurrency, idle_timeout_s, request_timeout_s, health_path, root_dir, domains';
+    'name, runtime, build_command, start_command, port, memory_mb, plan, min_instances, max_instances, concurrency, idle_timeout_s, request_timeout_s, health_path, root_dir, domains, https_redirect, hsts';
   const vals = cols
     .split(', ')
     .map((c) => '@' + c)
