@@ -20,6 +20,15 @@ export const ERROR_STATUS = {
   ERR_DEPLOYMENT_NOT_READY: 409, // promote of a deployment that has no ready image
   ERR_TOKEN_NOT_FOUND: 404, // no token by that id
   ERR_ENV_NOT_FOUND: 404, // the service has no variable by that name
+  ERR_DOMAIN_INVALID: 400, // not a DNS name: characters, empty or over-long labels, a single label
+  ERR_DOMAIN_IP: 400, // an IP address where a domain name is needed
+  ERR_DOMAIN_WILDCARD: 400, // a wildcard: only exact names can be attached
+  ERR_DOMAIN_UPPERCASE: 400, // capitals: send the name in lowercase
+  ERR_DOMAIN_TRAILING_DOT: 400, // a trailing dot: send the name without it
+  ERR_DOMAIN_TOO_LONG: 400, // over 253 characters
+  ERR_DOMAIN_NOT_PUNYCODE: 400, // an internationalized name in Unicode: send its xn-- form
+  ERR_DOMAIN_TAKEN: 409, // the domain belongs to another service, or is a platform name
+  ERR_DOMAIN_NOT_FOUND: 404, // the service has no such domain
   ERR_SOURCE_INVALID: 400, // archive corrupt, escaping entries, links out, devices
   ERR_SOURCE_TOO_LARGE: 413, // archive unpacks past the size or entry limit
   ERR_SOURCE_GIT: 400, // git clone or checkout failed
