@@ -13,9 +13,10 @@ import { createUi } from '../ui/app.tsx';
 import { meteredUi } from '../ui/metrics.ts';
 import { createSessions } from '../ui/session.ts';
 import { createDeployments } from './control/deployments.ts';
+import { createDomains } from './control/domains.ts';
 import { createServices } from './control/services.ts';
 import { systemClock, type Clock } from './core/clock.ts';
-import type { Config } from './core/config.ts';
+import { isPublicDomain, type Config } from './core/config.ts';
 import { describeError } from './core/errors.ts';
 import { createLogger, type Logger } from './core/log.ts';
 import { describeEvent } from './logs/events.ts';
@@ -25,6 +26,14 @@ import { createHostCpu } from './instances/host-cpu.ts';
 import { createPool, type PoolEvent } from './instances/pool.ts';
 import { answerClientError } from './router/error-page.ts';
 import { createRouter } from './router/proxy.ts';
+import { createH2Handler } from './router/h2.ts';
+import { createCertTable } from './router/tls-certs.ts';
+import { createTlsListener, type TlsListener } from './router/tls-listener.ts';
+import { createAcme, type ChallengeBoard } from './certs/acme.ts';
+import { createDnsChecker } from './certs/dns-check.ts';
+import { createDnsHook } from './certs/dns-hook.ts';
+import { createCertManager } from './certs/manager.ts';
+import { createCertificateStore } from './store/certificates.ts';
 import { createEnvControl, type EnvControl } from './control/env.ts';
 import { checkMasterKey, createEnvStore } from './store/env.ts';
 import { openStore } from './store/index.ts';
@@ -35,9 +44,13 @@ import { VERSION } from './version.ts';
 
 export interface RunningServer {
   routerUrl: string;
+  /** the HTTPS listener, when there is one */
+  httpsUrl: string | null;
   adminUrl: string;
   /** set only on the first start, when the admin token was generated */
   adminToken: string | null;
+  /** read the user's certificate and key again (SIGHUP); false when they did not load */
+  reloadCertificates(): boolean;
   close(): Promise<void>;
 }
 
@@ -112,6 +125,45 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     onOutput: (service, instanceId, deploymentId, stream, line) => sink.line(service, instanceId, deploymentId, stream, line),
   });
   instancesNow = (name) => pool.instances(name).length;
+  // HTTPS: certificates by SNI from a table the certificate manager fills; challenges it
+  // publishes on a board the listeners read
+  const certTable = createCertTable();
+  const board: ChallengeBoard = { http01: new Map(), alpn: new Map() };
+  const dnsChecker = createDnsChecker(config.dnsResolvers);
+  let tlsServer: TlsListener | null = null;
+  const httpsPort = () => (tlsServer?.listening ? (tlsServer.address() as { port: number }).port : (config.https?.port ?? 443));
+  const certStore = createCertificateStore(store.db, () => masterKey);
+  const certs = createCertManager({
+    store: certStore,
+    services: () => store.services.list(),
+    table: certTable,
+    board,
+    acme: config.https
+      ? createAcme({
+          directory: config.acme.directory,
+          email: config.acme.email,
+          caFile: config.acme.caFile,
+          store: certStore,
+          board,
+          dnsHook: config.acme.dnsHook ? createDnsHook(config.acme.dnsHook) : null,
+          dns: dnsChecker,
+          now: () => clock.now(),
+          log,
+        })
+      : null,
+    dns: dnsChecker,
+    domain: config.domain,
+    wildcard: Boolean(config.acme.dnsHook),
+    challenges: config.acme.challenges,
+    directory: config.acme.directory,
+    userCert: config.https ? config.tls : null,
+    clock,
+    log,
+    onEvent: (service, event, fields) => {
+      if (service) onEvent(service, event, fields);
+      else log.info(`certs.${event}`, fields);
+    },
+  });
   // created before the control plane, which asks it for the public port; it listens later
   const router = createRouter({
     pool,
@@ -120,7 +172,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     headersTimeoutMs: config.headersTimeoutMs,
     log,
     onRequest: (r) => meter.request(r.service, r.status, r.durationMs),
+    https: config.https
+      ? { challengeAnswer: (host, token) => certs.challengeAnswer(host, token), hasCertificate: (host) => certs.hasCertificate(host), port: httpsPort }
+      : undefined,
   });
+  const h2 = createH2Handler({ serve: router.serve, maxHeaderBytes: 64 * 1024, headersTimeoutMs: config.headersTimeoutMs, keepAliveTimeoutMs: 65_000 });
   const services = createServices({
     store,
     pool,
@@ -132,6 +188,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     uidRange: config.uidRange,
     envFor: (name) => envControl!.forService(name),
     onEvent,
+    onHostsChanged: () => certs.sync(),
   });
   const logs = createLogHub(path.join(config.paths.logs, 'builds'));
   const queue = createBuildQueue({
@@ -165,6 +222,17 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   services.syncAll();
 
   await listen(router, config.http.host, config.http.port);
+  if (config.https) {
+    tlsServer = createTlsListener({
+      contextFor: (name) => certTable.lookup(name),
+      challengeContextFor: (name) => certs.challengeContextFor(name),
+      http1: router,
+      h2,
+      handshakeTimeoutMs: config.headersTimeoutMs,
+    });
+    await listen(tlsServer, config.https.host, config.https.port);
+  }
+  certs.start();
   const sessions = createSessions({ tokens: store.tokens, now: () => clock.now() });
   const api = createApi({
     version: VERSION,
@@ -175,7 +243,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     isolation: () => isolation,
     sink,
     env: envControl,
-    usage: { services, usage, meter, price: config.priceGbS, now: () => clock.now(), instances: (name) => pool.instances(name).length },
+    usage: { services, usage, meter, price: config.priceGbS, now: () => clock.now(), instances: (name) => pool.instances(name).length, more: () => certs.metrics() },
+    domains: createDomains({
+      services,
+      certs,
+      domain: config.domain,
+      expectedRecords: (service) => dnsChecker.expectedRecords(isPublicDomain(config.domain) ? `${service}.${config.domain}` : null),
+    }),
     uploadDir: path.join(config.paths.builds, 'uploads'),
     maxUploadBytes: config.maxUploadBytes,
     now,
@@ -189,27 +263,36 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     s.on('clientError', answerClientError);
   });
   const routerUrl = `http://${hostForUrl(config.http.host)}:${(router.address() as { port: number }).port}`;
+  const httpsUrl = tlsServer ? `https://${hostForUrl(config.https!.host)}:${httpsPort()}` : null;
   const adminUrl = `http://${hostForUrl(config.admin.host)}:${(admin.address() as { port: number }).port}`;
-  log.info('serve.started', { router: routerUrl, admin: adminUrl, data: config.dataDir, version: VERSION });
+  log.info('serve.started', { router: routerUrl, https: httpsUrl, admin: adminUrl, data: config.dataDir, version: VERSION });
 
   let closing: Promise<void> | null = null;
   return {
     routerUrl,
+    httpsUrl,
     adminUrl,
     adminToken,
+    reloadCertificates: () => certs.reloadUserCertificate(),
     close: () =>
       (closing ??= (async () => {
         log.info('serve.stopping', {});
         const routerClosed = new Promise<void>((r) => router.close(() => r()));
+        const tlsClosed = tlsServer ? new Promise<void>((r) => tlsServer!.close(() => r())) : Promise.resolve();
         admin.close();
         router.closeIdleConnections();
+        h2.closeIdleSessions();
+        await certs.close();
         deployments.abortAll();
         await pool.close(config.shutdownGraceMs);
         meter.close();
         await deployments.idle();
         router.closeAllConnections();
+        h2.closeAllSessions();
+        tlsServer?.closeAllConnections();
         (admin as http.Server).closeAllConnections?.();
         await routerClosed;
+        await tlsClosed;
         sink.close();
         store.close();
         await isolated.dispose();

@@ -2,6 +2,7 @@
 import { Hono } from 'hono';
 import type { LogHub } from '../../builder/log-hub.ts';
 import type { Deployments } from '../control/deployments.ts';
+import type { Domains } from '../control/domains.ts';
 import type { EnvControl } from '../control/env.ts';
 import type { Services } from '../control/services.ts';
 import { CellhostError } from '../core/errors.ts';
@@ -16,6 +17,7 @@ import { buildOpenApi } from './openapi.ts';
 import { envRoutes } from './routes-env.ts';
 import { logRoutes } from './routes-logs.ts';
 import { deploymentRoutes, serviceDeploymentRoutes } from './routes-deployments.ts';
+import { domainRoutes } from './routes-domains.ts';
 import { serviceRoutes } from './routes-services.ts';
 import { tokenRoutes } from './routes-tokens.ts';
 import { metricsRoutes, prometheusRoute, usageRoutes, type UsageRouteDeps } from './routes-usage.ts';
@@ -30,6 +32,8 @@ export interface ApiDeps {
   sink: LogSink;
   env: EnvControl;
   usage: UsageRouteDeps;
+  /** custom domains and their certificates */
+  domains: Domains;
   uploadDir: string;
   maxUploadBytes: number;
   now(): string;
@@ -59,6 +63,7 @@ export function createApi(deps: ApiDeps): Hono<AuthEnv> {
   const depDeps = { ...deps, services: deps.services };
   v1.route('/services/:name/deployments', serviceDeploymentRoutes(depDeps));
   v1.route('/services/:name/env', envRoutes(deps.env));
+  v1.route('/services/:name/domains', domainRoutes(deps.domains));
   v1.route('/services/:name/logs', logRoutes({ services: deps.services, logs: deps.store.logs, sink: deps.sink, now: () => Date.parse(deps.now()) }));
   v1.route('/services', serviceRoutes(deps.services));
   v1.route('/deployments', deploymentRoutes(depDeps));

@@ -16,6 +16,8 @@ export interface UsageRouteDeps {
   price: number;
   now(): number;
   instances(service: string): number;
+  /** more Prometheus text from other parts (certificates) */
+  more?(): string;
 }
 
 const usageQuery = z.object({ from: z.string().optional(), to: z.string().optional(), service: z.string().optional() });
@@ -55,7 +57,7 @@ export function metricsRoutes(deps: UsageRouteDeps) {
 
 export function prometheusRoute(deps: UsageRouteDeps) {
   return (c: { text(body: string, status: 200, headers: Record<string, string>): Response }) =>
-    c.text(prometheusText(deps.meter.totals(), deps.instances, deps.services.list().map((s) => s.name)), 200, {
+    c.text(prometheusText(deps.meter.totals(), deps.instances, deps.services.list().map((s) => s.name)) + (deps.more?.() ?? ''), 200, {
       'content-type': 'text/plain; version=0.0.4; charset=utf-8',
     });
 }

@@ -23,7 +23,10 @@ export async function serveCommand(args: string[], io: CliIo, signals: NodeJS.Ev
   if (running) throw new CellhostError('ERR_VALIDATION', `cellhost serve (pid ${running}) already uses ${config.dataDir}: one platform per data dir`);
   const server = await startServer(config, { announce: (line) => io.out(line + '\n') });
   const removePid = writeServePid(config.paths.run);
-  io.err(`cellhost: router ${server.routerUrl} · admin ${server.adminUrl} · data ${config.dataDir}\n`);
+  io.err(`cellhost: router ${server.routerUrl}${server.httpsUrl ? ` · https ${server.httpsUrl}` : ''} · admin ${server.adminUrl} · data ${config.dataDir}\n`);
+  // SIGHUP: the user's certificate and key are read again (after certbot or a manual renewal)
+  const reload = () => void server.reloadCertificates();
+  signals.on('SIGHUP', reload);
   await new Promise<void>((resolve) => {
     const stop = () => {
       signals.off('SIGTERM', stop);
@@ -33,6 +36,7 @@ export async function serveCommand(args: string[], io: CliIo, signals: NodeJS.Ev
     signals.on('SIGTERM', stop);
     signals.on('SIGINT', stop);
   });
+  signals.off('SIGHUP', reload);
   await server.close();
   removePid();
   return 0;

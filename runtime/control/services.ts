@@ -36,6 +36,8 @@ export interface ServicesDeps {
   /** the service's variables and a version that changes whenever they do */
   envFor(service: string): { vars: Record<string, string>; version: string };
   onEvent?(service: string, event: string, fields: Record<string, unknown>): void;
+  /** the hosts a service answers on changed (created, domains changed, deleted) */
+  onHostsChanged?(service: string): void;
 }
 
 export interface Services {
@@ -62,7 +64,7 @@ export function createServices(deps: ServicesDeps): Services {
 
   function setRoute(s: Service): void {
     dropRoute(s.name);
-    const route = { service: s.name, requestTimeoutMs: Math.round(s.requestTimeoutS * 1000) };
+    const route = { service: s.name, requestTimeoutMs: Math.round(s.requestTimeoutS * 1000), httpsRedirect: s.httpsRedirect, hsts: s.hsts };
     routes.set(s.name, route);
     for (const d of s.domains) customDomains.set(d, route);
   }
@@ -92,8 +94,11 @@ export function createServices(deps: ServicesDeps): Services {
   function checkDomains(name: string, domains: string[]): void {
     for (const d of domains) {
       const owner = store.services.findByDomain(d);
-      if ((owner && owner.name !== name) || serviceLabel(d, deps.domain)) {
-        throw new CellhostError('ERR_VALIDATION', `domain "${d}" is already in use`, { details: { field: 'domains' } });
+      if (owner && owner.name !== name) {
+        throw new CellhostError('ERR_DOMAIN_TAKEN', `domain "${d}" belongs to another service`, { details: { field: 'domains' } });
+      }
+      if (serviceLabel(d, deps.domain)) {
+        throw new CellhostError('ERR_DOMAIN_TAKEN', `domain "${d}" is a platform name (<service>.${deps.domain})`, { details: { field: 'domains' } });
       }
     }
   }
@@ -121,6 +126,7 @@ export function createServices(deps: ServicesDeps): Services {
       const s = store.db.transaction(() => store.services.insert(body.name, settings, iso(), allocateUid(store.services.uids(), deps.uidRange)))();
       setRoute(s);
       deps.onEvent?.(s.name, 'service_created', {});
+      deps.onHostsChanged?.(s.name);
       return view(s);
     },
     update(name, patch) {
@@ -134,6 +140,7 @@ export function createServices(deps: ServicesDeps): Services {
       setRoute(s);
       sync(name);
       deps.onEvent?.(name, 'service_updated', { fields: Object.keys(patch) });
+      if (patch.domains) deps.onHostsChanged?.(name);
       return view(s);
     },
     async remove(name) {
@@ -142,6 +149,7 @@ export function createServices(deps: ServicesDeps): Services {
       store.services.remove(name);
       store.logs.removeService(name);
       dropRoute(name);
+      deps.onHostsChanged?.(name);
       pool.setTarget(name, null);
       for (const d of deployments) await fs.rm(path.join(deps.imagesDir, d.id), { recursive: true, force: true });
       deps.log.info('service.deleted', { service: name, images: deployments.length });

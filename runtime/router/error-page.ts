@@ -3,7 +3,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type { CellhostError } from '../core/errors.ts';
-import type { InboundRequest } from './http1.ts';
+import type { RouterRequest } from './http1.ts';
 
 const TITLES: Record<number, string> = {
   404: 'Not found',
@@ -18,7 +18,7 @@ export function wantsHtml(accept: string | undefined): boolean {
   return !!accept && accept.includes('text/html');
 }
 
-export function sendError(req: InboundRequest, err: CellhostError, requestId: string): void {
+export function sendError(req: Pick<RouterRequest, 'res' | 'accept'>, err: CellhostError, requestId: string): void {
   const res = req.res;
   if (res.headersSent) {
     res.destroy();

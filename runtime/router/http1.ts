@@ -8,6 +8,7 @@
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { Readable } from 'node:stream';
+import type tls from 'node:tls';
 
 interface Parser {
   /** the connection the parser reads for now (parsers are reused) */
@@ -131,6 +132,11 @@ export class InboundRequest {
 
   get socket(): net.Socket {
     return this.conn.socket;
+  }
+
+  /** it came over TLS */
+  get secure(): boolean {
+    return this.conn.secure;
   }
 
   get hasBody(): boolean {
@@ -297,11 +303,14 @@ export class Connection {
   private retired = false;
   /** inside next(): a response finished meanwhile leaves the next request to its loop */
   private starting = false;
+  /** the socket is a TLS one (the HTTPS listener hands its HTTP/1.1 connections over) */
+  readonly secure: boolean;
 
   constructor(
     readonly socket: net.Socket,
     private readonly server: Http1Server,
   ) {
+    this.secure = (socket as tls.TLSSocket).encrypted === true;
     this.parser = server.parsers.pop() ?? newParser();
     this.parser.initialize(HTTPParser.REQUEST, {}, server.opts.maxHeaderSize, 0);
     this.parser.conn = this;
@@ -530,7 +539,7 @@ export class Http1Server extends net.Server {
     checkEveryMs: number,
   ) {
     super({ noDelay: true });
-    this.on('connection', (socket: net.Socket) => this.live.add(new Connection(socket, this)));
+    this.on('connection', (socket: net.Socket) => this.adopt(socket));
     this.on('listening', () => {
       this.sweeper = setInterval(() => {
         const now = Date.now();
@@ -542,6 +551,11 @@ export class Http1Server extends net.Server {
     });
   }
 
+  /** serve HTTP/1.1 on a connection accepted elsewhere (a TLS one), with this server's limits */
+  adopt(socket: net.Socket): void {
+    this.live.add(new Connection(socket, this));
+  }
+
   /** connections with no request in progress */
   closeIdleConnections(): void {
     for (const c of this.live) if (!c.current) c.socket.destroy();
@@ -551,3 +565,10 @@ export class Http1Server extends net.Server {
     for (const c of this.live) c.socket.destroy();
   }
 }
+
+/** what the router reads of a request and writes to its answer, whichever protocol carried it (HTTP/2 streams too) */
+export type RouterResponse = Pick<OutboundResponse, 'headersSent' | 'destroyed' | 'writeHead' | 'write' | 'end' | 'destroy'>;
+export type RouterRequest = Pick<
+  InboundRequest,
+  'method' | 'url' | 'host' | 'rawHeaders' | 'names' | 'connection' | 'accept' | 'contentLength' | 'requestId' | 'forwardedFor' | 'forwardedProto' | 'body' | 'complete' | 'bodyLimit' | 'listener' | 'onComplete' | 'socket' | 'secure' | 'dump'
+> & { readonly res: RouterResponse };

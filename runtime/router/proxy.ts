@@ -11,11 +11,25 @@ import { silentLogger, type Logger } from '../core/log.ts';
 import type { Lease, Pool } from '../instances/pool.ts';
 import { answerClientError, sendError } from './error-page.ts';
 import { normalizeHost } from './hosts.ts';
-import { Http1Server, type ExchangeListener, type InboundRequest, type OutboundResponse } from './http1.ts';
+import { Http1Server, type ExchangeListener, type InboundRequest, type RouterRequest, type RouterResponse } from './http1.ts';
 
 export interface Route {
   service: string;
   requestTimeoutMs: number;
+  /** plain HTTP to a host with a certificate gets a redirect to HTTPS */
+  httpsRedirect?: boolean;
+  /** HTTPS answers carry Strict-Transport-Security */
+  hsts?: boolean;
+}
+
+/** what the router needs from the certificates side; absent: no HTTPS */
+export interface RouterHttps {
+  /** the key authorization of a pending HTTP-01 challenge for this host and token, else null */
+  challengeAnswer(host: string, token: string): string | null;
+  /** a certificate is served for this host */
+  hasCertificate(host: string): boolean;
+  /** the public HTTPS port, for redirect URLs */
+  port(): number;
 }
 
 export interface RequestRecord {
@@ -39,7 +53,11 @@ export interface RouterOptions {
   maxConnections?: number;
   log?: Logger;
   onRequest?(record: RequestRecord): void;
+  https?: RouterHttps;
 }
+
+/** the app router: an HTTP/1.1 server, and its request handling for the other listeners (HTTPS, HTTP/2) */
+export type Router = Http1Server & { serve(req: RouterRequest): void };
 
 const MAX_HEADER_BYTES = 64 * 1024;
 const MAX_REQUEST_LINE = 16 * 1024;
@@ -47,17 +65,25 @@ const MAX_REQUEST_LINE = 16 * 1024;
 // RFC 9110 §7.6.1 hop-by-hop headers, plus the ones we set ourselves
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
 const SET_HERE = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id']);
+const ACME_CHALLENGE = '/.well-known/acme-challenge/';
+const HSTS = 'max-age=31536000';
 
-export function createRouter(opts: RouterOptions): Http1Server {
+export function createRouter(opts: RouterOptions): Router {
   const log = opts.log ?? silentLogger;
   const headersTimeoutMs = opts.headersTimeoutMs ?? 20_000;
+  const https = opts.https;
 
-  const onRequest = (req: InboundRequest): void => {
+  const onRequest = (req: RouterRequest): void => {
     const requestId = req.requestId ?? nextRequestId();
     const host = normalizeHost(req.host);
+    if (https && host && !req.secure && req.url.startsWith(ACME_CHALLENGE) && answerChallenge(req, https, host, requestId)) return;
     const route = host ? opts.resolve(host) : null;
     if (!route) {
       sendError(req, new CellhostError('ERR_HOST_UNKNOWN', `no service is served at "${host ?? ''}"`), requestId);
+      return;
+    }
+    if (https && !req.secure && route.httpsRedirect && https.hasCertificate(host!)) {
+      redirectToHttps(req, host!, https.port(), requestId);
       return;
     }
     const ex = new Exchange(req, route, requestId, opts);
@@ -114,7 +140,27 @@ export function createRouter(opts: RouterOptions): Http1Server {
     Math.min(1000, Math.max(100, headersTimeoutMs / 4)),
   );
   server.maxConnections = opts.maxConnections ?? 10_000;
-  return server;
+  return Object.assign(server, { serve: onRequest });
+}
+
+/** HTTP-01: the CA asks the plain listener for the token of an order under way; anything else passes on */
+function answerChallenge(req: RouterRequest, https: RouterHttps, host: string, requestId: string): boolean {
+  const token = req.url.slice(ACME_CHALLENGE.length);
+  const answer = https.challengeAnswer(host, token);
+  if (answer === null) return false;
+  req.dump();
+  req.res.writeHead(200, 'OK', ['content-type', 'text/plain', 'content-length', String(Buffer.byteLength(answer)), 'x-request-id', requestId, 'cache-control', 'no-store'], { contentLength: true });
+  req.res.end(answer);
+  return true;
+}
+
+/** 301 for reads; 308 for the rest, so a POST is not turned into a GET on the way */
+function redirectToHttps(req: RouterRequest, host: string, port: number, requestId: string): void {
+  const location = `https://${host}${port === 443 ? '' : `:${port}`}${req.url.startsWith('/') ? req.url : '/'}`;
+  const status = req.method === 'GET' || req.method === 'HEAD' ? 301 : 308;
+  req.dump();
+  req.res.writeHead(status, http.STATUS_CODES[status]!, ['location', location, 'content-length', '0', 'x-request-id', requestId], { contentLength: true });
+  req.res.end();
 }
 
 // request ids: random per process, then a counter; unique without a UUID's random bytes each time
@@ -132,7 +178,7 @@ function nextRequestId(): string {
 class Exchange implements Dispatcher.DispatchHandler, ExchangeListener {
   private readonly record: RequestRecord;
   private readonly startedAt = Date.now();
-  private readonly res: OutboundResponse;
+  private readonly res: RouterResponse;
   private lease: Lease | null = null;
   private released = false;
   private timer: NodeJS.Timeout | null = null;
@@ -143,7 +189,7 @@ class Exchange implements Dispatcher.DispatchHandler, ExchangeListener {
   resumeUpstream: (() => void) | null = null;
 
   constructor(
-    private readonly req: InboundRequest,
+    private readonly req: RouterRequest,
     readonly route: Route,
     private readonly requestId: string,
     private readonly opts: RouterOptions,
@@ -221,7 +267,7 @@ class Exchange implements Dispatcher.DispatchHandler, ExchangeListener {
   }
 
   onHeaders(status: number, raw: Buffer[], resume: () => void, statusMessage: string): boolean {
-    writeResponseHead(this.res, status, statusMessage, raw, this.requestId);
+    writeResponseHead(this.res, status, statusMessage, raw, this.requestId, this.req.secure && this.route.hsts === true);
     this.finish(status, null);
     this.resumeUpstream = resume;
     return true;
@@ -309,7 +355,7 @@ function tunnel(req: InboundRequest, client: net.Socket, head: Buffer, lease: Le
 }
 
 /** the request's headers for the app, as [name, value, ...]: hop-by-hop ones out, forwarding ones in */
-function forwardHeaders(req: InboundRequest, requestId: string): string[] {
+function forwardHeaders(req: RouterRequest, requestId: string): string[] {
   const out: string[] = [];
   const raw = req.rawHeaders;
   const names = req.names;
@@ -327,7 +373,7 @@ function forwardHeaders(req: InboundRequest, requestId: string): string[] {
   const prior = req.forwardedFor;
   out.push(
     'x-forwarded-for', prior ? `${prior}, ${peer}` : peer,
-    'x-forwarded-proto', req.forwardedProto ?? 'http',
+    'x-forwarded-proto', req.secure ? 'https' : (req.forwardedProto ?? 'http'),
     'x-forwarded-host', req.host ?? '',
     'x-request-id', requestId,
   );
@@ -335,7 +381,7 @@ function forwardHeaders(req: InboundRequest, requestId: string): string[] {
 }
 
 // header bytes are latin1 both ways, so values pass through unchanged
-function writeResponseHead(res: OutboundResponse, status: number, statusMessage: string, raw: Buffer[], requestId: string): void {
+function writeResponseHead(res: RouterResponse, status: number, statusMessage: string, raw: Buffer[], requestId: string, hsts: boolean): void {
   const out: string[] = [];
   let hasId = false;
   let hasLength = false;
@@ -348,5 +394,6 @@ function writeResponseHead(res: OutboundResponse, status: number, statusMessage:
     out.push(key, raw[i + 1]!.toString('latin1'));
   }
   if (!hasId) out.push('x-request-id', requestId);
+  if (hsts) out.push('strict-transport-security', HSTS);
   res.writeHead(status, statusMessage, out, { contentLength: hasLength });
 }

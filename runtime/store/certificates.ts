@@ -14,6 +14,8 @@ export interface DnsCheckResult {
   found: string[];
   message: string;
   checkedAt: number;
+  /** failed checks in a row: the next check waits longer */
+  misses?: number;
 }
 
 export interface CertificateRecord {

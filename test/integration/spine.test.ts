@@ -160,8 +160,8 @@ describe('custom domains', () => {
     expect((await get('WWW.example.test:8080')).json).toMatchObject({ hello: 'branded' });
 
     const squatter = await server.api('POST', '/api/v1/services', { name: 'squatter', runtime: 'node', domains: ['www.example.test'] });
-    expect(squatter.status).toBe(400);
-    expect(squatter.body.error.code).toBe('ERR_VALIDATION');
+    expect(squatter.status).toBe(409);
+    expect(squatter.body.error.code).toBe('ERR_DOMAIN_TAKEN');
 
     expect((await server.api('PATCH', '/api/v1/services/branded', { domains: ['app.example.test'] })).status).toBe(200);
     const gone = await get('www.example.test');
