@@ -4,6 +4,7 @@ import { ApiError } from './client.ts';
 import { DEPLOY_HELP, deployCommand } from './deploy.ts';
 import { UsageError, type CliIo } from './io.ts';
 import { DOCTOR_HELP, doctorCommand } from './doctor.ts';
+import { DOMAINS_HELP, domainsCommand } from './domains.ts';
 import { ENV_HELP, envCommand } from './env.ts';
 import { KEYS_HELP, keysCommand } from './keys.ts';
 import { USAGE_HELP, usageCommand } from './usage.ts';
@@ -20,6 +21,7 @@ const VERBS: Record<string, { run: Verb; help: string }> = {
   services: { run: servicesCommand, help: 'cellhost services\n  Lists services with their URL, live deployment and instances.' },
   logs: { run: logsCommand, help: LOGS_HELP },
   env: { run: envCommand, help: ENV_HELP },
+  domains: { run: domainsCommand, help: DOMAINS_HELP },
   keys: { run: keysCommand, help: KEYS_HELP },
   usage: { run: usageCommand, help: USAGE_HELP },
   rollback: { run: rollbackCommand, help: 'cellhost rollback NAME [DEPLOYMENT]\n  Makes DEPLOYMENT (default: the one before the live one) live again.' },
@@ -36,6 +38,7 @@ Verbs:
   services   list services
   logs       runtime logs and events of a service (-f to follow)
   env        list, set, unset or import a service's environment variables
+  domains    add, list or remove a service's custom domains (and see their certificates)
   usage      requests, billed compute and cost per service
   keys       rotate the master key that encrypts env values and private keys (server stopped)
   rollback   make an earlier deployment live

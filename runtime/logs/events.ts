@@ -46,6 +46,14 @@ export function describeEvent(event: string, f: Record<string, unknown>): string
       return `environment changed by ${f.by}: ${(f.names as string[] | undefined)?.join(', ') || '(all removed)'}`;
     case 'service_created':
       return 'service created';
+    case 'certificate_issued':
+      return `certificate for ${f.domain} issued (${f.challenge}), expires ${f.expiresAt}`;
+    case 'certificate_renewed':
+      return `certificate for ${f.domain} renewed, expires ${f.expiresAt}`;
+    case 'certificate_failed':
+      return `certificate for ${f.domain} ${f.renewal ? 'renewal ' : ''}failed: ${f.reason}${f.nextAttemptAt ? ` (next attempt ${f.nextAttemptAt})` : ''}${f.renewal ? '; the current certificate keeps serving' : ''}`;
+    case 'certificate_pending_dns':
+      return `certificate for ${f.domain} waits for DNS: ${f.message}`;
     case 'service_updated':
       return `settings changed: ${(f.fields as string[] | undefined)?.join(', ')}`;
     default:
