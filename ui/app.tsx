@@ -10,6 +10,7 @@ import { sendErrorPage } from './error-page.tsx';
 import { createLoginLimiter } from '../runtime/core/login-limiter.ts';
 import { deployPages, sendDeployTooLarge } from './pages/deploy.tsx';
 import { deploymentPages } from './pages/deployment.tsx';
+import { domainPages } from './pages/domains.tsx';
 import { envPages } from './pages/env.tsx';
 import { loginPages } from './pages/login.tsx';
 import { observabilityPages } from './pages/observability.tsx';
@@ -86,6 +87,7 @@ export function createUi(deps: UiDeps): Hono<UiEnv> {
   app.route('/', deployPages(deps));
   app.route('/', deploymentPages(deps));
   app.route('/', envPages(deps));
+  app.route('/', domainPages(deps));
   app.route('/', observabilityPages(deps));
   app.route('/', usagePages(deps));
 

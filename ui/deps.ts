@@ -3,6 +3,7 @@
 import type { Context } from 'hono';
 import type { LogHub } from '../builder/log-hub.ts';
 import type { Deployments } from '../runtime/control/deployments.ts';
+import type { Domains } from '../runtime/control/domains.ts';
 import type { EnvControl } from '../runtime/control/env.ts';
 import type { Services } from '../runtime/control/services.ts';
 import type { Logger } from '../runtime/core/log.ts';
@@ -54,6 +55,8 @@ export interface UiDeps {
   /** runtime logs and events (flushed before a page reads them) */
   sink: LogSink;
   env: EnvControl;
+  /** custom domains and certificates; the Domains page says so when absent */
+  domains?: Domains;
   sessions: Sessions;
   uploadDir: string;
   maxUploadBytes: number;

@@ -12,7 +12,7 @@ export interface PageChrome {
 
 export type NavKey = 'services' | 'deploy' | 'usage' | null;
 /** the service's tabs; 'deployment' is a page under the service that no tab names */
-export type ServiceTab = 'overview' | 'deploy' | 'env' | 'observability' | 'deployment';
+export type ServiceTab = 'overview' | 'deploy' | 'env' | 'domains' | 'observability' | 'deployment';
 
 export function Layout(props: {
   title: string;
@@ -82,6 +82,7 @@ function ServiceTabs(props: { name: string; tab: ServiceTab }) {
     ['overview', 'Overview', base],
     ['deploy', 'Deploy', `/deploy?service=${encodeURIComponent(props.name)}`],
     ['env', 'Environment', `${base}/env`],
+    ['domains', 'Domains', `${base}/domains`],
     ['observability', 'Observability', `${base}/observability`],
   ];
   return (

@@ -62,6 +62,8 @@ table.list tr.current td { background: #f3f7ff; }
 table.list tfoot th { color: var(--ink); font-size: .9rem; text-transform: none; letter-spacing: 0; }
 .row-actions { white-space: nowrap; text-align: right; }
 .row-actions > *, .row-actions > form.inline { margin-left: .6rem; }
+.cert-error { color: var(--bad); max-width: 32rem; overflow-wrap: anywhere; }
+label.check { display: block; margin: .3rem 0 .6rem; font-weight: normal; }
 .masked { color: var(--muted); letter-spacing: .1em; }
 code.revealed { background: #f1f3f7; padding: .1rem .35rem; border-radius: 4px; word-break: break-all; }
 
