@@ -54,6 +54,7 @@ export function createAcme(opts: AcmeOptions): Acme {
   // retries are the scheduler's, with its backoff: none inside a request (they would hold the
   // queue for a minute and hammer a CA that is down)
   (acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 0;
+  keepNetworkErrors();
   let client: acme.Client | null = null;
 
   async function account(): Promise<acme.Client> {
@@ -130,4 +131,30 @@ export function createAcme(opts: AcmeOptions): Acme {
       }
     },
   };
+}
+
+class CaUnreachable extends Error {
+  constructor(readonly code: string) {
+    super(`the CA could not be reached (${code})`);
+  }
+}
+
+let networkErrorsKept = false;
+
+/**
+ * acme-client 5.4's response interceptor reads `response.config` of a request that got no
+ * response, so a refused or timed-out connection surfaces as a TypeError. An interceptor run
+ * before it turns such an error into one that says what happened (without `config`, acme-client
+ * passes it on untouched); answers, error statuses included, go on as they were.
+ */
+function keepNetworkErrors(): void {
+  if (networkErrorsKept) return;
+  networkErrorsKept = true;
+  const handlers = (acme.axios.interceptors.response as unknown as { handlers: unknown[] }).handlers;
+  handlers.unshift({
+    fulfilled: (res: unknown) => res,
+    rejected: (err: { response?: unknown; code?: string; message?: string }) => Promise.reject(err.response ? err : new CaUnreachable(err.code ?? err.message ?? 'no answer')),
+    synchronous: false,
+    runWhen: null,
+  });
 }

@@ -345,8 +345,7 @@ export function createCertManager(deps: CertManagerDeps): CertManager {
 
 /** the CA's reason in words a user can act on */
 export function describeAcmeError(err: unknown, directory: string): string {
-  const e = err as { code?: string; message?: string; isAxiosError?: boolean; response?: unknown };
-  if (e.isAxiosError && !e.response) return `the CA at ${directory} could not be reached (${e.code ?? e.message})`;
+  const e = err as { code?: string; message?: string };
   if (e.code && /^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|ECONNRESET|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|CERT_|UNABLE_TO|SELF_SIGNED|DEPTH_ZERO)/.test(e.code)) {
     return `the CA at ${directory} could not be reached (${e.code})`;
   }
