@@ -23,6 +23,8 @@ export interface TlsListenerOptions {
 }
 
 const kChallenge = Symbol('acme-tls/1');
+// a host name as DNS spells it: anything else (empty, over-long, bytes outside ASCII) gets no certificate
+const HOST_NAME = /^[a-z0-9_.-]{1,253}$/i;
 type ListenerSocket = tls.TLSSocket & { [kChallenge]?: boolean };
 
 export type TlsListener = tls.Server & { closeAllConnections(): void };
@@ -41,7 +43,7 @@ export function createTlsListener(opts: TlsListenerOptions): TlsListener {
       return undefined;
     },
     SNICallback(this: ListenerSocket, servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) {
-      const ctx = this[kChallenge] ? opts.challengeContextFor(servername) : opts.contextFor(servername);
+      const ctx = !HOST_NAME.test(servername) ? null : this[kChallenge] ? opts.challengeContextFor(servername) : opts.contextFor(servername);
       if (ctx) cb(null, ctx);
       else cb(new Error(`no certificate for "${servername.slice(0, 253)}"`));
     },

@@ -73,3 +73,28 @@ export function httpsGet(port: number, host: string, path: string, ca: string, h
     req.end();
   });
 }
+
+/**
+ * A TLS 1.2/1.3 ClientHello record carrying `sni` as raw bytes, whatever their length or
+ * encoding (node's and OpenSSL's clients refuse to send hostile names).
+ */
+export function clientHello(sni: Buffer | null): Buffer {
+  const u16 = (n: number) => Buffer.from([n >> 8, n & 0xff]);
+  const u24 = (n: number) => Buffer.from([n >> 16, (n >> 8) & 0xff, n & 0xff]);
+  const ext = (type: number, body: Buffer) => Buffer.concat([u16(type), u16(body.length), body]);
+  const extensions: Buffer[] = [];
+  if (sni) {
+    const entry = Buffer.concat([Buffer.from([0]), u16(sni.length), sni]);
+    extensions.push(ext(0, Buffer.concat([u16(entry.length), entry])));
+  }
+  const alpn = Buffer.concat([Buffer.from([8]), Buffer.from('http/1.1')]);
+  extensions.push(ext(16, Buffer.concat([u16(alpn.length), alpn])));
+  // supported groups (P-256, X25519) and signature algorithms (ECDSA-SHA256, RSA-PSS-SHA256)
+  extensions.push(ext(10, Buffer.concat([u16(4), u16(23), u16(29)])));
+  extensions.push(ext(13, Buffer.concat([u16(4), u16(0x0403), u16(0x0804)])));
+  const exts = Buffer.concat(extensions);
+  const ciphers = Buffer.concat([u16(0xc02b), u16(0xc02f), u16(0x009c)]);
+  const body = Buffer.concat([u16(0x0303), Buffer.alloc(32, 7), Buffer.from([0]), u16(ciphers.length), ciphers, Buffer.from([1, 0]), u16(exts.length), exts]);
+  const handshakeMsg = Buffer.concat([Buffer.from([1]), u24(body.length), body]);
+  return Buffer.concat([Buffer.from([22, 3, 1]), u16(handshakeMsg.length), handshakeMsg]);
+}
