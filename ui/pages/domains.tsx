@@ -4,25 +4,25 @@
 import { Hono, type Context } from 'hono';
 import type { DomainView } from '../../runtime/control/domains.ts';
 import { CellhostError } from '../../runtime/core/errors.ts';
-import { Empty, Field, PostButton, StatusBadge, type FieldErrors } from '../components.tsx';
+import { Empty, Field, PostButton, type FieldErrors } from '../components.tsx';
 import type { UiDeps, UiEnv } from '../deps.ts';
 import { formatTime } from '../format.ts';
 import { CsrfField, Layout, type PageChrome } from '../layout.tsx';
 import { chromeFor, enc, redirectWith, sendPage } from '../render.ts';
 
-const STATE_LABEL: Record<string, string> = {
-  issued: 'issued',
-  pending_dns: 'waiting for DNS',
-  validating: 'validating',
-  failed: 'failed',
-  none: 'no certificate',
+const STATE: Record<string, [label: string, badge: string]> = {
+  issued: ['issued', 'ok'],
+  pending_dns: ['waiting for DNS', 'wait'],
+  validating: ['validating', 'wait'],
+  failed: ['failed', 'bad'],
+  none: ['no certificate', 'muted'],
 };
 
 function Certificate(props: { d: DomainView }) {
   const c = props.d.certificate;
   return (
     <div class="cert">
-      <StatusBadge status={STATE_LABEL[c.status] ?? c.status} />{' '}
+      <span class={`badge badge-${STATE[c.status]?.[1] ?? 'muted'}`}>{STATE[c.status]?.[0] ?? c.status}</span>{' '}
       {c.status === 'issued' && c.expiresAt ? <span class="small">expires {formatTime(c.expiresAt)}</span> : null}
       {c.servedBy && c.servedBy.identifier !== props.d.domain ? <span class="small muted"> ({c.servedBy.source === 'user' ? 'your certificate' : c.servedBy.identifier})</span> : null}
       {c.status === 'validating' && c.challenge ? <span class="small muted"> {c.challenge}</span> : null}

@@ -64,6 +64,7 @@ table.list tfoot th { color: var(--ink); font-size: .9rem; text-transform: none;
 .row-actions > *, .row-actions > form.inline { margin-left: .6rem; }
 .cert-error { color: var(--bad); max-width: 32rem; overflow-wrap: anywhere; }
 label.check { display: block; margin: .3rem 0 .6rem; font-weight: normal; }
+label.check input { width: auto; margin: 0 .4rem 0 0; vertical-align: middle; }
 .masked { color: var(--muted); letter-spacing: .1em; }
 code.revealed { background: #f1f3f7; padding: .1rem .35rem; border-radius: 4px; word-break: break-all; }
 
