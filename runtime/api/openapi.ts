@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { ERROR_STATUS } from '../core/errors.ts';
 import { serviceCreateSchema, servicePatchSchema } from '../control/service-settings.ts';
+import { domainAddSchema } from './routes-domains.ts';
 
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -38,6 +39,14 @@ const OPS: Record<string, Record<string, Op>> = {
       },
       ok: [202, 'the queued deployment', ref('Deployment')],
     },
+  },
+  '/api/v1/services/{name}/domains': {
+    get: { summary: "The service's platform name and custom domains, each with the DNS record to create and its certificate's state", ok: [200, 'domains', { type: 'object', properties: { domains: { type: 'array', items: ref('Domain') } } }] },
+    post: { summary: 'Attach a custom domain (201); attaching one the service has checks its DNS again (200). 409 when another service has it', body: ref('DomainAdd'), ok: [201, 'the domain', ref('Domain')] },
+  },
+  '/api/v1/services/{name}/domains/{domain}': {
+    get: { summary: 'One domain with its certificate state', ok: [200, 'the domain', ref('Domain')] },
+    delete: { summary: 'Detach a custom domain; its certificate is dropped', ok: [204, 'detached'] },
   },
   '/api/v1/deployments/{id}': { get: { summary: 'One deployment', ok: [200, 'the deployment', ref('Deployment')] } },
   '/api/v1/deployments/{id}/logs': { get: { summary: 'Build log; ?follow=1 streams it as server-sent events until the build ends', ok: [200, 'text/plain or text/event-stream'] } },
@@ -91,6 +100,32 @@ export function buildOpenApi(version: string): Record<string, unknown> {
             startedAt: { type: 'string' },
             finishedAt: { type: 'string' },
             error: ref('ErrorBody'),
+          },
+        },
+        DomainAdd: z.toJSONSchema(domainAddSchema, { io: 'input', unrepresentable: 'any' }),
+        Domain: {
+          type: 'object',
+          required: ['domain', 'service', 'kind', 'dnsRecords', 'status', 'certificate'],
+          properties: {
+            domain: { type: 'string' },
+            service: { type: 'string' },
+            kind: { enum: ['platform', 'custom'] },
+            dnsRecords: { type: 'array', items: { type: 'object', properties: { type: { enum: ['A', 'AAAA', 'CNAME'] }, value: { type: 'string' } } } },
+            status: { enum: ['pending_dns', 'validating', 'issued', 'failed', 'none'] },
+            certificate: {
+              type: 'object',
+              properties: {
+                status: { enum: ['pending_dns', 'validating', 'issued', 'failed', 'none'] },
+                servedBy: { type: ['object', 'null'], properties: { identifier: { type: 'string' }, source: { enum: ['acme', 'user'] } } },
+                issuedAt: { type: ['string', 'null'] },
+                expiresAt: { type: ['string', 'null'] },
+                challenge: { type: ['string', 'null'] },
+                error: { type: ['string', 'null'], description: "why the last attempt failed, in the CA's words where it gave any" },
+                nextAttemptAt: { type: ['string', 'null'] },
+                dns: { type: ['object', 'null'], properties: { ok: { type: 'boolean' }, message: { type: 'string' }, found: { type: 'array', items: { type: 'string' } }, checkedAt: { type: 'string' } } },
+                message: { type: ['string', 'null'] },
+              },
+            },
           },
         },
         ErrorBody: { type: 'object', required: ['code', 'message'], properties: { code: { enum: Object.keys(ERROR_STATUS) }, message: { type: 'string' } } },
