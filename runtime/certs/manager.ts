@@ -127,8 +127,8 @@ export function createCertManager(deps: CertManagerDeps): CertManager {
     const rows = store.list().filter((r) => wanted.has(r.name) && r.nextAttemptAt !== null);
     if (!rows.length) return;
     const next = Math.min(...rows.map((r) => r.nextAttemptAt!));
-    // at most an hour: a clock change or a long renewal wait is re-read now and then
-    timer = setTimeout(run, Math.min(Math.max(0, next - now()), 3_600_000));
+    // at most 12 hours (timers cannot wait a renewal's months): a clock change is caught too
+    timer = setTimeout(run, Math.min(Math.max(0, next - now()), 12 * 3_600_000));
     timer.unref();
   }
 
@@ -206,6 +206,12 @@ export function createCertManager(deps: CertManagerDeps): CertManager {
       store.recordOrder({ name: r.name, registeredDomain: registeredDomain(r.name), directory: deps.directory, renewal, outcome: 'issued', at: now() });
       if (!wanted.has(r.name)) return;
       const context = tls.createSecureContext({ key: issued.keyPem, cert: issued.certPem });
+      // a certificate already due for renewal (a CA's or a clock's mistake) must not start a loop
+      let renewAt = renewalAt(issued.notBefore, issued.notAfter);
+      if (renewAt <= now()) {
+        log.warn('certs.issued_due', { name: r.name, notAfter: iso(issued.notAfter) });
+        renewAt = now() + 3_600_000;
+      }
       const next: CertificateRecord = {
         ...r,
         status: 'issued',
@@ -214,7 +220,7 @@ export function createCertManager(deps: CertManagerDeps): CertManager {
         notAfter: issued.notAfter,
         error: null,
         failures: 0,
-        nextAttemptAt: renewalAt(issued.notBefore, issued.notAfter),
+        nextAttemptAt: renewAt,
         updatedAt: now(),
       };
       store.saveIssued(next, issued.keyPem);
