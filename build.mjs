@@ -162,17 +162,18 @@ async function bundleOrExplain(entry) {
 }
 
 // built-ins of newer Nodes that a dependency only probes for inside try/catch (undici's
-// runtime-features): absent on Node 20, which the probe expects
-const PROBED_BUILTINS = new Set(['node:sqlite']);
+// runtime-features): absent on Node 20, which the probe expects; and optional packages probed
+// the same way (debug, under acme-client, looks for supports-color and does without)
+const PROBED_BUILTINS = new Set(['node:sqlite', 'supports-color']);
 
 function checkBundleIsSelfContained() {
   // A require() esbuild could not resolve statically would look in node_modules at run time,
   // which the SEA cannot do: its require only knows built-in modules.
-  // JSDoc lines (` * @param {import('x').T}`) are comments, not code: leave them out
+  // JSDoc lines (` * @param {import('x').T}`, `/** @type {import('x')} */`) are comments, not code: leave them out
   const text = fs
     .readFileSync(bundleFile, 'utf8')
     .split('\n')
-    .filter((line) => !/^\s*(\*|\/\/)/.test(line))
+    .filter((line) => !/^\s*(\*|\/\/|\/\*)/.test(line))
     .join('\n');
   const offenders = new Set();
   for (const m of text.matchAll(/\brequire\(\s*(["'])([^"']+)\1\s*\)/g)) {
