@@ -189,6 +189,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     envFor: (name) => envControl!.forService(name),
     onEvent,
     onHostsChanged: () => certs.sync(),
+    secureUrl: (name) => {
+      const host = `${name}.${config.domain}`;
+      if (!config.https || !certs.hasCertificate(host)) return null;
+      const port = httpsPort();
+      return `https://${host}${port === 443 ? '' : `:${port}`}`;
+    },
   });
   const logs = createLogHub(path.join(config.paths.logs, 'builds'));
   const queue = createBuildQueue({

@@ -36,6 +36,8 @@ export interface ServicesDeps {
   /** the service's variables and a version that changes whenever they do */
   envFor(service: string): { vars: Record<string, string>; version: string };
   onEvent?(service: string, event: string, fields: Record<string, unknown>): void;
+  /** the https:// URL of a platform name once it has a certificate, else null */
+  secureUrl?(name: string): string | null;
   /** the hosts a service answers on changed (created, domains changed, deleted) */
   onHostsChanged?(service: string): void;
 }
@@ -82,7 +84,7 @@ export function createServices(deps: ServicesDeps): Services {
   };
   const view = (s: Service): ServiceView => {
     const cpu = cpuForMemory(s.memoryMb, os.availableParallelism());
-    return { ...s, url: urlFor(s.name), instances: pool.instances(s.name), cpu: { percentOfCore: Number((cpu.quota * 100).toFixed(1)), cores: cpu.cores } };
+    return { ...s, url: deps.secureUrl?.(s.name) ?? urlFor(s.name), instances: pool.instances(s.name), cpu: { percentOfCore: Number((cpu.quota * 100).toFixed(1)), cores: cpu.cores } };
   };
 
   function mustGet(name: string): Service {

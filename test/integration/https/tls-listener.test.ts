@@ -4,7 +4,9 @@
 // without harm, 1000 idle TLS connections held and then closed, and the certificate read again
 // when its files change or on SIGHUP.
 import { execFileSync, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import https from 'node:https';
 import http2 from 'node:http2';
 import net from 'node:net';
 import path from 'node:path';
@@ -65,6 +67,8 @@ describe('serving', () => {
         expect(res.body).toContain('"x-forwarded-proto","https"');
       }
     }
+    // the service's URL is its HTTPS one
+    expect((await server.api('GET', '/api/v1/services/web')).body.url).toBe(`https://web.apps.test:${port}`);
     const domains = (await server.api('GET', '/api/v1/services/web/domains')).body.domains;
     expect(domains.map((d: any) => [d.domain, d.status, d.certificate.servedBy?.source])).toEqual([
       ['web.apps.test', 'issued', 'user'],
@@ -95,6 +99,47 @@ describe('serving', () => {
     } finally {
       client.close();
     }
+  });
+});
+
+describe('WebSockets over TLS', () => {
+  it('upgrades a wss:// connection through the router and echoes', async () => {
+    expect((await server.deploy('ws', path.join(FIXTURES, 'node-websocket'), { startCommand: 'node app.js', buildCommand: 'true', idleTimeoutS: 120 })).status).toBe('live');
+    const key = crypto.randomBytes(16).toString('base64');
+    const echo = await new Promise<string>((resolve, reject) => {
+      const req = https.request({
+        host: '127.0.0.1',
+        port,
+        servername: 'ws.apps.test',
+        ca,
+        path: '/',
+        agent: false,
+        headers: { host: 'ws.apps.test', connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': key, 'sec-websocket-version': '13' },
+      });
+      req.on('response', (res) => reject(new Error(`expected 101, got ${res.statusCode}`)));
+      req.on('error', reject);
+      req.on('upgrade', (res, socket, head) => {
+        expect(res.headers['sec-websocket-accept']).toBe(crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64'));
+        // one masked text frame out; the server's unmasked frame back (short: 2-byte header)
+        const payload = Buffer.from('over tls');
+        const mask = crypto.randomBytes(4);
+        const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
+        socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]));
+        let buf = head;
+        const onData = (c: Buffer) => {
+          buf = Buffer.concat([buf, c]);
+          if (buf.length >= 2 && buf.length >= 2 + (buf[1]! & 0x7f)) {
+            socket.destroy();
+            resolve(buf.subarray(2, 2 + (buf[1]! & 0x7f)).toString());
+          }
+        };
+        socket.on('data', onData);
+        socket.on('error', reject);
+        if (head.length) onData(Buffer.alloc(0));
+      });
+      req.end();
+    });
+    expect(JSON.parse(echo)).toMatchObject({ echo: 'over tls' });
   });
 });
 
