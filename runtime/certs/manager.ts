@@ -57,7 +57,6 @@ export interface CertManager {
   /** check a name's DNS now (a user says it is fixed); a CA failure's backoff still holds */
   checkNow(name: string): void;
   view(name: string): CertificateView;
-  views(): CertificateView[];
   /** read CELLHOST_TLS_CERT / CELLHOST_TLS_KEY again; false when they did not load */
   reloadUserCertificate(): boolean;
   hasCertificate(host: string): boolean;
@@ -85,23 +84,24 @@ export function createCertManager(deps: CertManagerDeps): CertManager {
 
   const coveredByUser = (name: string) => deps.table.match(name)?.source === 'user';
 
-  function computeWanted(): Map<string, string | null> {
+  /** every name the platform answers on that a public CA can issue for → its service */
+  function answeredNames(): Map<string, string | null> {
     const out = new Map<string, string | null>();
-    if (!deps.acme) return out;
     const platform = isPublicDomain(deps.domain);
-    const platformWildcard = `*.${deps.domain}`;
-    if (platform && deps.wildcard && !coveredByUser(`x.${deps.domain}`)) out.set(platformWildcard, null);
+    if (platform && deps.wildcard) out.set(`*.${deps.domain}`, null);
     for (const s of deps.services()) {
-      const own = `${s.name}.${deps.domain}`;
-      if (platform && !deps.wildcard && !coveredByUser(own)) out.set(own, s.name);
-      for (const d of s.domains) if (isPublicDomain(d) && !coveredByUser(d)) out.set(d, s.name);
+      if (platform && !deps.wildcard) out.set(`${s.name}.${deps.domain}`, s.name);
+      for (const d of s.domains) if (isPublicDomain(d)) out.set(d, s.name);
     }
     return out;
   }
 
   function sync(): void {
-    if (closed) return;
-    wanted = computeWanted();
+    // with HTTPS off nothing is ordered, and nothing stored is thrown away either
+    if (closed || !deps.acme) return;
+    const answered = answeredNames();
+    // the user's certificate covers some: those are not ordered (and not renewed) while it does
+    wanted = new Map([...answered].filter(([name]) => !coveredByUser(name.startsWith('*.') ? `x${name.slice(1)}` : name)));
     const t = now();
     const rows = new Map(store.list().map((r) => [r.name, r]));
     for (const [name, service] of wanted) {
@@ -112,9 +112,9 @@ export function createCertManager(deps: CertManagerDeps): CertManager {
         store.saveState({ ...row, service, updatedAt: t });
       }
     }
-    // names no longer answered on (domain removed, service deleted, now the user's certificate's)
+    // names no longer answered on (domain removed, service deleted): their certificates go
     for (const name of rows.keys()) {
-      if (wanted.has(name)) continue;
+      if (answered.has(name)) continue;
       store.remove(name);
       table.remove('acme', name);
     }
@@ -316,7 +316,6 @@ export function createCertManager(deps: CertManagerDeps): CertManager {
       kick();
     },
     view,
-    views: () => [...new Set([...wanted.keys(), ...store.list().map((r) => r.name)])].map(view),
     reloadUserCertificate,
     hasCertificate: (host) => table.covers(host),
     challengeAnswer: (host, token) => deps.board.http01.get(host)?.get(token) ?? null,

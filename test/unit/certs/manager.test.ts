@@ -156,6 +156,31 @@ describe('certificate manager', () => {
     expect(calls).toHaveLength(3);
   });
 
+  it('with HTTPS off orders nothing and keeps what is stored', async () => {
+    store.saveState({ name: 'old.example.com', service: 'web', status: 'issued', certPem: null, notBefore: 1, notAfter: 2, challenge: 'http-01', error: null, failures: 0, lastAttemptAt: 1, nextAttemptAt: 2, dns: null, updatedAt: 1 });
+    manager = createCertManager({
+      store,
+      services: () => [{ name: 'web', domains: ['shop.example.com'] }],
+      table: createCertTable(),
+      board: { http01: new Map(), alpn: new Map() },
+      acme: null,
+      dns,
+      domain: 'localhost',
+      wildcard: false,
+      challenges: ['http-01'],
+      directory: 'https://ca.example/dir',
+      userCert: null,
+      clock: { now: () => Date.now() },
+      log: silentLogger,
+      onEvent: () => {},
+    });
+    manager.start();
+    manager.sync();
+    await vi.advanceTimersByTimeAsync(DAY);
+    expect(store.list().map((r) => r.name)).toEqual(['old.example.com']);
+    expect(manager.view('shop.example.com')).toMatchObject({ status: 'none', message: 'HTTPS is off (set CELLHOST_HTTPS_ADDR)' });
+  });
+
   it('drops a certificate when its domain is removed', async () => {
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem', '-days', '90', '-subj', '/CN=shop.example.com'], { cwd: dir, stdio: 'ignore' });
     const issued = { certPem: fs.readFileSync(path.join(dir, 'c.pem'), 'utf8'), keyPem: fs.readFileSync(path.join(dir, 'k.pem'), 'utf8'), notBefore: Date.now(), notAfter: Date.now() + 90 * DAY };
