@@ -11,7 +11,7 @@ import { benchProxy } from './proxy.ts';
 import { renderTable, type BenchResults, type Section } from './report.ts';
 import { benchThaw } from './thaw.ts';
 
-// BENCH_ONLY=proxy,cold,burst,thaw,idle,routers,rebuild runs just those sections (the others are "not run")
+// BENCH_ONLY=proxy,cold,burst,thaw,idle,routers,rebuild,https runs just those sections (the others are "not run")
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null;
 const wanted = (name: string) => !ONLY || ONLY.has(name);
 // a full run takes ~190 s here (the proxy section alone ~95 s); the rest is margin for slower hosts
@@ -107,6 +107,7 @@ const out = [
 if (leftovers.length) out.push('', `Left on the host after the platforms' clean stop: ${leftovers.join(', ')}`);
 if (wanted('routers') && !(await (await import('./router-processes.ts')).appendRouterProcessesSection(out, log))) failures++;
 if (wanted('rebuild') && !(await (await import('./rebuild.ts')).appendRebuildSection(out, log))) failures++;
+if (wanted('https') && !(await (await import('./https.ts')).appendHttpsSection(out, log))) failures++;
 process.stdout.write(out.join('\n') + '\n');
 log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
 // a benchmark that could not run is in the table; the exit status says so too
