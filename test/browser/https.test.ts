@@ -97,10 +97,10 @@ describe.skipIf(missing.length > 0)('HTTPS in chromium', () => {
         const { body } = await server.api('GET', '/api/v1/services/web/domains');
         return body.domains[0].status === 'issued';
       },
-      { timeoutMs: 30_000, intervalMs: 100, what: 'the certificate' },
+      { timeoutMs: 60_000, intervalMs: 100, what: 'the certificate' },
     );
     fs.mkdirSync(SHOTS, { recursive: true });
-  });
+  }, 120_000);
 
   afterAll(async () => {
     await server?.close();
