@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { MEMORY_MAX_MB, MEMORY_MIN_MB, RUNTIMES, serviceNameSchema } from '../core/names.ts';
 import type { ServiceSettings } from '../store/services.ts';
 
-const domainSchema = z
+export const domainSchema = z
   .string()
   .toLowerCase()
   .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, 'a DNS name such as app.example.com');
