@@ -48,6 +48,10 @@ export const serviceSchema = serviceSettingsSchema
   .extend({
     name: serviceNameSchema,
     uid: z.number().int().nullable().openapi({ description: 'the unprivileged host uid its builds and instances run as' }),
+    explicitSettings: z.array(serviceSettingsSchema.keyof()).openapi({
+      description:
+        'settings given through the API, CLI or console: they win over the app manifest (cellhost.toml / cellhost.json). The others follow the live deployment\'s manifest, else their defaults. Send a setting as null to hand it back to the manifest.',
+    }),
     liveDeploymentId: z.string().nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),

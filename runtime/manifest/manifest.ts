@@ -33,6 +33,24 @@ export const MANIFEST_SETTINGS = [
   'healthPath',
 ] as const satisfies readonly (keyof ServiceSettings)[];
 export type ManifestSetting = (typeof MANIFEST_SETTINGS)[number];
+
+/** the key each setting is written as in a manifest */
+export const MANIFEST_KEYS: Record<ManifestSetting, string> = {
+  runtime: 'runtime',
+  buildCommand: 'build',
+  startCommand: 'start',
+  port: 'port',
+  memoryMb: 'memory',
+  plan: 'plan',
+  minInstances: 'scaling.min',
+  maxInstances: 'scaling.max',
+  concurrency: 'scaling.concurrency',
+  idleTimeoutS: 'scaling.idle_timeout',
+  requestTimeoutS: 'scaling.request_timeout',
+  healthPath: 'health_path',
+};
+
+export const isManifestSetting = (name: string): name is ManifestSetting => (MANIFEST_SETTINGS as readonly string[]).includes(name);
 export type ManifestSettings = Partial<Pick<ServiceSettings, ManifestSetting>>;
 
 export interface CronJob {
