@@ -1,6 +1,6 @@
 // The Manual Deploy form, validated field by field with the same schemas (and messages) as the
 // API, so every error can be shown beside the field it is about.
-import { z } from 'zod';
+import { z } from '../runtime/core/zod.ts';
 import { zodToError } from '../runtime/api/http-errors.ts';
 import { serviceCreateSchema, servicePatchSchema, SERVICE_DEFAULTS, type ServiceCreate, type ServicePatch } from '../runtime/control/service-settings.ts';
 import { envNameSchema, serviceNameSchema } from '../runtime/core/names.ts';

@@ -1,5 +1,5 @@
 // The service body as the API, CLI and UI send it, validated once at the edge.
-import { z } from 'zod';
+import { z } from '../core/zod.ts';
 import { MEMORY_MAX_MB, MEMORY_MIN_MB, RUNTIMES, serviceNameSchema } from '../core/names.ts';
 import type { ServiceSettings, SettingName } from '../store/services.ts';
 

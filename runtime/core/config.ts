@@ -1,7 +1,7 @@
 // The only place that reads settings: flags win over CELLHOST_* variables, which win over
 // defaults. The env is an argument, so tests pass a plain object.
 import path from 'node:path';
-import { z } from 'zod';
+import { z } from './zod.ts';
 import { CellhostError } from './errors.ts';
 
 export interface Address {

@@ -1,5 +1,5 @@
 // Validation rules shared by the API, the CLI and the UI.
-import { z } from 'zod';
+import { z } from './zod.ts';
 
 /** A service name is a DNS label: it becomes `<name>.<domain>`. */
 export const serviceNameSchema = z
