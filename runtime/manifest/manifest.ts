@@ -3,7 +3,7 @@
 // health path, plan), names the variables that must be set, and lists domains and cron jobs.
 // Every key is known: an unknown key or a value of the wrong type is reported with its line.
 import { Cron } from 'croner';
-import type { z } from 'zod';
+import type { z } from '../core/zod.ts';
 import { domainSchema } from '../control/service-settings.ts';
 import { CellhostError } from '../core/errors.ts';
 import { envNameSchema, MEMORY_MAX_MB, MEMORY_MIN_MB, RUNTIMES, serviceNameSchema } from '../core/names.ts';
