@@ -30,7 +30,8 @@ export function settingsConflict(settings: ServiceSettings, explicit: readonly S
   return `minInstances ${settings.minInstances} (${from('minInstances')}) is more than maxInstances ${settings.maxInstances} (${from('maxInstances')})`;
 }
 
-function shown(name: ManifestSetting, value: unknown): string {
+/** a setting's value as the build log and the console show it */
+export function shown(name: ManifestSetting, value: unknown): string {
   if (value === null) return name === 'healthPath' ? 'none' : "none (the runtime's default)";
   if (name === 'memoryMb') return `${value} MB`;
   if (name === 'idleTimeoutS' || name === 'requestTimeoutS') return formatDurationS(value as number);
@@ -61,4 +62,25 @@ export function describeSettings(before: ServiceSettings, explicit: readonly Set
     }
   }
   return lines;
+}
+
+export interface ManifestSettingState {
+  key: string;
+  line: number;
+  /** what the manifest gives */
+  value: string;
+  /** false: set through the API, whose value is `current` */
+  applied: boolean;
+  current: string;
+}
+
+/** for the live deployment's manifest: each setting it gives, and whether the service runs with it */
+export function manifestState(service: ServiceSettings & { explicitSettings: readonly SettingName[] }, manifest: Manifest): ManifestSettingState[] {
+  return MANIFEST_SETTINGS.filter((name) => manifest.settings[name] !== undefined).map((name) => ({
+    key: MANIFEST_KEYS[name],
+    line: manifest.origins[name]?.line ?? 0,
+    value: shown(name, manifest.settings[name]),
+    applied: !service.explicitSettings.includes(name),
+    current: shown(name, service[name]),
+  }));
 }

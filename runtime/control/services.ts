@@ -60,6 +60,8 @@ export interface Services {
    * manifest gives (or their defaults). The pool follows when the live deployment changes.
    */
   applyManifest(name: string, manifest: Manifest | null): ServiceView;
+  /** puts back settings read before a change (which of them were explicit too): undoes a change that could not be completed */
+  restore(name: string, before: Service): ServiceView;
   remove(name: string): Promise<void>;
   /** the router's lookup: normalized host → route */
   resolve(host: string): Route | null;
@@ -166,6 +168,14 @@ export function createServices(deps: ServicesDeps): Services {
       setRoute(s);
       sync(name);
       deps.onEvent?.(name, 'service_updated', { fields: Object.keys(patch) });
+      return view(s);
+    },
+    restore(name, before) {
+      mustGet(name);
+      const { name: _n, uid: _u, explicitSettings, liveDeploymentId: _l, createdAt: _c, updatedAt: _up, ...settings } = before;
+      const s = store.services.update(name, settings, iso(), explicitSettings);
+      setRoute(s);
+      sync(name);
       return view(s);
     },
     applyManifest(name, manifest) {

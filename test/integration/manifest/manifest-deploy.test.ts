@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../../builder/sources/index.ts';
-import { FIXTURES, startTestServer, tempDir, type TestServer } from '../../helpers/server.ts';
+import { FIXTURES, startTestServer, TOKEN, type TestServer } from '../../helpers/server.ts';
 
 const APP = path.join(FIXTURES, 'node-manifest');
 const MANIFEST = fs.readFileSync(path.join(APP, 'cellhost.toml'), 'utf8');
@@ -225,5 +225,54 @@ describe('where the manifest is found', () => {
     expect(log).toContain('==> Manifest cellhost.json');
     expect(log).toContain('runtime = "node" (cellhost.json line 2)');
     expect((await server.api('GET', `/api/v1/deployments/${dep.id}`)).body.manifest).toEqual({ file: 'cellhost.json', text: json });
+  });
+});
+
+describe('the console', () => {
+  async function login(): Promise<{ get(p: string): Promise<string>; post(p: string, form: FormData): Promise<Response>; csrf: string }> {
+    const pre = await fetch(server.adminUrl + '/login');
+    const preCookie = pre.headers.getSetCookie()[0]!.split(';')[0]!;
+    const csrfOf = (html: string) => /name="_csrf" value="([^"]*)"/.exec(html)![1]!;
+    const res = await fetch(server.adminUrl + '/login', {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: preCookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: csrfOf(await pre.text()), token: TOKEN, next: '/services' }),
+    });
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('cellhost_session='))!.split(';')[0]!;
+    const get = async (p: string) => (await fetch(server.adminUrl + p, { headers: { cookie } })).text();
+    const csrf = csrfOf(await get('/services'));
+    return { get, csrf, post: (p, form) => fetch(server.adminUrl + p, { method: 'POST', redirect: 'manual', headers: { cookie }, body: form }) };
+  }
+  const text = (html: string) => html.replace(/<[^>]+>/g, '').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+
+  it("shows the live deployment's manifest, what each setting became, and links it from the service", async () => {
+    expect((await server.api('PATCH', '/api/v1/services/mf-root', { port: 3000 })).status).toBe(200);
+    const live = (await server.api('GET', '/api/v1/services/mf-root')).body.liveDeploymentId;
+    const browser = await login();
+    const page = await browser.get(`/deployments/${live}`);
+    const card = text(page.slice(page.indexOf('id="manifest"'), page.indexOf('Build log')));
+    expect(card).toContain('Manifest cellhost.toml');
+    expect(card).toContain('memory = 320 MB line 7');
+    expect(card).toContain('port = 3000 line 6 set through the API to 3000, which wins');
+    expect(card).toContain('required = ["GREETING"]');
+    const overview = await browser.get('/services/mf-root');
+    expect(overview).toContain(`href="/deployments/${live}#manifest"`);
+  });
+
+  it('a redeploy from the console form sends only what was changed: the manifest keeps the rest', async () => {
+    const browser = await login();
+    const form = new FormData();
+    for (const [k, v] of Object.entries({ _csrf: browser.csrf, name: 'mf-root', runtime: 'node', buildCommand: 'echo built by the manifest > built.txt', startCommand: 'node app.js 3000', port: '3000', memoryMb: '320', env: '' })) form.set(k, v);
+    // a second entry at the top: an upload that holds one directory only is taken from inside it
+    const dir = variant(MANIFEST.replace('memory = "256MB"', 'memory = 288'), { sub: 'web', extra: { 'README.md': 'the web app is in web/\n' } });
+    form.set('archive', new Blob([new Uint8Array(await packDirectory(dir))]), 'app.tar.gz');
+    const res = await browser.post('/deploy', form);
+    expect(res.status).toBe(303);
+    const id = /\/deployments\/(d-[0-9a-f]+)/.exec(res.headers.get('location') ?? '')![1]!;
+    const dep = await server.waitDeployment(id);
+    expect(dep.status, dep.error?.message).toBe('live');
+    // the form showed the manifest's values and they were not changed: still the manifest's to set
+    expect((await server.api('GET', '/api/v1/services/mf-root')).body).toMatchObject({ memoryMb: 288, explicitSettings: ['runtime', 'port'] });
   });
 });
