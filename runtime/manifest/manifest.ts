@@ -346,7 +346,10 @@ function validate(file: ManifestFile, doc: LocatedDoc): ParseOutcome {
     for (const required of ['schedule', 'path'] as const) {
       if (job[required] === undefined && !(required in (v as object))) problem(path, `a cron job needs ${required}`);
     }
-    if (job.schedule !== undefined) {
+    const parts = job.schedule?.trim().split(/\s+/).length ?? 0;
+    if (job.schedule !== undefined && !job.schedule.trim().startsWith('@') && parts !== 5 && parts !== 6) {
+      problem([...path, 'schedule'], `${shown(job.schedule)} is not a cron schedule: 5 fields (minute hour day month weekday), or 6 with seconds first`);
+    } else if (job.schedule !== undefined) {
       try {
         new Cron(job.schedule, { paused: true, timezone: job.timezone ?? 'UTC' }).stop();
       } catch (err) {

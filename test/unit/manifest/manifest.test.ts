@@ -180,6 +180,7 @@ describe('parseManifest: every wrong type is named with its line and key', () =>
     ['cron = [1]', 'cron[0]', /expected a table, got an integer/],
     ['[[cron]]\nschedule = 5\npath = "/x"', 'cron[0].schedule', /expected a cron schedule/],
     ['[[cron]]\nschedule = "61 * * * *"\npath = "/x"', 'cron[0].schedule', /"61 \* \* \* \*" is not a cron schedule: .*minute/],
+    ['[[cron]]\nschedule = "0 0 3 * * * 2027"\npath = "/x"', 'cron[0].schedule', /is not a cron schedule: 5 fields \(minute hour day month weekday\), or 6 with seconds first/],
     ['[[cron]]\nschedule = "* * * * *"\npath = "x"', 'cron[0].path', /"x" is not a path starting with \//],
     ['[[cron]]\nschedule = "* * * * *"\npath = "/x"\nmethod = "TRACE"', 'cron[0].method', /"TRACE" is not one of "GET", "POST"/],
     ['[[cron]]\nschedule = "* * * * *"\npath = "/x"\ntimezone = "Mars/Base"', 'cron[0].timezone', /"Mars\/Base" is not a time zone/],
