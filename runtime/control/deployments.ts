@@ -114,19 +114,21 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
   ): Promise<Manifest | null> {
     const found = await readManifestIn(dir);
     const where = service.rootDir ? ` in ${service.rootDir}/` : '';
+    let manifest: Manifest | null = null;
     if (!found) {
       out.say(`No cellhost.toml or cellhost.json${where}`);
     } else {
       const parsed = parseManifest(found.file, found.text);
+      // kept even when invalid: the console and the API show the file the problems are in
       store.deployments.update(dep.id, { manifest: { file: found.file, text: found.text, parsed: parsed.ok ? parsed.manifest : null } });
       if (!parsed.ok) {
         out.say(`\x1b[31mManifest ${found.file}${where} is not valid:\x1b[0m`);
         for (const p of parsed.problems) out.detail(`\x1b[31m${describeProblem(found.file, p)}\x1b[0m`);
         throw manifestError(found.file, parsed.problems);
       }
+      manifest = parsed.manifest;
       out.say(`Manifest ${found.file}${where}`);
     }
-    const manifest = found ? (store.deployments.get(dep.id)!.manifest!.parsed as Manifest) : null;
     const settings = resolveSettings(service, service.explicitSettings, manifest);
     const conflict = settingsConflict(settings, service.explicitSettings, manifest);
     if (conflict) throw new CellhostError('ERR_MANIFEST_INVALID', conflict, { details: { file: manifest?.file } });
