@@ -136,6 +136,9 @@ async function bundle(entry) {
     legalComments: 'none',
     logLevel: 'silent',
     plugins: [seaCompatPlugin],
+    // jsonc-parser's main entry is a UMD module that loads its parts through a require esbuild
+    // cannot follow: its ES module build bundles whole
+    alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
     // The source is ESM; CommonJS output has no import.meta, so give it the bundle's own
     // location (in the SEA, __filename is the executable).
     define: {

@@ -169,6 +169,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     log,
     envFor: (name) => envControl!.forService(name).vars,
     logTransform: (name) => envControl!.masker(name).stream(),
+    applyManifest: (name, manifest) => void services.applyManifest(name, manifest),
+    // no hooks yet for a manifest's domains and cron jobs: the build log says they are not applied
+    manifestSections: {},
     onLiveChanged: (name) => services.sync(name),
     onEvent,
   });

@@ -113,7 +113,7 @@ export function serviceDeploymentRoutes(deps: DeploymentRouteDeps) {
     const items = deps.store.deployments.listForService(name, { limit: q.limit + 1, beforeSeq: q.cursor });
     const page = items.slice(0, q.limit);
     const next = items.length > q.limit ? String(page[page.length - 1]!.seq) : null;
-    return c.json({ deployments: page.map(deploymentView), nextCursor: next }, 200);
+    return c.json({ deployments: page.map((d) => deploymentView(d)), nextCursor: next }, 200);
   });
   return app;
 }
@@ -134,7 +134,8 @@ const promote = defineRoute({
   summary: 'Make this built image live (rollback or roll forward)',
   access: 'write',
   request: { params: idParams },
-  errors: ['ERR_DEPLOYMENT_NOT_FOUND', 'ERR_DEPLOYMENT_NOT_READY', 'ERR_SERVICE_NOT_FOUND'],
+  description: "The service's settings follow the manifest of the deployment that goes live, where none was set through the API.",
+  errors: ['ERR_DEPLOYMENT_NOT_FOUND', 'ERR_DEPLOYMENT_NOT_READY', 'ERR_SERVICE_NOT_FOUND', 'ERR_VALIDATION'],
   responses: { 200: jsonContent(deploymentSchema, 'the deployment, now live') },
 });
 
@@ -164,8 +165,8 @@ export function deploymentRoutes(deps: DeploymentRouteDeps) {
     if (!d) throw new CellhostError('ERR_DEPLOYMENT_NOT_FOUND', `no deployment "${id}"`);
     return d;
   };
-  mount(app, show, (c) => c.json(deploymentView(mustGet(c.req.valid('param').id)), 200));
-  mount(app, promote, (c) => c.json(deploymentView(deps.deployments.promote(c.req.valid('param').id)), 200));
+  mount(app, show, (c) => c.json(deploymentView(mustGet(c.req.valid('param').id), { withManifest: true }), 200));
+  mount(app, promote, (c) => c.json(deploymentView(deps.deployments.promote(c.req.valid('param').id), { withManifest: true }), 200));
   mount(app, buildLog, (c) => {
     const { id } = c.req.valid('param');
     mustGet(id);

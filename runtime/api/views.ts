@@ -3,6 +3,7 @@
 import { z } from '@hono/zod-openapi';
 import { serviceSettingsSchema } from '../control/service-settings.ts';
 import { serviceNameSchema } from '../core/names.ts';
+import { MANIFEST_FILES, type ManifestFile } from '../manifest/manifest.ts';
 import type { Deployment } from '../store/deployments.ts';
 
 export const deploymentSchema = z
@@ -16,10 +17,22 @@ export const deploymentSchema = z
     startedAt: z.string().optional(),
     finishedAt: z.string().optional(),
     error: z.strictObject({ code: z.string(), message: z.string() }).optional(),
+    manifest: z
+      .strictObject({
+        file: z.enum(MANIFEST_FILES),
+        text: z.string().openapi({ description: 'the file as the source had it' }),
+      })
+      .optional()
+      .openapi({
+        description:
+          'the app manifest at the root of the source (its root dir), when it had one; given by GET /deployments/{id} and promote, not in lists. ' +
+          'The build log says which of its settings were applied and which were set through the API instead.',
+      }),
   })
   .openapi('Deployment');
 
-export function deploymentView(d: Deployment): z.output<typeof deploymentSchema> {
+/** a deployment as clients see it; `withManifest` adds the manifest text its source had */
+export function deploymentView(d: Deployment, opts: { withManifest?: boolean } = {}): z.output<typeof deploymentSchema> {
   return {
     id: d.id,
     service: d.service,
@@ -30,6 +43,7 @@ export function deploymentView(d: Deployment): z.output<typeof deploymentSchema>
     ...(d.startedAt ? { startedAt: d.startedAt } : {}),
     ...(d.finishedAt ? { finishedAt: d.finishedAt } : {}),
     ...(d.errorCode ? { error: { code: d.errorCode, message: d.error ?? '' } } : {}),
+    ...(opts.withManifest && d.manifest ? { manifest: { file: d.manifest.file as ManifestFile, text: d.manifest.text } } : {}),
   };
 }
 
@@ -48,6 +62,10 @@ export const serviceSchema = serviceSettingsSchema
   .extend({
     name: serviceNameSchema,
     uid: z.number().int().nullable().openapi({ description: 'the unprivileged host uid its builds and instances run as' }),
+    explicitSettings: z.array(serviceSettingsSchema.keyof()).openapi({
+      description:
+        'settings given through the API, CLI or console: they win over the app manifest (cellhost.toml / cellhost.json). The others follow the live deployment\'s manifest, else their defaults. Send a setting as null to hand it back to the manifest.',
+    }),
     liveDeploymentId: z.string().nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),

@@ -15,9 +15,13 @@ import type { Clock } from '../core/clock.ts';
 import { CellhostError, describeError, diskFullError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { describeRemoved, diskUsage, formatLimit } from '../sandbox/untrusted-files.ts';
+import { readManifestIn } from '../manifest/find.ts';
+import { describeProblem, manifestError, parseManifest, type Manifest } from '../manifest/manifest.ts';
 import type { Store } from '../store/index.ts';
 import type { Deployment } from '../store/deployments.ts';
-import type { Plan } from '../store/services.ts';
+import type { Plan, Service } from '../store/services.ts';
+import { describeSettings, resolveSettings, settingsConflict } from './manifest-settings.ts';
+import { applyManifestSections, type ManifestSectionHooks } from './manifest-sections.ts';
 
 export interface DeploymentsDeps {
   store: Store;
@@ -42,6 +46,10 @@ export interface DeploymentsDeps {
   envFor(service: string): Record<string, string>;
   /** hides the service's secret values in its build log */
   logTransform?(service: string): LogTransform;
+  /** a deployment is about to go live: the service's settings follow its manifest (see manifest-settings.ts) */
+  applyManifest(service: string, manifest: Manifest | null): void;
+  /** the features that apply a manifest's domains and cron jobs; a missing one is said in the build log */
+  manifestSections?: ManifestSectionHooks;
   /** the live deployment changed: the pool must follow */
   onLiveChanged(service: string): void;
   onEvent?(service: string, event: string, fields: Record<string, unknown>): void;
@@ -94,21 +102,74 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     deps.onEvent?.(service, name, fields);
   }
 
+  /**
+   * Reads the manifest at the root of the unpacked source (the service's root dir), keeps it with
+   * the deployment, and says in the build log what each of its settings becomes. An invalid one,
+   * settings that conflict, or a required variable the service lacks fail the deployment here,
+   * before anything is built.
+   */
+  async function readSourceManifest(
+    dep: Deployment,
+    service: Service,
+    dir: string,
+    out: { say(text: string): void; detail(text: string): void; warn(text: string): void },
+  ): Promise<Manifest | null> {
+    const found = await readManifestIn(dir);
+    const where = service.rootDir ? ` in ${service.rootDir}/` : '';
+    let manifest: Manifest | null = null;
+    if (!found) {
+      out.say(`No cellhost.toml or cellhost.json${where}`);
+    } else {
+      const parsed = parseManifest(found.file, found.text);
+      // kept even when invalid: the console and the API show the file the problems are in
+      store.deployments.update(dep.id, { manifest: { file: found.file, text: found.text, parsed: parsed.ok ? parsed.manifest : null } });
+      if (!parsed.ok) {
+        out.say(`\x1b[31mManifest ${found.file}${where} is not valid:\x1b[0m`);
+        for (const p of parsed.problems) out.detail(`\x1b[31m${describeProblem(found.file, p)}\x1b[0m`);
+        throw manifestError(found.file, parsed.problems);
+      }
+      manifest = parsed.manifest;
+      out.say(`Manifest ${found.file}${where}`);
+    }
+    const settings = resolveSettings(service, service.explicitSettings, manifest);
+    const conflict = settingsConflict(settings, service.explicitSettings, manifest);
+    if (conflict) throw new CellhostError('ERR_MANIFEST_INVALID', conflict, { details: { file: manifest?.file } });
+    for (const line of describeSettings(service, service.explicitSettings, manifest, settings)) out.detail(line);
+    if (!manifest) return null;
+    if (manifest.name && manifest.name !== service.name) {
+      out.warn(`name = "${manifest.name}" in ${manifest.file}: this deployment is to service "${service.name}" (the name only tells cellhost deploy which service a directory is)`);
+    }
+    if (manifest.requiredEnv) {
+      const have = new Set(Object.keys(deps.envFor(service.name)));
+      const missing = manifest.requiredEnv.names.filter((n) => !have.has(n));
+      const line = `${manifest.file} line ${manifest.requiredEnv.line}`;
+      if (missing.length) {
+        throw new CellhostError(
+          'ERR_ENV_REQUIRED',
+          `${line} requires ${missing.length === 1 ? 'the variable' : 'the variables'} ${missing.join(', ')}, which service "${service.name}" does not have: set ${missing.length === 1 ? 'it' : 'them'} (cellhost env set ${service.name} ${missing[0]}=...) and deploy again`,
+          { details: { missing, file: manifest.file, line: manifest.requiredEnv.line } },
+        );
+      }
+      out.detail(`env.required: ${manifest.requiredEnv.names.join(', ')}: all set (${line})`);
+    }
+    return manifest;
+  }
+
   async function build(dep: Deployment, source: SourceInput, out: BuildLog): Promise<void> {
     cancelled.delete(dep.id);
     const say = (text: string) => out.note(`\x1b[1;36m==>\x1b[0m ${text}\r\n`);
+    const detail = (text: string) => out.note(`    ${text}\r\n`);
+    const warn = (text: string) => out.note(`\x1b[1;33m==>\x1b[0m \x1b[33m${text}\x1b[0m\r\n`);
     const abort = new AbortController();
     running.set(dep.id, { service: dep.service, abort });
     const imageDir = path.join(deps.paths.images, dep.id);
     const started = deps.clock.now();
+    let manifest: Manifest | null = null;
     try {
-      const service = store.services.get(dep.service);
-      if (!service) throw new CellhostError('ERR_SERVICE_NOT_FOUND', `service "${dep.service}" was deleted`);
+      const current = store.services.get(dep.service);
+      if (!current) throw new CellhostError('ERR_SERVICE_NOT_FOUND', `service "${dep.service}" was deleted`);
       store.deployments.update(dep.id, { status: 'building', startedAt: iso() });
       event(dep.service, 'deploy_building', { deploymentId: dep.id });
-      checkToolchain(service.runtime);
-      const limits = outputLimits(service.plan);
-      const owner = `the ${service.plan} plan's`;
       const minFree = deps.minFreeBytes ?? (await defaultMinFreeBytes(deps.paths.images));
       const free = await freeDiskBytes(deps.paths.images);
       if (free < minFree) throw lowDiskError(free, minFree);
@@ -117,15 +178,22 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       await fs.mkdir(imageDir, { recursive: true });
       const unpacked = await unpackSource(source, imageDir, {
         limits: deps.sourceLimits,
-        rootDir: service.rootDir ?? undefined,
+        rootDir: current.rootDir ?? undefined,
         log,
         signal: abort.signal,
         gitPolicy: deps.gitPolicy,
         // a clone takes at most 5 minutes, or the whole build's limit when that is set shorter
         gitTimeoutMs: deps.buildTimeoutMs === undefined ? undefined : Math.min(deps.buildTimeoutMs, DEFAULT_GIT_TIMEOUT_MS),
-        gitSandbox: source.kind === 'git' ? gitSandboxFor(dep.id, service.name, service.plan, imageDir, source.url) : undefined,
+        gitSandbox: source.kind === 'git' ? gitSandboxFor(dep.id, current.name, current.plan, imageDir, source.url) : undefined,
       });
       say(`Source: ${unpacked.files} files, ${formatBytes(unpacked.bytes)}`);
+
+      // the settings this build and its instances get: the manifest's where the API set none
+      manifest = await readSourceManifest(dep, current, imageDir, { say, detail, warn });
+      const service: Service = { ...current, ...resolveSettings(current, current.explicitSettings, manifest) };
+      checkToolchain(service.runtime);
+      const limits = outputLimits(service.plan);
+      const owner = `the ${service.plan} plan's`;
 
       const runtime = RUNTIME_DEFS[service.runtime];
       const previous = previousImage(service.name, dep.id);
@@ -197,6 +265,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       say(`Build finished in ${((deps.clock.now() - started) / 1000).toFixed(1)} s`);
       promote(dep.id);
       say(`Deployment ${dep.id} is live`);
+      if (manifest) await applyManifestSections(service.name, manifest, deps.manifestSections ?? {}, { say: detail, warn }, log);
       const pruned = await pruneImages(service.name, IMAGES_KEPT[service.plan]);
       if (pruned.count) say(`Removed ${pruned.count} old image(s) beyond the ${IMAGES_KEPT[service.plan]} kept for rollback, freeing ${formatBytes(pruned.bytes)}`);
     } catch (err) {
@@ -278,6 +347,8 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       throw new CellhostError('ERR_DEPLOYMENT_NOT_READY', `deployment "${id}" ${why}: only a built image can go live`);
     }
     const service = store.services.get(dep.service)!;
+    // the settings follow the manifest of what goes live (a rollback's too)
+    deps.applyManifest(service.name, dep.manifest?.parsed ?? null);
     store.db.transaction(() => {
       if (service.liveDeploymentId && service.liveDeploymentId !== id) {
         store.deployments.update(service.liveDeploymentId, { status: 'superseded' });

@@ -13,7 +13,9 @@ import type { Route } from '../router/proxy.ts';
 import { serviceLabel } from '../router/hosts.ts';
 import type { Store } from '../store/index.ts';
 import type { Service } from '../store/services.ts';
-import { settingsForCreate, settingsForPatch, type ServiceCreate, type ServicePatch } from './service-settings.ts';
+import { isManifestSetting, type Manifest } from '../manifest/manifest.ts';
+import { resolveSettings, settingsConflict } from './manifest-settings.ts';
+import { clearedSettings, givenSettings, SERVICE_DEFAULTS, settingsForCreate, settingsForPatch, type ServiceCreate, type ServicePatch } from './service-settings.ts';
 import { buildTarget } from './targets.ts';
 
 export interface ServiceView extends Service {
@@ -51,7 +53,15 @@ export interface Services {
   list(): ServiceView[];
   get(name: string): ServiceView;
   create(body: ServiceCreate): ServiceView;
+  /** changes settings; a setting sent as null is no longer explicit: the live manifest or the default decides it */
   update(name: string, patch: ServicePatch): ServiceView;
+  /**
+   * a deployment is about to go live: the settings not set explicitly take the values its
+   * manifest gives (or their defaults). The pool follows when the live deployment changes.
+   */
+  applyManifest(name: string, manifest: Manifest | null): ServiceView;
+  /** puts back settings read before a change (which of them were explicit too): undoes a change that could not be completed */
+  restore(name: string, before: Service): ServiceView;
   remove(name: string): Promise<void>;
   /** the router's lookup: normalized host → route */
   resolve(host: string): Route | null;
@@ -110,6 +120,11 @@ export function createServices(deps: ServicesDeps): Services {
     }
   }
 
+  /** what the live deployment's manifest gives, if it had a valid one */
+  function liveManifest(s: Service): Manifest | null {
+    return (s.liveDeploymentId && store.deployments.get(s.liveDeploymentId)?.manifest?.parsed) || null;
+  }
+
   function sync(name: string, standby = true): void {
     const s = deleting.has(name) ? undefined : store.services.get(name);
     const dep = s?.liveDeploymentId ? store.deployments.get(s.liveDeploymentId) : undefined;
@@ -131,22 +146,48 @@ export function createServices(deps: ServicesDeps): Services {
       if (store.services.get(body.name)) throw new CellhostError('ERR_SERVICE_EXISTS', `a service named "${body.name}" exists already`);
       const settings = settingsForCreate(body);
       checkDomains(body.name, settings.domains);
-      const s = store.services.insert(body.name, settings, iso(), deps.uidRange);
+      const explicit = givenSettings(body).filter(isManifestSetting);
+      const s = store.services.insert(body.name, settings, iso(), deps.uidRange, explicit);
       setRoute(s);
       deps.onEvent?.(s.name, 'service_created', {});
       return view(s);
     },
     update(name, patch) {
       const current = mustGet(name);
-      const settings = settingsForPatch(current, patch);
+      const cleared = clearedSettings(patch);
+      const explicit = [...new Set([...current.explicitSettings, ...givenSettings(patch)])].filter((k) => isManifestSetting(k) && !cleared.includes(k));
+      const merged = settingsForPatch(current, patch);
+      // cleared settings the manifest never gives are simply back to their defaults
+      for (const k of cleared) if (!isManifestSetting(k)) (merged as unknown as Record<string, unknown>)[k] = SERVICE_DEFAULTS[k];
+      const settings = resolveSettings(merged, explicit, liveManifest(current));
       if (settings.minInstances > settings.maxInstances) {
         throw new CellhostError('ERR_VALIDATION', 'minInstances cannot exceed maxInstances', { details: { field: 'minInstances' } });
       }
       checkDomains(name, settings.domains);
-      const s = store.services.update(name, settings, iso());
+      const s = store.services.update(name, settings, iso(), explicit);
       setRoute(s);
       sync(name);
       deps.onEvent?.(name, 'service_updated', { fields: Object.keys(patch) });
+      return view(s);
+    },
+    restore(name, before) {
+      mustGet(name);
+      const { name: _n, uid: _u, explicitSettings, liveDeploymentId: _l, createdAt: _c, updatedAt: _up, ...settings } = before;
+      const s = store.services.update(name, settings, iso(), explicitSettings);
+      setRoute(s);
+      sync(name);
+      return view(s);
+    },
+    applyManifest(name, manifest) {
+      const current = mustGet(name);
+      const settings = resolveSettings(current, current.explicitSettings, manifest);
+      const conflict = settingsConflict(settings, current.explicitSettings, manifest);
+      if (conflict) throw new CellhostError('ERR_VALIDATION', conflict, { details: { field: 'minInstances' } });
+      const changed = Object.keys(settings).filter((k) => JSON.stringify(settings[k as keyof typeof settings]) !== JSON.stringify(current[k as keyof typeof settings]));
+      if (!changed.length) return view(current);
+      const s = store.services.update(name, settings, iso());
+      setRoute(s);
+      deps.onEvent?.(name, 'service_updated', { fields: changed, by: manifest?.file ?? 'defaults' });
       return view(s);
     },
     async remove(name) {

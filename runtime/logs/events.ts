@@ -47,7 +47,7 @@ export function describeEvent(event: string, f: Record<string, unknown>): string
     case 'service_created':
       return 'service created';
     case 'service_updated':
-      return `settings changed: ${(f.fields as string[] | undefined)?.join(', ')}`;
+      return `settings changed${f.by ? ` by ${f.by === 'defaults' ? 'a deployment without a manifest (back to defaults)' : `the live deployment's ${f.by}`}` : ''}: ${(f.fields as string[] | undefined)?.join(', ')}`;
     default:
       return event.replace(/_/g, ' ');
   }

@@ -1,8 +1,16 @@
 // The deployments table: one row per build of a service's source.
 import type { RuntimeName } from '../core/names.ts';
+import type { Manifest } from '../manifest/manifest.ts';
 import type { Db } from './db.ts';
 
 export type DeploymentStatus = 'queued' | 'building' | 'ready' | 'live' | 'superseded' | 'failed' | 'interrupted';
+
+/** the app manifest a deployment's source had: the file as it was, and what it gave (null when it was not valid) */
+export interface DeploymentManifest {
+  file: string;
+  text: string;
+  parsed: Manifest | null;
+}
 
 export interface Deployment {
   id: string;
@@ -18,6 +26,7 @@ export interface Deployment {
   runtime: RuntimeName | null;
   /** the runtime's default start command for this image, worked out once after its build */
   defaultStart: string | null;
+  manifest: DeploymentManifest | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -34,6 +43,7 @@ interface Row {
   image_dir: string | null;
   runtime: string | null;
   default_start: string | null;
+  manifest: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -50,6 +60,7 @@ const fromRow = (r: Row): Deployment => ({
   imageDir: r.image_dir,
   runtime: r.runtime as RuntimeName | null,
   defaultStart: r.default_start,
+  manifest: r.manifest ? (JSON.parse(r.manifest) as DeploymentManifest) : null,
   createdAt: r.created_at,
   startedAt: r.started_at,
   finishedAt: r.finished_at,
@@ -62,6 +73,7 @@ export interface DeploymentPatch {
   imageDir?: string | null;
   runtime?: RuntimeName | null;
   defaultStart?: string | null;
+  manifest?: DeploymentManifest | null;
   startedAt?: string | null;
   finishedAt?: string | null;
 }
@@ -96,6 +108,7 @@ export function createDeploymentStore(db: Db): DeploymentStore {
     imageDir: 'image_dir',
     runtime: 'runtime',
     defaultStart: 'default_start',
+    manifest: 'manifest',
     startedAt: 'started_at',
     finishedAt: 'finished_at',
   };
@@ -115,7 +128,9 @@ export function createDeploymentStore(db: Db): DeploymentStore {
     },
     update(id, patch) {
       const sets = Object.keys(patch).map((k) => `${columns[k as keyof DeploymentPatch]} = @${k}`);
-      if (sets.length) db.prepare(`UPDATE deployments SET ${sets.join(', ')} WHERE id = @id`).run({ ...patch, id });
+      const params: Record<string, unknown> = { ...patch, id };
+      if (patch.manifest !== undefined) params.manifest = patch.manifest && JSON.stringify(patch.manifest);
+      if (sets.length) db.prepare(`UPDATE deployments SET ${sets.join(', ')} WHERE id = @id`).run(params);
       return get(id)!;
     },
   };

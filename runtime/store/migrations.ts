@@ -102,4 +102,26 @@ export const MIGRATIONS: string[] = [
     retired_at TEXT NOT NULL
   );
   `,
+  `
+  -- settings set through the API win over an app manifest; a service made before manifests
+  -- existed keeps every setting it has that is not the default, so nothing changes for it
+  ALTER TABLE services ADD COLUMN explicit_settings TEXT NOT NULL DEFAULT '[]';
+  UPDATE services SET explicit_settings = (
+    SELECT json_group_array(f) FROM (
+      SELECT 'runtime' AS f
+      UNION ALL SELECT 'buildCommand' WHERE services.build_command IS NOT NULL
+      UNION ALL SELECT 'startCommand' WHERE services.start_command IS NOT NULL
+      UNION ALL SELECT 'port' WHERE services.port <> 8080
+      UNION ALL SELECT 'memoryMb' WHERE services.memory_mb <> 1024
+      UNION ALL SELECT 'plan' WHERE services.plan <> 'hobby'
+      UNION ALL SELECT 'minInstances' WHERE services.min_instances <> 0
+      UNION ALL SELECT 'maxInstances' WHERE services.max_instances <> 10
+      UNION ALL SELECT 'concurrency' WHERE services.concurrency <> 100
+      UNION ALL SELECT 'idleTimeoutS' WHERE services.idle_timeout_s <> 300
+      UNION ALL SELECT 'requestTimeoutS' WHERE services.request_timeout_s <> 900
+      UNION ALL SELECT 'healthPath' WHERE services.health_path IS NOT NULL
+    )
+  );
+  ALTER TABLE deployments ADD COLUMN manifest TEXT;
+  `,
 ];

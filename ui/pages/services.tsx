@@ -127,6 +127,17 @@ function ServicePage(props: {
               <span class="muted">none yet</span>
             )}
           </dd>
+          {props.live?.manifest ? (
+            <>
+              <dt>manifest</dt>
+              <dd>
+                <a class="mono" href={`/deployments/${enc(props.live.id)}#manifest`} id="live-manifest">
+                  {props.live.manifest.file}
+                </a>{' '}
+                <span class="muted">of the live deployment: it sets what the API did not</span>
+              </dd>
+            </>
+          ) : null}
           <dt>runtime</dt>
           <dd>{s.runtime}</dd>
           <dt>memory</dt>

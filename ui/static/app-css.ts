@@ -78,6 +78,9 @@ dl.facts { display: grid; grid-template-columns: 11rem 1fr; gap: .45rem 1rem; ma
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; min-width: 0; }
 pre.cmd { margin: 0; background: #f1f3f7; padding: .35rem .6rem; border-radius: 4px; white-space: pre-wrap; }
+ul.manifest-settings { margin: .3rem 0 .7rem; padding-left: 1.1rem; }
+ul.manifest-settings li.overridden .mono { text-decoration: line-through; }
+pre.manifest-text { max-height: 24rem; overflow: auto; }
 
 form.inline { display: inline; margin: 0; }
 .field { margin-bottom: .9rem; }
