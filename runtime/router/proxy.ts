@@ -39,6 +39,8 @@ export interface RouterOptions {
   maxConnections?: number;
   log?: Logger;
   onRequest?(record: RequestRecord): void;
+  /** a request no service's host matched: true when the platform answered it itself (its own routes) */
+  platform?(req: InboundRequest, requestId: string): boolean;
 }
 
 const MAX_HEADER_BYTES = 64 * 1024;
@@ -57,6 +59,7 @@ export function createRouter(opts: RouterOptions): Http1Server {
     const host = normalizeHost(req.host);
     const route = host ? opts.resolve(host) : null;
     if (!route) {
+      if (opts.platform?.(req, requestId)) return;
       sendError(req, new CellhostError('ERR_HOST_UNKNOWN', `no service is served at "${host ?? ''}"`), requestId);
       return;
     }
