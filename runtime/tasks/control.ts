@@ -116,8 +116,10 @@ export function createTaskControl(deps: TaskControlDeps): TaskControl {
       if (!store.retry(id, deps.clock.now())) {
         throw new CellhostError('ERR_TASK_NOT_DEAD', `task ${id} is ${t.status}: only a dead-lettered task is sent again`);
       }
+      // the task as the retry left it: a worker may take it the moment it is kicked
+      const queued = view(mustGet(id));
       deps.workers.kick(t.service);
-      return view(mustGet(id));
+      return queued;
     },
     queue(service) {
       deps.assertService(service);
