@@ -1,4 +1,7 @@
 // The executable's entry: `cellhost VERB ...`.
+// First: zod 4 gives each schema its methods when the schema is made, so the OpenAPI extension
+// (.openapi()) must be in place before any module makes one (the control modules use plain zod).
+import '@hono/zod-openapi';
 import { runCli } from './cli/index.ts';
 
 const io = {
