@@ -1,6 +1,8 @@
 // `cellhost VERB ...`: one verb per file, each returns its exit code.
 import { describeError } from '../core/errors.ts';
 import { ApiError } from './client.ts';
+import { CRON_HELP, cronCommand } from './cron.ts';
+import { TASKS_HELP, tasksCommand } from './tasks.ts';
 import { DEPLOY_HELP, deployCommand } from './deploy.ts';
 import { UsageError, type CliIo } from './io.ts';
 import { DOCTOR_HELP, doctorCommand } from './doctor.ts';
@@ -26,6 +28,8 @@ const VERBS: Record<string, { run: Verb; help: string }> = {
   export: { run: exportCommand, help: EXPORT_HELP },
   import: { run: importCommand, help: IMPORT_HELP },
   usage: { run: usageCommand, help: USAGE_HELP },
+  cron: { run: cronCommand, help: CRON_HELP },
+  tasks: { run: tasksCommand, help: TASKS_HELP },
   rollback: { run: rollbackCommand, help: 'cellhost rollback NAME [DEPLOYMENT]\n  Makes DEPLOYMENT (default: the one before the live one) live again.' },
   login: { run: loginCommand, help: 'cellhost login [--url URL] --token TOKEN\n  Checks the token and saves URL and token for the other verbs.' },
   version: { run: versionCommand, help: 'cellhost version' },
@@ -41,6 +45,8 @@ Verbs:
   logs       runtime logs and events of a service (-f to follow)
   env        list, set, unset or import a service's environment variables
   usage      requests, billed compute and cost per service
+  cron       HTTP requests to a service on a schedule: add, ls, rm, run
+  tasks      a service's async task queue: ls, show, retry, token
   keys       rotate the master key that encrypts env values (server stopped)
   export     images and Knative manifests of services, to run them on Kubernetes (on the host)
   import     create services from exported Knative manifests

@@ -1,5 +1,8 @@
 // The service body as the API, CLI and UI send it, validated once at the edge.
-import { z } from 'zod';
+// zod through the OpenAPI extension: the API names these schemas in its document (.openapi()),
+// and zod 4 gives a schema its methods when it is made, so they must be made extended, whichever
+// module happens to load first.
+import { z } from '@hono/zod-openapi';
 import { MEMORY_MAX_MB, MEMORY_MIN_MB, RUNTIMES, serviceNameSchema } from '../core/names.ts';
 import type { ServiceSettings } from '../store/services.ts';
 
