@@ -96,3 +96,15 @@ describe('cellhost tasks', () => {
     expect(again.err).toContain('ERR_TASK_NOT_FOUND');
   });
 });
+
+describe('cellhost doctor', () => {
+  it("names each cron job's last failure and each service's dead-lettered tasks, from the data dir", async () => {
+    expect((await cli('cron', 'add', 'q', 'failing', '0 0 1 1 *', '--path', '/fail')).code).toBe(0);
+    expect((await cli('cron', 'run', 'q', 'failing')).code).toBe(1);
+    await waitFor(async () => (await server.api('GET', '/api/v1/services/q/tasks?status=dead')).body.tasks.length > 0, { timeoutMs: 15_000, what: 'a dead task' });
+    const r = await cli('doctor', '--data', server.dataDir, '--cgroup-prefix', `${server.isolation.CELLHOST_CGROUP_PREFIX}-doctor`, '--netns-prefix', 'chqd');
+    expect(r.out).toMatch(/Cron and tasks \(.*cellhost\.db\)/);
+    expect(r.out).toMatch(/FAIL cron q\/failing: last failure a run by hand, failed \(500\)/);
+    expect(r.out).toMatch(/FAIL tasks q: 1 dead-lettered, last: .*500.*cellhost tasks ls q --status dead/);
+  }, 60_000);
+});
