@@ -233,4 +233,22 @@ describe('async tasks', () => {
     expect((await server.api('PATCH', '/api/v1/services/q/task-queue', { minBackoffMs: 5000, maxBackoffMs: 1000 })).status).toBe(400);
     expect((await server.api('GET', '/api/v1/services/nope/tasks')).status).toBe(404);
   });
+
+  it("a deleted service's tasks, cron jobs and secrets go with it: a new service of the same name starts from nothing", async () => {
+    await server.deploy('gone', path.join(FIXTURES, 'node-queue'), { startCommand: 'node app.js' });
+    const oldToken = (await server.api('GET', '/api/v1/services/gone/task-token')).body.token;
+    const oldSecret = (await server.api('GET', '/api/v1/services/gone/cron-secret')).body.secret;
+    expect((await server.api('POST', '/api/v1/services/gone/cron', { name: 'tick', schedule: '0 0 1 1 *' })).status).toBe(201);
+    const sent = await requestRouter(server.routerUrl, 'localhost', '/tasks/gone/fail', { method: 'POST', headers: { authorization: `Bearer ${oldToken}` } });
+    expect(sent.status).toBe(202);
+    expect((await server.api('DELETE', '/api/v1/services/gone')).status).toBe(204);
+    expect((await server.api('GET', `/api/v1/tasks/${sent.json.id}`)).status).toBe(404);
+    await server.api('POST', '/api/v1/services', { name: 'gone', runtime: 'node' });
+    expect((await server.api('GET', '/api/v1/services/gone/cron')).body.jobs).toEqual([]);
+    expect((await server.api('GET', '/api/v1/services/gone/task-queue')).body.counts).toEqual({ queued: 0, running: 0, done: 0, dead: 0 });
+    const refused = await requestRouter(server.routerUrl, 'localhost', '/tasks/gone/ok', { method: 'POST', headers: { authorization: `Bearer ${oldToken}` } });
+    expect(refused.status).toBe(401);
+    expect((await server.api('GET', '/api/v1/services/gone/task-token')).body.token).not.toBe(oldToken);
+    expect((await server.api('GET', '/api/v1/services/gone/cron-secret')).body.secret).not.toBe(oldSecret);
+  });
 });
