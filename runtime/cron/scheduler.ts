@@ -12,7 +12,7 @@ import type { LoopbackRequest, LoopbackResponse } from '../router/loopback.ts';
 import type { CronJob, CronRun, CronRunStatus, CronStore, NewCronRun } from '../store/cron.ts';
 import { parseSchedule, type Schedule } from './schedule.ts';
 
-/** missed times recorded one by one at most; the oldest record then counts the rest */
+/** missed times recorded one by one at most; the first record then counts the rest */
 const MISSED_RECORDED = 100;
 /** the timer re-checks at least this often (clock changes, jobs added by another path) */
 const MAX_SLEEP_MS = 30_000;
@@ -153,7 +153,7 @@ export function createCronScheduler(deps: CronSchedulerDeps): CronScheduler {
       durationMs: null,
       status: 'missed',
       statusCode: null,
-      error: i === 0 && more ? `not run: the platform was not running then (and ${more} earlier time(s) the same way)` : 'not run: the platform was not running then',
+      error: i === 0 && more ? `not run: the platform was not running then (nor at ${more} more time(s) after the last one recorded)` : 'not run: the platform was not running then',
       bodyHead: null,
     }));
     runs.push({
