@@ -183,9 +183,20 @@ export function createCronScheduler(deps: CronSchedulerDeps): CronScheduler {
   function launch(job: CronJob, runId: number, scheduledAt: number | null): Promise<void> {
     const k = key(job.service, job.name);
     inFlight.set(k, (inFlight.get(k) ?? 0) + 1);
+    let secret: string;
+    try {
+      secret = deps.secretFor(job.service);
+    } catch (err) {
+      // (a full disk when the secret is first made): the run is recorded as failed, not left running
+      finish(job, runId, scheduledAt, 'failed', null, `not sent: the cron secret could not be read (${describeError(err)})`, null, 0);
+      const left = (inFlight.get(k) ?? 1) - 1;
+      if (left) inFlight.set(k, left);
+      else inFlight.delete(k);
+      return Promise.resolve();
+    }
     const headers = [
       'x-cellhost-cron', job.name,
-      'authorization', `Bearer ${deps.secretFor(job.service)}`,
+      'authorization', `Bearer ${secret}`,
       'user-agent', 'cellhost-cron',
     ];
     if (scheduledAt !== null) headers.push('x-cellhost-cron-scheduled-at', iso(scheduledAt));
