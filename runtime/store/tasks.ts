@@ -93,7 +93,7 @@ const task = (r: Row): Task => ({
 export interface TaskStore {
   /** stores the tasks in one transaction, fsynced before it returns */
   insertDurably(tasks: NewTask[]): void;
-  /** the next due task of the service, now running (attempts + 1), or undefined */
+  /** the next due task of the service, now running (attempts + 1), with its body; or undefined */
   claim(service: string, now: number): Task | undefined;
   complete(id: string, now: number, status: number): void;
   retryLater(id: string, dueAt: number, status: number | null, error: string): void;
@@ -104,8 +104,9 @@ export interface TaskStore {
   recoverRunning(now: number): number;
   /** a dead task queued again for a new round of attempts; false if it is not dead */
   retry(id: string, now: number): boolean;
+  /** without its body (null) */
   get(id: string): Task | undefined;
-  /** newest first; `before` is a seq from an earlier page */
+  /** newest first, without bodies; `before` is a seq from an earlier page */
   list(service: string, status: TaskStatus | null, limit: number, before?: number): Task[];
   counts(service: string): QueueCounts;
   /** services with queued tasks due by `now` */
@@ -120,6 +121,9 @@ export interface TaskStore {
   pendingByService(): Map<string, QueueCounts>;
 }
 
+// everything but the body (up to 5 MB a task): lists and lookups never need it
+const META = 'rowid, id, service, method, path, headers, NULL AS body, body_bytes, status, attempts, due_at, last_status, last_error, created_at, started_at, finished_at';
+
 export function createTaskStore(db: Db): TaskStore {
   const q = {
     insert: db.prepare('INSERT INTO tasks (id, service, method, path, headers, body, body_bytes, status, attempts, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)'),
@@ -132,9 +136,9 @@ export function createTaskStore(db: Db): TaskStore {
     putBack: db.prepare("UPDATE tasks SET status = 'queued', due_at = ?, attempts = MAX(0, attempts - 1) WHERE id = ? AND status = 'running'"),
     recover: db.prepare("UPDATE tasks SET status = 'queued', due_at = ? WHERE status = 'running'"),
     retry: db.prepare("UPDATE tasks SET status = 'queued', attempts = 0, due_at = ?, finished_at = NULL WHERE id = ? AND status = 'dead'"),
-    get: db.prepare<[string], Row>('SELECT rowid, * FROM tasks WHERE id = ?'),
-    listAll: db.prepare<[string, number, number], Row>('SELECT rowid, * FROM tasks WHERE service = ? AND rowid < ? ORDER BY rowid DESC LIMIT ?'),
-    listStatus: db.prepare<[string, string, number, number], Row>('SELECT rowid, * FROM tasks WHERE service = ? AND status = ? AND rowid < ? ORDER BY rowid DESC LIMIT ?'),
+    get: db.prepare<[string], Row>(`SELECT ${META} FROM tasks WHERE id = ?`),
+    listAll: db.prepare<[string, number, number], Row>(`SELECT ${META} FROM tasks WHERE service = ? AND rowid < ? ORDER BY rowid DESC LIMIT ?`),
+    listStatus: db.prepare<[string, string, number, number], Row>(`SELECT ${META} FROM tasks WHERE service = ? AND status = ? AND rowid < ? ORDER BY rowid DESC LIMIT ?`),
     counts: db.prepare<[string], { status: string; n: number; oldest: number | null }>('SELECT status, COUNT(*) AS n, MIN(created_at) AS oldest FROM tasks WHERE service = ? GROUP BY status'),
     due: db.prepare<[number], { service: string }>("SELECT DISTINCT service FROM tasks WHERE status = 'queued' AND due_at <= ?"),
     nextDue: db.prepare<[number], { at: number | null }>("SELECT MIN(due_at) AS at FROM tasks WHERE status = 'queued' AND due_at > ?"),

@@ -67,14 +67,14 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 
 export function createTaskControl(deps: TaskControlDeps): TaskControl {
   const { store } = deps;
-  const view = (t: Task): TaskView => ({
+  const view = (t: Task, maxAttempts = store.settings(t.service).maxAttempts): TaskView => ({
     id: t.id,
     service: t.service,
     method: t.method,
     path: t.path,
     status: t.status,
     attempts: t.attempts,
-    maxAttempts: store.settings(t.service).maxAttempts,
+    maxAttempts,
     lastStatusCode: t.lastStatus,
     lastError: t.lastError,
     bodyBytes: t.bodyBytes,
@@ -109,7 +109,8 @@ export function createTaskControl(deps: TaskControlDeps): TaskControl {
       if (before !== undefined && !(Number.isSafeInteger(before) && before > 0)) throw new CellhostError('ERR_VALIDATION', 'cursor: not a cursor this list gave', { details: { field: 'cursor' } });
       const rows = store.list(service, status, limit + 1, before);
       const page = rows.slice(0, limit);
-      return { tasks: page.map(view), nextCursor: rows.length > limit ? String(page[page.length - 1]!.seq) : null };
+      const { maxAttempts } = store.settings(service);
+      return { tasks: page.map((t) => view(t, maxAttempts)), nextCursor: rows.length > limit ? String(page[page.length - 1]!.seq) : null };
     },
     retry(id) {
       const t = mustGet(id);

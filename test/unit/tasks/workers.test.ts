@@ -114,7 +114,10 @@ describe('task workers', () => {
     sent[0]!.answer(200);
     await settle();
     expect(sent.map((s) => header(s.req, 'x-cellhost-task-id'))).toEqual(['a', 'b', 'c']);
-    expect(store.get('a')).toMatchObject({ status: 'done', lastStatus: 200, body: null });
+    expect(store.get('a')).toMatchObject({ status: 'done', lastStatus: 200 });
+    // a done task's body is dropped at once; a queued one's is kept
+    expect(db.prepare("SELECT body FROM tasks WHERE id = 'a'").get()).toEqual({ body: null });
+    expect((db.prepare("SELECT body FROM tasks WHERE id = 'c'").get() as { body: Buffer }).body.toString()).toBe('c');
     w.stop();
   });
 
