@@ -19,6 +19,8 @@ export const TASKS_PREFIX = '/tasks/';
 /** a task's body at most: 5 MB (5,242,880 bytes) */
 export const TASK_BODY_LIMIT = 5 * 1024 * 1024;
 export const TASK_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'];
+/** a task's body must arrive within this (a client dripping it cannot hold a connection) */
+export const TASK_BODY_TIMEOUT_MS = 120_000;
 /** free space the data disk must keep beyond a task's body for it to be accepted */
 const DISK_FLOOR_BYTES = 1024 * 1024;
 
@@ -38,6 +40,8 @@ export interface TaskIntakeDeps {
   /** free bytes on the data disk */
   freeBytes(): number;
   onAccepted(service: string): void;
+  /** default TASK_BODY_TIMEOUT_MS */
+  bodyTimeoutMs?: number;
   clock: Clock;
   log: Logger;
 }
@@ -65,13 +69,14 @@ function presentedToken(req: InboundRequest): { token: string; viaAuthorization:
   return bearer === null ? null : { token: bearer, viaAuthorization: true };
 }
 
-function answer(req: InboundRequest, status: number, body: unknown, headers: string[]): void {
+function answer(req: InboundRequest, status: number, body: unknown, headers: string[], close = false): void {
   const text = JSON.stringify(body);
-  req.res.writeHead(status, http.STATUS_CODES[status] ?? '', [...headers, 'content-type', 'application/json', 'cache-control', 'no-store', 'content-length', String(Buffer.byteLength(text))], { contentLength: true });
+  req.res.writeHead(status, http.STATUS_CODES[status] ?? '', [...headers, 'content-type', 'application/json', 'cache-control', 'no-store', 'content-length', String(Buffer.byteLength(text))], { contentLength: true, close });
   req.res.end(text);
 }
 
 export function createTaskIntake(deps: TaskIntakeDeps): TaskIntake {
+  const bodyTimeoutMs = deps.bodyTimeoutMs ?? TASK_BODY_TIMEOUT_MS;
   return {
     handle(req, requestId) {
       if (!req.url.startsWith(TASKS_PREFIX)) return false;
@@ -137,9 +142,11 @@ export function createTaskIntake(deps: TaskIntakeDeps): TaskIntake {
       const chunks: Buffer[] = [];
       let settled = false;
       let tooLarge = false;
+      let bodyTimer: NodeJS.Timeout | null = null;
       const accept = () => {
         if (settled) return;
         settled = true;
+        if (bodyTimer) clearTimeout(bodyTimer);
         const body = chunks.length ? Buffer.concat(chunks) : null;
         if (body && !roomFor(body.length)) {
           fail(diskFull());
@@ -171,6 +178,7 @@ export function createTaskIntake(deps: TaskIntakeDeps): TaskIntake {
       const refuseTooLarge = () => {
         if (settled) return;
         settled = true;
+        if (bodyTimer) clearTimeout(bodyTimer);
         // the rest is read first (bounded), or closing would reset the connection before the client sees the 413
         let sent = false;
         const send = () => {
@@ -187,6 +195,7 @@ export function createTaskIntake(deps: TaskIntakeDeps): TaskIntake {
       req.listener = {
         aborted: () => {
           settled = true;
+          if (bodyTimer) clearTimeout(bodyTimer);
         },
         drained: () => {},
         bodyTooLarge: () => {
@@ -199,6 +208,16 @@ export function createTaskIntake(deps: TaskIntakeDeps): TaskIntake {
         accept();
         return true;
       }
+      bodyTimer = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        req.dump();
+        // the connection ends with the answer: the rest of a dripping body is not waited for
+        answer(req, 408, { error: { code: 'ERR_BODY_TIMEOUT', message: `the task's body did not arrive within ${bodyTimeoutMs / 1000} s`, requestId } }, [
+          'x-request-id', requestId, 'x-cellhost-error', 'ERR_BODY_TIMEOUT',
+        ], true);
+      }, bodyTimeoutMs);
+      bodyTimer.unref();
       body.on('data', (chunk: Buffer) => chunks.push(chunk));
       body.on('end', () => {
         if (!tooLarge) accept();
