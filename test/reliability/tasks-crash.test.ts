@@ -32,7 +32,9 @@ describe('async tasks across kill -9', () => {
     // 40 ms of work per task: deliveries fall behind the senders, so the kill finds a backlog and
     // deliveries in flight (and the app's output stays under the log's per-instance line limit)
     await api('PUT', '/api/v1/services/q/env/DELAY_MS', { value: '40' });
-    await api('PATCH', '/api/v1/services/q/task-queue', { workers: 8, minBackoffMs: 200, maxBackoffMs: 1000 });
+    // 4 workers × 40 ms: about 100 deliveries a second, fewer than 20 senders accept even on a
+    // loaded machine, so a backlog forms
+    await api('PATCH', '/api/v1/services/q/task-queue', { workers: 4, minBackoffMs: 200, maxBackoffMs: 1000 });
     const archive = new Uint8Array(await packDirectory(path.join(FIXTURES, 'node-queue')));
     const dep = await api('POST', '/api/v1/services/q/deployments', archive, { 'content-type': 'application/gzip' });
     await waitFor(async () => (await api('GET', `/api/v1/deployments/${dep.body.id}`)).body.status === 'live', { timeoutMs: 30_000, what: 'the app live' });
@@ -66,13 +68,16 @@ describe('async tasks across kill -9', () => {
     const sending = Promise.all(Array.from({ length: 20 }, sender));
 
     // the kill: once a good part is accepted, some delivered, a backlog waiting, deliveries under way
+    let last: any = null;
     await waitFor(async () => {
-      const q = (await api('GET', '/api/v1/services/q/task-queue')).body;
-      return accepted.size >= 500 && q.counts.done >= 100 && q.counts.queued >= 50 && q.counts.running > 0;
+      const q = (last = (await api('GET', '/api/v1/services/q/task-queue')).body);
+      return accepted.size >= 400 && q.counts.done >= 50 && q.counts.queued >= 20 && q.counts.running > 0;
     }, {
-      timeoutMs: 30_000,
+      timeoutMs: 45_000,
       intervalMs: 20,
       what: 'tasks accepted and delivered before the kill',
+    }).catch((err) => {
+      throw new Error(`${(err as Error).message}: ${accepted.size} accepted, queue ${JSON.stringify(last?.counts)}`);
     });
     const before = (await api('GET', '/api/v1/services/q/task-queue')).body;
     server.proc.kill('SIGKILL');
@@ -136,7 +141,7 @@ describe('async tasks across kill -9', () => {
     // the restart with the same id (it is in the store as done, with its higher attempt logged)
     const retried = [...accepted.keys()].filter((id) => stored.get(id).attempts >= 2);
     expect(retried.length).toBeGreaterThan(0);
-    expect(retried.length).toBeLessThanOrEqual(8 + 20);
+    expect(retried.length).toBeLessThanOrEqual(4 + 20);
     for (const id of retried) expect(deliveries.get(id), `task ${id} redelivered`).toContain(stored.get(id).attempts);
     // no task the platform never accepted reached the app under a made-up id
     for (const id of deliveries.keys()) expect(stored.has(id), `delivered ${id} is not in the store`).toBe(true);
