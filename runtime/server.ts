@@ -27,12 +27,14 @@ import { createPool, type PoolEvent } from './instances/pool/index.ts';
 import { answerClientError } from './router/error-page.ts';
 import { createRouter } from './router/proxy.ts';
 import { createEnvControl, type EnvControl } from './control/env.ts';
+import { createServiceSecrets } from './store/service-secrets.ts';
 import { checkMasterKey, createEnvStore } from './store/env.ts';
 import { openStore } from './store/index.ts';
 import { newerSchemaError, readSchemaVersion, SCHEMA_VERSION } from './store/db.ts';
 import { createUsageStore } from './store/usage.ts';
 import { createMeter } from './meter/meter.ts';
 import { loadMasterKey, type MasterKey } from './store/secrets.ts';
+import { createPlatformQueues } from './queues.ts';
 import { VERSION } from './version.ts';
 
 export interface RunningServer {
@@ -75,6 +77,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     throw err;
   }
   const envStore = createEnvStore(store.db, () => masterKey);
+  const secrets = createServiceSecrets(store.db, () => masterKey);
   let adminToken: string | null = null;
   if (store.tokens.count() === 0) {
     adminToken = store.tokens.create('admin', now(), config.adminToken).token;
@@ -127,6 +130,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     httpParser: config.httpParser,
     log,
     onRequest: (r) => meter.request(r.service, r.status, r.durationMs),
+    platform: (req, requestId) => queues.platformRoute(req, requestId),
   });
   const services = createServices({
     store,
@@ -142,7 +146,33 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     stopBuilds: (name) => deployments.stopBuilds(name),
     removeBuildLog: (id) => logs.remove(id),
     flushLogs: () => sink.flush(),
-    envFor: (name) => envControl!.forService(name),
+    // the app's env plus CELLHOST_CRON_SECRET (its rotation replaces instances like an env change)
+    envFor: (name) => queues.withCronSecret(name, envControl!.forService(name)),
+    onEvent,
+  });
+  // cron and async tasks: requests the platform sends its apps through the router
+  const queues = createPlatformQueues({
+    db: store.db,
+    secrets,
+    clock,
+    log,
+    domain: config.domain,
+    dataDir: config.dataDir,
+    routerAddress: () => router.address() as { address: string; port: number },
+    timeoutFor: (name) => {
+      const s = store.services.get(name);
+      return (s ? s.requestTimeoutS * 1000 : 60_000) + config.startTimeoutMs + config.queueTimeoutMs + 5000;
+    },
+    serviceExists: (name) => {
+      try {
+        services.get(name);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    assertService: (name) => void services.get(name),
+    onSecretRotated: (name) => services.sync(name),
     onEvent,
   });
   const logs = createLogHub(path.join(config.paths.logs, 'builds'));
@@ -187,6 +217,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   services.syncAll();
 
   await listen(router, config.http.host, config.http.port);
+  queues.start();
   const sessions = createSessions({ tokens: store.tokens, now: () => clock.now() });
   const api = createApi({
     version: VERSION,
@@ -197,7 +228,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     isolation: () => isolation,
     sink,
     env: envControl,
-    usage: { services, usage, meter, price: config.priceGbS, now: () => clock.now(), instances: (name) => pool.instances(name).length },
+    usage: { services, usage, meter, price: config.priceGbS, now: () => clock.now(), instances: (name) => pool.instances(name).length, extraMetrics: () => queues.metricsText() },
+    cron: queues.cron,
+    tasks: queues.tasks,
     uploadDir: path.join(config.paths.builds, 'uploads'),
     maxUploadBytes: config.maxUploadBytes,
     now,
@@ -223,6 +256,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     close: () =>
       (closing ??= (async () => {
         log.info('serve.stopping', {});
+        queues.stop();
         const routerClosed = new Promise<void>((r) => router.close(() => r()));
         admin.close();
         router.closeIdleConnections();
@@ -233,6 +267,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         router.closeAllConnections();
         (admin as http.Server).closeAllConnections?.();
         await routerClosed;
+        await queues.close();
         sink.close();
         store.close();
         await isolated.dispose();

@@ -11,6 +11,8 @@ import { createLoginLimiter } from '../runtime/core/login-limiter.ts';
 import { deployPages, sendDeployTooLarge } from './pages/deploy.tsx';
 import { deploymentPages } from './pages/deployment.tsx';
 import { envPages } from './pages/env.tsx';
+import { cronPages } from './pages/cron.tsx';
+import { taskPages } from './pages/tasks.tsx';
 import { loginPages } from './pages/login.tsx';
 import { observabilityPages } from './pages/observability.tsx';
 import { servicePages } from './pages/services.tsx';
@@ -92,6 +94,8 @@ export function createUi(deps: UiDeps): Hono<UiEnv> {
   app.route('/', usagePages(deps));
   app.route('/', settingsPages(deps));
   app.route('/', tokenPages(deps));
+  app.route('/', cronPages(deps));
+  app.route('/', taskPages(deps));
 
   app.all('*', (c, next) => {
     if (c.req.path.startsWith('/api/')) return next();

@@ -4,6 +4,8 @@ import type { Context } from 'hono';
 import type { LogHub } from '../builder/log-hub.ts';
 import type { Deployments } from '../runtime/control/deployments.ts';
 import type { EnvControl } from '../runtime/control/env.ts';
+import type { CronControl } from '../runtime/cron/control.ts';
+import type { TaskControl } from '../runtime/tasks/control.ts';
 import type { Services } from '../runtime/control/services.ts';
 import type { Logger } from '../runtime/core/log.ts';
 import type { LogSink } from '../runtime/logs/sink.ts';
@@ -54,6 +56,9 @@ export interface UiDeps {
   /** runtime logs and events (flushed before a page reads them) */
   sink: LogSink;
   env: EnvControl;
+  /** cron jobs and task queues; pages say so when they are not wired in */
+  cron?: CronControl;
+  tasks?: TaskControl;
   sessions: Sessions;
   uploadDir: string;
   maxUploadBytes: number;

@@ -21,6 +21,8 @@ import type { Hono } from 'hono';
 import type { LogHub } from '../../builder/log-hub.ts';
 import type { Deployments } from '../control/deployments.ts';
 import type { EnvControl } from '../control/env.ts';
+import type { CronControl } from '../cron/control.ts';
+import type { TaskControl } from '../tasks/control.ts';
 import type { Services } from '../control/services.ts';
 import { CellhostError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
@@ -37,6 +39,8 @@ import { logRoutes } from './routes-logs.ts';
 import { deploymentRoutes, serviceDeploymentRoutes } from './routes-deployments.ts';
 import { serviceRoutes } from './routes-services.ts';
 import { tokenRoutes } from './routes-tokens.ts';
+import { cronRoutes, cronSecretRoutes } from './routes-cron.ts';
+import { serviceTaskRoutes, taskQueueRoutes, taskRoutes, taskTokenRoutes } from './routes-tasks.ts';
 import { metricsRoutes, mountPrometheus, usageRoutes, type UsageRouteDeps } from './routes-usage.ts';
 
 export interface ApiDeps {
@@ -49,6 +53,8 @@ export interface ApiDeps {
   sink: LogSink;
   env: EnvControl;
   usage: UsageRouteDeps;
+  cron: CronControl;
+  tasks: TaskControl;
   uploadDir: string;
   maxUploadBytes: number;
   now(): string;
@@ -80,6 +86,12 @@ export function createApi(deps: ApiDeps): ApiRouter {
   v1.route('/tokens', tokenRoutes(deps.store.tokens, deps.now));
   v1.route('/usage', usageRoutes(deps.usage));
   v1.route('/services/:name/metrics', metricsRoutes(deps.usage));
+  v1.route('/services/:name/cron', cronRoutes(deps.cron));
+  v1.route('/services/:name/cron-secret', cronSecretRoutes(deps.cron));
+  v1.route('/services/:name/tasks', serviceTaskRoutes(deps.tasks));
+  v1.route('/services/:name/task-queue', taskQueueRoutes(deps.tasks));
+  v1.route('/services/:name/task-token', taskTokenRoutes(deps.tasks));
+  v1.route('/tasks', taskRoutes(deps.tasks));
   app.route('/api/v1', v1);
   app.use('/metrics', requireToken(deps.store.tokens, deps.now, undefined, limiter));
   mountPrometheus(app, deps.usage);

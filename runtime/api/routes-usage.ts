@@ -15,6 +15,8 @@ export interface UsageRouteDeps {
   price: number;
   now(): number;
   instances(service: string): number;
+  /** more series for /metrics (cron runs, task queues) */
+  extraMetrics?(): string;
 }
 
 const time = (what: string) => z.string().optional().openapi({ description: `${what}: an ISO 8601 time, epoch milliseconds, or a duration ago such as 7d` });
@@ -135,7 +137,7 @@ const prometheus = defineRoute({
 /** GET /metrics on `app`, behind the token check the caller puts on that path */
 export function mountPrometheus(app: ApiRouter, deps: UsageRouteDeps): void {
   mount(app, prometheus, (c) =>
-    c.text(prometheusText(deps.meter.totals(), deps.instances, deps.services.list().map((s) => s.name)), 200, {
+    c.text(prometheusText(deps.meter.totals(), deps.instances, deps.services.list().map((s) => s.name)) + (deps.extraMetrics?.() ?? ''), 200, {
       'content-type': 'text/plain; version=0.0.4; charset=utf-8',
     }),
   );

@@ -6,12 +6,14 @@ import { silentLogger } from '../core/log.ts';
 import { RUNTIMES } from '../core/names.ts';
 import { EXPORT_TOOLS, findMissingExportTools } from '../export/tools.ts';
 import { setUpIsolation } from '../isolation.ts';
+import { readQueueHealth } from '../store/queue-health.ts';
 import type { CliIo } from './io.ts';
 
 export const DOCTOR_HELP = `cellhost doctor [serve flags]
   Checks what "cellhost serve" would enforce on this host when run by the same user (cgroups, by
   making a group and setting a limit in it; sandbox; network namespaces), which runtimes have
   their toolchain and which tools "cellhost export" needs, and says why anything is missing.
+  Then, from the data dir, each cron job's last failure and each service's dead-lettered tasks.
   Exit code 1 when limits are not enforced.`;
 
 export async function doctorCommand(args: string[], io: CliIo): Promise<number> {
@@ -41,5 +43,29 @@ export async function doctorCommand(args: string[], io: CliIo): Promise<number> 
     const missing = missingExport.includes(t);
     io.out(`  ${mark(!missing)} ${t.bin}: ${t.does}${missing ? ` (install: apt-get install ${t.pkg})` : ''}\n`);
   }
+  reportQueues(config.paths.db, io);
   return isolation.report.features.cgroups ? 0 : 1;
+}
+
+/** what failed lately in cron jobs and task queues (not the host's fault: no effect on the exit code) */
+function reportQueues(dbFile: string, io: CliIo): void {
+  let health;
+  try {
+    health = readQueueHealth(dbFile);
+  } catch (err) {
+    io.out(`Cron and tasks\n  MISS cannot read ${dbFile}: ${(err as Error).message}\n`);
+    return;
+  }
+  if (!health) return;
+  const at = (ms: number | null) => (ms === null ? 'a run by hand' : `the run for ${new Date(ms).toISOString()}`);
+  io.out(`Cron and tasks (${dbFile})\n`);
+  if (!health.cronFailures.length) io.out('  ok   no cron job has failed\n');
+  for (const f of health.cronFailures) {
+    const what = `${f.status}${f.statusCode ? ` (${f.statusCode})` : ''}${f.error ? `: ${f.error}` : ''}`;
+    io.out(`  ${f.recovered ? 'ok  ' : 'FAIL'} cron ${f.service}/${f.job}: last failure ${at(f.scheduledAt)}, ${what}${f.recovered ? ' (it ran fine since)' : ''}\n`);
+  }
+  if (!health.deadTasks.length) io.out('  ok   no dead-lettered tasks\n');
+  for (const d of health.deadTasks) {
+    io.out(`  FAIL tasks ${d.service}: ${d.count} dead-lettered${d.lastError ? `, last: ${d.lastError}` : ''} (cellhost tasks ls ${d.service} --status dead; cellhost tasks retry ID)\n`);
+  }
 }

@@ -7,6 +7,8 @@ import { BACKUP_HELP, backupCommand, RESTORE_HELP, restoreCommand } from './back
 import { ApiError } from './client.ts';
 import { bashCompletion, zshCompletion, type VerbDoc } from './completion.ts';
 import { DELETE_HELP, deleteCommand } from './delete.ts';
+import { CRON_HELP, cronCommand } from './cron.ts';
+import { TASKS_HELP, tasksCommand } from './tasks.ts';
 import { DEPLOY_HELP, deployCommand } from './deploy.ts';
 import { UsageError, type CliIo } from './io.ts';
 import { DOCTOR_HELP, doctorCommand } from './doctor.ts';
@@ -51,6 +53,8 @@ const VERBS: Record<string, VerbEntry> = {
   logs: { run: logsCommand, help: LOGS_HELP, summary: 'runtime logs and events of a service (-f to follow)' },
   env: { run: envCommand, help: ENV_HELP, summary: "list, set, unset or import a service's environment variables" },
   deployments: { run: deploymentsCommand, help: DEPLOYMENTS_HELP, summary: "a service's deployments" },
+  cron: { run: cronCommand, help: CRON_HELP, summary: 'HTTP requests to a service on a schedule: add, ls, rm, run' },
+  tasks: { run: tasksCommand, help: TASKS_HELP, summary: "a service's async task queue: ls, show, retry, token" },
   rollback: { run: rollbackCommand, help: 'cellhost rollback NAME [DEPLOYMENT]\n  Makes DEPLOYMENT (default: the one before the live one) live again.', summary: 'make an earlier deployment live' },
   usage: { run: usageCommand, help: USAGE_HELP, summary: 'requests, billed compute and cost per service' },
   tokens: { run: tokensCommand, help: TOKENS_HELP, summary: 'list, create or revoke API tokens' },

@@ -8,11 +8,12 @@ import { CellhostError } from '../core/errors.ts';
 import { checkMasterKey, createEnvStore } from '../store/env.ts';
 import { openStore } from '../store/index.ts';
 import { generateKey, loadMasterKey, writeKeyFile } from '../store/secrets.ts';
+import { rotateServiceSecrets } from '../store/service-secrets.ts';
 import { isServeRunning } from './serve-lock.ts';
 import { UsageError, type CliIo } from './io.ts';
 
 export const KEYS_HELP = `cellhost keys rotate [--data DIR]
-  Re-encrypts every environment variable under a new master key. Stop "cellhost serve" first.
+  Re-encrypts every environment variable (and each service's cron secret and task token) under a new master key. Stop "cellhost serve" first.
   With CELLHOST_MASTER_KEY set, prints the new key: set it before the next start.`;
 
 export async function keysCommand(args: string[], io: CliIo): Promise<number> {
@@ -30,7 +31,8 @@ export async function keysCommand(args: string[], io: CliIo): Promise<number> {
     const pending = `${config.paths.masterKey}.next`;
     if (old.source === 'file') writeKeyFile(pending, next);
     const env = createEnvStore(store.db, () => old.key);
-    const n = env.rotate(next);
+    // env values and the platform's own per-service secrets (cron secret, task token) switch together
+    const n = store.db.transaction(() => env.rotate(next) + rotateServiceSecrets(store.db, old.key, next))();
     if (old.source === 'file') {
       fs.renameSync(pending, config.paths.masterKey);
       io.out(`Re-encrypted ${n} values; the new key is in ${config.paths.masterKey}\n`);

@@ -61,6 +61,12 @@ export const ERROR_STATUS = {
   ERR_DATA_TOO_NEW: 500, // the data dir's schema is newer than this version knows: refused, nothing changed
   ERR_DISK_FULL: 507, // the data dir's disk is full: uploads, builds and writes fail until space is freed
   ERR_DISK_LOW: 507, // a build would leave the data disk with less free space than its floor
+  ERR_CRON_NOT_FOUND: 404, // the service has no cron job by that name
+  ERR_CRON_EXISTS: 409, // the service has a cron job by that name already
+  ERR_TASK_NOT_FOUND: 404, // no task by that id
+  ERR_TASK_NOT_DEAD: 409, // retry of a task that is not dead-lettered (it is queued, running or done)
+  ERR_BODY_TIMEOUT: 408, // router: a task's body did not arrive within its time limit
+  ERR_METHOD_NOT_ALLOWED: 405, // router: a task was sent with a method other than POST, PUT, PATCH or DELETE
   ERR_INTERNAL: 500, // anything unexpected; details only in the platform log
 } as const;
 

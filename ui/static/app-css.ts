@@ -177,6 +177,13 @@ figure.chart svg { width: 100%; height: auto; display: block; }
 .chart-data table { font-size: .8rem; border-collapse: collapse; margin-top: .3rem; }
 .chart-data td, .chart-data th { padding: .1rem .6rem; border-bottom: 1px solid var(--line); }
 
+/* task queue: depth by status */
+.queue-stats { display: flex; flex-wrap: wrap; gap: .8rem; margin-bottom: 1rem; }
+.queue-stats .stat { margin: 0; min-width: 7rem; text-align: center; color: inherit; }
+.stat-value { font-size: 1.5rem; font-weight: 600; }
+.stat-label { color: var(--muted); font-size: .8rem; }
+table.kv th { text-align: left; width: 10rem; color: var(--muted); font-weight: 500; }
+
 @media (max-width: 800px) {
   .grid2, .grid4 { grid-template-columns: 1fr; }
   dl.facts { grid-template-columns: 1fr; }
