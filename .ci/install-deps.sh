@@ -1,9 +1,24 @@
 #!/usr/bin/env bash
-# Host packages cellhost and its tests use: the sandbox and network tools, and the runtimes the
-# tests deploy real apps with. Installs only what is missing.
+# Host packages the tests need: the product's own with every runtime (install.sh --deps-only), then
+# what only the tests use. Installs only what is missing.
 set -euo pipefail
-PKGS=(bubblewrap util-linux iproute2 nftables iptables procps git ca-certificates
-      python3 python3-venv python3-pip python3-flask gunicorn golang-go wrk chromium pebble libnss3-tools)
+cd "$(dirname "$0")/.."
+
+bash ./install.sh --deps-only --runtimes node,python,go,rust
+
+# - cargo and golang-go: Debian's toolchains even where rustup's or another Go is on PATH, so the
+#   runtime tests build with what a fresh Debian host gets from install.sh
+# - python3-flask, gunicorn: the Flask apps the python tests deploy use the system packages
+# - chromium: the browser test drives Debian's chromium through playwright-core
+# - wrk: the benchmarks' load generator (npm run bench; their nginx baseline is left to the
+#   reader: Debian's nginx package starts a server on :80 when installed)
+# - zsh: the completion test runs the zsh script in a real zsh
+# - pebble, libnss3-tools: the HTTPS tests get certificates from Let's Encrypt's test CA (and its
+#   DNS server) on loopback, and certutil makes the browser test's Chromium trust its root
+# - docker-registry, podman, runc, skopeo, umoci: the Knative export tests push to a local
+#   registry and run the images
+PKGS=(cargo golang-go python3-flask gunicorn chromium wrk docker-registry podman runc skopeo umoci zsh
+      pebble libnss3-tools)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -17,4 +32,3 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<19)) { console.error("cellhost needs Node 20.19 or newer, this is "+process.version); process.exit(1) }'

@@ -5,9 +5,10 @@ import path from 'node:path';
 import type { RuntimeName } from '../runtime/core/names.ts';
 import { runtimePathEnv } from '../runtime/instances/launcher.ts';
 import { sandboxEnv, toolchainMounts, type SandboxPaths } from '../runtime/instances/sandbox-launcher.ts';
-import { buildSandboxArgv } from '../runtime/sandbox/bwrap.ts';
+import { buildSandboxCommand, type SandboxHardening } from '../runtime/sandbox/bwrap.ts';
 import type { NetnsPool } from '../runtime/sandbox/netns.ts';
 import { normalizeImageAccess } from '../runtime/sandbox/uids.ts';
+import { removeSpecialFiles, walkInside, type RemovedEntry } from '../runtime/sandbox/untrusted-files.ts';
 import type { Cgroup, CgroupDriver } from '../runtime/sandbox/cgroups/types.ts';
 import type { Plan } from '../runtime/store/services.ts';
 import type { BuildCommand } from './runner.ts';
@@ -26,13 +27,60 @@ export interface BuildSpec {
   cacheDir: string;
 }
 
-export interface BuildLauncher {
-  prepare(spec: BuildSpec): Promise<BuildCommand>;
+/** fetching a build's source (a git clone) before the build, confined as the build is */
+export interface FetchSpec {
+  deploymentId: string;
+  service: string;
+  plan: Plan;
+  /** the deployment's dir, empty but for where the source goes; it becomes the image */
+  dir: string;
+  /** host paths the fetch reads (a local repository, where those are allowed), at the same path */
+  roBinds?: readonly string[];
 }
 
-export const PLAN_LIMITS: Record<Plan, { cpus: number; memoryMb: number; timeoutMs: number }> = {
-  hobby: { cpus: 2, memoryMb: 4096, timeoutMs: 10 * 60_000 },
-  pro: { cpus: 4, memoryMb: 10240, timeoutMs: 30 * 60_000 },
+/** a process to spawn: `fds` become its fds 3, 4, … (the sandbox reads its options there) */
+export interface FetchCommand {
+  argv: string[];
+  env: Record<string, string>;
+  fds?: Uint8Array[];
+}
+
+export interface FetchSandbox {
+  /** where a host path under the spec's dir appears inside */
+  inside(hostPath: string): string;
+  /** the command that runs `argv` inside, with `env` as its whole environment */
+  command(argv: string[], env: Record<string, string>): FetchCommand;
+  /** kill every process the fetch made */
+  killAll?(): Promise<void>;
+  /** frees what was set up and gives what was fetched back to root; idempotent */
+  release(): Promise<void>;
+}
+
+export interface BuildLauncher {
+  prepare(spec: BuildSpec): Promise<BuildCommand>;
+  /**
+   * After a successful build, when nothing of it runs any more: makes the dir an image (FIFOs,
+   * sockets and devices removed; with the sandbox, handed to root and read-only for the
+   * service). Returns what it removed, for the build log. Throws when it cannot.
+   */
+  seal(dir: string): Promise<RemovedEntry[]>;
+  /** absent: this launcher has no sandbox, and a source is fetched on the host */
+  prepareFetch?(spec: FetchSpec): Promise<FetchSandbox>;
+}
+
+export interface PlanLimits {
+  cpus: number;
+  memoryMb: number;
+  timeoutMs: number;
+  /** what a build may leave: its image, its service's dependency cache, its log */
+  imageMb: number;
+  cacheMb: number;
+  logMb: number;
+}
+
+export const PLAN_LIMITS: Record<Plan, PlanLimits> = {
+  hobby: { cpus: 2, memoryMb: 4096, timeoutMs: 10 * 60_000, imageMb: 2048, cacheMb: 2048, logMb: 10 },
+  pro: { cpus: 4, memoryMb: 10240, timeoutMs: 30 * 60_000, imageMb: 10240, cacheMb: 10240, logMb: 50 },
 };
 
 /** the env every build gets: caches pointed into the service's cache dir */
@@ -74,6 +122,7 @@ export function createDirectBuildLauncher(opts: { runDir: string }): BuildLaunch
         release: () => fs.rm(home, { recursive: true, force: true }),
       };
     },
+    seal: (dir) => removeSpecialFiles(dir),
   };
 }
 
@@ -115,6 +164,43 @@ export function createIsolatedBuildLauncher(opts: { base: BuildLauncher; cgroups
         },
       };
     },
+    seal: (dir) => opts.base.seal(dir),
+    ...(opts.base.prepareFetch && {
+      async prepareFetch(spec: FetchSpec): Promise<FetchSandbox> {
+        const inner = await opts.base.prepareFetch!(spec);
+        const cores = Math.min(PLAN_LIMITS[spec.plan].cpus, opts.hostCores);
+        let group: Cgroup;
+        try {
+          group = await opts.cgroups.create(`g-${spec.deploymentId}`, {
+            memoryBytes: Math.min(opts.memoryMb ?? PLAN_LIMITS[spec.plan].memoryMb, opts.hostMemoryMb) * 1024 * 1024,
+            cpuQuota: cores,
+            cpus: cores,
+            pidsMax: 256,
+          });
+        } catch (err) {
+          await inner.release();
+          throw err;
+        }
+        return {
+          inside: (p) => inner.inside(p),
+          command(argv, env) {
+            const cmd = inner.command(argv, env);
+            return { ...cmd, argv: group.wrapArgv(cmd.argv) };
+          },
+          async killAll() {
+            await group.killAll();
+            await inner.killAll?.();
+          },
+          async release() {
+            try {
+              await group.destroy();
+            } finally {
+              await inner.release();
+            }
+          },
+        };
+      },
+    }),
   };
 }
 
@@ -122,57 +208,145 @@ export interface SandboxBuildOptions {
   netns: NetnsPool;
   uidFor(service: string): number;
   paths: SandboxPaths;
+  /** what the host's bubblewrap adds (probeSandbox) */
+  hardening: SandboxHardening;
+  /** a root-only dir (on a tmpfs) where a build's sandbox fds wait to be opened */
+  fdDir: string;
+}
+
+/**
+ * Builds run in a pty, and node-pty hands a child no fds beyond the terminal. So the sandbox's fds
+ * (bwrap's options with the env, the seccomp program) go through files in a root-only dir: a shell
+ * running as root opens them as fds 3, 4, …, removes them, then execs the rest of the chain, which
+ * keeps those fds open up to bwrap.
+ */
+async function openFdsFromFiles(dir: string, id: string, fds: readonly Uint8Array[], argv: string[]): Promise<{ argv: string[]; files: string[] }> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const files = fds.map((_, i) => path.join(dir, `${id}.${3 + i}`));
+  await Promise.all(files.map((f, i) => fs.writeFile(f, fds[i]!, { mode: 0o600, flag: 'wx' })));
+  const args = files.map((_, i) => `"$${i + 1}"`);
+  const script = `exec ${args.map((a, i) => `${3 + i}<${a}`).join(' ')} && rm -f -- ${args.join(' ')} && shift ${files.length} && exec "$@"`;
+  return { argv: ['/bin/sh', '-c', script, 'cellhost-fds', ...files, ...argv], files };
 }
 
 /** gives the tree to `uid` (the build writes it), without following links out of it */
 async function chownTree(dir: string, uid: number): Promise<void> {
-  await fs.lchown(dir, uid, uid);
-  for (const e of await fs.readdir(dir, { withFileTypes: true, recursive: true })) {
-    await fs.lchown(path.join(e.parentPath, e.name), uid, uid);
+  await walkInside(dir, async (e) => {
+    await fs.lchown(e.full, uid, uid);
+  });
+}
+
+/**
+ * The service's cache dir, owned by its uid. One owned by anyone else is a deleted service's
+ * (same name, another uid) or a crash's leftover: it is emptied, never handed over.
+ */
+async function prepareCacheDir(dir: string, uid: number): Promise<void> {
+  const st = await fs.lstat(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
+  if (st && (!st.isDirectory() || st.uid !== uid)) await fs.rm(dir, { recursive: true, force: true });
+  if (!st || !st.isDirectory() || st.uid !== uid) {
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    await fs.chown(dir, uid, uid);
   }
 }
 
 /**
  * Builds in the same sandbox as instances, as the service's uid: the build dir writable at /app,
  * the dependency cache at /cache, the network open through a namespace of its own (NAT out, no
- * way to the admin API or other instances). Afterwards the image is handed back to root and made
- * read-only for everyone.
+ * way to the admin API or other instances). Afterwards (seal) the image is handed back to root and
+ * made read-only for everyone.
  */
 export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLauncher {
   return {
     async prepare(spec) {
       const uid = opts.uidFor(spec.service);
-      await fs.mkdir(spec.cacheDir, { recursive: true, mode: 0o700 });
-      await Promise.all([chownTree(spec.dir, uid), fs.chown(spec.cacheDir, uid, uid)]);
+      await Promise.all([chownTree(spec.dir, uid), prepareCacheDir(spec.cacheDir, uid)]);
       const tools = await toolchainMounts(spec.runtime, opts.paths);
       const lease = await opts.netns.acquire({ bandwidthMbit: 1000 });
       const env = sandboxEnv(spec.runtime, tools.pathDirs, buildEnv({ ...spec, cacheDir: '/cache' }, '/tmp', '/app'));
       const plan = PLAN_LIMITS[spec.plan];
+      const sandbox = buildSandboxCommand({
+        uid,
+        gid: uid,
+        imageDir: spec.dir,
+        writableAppDir: true,
+        tmpSizeBytes: plan.memoryMb * 1024 * 1024,
+        roBinds: tools.binds,
+        rwBinds: [{ src: spec.cacheDir, dest: '/cache' }],
+        env,
+        hostname: spec.service,
+        argv: ['bash', '-e', '-o', 'pipefail', '-c', spec.script],
+        hardening: opts.hardening,
+      });
+      let opened: { argv: string[]; files: string[] };
+      try {
+        opened = await openFdsFromFiles(opts.fdDir, `build-${spec.deploymentId}`, sandbox.fds, lease.enterArgv(sandbox.argv));
+      } catch (err) {
+        await opts.netns.release(lease);
+        throw err;
+      }
       let released = false;
       return {
-        argv: lease.enterArgv(
-          buildSandboxArgv({
-            uid,
-            gid: uid,
-            imageDir: spec.dir,
-            writableAppDir: true,
-            tmpSizeBytes: plan.memoryMb * 1024 * 1024,
-            roBinds: tools.binds,
-            rwBinds: [{ src: spec.cacheDir, dest: '/cache' }],
-            env,
-            hostname: spec.service,
-            argv: ['bash', '-e', '-o', 'pipefail', '-c', spec.script],
-          }),
-        ),
+        argv: opened.argv,
+        // the chain up to bwrap runs as root with only what it needs to find its tools
         env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color' },
         cwd: '/',
         async release() {
           if (released) return;
           released = true;
+          // the chain removes them as it starts; a build that never started leaves them
+          await Promise.all(opened.files.map((f) => fs.rm(f, { force: true })));
           await opts.netns.release(lease);
-          await normalizeImageAccess(spec.dir).catch(() => {});
+        },
+      };
+    },
+    seal: (dir) => normalizeImageAccess(dir),
+
+    /**
+     * A git clone runs like a build: as the service's uid, in a namespace of its own (no host
+     * loopback, no admin API), seeing only /usr, /etc, the deployment's dir at /app and what
+     * roBinds names, never the data dir or root's files.
+     */
+    async prepareFetch(spec) {
+      const uid = opts.uidFor(spec.service);
+      // the clone writes under the deployment's dir (nothing else is there yet): the build will too
+      await chownTree(spec.dir, uid);
+      const lease = await opts.netns.acquire({ bandwidthMbit: 1000 });
+      let released = false;
+      return {
+        inside: (p) => path.posix.join('/app', path.relative(spec.dir, p)),
+        command(argv, env) {
+          const sandbox = buildSandboxCommand({
+            uid,
+            gid: uid,
+            imageDir: spec.dir,
+            writableAppDir: true,
+            tmpSizeBytes: FETCH_TMP_BYTES,
+            roBinds: spec.roBinds ?? [],
+            env,
+            hostname: spec.service,
+            argv,
+            hardening: opts.hardening,
+          });
+          // the options (and git's env) go on fds, as for instances: nothing of them on a command line
+          return { argv: lease.enterArgv(sandbox.argv), env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }, fds: sandbox.fds };
+        },
+        async release() {
+          if (released) return;
+          released = true;
+          try {
+            await opts.netns.release(lease);
+          } finally {
+            // the checkout is the platform's again until the build hands it over
+            await normalizeImageAccess(spec.dir);
+          }
         },
       };
     },
   };
 }
+
+// the clone's /tmp holds git's and ssh's scraps, never the repository
+const FETCH_TMP_BYTES = 64 * 1024 * 1024;

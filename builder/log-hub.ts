@@ -1,7 +1,10 @@
 // Build logs: appended to a file per deployment, and fanned out live to followers. A late
 // reader gets everything so far, then the rest as it is written, with no gap between.
+// The build's own output is kept up to a byte limit (a build can print without end; the log
+// shares the disk with the database); the platform's own lines are always kept.
 import fs from 'node:fs';
 import path from 'node:path';
+import { formatLimit } from '../runtime/sandbox/untrusted-files.ts';
 
 export interface LogFollower {
   onChunk(text: string): void;
@@ -9,8 +12,17 @@ export interface LogFollower {
 }
 
 export interface BuildLog {
+  /** the build's output: kept until the log's limit, then dropped (said once, in the log) */
   write(text: string): void;
+  /** a line of the platform's own (a step, the outcome): always kept */
+  note(text: string): void;
   end(): void;
+}
+
+export interface LogLimit {
+  bytes: number;
+  /** whose limit it is, for the line that says the output was cut ("the hobby plan's") */
+  owner: string;
 }
 
 /** rewrites output on its way to the log (secret masking); `end` returns what it held back */
@@ -20,9 +32,11 @@ export interface LogTransform {
 }
 
 export interface LogHub {
-  open(id: string, transform?: LogTransform): BuildLog;
+  open(id: string, transform?: LogTransform, limit?: LogLimit): BuildLog;
   /** the whole log, or null when there is none */
   read(id: string): string | null;
+  /** deletes a finished build's log (its service was deleted) */
+  remove(id: string): Promise<void>;
   /** sends what is there, then live chunks until the build ends; returns an unsubscribe */
   follow(id: string, follower: LogFollower): () => void;
   isActive(id: string): boolean;
@@ -35,15 +49,18 @@ interface Active {
 }
 
 export function createLogHub(dir: string): LogHub {
-  fs.mkdirSync(dir, { recursive: true });
+  // build output can hold what a build printed of its env: the platform's alone
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const active = new Map<string, Active>();
   const file = (id: string) => path.join(dir, `${id.replace(/[^A-Za-z0-9_-]/g, '')}.log`);
 
   return {
-    open(id, transform) {
-      const a: Active = { chunks: [], followers: new Set(), fd: fs.openSync(file(id), 'a') };
+    open(id, transform, limit) {
+      const a: Active = { chunks: [], followers: new Set(), fd: fs.openSync(file(id), 'a', 0o600) };
       active.set(id, a);
       let writable = true;
+      let kept = 0;
+      let dropped = 0;
       const emit = (text: string) => {
         if (!text) return;
         a.chunks.push(text);
@@ -57,11 +74,32 @@ export function createLogHub(dir: string): LogHub {
         }
         for (const f of a.followers) f.onChunk(text);
       };
+      const output = (text: string) => {
+        if (!text) return;
+        const size = Buffer.byteLength(text);
+        if (!limit || (dropped === 0 && kept + size <= limit.bytes)) {
+          kept += size;
+          emit(text);
+          return;
+        }
+        if (dropped === 0) {
+          // what still fits, cut on a character boundary, then one line that says why the rest is missing
+          const head = utf8Head(text, limit.bytes - kept);
+          kept += Buffer.byteLength(head);
+          emit(head);
+          dropped += size - Buffer.byteLength(head);
+          emit(`\x1b[0m\r\n\x1b[1;33m==>\x1b[0m Build output past ${formatLimit(limit.bytes)} is not kept (${limit.owner} build log limit); the build goes on\r\n`);
+          return;
+        }
+        dropped += size;
+      };
       return {
-        write: (raw) => emit(transform ? transform.push(raw) : raw),
+        write: (raw) => output(transform ? transform.push(raw) : raw),
+        note: (text) => emit(text),
         end() {
           if (!active.has(id)) return;
-          if (transform) emit(transform.end());
+          if (transform) output(transform.end());
+          if (dropped) emit(`\x1b[1;33m==>\x1b[0m ${formatLimit(dropped)} of build output left out of this log\r\n`);
           active.delete(id);
           try {
             fs.closeSync(a.fd);
@@ -82,6 +120,10 @@ export function createLogHub(dir: string): LogHub {
         return null;
       }
     },
+    async remove(id) {
+      if (active.has(id)) throw new Error(`the log of ${id} is still being written`);
+      await fs.promises.rm(file(id), { force: true });
+    },
     follow(id, follower) {
       const a = active.get(id);
       if (!a) {
@@ -97,4 +139,13 @@ export function createLogHub(dir: string): LogHub {
     },
     isActive: (id) => active.has(id),
   };
+}
+
+/** the longest start of `text` that is at most `bytes` long in UTF-8 and ends on a character boundary */
+function utf8Head(text: string, bytes: number): string {
+  const buf = Buffer.from(text);
+  let end = Math.max(0, Math.min(bytes, buf.length));
+  // back off continuation bytes (10xxxxxx) to the start of the character that did not fit
+  if (end < buf.length) while (end > 0 && (buf[end]! & 0xc0) === 0x80) end--;
+  return buf.subarray(0, end).toString('utf8');
 }

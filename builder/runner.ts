@@ -18,6 +18,7 @@ export interface BuildCommand {
 
 export interface RunBuildOptions {
   timeoutMs: number;
+  /** stops the build: ERR_BUILD_INTERRUPTED, or the abort reason when it is a CellhostError (a limit passed) */
   signal?: AbortSignal;
   onOutput(text: string): void;
 }
@@ -28,7 +29,7 @@ export interface BuildResult {
   durationMs: number;
 }
 
-/** resolves when the command exits 0; throws ERR_BUILD_FAILED / ERR_BUILD_TIMEOUT / ERR_BUILD_INTERRUPTED */
+/** resolves when the command exits 0; throws ERR_BUILD_FAILED / ERR_BUILD_TIMEOUT / ERR_BUILD_INTERRUPTED, or the signal's coded reason */
 export async function runBuildCommand(cmd: BuildCommand, opts: RunBuildOptions): Promise<BuildResult> {
   const started = Date.now();
   const child = pty.spawn(cmd.argv[0]!, cmd.argv.slice(1), {
@@ -38,8 +39,8 @@ export async function runBuildCommand(cmd: BuildCommand, opts: RunBuildOptions):
     cwd: cmd.cwd,
     env: cmd.env,
   });
-  let why: 'timeout' | 'aborted' | null = null;
-  const kill = (reason: 'timeout' | 'aborted') => {
+  let why = null as 'timeout' | 'aborted' | CellhostError | null;
+  const kill = (reason: 'timeout' | 'aborted' | CellhostError) => {
     why ??= reason;
     try {
       // node-pty makes the child a session leader: its pid is the group id
@@ -50,8 +51,9 @@ export async function runBuildCommand(cmd: BuildCommand, opts: RunBuildOptions):
     void cmd.killAll?.();
   };
   const timer = setTimeout(() => kill('timeout'), opts.timeoutMs);
-  const onAbort = () => kill('aborted');
+  const onAbort = () => kill(opts.signal?.reason instanceof CellhostError ? opts.signal.reason : 'aborted');
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) onAbort();
   child.onData((text) => opts.onOutput(text));
   const exit = await new Promise<{ exitCode: number; signal?: number }>((resolve) => child.onExit(resolve));
   clearTimeout(timer);
@@ -61,6 +63,7 @@ export async function runBuildCommand(cmd: BuildCommand, opts: RunBuildOptions):
   await cmd.killAll?.();
   await cmd.release?.();
   const result: BuildResult = { exitCode: exit.exitCode, signal: exit.signal || null, durationMs: Date.now() - started };
+  if (why instanceof CellhostError) throw why;
   if (why === 'timeout') throw new CellhostError('ERR_BUILD_TIMEOUT', `the build ran longer than ${Math.round(opts.timeoutMs / 1000)} s and was stopped`);
   if (why === 'aborted') throw new CellhostError('ERR_BUILD_INTERRUPTED', 'the build was stopped before it finished');
   if (diagnosis) throw new CellhostError('ERR_BUILD_FAILED', diagnosis, { details: { exitCode: exit.exitCode } });

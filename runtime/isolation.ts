@@ -16,7 +16,7 @@ import { createIsolatedLauncher } from './instances/isolated-launcher.ts';
 import { createDirectLauncher, type IsolationReport, type Launcher } from './instances/launcher.ts';
 import { createSandboxLauncher, type SandboxPaths } from './instances/sandbox-launcher.ts';
 import { createBindStage, isReachableByOthers, type BindStage } from './sandbox/bind-stage.ts';
-import { probeSandbox } from './sandbox/bwrap.ts';
+import { fullHardening, probeSandbox, type SandboxHardening } from './sandbox/bwrap.ts';
 import { detectCgroupDriver } from './sandbox/cgroups/detect.ts';
 import type { CgroupDriver } from './sandbox/cgroups/types.ts';
 import { createNetnsPool, probeNetns, type NetnsPool } from './sandbox/netns.ts';
@@ -101,6 +101,8 @@ function claimHostNames(config: Config): void {
     );
   }
   fs.mkdirSync(config.hostRunDir, { recursive: true, mode: 0o755 });
+  // explicit: the platform runs with umask 077, and the sandbox uids must walk to the bind stage in it
+  fs.chmodSync(config.hostRunDir, 0o755);
   fs.writeFileSync(file, `${process.pid} ${startTimeOf(process.pid) ?? ''}`.trim());
 }
 
@@ -128,6 +130,7 @@ export async function setUpIsolation(config: Config, log: Logger, opts: Isolatio
   let cgroups: CgroupDriver | null = null;
   let netns: NetnsPool | null = null;
   let stage: BindStage | null = null;
+  let hardening: SandboxHardening = fullHardening();
 
   if (config.isolation === 'off') {
     reasons.push('isolation is off (CELLHOST_ISOLATION=off): apps run as plain children of the platform, without limits');
@@ -137,10 +140,11 @@ export async function setUpIsolation(config: Config, log: Logger, opts: Isolatio
     cgroups = await setUpCgroups(config, log, opts.reclaim, features, reasons);
     const [sandboxProbe, netnsProbe] = await Promise.all([probeSandbox(), probeNetns()]);
     reasons.push(...sandboxProbe.reasons, ...netnsProbe.reasons);
+    hardening = sandboxProbe.hardening;
     if (sandboxProbe.available && netnsProbe.available && (await prepareDataDir(config, reasons, !opts.reclaim))) {
       if (opts.reclaim) {
         try {
-          netns = createNetnsPool({ prefix: config.netnsPrefix, subnet: config.netnsSubnet, warm: config.netnsWarm, log });
+          netns = createNetnsPool({ prefix: config.netnsPrefix, subnet: config.netnsSubnet, warm: config.netnsWarm, egressAllow: config.egressAllow, log });
           await netns.start();
           stage = createBindStage({ dir: path.join(config.hostRunDir, 'binds'), log });
           await stage.reclaimLeftovers();
@@ -166,8 +170,8 @@ export async function setUpIsolation(config: Config, log: Logger, opts: Isolatio
   if (netns && stage) {
     const bindStage = stage;
     const paths: SandboxPaths = { reachable: (p) => bindStage.expose(p) };
-    launcher = createSandboxLauncher({ netns, uidFor: opts.uidFor, paths, report });
-    buildLauncher = createSandboxBuildLauncher({ netns, uidFor: opts.uidFor, paths });
+    launcher = createSandboxLauncher({ netns, uidFor: opts.uidFor, paths, report, hardening });
+    buildLauncher = createSandboxBuildLauncher({ netns, uidFor: opts.uidFor, paths, hardening, fdDir: path.join(config.hostRunDir, 'fds') });
   }
   if (cgroups) {
     launcher = createIsolatedLauncher({ base: launcher, cgroups, hostCores: os.availableParallelism(), pidsMax: config.pidsMax, startupBoost: config.startupBoost, report });

@@ -21,9 +21,10 @@ import { describeError } from './core/errors.ts';
 import { createLogger, type Logger } from './core/log.ts';
 import { describeEvent } from './logs/events.ts';
 import { createLogSink } from './logs/sink.ts';
+import { secureDataDir } from './data-dir.ts';
 import { setUpIsolation } from './isolation.ts';
 import { createHostCpu } from './instances/host-cpu.ts';
-import { createPool, type PoolEvent } from './instances/pool.ts';
+import { createPool, type PoolEvent } from './instances/pool/index.ts';
 import { answerClientError } from './router/error-page.ts';
 import { createRouter } from './router/proxy.ts';
 import { createH2Handler } from './router/h2.ts';
@@ -35,11 +36,14 @@ import { createDnsHook } from './certs/dns-hook.ts';
 import { createCertManager } from './certs/manager.ts';
 import { createCertificateStore } from './store/certificates.ts';
 import { createEnvControl, type EnvControl } from './control/env.ts';
+import { createServiceSecrets } from './store/service-secrets.ts';
 import { checkMasterKey, createEnvStore } from './store/env.ts';
 import { openStore } from './store/index.ts';
+import { newerSchemaError, readSchemaVersion, SCHEMA_VERSION } from './store/db.ts';
 import { createUsageStore } from './store/usage.ts';
 import { createMeter } from './meter/meter.ts';
 import { loadMasterKey, type MasterKey } from './store/secrets.ts';
+import { createPlatformQueues } from './queues.ts';
 import { VERSION } from './version.ts';
 
 export interface RunningServer {
@@ -49,6 +53,8 @@ export interface RunningServer {
   adminUrl: string;
   /** set only on the first start, when the admin token was generated */
   adminToken: string | null;
+  /** which HTTP/1 server the router runs on (node:http when Node's parser binding is unusable) */
+  httpParser: 'llhttp' | 'node:http';
   /** read the user's certificate and key again (SIGHUP); false when they did not load */
   reloadCertificates(): boolean;
   close(): Promise<void>;
@@ -65,9 +71,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const log = opts.log ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
   const clock = opts.clock ?? systemClock;
   const now = () => new Date(clock.now()).toISOString();
-  for (const dir of [config.dataDir, config.paths.images, config.paths.builds, config.paths.cache, config.paths.logs, config.paths.run]) {
-    fs.mkdirSync(dir, { recursive: true });
-  }
+  // a data dir from a newer version is refused before anything in it is touched
+  const schema = readSchemaVersion(config.paths.db);
+  if (schema !== null && schema > SCHEMA_VERSION) throw newerSchemaError(config.paths.db, schema);
+  secureDataDir(config);
   // instance and build homes from a previous run are stale whatever happened to it
   for (const entry of fs.readdirSync(config.paths.run)) fs.rmSync(path.join(config.paths.run, entry), { recursive: true, force: true });
 
@@ -83,6 +90,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     throw err;
   }
   const envStore = createEnvStore(store.db, () => masterKey);
+  const secrets = createServiceSecrets(store.db, () => masterKey);
   let adminToken: string | null = null;
   if (store.tokens.count() === 0) {
     adminToken = store.tokens.create('admin', now(), config.adminToken).token;
@@ -92,7 +100,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const isolated = await setUpIsolation(config, log, {
     reclaim: true,
     // services made before uids existed get theirs on first use
-    uidFor: (name) => store.services.get(name)?.uid ?? store.services.assignUid(name, config.uidRange),
+    uidFor: (name) => store.services.get(name)?.uid ?? store.services.assignUid(name, config.uidRange, now()),
   });
   const launcher = isolated.launcher;
   const isolation = isolated.report;
@@ -170,8 +178,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     resolve: (host) => services.resolve(host),
     maxBodyBytes: config.maxBodyBytes,
     headersTimeoutMs: config.headersTimeoutMs,
+    trustProxy: config.trustProxy,
+    httpParser: config.httpParser,
     log,
     onRequest: (r) => meter.request(r.service, r.status, r.durationMs),
+    platform: (req, requestId) => queues.platformRoute(req, requestId),
     https: config.https
       ? { challengeAnswer: (host, token) => certs.challengeAnswer(host, token), hasCertificate: (host) => certs.hasCertificate(host), port: httpsPort }
       : undefined,
@@ -185,8 +196,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     domain: config.domain,
     publicPort: () => (router.listening ? (router.address() as { port: number }).port : config.http.port),
     imagesDir: config.paths.images,
+    cacheDir: config.paths.cache,
     uidRange: config.uidRange,
-    envFor: (name) => envControl!.forService(name),
+    stopGraceMs: config.shutdownGraceMs,
+    stopBuilds: (name) => deployments.stopBuilds(name),
+    removeBuildLog: (id) => logs.remove(id),
+    flushLogs: () => sink.flush(),
+    // the app's env plus CELLHOST_CRON_SECRET (its rotation replaces instances like an env change)
+    envFor: (name) => queues.withCronSecret(name, envControl!.forService(name)),
     onEvent,
     onHostsChanged: () => certs.sync(),
     secureUrl: (name) => {
@@ -195,6 +212,37 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       const port = httpsPort();
       return `https://${host}${port === 443 ? '' : `:${port}`}`;
     },
+  });
+  const domains = createDomains({
+    services,
+    certs,
+    domain: config.domain,
+    expectedRecords: (service) => dnsChecker.expectedRecords(isPublicDomain(config.domain) ? `${service}.${config.domain}` : null),
+  });
+  // cron and async tasks: requests the platform sends its apps through the router
+  const queues = createPlatformQueues({
+    db: store.db,
+    secrets,
+    clock,
+    log,
+    domain: config.domain,
+    dataDir: config.dataDir,
+    routerAddress: () => router.address() as { address: string; port: number },
+    timeoutFor: (name) => {
+      const s = store.services.get(name);
+      return (s ? s.requestTimeoutS * 1000 : 60_000) + config.startTimeoutMs + config.queueTimeoutMs + 5000;
+    },
+    serviceExists: (name) => {
+      try {
+        services.get(name);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    assertService: (name) => void services.get(name),
+    onSecretRotated: (name) => services.sync(name),
+    onEvent,
   });
   const logs = createLogHub(path.join(config.paths.logs, 'builds'));
   const queue = createBuildQueue({
@@ -208,11 +256,22 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     buildLauncher: isolated.buildLauncher,
     paths: config.paths,
     sourceLimits: { maxBytes: config.maxUploadBytes, maxEntries: 100_000 },
+    gitPolicy: { allowLocal: config.gitAllowLocal, allowHttp: config.gitAllowHttp },
     buildTimeoutMs: config.buildTimeoutS === undefined ? undefined : config.buildTimeoutS * 1000,
+    outputLimits: {
+      imageBytes: mbToBytes(config.buildMaxImageMb),
+      cacheBytes: mbToBytes(config.buildMaxCacheMb),
+      logBytes: mbToBytes(config.buildMaxLogMb),
+    },
+    minFreeBytes: mbToBytes(config.buildMinFreeMb),
     clock,
     log,
     envFor: (name) => envControl!.forService(name).vars,
     logTransform: (name) => envControl!.masker(name).stream(),
+    applyManifest: (name, manifest) => void services.applyManifest(name, manifest),
+    // a manifest's domains become the service's; no hook yet for its cron jobs: the build log
+    // says they are not applied
+    manifestSections: { domains: (name, names) => domains.replaceAll(name, names) },
     onLiveChanged: (name) => services.sync(name),
     onEvent,
   });
@@ -239,6 +298,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await listen(tlsServer, config.https.host, config.https.port);
   }
   certs.start();
+  queues.start();
   const sessions = createSessions({ tokens: store.tokens, now: () => clock.now() });
   const api = createApi({
     version: VERSION,
@@ -249,13 +309,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     isolation: () => isolation,
     sink,
     env: envControl,
-    usage: { services, usage, meter, price: config.priceGbS, now: () => clock.now(), instances: (name) => pool.instances(name).length, more: () => certs.metrics() },
-    domains: createDomains({
-      services,
-      certs,
-      domain: config.domain,
-      expectedRecords: (service) => dnsChecker.expectedRecords(isPublicDomain(config.domain) ? `${service}.${config.domain}` : null),
-    }),
+    usage: { services, usage, meter, price: config.priceGbS, now: () => clock.now(), instances: (name) => pool.instances(name).length, extraMetrics: () => queues.metricsText() + certs.metrics() },
+    domains,
+    cron: queues.cron,
+    tasks: queues.tasks,
     uploadDir: path.join(config.paths.builds, 'uploads'),
     maxUploadBytes: config.maxUploadBytes,
     now,
@@ -271,7 +328,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const routerUrl = `http://${hostForUrl(config.http.host)}:${(router.address() as { port: number }).port}`;
   const httpsUrl = tlsServer ? `https://${hostForUrl(config.https!.host)}:${httpsPort()}` : null;
   const adminUrl = `http://${hostForUrl(config.admin.host)}:${(admin.address() as { port: number }).port}`;
-  log.info('serve.started', { router: routerUrl, https: httpsUrl, admin: adminUrl, data: config.dataDir, version: VERSION });
+  log.info('serve.started', { router: routerUrl, https: httpsUrl, admin: adminUrl, data: config.dataDir, version: VERSION, httpParser: router.engine });
 
   let closing: Promise<void> | null = null;
   return {
@@ -279,10 +336,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     httpsUrl,
     adminUrl,
     adminToken,
+    httpParser: router.engine,
     reloadCertificates: () => certs.reloadUserCertificate(),
     close: () =>
       (closing ??= (async () => {
         log.info('serve.stopping', {});
+        queues.stop();
         const routerClosed = new Promise<void>((r) => router.close(() => r()));
         const tlsClosed = tlsServer ? new Promise<void>((r) => tlsServer!.close(() => r())) : Promise.resolve();
         admin.close();
@@ -299,6 +358,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         (admin as http.Server).closeAllConnections?.();
         await routerClosed;
         await tlsClosed;
+        await queues.close();
         sink.close();
         store.close();
         await isolated.dispose();
@@ -315,6 +375,10 @@ function listen(server: net.Server, host: string, port: number): Promise<void> {
       resolve();
     });
   });
+}
+
+function mbToBytes(mb: number | undefined): number | undefined {
+  return mb === undefined ? undefined : Math.round(mb * 1024 * 1024);
 }
 
 function hostForUrl(host: string): string {

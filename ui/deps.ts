@@ -5,6 +5,8 @@ import type { LogHub } from '../builder/log-hub.ts';
 import type { Deployments } from '../runtime/control/deployments.ts';
 import type { Domains } from '../runtime/control/domains.ts';
 import type { EnvControl } from '../runtime/control/env.ts';
+import type { CronControl } from '../runtime/cron/control.ts';
+import type { TaskControl } from '../runtime/tasks/control.ts';
 import type { Services } from '../runtime/control/services.ts';
 import type { Logger } from '../runtime/core/log.ts';
 import type { LogSink } from '../runtime/logs/sink.ts';
@@ -39,7 +41,7 @@ export interface ServiceMetrics {
   gbSeconds: Point[];
 }
 
-/** DESIGN §9's usage shape */
+/** usage for a period, per service and in total, as GET /api/v1/usage answers it */
 export interface UsageReport {
   from: string;
   to: string;
@@ -57,6 +59,9 @@ export interface UiDeps {
   env: EnvControl;
   /** custom domains and certificates; the Domains page says so when absent */
   domains?: Domains;
+  /** cron jobs and task queues; pages say so when they are not wired in */
+  cron?: CronControl;
+  tasks?: TaskControl;
   sessions: Sessions;
   uploadDir: string;
   maxUploadBytes: number;
@@ -65,7 +70,7 @@ export interface UiDeps {
   metrics?(service: string, window: MetricsWindow): ServiceMetrics | Promise<ServiceMetrics>;
   /** from and to in epoch ms */
   usageReport?(from: number, to: number): UsageReport | Promise<UsageReport>;
-  /** failed-login limiter; default 10 failures per minute per address */
+  /** failed-login limiter; default 10 failures a minute per source (valid tokens always pass) */
   loginLimiter?: LoginLimiter;
   /** the client's address, for the login limiter; default the socket's peer address */
   remoteAddress?(c: Context): string;

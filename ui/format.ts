@@ -3,7 +3,7 @@ import { MB_PER_CORE } from '../runtime/sandbox/cgroups/cpu.ts';
 
 export { MB_PER_CORE };
 
-/** memory size → CPU cap as a percentage of one core (DESIGN §2: memory / 1769 MB) */
+/** memory size → CPU cap as a percentage of one core (memory / 1769 MB) */
 export function formatCpuCap(memoryMb: number): string {
   return `${((memoryMb / MB_PER_CORE) * 100).toFixed(1)} %`;
 }

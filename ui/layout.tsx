@@ -10,9 +10,9 @@ export interface PageChrome {
   flash?: string | null;
 }
 
-export type NavKey = 'services' | 'deploy' | 'usage' | null;
+export type NavKey = 'services' | 'deploy' | 'usage' | 'tokens' | null;
 /** the service's tabs; 'deployment' is a page under the service that no tab names */
-export type ServiceTab = 'overview' | 'deploy' | 'env' | 'domains' | 'observability' | 'deployment';
+export type ServiceTab = 'overview' | 'deploy' | 'env' | 'domains' | 'observability' | 'cron' | 'tasks' | 'settings' | 'deployment';
 
 export function Layout(props: {
   title: string;
@@ -47,6 +47,9 @@ export function Layout(props: {
               </a>
               <a href="/usage" aria-current={props.nav === 'usage' ? 'page' : undefined}>
                 Usage
+              </a>
+              <a href="/tokens" aria-current={props.nav === 'tokens' ? 'page' : undefined}>
+                Tokens
               </a>
             </nav>
           ) : null}
@@ -84,6 +87,9 @@ function ServiceTabs(props: { name: string; tab: ServiceTab }) {
     ['env', 'Environment', `${base}/env`],
     ['domains', 'Domains', `${base}/domains`],
     ['observability', 'Observability', `${base}/observability`],
+    ['cron', 'Cron', `${base}/cron`],
+    ['tasks', 'Tasks', `${base}/tasks`],
+    ['settings', 'Settings', `${base}/settings`],
   ];
   return (
     <div class="service-head">

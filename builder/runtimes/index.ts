@@ -1,35 +1,66 @@
 // The four runtimes: what each needs on the host, and its default build and start commands
-// (used when the service leaves them empty), decided from the files in the source.
+// (used when the service leaves them empty), decided from the files in the source or image.
+// Those files were written by the build (or came with the source): they are only ever looked at
+// through runtime/sandbox/untrusted-files.ts, never through a link, a FIFO or a device.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { CellhostError } from '../../runtime/core/errors.ts';
 import type { RuntimeName } from '../../runtime/core/names.ts';
 import { findToolchain } from '../../runtime/sandbox/toolchains.ts';
+import { copyTreeInside, kindInside, readFileInside } from '../../runtime/sandbox/untrusted-files.ts';
+
+/** a default start command, with what could not be read on the way (for the build log) */
+export interface StartDefault {
+  command: string;
+  notes: string[];
+}
 
 export interface RuntimeDef {
   name: RuntimeName;
   /** host binaries the runtime needs, with the Debian package that provides each */
   toolchain: { bin: string; pkg: string }[];
   /** commands run before the user's build command (the python venv) */
-  prepare(dir: string): string | null;
-  defaultBuild(dir: string): string | null;
-  defaultStart(dir: string): string;
+  prepare(dir: string): Promise<string | null>;
+  defaultBuild(dir: string): Promise<string | null>;
+  /** worked out once from the built image, and kept with its deployment */
+  defaultStart(dir: string): Promise<StartDefault>;
+  /** the start command when the image was never looked at for this runtime */
+  fallbackStart: string;
   /** before the build: carry installed dependencies over from the previous image when its
-   *  lockfile is the same; returns what was reused, for the build log */
-  reuseDependencies?(previousImage: string, dir: string): Promise<string | null>;
+   *  lockfile is the same, copying at most `maxBytes`; returns what was reused, for the build log */
+  reuseDependencies?(previousImage: string, dir: string, opts: { maxBytes: number }): Promise<string | null>;
 }
 
 const REUSED_MARKER = 'node_modules/.cellhost-reused';
 
-const has = (dir: string, file: string) => fs.existsSync(path.join(dir, file));
+/** an entry of any kind is there (not followed, so a link is there whatever it points at) */
+const has = async (dir: string, file: string) => (await kindInside(dir, file)) !== null;
 
-function readJson(file: string): Record<string, unknown> | null {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch {
+async function readJson(dir: string, file: string, notes: string[]): Promise<Record<string, unknown> | null> {
+  const read = await readFileInside(dir, file);
+  if (!read.ok) {
+    if (!read.missing) notes.push(read.reason);
     return null;
   }
+  try {
+    const value: unknown = JSON.parse(read.data.toString('utf8'));
+    if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // said below
+  }
+  notes.push(`${file} is not a JSON object: not used`);
+  return null;
+}
+
+/** a word for a shell command line: as is when plain, else single-quoted */
+function shellWord(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+async function firstPresent(dir: string, files: readonly string[]): Promise<string | undefined> {
+  for (const f of files) if (await has(dir, f)) return f;
+  return undefined;
 }
 
 export const RUNTIME_DEFS: Record<RuntimeName, RuntimeDef> = {
@@ -39,41 +70,46 @@ export const RUNTIME_DEFS: Record<RuntimeName, RuntimeDef> = {
       { bin: 'node', pkg: 'nodejs' },
       { bin: 'npm', pkg: 'npm' },
     ],
-    prepare: () => null,
-    defaultBuild(dir) {
-      if (!has(dir, 'package.json')) return null;
-      const locked = has(dir, 'package-lock.json') || has(dir, 'npm-shrinkwrap.json');
+    prepare: async () => null,
+    async defaultBuild(dir) {
+      if (!(await has(dir, 'package.json'))) return null;
+      const locked = (await has(dir, 'package-lock.json')) || (await has(dir, 'npm-shrinkwrap.json'));
       // node_modules carried over from the previous image for the same lockfile: what `npm ci`
       // would produce is already there, so only the marker goes
-      if (has(dir, REUSED_MARKER)) return `rm -f ${REUSED_MARKER}`;
+      if (await has(dir, REUSED_MARKER)) return `rm -f ${REUSED_MARKER}`;
       return locked ? 'npm ci' : 'npm install';
     },
-    async reuseDependencies(previous, dir) {
+    async reuseDependencies(previous, dir, opts) {
       const lock = 'package-lock.json';
-      if (has(dir, 'node_modules') || !has(dir, lock) || !has(previous, lock) || !has(previous, 'node_modules')) return null;
-      const [a, b] = await Promise.all([fsp.readFile(path.join(previous, lock)), fsp.readFile(path.join(dir, lock))]);
-      if (!a.equals(b)) return null;
-      await fsp.cp(path.join(previous, 'node_modules'), path.join(dir, 'node_modules'), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
-      await fsp.writeFile(path.join(dir, REUSED_MARKER), '');
+      if (await has(dir, 'node_modules')) return null;
+      // both read as regular files inside their trees: a lockfile that is a link (say to a
+      // root-only file) is never read, so reuse cannot tell anyone what such a file holds
+      const [a, b] = await Promise.all([readFileInside(previous, lock), readFileInside(dir, lock)]);
+      if (!a.ok || !b.ok || !a.data.equals(b.data)) return null;
+      const copied = await copyTreeInside(previous, 'node_modules', dir, opts);
+      if (!copied) return null;
+      await fsp.writeFile(path.join(dir, REUSED_MARKER), '', { flag: 'wx' });
       return 'node_modules (package-lock.json unchanged)';
     },
-    defaultStart(dir) {
-      const pkg = readJson(path.join(dir, 'package.json'));
-      const scripts = (pkg?.scripts ?? {}) as Record<string, string>;
-      if (scripts.start) return 'npm start';
-      const main = typeof pkg?.main === 'string' ? pkg.main : ['index.js', 'server.js', 'app.js', 'main.js'].find((f) => has(dir, f)) ?? 'index.js';
-      return `node ${main}`;
+    async defaultStart(dir) {
+      const notes: string[] = [];
+      const pkg = await readJson(dir, 'package.json', notes);
+      const scripts = pkg?.scripts;
+      if (scripts && typeof scripts === 'object' && typeof (scripts as Record<string, unknown>).start === 'string') return { command: 'npm start', notes };
+      const main = typeof pkg?.main === 'string' && pkg.main.trim() ? pkg.main.trim() : ((await firstPresent(dir, ['index.js', 'server.js', 'app.js', 'main.js'])) ?? 'index.js');
+      return { command: `node ${shellWord(main)}`, notes };
     },
+    fallbackStart: 'node index.js',
   },
   python: {
     name: 'python',
     toolchain: [{ bin: 'python3', pkg: 'python3 python3-venv' }],
     // the venv sees the host's system packages (Debian's flask, gunicorn, ...); without a
     // requirements file it needs no pip of its own, which saves seconds per build
-    prepare(dir) {
-      if (has(dir, '.venv/bin/python')) return null;
+    async prepare(dir) {
+      if (await has(dir, '.venv/bin/python')) return null;
       const venv = 'python3 -m venv --system-site-packages --without-pip .venv';
-      if (!has(dir, 'requirements.txt')) return venv;
+      if (!(await has(dir, 'requirements.txt'))) return venv;
       // the venv's own pip costs ~8 s to install: use the host's (Debian's python3-pip) through
       // the venv's python, which installs into the venv; bundle a pip only when the host has none
       return [
@@ -81,34 +117,36 @@ export const RUNTIME_DEFS: Record<RuntimeName, RuntimeDef> = {
         `if python3 -c 'import pip' 2>/dev/null; then printf '#!/bin/sh\\nexec "$(dirname "$0")/python" -m pip "$@"\\n' > .venv/bin/pip && chmod +x .venv/bin/pip; else .venv/bin/python -m ensurepip --default-pip >/dev/null; fi`,
       ].join('\n');
     },
-    defaultBuild: (dir) => (has(dir, 'requirements.txt') ? 'pip install -r requirements.txt' : null),
-    defaultStart(dir) {
-      const entry = ['app.py', 'main.py', 'server.py'].find((f) => has(dir, f)) ?? 'app.py';
-      return `python ${entry}`;
+    defaultBuild: async (dir) => ((await has(dir, 'requirements.txt')) ? 'pip install -r requirements.txt' : null),
+    async defaultStart(dir) {
+      const entry = (await firstPresent(dir, ['app.py', 'main.py', 'server.py'])) ?? 'app.py';
+      return { command: `python ${entry}`, notes: [] };
     },
+    fallbackStart: 'python app.py',
   },
   go: {
     name: 'go',
     toolchain: [{ bin: 'go', pkg: 'golang-go' }],
-    prepare: () => null,
-    defaultBuild: () => 'go build -o app .',
-    defaultStart: () => './app',
+    prepare: async () => null,
+    defaultBuild: async () => 'go build -o app .',
+    defaultStart: async () => ({ command: './app', notes: [] }),
+    fallbackStart: './app',
   },
   rust: {
     name: 'rust',
     toolchain: [{ bin: 'cargo', pkg: 'cargo' }],
-    prepare: () => null,
-    defaultBuild: () => 'cargo build --release',
-    defaultStart(dir) {
-      let toml = '';
-      try {
-        toml = fs.readFileSync(path.join(dir, 'Cargo.toml'), 'utf8');
-      } catch {
-        // no manifest: the build fails first and says so
-      }
+    prepare: async () => null,
+    defaultBuild: async () => 'cargo build --release',
+    async defaultStart(dir) {
+      const notes: string[] = [];
+      const read = await readFileInside(dir, 'Cargo.toml');
+      // no manifest: the build failed first and said so
+      if (!read.ok && !read.missing) notes.push(read.reason);
+      const toml = read.ok ? read.data.toString('utf8') : '';
       const name = /\[package\][^[]*?\bname\s*=\s*"([^"]+)"/.exec(toml)?.[1] ?? 'app';
-      return `./target/release/${name}`;
+      return { command: `./target/release/${shellWord(name)}`, notes };
     },
+    fallbackStart: './target/release/app',
   },
 };
 

@@ -1,136 +1,124 @@
-// The management API described in OpenAPI 3.1, built from the same zod schemas that
-// validate requests, so the document cannot drift from what the routes accept.
-import { z } from 'zod';
-import { ERROR_STATUS } from '../core/errors.ts';
-import { serviceCreateSchema, servicePatchSchema } from '../control/service-settings.ts';
-import { domainAddSchema } from './routes-domains.ts';
+// The management API's OpenAPI document is generated from the routes: each route is declared once
+// (method, path, request, responses, the error codes it can answer) and mounted from that
+// declaration, so the document and what the routes accept and answer cannot drift apart.
+import { OpenAPIHono, z, type RouteConfig, type RouteHandler } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { ERROR_STATUS, type ErrorCode } from '../core/errors.ts';
+import type { AuthEnv } from './auth.ts';
+import { readJson, zodToError } from './http-errors.ts';
 
-const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const errorResponse = { description: 'error', ...json(ref('Error')) };
+export type ApiRouter = OpenAPIHono<AuthEnv>;
 
-interface Op {
-  summary: string;
-  body?: unknown;
-  ok: [number, string, unknown?];
-  auth?: boolean;
+/** a router whose params and query failing their schema answer 400 ERR_VALIDATION, like every other bad input */
+export function createRouter(): ApiRouter {
+  return new OpenAPIHono<AuthEnv>({
+    defaultHook: function rejectInvalidInput(result) {
+      if (!result.success) throw zodToError(result.error);
+    },
+  });
 }
 
-const OPS: Record<string, Record<string, Op>> = {
-  '/api/v1/health': { get: { summary: 'Liveness, version and active isolation features', ok: [200, 'health'], auth: false } },
-  '/api/v1/services': {
-    get: { summary: 'List services', ok: [200, 'services', { type: 'object', properties: { services: { type: 'array', items: ref('Service') } } }] },
-    post: { summary: 'Create a service', body: ref('ServiceCreate'), ok: [201, 'the service', ref('Service')] },
-  },
-  '/api/v1/services/{name}': {
-    get: { summary: 'Show a service with its live deployment, instances and URL', ok: [200, 'the service', ref('Service')] },
-    patch: { summary: 'Change a service', body: ref('ServicePatch'), ok: [200, 'the service', ref('Service')] },
-    delete: { summary: 'Delete a service: stops its instances and removes its images', ok: [204, 'deleted'] },
-  },
-  '/api/v1/services/{name}/deployments': {
-    get: { summary: 'Deployment history, newest first (?limit=&cursor=)', ok: [200, 'deployments'] },
-    post: {
-      summary: 'New deployment from a tar.gz or zip body, or JSON {git, ref}',
-      body: {
-        oneOf: [
-          { type: 'string', format: 'binary', description: 'application/gzip or application/zip' },
-          { type: 'object', properties: { git: { type: 'string' }, ref: { type: 'string' } }, required: ['git'] },
-        ],
-      },
-      ok: [202, 'the queued deployment', ref('Deployment')],
-    },
-  },
-  '/api/v1/services/{name}/domains': {
-    get: { summary: "The service's platform name and custom domains, each with the DNS record to create and its certificate's state", ok: [200, 'domains', { type: 'object', properties: { domains: { type: 'array', items: ref('Domain') } } }] },
-    post: { summary: 'Attach a custom domain (201); attaching one the service has checks its DNS again (200). 409 when another service has it', body: ref('DomainAdd'), ok: [201, 'the domain', ref('Domain')] },
-  },
-  '/api/v1/services/{name}/domains/{domain}': {
-    get: { summary: 'One domain with its certificate state', ok: [200, 'the domain', ref('Domain')] },
-    delete: { summary: 'Detach a custom domain; its certificate is dropped', ok: [204, 'detached'] },
-  },
-  '/api/v1/deployments/{id}': { get: { summary: 'One deployment', ok: [200, 'the deployment', ref('Deployment')] } },
-  '/api/v1/deployments/{id}/logs': { get: { summary: 'Build log; ?follow=1 streams it as server-sent events until the build ends', ok: [200, 'text/plain or text/event-stream'] } },
-  '/api/v1/deployments/{id}/promote': { post: { summary: 'Make this built image live (rollback or roll forward)', ok: [200, 'the deployment', ref('Deployment')] } },
-  '/api/v1/tokens': {
-    get: { summary: 'List API tokens (never their secrets)', ok: [200, 'tokens'] },
-    post: { summary: 'Create a token; the secret is in this response only', body: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] }, ok: [201, 'the token with its secret'] },
-  },
-  '/api/v1/tokens/{id}': { delete: { summary: 'Revoke a token', ok: [204, 'revoked'] } },
-};
+/** who may call a route: anyone, a token holder (reads), or a token holder whose cookie session also sent its CSRF token (writes) */
+export type Access = 'public' | 'read' | 'write';
 
-export function buildOpenApi(version: string): Record<string, unknown> {
-  const paths: Record<string, Record<string, unknown>> = {};
-  for (const [p, ops] of Object.entries(OPS)) {
-    paths[p] = {};
-    const params = [...p.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
-    for (const [method, op] of Object.entries(ops)) {
-      paths[p][method] = {
-        summary: op.summary,
-        ...(params.length ? { parameters: params } : {}),
-        ...(op.auth === false ? { security: [] } : {}),
-        ...(op.body ? { requestBody: { required: true, ...json(op.body) } } : {}),
-        responses: { [op.ok[0]]: { description: op.ok[1], ...(op.ok[2] ? json(op.ok[2]) : {}) }, default: errorResponse },
-      };
-    }
+// what any request can be answered, whatever its route: the listener's answers to malformed
+// HTTP (before any route runs) and the catch-all for the unexpected
+const ANY_CODES: ErrorCode[] = ['ERR_BAD_REQUEST', 'ERR_HEADERS_TIMEOUT', 'ERR_HEADERS_TOO_LARGE', 'ERR_INTERNAL'];
+// what every route behind the token check can answer: the check itself (which also records the
+// token's last use, a write)
+const AUTH_CODES: ErrorCode[] = ['ERR_AUTH_MISSING', 'ERR_AUTH_INVALID', 'ERR_AUTH_RATE_LIMITED', 'ERR_DISK_FULL'];
+
+/** every error the API answers: {error: {code, message}}, with details (such as the field) for some */
+const errorSchema = z
+  .strictObject({
+    error: z.strictObject({
+      code: z.string().regex(/^ERR_[A-Z_]+$/),
+      message: z.string(),
+      details: z.record(z.string(), z.unknown()).optional(),
+    }),
+  })
+  .openapi('Error');
+
+/** the error responses of a route, one per status, each naming the codes that status carries */
+function errorResponses(access: Access, codes: readonly ErrorCode[]) {
+  const all = new Set<ErrorCode>([...codes, ...ANY_CODES]);
+  if (access !== 'public') for (const c of AUTH_CODES) all.add(c);
+  if (access === 'write') all.add('ERR_CSRF');
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of all) byStatus.set(ERROR_STATUS[code], [...(byStatus.get(ERROR_STATUS[code]) ?? []), code]);
+  const responses: Record<number, { description: string; content: { 'application/json': { schema: z.ZodType } } }> = {};
+  for (const [status, list] of [...byStatus].sort(([a], [b]) => a - b)) {
+    const schema = errorSchema.and(z.object({ error: z.object({ code: z.enum(list as [ErrorCode, ...ErrorCode[]]) }) }));
+    responses[status] = { description: list.join(', '), content: { 'application/json': { schema } } };
   }
+  return responses;
+}
+
+export const jsonContent = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
+
+export const jsonBody = <T extends z.ZodType>(schema: T, description?: string) => ({ required: true, description, content: { 'application/json': { schema } } });
+
+type RouteSpec = Omit<RouteConfig, 'security'> & { access: Access; errors?: readonly ErrorCode[] };
+
+/**
+ * A route as the document shows it: its own responses plus one error response per status its
+ * error codes (and its access) can give. A public route needs no token.
+ */
+export function defineRoute<const S extends RouteSpec>(spec: S) {
+  const { access, errors = [], ...route } = spec;
   return {
-    openapi: '3.1.0',
-    info: { title: 'cellhost management API', version },
-    security: [{ bearer: [] }],
-    paths,
-    components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      schemas: {
-        ServiceCreate: z.toJSONSchema(serviceCreateSchema, { io: 'input', unrepresentable: 'any' }),
-        ServicePatch: z.toJSONSchema(servicePatchSchema, { io: 'input', unrepresentable: 'any' }),
-        Service: {
-          allOf: [
-            ref('ServiceCreate'),
-            { type: 'object', properties: { url: { type: 'string' }, liveDeploymentId: { type: ['string', 'null'] }, createdAt: { type: 'string' }, instances: { type: 'array' } } },
-          ],
-        },
-        Deployment: {
-          type: 'object',
-          required: ['id', 'service', 'status', 'createdAt'],
-          properties: {
-            id: { type: 'string' },
-            service: { type: 'string' },
-            status: { enum: ['queued', 'building', 'ready', 'live', 'superseded', 'failed', 'interrupted'] },
-            createdAt: { type: 'string' },
-            startedAt: { type: 'string' },
-            finishedAt: { type: 'string' },
-            error: ref('ErrorBody'),
-          },
-        },
-        DomainAdd: z.toJSONSchema(domainAddSchema, { io: 'input', unrepresentable: 'any' }),
-        Domain: {
-          type: 'object',
-          required: ['domain', 'service', 'kind', 'dnsRecords', 'status', 'certificate'],
-          properties: {
-            domain: { type: 'string' },
-            service: { type: 'string' },
-            kind: { enum: ['platform', 'custom'] },
-            dnsRecords: { type: 'array', items: { type: 'object', properties: { type: { enum: ['A', 'AAAA', 'CNAME'] }, value: { type: 'string' } } } },
-            status: { enum: ['pending_dns', 'validating', 'issued', 'failed', 'none'] },
-            certificate: {
-              type: 'object',
-              properties: {
-                status: { enum: ['pending_dns', 'validating', 'issued', 'failed', 'none'] },
-                servedBy: { type: ['object', 'null'], properties: { identifier: { type: 'string' }, source: { enum: ['acme', 'user'] } } },
-                issuedAt: { type: ['string', 'null'] },
-                expiresAt: { type: ['string', 'null'] },
-                challenge: { type: ['string', 'null'] },
-                error: { type: ['string', 'null'], description: "why the last attempt failed, in the CA's words where it gave any" },
-                nextAttemptAt: { type: ['string', 'null'] },
-                dns: { type: ['object', 'null'], properties: { ok: { type: 'boolean' }, message: { type: 'string' }, found: { type: 'array', items: { type: 'string' } }, checkedAt: { type: 'string' } } },
-                message: { type: ['string', 'null'] },
-              },
-            },
-          },
-        },
-        ErrorBody: { type: 'object', required: ['code', 'message'], properties: { code: { enum: Object.keys(ERROR_STATUS) }, message: { type: 'string' } } },
-        Error: { type: 'object', required: ['error'], properties: { error: ref('ErrorBody') } },
-      },
-    },
-  };
+    ...route,
+    ...(access === 'public' ? { security: [] } : {}),
+    responses: { ...route.responses, ...errorResponses(access, errors) },
+  } as Omit<S, 'access' | 'errors'> & { responses: S['responses'] };
+}
+
+type WithoutBody<R extends RouteConfig> = Omit<R, 'request'> & { request: Omit<NonNullable<R['request']>, 'body'> };
+
+/**
+ * Puts a route in the document and mounts it. Params and query are validated by the library
+ * (400 ERR_VALIDATION); a body is not: a JSON body is read by the handler with readBody(c, route)
+ * (after it has checked, say, that the service exists), and an upload streams from c.req.raw
+ * (the library's body check would copy the stream and answer 415 in its own shape).
+ */
+export function mount<R extends RouteConfig>(app: ApiRouter, route: R, handler: RouteHandler<WithoutBody<R>, AuthEnv>): void {
+  const { middleware: _middleware, hide: _hide, ...documented } = route;
+  app.openAPIRegistry.registerPath(documented);
+  const { body: _body, ...validated } = route.request ?? {};
+  app.openapi({ ...route, request: validated, hide: true }, handler as never);
+}
+
+type JsonBodySchema<R> = R extends { request: { body: { content: { 'application/json': { schema: infer S extends z.ZodType } } } } } ? S : never;
+
+/** the route's JSON body, checked against the schema its document declares */
+export function readBody<R extends RouteConfig>(c: Context, route: R): Promise<z.output<JsonBodySchema<R>>> {
+  const schema = (route.request?.body?.content as Record<string, { schema?: unknown }> | undefined)?.['application/json']?.schema;
+  if (!(schema instanceof z.ZodType)) throw new Error(`${route.method} ${route.path} declares no JSON body`);
+  return readJson(c, schema as JsonBodySchema<R>);
+}
+
+const documentRoute = defineRoute({
+  method: 'get',
+  path: '/api/openapi.json',
+  summary: 'This document: the management API in OpenAPI 3.1',
+  access: 'public',
+  responses: { 200: jsonContent(z.record(z.string(), z.unknown()), 'the OpenAPI 3.1 document') },
+});
+
+/** serves the document of every route mounted on `app` (generated once, on the first request, when all are mounted) */
+export function mountDocument(app: ApiRouter, version: string): void {
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'an API token (the admin token printed on the first start, or one made with POST /api/v1/tokens): "Authorization: Bearer <token>"',
+  });
+  let doc: unknown;
+  mount(app, documentRoute, (c) => {
+    doc ??= app.getOpenAPI31Document({
+      openapi: '3.1.0',
+      info: { title: 'cellhost management API', version },
+      security: [{ bearer: [] }],
+    });
+    return c.json(doc as Record<string, unknown>, 200);
+  });
 }

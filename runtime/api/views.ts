@@ -1,7 +1,38 @@
-// The API's shapes (DESIGN §9): what the store holds, as clients see it.
+// The API's shapes shared by several routes: what the store holds, as clients see it, and the
+// schema the document gives for it.
+import { z } from '@hono/zod-openapi';
+import { serviceSettingsSchema } from '../control/service-settings.ts';
+import { serviceNameSchema } from '../core/names.ts';
+import { MANIFEST_FILES, type ManifestFile } from '../manifest/manifest.ts';
 import type { Deployment } from '../store/deployments.ts';
 
-export function deploymentView(d: Deployment) {
+export const deploymentSchema = z
+  .strictObject({
+    id: z.string(),
+    service: z.string(),
+    seq: z.number().int(),
+    status: z.enum(['queued', 'building', 'ready', 'live', 'superseded', 'failed', 'interrupted']),
+    source: z.string().openapi({ description: '"upload:tar.gz", "upload:zip" or "git:<url>#<ref>"' }),
+    createdAt: z.string(),
+    startedAt: z.string().optional(),
+    finishedAt: z.string().optional(),
+    error: z.strictObject({ code: z.string(), message: z.string() }).optional(),
+    manifest: z
+      .strictObject({
+        file: z.enum(MANIFEST_FILES),
+        text: z.string().openapi({ description: 'the file as the source had it' }),
+      })
+      .optional()
+      .openapi({
+        description:
+          'the app manifest at the root of the source (its root dir), when it had one; given by GET /deployments/{id} and promote, not in lists. ' +
+          'The build log says which of its settings were applied and which were set through the API instead.',
+      }),
+  })
+  .openapi('Deployment');
+
+/** a deployment as clients see it; `withManifest` adds the manifest text its source had */
+export function deploymentView(d: Deployment, opts: { withManifest?: boolean } = {}): z.output<typeof deploymentSchema> {
   return {
     id: d.id,
     service: d.service,
@@ -12,5 +43,37 @@ export function deploymentView(d: Deployment) {
     ...(d.startedAt ? { startedAt: d.startedAt } : {}),
     ...(d.finishedAt ? { finishedAt: d.finishedAt } : {}),
     ...(d.errorCode ? { error: { code: d.errorCode, message: d.error ?? '' } } : {}),
+    ...(opts.withManifest && d.manifest ? { manifest: { file: d.manifest.file as ManifestFile, text: d.manifest.text } } : {}),
   };
 }
+
+const instanceSchema = z.strictObject({
+  id: z.string(),
+  deploymentId: z.string(),
+  state: z.enum(['starting', 'ready', 'retiring', 'draining', 'stopped']),
+  pid: z.number().int(),
+  inflight: z.number().int(),
+  frozen: z.boolean(),
+  startedAt: z.string(),
+  readyAt: z.string().nullable(),
+});
+
+export const serviceSchema = serviceSettingsSchema
+  .extend({
+    name: serviceNameSchema,
+    uid: z.number().int().nullable().openapi({ description: 'the unprivileged host uid its builds and instances run as' }),
+    explicitSettings: z.array(serviceSettingsSchema.keyof()).openapi({
+      description:
+        'settings given through the API, CLI or console: they win over the app manifest (cellhost.toml / cellhost.json). The others follow the live deployment\'s manifest, else their defaults. Send a setting as null to hand it back to the manifest.',
+    }),
+    liveDeploymentId: z.string().nullable(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    url: z.string(),
+    instances: z.array(instanceSchema),
+    cpu: z
+      .strictObject({ percentOfCore: z.number(), cores: z.number().int() })
+      .openapi({ description: 'what the memory size buys: the CPU cap as % of one core, and the cores the app sees' }),
+  })
+  .strict()
+  .openapi('Service');

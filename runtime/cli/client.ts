@@ -49,17 +49,18 @@ export interface Client {
   settings: ClientSettings;
   request<T = unknown>(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<T>;
   /** raw response for streams; throws ApiError on a non-2xx answer */
-  raw(method: string, p: string, init?: { body?: BodyInit; headers?: Record<string, string> }): Promise<Response>;
+  raw(method: string, p: string, init?: { body?: BodyInit; headers?: Record<string, string>; signal?: AbortSignal }): Promise<Response>;
 }
 
 export function createClient(settings: ClientSettings): Client {
-  async function raw(method: string, p: string, init: { body?: BodyInit; headers?: Record<string, string> } = {}) {
+  async function raw(method: string, p: string, init: { body?: BodyInit; headers?: Record<string, string>; signal?: AbortSignal } = {}) {
     const headers: Record<string, string> = { ...init.headers };
     if (settings.token) headers.authorization = `Bearer ${settings.token}`;
     let res: Response;
     try {
-      res = await fetch(settings.url + p, { method, headers, body: init.body, duplex: 'half' } as RequestInit);
+      res = await fetch(settings.url + p, { method, headers, body: init.body, duplex: 'half', signal: init.signal } as RequestInit);
     } catch (err) {
+      if (init.signal?.aborted) throw err;
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
       throw new ApiError(0, 'ERR_UNREACHABLE', `cannot reach cellhost at ${settings.url} (${cause}): is "cellhost serve" running? Set CELLHOST_URL or run "cellhost login"`);
     }
@@ -91,8 +92,8 @@ export function createClient(settings: ClientSettings): Client {
   };
 }
 
-/** reads a text/event-stream body, calling back once per event */
-export async function readSse(res: Response, onEvent: (event: string, data: string) => void): Promise<void> {
+/** reads a text/event-stream body, calling back once per event (with its id, when it has one) */
+export async function readSse(res: Response, onEvent: (event: string, data: string, id: string | undefined) => void): Promise<void> {
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
   for (;;) {
@@ -104,12 +105,15 @@ export async function readSse(res: Response, onEvent: (event: string, data: stri
       const block = buf.slice(0, sep);
       buf = buf.slice(sep + 2);
       let event = 'message';
+      let id: string | undefined;
       const data: string[] = [];
       for (const line of block.split('\n')) {
         if (line.startsWith('event:')) event = line.slice(6).trim();
         else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+        else if (line.startsWith('id:')) id = line.slice(3).trim();
       }
-      onEvent(event, data.join('\n'));
+      // a block of comments only (keep-alive) is no event
+      if (data.length || event !== 'message') onEvent(event, data.join('\n'), id);
     }
   }
 }

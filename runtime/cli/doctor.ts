@@ -5,14 +5,19 @@ import { findMissingToolchain } from '../../builder/runtimes/index.ts';
 import { CONFIG_FLAGS, loadConfig } from '../core/config.ts';
 import { silentLogger } from '../core/log.ts';
 import { RUNTIMES } from '../core/names.ts';
+import { EXPORT_TOOLS, findMissingExportTools } from '../export/tools.ts';
 import { setUpIsolation } from '../isolation.ts';
-import { createCertificateStore } from '../store/certificates.ts';
-import { openStore } from '../store/index.ts';
+import { readCertificates } from '../store/certificate-health.ts';
+import { readQueueHealth } from '../store/queue-health.ts';
 import type { CliIo } from './io.ts';
 
 export const DOCTOR_HELP = `cellhost doctor [serve flags]
-  Checks what this host can enforce (cgroups, sandbox, network namespaces) and which runtimes
-  have their toolchain, and says why anything is missing. Exit code 1 when limits are not enforced.`;
+  Checks what "cellhost serve" would enforce on this host when run by the same user (cgroups, by
+  making a group and setting a limit in it; sandbox; network namespaces), which runtimes have
+  their toolchain and which tools "cellhost export" needs, and says why anything is missing.
+  Then, from the data dir, each cron job's last failure, each service's dead-lettered tasks, and the
+  HTTPS listener with every certificate not in order (and why).
+  Exit code 1 when limits are not enforced.`;
 
 export async function doctorCommand(args: string[], io: CliIo): Promise<number> {
   const options = Object.fromEntries(CONFIG_FLAGS.map((f) => [f, { type: 'string' as const }]));
@@ -34,6 +39,14 @@ export async function doctorCommand(args: string[], io: CliIo): Promise<number> 
     const missing = findMissingToolchain(r);
     io.out(`  ${mark(!missing.length)} ${r}${missing.length ? ` (install: apt-get install ${missing.map((m) => m.pkg).join(' ')})` : ''}\n`);
   }
+  // export is optional: what it lacks is said, and does not fail the check
+  const missingExport = findMissingExportTools();
+  io.out('Export to Knative (cellhost export)\n');
+  for (const t of EXPORT_TOOLS) {
+    const missing = missingExport.includes(t);
+    io.out(`  ${mark(!missing)} ${t.bin}: ${t.does}${missing ? ` (install: apt-get install ${t.pkg})` : ''}\n`);
+  }
+  reportQueues(config.paths.db, io);
   io.out('HTTPS\n');
   for (const line of httpsLines(config)) io.out(`  ${line}\n`);
   return isolation.report.features.cgroups ? 0 : 1;
@@ -41,28 +54,49 @@ export async function doctorCommand(args: string[], io: CliIo): Promise<number> 
 
 /** the listener, and every certificate that is not in order, with the reason */
 function httpsLines(config: ReturnType<typeof loadConfig>): string[] {
-  if (!config.https) return ['off   HTTPS is off (set CELLHOST_HTTPS_ADDR; on by default for a public CELLHOST_DOMAIN as root)'];
-  const lines = [`ok    listener ${config.https.host}:${config.https.port}, certificates from ${config.tls ? `${config.tls.cert} and ` : ''}${config.acme.directory}`];
-  if (!fs.existsSync(config.paths.db)) return lines;
-  const store = openStore(config.paths.db);
+  if (!config.https) return ['off  HTTPS is off (set CELLHOST_HTTPS_ADDR; on by default for a public CELLHOST_DOMAIN as root)'];
+  const lines = [`ok   listener ${config.https.host}:${config.https.port}, certificates from ${config.tls ? `${config.tls.cert} and ` : ''}${config.acme.directory}`];
+  let certs;
   try {
-    const certs = createCertificateStore(store.db, () => {
-      throw new Error('doctor reads no key');
-    }).list();
-    const now = Date.now();
-    let good = 0;
-    for (const c of certs) {
-      const expires = c.notAfter ? new Date(c.notAfter).toISOString().slice(0, 10) : null;
-      const next = c.nextAttemptAt ? `; next attempt ${new Date(c.nextAttemptAt).toISOString()}` : '';
-      if (c.status === 'issued' && c.notAfter !== null && c.notAfter < now) lines.push(`MISS  ${c.name}: expired ${expires}${c.error ? ` (${c.error})` : ''}${next}`);
-      else if (c.status === 'issued' && c.error) lines.push(`MISS  ${c.name}: renewal failing, certificate expires ${expires}: ${c.error}${next}`);
-      else if (c.status === 'failed') lines.push(`MISS  ${c.name}: no certificate: ${c.error}${next}`);
-      else if (c.status === 'pending_dns') lines.push(`MISS  ${c.name}: waiting for DNS${c.dns ? `: ${c.dns.message}` : ''}`);
-      else good++;
-    }
-    lines.push(`ok    ${good} of ${certs.length} certificates in order`);
-    return lines;
-  } finally {
-    store.close();
+    certs = readCertificates(config.paths.db);
+  } catch (err) {
+    return [...lines, `MISS cannot read ${config.paths.db}: ${(err as Error).message}`];
+  }
+  if (!certs) return lines;
+  const now = Date.now();
+  let good = 0;
+  for (const c of certs) {
+    const expires = c.notAfter ? new Date(c.notAfter).toISOString().slice(0, 10) : null;
+    const next = c.nextAttemptAt ? `; next attempt ${new Date(c.nextAttemptAt).toISOString()}` : '';
+    if (c.status === 'issued' && c.notAfter !== null && c.notAfter < now) lines.push(`MISS ${c.name}: expired ${expires}${c.error ? ` (${c.error})` : ''}${next}`);
+    else if (c.status === 'issued' && c.error) lines.push(`MISS ${c.name}: renewal failing, certificate expires ${expires}: ${c.error}${next}`);
+    else if (c.status === 'failed') lines.push(`MISS ${c.name}: no certificate: ${c.error}${next}`);
+    else if (c.status === 'pending_dns') lines.push(`MISS ${c.name}: waiting for DNS${c.dns ? `: ${c.dns.message}` : ''}`);
+    else good++;
+  }
+  lines.push(`ok   ${good} of ${certs.length} certificates in order`);
+  return lines;
+}
+
+/** what failed lately in cron jobs and task queues (not the host's fault: no effect on the exit code) */
+function reportQueues(dbFile: string, io: CliIo): void {
+  let health;
+  try {
+    health = readQueueHealth(dbFile);
+  } catch (err) {
+    io.out(`Cron and tasks\n  MISS cannot read ${dbFile}: ${(err as Error).message}\n`);
+    return;
+  }
+  if (!health) return;
+  const at = (ms: number | null) => (ms === null ? 'a run by hand' : `the run for ${new Date(ms).toISOString()}`);
+  io.out(`Cron and tasks (${dbFile})\n`);
+  if (!health.cronFailures.length) io.out('  ok   no cron job has failed\n');
+  for (const f of health.cronFailures) {
+    const what = `${f.status}${f.statusCode ? ` (${f.statusCode})` : ''}${f.error ? `: ${f.error}` : ''}`;
+    io.out(`  ${f.recovered ? 'ok  ' : 'FAIL'} cron ${f.service}/${f.job}: last failure ${at(f.scheduledAt)}, ${what}${f.recovered ? ' (it ran fine since)' : ''}\n`);
+  }
+  if (!health.deadTasks.length) io.out('  ok   no dead-lettered tasks\n');
+  for (const d of health.deadTasks) {
+    io.out(`  FAIL tasks ${d.service}: ${d.count} dead-lettered${d.lastError ? `, last: ${d.lastError}` : ''} (cellhost tasks ls ${d.service} --status dead; cellhost tasks retry ID)\n`);
   }
 }

@@ -2,10 +2,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createClient, loadClientSettings } from './client.ts';
-import { UsageError, type CliIo } from './io.ts';
+import { printJson, UsageError, type CliIo } from './io.ts';
 import { formatTable } from './simple-verbs.ts';
 
-export const ENV_HELP = `cellhost env ls NAME [--reveal]
+export const ENV_HELP = `cellhost env ls NAME [--reveal] [--json]
 cellhost env set NAME KEY=VALUE [KEY=VALUE ...]
 cellhost env unset NAME KEY [KEY ...]
 cellhost env import NAME FILE.env
@@ -51,7 +51,8 @@ export async function envCommand(args: string[], io: CliIo): Promise<number> {
     case 'ls': {
       const reveal = rest.includes('--reveal');
       const { vars } = await client.request<{ vars: { name: string; value: string; size: number; updatedAt: string }[] }>('GET', `${base}${reveal ? '?reveal=1' : ''}`);
-      if (!vars.length) io.out(`Service ${name} has no variables\n`);
+      if (rest.includes('--json')) printJson(io, vars);
+      else if (!vars.length) io.out(`Service ${name} has no variables\n`);
       else io.out(formatTable([['NAME', 'SIZE', 'UPDATED', 'VALUE'], ...vars.map((v) => [v.name, `${v.size} B`, v.updatedAt, v.value])]));
       return 0;
     }

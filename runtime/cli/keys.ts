@@ -10,12 +10,13 @@ import { createCertificateStore } from '../store/certificates.ts';
 import { checkMasterKey, createEnvStore } from '../store/env.ts';
 import { openStore } from '../store/index.ts';
 import { generateKey, loadMasterKey, writeKeyFile } from '../store/secrets.ts';
+import { rotateServiceSecrets } from '../store/service-secrets.ts';
 import { isServeRunning } from './serve-lock.ts';
 import { UsageError, type CliIo } from './io.ts';
 
 export const KEYS_HELP = `cellhost keys rotate [--data DIR]
-  Re-encrypts every environment variable and private key (certificates, ACME account) under a new
-  master key. Stop "cellhost serve" first.
+  Re-encrypts every environment variable, each service's cron secret and task token, and every
+  private key (certificates, ACME account) under a new master key. Stop "cellhost serve" first.
   With CELLHOST_MASTER_KEY set, prints the new key: set it before the next start.`;
 
 export async function keysCommand(args: string[], io: CliIo): Promise<number> {
@@ -34,8 +35,9 @@ export async function keysCommand(args: string[], io: CliIo): Promise<number> {
     if (old.source === 'file') writeKeyFile(pending, next);
     const env = createEnvStore(store.db, () => old.key);
     const certs = createCertificateStore(store.db, () => old.key);
-    // one transaction: the database never holds values under two keys
-    const [n, k] = store.db.transaction(() => [env.rotate(next), certs.rotate(next)])();
+    // one transaction: env values, the platform's own per-service secrets (cron secret, task token)
+    // and the private keys switch together, so the database never holds values under two keys
+    const [n, k] = store.db.transaction(() => [env.rotate(next) + rotateServiceSecrets(store.db, old.key, next), certs.rotate(next)])();
     const what = `${n} values and ${k} private keys`;
     if (old.source === 'file') {
       fs.renameSync(pending, config.paths.masterKey);

@@ -19,6 +19,9 @@ export async function serveCommand(args: string[], io: CliIo, signals: NodeJS.Ev
     io.out(JSON.stringify(redactConfig(config), null, 2) + '\n');
     return 0;
   }
+  // everything the platform creates is its own unless it says otherwise (images and the sandbox's
+  // dirs get explicit modes): a file a future change forgets still starts closed
+  process.umask(0o077);
   const running = isServeRunning(config.paths.run);
   if (running) throw new CellhostError('ERR_VALIDATION', `cellhost serve (pid ${running}) already uses ${config.dataDir}: one platform per data dir`);
   const server = await startServer(config, { announce: (line) => io.out(line + '\n') });

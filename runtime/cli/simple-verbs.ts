@@ -2,7 +2,8 @@
 import { parseArgs } from 'node:util';
 import { VERSION } from '../version.ts';
 import { createClient, loadClientSettings, saveClientSettings } from './client.ts';
-import { UsageError, type CliIo } from './io.ts';
+import { formatTime } from './format.ts';
+import { printJson, UsageError, type CliIo } from './io.ts';
 
 interface ServiceRow {
   name: string;
@@ -18,9 +19,21 @@ export function formatTable(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
 }
 
-export async function servicesCommand(_args: string[], io: CliIo): Promise<number> {
+export const SERVICES_HELP = `cellhost services [--json] [-q]
+  Lists services with their URL, memory, live deployment and instances. -q prints only the names.`;
+
+export async function servicesCommand(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } } });
   const client = createClient(loadClientSettings(io.env));
   const { services } = await client.request<{ services: ServiceRow[] }>('GET', '/api/v1/services');
+  if (values.json) {
+    printJson(io, services);
+    return 0;
+  }
+  if (values.quiet) {
+    io.out(services.map((s) => s.name + '\n').join(''));
+    return 0;
+  }
   if (!services.length) {
     io.out('No services yet: cellhost deploy DIR --name NAME\n');
     return 0;
@@ -29,6 +42,45 @@ export async function servicesCommand(_args: string[], io: CliIo): Promise<numbe
     formatTable([
       ['NAME', 'RUNTIME', 'MEMORY', 'INSTANCES', 'LIVE', 'URL'],
       ...services.map((s) => [s.name, s.runtime, `${s.memoryMb} MB`, String(s.instances.length), s.liveDeploymentId ?? '-', s.url]),
+    ]),
+  );
+  return 0;
+}
+
+export const DEPLOYMENTS_HELP = `cellhost deployments NAME [--limit N] [--json]
+  A service's deployments, newest first: status, source, when, how long the build took, why it failed.`;
+
+interface DeploymentRow {
+  id: string;
+  status: string;
+  source: string;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  error?: { code: string; message: string };
+}
+
+export async function deploymentsCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, limit: { type: 'string' } } });
+  const name = positionals[0];
+  if (!name || positionals.length > 1) throw new UsageError('deployments needs one service name');
+  const limit = values.limit ?? '20';
+  if (!/^\d+$/.test(limit)) throw new UsageError(`--limit ${limit}: a whole number`);
+  const client = createClient(loadClientSettings(io.env));
+  const { deployments } = await client.request<{ deployments: DeploymentRow[] }>('GET', `/api/v1/services/${encodeURIComponent(name)}/deployments?limit=${limit}`);
+  if (values.json) {
+    printJson(io, deployments);
+    return 0;
+  }
+  if (!deployments.length) {
+    io.out(`Service ${name} has no deployments yet: cellhost deploy DIR --name ${name}\n`);
+    return 0;
+  }
+  const took = (d: DeploymentRow) => (d.startedAt && d.finishedAt ? `${((Date.parse(d.finishedAt) - Date.parse(d.startedAt)) / 1000).toFixed(1)} s` : '-');
+  io.out(
+    formatTable([
+      ['ID', 'STATUS', 'SOURCE', 'CREATED', 'BUILD', 'ERROR'],
+      ...deployments.map((d) => [d.id, d.status, d.source, formatTime(d.createdAt), took(d), d.error ? `${d.error.message} (${d.error.code})` : '']),
     ]),
   );
   return 0;

@@ -2,17 +2,21 @@
 import { parseArgs } from 'node:util';
 import type { UsageReport } from '../meter/reports.ts';
 import { createClient, loadClientSettings } from './client.ts';
-import type { CliIo } from './io.ts';
+import { printJson, type CliIo } from './io.ts';
 import { formatTable } from './simple-verbs.ts';
 
-export const USAGE_HELP = `cellhost usage [--from TIME] [--to TIME] [--service NAME]
+export const USAGE_HELP = `cellhost usage [--from TIME] [--to TIME] [--service NAME] [--json]
   Requests, billed compute (ms and GB-s), cold starts and cost per service. TIME is ISO 8601,
   epoch ms or a duration ago (24h, 7d); the default period is this month so far.`;
 
 export async function usageCommand(args: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({ args, options: { from: { type: 'string' }, to: { type: 'string' }, service: { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { from: { type: 'string' }, to: { type: 'string' }, service: { type: 'string' }, json: { type: 'boolean' } } });
   const qs = new URLSearchParams(Object.entries(values).filter((e): e is [string, string] => typeof e[1] === 'string'));
   const report = await createClient(loadClientSettings(io.env)).request<UsageReport>('GET', `/api/v1/usage?${qs}`);
+  if (values.json) {
+    printJson(io, report);
+    return 0;
+  }
   io.out(`Usage from ${report.from} to ${report.to} at $${report.pricePerGbSecond} per GB-s\n`);
   const row = (name: string, u: UsageReport['total']) => [name, String(u.requests), String(u.billedMs), u.gbSeconds.toFixed(3), String(u.coldStarts), `$${u.cost.toFixed(6)}`];
   io.out(formatTable([['SERVICE', 'REQUESTS', 'BILLED MS', 'GB-S', 'COLD STARTS', 'COST'], ...report.services.map((u) => row(u.service, u)), row('TOTAL', report.total)]));

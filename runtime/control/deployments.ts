@@ -6,15 +6,22 @@ import path from 'node:path';
 import type { BuildLauncher } from '../../builder/launcher.ts';
 import { PLAN_LIMITS } from '../../builder/launcher.ts';
 import type { BuildLog, LogHub, LogTransform } from '../../builder/log-hub.ts';
+import { checkOutput, defaultMinFreeBytes, freeDiskBytes, guardBuildOutput, lowDiskError } from '../../builder/output-guard.ts';
 import type { BuildQueue } from '../../builder/queue.ts';
 import { runBuildCommand } from '../../builder/runner.ts';
 import { checkToolchain, RUNTIME_DEFS } from '../../builder/runtimes/index.ts';
-import { unpackSource, type SourceInput } from '../../builder/sources/index.ts';
+import { checkGitUrl, DEFAULT_GIT_TIMEOUT_MS, unpackSource, type GitUrlPolicy, type SourceInput } from '../../builder/sources/index.ts';
 import type { Clock } from '../core/clock.ts';
 import { CellhostError, describeError, diskFullError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
+import { describeRemoved, diskUsage, formatLimit } from '../sandbox/untrusted-files.ts';
+import { readManifestIn } from '../manifest/find.ts';
+import { describeProblem, manifestError, parseManifest, type Manifest } from '../manifest/manifest.ts';
 import type { Store } from '../store/index.ts';
 import type { Deployment } from '../store/deployments.ts';
+import type { Plan, Service } from '../store/services.ts';
+import { describeSettings, resolveSettings, settingsConflict } from './manifest-settings.ts';
+import { applyManifestSections, type ManifestSectionHooks } from './manifest-sections.ts';
 
 export interface DeploymentsDeps {
   store: Store;
@@ -23,14 +30,26 @@ export interface DeploymentsDeps {
   buildLauncher: BuildLauncher;
   paths: { images: string; builds: string; cache: string };
   sourceLimits: { maxBytes: number; maxEntries: number };
+  /** which git URLs are cloned (default https, ssh and scp-style only) */
+  gitPolicy?: GitUrlPolicy;
   /** overrides every plan's build time limit (tests, slow hosts) */
   buildTimeoutMs?: number;
+  /** override every plan's limits on what a build leaves (bytes), each when set */
+  outputLimits?: { imageBytes?: number; cacheBytes?: number; logBytes?: number };
+  /** free space a build must leave on the data disk; unset: 1 GB, or 5 % of a smaller disk */
+  minFreeBytes?: number;
+  /** how often a running build's output is measured; default 1 s */
+  outputPollMs?: number;
   clock: Clock;
   log: Logger;
   /** the service's variables for the build (decrypted) */
   envFor(service: string): Record<string, string>;
   /** hides the service's secret values in its build log */
   logTransform?(service: string): LogTransform;
+  /** a deployment is about to go live: the service's settings follow its manifest (see manifest-settings.ts) */
+  applyManifest(service: string, manifest: Manifest | null): void;
+  /** the features that apply a manifest's domains and cron jobs; a missing one is said in the build log */
+  manifestSections?: ManifestSectionHooks;
   /** the live deployment changed: the pool must follow */
   onLiveChanged(service: string): void;
   onEvent?(service: string, event: string, fields: Record<string, unknown>): void;
@@ -46,51 +65,160 @@ export interface Deployments {
   idle(): Promise<void>;
   /** stop every running build (clean shutdown): they end as interrupted */
   abortAll(): void;
+  /** a service is being deleted: its queued builds are dropped, its running ones stopped; resolves once they have ended */
+  stopBuilds(service: string): Promise<void>;
 }
 
 export function createDeployments(deps: DeploymentsDeps): Deployments {
   const { store, log } = deps;
   const iso = () => new Date(deps.clock.now()).toISOString();
-  const running = new Map<string, AbortController>();
-  const cancelled = new Map<string, () => void>();
+  const running = new Map<string, { service: string; abort: AbortController }>();
+  const cancelled = new Map<string, (why?: string) => void>();
+  /** each build's run, to wait for when its service is deleted */
+  const runs = new Map<string, Promise<void>>();
+
+  function outputLimits(plan: Plan) {
+    const p = PLAN_LIMITS[plan];
+    const mb = 1024 * 1024;
+    return {
+      imageBytes: deps.outputLimits?.imageBytes ?? p.imageMb * mb,
+      cacheBytes: deps.outputLimits?.cacheBytes ?? p.cacheMb * mb,
+      logBytes: deps.outputLimits?.logBytes ?? p.logMb * mb,
+    };
+  }
+
+  /** removes a tree the platform owns the place of; a failure is logged, never swallowed */
+  async function removeTree(dir: string, what: string, deploymentId: string): Promise<boolean> {
+    try {
+      await fs.rm(dir, { recursive: true, force: true });
+      return true;
+    } catch (err) {
+      log.error('deploy.cleanup_failed', { deployment: deploymentId, what, dir, error: describeError(err) });
+      return false;
+    }
+  }
 
   function event(service: string, name: string, fields: Record<string, unknown>) {
     deps.onEvent?.(service, name, fields);
   }
 
+  /**
+   * Reads the manifest at the root of the unpacked source (the service's root dir), keeps it with
+   * the deployment, and says in the build log what each of its settings becomes. An invalid one,
+   * settings that conflict, or a required variable the service lacks fail the deployment here,
+   * before anything is built.
+   */
+  async function readSourceManifest(
+    dep: Deployment,
+    service: Service,
+    dir: string,
+    out: { say(text: string): void; detail(text: string): void; warn(text: string): void },
+  ): Promise<Manifest | null> {
+    const found = await readManifestIn(dir);
+    const where = service.rootDir ? ` in ${service.rootDir}/` : '';
+    let manifest: Manifest | null = null;
+    if (!found) {
+      out.say(`No cellhost.toml or cellhost.json${where}`);
+    } else {
+      const parsed = parseManifest(found.file, found.text);
+      // kept even when invalid: the console and the API show the file the problems are in
+      store.deployments.update(dep.id, { manifest: { file: found.file, text: found.text, parsed: parsed.ok ? parsed.manifest : null } });
+      if (!parsed.ok) {
+        out.say(`\x1b[31mManifest ${found.file}${where} is not valid:\x1b[0m`);
+        for (const p of parsed.problems) out.detail(`\x1b[31m${describeProblem(found.file, p)}\x1b[0m`);
+        throw manifestError(found.file, parsed.problems);
+      }
+      manifest = parsed.manifest;
+      out.say(`Manifest ${found.file}${where}`);
+    }
+    const settings = resolveSettings(service, service.explicitSettings, manifest);
+    const conflict = settingsConflict(settings, service.explicitSettings, manifest);
+    if (conflict) throw new CellhostError('ERR_MANIFEST_INVALID', conflict, { details: { file: manifest?.file } });
+    for (const line of describeSettings(service, service.explicitSettings, manifest, settings)) out.detail(line);
+    if (!manifest) return null;
+    if (manifest.name && manifest.name !== service.name) {
+      out.warn(`name = "${manifest.name}" in ${manifest.file}: this deployment is to service "${service.name}" (the name only tells cellhost deploy which service a directory is)`);
+    }
+    if (manifest.requiredEnv) {
+      const have = new Set(Object.keys(deps.envFor(service.name)));
+      const missing = manifest.requiredEnv.names.filter((n) => !have.has(n));
+      const line = `${manifest.file} line ${manifest.requiredEnv.line}`;
+      if (missing.length) {
+        throw new CellhostError(
+          'ERR_ENV_REQUIRED',
+          `${line} requires ${missing.length === 1 ? 'the variable' : 'the variables'} ${missing.join(', ')}, which service "${service.name}" does not have: set ${missing.length === 1 ? 'it' : 'them'} (cellhost env set ${service.name} ${missing[0]}=...) and deploy again`,
+          { details: { missing, file: manifest.file, line: manifest.requiredEnv.line } },
+        );
+      }
+      out.detail(`env.required: ${manifest.requiredEnv.names.join(', ')}: all set (${line})`);
+    }
+    return manifest;
+  }
+
   async function build(dep: Deployment, source: SourceInput, out: BuildLog): Promise<void> {
     cancelled.delete(dep.id);
-    const say = (text: string) => out.write(`\x1b[1;36m==>\x1b[0m ${text}\r\n`);
+    const say = (text: string) => out.note(`\x1b[1;36m==>\x1b[0m ${text}\r\n`);
+    const detail = (text: string) => out.note(`    ${text}\r\n`);
+    const warn = (text: string) => out.note(`\x1b[1;33m==>\x1b[0m \x1b[33m${text}\x1b[0m\r\n`);
     const abort = new AbortController();
-    running.set(dep.id, abort);
+    running.set(dep.id, { service: dep.service, abort });
     const imageDir = path.join(deps.paths.images, dep.id);
     const started = deps.clock.now();
+    let manifest: Manifest | null = null;
     try {
-      const service = store.services.get(dep.service);
-      if (!service) throw new CellhostError('ERR_SERVICE_NOT_FOUND', `service "${dep.service}" was deleted`);
+      const current = store.services.get(dep.service);
+      if (!current) throw new CellhostError('ERR_SERVICE_NOT_FOUND', `service "${dep.service}" was deleted`);
       store.deployments.update(dep.id, { status: 'building', startedAt: iso() });
       event(dep.service, 'deploy_building', { deploymentId: dep.id });
-      checkToolchain(service.runtime);
+      const minFree = deps.minFreeBytes ?? (await defaultMinFreeBytes(deps.paths.images));
+      const free = await freeDiskBytes(deps.paths.images);
+      if (free < minFree) throw lowDiskError(free, minFree);
 
       say(`Fetching source (${dep.source})`);
       await fs.mkdir(imageDir, { recursive: true });
-      const unpacked = await unpackSource(source, imageDir, { limits: deps.sourceLimits, rootDir: service.rootDir ?? undefined, log, signal: abort.signal });
+      const unpacked = await unpackSource(source, imageDir, {
+        limits: deps.sourceLimits,
+        rootDir: current.rootDir ?? undefined,
+        log,
+        signal: abort.signal,
+        gitPolicy: deps.gitPolicy,
+        // a clone takes at most 5 minutes, or the whole build's limit when that is set shorter
+        gitTimeoutMs: deps.buildTimeoutMs === undefined ? undefined : Math.min(deps.buildTimeoutMs, DEFAULT_GIT_TIMEOUT_MS),
+        gitSandbox: source.kind === 'git' ? gitSandboxFor(dep.id, current.name, current.plan, imageDir, source.url) : undefined,
+      });
       say(`Source: ${unpacked.files} files, ${formatBytes(unpacked.bytes)}`);
+
+      // the settings this build and its instances get: the manifest's where the API set none
+      manifest = await readSourceManifest(dep, current, imageDir, { say, detail, warn });
+      const service: Service = { ...current, ...resolveSettings(current, current.explicitSettings, manifest) };
+      checkToolchain(service.runtime);
+      const limits = outputLimits(service.plan);
+      const owner = `the ${service.plan} plan's`;
 
       const runtime = RUNTIME_DEFS[service.runtime];
       const previous = previousImage(service.name, dep.id);
       if (previous && runtime.reuseDependencies) {
-        const reused = await runtime.reuseDependencies(previous.imageDir!, imageDir).catch(() => null);
+        const reused = await runtime.reuseDependencies(previous.imageDir!, imageDir, { maxBytes: limits.imageBytes }).catch((err) => {
+          log.warn('deploy.reuse_failed', { deployment: dep.id, from: previous.id, error: describeError(err) });
+          return null;
+        });
         if (reused) say(`Reusing ${reused} from ${previous.id}`);
       }
-      const setup = runtime.prepare(imageDir);
-      const buildCommand = service.buildCommand ?? runtime.defaultBuild(imageDir);
+      const setup = await runtime.prepare(imageDir);
+      const buildCommand = service.buildCommand ?? (await runtime.defaultBuild(imageDir));
       const steps = [setup, buildCommand].filter((s): s is string => !!s);
       if (steps.length) {
-        const limits = PLAN_LIMITS[service.plan];
+        const plan = PLAN_LIMITS[service.plan];
+        const cacheDir = path.join(deps.paths.cache, service.name);
         const firstLine = (text: string) => text.split('\n')[0] + (text.includes('\n') ? ' …' : '');
         if (setup) say(`Runtime setup: ${firstLine(setup)}`);
         say(buildCommand ? `Build command (${service.plan} plan limits): ${firstLine(buildCommand)}` : 'No build command');
+        // a cache already past the limit (a lower limit now, or the last build was stopped) starts over
+        const cached = await diskUsage(cacheDir);
+        if (cached > limits.cacheBytes) {
+          await fs.rm(cacheDir, { recursive: true, force: true });
+          say(`Dependency cache emptied: it held ${formatLimit(cached)}, more than ${owner} limit of ${formatLimit(limits.cacheBytes)}`);
+        }
         const cmd = await deps.buildLauncher.prepare({
           deploymentId: dep.id,
           service: service.name,
@@ -102,26 +230,56 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
           // pty's hangup, reported as "signal 1". Nothing in a build needs SIGHUP.
           script: ["trap '' HUP", ...steps].join('\n'),
           env: deps.envFor(service.name),
-          cacheDir: path.join(deps.paths.cache, service.name),
+          cacheDir,
         });
-        await runBuildCommand(cmd, { timeoutMs: deps.buildTimeoutMs ?? limits.timeoutMs, signal: abort.signal, onOutput: (t) => out.write(t) });
+        const watched = {
+          limits: [
+            { label: 'image', dir: imageDir, maxBytes: limits.imageBytes },
+            { label: 'dependency cache', dir: cacheDir, maxBytes: limits.cacheBytes },
+          ],
+          owner,
+          disk: { dir: deps.paths.images, minFreeBytes: minFree },
+        };
+        const guard = guardBuildOutput({ ...watched, intervalMs: deps.outputPollMs, log });
+        try {
+          await runBuildCommand(cmd, {
+            timeoutMs: deps.buildTimeoutMs ?? plan.timeoutMs,
+            signal: AbortSignal.any([abort.signal, guard.signal]),
+            onOutput: (t) => out.write(t),
+          });
+        } finally {
+          await guard.stop();
+        }
+        // what was written between the last poll and the end counts too
+        const over = await checkOutput(watched);
+        if (over) throw over;
+        const removed = await deps.buildLauncher.seal(imageDir);
+        if (removed.length) say(`Removed ${removed.length} special file(s) the build left in the image (images hold only files, directories and links): ${describeRemoved(removed)}`);
       } else {
         say('No build command: the source is the image');
       }
-      store.deployments.update(dep.id, { status: 'ready', imageDir, finishedAt: iso() });
+      const start = await runtime.defaultStart(imageDir);
+      for (const note of start.notes) say(`\x1b[33m${note}\x1b[0m`);
+      if (!service.startCommand) say(`Start command (the ${service.runtime} default for this image): ${start.command}`);
+      store.deployments.update(dep.id, { status: 'ready', imageDir, runtime: service.runtime, defaultStart: start.command, finishedAt: iso() });
       say(`Build finished in ${((deps.clock.now() - started) / 1000).toFixed(1)} s`);
       promote(dep.id);
       say(`Deployment ${dep.id} is live`);
+      if (manifest) await applyManifestSections(service.name, manifest, deps.manifestSections ?? {}, { say: detail, warn }, log);
       const pruned = await pruneImages(service.name, IMAGES_KEPT[service.plan]);
       if (pruned.count) say(`Removed ${pruned.count} old image(s) beyond the ${IMAGES_KEPT[service.plan]} kept for rollback, freeing ${formatBytes(pruned.bytes)}`);
     } catch (err) {
       // free the space first: a full disk is a common reason to be here, and every write below needs room
-      await fs.rm(imageDir, { recursive: true, force: true }).catch(() => {});
+      await removeTree(imageDir, 'image', dep.id);
       const coded =
         err instanceof CellhostError ? err : (diskFullError(err) ?? new CellhostError('ERR_INTERNAL', 'the build failed unexpectedly', { cause: err }));
       if (coded.code === 'ERR_INTERNAL') log.error('deploy.build_crashed', { deployment: dep.id, error: describeError(err) });
       const interrupted = coded.code === 'ERR_BUILD_INTERRUPTED';
       say(`\x1b[31mBuild ${interrupted ? 'interrupted' : 'failed'}: ${coded.message}\x1b[0m`);
+      // the cache is only a cache: past its limit it goes, so the next build is not stopped at once
+      if (coded.code === 'ERR_BUILD_TOO_LARGE' && coded.details?.limit === 'dependency cache') {
+        if (await removeTree(path.join(deps.paths.cache, dep.service), 'cache', dep.id)) say('The dependency cache was emptied');
+      }
       const status = interrupted ? 'interrupted' : 'failed';
       for (let attempt = 0; attempt < 5; attempt++) {
         try {
@@ -141,6 +299,17 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     }
   }
 
+  /** a git clone runs in the build's sandbox, when there is one (else on the host) */
+  function gitSandboxFor(deploymentId: string, service: string, plan: Plan, imageDir: string, url: string) {
+    const launcher = deps.buildLauncher;
+    if (!launcher.prepareFetch) return undefined;
+    const target = checkGitUrl(url, deps.gitPolicy);
+    return async (dir: string) => {
+      const fetch = await launcher.prepareFetch!({ deploymentId, service, plan, dir: imageDir, roBinds: target.transport === 'file' ? [target.path] : [] });
+      return { dir: fetch.inside(dir), command: fetch.command, killAll: fetch.killAll, release: fetch.release };
+    };
+  }
+
   /** the image a new build can take unchanged dependencies from: the live one, else the newest built */
   function previousImage(service: string, except: string): Deployment | null {
     const live = store.services.get(service)?.liveDeploymentId;
@@ -154,13 +323,20 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     const built = store.deployments.listForService(service).filter((d) => d.imageDir && ['ready', 'live', 'superseded'].includes(d.status));
     const doomed = built.slice(keep).filter((d) => d.id !== live);
     let bytes = 0;
+    const removed: string[] = [];
     for (const d of doomed) {
-      bytes += await dirSize(d.imageDir!);
-      await fs.rm(d.imageDir!, { recursive: true, force: true });
+      const size = await diskUsage(d.imageDir!).catch((err) => {
+        log.warn('deploy.measure_failed', { deployment: d.id, error: describeError(err) });
+        return 0;
+      });
+      // a failure is logged and the image kept on record: the next build tries again
+      if (!(await removeTree(d.imageDir!, 'old image', d.id))) continue;
+      bytes += size;
+      removed.push(d.id);
       store.deployments.update(d.id, { imageDir: null });
     }
-    if (doomed.length) event(service, 'images_pruned', { count: doomed.length, bytes, deploymentIds: doomed.map((d) => d.id) });
-    return { count: doomed.length, bytes };
+    if (removed.length) event(service, 'images_pruned', { count: removed.length, bytes, deploymentIds: removed });
+    return { count: removed.length, bytes };
   }
 
   function promote(id: string): Deployment {
@@ -171,6 +347,8 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       throw new CellhostError('ERR_DEPLOYMENT_NOT_READY', `deployment "${id}" ${why}: only a built image can go live`);
     }
     const service = store.services.get(dep.service)!;
+    // the settings follow the manifest of what goes live (a rollback's too)
+    deps.applyManifest(service.name, dep.manifest?.parsed ?? null);
     store.db.transaction(() => {
       if (service.liveDeploymentId && service.liveDeploymentId !== id) {
         store.deployments.update(service.liveDeploymentId, { status: 'superseded' });
@@ -187,6 +365,8 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     create(serviceName, source, sourceLabel) {
       const service = store.services.get(serviceName);
       if (!service) throw new CellhostError('ERR_SERVICE_NOT_FOUND', `no service named "${serviceName}"`);
+      // a git URL cellhost does not clone is refused here, before it takes a place in the queue
+      if (source.kind === 'git') checkGitUrl(source.url, deps.gitPolicy);
       // a missing toolchain fails the deploy at once, naming what to install
       checkToolchain(service.runtime);
       const id = 'd-' + crypto.randomBytes(6).toString('hex');
@@ -201,13 +381,21 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       }
       const dep = store.deployments.create({ id, service: serviceName, source: sourceLabel, now: iso() });
       // the log exists from the start, so a follower that comes while the build waits sees it
-      const out = deps.logs.open(id, deps.logTransform?.(serviceName));
-      out.write(`\x1b[1;36m==>\x1b[0m Queued deployment ${id} of ${serviceName}\r\n`);
+      const out = deps.logs.open(id, deps.logTransform?.(serviceName), { bytes: outputLimits(service.plan).logBytes, owner: `the ${service.plan} plan's` });
+      out.note(`\x1b[1;36m==>\x1b[0m Queued deployment ${id} of ${serviceName}\r\n`);
       event(serviceName, 'deploy_queued', { deploymentId: id, source: sourceLabel });
-      deps.queue.enqueue({ id, service: serviceName, run: () => build(dep, source, out) });
+      deps.queue.enqueue({
+        id,
+        service: serviceName,
+        run: () => {
+          const run = build(dep, source, out);
+          runs.set(id, run);
+          return run.finally(() => runs.delete(id));
+        },
+      });
       // if the job is cancelled before it runs: close its log and drop its upload
-      cancelled.set(id, () => {
-        out.write(`\x1b[1;33m==>\x1b[0m Cancelled: a newer deployment replaced this one before its build started\r\n`);
+      cancelled.set(id, (why = 'a newer deployment replaced this one before its build started') => {
+        out.note(`\x1b[1;33m==>\x1b[0m Cancelled: ${why}\r\n`);
         out.end();
         if (source.kind !== 'git') void fs.rm(source.file, { force: true });
       });
@@ -218,30 +406,47 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       const stale = store.deployments.listByStatus(['queued', 'building']);
       for (const dep of stale) {
         store.deployments.update(dep.id, { status: 'interrupted', errorCode: 'ERR_BUILD_INTERRUPTED', error: 'the platform stopped during this build', finishedAt: iso() });
-        await fs.rm(path.join(deps.paths.images, dep.id), { recursive: true, force: true });
+        await removeTree(path.join(deps.paths.images, dep.id), 'image', dep.id);
+      }
+      // images built before their default start command was kept with them: sealed again (an older
+      // version's seal gave up on a FIFO and left the image writable by its service) and looked
+      // at, once
+      for (const dep of store.deployments.listByStatus(['ready', 'live', 'superseded'])) {
+        const service = store.services.get(dep.service);
+        if (!dep.imageDir || dep.defaultStart || !service) continue;
+        try {
+          const removed = await deps.buildLauncher.seal(dep.imageDir);
+          if (removed.length) log.warn('deploy.image_resealed', { deployment: dep.id, removed: describeRemoved(removed) });
+          const start = await RUNTIME_DEFS[service.runtime].defaultStart(dep.imageDir);
+          for (const note of start.notes) log.warn('deploy.default_start_note', { deployment: dep.id, note });
+          store.deployments.update(dep.id, { runtime: service.runtime, defaultStart: start.command });
+        } catch (err) {
+          // the image keeps serving with its runtime's fallback start command; the next start tries again
+          log.error('deploy.image_reseal_failed', { deployment: dep.id, error: describeError(err) });
+        }
       }
       return stale.length;
     },
     idle: () => deps.queue.idle(),
     abortAll() {
-      for (const a of running.values()) a.abort();
+      for (const r of running.values()) r.abort.abort();
+    },
+    async stopBuilds(service) {
+      for (const id of deps.queue.queued(service)) {
+        if (!deps.queue.cancel(id)) continue;
+        const pending = cancelled.get(id);
+        cancelled.delete(id);
+        pending?.('its service was deleted');
+      }
+      const mine = [...running].filter(([, r]) => r.service === service);
+      for (const [, r] of mine) r.abort.abort();
+      await Promise.all(mine.map(([id]) => runs.get(id)));
     },
   };
 }
 
-/** images kept for rollback per plan (DESIGN §5) */
+/** images kept for rollback per plan: the live one and the ones before it */
 export const IMAGES_KEPT = { hobby: 3, pro: 20 } as const;
-
-async function dirSize(dir: string): Promise<number> {
-  let total = 0;
-  const entries = await fs.readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
-  for (const e of entries) {
-    if (!e.isFile()) continue;
-    const st = await fs.lstat(path.join(e.parentPath, e.name)).catch(() => null);
-    total += st?.size ?? 0;
-  }
-  return total;
-}
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;

@@ -1,6 +1,6 @@
 // Env verbs: validate, store encrypted, apply without a redeploy (the pool replaces warm
 // instances gracefully), and say so in the service's log with names only.
-import { z } from 'zod';
+import { z } from '../core/zod.ts';
 import type { Clock } from '../core/clock.ts';
 import { CellhostError } from '../core/errors.ts';
 import { envNameSchema } from '../core/names.ts';

@@ -3,17 +3,25 @@
 // instances gracefully.
 import crypto from 'node:crypto';
 import { RUNTIME_DEFS } from '../../builder/runtimes/index.ts';
-import type { Target } from '../instances/pool.ts';
+import type { Target } from '../instances/pool/types.ts';
 import type { Deployment } from '../store/deployments.ts';
 import type { Service } from '../store/services.ts';
 
-export function startCommandFor(service: Service, imageDir: string): string {
-  return service.startCommand?.trim() || RUNTIME_DEFS[service.runtime].defaultStart(imageDir);
+/**
+ * The service's own start command, else the default worked out from the image after its build
+ * (never here: reading an image is slow and untrusted, and this runs on every sync), else the
+ * runtime's fallback when the image was built for another runtime than the service's now.
+ */
+export function startCommandFor(service: Service, deployment: Deployment): string {
+  const own = service.startCommand?.trim();
+  if (own) return own;
+  if (deployment.defaultStart && deployment.runtime === service.runtime) return deployment.defaultStart;
+  return RUNTIME_DEFS[service.runtime].fallbackStart;
 }
 
 export function buildTarget(service: Service, deployment: Deployment, env: Record<string, string>, envVersion: string): Target {
   const imageDir = deployment.imageDir!;
-  const command = startCommandFor(service, imageDir);
+  const command = startCommandFor(service, deployment);
   const fingerprint = crypto
     .createHash('sha256')
     .update(JSON.stringify([command, service.port, service.memoryMb, service.runtime, service.healthPath, envVersion]))

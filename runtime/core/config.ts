@@ -1,12 +1,19 @@
 // The only place that reads settings: flags win over CELLHOST_* variables, which win over
 // defaults. The env is an argument, so tests pass a plain object.
+import net from 'node:net';
 import path from 'node:path';
-import { z } from 'zod';
+import { z } from './zod.ts';
 import { CellhostError } from './errors.ts';
 
 export interface Address {
   host: string;
   port: number;
+}
+
+/** host uids for services, both ends included */
+export interface UidRange {
+  first: number;
+  last: number;
 }
 
 export interface Config {
@@ -37,6 +44,10 @@ export interface Config {
   maxBodyBytes: number;
   /** how long a client may take to send its request headers */
   headersTimeoutMs: number;
+  /** proxies in front of the router (IPs, CIDRs) whose X-Forwarded-* and Forwarded fields are kept */
+  trustProxy: readonly string[];
+  /** the router's HTTP/1 parser: auto (Node's parser driven directly when usable), node (node:http's server) */
+  httpParser: 'auto' | 'node';
   /** how long clean shutdown waits for in-flight requests */
   shutdownGraceMs: number;
   /** builds running at once on this host */
@@ -45,6 +56,17 @@ export interface Config {
   buildTimeoutS?: number;
   /** overrides the plans' build memory (4 GB hobby, 10 GB pro) when set */
   buildMemoryMb?: number;
+  /** override the plans' limits on what a build leaves (image 2/10 GB, dependency cache 2/10 GB,
+   *  build log 10/50 MB for hobby/pro), each when set */
+  buildMaxImageMb?: number;
+  buildMaxCacheMb?: number;
+  buildMaxLogMb?: number;
+  /** free space a build must leave on the data disk; unset: 1 GB, or 5 % of a smaller disk */
+  buildMinFreeMb?: number;
+  /** git sources may be local paths and file:// URLs (off: a deploy token could read the host's repositories) */
+  gitAllowLocal: boolean;
+  /** git sources may be plain http:// URLs (off: unauthenticated, and a way to the host's LAN) */
+  gitAllowHttp: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   logPretty: boolean;
   /** auto: enforce whatever the host allows, say what it does not; off: run apps as plain children */
@@ -59,8 +81,10 @@ export interface Config {
   standbys: number;
   cgroupRoot: string;
   /** host uids for services: FIRST-LAST */
-  uidRange: { first: number; last: number };
+  uidRange: UidRange;
   netnsSubnet: string;
+  /** private or special IPv4 ranges instances may reach all the same (all others of them are dropped) */
+  egressAllow: readonly string[];
   /** namespaces kept prepared for cold starts */
   netnsWarm: number;
   /** names of namespaces, veths and the nft table: two platforms on one host need different ones */
@@ -122,10 +146,18 @@ const SETTINGS = {
   maxUploadBytes: { flag: 'max-upload-bytes', env: 'CELLHOST_MAX_UPLOAD_BYTES', def: String(200 * 1024 * 1024) },
   maxBodyBytes: { flag: 'max-body-bytes', env: 'CELLHOST_MAX_BODY_BYTES', def: String(100 * 1024 * 1024) },
   headersTimeoutMs: { flag: 'headers-timeout-ms', env: 'CELLHOST_HEADERS_TIMEOUT_MS', def: '20000' },
+  trustProxy: { flag: 'trust-proxy', env: 'CELLHOST_TRUST_PROXY', def: '' },
+  httpParser: { flag: 'http-parser', env: 'CELLHOST_HTTP_PARSER', def: 'auto' },
   shutdownGraceMs: { flag: 'shutdown-grace-ms', env: 'CELLHOST_SHUTDOWN_GRACE_MS', def: '10000' },
   buildConcurrency: { flag: 'build-concurrency', env: 'CELLHOST_BUILD_CONCURRENCY', def: '2' },
   buildTimeoutS: { flag: 'build-timeout-s', env: 'CELLHOST_BUILD_TIMEOUT_S', def: undefined },
   buildMemoryMb: { flag: 'build-memory-mb', env: 'CELLHOST_BUILD_MEMORY_MB', def: undefined },
+  buildMaxImageMb: { flag: 'build-max-image-mb', env: 'CELLHOST_BUILD_MAX_IMAGE_MB', def: undefined },
+  buildMaxCacheMb: { flag: 'build-max-cache-mb', env: 'CELLHOST_BUILD_MAX_CACHE_MB', def: undefined },
+  buildMaxLogMb: { flag: 'build-max-log-mb', env: 'CELLHOST_BUILD_MAX_LOG_MB', def: undefined },
+  buildMinFreeMb: { flag: 'build-min-free-mb', env: 'CELLHOST_BUILD_MIN_FREE_MB', def: undefined },
+  gitAllowLocal: { flag: 'git-allow-local', env: 'CELLHOST_GIT_ALLOW_LOCAL', def: '0' },
+  gitAllowHttp: { flag: 'git-allow-http', env: 'CELLHOST_GIT_ALLOW_HTTP', def: '0' },
   logLevel: { flag: 'log-level', env: 'CELLHOST_LOG_LEVEL', def: 'info' },
   logFormat: { flag: 'log-format', env: 'CELLHOST_LOG_FORMAT', def: undefined },
   isolation: { flag: 'isolation', env: 'CELLHOST_ISOLATION', def: 'auto' },
@@ -135,6 +167,7 @@ const SETTINGS = {
   standbys: { flag: 'standbys', env: 'CELLHOST_STANDBYS', def: '4' },
   uidRange: { flag: 'uid-range', env: 'CELLHOST_UID_RANGE', def: '2000000000-2000065535' },
   netnsSubnet: { flag: 'netns-subnet', env: 'CELLHOST_NETNS_SUBNET', def: '10.213.0.0/16' },
+  egressAllow: { flag: 'egress-allow', env: 'CELLHOST_EGRESS_ALLOW', def: '' },
   netnsWarm: { flag: 'netns-warm', env: 'CELLHOST_NETNS_WARM', def: '4' },
   netnsPrefix: { flag: 'netns-prefix', env: 'CELLHOST_NETNS_PREFIX', def: 'ch' },
   hostRunDir: { flag: 'host-run-dir', env: 'CELLHOST_HOST_RUN_DIR', def: '/run/cellhost' },
@@ -155,6 +188,28 @@ const addressSchema = z.string().transform((text, ctx): Address => {
 });
 const int = (min: number) => z.coerce.number().int().min(min);
 const absolutePath = z.string().startsWith('/', 'an absolute path');
+const flag = z.enum(['0', '1', 'false', 'true', 'no', 'yes'], { message: '1 or 0' }).transform((v) => v === '1' || v === 'true' || v === 'yes');
+
+/** "10.1.2.0/24, 192.168.1.5" → ["10.1.2.0/24", "192.168.1.5/32"]; IPv4 only (instances have no IPv6) */
+const cidrListSchema = z.string().transform((text, ctx): string[] => {
+  const out: string[] = [];
+  for (const item of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(item);
+    const octets = m ? m.slice(1, 5).map(Number) : [];
+    const len = m?.[5] === undefined ? 32 : Number(m[5]);
+    const addr = octets.reduce((n, o) => n * 256 + o, 0);
+    if (!m || octets.some((o) => o > 255) || len > 32) {
+      ctx.addIssue({ code: 'custom', message: `"${item}" is not an IPv4 address or CIDR such as 192.168.1.0/24 (instances have no IPv6)` });
+      return z.NEVER;
+    }
+    if (addr % 2 ** (32 - len) !== 0) {
+      ctx.addIssue({ code: 'custom', message: `"${item}" has host bits set` });
+      return z.NEVER;
+    }
+    out.push(`${octets.join('.')}/${len}`);
+  }
+  return out;
+});
 
 const schema = z.object({
   dataDir: z.string().min(1),
@@ -193,10 +248,30 @@ const schema = z.object({
   maxUploadBytes: int(1024),
   maxBodyBytes: int(0),
   headersTimeoutMs: int(100),
+  trustProxy: z.string().transform((text, ctx) => {
+    const entries = text.split(',').map((e) => e.trim()).filter(Boolean);
+    for (const e of entries) {
+      const [ip, bits, extra] = e.split('/');
+      const family = net.isIP(ip!);
+      if (!family || extra !== undefined || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)))) {
+        ctx.addIssue({ code: 'custom', message: `"${e}" is not an IP address or CIDR (a comma-separated list such as 10.0.0.5, 192.168.1.0/24)` });
+        return z.NEVER;
+      }
+    }
+    return entries;
+  }),
+  httpParser: z.enum(['auto', 'node']),
   shutdownGraceMs: int(0),
   buildConcurrency: int(1),
   buildTimeoutS: z.coerce.number().positive().optional(),
   buildMemoryMb: z.coerce.number().int().min(128).optional(),
+  // fractions allowed: tests and tiny hosts want limits below a megabyte
+  buildMaxImageMb: z.coerce.number().positive().optional(),
+  buildMaxCacheMb: z.coerce.number().positive().optional(),
+  buildMaxLogMb: z.coerce.number().positive().optional(),
+  buildMinFreeMb: z.coerce.number().min(0).optional(),
+  gitAllowLocal: flag,
+  gitAllowHttp: flag,
   logLevel: z.enum(['debug', 'info', 'warn', 'error']),
   logFormat: z.enum(['json', 'pretty']).optional(),
   isolation: z.enum(['auto', 'off']),
@@ -219,6 +294,7 @@ const schema = z.object({
     return { first, last };
   }),
   netnsSubnet: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'an IPv4 CIDR such as 10.213.0.0/16'),
+  egressAllow: cidrListSchema,
   netnsWarm: z.coerce.number().int().min(0).max(256),
   netnsPrefix: z.string().regex(/^[a-z][a-z0-9]{0,5}$/, '1–6 lowercase letters and digits, starting with a letter'),
   hostRunDir: z.string().startsWith('/', 'an absolute path'),
@@ -273,10 +349,18 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     maxUploadBytes: v.maxUploadBytes,
     maxBodyBytes: v.maxBodyBytes,
     headersTimeoutMs: v.headersTimeoutMs,
+    trustProxy: Object.freeze(v.trustProxy),
+    httpParser: v.httpParser,
     shutdownGraceMs: v.shutdownGraceMs,
     buildConcurrency: v.buildConcurrency,
     buildTimeoutS: v.buildTimeoutS,
     buildMemoryMb: v.buildMemoryMb,
+    buildMaxImageMb: v.buildMaxImageMb,
+    buildMaxCacheMb: v.buildMaxCacheMb,
+    buildMaxLogMb: v.buildMaxLogMb,
+    buildMinFreeMb: v.buildMinFreeMb,
+    gitAllowLocal: v.gitAllowLocal,
+    gitAllowHttp: v.gitAllowHttp,
     logLevel: v.logLevel,
     logPretty: v.logFormat ? v.logFormat === 'pretty' : Boolean(input.isTTY),
     isolation: v.isolation,
@@ -287,6 +371,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     cgroupRoot: v.cgroupRoot,
     uidRange: v.uidRange,
     netnsSubnet: v.netnsSubnet,
+    egressAllow: Object.freeze(v.egressAllow),
     netnsPrefix: v.netnsPrefix,
     netnsWarm: v.netnsWarm,
     hostRunDir: v.hostRunDir,
@@ -317,5 +402,10 @@ export function redactConfig(config: Config): Record<string, unknown> {
     https: config.https ? `${config.https.host}:${config.https.port}` : 'off',
     adminToken: config.adminToken ? '[redacted]' : undefined,
     masterKey: config.masterKey ? '[redacted]' : undefined,
+    // unset limits are the plans' own: say so rather than leave them out
+    buildMaxImageMb: config.buildMaxImageMb ?? 'plan (hobby 2048, pro 10240)',
+    buildMaxCacheMb: config.buildMaxCacheMb ?? 'plan (hobby 2048, pro 10240)',
+    buildMaxLogMb: config.buildMaxLogMb ?? 'plan (hobby 10, pro 50)',
+    buildMinFreeMb: config.buildMinFreeMb ?? 'auto (1024, or 5 % of a smaller disk)',
   };
 }

@@ -32,12 +32,16 @@ export const ERROR_STATUS = {
   ERR_SOURCE_INVALID: 400, // archive corrupt, escaping entries, links out, devices
   ERR_SOURCE_TOO_LARGE: 413, // archive unpacks past the size or entry limit
   ERR_SOURCE_GIT: 400, // git clone or checkout failed
+  ERR_SOURCE_GIT_URL: 400, // a git URL cellhost does not clone: a local path, file://, plain http (unless allowed), another transport
   ERR_RUNTIME_UNKNOWN: 400, // runtime not one of python, node, go, rust
   ERR_RUNTIME_MISSING: 422, // the runtime's toolchain is not installed on the host
   ERR_BUILD_FAILED: 422, // build command exited non-zero
   ERR_BUILD_TIMEOUT: 422, // build ran past its plan's time limit
   ERR_BUILD_INTERRUPTED: 500, // platform stopped during the build
   ERR_BUILD_CANCELLED: 409, // superseded by a newer deploy while queued
+  ERR_BUILD_TOO_LARGE: 422, // the build's image or dependency cache grew past its plan's limit
+  ERR_MANIFEST_INVALID: 422, // cellhost.toml / cellhost.json unreadable, not valid, an unknown key or a wrong value (line and key named)
+  ERR_ENV_REQUIRED: 422, // variables the manifest requires are not set for the service
   ERR_HOST_UNKNOWN: 404, // router: Host names no service
   ERR_NO_DEPLOYMENT: 503, // router: service has no live deployment yet
   ERR_APP_EXITED: 502, // instance exited before it was ready
@@ -53,7 +57,25 @@ export const ERROR_STATUS = {
   ERR_NATIVE_ADDON: 500, // an embedded native addon could not be extracted or loaded
   ERR_SANDBOX_SETUP: 500, // bubblewrap sandbox, its uid or a bind of a host path could not be prepared
   ERR_NETNS_SETUP: 500, // a network namespace, veth, shaping or firewall rule could not be set up or removed
+  ERR_EXPORT_TOOL_MISSING: 500, // export: skopeo or umoci is not installed on this host
+  ERR_EXPORT_NO_BUILD: 409, // export: the service has no live build (deploy it first)
+  ERR_EXPORT_BASE_IMAGE: 502, // export: a base image could not be resolved or pulled
+  ERR_EXPORT_IMAGE_BUILD: 500, // export: the service's OCI image could not be assembled
+  ERR_EXPORT_REGISTRY: 502, // export: the registry refused the push or could not be reached
+  ERR_EXPORT_UNMAPPABLE: 422, // export: a setting Knative cannot express (e.g. a port Knative reserves)
+  ERR_EXPORT_OUT_NOT_EMPTY: 409, // export: --out names a non-empty directory and --force was not given
+  ERR_IMPORT_INVALID: 400, // import: the file is not a Knative Service manifest cellhost can read
+  ERR_IMPORT_IMAGE_ONLY: 422, // import: a Knative Service that only names an image (no cellhost runtime to build from)
+  ERR_BACKUP_INVALID: 400, // a backup file is truncated, damaged, altered or not a cellhost backup: nothing restored
+  ERR_DATA_TOO_NEW: 500, // the data dir's schema is newer than this version knows: refused, nothing changed
   ERR_DISK_FULL: 507, // the data dir's disk is full: uploads, builds and writes fail until space is freed
+  ERR_DISK_LOW: 507, // a build would leave the data disk with less free space than its floor
+  ERR_CRON_NOT_FOUND: 404, // the service has no cron job by that name
+  ERR_CRON_EXISTS: 409, // the service has a cron job by that name already
+  ERR_TASK_NOT_FOUND: 404, // no task by that id
+  ERR_TASK_NOT_DEAD: 409, // retry of a task that is not dead-lettered (it is queued, running or done)
+  ERR_BODY_TIMEOUT: 408, // router: a task's body did not arrive within its time limit
+  ERR_METHOD_NOT_ALLOWED: 405, // router: a task was sent with a method other than POST, PUT, PATCH or DELETE
   ERR_INTERNAL: 500, // anything unexpected; details only in the platform log
 } as const;
 

@@ -1,8 +1,8 @@
 // Validation rules shared by the API, the CLI and the UI.
 import net from 'node:net';
 import url from 'node:url';
-import { z } from 'zod';
 import { CellhostError } from './errors.ts';
+import { z } from './zod.ts';
 
 /** A service name is a DNS label: it becomes `<name>.<domain>`. */
 export const serviceNameSchema = z

@@ -35,7 +35,10 @@ export function appArgv(spec: Pick<InstanceSpec, 'command' | 'held'>): string[] 
 
 export interface Launch {
   argv: string[];
+  /** the whole environment of the spawned process (for a sandbox: only what the chain before it needs) */
   env: Record<string, string>;
+  /** data the process reads on fds 3, 4, … (a sandbox's options, its env among them, and seccomp program) */
+  fds?: readonly Uint8Array[];
   cwd: string;
   upstream: { host: string; port: number };
   /** ask the app to stop (SIGTERM where it will see it); false when the launcher cannot, so the
@@ -78,7 +81,11 @@ export function runtimePathEnv(runtime: RuntimeName, appDir: string, toolDirs: r
   return { PATH: [`${appDir}/.venv/bin`, ...dirs].join(':'), VIRTUAL_ENV: `${appDir}/.venv` };
 }
 
-/** Variables every instance gets, whatever launcher runs it (DESIGN §6); appDir is where it sees its code. */
+/**
+ * Variables every instance gets, whatever launcher runs it: PATH, HOME, TMPDIR and LANG, which the
+ * service's own variables may override, then PORT and CELLHOST_*, which they may not. appDir is
+ * where the app sees its code.
+ */
 export function platformEnv(spec: InstanceSpec, port: number, home: string, appDir: string): Record<string, string> {
   return {
     ...runtimePathEnv(spec.runtime, appDir),
@@ -107,7 +114,7 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
 
 /**
  * No isolation: the app runs as the platform's user on a loopback port chosen for it, with
- * `$PORT` injected (DESIGN §4's fallback). Its HOME and TMPDIR are a private dir removed on release.
+ * `$PORT` injected: the fallback where the host cannot isolate. Its HOME and TMPDIR are a private dir removed on release.
  */
 export function createDirectLauncher(opts: { runDir: string; reasons?: string[] }): Launcher {
   return {

@@ -2,6 +2,7 @@
 // dispose() that always leaves nothing running.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { CellhostError } from '../core/errors.ts';
+import { fdPipes, feedFds } from '../sandbox/run-command.ts';
 import type { Launch } from './launcher.ts';
 import { LineSplitter, TailBuffer } from './output.ts';
 import { waitForPort } from './readiness.ts';
@@ -52,10 +53,11 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
   const child: ChildProcess = spawn(launch.argv[0]!, launch.argv.slice(1), {
     cwd: launch.cwd,
     env: launch.env,
-    stdio: [opts.held ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    stdio: [opts.held ? 'pipe' : 'ignore', 'pipe', 'pipe', ...fdPipes(launch.fds)],
     // its own process group, so the whole tree can be signalled at once
     detached: true,
   });
+  feedFds(child, launch.fds);
   const pid = child.pid ?? -1;
   for (const stream of ['stdout', 'stderr'] as const) {
     const splitter = new LineSplitter((line) => {

@@ -1,9 +1,10 @@
-// The launcher with the full sandbox (DESIGN §4): the app runs as its service's uid inside
+// The launcher with the full sandbox: the app runs as its service's uid inside
 // bubblewrap (everything read-only but a private /tmp sized by the memory), in a prepared
 // network namespace where it listens on its own serving port at its own address, with a clean
 // environment. Composes with the cgroup launcher, which wraps this argv from the outside.
+// The environment and bwrap's options travel on fds 3 and 4 (Launch.fds), never on a command line.
 import type { RuntimeName } from '../core/names.ts';
-import { baseSandboxEnv, buildSandboxArgv, findSandboxAppPid, type SandboxBind } from '../sandbox/bwrap.ts';
+import { baseSandboxEnv, buildSandboxCommand, findSandboxAppPid, type SandboxBind, type SandboxHardening } from '../sandbox/bwrap.ts';
 import { bandwidthForMemory, type NetnsPool } from '../sandbox/netns.ts';
 import { findToolchain } from '../sandbox/toolchains.ts';
 import { appArgv, platformEnv, type InstanceSpec, type IsolationReport, type Launch, type Launcher } from './launcher.ts';
@@ -18,6 +19,8 @@ export interface SandboxLauncherOptions {
   uidFor(service: string): number;
   paths: SandboxPaths;
   report: IsolationReport;
+  /** what the host's bubblewrap adds (probeSandbox) */
+  hardening: SandboxHardening;
 }
 
 /** binds for a runtime's toolchain, each made reachable for the sandbox uid */
@@ -39,21 +42,21 @@ export function createSandboxLauncher(opts: SandboxLauncherOptions): Launcher {
       const [imageDir, tools] = await Promise.all([opts.paths.reachable(spec.imageDir), toolchainMounts(spec.runtime, opts.paths)]);
       const lease = await opts.netns.acquire({ bandwidthMbit: bandwidthForMemory(spec.memoryMb) });
       const env = sandboxEnv(spec.runtime, tools.pathDirs, platformEnv(spec, spec.port, '/tmp', '/app'));
-      const argv = lease.enterArgv(
-        buildSandboxArgv({
-          uid,
-          gid: uid,
-          imageDir,
-          tmpSizeBytes: spec.memoryMb * 1024 * 1024,
-          roBinds: tools.binds,
-          env,
-          hostname: spec.service,
-          argv: appArgv(spec),
-        }),
-      );
+      const sandbox = buildSandboxCommand({
+        uid,
+        gid: uid,
+        imageDir,
+        tmpSizeBytes: spec.memoryMb * 1024 * 1024,
+        roBinds: tools.binds,
+        env,
+        hostname: spec.service,
+        argv: appArgv(spec),
+        hardening: opts.hardening,
+      });
       let released = false;
       return {
-        argv,
+        argv: lease.enterArgv(sandbox.argv),
+        fds: sandbox.fds,
         // the chain up to bwrap runs as root with only what it needs to find its tools
         env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
         cwd: '/',

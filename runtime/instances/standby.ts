@@ -2,7 +2,7 @@
 // cgroup, the network namespace and the sandbox are set up and a shell inside waits on stdin
 // (InstanceSpec.held); a cold start then only writes a line and the app's own start is all
 // that is left. Without one, the exec chain alone (cgroup join, nsenter, setpriv, bwrap, bash)
-// costs ~11 ms and the preparation 3–12 ms more on the request's path (NOTES, issue 8).
+// costs ~11 ms and the preparation 3–12 ms more on the request's path (docs/benchmarks.md).
 //
 // A standby holds a namespace, a cgroup and two small processes but no CPU and is not billed
 // (no app runs). Only the most recently idle services keep one (`max`, oldest dropped first).
@@ -25,8 +25,9 @@ export interface StandbySet {
   prepare(service: string, generation: string, spec: Omit<InstanceSpec, 'instanceId'>): void;
   /** the service's standby for this generation, still alive, taken out of the set; else null */
   take(service: string, generation: string): Standby | null;
-  /** drop the service's standby (deleted, new version, or it keeps instances now) */
-  discard(service: string): void;
+  /** drop the service's standby (deleted, new version, or it keeps instances now); resolves once
+   *  it (and one being prepared) has exited */
+  discard(service: string): Promise<void>;
   size(): number;
   close(): Promise<void>;
 }
@@ -49,19 +50,21 @@ export function createStandbySet(opts: StandbyOptions): StandbySet {
   const preparing = new Map<string, string>();
   const disposing = new Set<Promise<void>>();
   const inFlight = new Set<Promise<void>>();
+  const inFlightFor = new Map<string, Promise<void>>();
   let closed = false;
 
-  const dispose = (sb: Standby): void => {
+  const dispose = (sb: Standby): Promise<void> => {
     const p = sb.proc.dispose(0).catch((err) => opts.log.warn('standby.dispose_failed', { service: sb.service, error: describeError(err) }));
     disposing.add(p);
     void p.finally(() => disposing.delete(p));
+    return p;
   };
 
-  const drop = (service: string): void => {
+  const drop = async (service: string): Promise<void> => {
     const sb = ready.get(service);
     if (!sb) return;
     ready.delete(service);
-    dispose(sb);
+    await dispose(sb);
   };
 
   return {
@@ -77,18 +80,18 @@ export function createStandbySet(opts: StandbyOptions): StandbySet {
           const sb: Standby = { id, service, generation, launch, proc };
           // superseded while it was prepared (a newer version, a delete, the pool closing)
           if (closed || preparing.get(service) !== generation) {
-            dispose(sb);
+            await dispose(sb);
             return;
           }
           preparing.delete(service);
-          drop(service);
+          void drop(service);
           ready.set(service, sb);
-          while (ready.size > opts.max) drop(ready.keys().next().value!);
+          while (ready.size > opts.max) void drop(ready.keys().next().value!);
           void proc.exited.then(() => {
             if (ready.get(service) !== sb) return;
             ready.delete(service);
             opts.log.warn('standby.exited', { service, lastLines: proc.tail() });
-            dispose(sb);
+            void dispose(sb);
           });
         } catch (err) {
           if (preparing.get(service) === generation) preparing.delete(service);
@@ -96,7 +99,11 @@ export function createStandbySet(opts: StandbyOptions): StandbySet {
         }
       })();
       inFlight.add(p);
-      void p.finally(() => inFlight.delete(p));
+      inFlightFor.set(service, p);
+      void p.finally(() => {
+        inFlight.delete(p);
+        if (inFlightFor.get(service) === p) inFlightFor.delete(service);
+      });
     },
 
     take(service, generation) {
@@ -104,15 +111,15 @@ export function createStandbySet(opts: StandbyOptions): StandbySet {
       if (!sb) return null;
       ready.delete(service);
       if (sb.generation !== generation || sb.proc.isExited()) {
-        dispose(sb);
+        void dispose(sb);
         return null;
       }
       return sb;
     },
 
-    discard(service) {
+    async discard(service) {
       preparing.delete(service);
-      drop(service);
+      await Promise.all([inFlightFor.get(service), drop(service)]);
     },
 
     size: () => ready.size,
@@ -121,7 +128,7 @@ export function createStandbySet(opts: StandbyOptions): StandbySet {
       closed = true;
       preparing.clear();
       await Promise.all([...inFlight]);
-      for (const service of [...ready.keys()]) drop(service);
+      for (const service of [...ready.keys()]) void drop(service);
       await Promise.all([...disposing]);
     },
   };

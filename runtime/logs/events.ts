@@ -55,7 +55,15 @@ export function describeEvent(event: string, f: Record<string, unknown>): string
     case 'certificate_pending_dns':
       return `certificate for ${f.domain} waits for DNS: ${f.message}`;
     case 'service_updated':
-      return `settings changed: ${(f.fields as string[] | undefined)?.join(', ')}`;
+      return `settings changed${f.by ? ` by ${f.by === 'defaults' ? 'a deployment without a manifest (back to defaults)' : `the live deployment's ${f.by}`}` : ''}: ${(f.fields as string[] | undefined)?.join(', ')}`;
+    case 'cron_failed':
+      return `cron job ${f.job} failed${f.scheduledAt ? ` (run for ${f.scheduledAt})` : ' (run by hand)'}: ${f.statusCode ? `the app answered ${f.statusCode}` : 'no answer'}${f.error ? ` (${f.error})` : ''}`;
+    case 'cron_missed':
+      return `cron job ${f.job}: ${f.count} scheduled time(s) missed while the platform was down (${f.from} to ${f.to})`;
+    case 'cron_skipped':
+      return `cron job ${f.job}: the run for ${f.scheduledAt} was skipped, the previous run was still going`;
+    case 'task_dead':
+      return `task ${f.taskId} dead-lettered after ${f.attempts} attempt(s): ${f.error}`;
     default:
       return event.replace(/_/g, ' ');
   }

@@ -5,7 +5,7 @@ import http2 from 'node:http2';
 import type net from 'node:net';
 import { Readable } from 'node:stream';
 import type tls from 'node:tls';
-import type { ExchangeListener, RouterRequest, RouterResponse } from './http1.ts';
+import { RouterRequest, type RouterResponse } from './request.ts';
 
 export interface H2Options {
   /** the router's request handling */
@@ -94,50 +94,27 @@ export function createH2Handler(opts: H2Options): H2Handler {
 }
 
 /** a stream's request as the router reads it: its header fields as HTTP/1.1 would carry them */
-class H2Request implements RouterRequest {
-  readonly method: string;
-  readonly url: string;
-  readonly host: string | undefined;
-  readonly rawHeaders: string[] = [];
-  readonly names: string[] = [];
-  readonly connection: string | undefined = undefined;
-  readonly accept: string | undefined;
-  readonly contentLength: string | undefined;
-  readonly requestId: string | undefined;
-  readonly forwardedFor: string | undefined;
-  readonly forwardedProto: string | undefined;
-  readonly secure = true;
+class H2Request extends RouterRequest {
   readonly res: H2Response;
-  body: Readable | null = null;
-  complete = false;
-  bodyLimit = Infinity;
-  listener: ExchangeListener | null = null;
-  onComplete: (() => void) | null = null;
-  private received = 0;
-  private dumping = false;
 
   constructor(
     private readonly stream: http2.ServerHttp2Stream,
     headers: http2.IncomingHttpHeaders,
-    readonly socket: net.Socket,
+    private readonly tlsSocket: net.Socket,
     ended: boolean,
   ) {
-    this.method = headers[':method'] ?? 'GET';
-    this.url = headers[':path'] ?? '/';
-    this.host = headers[':authority'] ?? headers.host;
-    this.accept = headers.accept;
-    this.contentLength = headers['content-length'];
-    this.requestId = one(headers['x-request-id']);
-    this.forwardedFor = one(headers['x-forwarded-for']);
-    this.forwardedProto = one(headers['x-forwarded-proto']);
-    // the app gets a Host field, as over HTTP/1.1
-    if (this.host !== undefined) this.push('host', this.host);
+    // the app gets a Host field, as over HTTP/1.1; the other fields as they came (HTTP/2 names
+    // are lowercase already)
+    const raw: string[] = [];
+    const host = headers[':authority'] ?? headers.host;
+    if (host !== undefined) raw.push('host', host);
     for (const name of Object.keys(headers)) {
       if (name.charCodeAt(0) === 58 /* : */ || name === 'host') continue;
       const value = headers[name];
-      if (Array.isArray(value)) for (const v of value) this.push(name, v);
-      else if (value !== undefined) this.push(name, value);
+      if (Array.isArray(value)) for (const v of value) raw.push(name, v);
+      else if (value !== undefined) raw.push(name, value);
     }
+    super(headers[':method'] ?? 'GET', headers[':path'] ?? '/', 1, true, raw);
     this.res = new H2Response(stream, this);
     if (ended) {
       this.complete = true;
@@ -149,9 +126,8 @@ class H2Request implements RouterRequest {
     });
   }
 
-  private push(name: string, value: string): void {
-    this.rawHeaders.push(name, value);
-    this.names.push(name, '');
+  get socket(): net.Socket {
+    return this.tlsSocket;
   }
 
   private readBody(): void {
@@ -185,10 +161,6 @@ class H2Request implements RouterRequest {
     if (body && !body.destroyed) body.destroy();
     this.stream.resume();
   }
-}
-
-function one(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v.join(', ') : v;
 }
 
 class H2Response implements RouterResponse {

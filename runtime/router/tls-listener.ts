@@ -4,15 +4,15 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import type { H2Handler } from './h2.ts';
-import type { Http1Server } from './http1.ts';
+import type { RouterServer } from './request.ts';
 
 export interface TlsListenerOptions {
   /** the certificate for a server name, or null: the handshake fails */
   contextFor(servername: string): tls.SecureContext | null;
   /** the acme-tls/1 certificate of a TLS-ALPN-01 challenge under way for this name, or null */
   challengeContextFor(servername: string): tls.SecureContext | null;
-  /** serves HTTP/1.1 connections (the router) */
-  http1: Http1Server;
+  /** serves HTTP/1.1 connections (the router, whichever HTTP/1 server it runs on) */
+  http1: Pick<RouterServer, 'adopt'>;
   /** serves HTTP/2 ones */
   h2: H2Handler;
   /** a client must finish its handshake within this (as its headers on the plain listener) */

@@ -11,7 +11,7 @@
 // The stage dir and its parents must be searchable by others (e.g. /run/cellhost/binds, 0755).
 // Mounts live until close(); a crash leaves them, and reclaimLeftovers() unmounts them at the next start.
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readFile, readdir, realpath, rmdir, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, readdir, realpath, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CellhostError, describeError } from '../core/errors.ts';
 import { silentLogger, type Logger } from '../core/log.ts';
@@ -78,6 +78,8 @@ export function createBindStage(opts: { dir: string; log?: Logger }): BindStage 
 
   const mountOne = async (real: string): Promise<string> => {
     await mkdir(dir, { recursive: true, mode: 0o755 });
+    // explicit: the platform runs with umask 077, and the sandbox uids must walk through
+    await chmod(dir, 0o755);
     if (!(await isReachableByOthers(path.join(dir, 'x')))) {
       throw new CellhostError('ERR_SANDBOX_SETUP', `bind stage ${dir} is not searchable by others: sandboxes could not use it`);
     }

@@ -1,4 +1,4 @@
-// The filesystem sandbox (DESIGN §4): argv for `setpriv … bwrap … -- app`, and a host probe.
+// The filesystem sandbox: argv for `setpriv … bwrap … -- app`, and a host probe.
 //
 // setpriv drops to the service's uid (no groups, no capabilities, empty bounding set,
 // no_new_privs) before bwrap runs, so bwrap sets up the sandbox unprivileged inside a user
@@ -20,10 +20,24 @@
 // - nothing else: no data dir, no other images, no /root, no /home, no /var, no /run, no /sys.
 // The sandbox's root and /dev are remounted read-only at the end, so nothing can be created
 // there either (bwrap leaves both writable otherwise); /dev/shm is therefore read-only too.
+//
+// What the app can do beyond that (the hardening):
+// - no user namespaces of its own (--disable-userns): `unshare -U -r` would hand it every
+//   capability over new mount and network namespaces, the usual first step of a kernel exploit;
+// - a seccomp filter (seccomp.ts) refuses the calls a container runtime's default profile refuses.
+//
+// Nothing of the sandbox is on a command line. /proc/PID/cmdline is readable by every user of
+// the host, and bwrap's own (which its pid-1 init inside the sandbox shares) would show the
+// service's environment (--setenv NAME VALUE) and the data dir's paths. bwrap reads all its
+// options from fd 3 instead (--args 3) and the seccomp program from fd 4; its command line is
+// `bwrap --args 3 -- <the app's command>`. The environment reaches the app only through its own
+// environ, which /proc shows to the same uid and root alone; the chain before bwrap (cgroup join,
+// nsenter, setpriv) runs with a fixed PATH and never sees it.
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { CellhostError } from '../core/errors.ts';
 import { envNameSchema } from '../core/names.ts';
 import { runCommand } from './run-command.ts';
+import { seccompProgramFor } from './seccomp.ts';
 
 export interface SandboxBind {
   /** host path bubblewrap can resolve as the service uid (see bind-stage.ts) */
@@ -52,6 +66,32 @@ export interface SandboxSpec {
   hostname?: string;
   /** e.g. ['bash', '-c', startCommand] */
   argv: readonly string[];
+  /** what the host's bubblewrap can enforce beyond the namespaces (default: everything) */
+  hardening?: SandboxHardening;
+}
+
+export interface SandboxHardening {
+  /** bwrap ≥ 0.8: the app cannot create user namespaces */
+  disableUserns: boolean;
+  /** the seccomp program (seccomp.ts), or null where there is none for the architecture */
+  seccomp: Uint8Array | null;
+}
+
+/** A sandbox ready to spawn: its command line, and what it must read on fds 3, 4, … */
+export interface SandboxCommand {
+  /** `setpriv … -- bwrap --args 3 -- <app>`: nothing secret, no host path */
+  argv: string[];
+  /** the data for fd 3 (bwrap's options, NUL-separated) and fd 4 (the seccomp program, if any) */
+  fds: Buffer[];
+}
+
+/** the fd bwrap reads its options from; the seccomp program follows on the next */
+export const SANDBOX_FIRST_FD = 3;
+
+let defaultHardening: SandboxHardening | undefined;
+/** full hardening for this host's architecture */
+export function fullHardening(): SandboxHardening {
+  return (defaultHardening ??= { disableUserns: true, seccomp: seccompProgramFor() });
 }
 
 /** The merged-/usr links every sandbox gets (Debian 12, Ubuntu, Fedora, Arch are merged-/usr). */
@@ -91,8 +131,8 @@ function assertId(n: number, what: string): void {
   }
 }
 
-/** ['setpriv', …, 'bwrap', …, '--', ...spec.argv]: pure, so the exact sandbox is unit-testable. */
-export function buildSandboxArgv(spec: SandboxSpec): string[] {
+/** The sandbox's command and its fds' data: pure, so the exact sandbox is unit-testable. */
+export function buildSandboxCommand(spec: SandboxSpec): SandboxCommand {
   assertId(spec.uid, 'uid');
   assertId(spec.gid, 'gid');
   assertAbsolute(spec.imageDir, 'imageDir');
@@ -113,8 +153,11 @@ export function buildSandboxArgv(spec: SandboxSpec): string[] {
     '--',
   ];
 
+  const hardening = spec.hardening ?? fullHardening();
   const bwrap = [
-    'bwrap',
+    // bwrap, unprivileged, always makes a user namespace; named here because --disable-userns needs it
+    '--unshare-user',
+    ...(hardening.disableUserns ? ['--disable-userns'] : []),
     '--unshare-pid',
     '--unshare-ipc',
     '--unshare-uts',
@@ -157,14 +200,23 @@ export function buildSandboxArgv(spec: SandboxSpec): string[] {
     }
     bwrap.push('--setenv', k, v);
   }
-  bwrap.push('--');
-  return [...setpriv, ...bwrap, ...spec.argv];
+  if (hardening.seccomp) bwrap.push('--seccomp', String(SANDBOX_FIRST_FD + 1));
+  const fds = [Buffer.from(bwrap.map((a) => a + '\0').join(''))];
+  if (hardening.seccomp) fds.push(Buffer.from(hardening.seccomp));
+  return { argv: [...setpriv, 'bwrap', '--args', String(SANDBOX_FIRST_FD), '--', ...spec.argv], fds };
+}
+
+/** bwrap's options as it reads them from fd 3 (for tests and diagnostics) */
+export function sandboxOptions(cmd: SandboxCommand): string[] {
+  return cmd.fds[0]!.toString('utf8').split('\0').slice(0, -1);
 }
 
 export interface SandboxProbe {
   available: boolean;
   /** each protection that is off, and what to do about it */
   reasons: string[];
+  /** what the sandboxes of this host can add to the namespaces */
+  hardening: SandboxHardening;
 }
 
 async function readNumber(file: string): Promise<number | undefined> {
@@ -173,17 +225,21 @@ async function readNumber(file: string): Promise<number | undefined> {
 }
 
 /**
- * Can this host run `buildSandboxArgv` sandboxes? Checks root, setpriv, bwrap, user namespaces,
- * a merged /usr, then runs a real sandbox (`true` as uid `probeUid`) to catch what static checks
- * cannot (LSM restrictions on user namespaces, a seccomp'd container).
+ * Can this host run `buildSandboxCommand` sandboxes? Checks root, setpriv, bwrap (and whether it
+ * can disable user namespaces), user namespaces, a merged /usr, then runs a real sandbox (`true`
+ * as uid `probeUid`, hardened) to catch what static checks cannot (LSM restrictions on user
+ * namespaces, a seccomp'd container).
  */
 export async function probeSandbox(opts: { probeUid?: number } = {}): Promise<SandboxProbe> {
   const reasons: string[] = [];
   if (process.getuid?.() !== 0) reasons.push('not running as root: cannot run apps as per-service uids (run cellhost as root)');
-  const [bwrapV, setprivV] = await Promise.all([
+  const [bwrapV, bwrapHelp, setprivV] = await Promise.all([
     runCommand('bwrap', ['--version'], { timeoutMs: 5000 }),
+    runCommand('bwrap', ['--help'], { timeoutMs: 5000 }),
     runCommand('setpriv', ['--version'], { timeoutMs: 5000 }),
   ]);
+  const seccomp = seccompProgramFor();
+  const hardening: SandboxHardening = { disableUserns: bwrapHelp.stdout.includes('--disable-userns'), seccomp };
   if (bwrapV.spawnError || bwrapV.code !== 0) reasons.push('bubblewrap (bwrap) not installed: apt-get install bubblewrap');
   if (setprivV.spawnError || setprivV.code !== 0) reasons.push('setpriv not installed: apt-get install util-linux');
   const maxUserNs = await readNumber('/proc/sys/user/max_user_namespaces');
@@ -196,9 +252,9 @@ export async function probeSandbox(opts: { probeUid?: number } = {}): Promise<Sa
       reasons.push(`${link} is not a symlink to ${target}: the sandbox expects a merged-/usr host`);
     }
   }
-  if (reasons.length > 0) return { available: false, reasons };
+  if (reasons.length > 0) return { available: false, reasons, hardening };
 
-  const argv = buildSandboxArgv({
+  const cmd = buildSandboxCommand({
     uid: opts.probeUid ?? 65534,
     gid: opts.probeUid ?? 65534,
     imageDir: '/usr',
@@ -206,16 +262,21 @@ export async function probeSandbox(opts: { probeUid?: number } = {}): Promise<Sa
     roBinds: [],
     env: baseSandboxEnv(),
     argv: ['/usr/bin/true'],
+    hardening,
   });
-  const r = await runCommand(argv[0]!, argv.slice(1), { timeoutMs: 10_000 });
+  const r = await runCommand(cmd.argv[0]!, cmd.argv.slice(1), { timeoutMs: 10_000, fds: cmd.fds });
   if (r.spawnError || r.code !== 0) {
     const restricted = await readNumber('/proc/sys/kernel/apparmor_restrict_unprivileged_userns');
     reasons.push(
       `a test sandbox failed: ${r.stderr.trim() || `exit ${r.code ?? r.signal}`}` +
         (restricted === 1 ? ' (AppArmor restricts unprivileged user namespaces: allow bwrap in its profile)' : ''),
     );
+    return { available: false, reasons, hardening };
   }
-  return { available: reasons.length === 0, reasons };
+  // the sandbox works: what it lacks is said, not a reason to run apps without it
+  if (!hardening.disableUserns) reasons.push(`bubblewrap ${bwrapV.stdout.trim()} cannot disable user namespaces (0.8 can): apps may make nested user namespaces`);
+  if (!seccomp) reasons.push(`no seccomp filter for the ${process.arch} architecture: apps reach every system call`);
+  return { available: true, reasons, hardening };
 }
 
 async function childPids(pid: number): Promise<number[]> {

@@ -77,7 +77,7 @@ export function parseOwnedName(prefix: string, kind: 'ns' | 'if', name: string):
   return m ? Number(m[1]) : undefined;
 }
 
-/** DESIGN §2: 1000 Mbit/s per 1769 MB of memory, never below 64 Mbit/s */
+/** bandwidth follows memory as CPU does: 1000 Mbit/s per 1769 MB, never below 64 Mbit/s */
 export function bandwidthForMemory(memoryMb: number): number {
   return Math.max(64, Math.round((1000 * memoryMb) / 1769));
 }
@@ -94,4 +94,26 @@ export function tbfArgs(rateMbit: number): string[] {
   const bytesPerSecond = (rateMbit * 1_000_000) / 8;
   const burst = Math.max(32 * 1024, Math.ceil(bytesPerSecond / 100));
   return ['tbf', 'rate', `${rateMbit}mbit`, 'burst', String(burst), 'latency', '20ms'];
+}
+
+/**
+ * The IPv4 nameservers of a resolv.conf. A loopback one (systemd-resolved's 127.0.0.53) is not
+ * usable from a namespace, whose loopback is its own: it is returned apart, for a warning.
+ */
+export function parseNameservers(resolvConf: string): { usable: string[]; loopback: string[] } {
+  const usable: string[] = [];
+  const loopback: string[] = [];
+  for (const line of resolvConf.split('\n')) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line);
+    if (!m) continue;
+    let n: number;
+    try {
+      n = ipToNumber(m[1]!);
+    } catch {
+      continue; // IPv6: instances have no IPv6 route
+    }
+    const list = Math.floor(n / 2 ** 24) === 127 ? loopback : usable;
+    if (!list.includes(m[1]!)) list.push(m[1]!);
+  }
+  return { usable, loopback };
 }

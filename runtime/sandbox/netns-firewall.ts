@@ -5,8 +5,15 @@
 // - instance → instance: dropped (forwarding between two pool veths);
 // - instance → the host itself (any address, any port: the admin listener, the router, sshd):
 //   dropped, except replies on connections the host opened (the router connects to instances);
-// - instance → 169.254.0.0/16 (cloud metadata at 169.254.169.254, link-local): dropped;
-// - instance → IPv6: dropped (the veths carry no IPv6 addresses at all);
+// - instance → the pool's own subnet (another slot, or a released one, whose /30 route is gone
+//   and whose packets would leave by the default route): dropped, whatever the allow list says;
+// - instance → private and special ranges (EGRESS_BLOCKED: RFC 1918, carrier-grade NAT,
+//   link-local with cloud metadata at 169.254.169.254, multicast, "this network", reserved):
+//   dropped, so a homelab's router and NAS are out of reach. Ranges in `egressAllow`
+//   (CELLHOST_EGRESS_ALLOW) are accepted before that, and so is DNS (udp/tcp 53) to the host's
+//   nameservers (/etc/resolv.conf), which are often on a private address;
+// - instance → IPv6: dropped (the veths carry no IPv6 addresses at all, so link-local fe80::/10
+//   and ULA fc00::/7 are closed with the rest);
 // - anything → instance through forwarding: only replies, so nothing outside can reach an
 //   instance even with a route to the pool's subnet;
 // - instance → elsewhere: forwarded and masqueraded behind the host's address.
@@ -27,16 +34,33 @@ export type NatBackend = 'nftables' | 'iptables';
 export interface FirewallOptions {
   prefix: string;
   subnet: Subnet;
+  /** IPv4 CIDRs instances may reach even though they are in EGRESS_BLOCKED */
+  egressAllow?: readonly string[];
+  /** IPv4 nameservers instances and builds may query (port 53) even on a blocked range */
+  nameservers?: readonly string[];
 }
+
+/** Where instances' traffic does not go unless allowed: private, shared, link-local and special IPv4 ranges. */
+export const EGRESS_BLOCKED: readonly string[] = [
+  '0.0.0.0/8', // "this network"
+  '10.0.0.0/8', // RFC 1918
+  '100.64.0.0/10', // carrier-grade NAT (RFC 6598), Tailscale
+  '169.254.0.0/16', // link-local, cloud metadata
+  '172.16.0.0/12', // RFC 1918
+  '192.168.0.0/16', // RFC 1918
+  '224.0.0.0/4', // multicast
+  '240.0.0.0/4', // reserved, broadcast
+];
 
 export function nftTableName(prefix: string): string {
   return `cellhost_${prefix}`;
 }
 
 /** The nft script that (re)creates the pool's table in one atomic transaction. */
-export function buildNftRuleset({ prefix, subnet }: FirewallOptions): string {
+export function buildNftRuleset({ prefix, subnet, egressAllow = [], nameservers = [] }: FirewallOptions): string {
   const table = nftTableName(prefix);
   const veths = `"${prefix}-v*"`;
+  const dns = nameservers.length ? `{ ${nameservers.join(', ')} }` : null;
   return [
     // declaring then deleting makes the delete valid whether or not the table exists yet
     `table inet ${table}`,
@@ -50,8 +74,12 @@ export function buildNftRuleset({ prefix, subnet }: FirewallOptions): string {
     `  chain forward {`,
     `    type filter hook forward priority filter; policy accept;`,
     `    iifname ${veths} oifname ${veths} drop`,
-    `    iifname ${veths} ip daddr 169.254.0.0/16 drop`,
+    `    iifname ${veths} ip daddr ${subnet.text} drop`,
     `    iifname ${veths} meta nfproto ipv6 drop`,
+    ...(dns ? [`    iifname ${veths} ip daddr ${dns} udp dport 53 accept`, `    iifname ${veths} ip daddr ${dns} tcp dport 53 accept`] : []),
+    // one rule per range: overlapping ranges in one set literal are an nft error
+    ...egressAllow.map((cidr) => `    iifname ${veths} ip daddr ${cidr} accept`),
+    `    iifname ${veths} ip daddr { ${EGRESS_BLOCKED.join(', ')} } drop`,
     `    oifname ${veths} ct state established,related accept`,
     `    oifname ${veths} drop`,
     `  }`,
@@ -69,7 +97,7 @@ export function iptablesChains(prefix: string): { input: string; forward: string
 }
 
 /** iptables-restore --noflush input that creates the chains and the jumps into them. */
-export function buildIptablesRestore({ prefix, subnet }: FirewallOptions): string {
+export function buildIptablesRestore({ prefix, subnet, egressAllow = [], nameservers = [] }: FirewallOptions): string {
   const c = iptablesChains(prefix);
   const veths = `${prefix}-v+`;
   return [
@@ -79,7 +107,10 @@ export function buildIptablesRestore({ prefix, subnet }: FirewallOptions): strin
     `-A ${c.input} -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN`,
     `-A ${c.input} -j DROP`,
     `-A ${c.forward} -i ${veths} -o ${veths} -j DROP`,
-    `-A ${c.forward} -i ${veths} -d 169.254.0.0/16 -j DROP`,
+    `-A ${c.forward} -i ${veths} -d ${subnet.text} -j DROP`,
+    ...nameservers.flatMap((ns) => ['udp', 'tcp'].map((proto) => `-A ${c.forward} -i ${veths} -d ${ns}/32 -p ${proto} --dport 53 -j ACCEPT`)),
+    ...egressAllow.map((cidr) => `-A ${c.forward} -i ${veths} -d ${cidr} -j ACCEPT`),
+    ...EGRESS_BLOCKED.map((cidr) => `-A ${c.forward} -i ${veths} -d ${cidr} -j DROP`),
     `-A ${c.forward} -o ${veths} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT`,
     `-A ${c.forward} -o ${veths} -j DROP`,
     `-A ${c.forward} -i ${veths} -j ACCEPT`,

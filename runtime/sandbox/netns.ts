@@ -1,4 +1,5 @@
-// A pool of prepared network namespaces, one per running instance (DESIGN §4).
+// A pool of prepared network namespaces, one per running instance: its own address, so every
+// app listens on its serving port without clashing, and no way to the host or its neighbours.
 //
 // Address plan: each namespace gets one /30 of the pool's subnet: .1 is the host end of its veth,
 // .2 the app (eth0 inside), so every app listens on the same port (8080) at its own address and
@@ -15,10 +16,10 @@
 // out (plus a tc call when its bandwidth differs from what it was shaped for). A released
 // namespace is destroyed, never reused, and slot indexes rotate, so an address is not handed to a
 // new instance while a stale connection to the old one could still be in flight.
-// Shaping (DESIGN §2): tbf on the host veth shapes traffic towards the app, tbf on eth0 inside
+// Shaping (bandwidth follows memory, netns-addr.ts): tbf on the host veth shapes traffic towards the app, tbf on eth0 inside
 // the namespace shapes traffic from it; each direction is shaped where it leaves.
 import { constants } from 'node:fs';
-import { access, readdir } from 'node:fs/promises';
+import { access, readdir, readFile } from 'node:fs/promises';
 import { CellhostError, describeError } from '../core/errors.ts';
 import { silentLogger, type Logger } from '../core/log.ts';
 import {
@@ -26,6 +27,7 @@ import {
   hostIfName,
   ipToNumber,
   nsName,
+  parseNameservers,
   parseOwnedName,
   parseSubnet,
   slotAddrs,
@@ -82,6 +84,10 @@ export interface NetnsPoolOptions {
   nsenterBin?: string;
   /** force a NAT backend instead of detecting one */
   nat?: NatBackend;
+  /** IPv4 CIDRs instances may reach although they are private or special (CELLHOST_EGRESS_ALLOW) */
+  egressAllow?: readonly string[];
+  /** nameservers instances may query on port 53 wherever they are (default: /etc/resolv.conf's) */
+  nameservers?: readonly string[];
 }
 
 interface Slot {
@@ -320,7 +326,14 @@ export function createNetnsPool(opts: NetnsPoolOptions = {}): NetnsPool {
         backend = d.backend;
       }
       if (!backend) throw new CellhostError('ERR_NETNS_SETUP', 'neither nftables nor iptables is usable: instances would have no outbound network');
-      firewall = createFirewall(backend, { prefix, subnet }, log);
+      let nameservers = opts.nameservers;
+      if (!nameservers) {
+        // the sandbox binds the host's /etc, so apps and builds ask the nameservers it names
+        const found = parseNameservers(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
+        if (found.loopback.length) log.warn('netns.dns_on_loopback', { nameservers: found.loopback, note: "instances and builds cannot reach a resolver on the host's loopback: name one on another address in /etc/resolv.conf" });
+        nameservers = found.usable;
+      }
+      firewall = createFirewall(backend, { prefix, subnet, egressAllow: opts.egressAllow, nameservers }, log);
       await firewall.install();
       log.info('netns.started', { subnet: subnet.text, nat: backend, warm: target });
     })();

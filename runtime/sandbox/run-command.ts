@@ -1,6 +1,7 @@
 // Running the host tools the sandbox is built from (ip, tc, nft, iptables, mount, bwrap probes).
 // Output is collected whole: these commands print little, and a failure's stderr is the message.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioPipe } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { CellhostError, type ErrorCode } from '../core/errors.ts';
 
 /** System tools get a fixed, minimal environment: their behaviour must not depend on the platform's. */
@@ -24,14 +25,35 @@ export interface CommandOptions {
   timeoutMs?: number;
   /** undefined → TOOL_ENV; 'inherit' → the platform's own environment (toolchain discovery needs HOME) */
   env?: Record<string, string> | 'inherit';
+  /** data the command reads on fds 3, 4, … (a sandbox's options and seccomp program) */
+  fds?: readonly Uint8Array[];
+}
+
+/** the stdio entries that give a child fds 3, 4, … as pipes (see feedFds) */
+export function fdPipes(fds: readonly Uint8Array[] | undefined): StdioPipe[] {
+  return (fds ?? []).map(() => 'pipe');
+}
+
+/**
+ * Writes each buffer into the child's fd 3, 4, … and closes our end, so the child reads it to
+ * EOF. A child that exits before reading must not turn into an EPIPE crash here.
+ */
+export function feedFds(child: ChildProcess, fds: readonly Uint8Array[] | undefined): void {
+  (fds ?? []).forEach((data, i) => {
+    const pipe = child.stdio[3 + i] as Writable | null | undefined;
+    if (!pipe) return;
+    pipe.on('error', () => undefined);
+    pipe.end(data);
+  });
 }
 
 export function runCommand(file: string, args: readonly string[], opts: CommandOptions = {}): Promise<CommandResult> {
   return new Promise((resolve) => {
     const child = spawn(file, args, {
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...fdPipes(opts.fds)],
       env: opts.env === 'inherit' ? undefined : (opts.env ?? TOOL_ENV),
     });
+    feedFds(child, opts.fds);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let spawnError: NodeJS.ErrnoException | undefined;

@@ -1,4 +1,5 @@
-// One unprivileged host uid per service; the service's gid is the same number.
+// One unprivileged host uid per service; the service's gid is the same number (handed out by
+// runtime/store/uids.ts, the only place that does).
 //
 // Default range 2000000000–2000065535 (65 536 services). Why there:
 // - regular users live below 60000 (login.defs UID_MAX), systemd's dynamic users at 61184–65519,
@@ -14,18 +15,19 @@
 //
 // Images: the sandbox uid must read an image and write nothing of it. Expected on disk: every
 // entry owned by root:root, directories 0755, files 0644 (0755 when executable), no setuid/setgid
-// bits, no device, fifo or socket. `normalizeImageAccess` makes it so; `checkImageAccess` verifies.
+// bits, no device, fifo or socket. `normalizeImageAccess` makes it so (removing the special
+// files a build left); `checkImageAccess` verifies.
 // The image's parent directories need only be traversable (o+x) for bubblewrap, which resolves
 // bind sources as the service uid; the data dir may be 0711. The service uid never sees the host
 // tree itself: inside the sandbox only what is bound exists.
-import { chmod, chown, lchown, lstat, readdir, readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lchown, lstat, open, readdir, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import type { UidRange } from '../core/config.ts';
 import { CellhostError } from '../core/errors.ts';
+import { entryKind, walkInside, type RemovedEntry } from './untrusted-files.ts';
 
-export interface UidRange {
-  first: number;
-  last: number;
-}
+export type { UidRange };
 
 export const DEFAULT_UID_RANGE: Readonly<UidRange> = Object.freeze({ first: 2_000_000_000, last: 2_000_065_535 });
 
@@ -40,21 +42,6 @@ export function parseUidRange(text: string): UidRange {
     throw new CellhostError('ERR_VALIDATION', `uid range "${text}" contains 65534 (nobody)`);
   }
   return range;
-}
-
-/**
- * The uid for a new service: one past the highest uid already taken in the range, so a deleted
- * service's uid (and whatever it may have left behind) is not handed to the next service until the
- * range wraps; after that, the lowest free one.
- */
-export function allocateUid(taken: ReadonlySet<number>, range: UidRange = DEFAULT_UID_RANGE): number {
-  let highest = range.first - 1;
-  for (const uid of taken) if (uid >= range.first && uid <= range.last && uid > highest) highest = uid;
-  if (highest < range.last) return highest + 1;
-  for (let uid = range.first; uid <= range.last; uid++) if (!taken.has(uid)) return uid;
-  throw new CellhostError('ERR_SANDBOX_SETUP', `no free uid left in ${range.first}-${range.last}`, {
-    details: { first: range.first, last: range.last },
-  });
 }
 
 /** Host accounts and subordinate id ranges that overlap `range`: each one is a uid the sandbox would share. */
@@ -117,31 +104,35 @@ export async function checkImageAccess(dir: string, uid: number, maxProblems = 2
   return problems.slice(0, maxProblems);
 }
 
-/** Makes an image match what `checkImageAccess` expects: root:root, 0755 dirs, 0644/0755 files. */
-export async function normalizeImageAccess(dir: string): Promise<void> {
-  const visit = async (p: string): Promise<void> => {
-    const st = await lstat(p);
-    const type = st.mode & S_IFMT;
-    if (type === S_IFLNK) {
-      await lchown(p, 0, 0);
+/**
+ * Makes an image match what `checkImageAccess` expects: root:root, 0755 dirs, 0644/0755 files,
+ * links owned by root and left as they are; FIFOs, sockets and devices are removed (returned, for
+ * the build log). Never follows a link: modes and owners are changed through a descriptor opened
+ * with O_NOFOLLOW and checked to be the entry that was looked at. Any failure is thrown.
+ */
+export async function normalizeImageAccess(dir: string): Promise<RemovedEntry[]> {
+  const removed: RemovedEntry[] = [];
+  await walkInside(dir, async (e) => {
+    if (e.st.isSymbolicLink()) {
+      await lchown(e.full, 0, 0);
       return;
     }
-    if (type === S_IFDIR) {
-      await chown(p, 0, 0);
-      await chmod(p, 0o755);
-      const names = await readdir(p);
-      // a directory's entries in parallel, directories one level at a time: bounded fan-out
-      for (let i = 0; i < names.length; i += 64) {
-        await Promise.all(names.slice(i, i + 64).map((n) => visit(path.join(p, n))));
+    if (!e.st.isDirectory() && !e.st.isFile()) {
+      await unlink(e.full);
+      removed.push({ rel: e.rel, kind: entryKind(e.st) });
+      return;
+    }
+    const handle = await open(e.full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
+    try {
+      const st = await handle.stat();
+      if (st.ino !== e.st.ino || st.dev !== e.st.dev) {
+        throw new CellhostError('ERR_SANDBOX_SETUP', `image entry ${e.rel || '.'} changed while it was made read-only`);
       }
-      return;
+      await handle.chown(0, 0);
+      await handle.chmod(st.isDirectory() || st.mode & 0o111 ? 0o755 : 0o644);
+    } finally {
+      await handle.close();
     }
-    if (type === S_IFREG) {
-      await chown(p, 0, 0);
-      await chmod(p, st.mode & 0o111 ? 0o755 : 0o644);
-      return;
-    }
-    throw new CellhostError('ERR_SANDBOX_SETUP', `image holds ${path.relative(dir, p)}, which is not a file, directory or symlink`);
-  };
-  await visit(dir);
+  });
+  return removed;
 }

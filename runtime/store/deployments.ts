@@ -1,7 +1,16 @@
 // The deployments table: one row per build of a service's source.
+import type { RuntimeName } from '../core/names.ts';
+import type { Manifest } from '../manifest/manifest.ts';
 import type { Db } from './db.ts';
 
 export type DeploymentStatus = 'queued' | 'building' | 'ready' | 'live' | 'superseded' | 'failed' | 'interrupted';
+
+/** the app manifest a deployment's source had: the file as it was, and what it gave (null when it was not valid) */
+export interface DeploymentManifest {
+  file: string;
+  text: string;
+  parsed: Manifest | null;
+}
 
 export interface Deployment {
   id: string;
@@ -13,6 +22,11 @@ export interface Deployment {
   errorCode: string | null;
   error: string | null;
   imageDir: string | null;
+  /** the runtime the image was built and looked at for */
+  runtime: RuntimeName | null;
+  /** the runtime's default start command for this image, worked out once after its build */
+  defaultStart: string | null;
+  manifest: DeploymentManifest | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -27,6 +41,9 @@ interface Row {
   error_code: string | null;
   error: string | null;
   image_dir: string | null;
+  runtime: string | null;
+  default_start: string | null;
+  manifest: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -41,6 +58,9 @@ const fromRow = (r: Row): Deployment => ({
   errorCode: r.error_code,
   error: r.error,
   imageDir: r.image_dir,
+  runtime: r.runtime as RuntimeName | null,
+  defaultStart: r.default_start,
+  manifest: r.manifest ? (JSON.parse(r.manifest) as DeploymentManifest) : null,
   createdAt: r.created_at,
   startedAt: r.started_at,
   finishedAt: r.finished_at,
@@ -51,6 +71,9 @@ export interface DeploymentPatch {
   errorCode?: string | null;
   error?: string | null;
   imageDir?: string | null;
+  runtime?: RuntimeName | null;
+  defaultStart?: string | null;
+  manifest?: DeploymentManifest | null;
   startedAt?: string | null;
   finishedAt?: string | null;
 }
@@ -83,6 +106,9 @@ export function createDeploymentStore(db: Db): DeploymentStore {
     errorCode: 'error_code',
     error: 'error',
     imageDir: 'image_dir',
+    runtime: 'runtime',
+    defaultStart: 'default_start',
+    manifest: 'manifest',
     startedAt: 'started_at',
     finishedAt: 'finished_at',
   };
@@ -102,7 +128,9 @@ export function createDeploymentStore(db: Db): DeploymentStore {
     },
     update(id, patch) {
       const sets = Object.keys(patch).map((k) => `${columns[k as keyof DeploymentPatch]} = @${k}`);
-      if (sets.length) db.prepare(`UPDATE deployments SET ${sets.join(', ')} WHERE id = @id`).run({ ...patch, id });
+      const params: Record<string, unknown> = { ...patch, id };
+      if (patch.manifest !== undefined) params.manifest = patch.manifest && JSON.stringify(patch.manifest);
+      if (sets.length) db.prepare(`UPDATE deployments SET ${sets.join(', ')} WHERE id = @id`).run(params);
       return get(id)!;
     },
   };

@@ -1,7 +1,8 @@
 // The services table. Rows become `Service` records with the API's camelCase names.
+import type { UidRange } from '../core/config.ts';
 import type { RuntimeName } from '../core/names.ts';
-import { allocateUid, type UidRange } from '../sandbox/uids.ts';
 import type { Db } from './db.ts';
+import { createUidStore } from './uids.ts';
 
 export type Plan = 'hobby' | 'pro';
 
@@ -26,8 +27,12 @@ export interface ServiceSettings {
   hsts: boolean;
 }
 
+export type SettingName = keyof ServiceSettings;
+
 export interface Service extends ServiceSettings {
   name: string;
+  /** settings given through the API (create or change): an app manifest does not change them */
+  explicitSettings: SettingName[];
   /** the unprivileged host uid its builds and instances run as */
   uid: number | null;
   liveDeploymentId: string | null;
@@ -53,6 +58,7 @@ interface Row {
   domains: string;
   https_redirect: number;
   hsts: number;
+  explicit_settings: string;
   live_deployment_id: string | null;
   created_at: string;
   updated_at: string;
@@ -79,6 +85,7 @@ function fromRow(r: Row): Service {
     domains: JSON.parse(r.domains) as string[],
     httpsRedirect: r.https_redirect === 1,
     hsts: r.hsts === 1,
+    explicitSettings: JSON.parse(r.explicit_settings) as SettingName[],
     liveDeploymentId: r.live_deployment_id,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -112,14 +119,15 @@ export interface ServiceStore {
   get(name: string): Service | undefined;
   /** which service a custom domain belongs to */
   findByDomain(domain: string): Service | undefined;
-  insert(name: string, settings: ServiceSettings, now: string, uid: number): Service;
-  /** uids in use, for allocating the next */
-  uids(): Set<number>;
+  /** a new service, with a uid of its own (see uids.ts) */
+  insert(name: string, settings: ServiceSettings, now: string, range: UidRange, explicit?: readonly SettingName[]): Service;
   /** gives a service without one its uid; returns it */
-  assignUid(name: string, range: UidRange): number;
-  update(name: string, settings: ServiceSettings, now: string): Service;
+  assignUid(name: string, range: UidRange, now: string): number;
+  /** `explicit` replaces the list of explicitly set settings; left out, it stays */
+  update(name: string, settings: ServiceSettings, now: string, explicit?: readonly SettingName[]): Service;
   setLive(name: string, deploymentId: string | null, now: string): void;
-  remove(name: string): boolean;
+  /** deletes the service (its deployments and env go with it) and retires its uid */
+  remove(name: string, now: string): boolean;
 }
 
 export function createServiceStore(db: Db): ServiceStore {
@@ -135,8 +143,7 @@ export function createServiceStore(db: Db): ServiceStore {
     byDomain: db.prepare<[string], Row>(
       'SELECT services.* FROM services, json_each(services.domains) WHERE json_each.value = ? LIMIT 1',
     ),
-    insert: db.prepare(`INSERT INTO services (${cols}, uid, created_at, updated_at) VALUES (${vals}, @uid, @now, @now)`),
-    uids: db.prepare<[], { uid: number }>('SELECT uid FROM services WHERE uid IS NOT NULL'),
+    insert: db.prepare(`INSERT INTO services (${cols}, explicit_settings, uid, created_at, updated_at) VALUES (${vals}, @explicit, @uid, @now, @now)`),
     update: db.prepare(
       `UPDATE services SET ${cols
         .split(', ')
@@ -144,6 +151,7 @@ export function createServiceStore(db: Db): ServiceStore {
         .map((c) => `${c} = @${c}`)
         .join(', ')}, updated_at = @now WHERE name = @name`,
     ),
+    setExplicit: db.prepare('UPDATE services SET explicit_settings = ? WHERE name = ?'),
     setLive: db.prepare('UPDATE services SET live_deployment_id = ?, updated_at = ? WHERE name = ?'),
     remove: db.prepare('DELETE FROM services WHERE name = ?'),
   };
@@ -151,6 +159,7 @@ export function createServiceStore(db: Db): ServiceStore {
     const r = q.get.get(name);
     return r ? fromRow(r) : undefined;
   };
+  const uids = createUidStore(db);
   return {
     list: () => q.list.all().map(fromRow),
     get,
@@ -158,23 +167,27 @@ export function createServiceStore(db: Db): ServiceStore {
       const r = q.byDomain.get(domain);
       return r ? fromRow(r) : undefined;
     },
-    insert(name, settings, now, uid) {
-      q.insert.run({ ...toParams(name, settings), now, uid });
+    insert: db.transaction((name: string, settings: ServiceSettings, now: string, range: UidRange, explicit: readonly SettingName[] = []) => {
+      q.insert.run({ ...toParams(name, settings), explicit: JSON.stringify(explicit), now, uid: uids.allocate(range, now) });
       return get(name)!;
-    },
-    uids: () => new Set(q.uids.all().map((r) => r.uid)),
-    assignUid: db.transaction((name: string, range: UidRange) => {
-      const uid = allocateUid(new Set(q.uids.all().map((r) => r.uid)), range);
+    }),
+    assignUid: db.transaction((name: string, range: UidRange, now: string) => {
+      const uid = uids.allocate(range, now);
       db.prepare('UPDATE services SET uid = ? WHERE name = ? AND uid IS NULL').run(uid, name);
       return get(name)!.uid!;
     }),
-    update(name, settings, now) {
+    update: db.transaction((name: string, settings: ServiceSettings, now: string, explicit?: readonly SettingName[]) => {
       q.update.run({ ...toParams(name, settings), now });
+      if (explicit) q.setExplicit.run(JSON.stringify(explicit), name);
       return get(name)!;
-    },
+    }),
     setLive(name, deploymentId, now) {
       q.setLive.run(deploymentId, now, name);
     },
-    remove: (name) => q.remove.run(name).changes > 0,
+    remove: db.transaction((name: string, now: string) => {
+      const uid = get(name)?.uid;
+      if (uid !== undefined && uid !== null) uids.retire(uid, name, now);
+      return q.remove.run(name).changes > 0;
+    }),
   };
 }

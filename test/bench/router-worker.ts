@@ -1,12 +1,12 @@
 // The router's data path alone, as N processes sharing one listening port: the upper bound of a
-// multi-process router (issue 8 §1). Each process forwards every request to one fixed upstream on
+// multi-process router. Each process forwards every request to one fixed upstream on
 // its own keep-alive connections; there is no pool, no lease shared between the processes, no
 // store, which a real multi-process router would need and pay for. With cluster's SCHED_NONE
 // each worker accepts from the shared socket itself (the kernel spreads the connections), as
 // SO_REUSEPORT would; Node 20's net has no reusePort option.
 // usage: node --import tsx test/bench/router-worker.ts <upstream port> <listen port> <processes>
 import cluster from 'node:cluster';
-import type { Pool } from '../../runtime/instances/pool.ts';
+import type { Pool } from '../../runtime/instances/pool/types.ts';
 import { openUpstream } from '../../runtime/instances/upstream.ts';
 import { createRouter } from '../../runtime/router/proxy.ts';
 

@@ -8,6 +8,7 @@ import { packDirectory } from '../../builder/sources/index.ts';
 import { loadConfig } from '../../runtime/core/config.ts';
 import { silentLogger } from '../../runtime/core/log.ts';
 import { startServer, type RunningServer } from '../../runtime/server.ts';
+import { responseCheckerFor } from './openapi-check.ts';
 
 export const FIXTURES = fileURLToPath(new URL('../fixtures/apps', import.meta.url));
 export const TOKEN = 'test-admin-token-0123456789';
@@ -34,16 +35,23 @@ export function tempDir(prefix = 'cellhost-test-'): string {
 
 export type AdminApi = <T = any>(method: string, p: string, body?: unknown, headers?: Record<string, string>) => Promise<{ status: number; body: T; headers: Headers }>;
 
-/** the management API with the admin token: JSON in (or raw bytes), JSON or text out */
+/**
+ * the management API with the admin token: JSON in (or raw bytes), JSON or text out. Every
+ * response is checked against the OpenAPI document the platform serves: a route, status, media
+ * type or body the document does not describe fails the test.
+ */
 export function adminApi(baseUrl: () => string): AdminApi {
   return async (method, p, body, headers = {}) => {
     const isBuffer = body instanceof Uint8Array;
-    const res = await fetch(baseUrl() + p, {
+    const url = baseUrl() + p;
+    const res = await fetch(url, {
       method,
       headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined && !isBuffer ? { 'content-type': 'application/json' } : {}), ...headers },
       body: (body === undefined ? undefined : isBuffer ? body : typeof body === 'string' ? body : JSON.stringify(body)) as BodyInit | undefined,
     });
     const text = await res.text();
+    const check = await responseCheckerFor(baseUrl());
+    check({ method, path: new URL(url).pathname, status: res.status, contentType: res.headers.get('content-type'), text });
     let parsed: unknown = text;
     try {
       parsed = JSON.parse(text);

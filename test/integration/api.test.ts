@@ -167,7 +167,7 @@ describe('shapes', () => {
     const res = await fetch(server.adminUrl + '/api/openapi.json');
     const doc = await res.json();
     expect(doc.openapi).toMatch(/^3\./);
-    for (const p of ['/api/v1/services', '/api/v1/services/{name}/deployments', '/api/v1/deployments/{id}/promote', '/api/v1/tokens']) {
+    for (const p of ['/api/v1/services', '/api/v1/services/{name}/deployments', '/api/v1/deployments/{id}/promote', '/api/v1/tokens', '/api/v1/services/{name}/env', '/api/v1/services/{name}/logs', '/api/v1/usage', '/api/v1/services/{name}/metrics', '/metrics']) {
       expect(doc.paths[p]).toBeDefined();
     }
     expect(doc.components.schemas.ServiceCreate.properties.memoryMb).toMatchObject({ minimum: 128, maximum: 7076 });

@@ -1,4 +1,4 @@
-// App faults the platform must survive without a spawn storm (issue 9 §2).
+// App faults the platform must survive without a spawn storm.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, startTestServer, type TestServer } from '../helpers/server.ts';

@@ -1,4 +1,4 @@
-// Tenant isolation (issue 9 §5), tested from inside a deployed probe app: service A tries to get
+// Tenant isolation, tested from inside a deployed probe app: service A tries to get
 // at service B's image, env, logs and /tmp, to signal B's processes, to reach B's instance and the
 // admin API over the network, and to read the master key and the database. Every network target
 // is an address of this test's own instances and namespaces, or loopback inside them.

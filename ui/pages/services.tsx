@@ -127,6 +127,17 @@ function ServicePage(props: {
               <span class="muted">none yet</span>
             )}
           </dd>
+          {props.live?.manifest ? (
+            <>
+              <dt>manifest</dt>
+              <dd>
+                <a class="mono" href={`/deployments/${enc(props.live.id)}#manifest`} id="live-manifest">
+                  {props.live.manifest.file}
+                </a>{' '}
+                <span class="muted">of the live deployment: it sets what the API did not</span>
+              </dd>
+            </>
+          ) : null}
           <dt>runtime</dt>
           <dd>{s.runtime}</dd>
           <dt>memory</dt>
@@ -153,35 +164,15 @@ function ServicePage(props: {
         </dl>
       </section>
 
-      <h2>Instances now</h2>
-      {s.instances.length === 0 ? (
-        <Empty>No instance is running: the next request starts one.</Empty>
-      ) : (
-        <table class="list">
-          <thead>
-            <tr>
-              <th>instance</th>
-              <th>state</th>
-              <th>deployment</th>
-              <th class="num">pid</th>
-              <th class="num">in flight</th>
-              <th>started</th>
-            </tr>
-          </thead>
-          <tbody>
-            {s.instances.map((i) => (
-              <tr>
-                <td class="mono">{i.id}</td>
-                <td>{i.state}</td>
-                <td class="mono small">{i.deploymentId}</td>
-                <td class="num">{i.pid}</td>
-                <td class="num">{i.inflight}</td>
-                <td class="small">{formatAgo(i.startedAt, props.now)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <h2>
+        Instances now{' '}
+        <span class="small muted" id="instances-live" hidden>
+          live
+        </span>
+      </h2>
+      <section id="instances" data-poll={`/api/v1/services/${enc(s.name)}`}>
+        <InstanceTable instances={s.instances} now={props.now} />
+      </section>
 
       <h2>
         Recent events <a class="small" href={`/services/${enc(s.name)}/observability`}>all logs and events →</a>
@@ -191,6 +182,37 @@ function ServicePage(props: {
       <h2>Deployments</h2>
       <DeploymentList deployments={props.deployments} live={props.live} csrf={props.chrome.csrf} />
     </Layout>
+  );
+}
+
+/** the instances and their state; the page's script redraws the same table as they change */
+function InstanceTable(props: { instances: ServiceView['instances']; now: number }) {
+  if (props.instances.length === 0) return <Empty>No instance is running: the next request starts one.</Empty>;
+  return (
+    <table class="list instances">
+      <thead>
+        <tr>
+          <th>instance</th>
+          <th>state</th>
+          <th>deployment</th>
+          <th class="num">pid</th>
+          <th class="num">in flight</th>
+          <th>started</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.instances.map((i) => (
+          <tr data-instance={i.id}>
+            <td class="mono">{i.id}</td>
+            <td class="state">{i.frozen ? `${i.state} (frozen)` : i.state}</td>
+            <td class="mono small">{i.deploymentId}</td>
+            <td class="num">{i.pid}</td>
+            <td class="num">{i.inflight}</td>
+            <td class="small">{formatAgo(i.startedAt, props.now)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 

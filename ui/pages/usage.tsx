@@ -1,4 +1,4 @@
-// Usage and cost per service and in total for a period (DESIGN §9's usage shape).
+// Usage and cost per service and in total for a period, as GET /api/v1/usage answers it.
 import { Hono } from 'hono';
 import { parseTime } from '../../runtime/core/time-range.ts';
 import { CellhostError } from '../../runtime/core/errors.ts';

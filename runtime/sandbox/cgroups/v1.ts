@@ -8,6 +8,8 @@ import {
   nodeCgroupFs,
   parseNumber,
   parsePids,
+  probeGroup,
+  probeGroupName,
   readKeyed,
   readOptional,
   toCgroupError,
@@ -32,6 +34,27 @@ const MARKER: Record<Controller, string> = {
 };
 
 const FREEZE_SETTLE_MS = 1_000;
+
+/** what a probe group writes per controller: the kind of write the platform makes to each */
+function probeLimits(c: Controller, cpusetCpus: string, cpusetMems: string): [string, string][] {
+  switch (c) {
+    case 'freezer':
+      return [['freezer.state', 'THAWED']];
+    case 'pids':
+      return [['pids.max', 'max']];
+    case 'memory':
+      return [['memory.limit_in_bytes', String(256 * 1024 * 1024)]];
+    case 'cpu':
+      return [['cpu.cfs_quota_us', String(CFS_PERIOD_US)]];
+    case 'cpuacct':
+      return [];
+    case 'cpuset':
+      return [
+        ['cpuset.mems', cpusetMems],
+        ['cpuset.cpus', cpusetCpus],
+      ];
+  }
+}
 
 interface Setup {
   /** controller → the prefix directory in its hierarchy */
@@ -207,6 +230,11 @@ async function prepareParents(fs: CgroupFs, root: string, prefix: string): Promi
         reasons.push(`cpuset: cannot give ${parent} cpus and mems (${errnoOf(err) ?? String(err)})`);
         continue;
       }
+    }
+    const refused = await probeGroup(fs, parent, probeGroupName(c), probeLimits(c, cpusetCpus, cpusetMems));
+    if (refused) {
+      reasons.push(`${c}: ${refused}: this user may not make groups there (another user's cellhost made it, or not root)`);
+      continue;
     }
     parents.set(c, parent);
   }

@@ -5,7 +5,8 @@ import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from '
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createBindStage, type BindStage } from '../../../runtime/sandbox/bind-stage.ts';
-import { baseSandboxEnv, buildSandboxArgv, findSandboxAppPid, probeSandbox, type SandboxSpec } from '../../../runtime/sandbox/bwrap.ts';
+import { baseSandboxEnv, buildSandboxCommand, findSandboxAppPid, probeSandbox, type SandboxSpec } from '../../../runtime/sandbox/bwrap.ts';
+import { fdPipes, feedFds } from '../../../runtime/sandbox/run-command.ts';
 import { findToolchain } from '../../../runtime/sandbox/toolchains.ts';
 import { checkImageAccess, normalizeImageAccess } from '../../../runtime/sandbox/uids.ts';
 
@@ -24,8 +25,9 @@ describe('sandbox prerequisites', () => {
 const children = new Set<ChildProcess>();
 
 function startSandbox(spec: SandboxSpec): { child: ChildProcess; output: Promise<{ code: number | null; stdout: string; stderr: string }> } {
-  const argv = buildSandboxArgv(spec);
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: SPAWN_ENV });
+  const { argv, fds } = buildSandboxCommand(spec);
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe', ...fdPipes(fds)], env: SPAWN_ENV });
+  feedFds(child, fds);
   children.add(child);
   let stdout = '';
   let stderr = '';

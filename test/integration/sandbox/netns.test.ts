@@ -11,9 +11,9 @@ import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseSandboxEnv, buildSandboxArgv, probeSandbox } from '../../../runtime/sandbox/bwrap.ts';
+import { baseSandboxEnv, buildSandboxCommand, probeSandbox } from '../../../runtime/sandbox/bwrap.ts';
 import { createNetnsPool, probeNetns, type NetnsLease, type NetnsPool } from '../../../runtime/sandbox/netns.ts';
-import { runCommand } from '../../../runtime/sandbox/run-command.ts';
+import { fdPipes, feedFds, runCommand } from '../../../runtime/sandbox/run-command.ts';
 import { findToolchain } from '../../../runtime/sandbox/toolchains.ts';
 import { networkLeftovers } from '../../helpers/host.ts';
 import { setUpOutside, type Outside } from '../../helpers/outside.ts';
@@ -35,8 +35,9 @@ describe('network prerequisites', () => {
 
 const children = new Set<ChildProcess>();
 
-function startProcess(argv: string[]): ChildProcess {
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: SPAWN_ENV });
+function startProcess(argv: string[], fds: Buffer[] = []): ChildProcess {
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe', ...fdPipes(fds)], env: SPAWN_ENV });
+  feedFds(child, fds);
   children.add(child);
   child.on('close', () => children.delete(child));
   return child;
@@ -116,7 +117,7 @@ describe.skipIf(!ready)('namespace pool with nftables (prefix cht)', () => {
   const timings = { warmMs: 0, coldMs: 0 };
 
   const startApp = async (lease: NetnsLease, name: string): Promise<void> => {
-    const argv = buildSandboxArgv({
+    const sandbox = buildSandboxCommand({
       uid: UID,
       gid: UID,
       imageDir,
@@ -125,7 +126,7 @@ describe.skipIf(!ready)('namespace pool with nftables (prefix cht)', () => {
       env: { ...baseSandboxEnv(findToolchain('node').pathDirs), PORT: '8080', NAME: name },
       argv: ['node', 'server.js'],
     });
-    startProcess(lease.enterArgv(argv));
+    startProcess(lease.enterArgv(sandbox.argv), sandbox.fds);
     await waitForPort(lease.appAddr, 8080);
   };
 
@@ -275,5 +276,53 @@ describe.skipIf(!ready)('namespace pool with the iptables fallback (prefix chu)'
     await killAll();
     await pool.close();
     expect(await networkLeftovers('chu')).toEqual([]);
+  });
+});
+
+// DNS on a private address (this host's resolver is on 10.x; a homelab's is its router on
+// 192.168.x): with both backends, a namespace reaches a test-made "nameserver" on port 53 and
+// nothing else of its private range. Every address is a test-made namespace's.
+describe.skipIf(!ready).each(['nftables', 'iptables'] as const)('private ranges dropped but DNS to the nameservers (%s)', (nat) => {
+  const n = nat === 'nftables' ? 0 : 1;
+  let pool: NetnsPool;
+  let dns: Outside | undefined;
+  let tablesBefore: string[] = [];
+
+  beforeAll(async () => {
+    tablesBefore = await nftTables();
+    dns = await setUpOutside({ ns: `chdns${n}`, ifName: `chdns${n}`, net24: `192.168.${250 + n}`, port: 53 });
+    pool = createNetnsPool({ prefix: `chd${n}`, subnet: `198.18.${217 + n}.0/24`, warm: 0, nat, nameservers: [dns.addr] });
+    await pool.start();
+  });
+
+  afterAll(async () => {
+    await killAll();
+    await pool?.close();
+    await dns?.close();
+    // as above: the empty tables iptables-nft made on first use go too
+    for (const t of await nftTables()) {
+      if (tablesBefore.includes(t)) continue;
+      const listed = await runCommand('nft', ['list', ...t.split(' ')]);
+      const hasRules = listed.stdout.split('\n').some((l) => l.trim() && !/^(table|chain|type|\}|$)/.test(l.trim()));
+      if (!hasRules) await runCommand('nft', ['delete', ...t.split(' ')]);
+    }
+  });
+
+  it('port 53 of a nameserver answers; another port of it and of its range is dropped', async () => {
+    const lease = await pool.acquire({ bandwidthMbit: 100 });
+    const connect = (host: string, port: number): string[] =>
+      lease.enterArgv([
+        process.execPath,
+        '-e',
+        `const s = require('net').connect(${port}, '${host}'); let d = '';
+         const t = setTimeout(() => { console.log('timeout'); process.exit(0); }, 400);
+         s.on('data', (c) => (d += c)); s.on('end', () => { clearTimeout(t); console.log('data:' + d); });
+         s.on('error', (e) => { clearTimeout(t); console.log('error:' + e.code); });`,
+      ]);
+    // nothing listens on 9000: reachable would be ECONNREFUSED, dropped is a timeout
+    const [toDns, toOtherPort] = await Promise.all([runOnce(connect(dns!.addr, 53)), runOnce(connect(dns!.addr, 9000))]);
+    expect(toDns).toBe(`data:${dns!.hostAddr}`);
+    expect(toOtherPort).toBe('timeout');
+    await pool.release(lease);
   });
 });

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { baseSandboxEnv, buildSandboxArgv, type SandboxSpec } from '../../../runtime/sandbox/bwrap.ts';
+import { baseSandboxEnv, buildSandboxCommand, sandboxOptions, type SandboxSpec } from '../../../runtime/sandbox/bwrap.ts';
+import { seccompProgramFor } from '../../../runtime/sandbox/seccomp.ts';
+
+/** bwrap's options, as it reads them from fd 3 */
+const options = (s: SandboxSpec): string[] => sandboxOptions(buildSandboxCommand(s));
 
 const spec = (over: Partial<SandboxSpec> = {}): SandboxSpec => ({
   uid: 2_000_000_007,
@@ -21,9 +25,9 @@ function operands(argv: string[], flag: string, arity: number): string[][] {
   return out;
 }
 
-describe('buildSandboxArgv', () => {
+describe('buildSandboxCommand', () => {
   it('drops to the service uid with setpriv before bwrap runs', () => {
-    const argv = buildSandboxArgv(spec());
+    const { argv } = buildSandboxCommand(spec());
     const bwrapAt = argv.indexOf('bwrap');
     expect(argv.slice(0, bwrapAt)).toEqual([
       'setpriv',
@@ -38,7 +42,7 @@ describe('buildSandboxArgv', () => {
   });
 
   it('unshares pid, ipc, uts (not the network) and dies with its parent', () => {
-    const argv = buildSandboxArgv(spec());
+    const argv = options(spec());
     for (const f of ['--unshare-pid', '--unshare-ipc', '--unshare-uts', '--die-with-parent', '--new-session']) expect(argv).toContain(f);
     expect(argv).not.toContain('--unshare-net');
     expect(argv).not.toContain('--unshare-all');
@@ -46,7 +50,7 @@ describe('buildSandboxArgv', () => {
   });
 
   it('binds /usr, /etc, the image and extra paths read-only, with merged-/usr links', () => {
-    const argv = buildSandboxArgv(spec({ roBinds: ['/opt/node', { src: '/run/cellhost/binds/rust-1', dest: '/root/.rustup/toolchains/stable' }] }));
+    const argv = options(spec({ roBinds: ['/opt/node', { src: '/run/cellhost/binds/rust-1', dest: '/root/.rustup/toolchains/stable' }] }));
     expect(operands(argv, '--ro-bind', 2)).toEqual([
       ['/usr', '/usr'],
       ['/etc', '/etc'],
@@ -67,7 +71,7 @@ describe('buildSandboxArgv', () => {
   });
 
   it('binds a build dir and its cache read-write', () => {
-    const argv = buildSandboxArgv(spec({ writableAppDir: true, rwBinds: [{ src: '/data/cache/svc', dest: '/cache' }] }));
+    const argv = options(spec({ writableAppDir: true, rwBinds: [{ src: '/data/cache/svc', dest: '/cache' }] }));
     expect(operands(argv, '--bind', 2)).toEqual([
       ['/data/images/svc/d1', '/app'],
       ['/data/cache/svc', '/cache'],
@@ -76,7 +80,7 @@ describe('buildSandboxArgv', () => {
   });
 
   it('sizes /tmp and makes everything else read-only after the last mount', () => {
-    const argv = buildSandboxArgv(spec({ roBinds: ['/opt/go'] }));
+    const argv = options(spec({ roBinds: ['/opt/go'] }));
     const tmpfs = argv.indexOf('--tmpfs');
     expect(argv.slice(tmpfs - 2, tmpfs + 2)).toEqual(['--size', String(128 * 1024 * 1024), '--tmpfs', '/tmp']);
     const lastMount = Math.max(...['--ro-bind', '--bind', '--tmpfs', '--proc', '--dev', '--symlink'].map((f) => argv.lastIndexOf(f)));
@@ -86,7 +90,7 @@ describe('buildSandboxArgv', () => {
   });
 
   it('clears the environment and sets exactly the given variables', () => {
-    const argv = buildSandboxArgv(spec({ env: { PATH: '/usr/bin', PORT: '8080', SECRET: 'a b "c"' } }));
+    const argv = options(spec({ env: { PATH: '/usr/bin', PORT: '8080', SECRET: 'a b "c"' } }));
     const clear = argv.indexOf('--clearenv');
     expect(clear).toBeGreaterThan(0);
     expect(operands(argv, '--setenv', 2)).toEqual([
@@ -98,20 +102,48 @@ describe('buildSandboxArgv', () => {
   });
 
   it('ends with -- and the app argv, untouched', () => {
-    const argv = buildSandboxArgv(spec({ argv: ['bash', '-c', 'echo "$PORT" -- --ro-bind / /'] }));
+    const { argv } = buildSandboxCommand(spec({ argv: ['bash', '-c', 'echo "$PORT" -- --ro-bind / /'] }));
     expect(argv.slice(-4)).toEqual(['--', 'bash', '-c', 'echo "$PORT" -- --ro-bind / /']);
   });
 
+  it('puts nothing of the sandbox on the command line: bwrap reads its options from fd 3', () => {
+    const cmd = buildSandboxCommand(spec({ env: { PATH: '/usr/bin', SECRET_TOKEN: 'S3cr3t' } }));
+    expect(cmd.argv.slice(cmd.argv.indexOf('bwrap'))).toEqual(['bwrap', '--args', '3', '--', 'bash', '-c', 'node server.js']);
+    expect(cmd.argv.join(' ')).not.toMatch(/S3cr3t|\/data\/images|--setenv|--ro-bind/);
+    expect(cmd.fds[0]!.toString()).toContain('SECRET_TOKEN\0S3cr3t\0');
+    expect(cmd.fds[0]!.at(-1)).toBe(0);
+  });
+
+  it('disables user namespaces and loads the seccomp program from fd 4', () => {
+    const program = Buffer.from([1, 2, 3, 4, 5, 6, 7, 8]);
+    const cmd = buildSandboxCommand(spec({ hardening: { disableUserns: true, seccomp: program } }));
+    const opts = sandboxOptions(cmd);
+    expect(opts.slice(0, 2)).toEqual(['--unshare-user', '--disable-userns']);
+    expect(operands(opts, '--seccomp', 1)).toEqual([['4']]);
+    expect(cmd.fds).toHaveLength(2);
+    expect(cmd.fds[1]).toEqual(program);
+  });
+
+  it("hardens by default with the host's seccomp program; leaves out what the host cannot do", () => {
+    const byDefault = buildSandboxCommand(spec());
+    expect(sandboxOptions(byDefault)).toContain('--disable-userns');
+    expect(byDefault.fds[1]).toEqual(seccompProgramFor());
+    const bare = buildSandboxCommand(spec({ hardening: { disableUserns: false, seccomp: null } }));
+    expect(sandboxOptions(bare)).not.toContain('--disable-userns');
+    expect(sandboxOptions(bare)).not.toContain('--seccomp');
+    expect(bare.fds).toHaveLength(1);
+  });
+
   it('refuses root, relative paths, a bind under /tmp and bad env names', () => {
-    expect(() => buildSandboxArgv(spec({ uid: 0 }))).toThrow(/unprivileged/);
-    expect(() => buildSandboxArgv(spec({ gid: 0 }))).toThrow(/unprivileged/);
-    expect(() => buildSandboxArgv(spec({ imageDir: 'images/x' }))).toThrow(/absolute/);
-    expect(() => buildSandboxArgv(spec({ roBinds: ['opt/x'] }))).toThrow(/absolute/);
-    expect(() => buildSandboxArgv(spec({ roBinds: ['/tmp/toolchain'] }))).toThrow(/tmpfs/);
-    expect(() => buildSandboxArgv(spec({ env: { 'A=B': 'x' } }))).toThrow(/invalid/);
-    expect(() => buildSandboxArgv(spec({ env: { A: 'x\0y' } }))).toThrow(/invalid/);
-    expect(() => buildSandboxArgv(spec({ tmpSizeBytes: 0 }))).toThrow(/tmpSizeBytes/);
-    expect(() => buildSandboxArgv(spec({ argv: [] }))).toThrow(/empty/);
+    expect(() => buildSandboxCommand(spec({ uid: 0 }))).toThrow(/unprivileged/);
+    expect(() => buildSandboxCommand(spec({ gid: 0 }))).toThrow(/unprivileged/);
+    expect(() => buildSandboxCommand(spec({ imageDir: 'images/x' }))).toThrow(/absolute/);
+    expect(() => buildSandboxCommand(spec({ roBinds: ['opt/x'] }))).toThrow(/absolute/);
+    expect(() => buildSandboxCommand(spec({ roBinds: ['/tmp/toolchain'] }))).toThrow(/tmpfs/);
+    expect(() => buildSandboxCommand(spec({ env: { 'A=B': 'x' } }))).toThrow(/invalid/);
+    expect(() => buildSandboxCommand(spec({ env: { A: 'x\0y' } }))).toThrow(/invalid/);
+    expect(() => buildSandboxCommand(spec({ tmpSizeBytes: 0 }))).toThrow(/tmpSizeBytes/);
+    expect(() => buildSandboxCommand(spec({ argv: [] }))).toThrow(/empty/);
   });
 });
 

@@ -3,6 +3,7 @@ import {
   bandwidthForMemory,
   hostIfName,
   nsName,
+  parseNameservers,
   parseOwnedName,
   parseSubnet,
   slotAddrs,
@@ -69,5 +70,13 @@ describe('tbfArgs', () => {
     expect(tbfArgs(64)).toEqual(['tbf', 'rate', '64mbit', 'burst', '80000', 'latency', '20ms']);
     expect(tbfArgs(1000)).toEqual(['tbf', 'rate', '1000mbit', 'burst', '1250000', 'latency', '20ms']);
     expect(() => tbfArgs(0)).toThrow();
+  });
+});
+
+describe('parseNameservers', () => {
+  it('keeps IPv4 nameservers, sets loopback ones apart, skips IPv6 and the rest', () => {
+    const text = '# generated\nsearch lan\nnameserver 10.255.255.53\nnameserver ::1\nnameserver 127.0.0.53\n  nameserver 192.168.1.1 \nnameserver 10.255.255.53\noptions edns0\n';
+    expect(parseNameservers(text)).toEqual({ usable: ['10.255.255.53', '192.168.1.1'], loopback: ['127.0.0.53'] });
+    expect(parseNameservers('')).toEqual({ usable: [], loopback: [] });
   });
 });

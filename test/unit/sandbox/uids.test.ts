@@ -2,32 +2,7 @@ import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { allocateUid, checkImageAccess, DEFAULT_UID_RANGE, findUidRangeConflicts, parseUidRange } from '../../../runtime/sandbox/uids.ts';
-
-describe('allocateUid', () => {
-  const range = { first: 1000, last: 1004 };
-
-  it('starts at the bottom of the range', () => {
-    expect(allocateUid(new Set(), range)).toBe(1000);
-    expect(allocateUid(new Set())).toBe(DEFAULT_UID_RANGE.first);
-  });
-
-  it('takes one past the highest taken, so freed uids are not reused at once', () => {
-    expect(allocateUid(new Set([1000, 1002]), range)).toBe(1003);
-  });
-
-  it('ignores uids outside the range', () => {
-    expect(allocateUid(new Set([5, 99999]), range)).toBe(1000);
-  });
-
-  it('wraps to the lowest free uid once the top is taken', () => {
-    expect(allocateUid(new Set([1000, 1001, 1004]), range)).toBe(1002);
-  });
-
-  it('fails when the range is full', () => {
-    expect(() => allocateUid(new Set([1000, 1001, 1002, 1003, 1004]), range)).toThrow(/no free uid/);
-  });
-});
+import { checkImageAccess, DEFAULT_UID_RANGE, findUidRangeConflicts, parseUidRange } from '../../../runtime/sandbox/uids.ts';
 
 describe('parseUidRange', () => {
   it('reads FIRST-LAST', () => {
