@@ -76,7 +76,8 @@ export function forwardHeaders(req: RouterRequest, requestId: string, trusted: T
   let peer = socket.remoteAddress ?? '';
   // a dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d
   if (peer.charCodeAt(0) === 58 /* ':' */ && peer.startsWith('::ffff:') && peer.includes('.')) peer = peer.slice(7);
-  const proto = req.secure ? 'https' : 'http';
+  // a TLS listener hands the router TLS sockets
+  const proto = (socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
   const node = `for=${peer.includes(':') ? `"[${peer}]"` : peer};proto=${proto};host=${quote(host)}`;
   if (trusted === null || !isTrusted(trusted, peer)) {
     out.push('x-forwarded-for', peer, 'x-forwarded-proto', proto, 'x-forwarded-host', host, 'x-real-ip', peer, 'forwarded', node, 'x-request-id', requestId);
