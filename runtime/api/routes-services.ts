@@ -21,7 +21,8 @@ const create = defineRoute({
   description: 'Settings given here are explicit: they win over the app manifest (cellhost.toml / cellhost.json) of its deployments. Settings left out (or null) follow the manifest, else their defaults.',
   access: 'write',
   request: { body: jsonBody(serviceCreateSchema.openapi('ServiceCreate')) },
-  errors: ['ERR_BODY_MISSING', 'ERR_VALIDATION', 'ERR_SERVICE_EXISTS'],
+  // ERR_DOMAIN_TAKEN: one of `domains` belongs to another service, or is a platform name
+  errors: ['ERR_BODY_MISSING', 'ERR_VALIDATION', 'ERR_SERVICE_EXISTS', 'ERR_DOMAIN_TAKEN'],
   responses: { 201: jsonContent(serviceSchema, 'the service') },
 });
 
@@ -44,7 +45,7 @@ const change = defineRoute({
     'the live deployment\'s manifest decides it, else its default (the runtime stays as it is).',
   access: 'write',
   request: { params, body: jsonBody(servicePatchSchema.openapi('ServicePatch')) },
-  errors: ['ERR_SERVICE_NOT_FOUND', 'ERR_BODY_MISSING', 'ERR_VALIDATION'],
+  errors: ['ERR_SERVICE_NOT_FOUND', 'ERR_BODY_MISSING', 'ERR_VALIDATION', 'ERR_DOMAIN_TAKEN'],
   responses: { 200: jsonContent(serviceSchema, 'the service') },
 });
 

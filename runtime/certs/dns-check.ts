@@ -4,11 +4,17 @@ import dns from 'node:dns';
 import os from 'node:os';
 import type { DnsCheckResult } from '../store/certificates.ts';
 
+/** a record a user creates at their DNS provider */
+export interface DnsRecord {
+  type: 'A' | 'AAAA' | 'CNAME';
+  value: string;
+}
+
 export interface DnsChecker {
   /** `target`: the platform name a CNAME may point to (`<service>.<domain>`), or null */
   check(name: string, target: string | null, now: number): Promise<DnsCheckResult>;
   /** the records a user should create for `name`: A/AAAA to this host, or a CNAME to `target` */
-  expectedRecords(target: string | null): Promise<{ type: string; value: string }[]>;
+  expectedRecords(target: string | null): Promise<DnsRecord[]>;
   /** TXT values of a name (the DNS-01 wait for propagation) */
   txt(name: string): Promise<string[]>;
 }
@@ -70,9 +76,10 @@ export function createDnsChecker(servers: string[]): DnsChecker {
     return { ok: false, found, message: `${name} points to ${found.join(', ')}, not to this host: create ${create}`, checkedAt: now };
   }
 
-  async function expectedRecords(target: string | null): Promise<{ type: string; value: string }[]> {
-    const records: { type: string; value: string }[] = [];
-    const platform = target ? await addressesOf(target) : [];
+  async function expectedRecords(target: string | null): Promise<DnsRecord[]> {
+    const records: DnsRecord[] = [];
+    // advice only: a lookup that fails falls back to this host's own addresses
+    const platform = target ? await addressesOf(target).catch(() => []) : [];
     const addresses = platform.length
       ? platform
       : Object.values(os.networkInterfaces())

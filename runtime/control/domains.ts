@@ -1,6 +1,7 @@
 // Custom domains of a service: attach (checked, one owner each), list with the DNS records to
 // create and the certificate's state, detach. Membership is the service's `domains` setting, so
 // routing follows it as for any other change of the service.
+import type { DnsRecord } from '../certs/dns-check.ts';
 import type { CertificateView, CertManager } from '../certs/manager.ts';
 import { CellhostError } from '../core/errors.ts';
 import { checkDomainName } from '../core/names.ts';
@@ -12,7 +13,7 @@ export interface DomainView {
   /** platform: `<service>.<domain>`, always there; custom: attached by the user */
   kind: 'platform' | 'custom';
   /** what to create at the DNS provider: an A/AAAA record to this host, or a CNAME to the platform name */
-  dnsRecords: { type: string; value: string }[];
+  dnsRecords: DnsRecord[];
   status: CertificateView['status'];
   certificate: CertificateView;
 }
@@ -21,10 +22,12 @@ export interface DomainsDeps {
   services: Services;
   certs: CertManager;
   domain: string;
-  expectedRecords(service: string): Promise<{ type: string; value: string }[]>;
+  expectedRecords(service: string): Promise<DnsRecord[]>;
 }
 
 export interface Domains {
+  /** ERR_SERVICE_NOT_FOUND unless the service exists */
+  assertService(service: string): void;
   list(service: string): Promise<DomainView[]>;
   /** `created` is false when the service had it already (its DNS is checked again now) */
   add(service: string, domain: string): Promise<{ created: boolean; view: DomainView }>;
@@ -46,6 +49,7 @@ export function createDomains(deps: DomainsDeps): Domains {
   }
 
   return {
+    assertService: (service) => void deps.services.get(service),
     async list(service) {
       const s = deps.services.get(service);
       return Promise.all([viewOf(service, `${service}.${deps.domain}`, 'platform'), ...s.domains.map((d) => viewOf(service, d, 'custom'))]);

@@ -27,8 +27,8 @@ const settingsShape = {
     .refine((p) => !p.split('/').includes('..') && !p.startsWith('/'), 'a relative path inside the source')
     .nullable(),
   domains: z.array(domainSchema).max(50),
-  httpsRedirect: z.boolean(),
-  hsts: z.boolean(),
+  httpsRedirect: z.boolean().openapi({ description: 'plain HTTP to a host of the service that has a certificate is answered 301 (308 for other methods than GET and HEAD) to its https:// URL; default true' }),
+  hsts: z.boolean().openapi({ description: 'HTTPS answers carry Strict-Transport-Security: max-age=31536000; default false' }),
 };
 
 export const SERVICE_DEFAULTS: Omit<ServiceSettings, 'runtime'> = {
