@@ -34,6 +34,44 @@ function makeCertificate(dir: string, names: string[], leafName = 'leaf'): void 
   run(['x509', '-req', '-in', `${leafName}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${leafName}.pem`, '-days', '1', '-extfile', 'ext']);
 }
 
+/** a wss:// handshake to `host`, one text frame out, the echo's text back */
+function wssEcho(port: number, host: string, text: string): Promise<string> {
+  const key = crypto.randomBytes(16).toString('base64');
+  return new Promise<string>((resolve, reject) => {
+    const req = https.request({
+      host: '127.0.0.1',
+      port,
+      servername: host,
+      ca,
+      path: '/',
+      agent: false,
+      headers: { host, connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': key, 'sec-websocket-version': '13' },
+    });
+    req.on('response', (res) => reject(new Error(`expected 101, got ${res.statusCode}`)));
+    req.on('error', reject);
+    req.on('upgrade', (res, socket, head) => {
+      expect(res.headers['sec-websocket-accept']).toBe(crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64'));
+      // one masked text frame out; the server's unmasked frame back (short: 2-byte header)
+      const payload = Buffer.from(text);
+      const mask = crypto.randomBytes(4);
+      const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
+      socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]));
+      let buf = head;
+      const onData = (c: Buffer) => {
+        buf = Buffer.concat([buf, c]);
+        if (buf.length >= 2 && buf.length >= 2 + (buf[1]! & 0x7f)) {
+          socket.destroy();
+          resolve(buf.subarray(2, 2 + (buf[1]! & 0x7f)).toString());
+        }
+      };
+      socket.on('data', onData);
+      socket.on('error', reject);
+      if (head.length) onData(Buffer.alloc(0));
+    });
+    req.end();
+  });
+}
+
 beforeAll(async () => {
   dir = tempDir('cellhost-tls-');
   makeCertificate(dir, ['*.apps.test', 'www.custom.test']);
@@ -105,41 +143,7 @@ describe('serving', () => {
 describe('WebSockets over TLS', () => {
   it('upgrades a wss:// connection through the router and echoes', async () => {
     expect((await server.deploy('ws', path.join(FIXTURES, 'node-websocket'), { startCommand: 'node app.js', buildCommand: 'true', idleTimeoutS: 120 })).status).toBe('live');
-    const key = crypto.randomBytes(16).toString('base64');
-    const echo = await new Promise<string>((resolve, reject) => {
-      const req = https.request({
-        host: '127.0.0.1',
-        port,
-        servername: 'ws.apps.test',
-        ca,
-        path: '/',
-        agent: false,
-        headers: { host: 'ws.apps.test', connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': key, 'sec-websocket-version': '13' },
-      });
-      req.on('response', (res) => reject(new Error(`expected 101, got ${res.statusCode}`)));
-      req.on('error', reject);
-      req.on('upgrade', (res, socket, head) => {
-        expect(res.headers['sec-websocket-accept']).toBe(crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64'));
-        // one masked text frame out; the server's unmasked frame back (short: 2-byte header)
-        const payload = Buffer.from('over tls');
-        const mask = crypto.randomBytes(4);
-        const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
-        socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]));
-        let buf = head;
-        const onData = (c: Buffer) => {
-          buf = Buffer.concat([buf, c]);
-          if (buf.length >= 2 && buf.length >= 2 + (buf[1]! & 0x7f)) {
-            socket.destroy();
-            resolve(buf.subarray(2, 2 + (buf[1]! & 0x7f)).toString());
-          }
-        };
-        socket.on('data', onData);
-        socket.on('error', reject);
-        if (head.length) onData(Buffer.alloc(0));
-      });
-      req.end();
-    });
-    expect(JSON.parse(echo)).toMatchObject({ echo: 'over tls' });
+    expect(JSON.parse(await wssEcho(port, 'ws.apps.test', 'over tls'))).toMatchObject({ echo: 'over tls' });
   });
 });
 
@@ -320,5 +324,55 @@ describe("the user's certificate", () => {
     const res = await requestRouter(server.routerUrl, 'web.apps.test', '/headers');
     expect(res.status).toBe(301);
     expect(res.headers.get('location')).toBe(`https://web.apps.test:${port}/headers`);
+  });
+});
+
+describe("with node:http's parser (CELLHOST_HTTP_PARSER=node)", () => {
+  it('serves HTTP/1.1 and HTTP/2 on the TLS listener the same, bodies, X-Forwarded-Proto, WebSockets and timeouts included', { timeout: 60_000 }, async () => {
+    const fallback = await startTestServer({
+      env: {
+        CELLHOST_DOMAIN: 'apps.test',
+        CELLHOST_HTTPS_ADDR: '127.0.0.1:0',
+        CELLHOST_TLS_CERT: path.join(dir, 'leaf.pem'),
+        CELLHOST_TLS_KEY: path.join(dir, 'leaf.key'),
+        CELLHOST_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
+        CELLHOST_HTTP_PARSER: 'node',
+      },
+    });
+    try {
+      expect(fallback.httpParser).toBe('node:http');
+      const p = Number(new URL(fallback.httpsUrl!).port);
+      expect((await fallback.deploy('web', path.join(FIXTURES, 'node-stream'), { startCommand: 'node app.js', buildCommand: 'true', idleTimeoutS: 120 })).status).toBe('live');
+      for (const http of ['1.1', '2'] as const) {
+        const res = await curlHttps('web.apps.test', p, '/headers', { cacert: path.join(dir, 'ca.pem'), http });
+        expect(res.exitCode, res.stderr).toBe(0);
+        expect([res.status, res.httpVersion]).toEqual([200, http]);
+        expect(res.body).toContain('"x-forwarded-proto","https"');
+        // a body up through node:http's TLS connection
+        const up = await curlHttps('web.apps.test', p, '/upload', { cacert: path.join(dir, 'ca.pem'), http, args: ['--data-binary', `@${path.join(dir, 'leaf.pem')}`, '-H', 'content-type: application/octet-stream'] });
+        expect(up.status).toBe(200);
+        expect(up.body).toContain(`"bytes":${fs.statSync(path.join(dir, "leaf.pem")).size}`);
+      }
+      expect((await fallback.deploy('ws', path.join(FIXTURES, 'node-websocket'), { startCommand: 'node app.js', buildCommand: 'true', idleTimeoutS: 120 })).status).toBe('live');
+      expect(JSON.parse(await wssEcho(p, 'ws.apps.test', 'through node:http'))).toMatchObject({ echo: 'through node:http' });
+      // the admin API is not there either
+      const admin = await httpsGet(p, 'web.apps.test', '/api/v1/health', ca, { host: new URL(fallback.adminUrl).host });
+      expect(admin.status).toBe(404);
+      // a TLS connection that sends no request is closed at the headers timeout, as on the plain listener
+      const started = Date.now();
+      const closedAfterMs = await new Promise<number>((resolve, reject) => {
+        const s = tls.connect({ host: '127.0.0.1', port: p, servername: 'web.apps.test', ca, ALPNProtocols: ['http/1.1'] });
+        s.resume();
+        s.on('error', () => {});
+        s.on('close', () => resolve(Date.now() - started));
+        setTimeout(() => {
+          s.destroy();
+          reject(new Error('the idle TLS connection was kept open'));
+        }, HEADERS_TIMEOUT_MS + 8000).unref();
+      });
+      expect(closedAfterMs).toBeLessThan(HEADERS_TIMEOUT_MS + 3000);
+    } finally {
+      await fallback.close();
+    }
   });
 });
