@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../../builder/sources/index.ts';
-import { FIXTURES, startTestServer, TOKEN, type TestServer } from '../../helpers/server.ts';
+import { FIXTURES, requestRouter, startTestServer, TOKEN, type TestServer } from '../../helpers/server.ts';
 
 const APP = path.join(FIXTURES, 'node-manifest');
 const MANIFEST = fs.readFileSync(path.join(APP, 'cellhost.toml'), 'utf8');
@@ -87,10 +87,11 @@ describe('a manifest deployed through the API', () => {
     expect(log).toContain(`runtime = "node" (cellhost.toml line ${lineOf(MANIFEST, 'runtime')}; set the same through the API or CLI)`);
     expect(log).toContain(`env.required: GREETING: all set (cellhost.toml line ${lineOf(MANIFEST, 'required')})`);
     expect(log).toContain('name = "manifest-app" in cellhost.toml: this deployment is to service "mf-api"');
-    // the sections other features apply are said not to be applied, not pretended
-    expect(log).toContain('domains in cellhost.toml are not applied by this version: manifest.example.com');
+    // the manifest's domains become the service's; a section no feature applies yet is said not
+    // to be applied, not pretended
+    expect(log).toContain('Domains attached: manifest.example.com');
+    expect(service.domains).toEqual(['manifest.example.com']);
     expect(log).toContain('cron jobs in cellhost.toml are not applied by this version: nightly: 0 3 * * * POST /tasks/nightly');
-    expect(service.domains).toEqual([]);
 
     const shown = (await server.api('GET', `/api/v1/deployments/${dep.id}`)).body;
     expect(shown.manifest).toEqual({ file: 'cellhost.toml', text: MANIFEST });
@@ -186,6 +187,54 @@ describe('a manifest deployed through the API', () => {
     expect(log).toContain('No cellhost.toml or cellhost.json');
     expect(log).toContain('memory back to 1024 MB: no manifest sets it (the default)');
     expect((await server.app('mf-api')).json).toMatchObject({ port: '8080', memoryMb: '1024', argv: [] });
+  });
+});
+
+describe("a manifest's domains", () => {
+  const withDomains = (list: string | null) =>
+    variant(list === null ? MANIFEST.replace(/^domains = .*\n/m, '') : MANIFEST.replace(/^domains = .*$/m, `domains = ${list}`));
+  const domainsOf = async (name: string) => (await server.api('GET', `/api/v1/services/${name}`)).body.domains;
+
+  it("become the service's custom domains: attached, routed, and those the list lacks detached; no key leaves them alone", async () => {
+    await createWithGreeting('mf-dom');
+    // attached through the API before any manifest had a say
+    expect((await server.api('POST', '/api/v1/services/mf-dom/domains', { domain: 'api.mf.example.com' })).status).toBe(201);
+    const dep = await upload('mf-dom', withDomains('["a.mf.example.com", "b.mf.example.com"]'));
+    expect(dep.status, dep.error?.message).toBe('live');
+    expect(await domainsOf('mf-dom')).toEqual(['a.mf.example.com', 'b.mf.example.com']);
+    const log = await buildLog(dep.id);
+    expect(log).toContain('Domains attached: a.mf.example.com, b.mf.example.com');
+    expect(log).toContain("Domains detached (not in the manifest's list): api.mf.example.com");
+    // routed at once: the app answers on the attached names, not on the detached one
+    expect((await requestRouter(server.routerUrl, 'b.mf.example.com', '/')).status).toBe(200);
+    expect((await requestRouter(server.routerUrl, 'api.mf.example.com', '/')).status).toBe(404);
+    const listed = (await server.api('GET', '/api/v1/services/mf-dom/domains')).body.domains;
+    expect(listed.map((d: any) => [d.domain, d.kind])).toEqual([
+      ['mf-dom.localhost', 'platform'],
+      ['a.mf.example.com', 'custom'],
+      ['b.mf.example.com', 'custom'],
+    ]);
+
+    // the same list again: nothing changes; a manifest without the key: nothing changes either
+    const same = await upload('mf-dom', withDomains('["b.mf.example.com", "a.mf.example.com"]'));
+    expect(await buildLog(same.id)).toContain('Domains: b.mf.example.com, a.mf.example.com, as before');
+    const none = await upload('mf-dom', withDomains(null));
+    expect(none.status).toBe('live');
+    expect(await buildLog(none.id)).not.toContain('Domains');
+    expect(await domainsOf('mf-dom')).toEqual(['a.mf.example.com', 'b.mf.example.com']);
+  });
+
+  it("one name another service has refuses the whole list, said in the log; the deployment is live all the same; [] detaches them all", async () => {
+    await createWithGreeting('mf-other', { domains: ['taken.mf.example.com'] });
+    const dep = await upload('mf-dom', withDomains('["a.mf.example.com", "taken.mf.example.com", "c.mf.example.com"]'));
+    expect(dep.status, dep.error?.message).toBe('live');
+    expect(await buildLog(dep.id)).toContain('domains in cellhost.toml could not be applied: domain "taken.mf.example.com" belongs to another service');
+    expect(await domainsOf('mf-dom')).toEqual(['a.mf.example.com', 'b.mf.example.com']);
+    expect(await domainsOf('mf-other')).toEqual(['taken.mf.example.com']);
+
+    const cleared = await upload('mf-dom', withDomains('[]'));
+    expect(await buildLog(cleared.id)).toContain("Domains detached (not in the manifest's list): a.mf.example.com, b.mf.example.com");
+    expect(await domainsOf('mf-dom')).toEqual([]);
   });
 });
 
