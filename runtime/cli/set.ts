@@ -8,13 +8,15 @@ import { printJson, UsageError, type CliIo } from './io.ts';
 
 export const SET_HELP = `cellhost set NAME [memory=MB] [min=N] [max=N] [concurrency=N] [idle=DURATION] [timeout=DURATION]
              [port=PORT] [build=CMD] [start=CMD] [health=PATH] [root=DIR] [plan=hobby|pro] [runtime=RUNTIME]
-             [domains=HOST,HOST] [--json]
+             [domains=HOST,HOST] [redirect=on|off] [hsts=on|off] [--json]
   Changes a service's settings; without any, prints them. memory is the hard memory limit and buys
   CPU (1769 MB is one core); min and max are instances (min 0 scales to zero), concurrency the
   requests per instance, idle the time an instance stays warm unused, timeout the longest request.
   Durations: 30s, 5m, 1h30m, or seconds. An empty build, start, health or root means the default.
   A change of memory, port, start, health or runtime replaces running instances after their
-  requests finish; scaling applies at once; build, root and plan apply to the next deploy.`;
+  requests finish; scaling applies at once; build, root and plan apply to the next deploy.
+  redirect: plain HTTP to a host with a certificate gets a redirect to HTTPS (on by default); hsts:
+  HTTPS answers carry Strict-Transport-Security (off by default).`;
 
 interface ServiceView {
   name: string;
@@ -32,6 +34,8 @@ interface ServiceView {
   healthPath: string | null;
   rootDir: string | null;
   domains: string[];
+  httpsRedirect: boolean;
+  hsts: boolean;
   url: string;
   cpu: { percentOfCore: number; cores: number };
 }
@@ -59,6 +63,13 @@ function durationSeconds(key: string, text: string): number {
 
 const orNull = (text: string) => (text.trim() === '' ? null : text);
 
+function onOff(key: string, text: string): boolean {
+  const t = text.trim().toLowerCase();
+  if (['on', 'true', '1', 'yes'].includes(t)) return true;
+  if (['off', 'false', '0', 'no'].includes(t)) return false;
+  throw new UsageError(`${key}=${text}: on or off`);
+}
+
 /** the words `set` takes, the field each sets, and how its text becomes the API's value */
 const SETTINGS: Record<string, { field: Field; parse(key: string, text: string): unknown; show(s: ServiceView): string }> = {
   memory: { field: 'memoryMb', parse: memoryMb, show: (s) => `${s.memoryMb} MB (CPU cap ${s.cpu.percentOfCore} % of a core, ${s.cpu.cores} core${s.cpu.cores > 1 ? 's' : ''})` },
@@ -79,6 +90,8 @@ const SETTINGS: Record<string, { field: Field; parse(key: string, text: string):
     parse: (_k, t) => t.split(',').map((d) => d.trim()).filter(Boolean),
     show: (s) => (s.domains.length ? s.domains.join(',') : '(none)'),
   },
+  redirect: { field: 'httpsRedirect', parse: onOff, show: (s) => (s.httpsRedirect ? 'on (HTTP to HTTPS for hosts with a certificate)' : 'off') },
+  hsts: { field: 'hsts', parse: onOff, show: (s) => (s.hsts ? 'on (Strict-Transport-Security on HTTPS answers)' : 'off') },
 };
 
 /** the API's own names work too (memoryMb=512) */
