@@ -6,7 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { ErrorCode } from '../core/errors.ts';
 import type { RuntimeName } from '../core/names.ts';
-import { findToolchain } from '../sandbox/toolchains.ts';
+import { runtimePathEnv } from '../sandbox/runtime-env.ts';
 
 export interface InstanceSpec {
   instanceId: string;
@@ -67,18 +67,6 @@ export interface IsolationReport {
 export interface Launcher {
   prepare(spec: InstanceSpec): Promise<Launch>;
   report(): IsolationReport;
-}
-
-export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-/**
- * PATH as the sandbox sets it: the python venv (as `activate` would), then the runtime's toolchain
- * dirs (rustup's toolchain, a Go outside /usr), then the system dirs.
- */
-export function runtimePathEnv(runtime: RuntimeName, appDir: string, toolDirs: readonly string[] = findToolchain(runtime).pathDirs): Record<string, string> {
-  const dirs = [...toolDirs, SANDBOX_PATH];
-  if (runtime !== 'python') return { PATH: dirs.join(':') };
-  return { PATH: [`${appDir}/.venv/bin`, ...dirs].join(':'), VIRTUAL_ENV: `${appDir}/.venv` };
 }
 
 /**

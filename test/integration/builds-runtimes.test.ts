@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkToolchain, findMissingToolchain } from '../../builder/runtimes/index.ts';
 import { packDirectory } from '../../builder/sources/index.ts';
-import { runtimePathEnv } from '../../runtime/instances/launcher.ts';
+import { runtimePathEnv } from '../../runtime/sandbox/runtime-env.ts';
 import { findToolchain } from '../../runtime/sandbox/toolchains.ts';
 import { FIXTURES, startTestServer, TOKEN, type TestServer } from '../helpers/server.ts';
 import { readSse } from '../../runtime/cli/client.ts';
