@@ -26,6 +26,7 @@ import { createHostCpu } from './instances/host-cpu.ts';
 import { createPool, type PoolEvent } from './instances/pool/index.ts';
 import { answerClientError } from './router/error-page.ts';
 import { createRouter } from './router/proxy.ts';
+import { createRouteTable } from './router/route-table.ts';
 import { createEnvControl, type EnvControl } from './control/env.ts';
 import { checkMasterKey, createEnvStore } from './store/env.ts';
 import { openStore } from './store/index.ts';
@@ -118,9 +119,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   });
   instancesNow = (name) => pool.instances(name).length;
   // created before the control plane, which asks it for the public port; it listens later
+  const routes = createRouteTable({ domain: config.domain });
   const router = createRouter({
     pool,
-    resolve: (host) => services.resolve(host),
+    routes,
     maxBodyBytes: config.maxBodyBytes,
     headersTimeoutMs: config.headersTimeoutMs,
     trustProxy: config.trustProxy,
@@ -131,6 +133,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const services = createServices({
     store,
     pool,
+    routes,
     clock,
     log,
     domain: config.domain,

@@ -1,5 +1,5 @@
-// Service verbs: create, change, delete, and keeping the pool's target in step with the
-// store. Routing reads an in-memory host table rebuilt on every change.
+// Service verbs: create, change, delete, and keeping the pool's target and the router's table
+// in step with the store.
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,8 +9,8 @@ import type { Clock } from '../core/clock.ts';
 import { CellhostError, describeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { InstanceInfo, Pool } from '../instances/pool/types.ts';
-import type { Route } from '../router/proxy.ts';
 import { serviceLabel } from '../router/hosts.ts';
+import type { RouteTable } from '../router/route-table.ts';
 import type { Store } from '../store/index.ts';
 import type { Service } from '../store/services.ts';
 import { settingsForCreate, settingsForPatch, type ServiceCreate, type ServicePatch } from './service-settings.ts';
@@ -26,6 +26,8 @@ export interface ServiceView extends Service {
 export interface ServicesDeps {
   store: Store;
   pool: Pool;
+  /** the router's table: each service's entries are written here as it changes */
+  routes: RouteTable;
   clock: Clock;
   log: Logger;
   domain: string;
@@ -53,8 +55,6 @@ export interface Services {
   create(body: ServiceCreate): ServiceView;
   update(name: string, patch: ServicePatch): ServiceView;
   remove(name: string): Promise<void>;
-  /** the router's lookup: normalized host → route */
-  resolve(host: string): Route | null;
   /** recompute what the pool should run for a service (live deployment, settings or env changed) */
   /** make the pool run what is live now; `standby` unless it is the platform's start */
   sync(name: string, standby?: boolean): void;
@@ -62,26 +62,9 @@ export interface Services {
 }
 
 export function createServices(deps: ServicesDeps): Services {
-  const { store, pool } = deps;
+  const { store, pool, routes } = deps;
   const iso = () => new Date(deps.clock.now()).toISOString();
-  // the router's table, changed one service at a time (rebuilding it from the store made each
-  // create O(services): 16 ms per create at 1000 services)
-  const routes = new Map<string, Route>();
-  const customDomains = new Map<string, Route>();
-
-  function setRoute(s: Service): void {
-    dropRoute(s.name);
-    const route = { service: s.name, requestTimeoutMs: Math.round(s.requestTimeoutS * 1000) };
-    routes.set(s.name, route);
-    for (const d of s.domains) customDomains.set(d, route);
-  }
-
-  function dropRoute(name: string): void {
-    const old = routes.get(name);
-    if (!old) return;
-    routes.delete(name);
-    for (const [d, r] of customDomains) if (r === old) customDomains.delete(d);
-  }
+  const setRoute = (s: Service) => routes.set({ service: s.name, requestTimeoutMs: Math.round(s.requestTimeoutS * 1000) }, s.domains);
 
   const urlFor = (name: string) => {
     const port = deps.publicPort();
@@ -156,7 +139,7 @@ export function createServices(deps: ServicesDeps): Services {
       deleting.add(name);
       const failures: string[] = [];
       try {
-        dropRoute(name);
+        routes.drop(name);
         await Promise.all([pool.stopService(name, deps.stopGraceMs), deps.stopBuilds(name)]);
         const attempt = (what: string, p: Promise<unknown>) =>
           p.catch((err) => {
@@ -180,10 +163,6 @@ export function createServices(deps: ServicesDeps): Services {
         const left = store.services.get(name);
         if (left) setRoute(left);
       }
-    },
-    resolve(host) {
-      const label = serviceLabel(host, deps.domain);
-      return (label ? routes.get(label) : customDomains.get(host)) ?? null;
     },
     sync,
     syncAll() {
