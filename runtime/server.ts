@@ -21,7 +21,12 @@ import { createLogger, type Logger } from './core/log.ts';
 import { describeEvent } from './logs/events.ts';
 import { createLogSink } from './logs/sink.ts';
 import { secureDataDir } from './data-dir.ts';
-import { setUpIsolation } from './isolation.ts';
+import { cgroupsLayer } from './isolation/cgroups-layer.ts';
+import { claimHostNames } from './isolation/host-names.ts';
+import { startIsolation, type Isolation, type IsolationPlan } from './isolation/layer.ts';
+import { sandboxLayer } from './isolation/sandbox-layer.ts';
+import { createDirectLauncher } from './instances/launcher.ts';
+import { createDirectBuildLauncher } from '../builder/launcher.ts';
 import { createHostCpu } from './instances/host-cpu.ts';
 import { createPool, type PoolEvent } from './instances/pool/index.ts';
 import { answerClientError } from './router/error-page.ts';
@@ -83,13 +88,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }
 
   const isolated = await setUpIsolation(config, log, {
-    reclaim: true,
     // services made before uids existed get theirs on first use
     uidFor: (name) => store.services.get(name)?.uid ?? store.services.assignUid(name, config.uidRange, now()),
   });
   const launcher = isolated.launcher;
   const isolation = isolated.report;
-  for (const reason of isolation.reasons) log.warn('isolation.limited', { reason });
 
   let envControl: EnvControl | null = null;
   const sink = createLogSink({ store: store.logs, clock, log, mask: (service, text) => envControl?.masker(service).mask(text) ?? text });
@@ -236,9 +239,53 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         sink.close();
         store.close();
         await isolated.dispose();
+        fs.rmSync(config.hostRunDir, { recursive: true, force: true });
         log.info('serve.stopped', {});
       })()),
   };
+}
+
+/**
+ * The isolation layers, outermost first: cgroups around the sandbox around the app. Each is used
+ * when this host supports it, and named with the reason when not; `cellhost doctor` probes this
+ * same list.
+ */
+export function isolationPlan(config: Config, deps: { log: Logger; uidFor(service: string): number }): IsolationPlan {
+  return {
+    layers: [
+      cgroupsLayer({
+        root: config.cgroupRoot,
+        prefix: config.cgroupPrefix,
+        pidsMax: config.pidsMax,
+        startupBoost: config.startupBoost,
+        buildMemoryMb: config.buildMemoryMb,
+        log: deps.log,
+      }),
+      sandboxLayer({
+        dataDir: config.dataDir,
+        imagesDir: config.paths.images,
+        cacheDir: config.paths.cache,
+        hostRunDir: config.hostRunDir,
+        netns: { prefix: config.netnsPrefix, subnet: config.netnsSubnet, warm: config.netnsWarm, egressAllow: config.egressAllow },
+        uidFor: deps.uidFor,
+        log: deps.log,
+      }),
+    ],
+    off: config.isolation === 'off' ? 'isolation is off (CELLHOST_ISOLATION=off): apps run as plain children of the platform, without limits' : undefined,
+  };
+}
+
+/** the plain launchers wrapped in every isolation layer this host supports */
+async function setUpIsolation(config: Config, log: Logger, deps: { uidFor(service: string): number }): Promise<Isolation> {
+  const plan = isolationPlan(config, { log, uidFor: deps.uidFor });
+  // reclaiming leftovers kills whatever lives under these names: make sure no live platform does
+  if (!plan.off && process.getuid?.() === 0) claimHostNames(config);
+  const isolation = await startIsolation(plan, {
+    launcher: createDirectLauncher({ runDir: config.paths.run }),
+    buildLauncher: createDirectBuildLauncher({ runDir: config.paths.run }),
+  });
+  for (const reason of isolation.report.reasons) log.warn('isolation.limited', { reason });
+  return isolation;
 }
 
 function listen(server: net.Server, host: string, port: number): Promise<void> {

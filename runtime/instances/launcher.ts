@@ -57,16 +57,8 @@ export interface Launch {
   release(): Promise<void>;
 }
 
-export interface IsolationReport {
-  /** what is enforced on this host, e.g. { sandbox: false, cgroups: false, netns: false } */
-  features: Record<string, boolean>;
-  /** why a feature is off, in words a user can act on */
-  reasons: string[];
-}
-
 export interface Launcher {
   prepare(spec: InstanceSpec): Promise<Launch>;
-  report(): IsolationReport;
 }
 
 /**
@@ -104,7 +96,7 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
  * No isolation: the app runs as the platform's user on a loopback port chosen for it, with
  * `$PORT` injected: the fallback where the host cannot isolate. Its HOME and TMPDIR are a private dir removed on release.
  */
-export function createDirectLauncher(opts: { runDir: string; reasons?: string[] }): Launcher {
+export function createDirectLauncher(opts: { runDir: string }): Launcher {
   return {
     async prepare(spec) {
       const port = await freePort();
@@ -119,9 +111,5 @@ export function createDirectLauncher(opts: { runDir: string; reasons?: string[] 
         release: () => fs.rm(tmp, { recursive: true, force: true }),
       };
     },
-    report: () => ({
-      features: { sandbox: false, cgroups: false, netns: false },
-      reasons: opts.reasons ?? ['isolation is not enabled: apps run as the platform user on loopback ports'],
-    }),
   };
 }

@@ -6,13 +6,12 @@
 import { buildSandboxCommand, findSandboxAppPid, SANDBOX_PATH, type SandboxHardening } from '../sandbox/bwrap.ts';
 import { bandwidthForMemory, type NetnsPool } from '../sandbox/netns.ts';
 import { sandboxEnv, toolchainMounts, type SandboxPaths } from '../sandbox/runtime-env.ts';
-import { appArgv, platformEnv, type InstanceSpec, type IsolationReport, type Launch, type Launcher } from './launcher.ts';
+import { appArgv, platformEnv, type InstanceSpec, type Launch, type Launcher } from './launcher.ts';
 
 export interface SandboxLauncherOptions {
   netns: NetnsPool;
   uidFor(service: string): number;
   paths: SandboxPaths;
-  report: IsolationReport;
   /** what the host's bubblewrap adds (probeSandbox) */
   hardening: SandboxHardening;
 }
@@ -56,6 +55,5 @@ export function createSandboxLauncher(opts: SandboxLauncherOptions): Launcher {
         },
       };
     },
-    report: () => opts.report,
   };
 }
