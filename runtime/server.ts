@@ -101,9 +101,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     log.info(`service.${event}`, { service, ...fields });
   };
   const usage = createUsageStore(store.db);
-  // the pool is created just below; the meter asks it how many instances a service has
-  let instancesNow: (service: string) => number = () => 0;
-  const meter = createMeter({ clock, store: usage, log, instancesNow: (s) => instancesNow(s) });
+  const meter = createMeter({ clock, store: usage, log });
   const pool = createPool({
     launcher,
     observer: meter,
@@ -120,7 +118,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     onEvent: ({ type, service, ...fields }: PoolEvent) => onEvent(service, type, fields),
     onOutput: (service, instanceId, deploymentId, stream, line) => sink.line(service, instanceId, deploymentId, stream, line),
   });
-  instancesNow = (name) => pool.instances(name).length;
   // created before the control plane, which asks it for the public port; it listens later
   const routes = createRouteTable({ domain: config.domain });
   const router = createRouter({
