@@ -14,7 +14,7 @@ import type { RouteTable } from '../router/route-table.ts';
 import type { Store } from '../store/index.ts';
 import type { Service } from '../store/services.ts';
 import { settingsForCreate, settingsForPatch, type ServiceCreate, type ServicePatch } from './service-settings.ts';
-import { buildTarget } from './targets.ts';
+import type { TargetSync } from './targets.ts';
 
 export interface ServiceView extends Service {
   url: string;
@@ -44,8 +44,8 @@ export interface ServicesDeps {
   removeBuildLog(deploymentId: string): Promise<void>;
   /** writes buffered runtime log entries now */
   flushLogs(): void;
-  /** the service's variables and a version that changes whenever they do */
-  envFor(service: string): { vars: Record<string, string>; version: string };
+  /** keeps the pool running what is live: told when settings change, and while a service is deleted */
+  targets: TargetSync;
   onEvent?(service: string, event: string, fields: Record<string, unknown>): void;
 }
 
@@ -55,10 +55,6 @@ export interface Services {
   create(body: ServiceCreate): ServiceView;
   update(name: string, patch: ServicePatch): ServiceView;
   remove(name: string): Promise<void>;
-  /** recompute what the pool should run for a service (live deployment, settings or env changed) */
-  /** make the pool run what is live now; `standby` unless it is the platform's start */
-  sync(name: string, standby?: boolean): void;
-  syncAll(): void;
 }
 
 export function createServices(deps: ServicesDeps): Services {
@@ -93,17 +89,6 @@ export function createServices(deps: ServicesDeps): Services {
     }
   }
 
-  function sync(name: string, standby = true): void {
-    const s = deleting.has(name) ? undefined : store.services.get(name);
-    const dep = s?.liveDeploymentId ? store.deployments.get(s.liveDeploymentId) : undefined;
-    if (!s || !dep?.imageDir) {
-      pool.setTarget(name, null);
-      return;
-    }
-    const env = deps.envFor(name);
-    pool.setTarget(name, buildTarget(s, dep, env.vars, env.version), { standby });
-  }
-
   for (const s of store.services.list()) setRoute(s);
 
   return {
@@ -128,7 +113,7 @@ export function createServices(deps: ServicesDeps): Services {
       checkDomains(name, settings.domains);
       const s = store.services.update(name, settings, iso());
       setRoute(s);
-      sync(name);
+      deps.targets.sync(name);
       deps.onEvent?.(name, 'service_updated', { fields: Object.keys(patch) });
       return view(s);
     },
@@ -137,6 +122,7 @@ export function createServices(deps: ServicesDeps): Services {
       // gone for every verb and the router at once; its name and uid stay taken until nothing of
       // it runs and its files are gone, so a new service of the same name starts from nothing
       deleting.add(name);
+      deps.targets.withhold(name);
       const failures: string[] = [];
       try {
         routes.drop(name);
@@ -159,14 +145,11 @@ export function createServices(deps: ServicesDeps): Services {
         deps.log.info('service.deleted', { service: name, uid: s.uid, images: deployments.length, cleanupFailures: failures });
       } finally {
         deleting.delete(name);
+        deps.targets.release(name);
         // still there when something above threw: routed again as it was
         const left = store.services.get(name);
         if (left) setRoute(left);
       }
-    },
-    sync,
-    syncAll() {
-      for (const s of store.services.list()) sync(s.name, false);
     },
   };
 }
