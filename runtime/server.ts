@@ -183,7 +183,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // listeners: the router, then the admin listener (the management API and the console)
   await listen(router, config.http.host, config.http.port);
   const sessions = createSessions({ tokens: store.tokens, now: () => clock.now() });
-  const api = createApi({
+  const reports = { services, usage, meter, price: config.priceGbS, now: () => clock.now(), instances: (name: string) => pool.instances(name).length };
+  const uploads = { uploadDir: path.join(config.paths.builds, 'uploads'), maxUploadBytes: config.maxUploadBytes };
+  const adminApp = createApi({
     version: VERSION,
     store,
     services,
@@ -192,15 +194,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     isolation: () => isolation.report,
     sink,
     env,
-    usage: { services, usage, meter, price: config.priceGbS, now: () => clock.now(), instances: (name) => pool.instances(name).length },
-    uploadDir: path.join(config.paths.builds, 'uploads'),
-    maxUploadBytes: config.maxUploadBytes,
+    usage: reports,
+    ...uploads,
     now,
     log,
     sessions,
-    ui: (deps) => createUi({ ...deps, sessions, ...meteredUi(deps.usage) }),
   });
-  const admin = await serveAdmin(api.fetch, config.admin.host, config.admin.port);
+  // the console, at / beside the API: the same control objects, its own sessions
+  adminApp.route('/', createUi({ store, services, deployments, logs: buildLogs, sink, env, sessions, ...uploads, now, log, ...meteredUi(reports) }));
+  const admin = await serveAdmin(adminApp.fetch, config.admin.host, config.admin.port);
   const routerUrl = `http://${hostForUrl(config.http.host)}:${(router.address() as { port: number }).port}`;
   const adminUrl = `http://${hostForUrl(config.admin.host)}:${(admin.address() as { port: number }).port}`;
   log.info('serve.started', { router: routerUrl, admin: adminUrl, data: config.dataDir, version: VERSION, httpParser: router.engine });

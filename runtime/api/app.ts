@@ -1,4 +1,5 @@
-// The admin listener's app: the management API under /api/v1 (the UI mounts beside it).
+// The admin listener's app: the management API under /api/v1 (the root mounts the console
+// beside it, at /).
 //
 // How a new API route is added so that GET /api/openapi.json describes it (the document is
 // generated from these declarations; test/unit/api/openapi.test.ts fails for a registered route
@@ -17,7 +18,6 @@
 // - route that router below (v1.route(path, router) for /api/v1). A route added with plain
 //   app.get()/post() is not in the document, and the route test fails; a UI page goes in that
 //   test's list of UI routes instead.
-import type { Hono } from 'hono';
 import type { LogHub } from '../../builder/log-hub.ts';
 import type { Deployments } from '../control/deployments.ts';
 import type { EnvControl } from '../control/env.ts';
@@ -54,8 +54,6 @@ export interface ApiDeps {
   log: Logger;
   /** the web UI's sessions: the API accepts their cookie (with CSRF on writes) */
   sessions?: CookieAuth;
-  /** builds the web UI, mounted at / beside the API */
-  ui?(deps: ApiDeps): Hono<any>;
 }
 
 export function createApi(deps: ApiDeps): ApiRouter {
@@ -82,6 +80,5 @@ export function createApi(deps: ApiDeps): ApiRouter {
   app.route('/api/v1', v1);
   app.use('/metrics', requireToken(deps.store.tokens, deps.now, undefined, limiter));
   mountPrometheus(app, deps.usage);
-  if (deps.ui) app.route('/', deps.ui(deps));
   return app;
 }
