@@ -4,7 +4,7 @@ import type { Context } from 'hono';
 import type { LogHub } from '../builder/log-hub.ts';
 import type { Deployments } from '../runtime/control/deployments.ts';
 import type { EnvControl } from '../runtime/control/env.ts';
-import type { Services } from '../runtime/control/services.ts';
+import type { Services } from '../runtime/control/types.ts';
 import type { Logger } from '../runtime/core/log.ts';
 import type { LogSink } from '../runtime/logs/sink.ts';
 import type { Store } from '../runtime/store/index.ts';

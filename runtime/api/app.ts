@@ -21,7 +21,7 @@
 import type { LogHub } from '../../builder/log-hub.ts';
 import type { Deployments } from '../control/deployments.ts';
 import type { EnvControl } from '../control/env.ts';
-import type { Services } from '../control/services.ts';
+import type { Services } from '../control/types.ts';
 import { CellhostError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { LogSink } from '../logs/sink.ts';

@@ -8,20 +8,14 @@ import { cpuForMemory } from '../sandbox/cgroups/cpu.ts';
 import type { Clock } from '../core/clock.ts';
 import { CellhostError, describeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import type { InstanceInfo, Pool } from '../instances/pool/types.ts';
+import type { Pool } from '../instances/pool/types.ts';
 import { serviceLabel } from '../router/hosts.ts';
 import type { RouteTable } from '../router/route-table.ts';
 import type { Store } from '../store/index.ts';
 import type { Service } from '../store/services.ts';
-import { settingsForCreate, settingsForPatch, type ServiceCreate, type ServicePatch } from './service-settings.ts';
+import { settingsForCreate, settingsForPatch } from './service-settings.ts';
 import type { TargetSync } from './targets.ts';
-
-export interface ServiceView extends Service {
-  url: string;
-  instances: InstanceInfo[];
-  /** what the memory size buys: CPU cap as % of one core, and the cores the app sees */
-  cpu: { percentOfCore: number; cores: number };
-}
+import type { Services, ServiceView } from './types.ts';
 
 export interface ServicesDeps {
   store: Store;
@@ -47,14 +41,6 @@ export interface ServicesDeps {
   /** keeps the pool running what is live: told when settings change, and while a service is deleted */
   targets: TargetSync;
   onEvent?(service: string, event: string, fields: Record<string, unknown>): void;
-}
-
-export interface Services {
-  list(): ServiceView[];
-  get(name: string): ServiceView;
-  create(body: ServiceCreate): ServiceView;
-  update(name: string, patch: ServicePatch): ServiceView;
-  remove(name: string): Promise<void>;
 }
 
 export function createServices(deps: ServicesDeps): Services {
