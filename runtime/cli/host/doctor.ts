@@ -1,13 +1,13 @@
 // `cellhost doctor`: what this host enforces and what it lacks, in words a user can act on.
 import { parseArgs } from 'node:util';
-import { findMissingToolchain } from '../../builder/runtimes/index.ts';
-import { CONFIG_FLAGS, loadConfig } from '../core/config.ts';
-import { silentLogger } from '../core/log.ts';
-import { RUNTIMES } from '../core/names.ts';
-import { EXPORT_TOOLS, findMissingExportTools } from '../export/tools.ts';
-import { probeIsolation } from '../isolation/layer.ts';
-import { isolationPlan } from '../server.ts';
-import type { CliIo } from './io.ts';
+import { findMissingToolchain } from '../../../builder/runtimes/index.ts';
+import { CONFIG_FLAGS, loadConfig } from '../../core/config.ts';
+import { silentLogger } from '../../core/log.ts';
+import { RUNTIMES } from '../../core/names.ts';
+import { EXPORT_TOOLS, findMissingExportTools } from '../../export/tools.ts';
+import { probeIsolation } from '../../isolation/layer.ts';
+import { isolationPlan } from '../../server.ts';
+import type { CliIo } from '../io.ts';
 
 export const DOCTOR_HELP = `cellhost doctor [serve flags]
   Checks what "cellhost serve" would enforce on this host when run by the same user (cgroups, by
