@@ -1,7 +1,7 @@
 // The launcher with limits: every instance in its own cgroup (memory = its size, no swap; CPU
 // = memory/1769 of a core; pids), started uncapped (startup boost) and capped once ready. An
 // exit with the group's OOM counter raised is reported as out of memory.
-import { cpuForMemory } from '../sandbox/cgroups/cpu.ts';
+import { cpuForMemory } from '../core/cpu-for-memory.ts';
 import type { CgroupDriver } from '../sandbox/cgroups/types.ts';
 import type { InstanceSpec, Launch, Launcher } from './launcher.ts';
 
