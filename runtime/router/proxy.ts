@@ -16,11 +16,7 @@ import { Http1Server } from './http1.ts';
 import { loadLlhttpBinding } from './llhttp-binding.ts';
 import { createNodeHttpServer } from './node-http-server.ts';
 import type { ExchangeListener, RouterRequest, RouterResponse, RouterServer, RouterServerOptions } from './request.ts';
-
-export interface Route {
-  service: string;
-  requestTimeoutMs: number;
-}
+import type { Route, RouteResolver } from './route-table.ts';
 
 export interface RequestRecord {
   service: string;
@@ -34,8 +30,8 @@ export interface RequestRecord {
 
 export interface RouterOptions {
   pool: Pool;
-  /** host (normalized) → route, or null for an unknown host */
-  resolve(host: string): Route | null;
+  /** host (normalized) → route: the route table the control plane writes */
+  routes: RouteResolver;
   maxBodyBytes: number;
   /** a client must send its whole header block within this (slowloris) */
   headersTimeoutMs?: number;
@@ -66,7 +62,7 @@ export function createRouter(opts: RouterOptions): RouterServer {
       return;
     }
     const host = normalizeHost(req.host);
-    const route = host ? opts.resolve(host) : null;
+    const route = host ? opts.routes.resolve(host) : null;
     if (!route) {
       if (opts.platform?.(req, requestId)) return;
       sendError(req, new CellhostError('ERR_HOST_UNKNOWN', `no service is served at "${host ?? ''}"`), requestId);
@@ -108,7 +104,7 @@ export function createRouter(opts: RouterOptions): RouterServer {
       return;
     }
     const host = normalizeHost(req.host);
-    const route = host ? opts.resolve(host) : null;
+    const route = host ? opts.routes.resolve(host) : null;
     if (!route) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;

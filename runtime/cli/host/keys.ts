@@ -3,14 +3,14 @@
 // beside the old one first, the database switches in one transaction, then the file is renamed.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../core/config.ts';
-import { CellhostError } from '../core/errors.ts';
-import { checkMasterKey, createEnvStore } from '../store/env.ts';
-import { openStore } from '../store/index.ts';
-import { generateKey, loadMasterKey, writeKeyFile } from '../store/secrets.ts';
-import { rotateServiceSecrets } from '../store/service-secrets.ts';
+import { loadConfig } from '../../core/config.ts';
+import { CellhostError } from '../../core/errors.ts';
+import { checkMasterKey, createEnvStore } from '../../store/env.ts';
+import { openStore } from '../../store/index.ts';
+import { generateKey, loadMasterKey, writeKeyFile } from '../../store/secrets.ts';
+import { rotateServiceSecrets } from '../../store/service-secrets.ts';
 import { isServeRunning } from './serve-lock.ts';
-import { UsageError, type CliIo } from './io.ts';
+import { UsageError, type CliIo } from '../io.ts';
 
 export const KEYS_HELP = `cellhost keys rotate [--data DIR]
   Re-encrypts every environment variable (and each service's cron secret and task token) under a new master key. Stop "cellhost serve" first.

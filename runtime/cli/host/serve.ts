@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util';
-import { CONFIG_FLAGS, loadConfig, redactConfig } from '../core/config.ts';
-import { startServer } from '../server.ts';
-import type { CliIo } from './io.ts';
+import { CONFIG_FLAGS, loadConfig, redactConfig } from '../../core/config.ts';
+import { startServer } from '../../server.ts';
+import type { CliIo } from '../io.ts';
 import { isServeRunning, writeServePid } from './serve-lock.ts';
-import { CellhostError } from '../core/errors.ts';
+import { CellhostError } from '../../core/errors.ts';
 
 export const SERVE_HELP = `cellhost serve [--data DIR] [--http HOST:PORT] [--admin HOST:PORT] [--domain DOMAIN] [--print-config]
   Runs the platform: the app router (default 0.0.0.0:8080) and the admin API and UI (default 127.0.0.1:9090).
