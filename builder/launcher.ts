@@ -3,10 +3,9 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { RuntimeName } from '../runtime/core/names.ts';
-import { runtimePathEnv } from '../runtime/instances/launcher.ts';
-import { sandboxEnv, toolchainMounts, type SandboxPaths } from '../runtime/instances/sandbox-launcher.ts';
-import { buildSandboxCommand, type SandboxHardening } from '../runtime/sandbox/bwrap.ts';
+import { buildSandboxCommand, SANDBOX_PATH, type SandboxHardening } from '../runtime/sandbox/bwrap.ts';
 import type { NetnsPool } from '../runtime/sandbox/netns.ts';
+import { runtimePathEnv, sandboxEnv, toolchainMounts, type SandboxPaths } from '../runtime/sandbox/runtime-env.ts';
 import { normalizeImageAccess } from '../runtime/sandbox/uids.ts';
 import { removeSpecialFiles, walkInside, type RemovedEntry } from '../runtime/sandbox/untrusted-files.ts';
 import type { Cgroup, CgroupDriver } from '../runtime/sandbox/cgroups/types.ts';
@@ -291,7 +290,7 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
       return {
         argv: opened.argv,
         // the chain up to bwrap runs as root with only what it needs to find its tools
-        env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color' },
+        env: { PATH: SANDBOX_PATH, TERM: 'xterm-256color' },
         cwd: '/',
         async release() {
           if (released) return;
@@ -331,7 +330,7 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
             hardening: opts.hardening,
           });
           // the options (and git's env) go on fds, as for instances: nothing of them on a command line
-          return { argv: lease.enterArgv(sandbox.argv), env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }, fds: sandbox.fds };
+          return { argv: lease.enterArgv(sandbox.argv), env: { PATH: SANDBOX_PATH }, fds: sandbox.fds };
         },
         async release() {
           if (released) return;

@@ -29,8 +29,6 @@ export interface PlatformQueuesDeps {
   log: Logger;
   domain: string;
   dataDir: string;
-  /** the router's listening address (known once it listens) */
-  routerAddress(): { address: string; port: number };
   /** how long a request to the service may take through the router, start and queue included */
   timeoutFor(service: string): number;
   serviceExists(name: string): boolean;
@@ -44,20 +42,44 @@ export interface PlatformQueues {
   tasks: TaskControl;
   /** the router's platform routes: true when it answered the request */
   platformRoute(req: InboundRequest, requestId: string): boolean;
-  /** the service's env with CELLHOST_CRON_SECRET added, and a version that changes with it */
-  withCronSecret(service: string, env: { vars: Record<string, string>; version: string }): { vars: Record<string, string>; version: string };
   metricsText(): string;
-  /** after the router listens: catch up on cron, deliver tasks left queued */
-  start(): void;
+  /** once the router listens (runs and deliveries go in through it, at this address): catch up
+   *  on cron, deliver tasks left queued */
+  start(routerAddress: { address: string; port: number }): void;
   /** no new runs or deliveries */
   stop(): void;
   /** waits for runs and deliveries under way to be recorded (call before the store closes) */
   close(): Promise<void>;
 }
 
+/**
+ * The service's env with CELLHOST_CRON_SECRET added (made on first use), and a version that
+ * changes with it, so rotating the secret replaces instances like an env change does.
+ */
+export function withCronSecret(
+  secrets: ServiceSecrets,
+  now: string,
+  log: Logger,
+  service: string,
+  env: { vars: Record<string, string>; version: string },
+): { vars: Record<string, string>; version: string } {
+  let secret: string;
+  try {
+    secret = secrets.ensure(service, 'cron', now);
+  } catch (err) {
+    // a full disk at the first start of a service: it starts without one, cron runs fail loudly
+    log.error('cron.secret_failed', { service, error: describeError(err) });
+    return env;
+  }
+  const tag = crypto.createHash('sha256').update(secret).digest('hex').slice(0, 8);
+  return { vars: { ...env.vars, CELLHOST_CRON_SECRET: secret }, version: `${env.version}:${tag}` };
+}
+
 export function createPlatformQueues(deps: PlatformQueuesDeps): PlatformQueues {
   const iso = () => new Date(deps.clock.now()).toISOString();
-  const loopback = createLoopback({ address: () => ({ host: deps.routerAddress().address, port: deps.routerAddress().port }), domain: deps.domain });
+  // the router's address, known once it listens (start); nothing is sent before
+  let router = { address: '127.0.0.1', port: 0 };
+  const loopback = createLoopback({ address: () => ({ host: router.address, port: router.port }), domain: deps.domain });
   const cronStore = createCronStore(deps.db);
   const taskStore = createTaskStore(deps.db);
   const scheduler = createCronScheduler({
@@ -89,20 +111,9 @@ export function createPlatformQueues(deps: PlatformQueuesDeps): PlatformQueues {
     cron,
     tasks,
     platformRoute: (req, requestId) => isPlatformHost(req.host, deps.domain) && intake.handle(req, requestId),
-    withCronSecret(service, env) {
-      let secret: string;
-      try {
-        secret = deps.secrets.ensure(service, 'cron', iso());
-      } catch (err) {
-        // a full disk at the first start of a service: it starts without one, cron runs fail loudly
-        deps.log.error('cron.secret_failed', { service, error: describeError(err) });
-        return env;
-      }
-      const tag = crypto.createHash('sha256').update(secret).digest('hex').slice(0, 8);
-      return { vars: { ...env.vars, CELLHOST_CRON_SECRET: secret }, version: `${env.version}:${tag}` };
-    },
     metricsText: () => cronMetricsText(scheduler.totals()) + taskMetricsText(taskStore.pendingByService(), workers.totals(), deps.clock.now()),
-    start() {
+    start(routerAddress) {
+      router = routerAddress;
       scheduler.start();
       workers.start();
     },

@@ -7,7 +7,7 @@ import type { Domains } from '../runtime/control/domains.ts';
 import type { EnvControl } from '../runtime/control/env.ts';
 import type { CronControl } from '../runtime/cron/control.ts';
 import type { TaskControl } from '../runtime/tasks/control.ts';
-import type { Services } from '../runtime/control/services.ts';
+import type { Services } from '../runtime/control/types.ts';
 import type { Logger } from '../runtime/core/log.ts';
 import type { LogSink } from '../runtime/logs/sink.ts';
 import type { Store } from '../runtime/store/index.ts';

@@ -1,4 +1,5 @@
-// The admin listener's app: the management API under /api/v1 (the UI mounts beside it).
+// The admin listener's app: the management API under /api/v1 (the root mounts the console
+// beside it, at /).
 //
 // How a new API route is added so that GET /api/openapi.json describes it (the document is
 // generated from these declarations; test/unit/api/openapi.test.ts fails for a registered route
@@ -17,17 +18,15 @@
 // - route that router below (v1.route(path, router) for /api/v1). A route added with plain
 //   app.get()/post() is not in the document, and the route test fails; a UI page goes in that
 //   test's list of UI routes instead.
-import type { Hono } from 'hono';
 import type { LogHub } from '../../builder/log-hub.ts';
 import type { Deployments } from '../control/deployments.ts';
 import type { Domains } from '../control/domains.ts';
 import type { EnvControl } from '../control/env.ts';
 import type { CronControl } from '../cron/control.ts';
 import type { TaskControl } from '../tasks/control.ts';
-import type { Services } from '../control/services.ts';
+import type { Services } from '../control/types.ts';
 import { CellhostError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import type { IsolationReport } from '../instances/launcher.ts';
 import type { LogSink } from '../logs/sink.ts';
 import type { Store } from '../store/index.ts';
 import { createLoginLimiter } from '../core/login-limiter.ts';
@@ -35,7 +34,7 @@ import { requireToken, type CookieAuth } from './auth.ts';
 import { toResponse } from './http-errors.ts';
 import { createRouter, mountDocument, type ApiRouter } from './openapi.ts';
 import { envRoutes } from './routes-env.ts';
-import { mountHealth } from './routes-health.ts';
+import { mountHealth, type IsolationReport } from './routes-health.ts';
 import { logRoutes } from './routes-logs.ts';
 import { deploymentRoutes, serviceDeploymentRoutes } from './routes-deployments.ts';
 import { domainRoutes } from './routes-domains.ts';
@@ -65,8 +64,6 @@ export interface ApiDeps {
   log: Logger;
   /** the web UI's sessions: the API accepts their cookie (with CSRF on writes) */
   sessions?: CookieAuth;
-  /** builds the web UI, mounted at / beside the API */
-  ui?(deps: ApiDeps): Hono<any>;
 }
 
 export function createApi(deps: ApiDeps): ApiRouter {
@@ -100,6 +97,5 @@ export function createApi(deps: ApiDeps): ApiRouter {
   app.route('/api/v1', v1);
   app.use('/metrics', requireToken(deps.store.tokens, deps.now, undefined, limiter));
   mountPrometheus(app, deps.usage);
-  if (deps.ui) app.route('/', deps.ui(deps));
   return app;
 }

@@ -4,7 +4,7 @@ import { streamSSE } from 'hono/streaming';
 import { detectArchiveKind } from '../../builder/sources/index.ts';
 import type { LogHub } from '../../builder/log-hub.ts';
 import type { Deployments } from '../control/deployments.ts';
-import type { Services } from '../control/services.ts';
+import type { Services } from '../control/types.ts';
 import { CellhostError } from '../core/errors.ts';
 import type { Store } from '../store/index.ts';
 import { createRouter, defineRoute, jsonContent, mount, readBody } from './openapi.ts';

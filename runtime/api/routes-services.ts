@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import type { Services } from '../control/services.ts';
+import type { Services } from '../control/types.ts';
 import { serviceCreateSchema, servicePatchSchema } from '../control/service-settings.ts';
 import { createRouter, defineRoute, jsonBody, jsonContent, mount, readBody } from './openapi.ts';
 import { serviceSchema } from './views.ts';

@@ -1,6 +1,6 @@
 // Usage and cost for a period; a service's metric series; Prometheus text.
 import { z } from '@hono/zod-openapi';
-import type { Services } from '../control/services.ts';
+import type { Services } from '../control/types.ts';
 import { CellhostError } from '../core/errors.ts';
 import { parseDuration, parseTime } from '../core/time-range.ts';
 import type { Meter } from '../meter/meter.ts';

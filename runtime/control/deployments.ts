@@ -16,7 +16,7 @@ import { CellhostError, describeError, diskFullError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { describeRemoved, diskUsage, formatLimit } from '../sandbox/untrusted-files.ts';
 import { readManifestIn } from '../manifest/find.ts';
-import { describeProblem, manifestError, parseManifest, type Manifest } from '../manifest/manifest.ts';
+import { describeProblem, manifestError, parsedManifest, parseManifest, type Manifest } from '../manifest/manifest.ts';
 import type { Store } from '../store/index.ts';
 import type { Deployment } from '../store/deployments.ts';
 import type { Plan, Service } from '../store/services.ts';
@@ -348,7 +348,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     }
     const service = store.services.get(dep.service)!;
     // the settings follow the manifest of what goes live (a rollback's too)
-    deps.applyManifest(service.name, dep.manifest?.parsed ?? null);
+    deps.applyManifest(service.name, parsedManifest(dep));
     store.db.transaction(() => {
       if (service.liveDeploymentId && service.liveDeploymentId !== id) {
         store.deployments.update(service.liveDeploymentId, { status: 'superseded' });

@@ -5,7 +5,7 @@ import type { DnsRecord } from '../certs/dns-check.ts';
 import type { CertificateView, CertManager } from '../certs/manager.ts';
 import { CellhostError } from '../core/errors.ts';
 import { checkDomainName } from '../core/names.ts';
-import type { Services } from './services.ts';
+import type { Services } from './types.ts';
 
 export interface DomainView {
   domain: string;
@@ -32,15 +32,10 @@ export interface Domains {
   /** `created` is false when the service had it already (its DNS is checked again now) */
   add(service: string, domain: string): Promise<{ created: boolean; view: DomainView }>;
   remove(service: string, domain: string): void;
-  /**
-   * makes the service's custom domains exactly `names` (an app manifest's list): the missing ones
-   * attached, the others detached, all in one change or none (a name another service has, or an
-   * invalid one, refuses the whole list). Returns lines for the build log.
-   */
-  replaceAll(service: string, names: string[]): Promise<string[]>;
 }
 
-const MAX_DOMAINS = 50;
+/** custom domains a service may have */
+export const MAX_DOMAINS = 50;
 
 export function createDomains(deps: DomainsDeps): Domains {
   async function viewOf(service: string, domain: string, kind: DomainView['kind']): Promise<DomainView> {
@@ -66,28 +61,6 @@ export function createDomains(deps: DomainsDeps): Domains {
       // the one-owner rule and the platform names are checked where every change of domains goes
       deps.services.update(service, { domains: [...s.domains, domain] });
       return { created: true, view: await viewOf(service, domain, 'custom') };
-    },
-    async replaceAll(service, names) {
-      const s = deps.services.get(service);
-      for (const name of names) {
-        const invalid = checkDomainName(name);
-        if (invalid) throw invalid;
-      }
-      const wanted = [...new Set(names)];
-      if (wanted.length > MAX_DOMAINS) throw new CellhostError('ERR_VALIDATION', `a service has at most ${MAX_DOMAINS} domains`, { details: { field: 'domain' } });
-      const added = wanted.filter((d) => !s.domains.includes(d));
-      const removed = s.domains.filter((d) => !wanted.includes(d));
-      if (!added.length && !removed.length) return [`Domains: ${wanted.length ? wanted.join(', ') : '(none)'}, as before`];
-      deps.services.update(service, { domains: wanted });
-      const lines: string[] = [];
-      if (added.length) {
-        lines.push(`Domains attached: ${added.join(', ')}`);
-        // the records are advice: a DNS server that does not answer leaves them out, not the change
-        const records = await deps.expectedRecords(service).catch(() => []);
-        if (records.length) lines.push(`  point each at this host: ${records.map((r) => `${r.type} ${r.value}`).join(' or ')}`);
-      }
-      if (removed.length) lines.push(`Domains detached (not in the manifest's list): ${removed.join(', ')}`);
-      return lines;
     },
     remove(service, domain) {
       const s = deps.services.get(service);

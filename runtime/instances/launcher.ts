@@ -6,7 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { ErrorCode } from '../core/errors.ts';
 import type { RuntimeName } from '../core/names.ts';
-import { findToolchain } from '../sandbox/toolchains.ts';
+import { runtimePathEnv } from '../sandbox/runtime-env.ts';
 
 export interface InstanceSpec {
   instanceId: string;
@@ -57,28 +57,8 @@ export interface Launch {
   release(): Promise<void>;
 }
 
-export interface IsolationReport {
-  /** what is enforced on this host, e.g. { sandbox: false, cgroups: false, netns: false } */
-  features: Record<string, boolean>;
-  /** why a feature is off, in words a user can act on */
-  reasons: string[];
-}
-
 export interface Launcher {
   prepare(spec: InstanceSpec): Promise<Launch>;
-  report(): IsolationReport;
-}
-
-export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-/**
- * PATH as the sandbox sets it: the python venv (as `activate` would), then the runtime's toolchain
- * dirs (rustup's toolchain, a Go outside /usr), then the system dirs.
- */
-export function runtimePathEnv(runtime: RuntimeName, appDir: string, toolDirs: readonly string[] = findToolchain(runtime).pathDirs): Record<string, string> {
-  const dirs = [...toolDirs, SANDBOX_PATH];
-  if (runtime !== 'python') return { PATH: dirs.join(':') };
-  return { PATH: [`${appDir}/.venv/bin`, ...dirs].join(':'), VIRTUAL_ENV: `${appDir}/.venv` };
 }
 
 /**
@@ -116,7 +96,7 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
  * No isolation: the app runs as the platform's user on a loopback port chosen for it, with
  * `$PORT` injected: the fallback where the host cannot isolate. Its HOME and TMPDIR are a private dir removed on release.
  */
-export function createDirectLauncher(opts: { runDir: string; reasons?: string[] }): Launcher {
+export function createDirectLauncher(opts: { runDir: string }): Launcher {
   return {
     async prepare(spec) {
       const port = await freePort();
@@ -131,9 +111,5 @@ export function createDirectLauncher(opts: { runDir: string; reasons?: string[] 
         release: () => fs.rm(tmp, { recursive: true, force: true }),
       };
     },
-    report: () => ({
-      features: { sandbox: false, cgroups: false, netns: false },
-      reasons: opts.reasons ?? ['isolation is not enabled: apps run as the platform user on loopback ports'],
-    }),
   };
 }

@@ -399,3 +399,8 @@ function validate(file: ManifestFile, doc: LocatedDoc): ParseOutcome {
   if (problems.length) return { ok: false, problems: problems.sort((x, y) => x.line - y.line) };
   return { ok: true, manifest };
 }
+
+/** what a deployment's stored manifest gave (written by the deploy pipeline as a Manifest), or null */
+export function parsedManifest(dep: { manifest: { parsed: unknown } | null } | undefined | null): Manifest | null {
+  return (dep?.manifest?.parsed as Manifest | null | undefined) ?? null;
+}

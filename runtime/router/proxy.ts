@@ -4,6 +4,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
+import type tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { CellhostError, describeError } from '../core/errors.ts';
@@ -16,24 +17,22 @@ import { Http1Server } from './http1.ts';
 import { loadLlhttpBinding } from './llhttp-binding.ts';
 import { createNodeHttpServer } from './node-http-server.ts';
 import type { ExchangeListener, RouterRequest, RouterResponse, RouterServer, RouterServerOptions } from './request.ts';
+import { createH2Handler } from './h2.ts';
+import { createTlsListener, type TlsListener } from './tls-listener.ts';
+import type { Route, RouteResolver } from './route-table.ts';
 
-export interface Route {
-  service: string;
-  requestTimeoutMs: number;
-  /** plain HTTP to a host with a certificate gets a redirect to HTTPS */
-  httpsRedirect?: boolean;
-  /** HTTPS answers carry Strict-Transport-Security */
-  hsts?: boolean;
-}
-
-/** what the router needs from the certificates side; absent: no HTTPS */
+/** what the router needs from the certificates side for its TLS listener; absent: no HTTPS */
 export interface RouterHttps {
+  /** the certificate for a server name (SNI), or null: the handshake fails */
+  contextFor(servername: string): tls.SecureContext | null;
+  /** the acme-tls/1 certificate of a TLS-ALPN-01 challenge under way for this name, or null */
+  challengeContextFor(servername: string): tls.SecureContext | null;
   /** the key authorization of a pending HTTP-01 challenge for this host and token, else null */
   challengeAnswer(host: string, token: string): string | null;
   /** a certificate is served for this host */
   hasCertificate(host: string): boolean;
-  /** the public HTTPS port, for redirect URLs */
-  port(): number;
+  /** the public HTTPS port for redirect URLs, until the listener is bound (then its own port) */
+  port: number;
 }
 
 export interface RequestRecord {
@@ -48,8 +47,8 @@ export interface RequestRecord {
 
 export interface RouterOptions {
   pool: Pool;
-  /** host (normalized) → route, or null for an unknown host */
-  resolve(host: string): Route | null;
+  /** host (normalized) → route: the route table the control plane writes */
+  routes: RouteResolver;
   maxBodyBytes: number;
   /** a client must send its whole header block within this (slowloris) */
   headersTimeoutMs?: number;
@@ -66,8 +65,8 @@ export interface RouterOptions {
   https?: RouterHttps;
 }
 
-/** the app router: an HTTP/1 server, and its request handling for the other listeners (HTTPS, HTTP/2) */
-export type Router = RouterServer & { serve(req: RouterRequest): void };
+/** the app router: an HTTP/1 server, and with HTTPS its TLS listener (HTTP/1.1 and HTTP/2 through the same request handling) */
+export type Router = RouterServer & { readonly tls: TlsListener | null };
 
 const MAX_HEADER_BYTES = 64 * 1024;
 const MAX_REQUEST_LINE = 16 * 1024;
@@ -88,14 +87,14 @@ export function createRouter(opts: RouterOptions): Router {
     }
     const host = normalizeHost(req.host);
     if (https && host && req.url.startsWith(ACME_CHALLENGE) && !req.secure && answerChallenge(req, https, host, requestId)) return;
-    const route = host ? opts.resolve(host) : null;
+    const route = host ? opts.routes.resolve(host) : null;
     if (!route) {
       if (opts.platform?.(req, requestId)) return;
       sendError(req, new CellhostError('ERR_HOST_UNKNOWN', `no service is served at "${host ?? ''}"`), requestId);
       return;
     }
     if (https && route.httpsRedirect && !req.secure && https.hasCertificate(host!)) {
-      redirectToHttps(req, host!, https.port(), requestId);
+      redirectToHttps(req, host!, httpsPort(), requestId);
       return;
     }
     const ex = new Exchange(req, route, requestId, opts, trusted);
@@ -134,7 +133,7 @@ export function createRouter(opts: RouterOptions): Router {
       return;
     }
     const host = normalizeHost(req.host);
-    const route = host ? opts.resolve(host) : null;
+    const route = host ? opts.routes.resolve(host) : null;
     if (!route) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
@@ -164,7 +163,23 @@ export function createRouter(opts: RouterOptions): Router {
   if (!parser.ok && opts.httpParser !== 'node') log.warn('router.parser_fallback', { reason: parser.reason, using: 'node:http' });
   const server: RouterServer = parser.ok ? new Http1Server(serverOptions, parser.binding) : createNodeHttpServer(serverOptions);
   server.maxConnections = opts.maxConnections ?? 10_000;
-  return Object.assign(server, { serve: onRequest });
+  // HTTPS: TLS connections that settle on HTTP/1.1 are adopted by the HTTP/1 server above, HTTP/2
+  // streams become requests of the same handling: one set of limits, pages and metering
+  const tlsListener = https
+    ? createTlsListener({
+        contextFor: (name) => https.contextFor(name),
+        challengeContextFor: (name) => https.challengeContextFor(name),
+        http1: server,
+        h2: createH2Handler({ serve: onRequest, maxHeaderBytes: MAX_HEADER_BYTES, headersTimeoutMs, keepAliveTimeoutMs: serverOptions.keepAliveTimeoutMs }),
+        handshakeTimeoutMs: headersTimeoutMs,
+        maxConnections: opts.maxConnections,
+      })
+    : null;
+  /** for redirects: the TLS listener's own port once it is bound (a test's port 0), else the configured one */
+  function httpsPort(): number {
+    return tlsListener?.listening ? (tlsListener.address() as net.AddressInfo).port : (https?.port ?? 443);
+  }
+  return Object.assign(server, { tls: tlsListener });
 }
 
 /** HTTP-01: the CA asks the plain listener for the token of an order under way; anything else passes on */

@@ -27,7 +27,12 @@ const kChallenge = Symbol('acme-tls/1');
 const HOST_NAME = /^[a-z0-9_.-]{1,253}$/i;
 type ListenerSocket = tls.TLSSocket & { [kChallenge]?: boolean };
 
-export type TlsListener = tls.Server & { closeAllConnections(): void };
+export type TlsListener = tls.Server & {
+  /** HTTP/2 sessions with no stream open (HTTP/1.1 connections are the HTTP/1 server's) */
+  closeIdleConnections(): void;
+  /** every connection, handshaken or not, and every HTTP/2 session */
+  closeAllConnections(): void;
+};
 
 export function createTlsListener(opts: TlsListenerOptions): TlsListener {
   const server = tls.createServer({
@@ -73,7 +78,11 @@ export function createTlsListener(opts: TlsListenerOptions): TlsListener {
     socket.destroy();
   });
   return Object.assign(server, {
+    closeIdleConnections() {
+      opts.h2.closeIdleSessions();
+    },
     closeAllConnections() {
+      opts.h2.closeAllSessions();
       for (const s of sockets) s.destroy();
     },
   });

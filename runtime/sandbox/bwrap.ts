@@ -102,7 +102,8 @@ export const ROOT_LINKS: ReadonlyArray<readonly [string, string]> = [
   ['/lib64', 'usr/lib64'],
 ];
 
-const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** the system dirs, in the order a Debian root's PATH has them */
+export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
  * The environment every sandboxed process starts from: a sane PATH (the toolchain's dirs first),

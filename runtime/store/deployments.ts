@@ -1,15 +1,18 @@
 // The deployments table: one row per build of a service's source.
 import type { RuntimeName } from '../core/names.ts';
-import type { Manifest } from '../manifest/manifest.ts';
 import type { Db } from './db.ts';
 
 export type DeploymentStatus = 'queued' | 'building' | 'ready' | 'live' | 'superseded' | 'failed' | 'interrupted';
 
-/** the app manifest a deployment's source had: the file as it was, and what it gave (null when it was not valid) */
+/**
+ * The app manifest a deployment's source had: the file as it was, and what it gave (null when it
+ * was not valid), stored as JSON. What it gave is the manifest module's to read (parsedManifest):
+ * the store keeps it without knowing its shape.
+ */
 export interface DeploymentManifest {
   file: string;
   text: string;
-  parsed: Manifest | null;
+  parsed: unknown;
 }
 
 export interface Deployment {

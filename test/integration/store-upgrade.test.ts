@@ -85,6 +85,8 @@ describe('a data dir from the first released schema', () => {
           healthPath: '/',
           rootDir: null,
           domains: ['hello.example.com'],
+          // settings made before manifests existed: every one not at its default stays explicit
+          explicitSettings: ['runtime', 'startCommand', 'memoryMb', 'maxInstances', 'concurrency', 'idleTimeoutS', 'requestTimeoutS', 'healthPath'],
           uid: null,
           liveDeploymentId: 'd-000000000002',
           createdAt: '2026-11-28T10:00:00.000Z',
@@ -106,6 +108,7 @@ describe('a data dir from the first released schema', () => {
           healthPath: null,
           rootDir: 'src',
           domains: [],
+          explicitSettings: ['runtime', 'buildCommand', 'port', 'plan', 'minInstances', 'maxInstances', 'concurrency'],
           uid: null,
           liveDeploymentId: null,
           createdAt: '2026-11-28T10:01:00.000Z',

@@ -3,6 +3,7 @@
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { manifestState, type ManifestSettingState } from '../../runtime/control/manifest-settings.ts';
+import { parsedManifest } from '../../runtime/manifest/manifest.ts';
 import { CellhostError } from '../../runtime/core/errors.ts';
 import type { Deployment } from '../../runtime/store/deployments.ts';
 import { ansiToHtml, createAnsiConverter } from '../ansi.ts';
@@ -133,7 +134,7 @@ export function deploymentPages(deps: UiDeps) {
         history={deps.store.deployments.listForService(d.service, { limit: 30 })}
         live={live}
         url={service ? deps.services.get(service.name).url : ''}
-        manifestState={service && d.status === 'live' && d.manifest?.parsed ? manifestState(service, d.manifest.parsed) : null}
+        manifestState={service && d.status === 'live' && parsedManifest(d) ? manifestState(service, parsedManifest(d)!) : null}
       />,
     );
   });

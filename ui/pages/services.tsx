@@ -1,7 +1,7 @@
 // The services list and a service's overview: status, URL, settings, instances now, the latest
 // start failure with the instance's last output, recent events and deployments.
 import { Hono } from 'hono';
-import type { ServiceView } from '../../runtime/control/services.ts';
+import type { ServiceView } from '../../runtime/control/types.ts';
 import type { Deployment } from '../../runtime/store/deployments.ts';
 import type { LogEntry } from '../../runtime/store/logs.ts';
 import { stripAnsi } from '../ansi.ts';

@@ -105,6 +105,7 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
       freezeOp: Promise.resolve(),
     };
     s.instances.push(inst);
+    observer?.instancesChanged?.(s.name, s.instances.length);
     inst.ready = (async () => {
       if (standby) {
         inst.upstream = standby.launch.upstream;
@@ -180,6 +181,7 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
     if (wasServing) observer?.instanceStopped(inst.id);
     const i = s.instances.indexOf(inst);
     if (i >= 0) s.instances.splice(i, 1);
+    observer?.instancesChanged?.(s.name, s.instances.length);
     closeUpstream(inst.connections);
     inst.connections = null;
     const uptimeMs = clock.now() - inst.startedAt;

@@ -70,6 +70,8 @@ export interface PoolObserver {
   released(instanceId: string): void;
   paused?(instanceId: string): void;
   resumed?(instanceId: string): void;
+  /** how many instances the service has now (starting, serving or on their way out) */
+  instancesChanged?(service: string, count: number): void;
 }
 
 export interface PoolOptions {

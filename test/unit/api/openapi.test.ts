@@ -23,9 +23,10 @@ function adminApp() {
     log: silentLogger,
     uploadDir: '/nonexistent',
     maxUploadBytes: 1024,
-    ui: (d: ApiDeps) => createUi({ ...d, sessions: createSessions({ tokens: tokens as never, now: () => Date.now() }) } as never),
   } as unknown as ApiDeps;
-  return createApi(deps);
+  const app = createApi(deps);
+  app.route('/', createUi({ ...deps, sessions: createSessions({ tokens: tokens as never, now: () => Date.now() }) } as never));
+  return app;
 }
 
 // The web UI's routes: HTML pages, their form posts (answered with redirects or pages), the

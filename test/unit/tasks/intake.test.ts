@@ -8,6 +8,7 @@ import type { Pool } from '../../../runtime/instances/pool/types.ts';
 import type { RouterServer as Http1Server } from '../../../runtime/router/request.ts';
 import { isPlatformHost } from '../../../runtime/router/platform-hosts.ts';
 import { createRouter } from '../../../runtime/router/proxy.ts';
+import { createRouteTable } from '../../../runtime/router/route-table.ts';
 import type { NewTask } from '../../../runtime/store/tasks.ts';
 import { createTaskIntake } from '../../../runtime/tasks/intake.ts';
 
@@ -31,11 +32,13 @@ beforeAll(async () => {
     clock: { now: () => Date.parse('2026-01-01T00:00:00Z') },
     log: silentLogger,
   });
+  const routes = createRouteTable({ domain: 'localhost' });
+  routes.set({ service: 'web', requestTimeoutMs: 1000 }, []);
   router = createRouter({
     // the app's side: no instance to give (the router answers 503 for it)
     pool: { tryAcquire: () => null, acquire: () => Promise.reject(new CellhostError('ERR_NO_DEPLOYMENT', 'no app in this test')) } as unknown as Pool,
     // an app is served at web.localhost: the intake must never see its requests
-    resolve: (host) => (host === 'web.localhost' ? { service: 'web', requestTimeoutMs: 1000 } : null),
+    routes,
     maxBodyBytes: 100 * 1024 * 1024,
     log: silentLogger,
     platform: (req, id) => isPlatformHost(req.host, 'localhost') && intake.handle(req, id),

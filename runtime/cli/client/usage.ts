@@ -1,9 +1,25 @@
 // `cellhost usage [--from T] [--to T] [--service NAME]`
 import { parseArgs } from 'node:util';
-import type { UsageReport } from '../meter/reports.ts';
 import { createClient, loadClientSettings } from './client.ts';
-import { printJson, type CliIo } from './io.ts';
+import { printJson, type CliIo } from '../io.ts';
 import { formatTable } from './simple-verbs.ts';
+
+interface Totals {
+  requests: number;
+  billedMs: number;
+  gbSeconds: number;
+  coldStarts: number;
+  cost: number;
+}
+
+/** what GET /api/v1/usage answers, as far as this verb reads it */
+interface UsageReport {
+  from: string;
+  to: string;
+  pricePerGbSecond: number;
+  services: (Totals & { service: string })[];
+  total: Totals;
+}
 
 export const USAGE_HELP = `cellhost usage [--from TIME] [--to TIME] [--service NAME] [--json]
   Requests, billed compute (ms and GB-s), cold starts and cost per service. TIME is ISO 8601,

@@ -1,7 +1,6 @@
 // `cellhost domains add|ls|rm NAME DOMAIN`
-import type { DomainView } from '../control/domains.ts';
 import { createClient, loadClientSettings } from './client.ts';
-import { UsageError, type CliIo } from './io.ts';
+import { UsageError, type CliIo } from '../io.ts';
 import { formatTable } from './simple-verbs.ts';
 
 export const DOMAINS_HELP = `cellhost domains ls NAME
@@ -10,6 +9,23 @@ cellhost domains rm NAME DOMAIN
   A service answers on <NAME>.<platform domain> and on the domains added here. "add" prints the
   DNS record to create, then cellhost checks it and orders a certificate (when HTTPS is on);
   "add" again checks the DNS at once. "ls" shows each certificate's state.`;
+
+/** a domain as the API answers it (GET /api/v1/services/{name}/domains), the parts shown here */
+interface DomainView {
+  domain: string;
+  kind: 'platform' | 'custom';
+  dnsRecords: { type: string; value: string }[];
+  certificate: {
+    status: 'pending_dns' | 'validating' | 'issued' | 'failed' | 'none';
+    servedBy: { identifier: string; source: string } | null;
+    expiresAt: string | null;
+    challenge: string | null;
+    error: string | null;
+    nextAttemptAt: string | null;
+    dns: { message: string } | null;
+    message: string | null;
+  };
+}
 
 /** the certificate's state in a few words */
 export function describeCertificate(d: DomainView): string {

@@ -1,7 +1,7 @@
 // `cellhost tasks ls|show|retry|token|settings ...`
 import { parseArgs } from 'node:util';
 import { createClient, loadClientSettings } from './client.ts';
-import { UsageError, type CliIo } from './io.ts';
+import { UsageError, type CliIo } from '../io.ts';
 import { formatTable } from './simple-verbs.ts';
 
 export const TASKS_HELP = `cellhost tasks ls NAME [--status queued|running|done|dead] [--limit N]

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createClient, loadClientSettings } from './client.ts';
-import { printJson, UsageError, type CliIo } from './io.ts';
+import { printJson, UsageError, type CliIo } from '../io.ts';
 import { formatTable } from './simple-verbs.ts';
 
 export const ENV_HELP = `cellhost env ls NAME [--reveal] [--json]

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { ApiError, createClient, loadClientSettings, readSse } from './client.ts';
-import { UsageError, type CliIo } from './io.ts';
+import { UsageError, type CliIo } from '../io.ts';
 
 export const LOGS_HELP = `cellhost logs NAME [-f] [--since 1h] [--until TIME] [-q TEXT] [--json]
   Prints the service's runtime logs and platform events; -f keeps following them live, and

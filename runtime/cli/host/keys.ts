@@ -4,15 +4,15 @@
 // beside the old one first, the database switches in one transaction, then the file is renamed.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../core/config.ts';
-import { CellhostError } from '../core/errors.ts';
-import { createCertificateStore } from '../store/certificates.ts';
-import { checkMasterKey, createEnvStore } from '../store/env.ts';
-import { openStore } from '../store/index.ts';
-import { generateKey, loadMasterKey, writeKeyFile } from '../store/secrets.ts';
-import { rotateServiceSecrets } from '../store/service-secrets.ts';
+import { loadConfig } from '../../core/config.ts';
+import { CellhostError } from '../../core/errors.ts';
+import { createCertificateStore } from '../../store/certificates.ts';
+import { checkMasterKey, createEnvStore } from '../../store/env.ts';
+import { openStore } from '../../store/index.ts';
+import { generateKey, loadMasterKey, writeKeyFile } from '../../store/secrets.ts';
+import { rotateServiceSecrets } from '../../store/service-secrets.ts';
 import { isServeRunning } from './serve-lock.ts';
-import { UsageError, type CliIo } from './io.ts';
+import { UsageError, type CliIo } from '../io.ts';
 
 export const KEYS_HELP = `cellhost keys rotate [--data DIR]
   Re-encrypts every environment variable, each service's cron secret and task token, and every

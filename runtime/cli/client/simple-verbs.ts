@@ -1,9 +1,8 @@
 // The short verbs: each a request or two and a table.
 import { parseArgs } from 'node:util';
-import { VERSION } from '../version.ts';
 import { createClient, loadClientSettings, saveClientSettings } from './client.ts';
-import { formatTime } from './format.ts';
-import { printJson, UsageError, type CliIo } from './io.ts';
+import { formatTime } from '../format.ts';
+import { printJson, UsageError, type CliIo } from '../io.ts';
 
 interface ServiceRow {
   name: string;
@@ -111,10 +110,5 @@ export async function loginCommand(args: string[], io: CliIo): Promise<number> {
   await createClient(settings).request('GET', '/api/v1/services');
   const file = saveClientSettings(io.env, settings);
   io.out(`Logged in to ${settings.url}; settings saved in ${file}\n`);
-  return 0;
-}
-
-export async function versionCommand(_args: string[], io: CliIo): Promise<number> {
-  io.out(`cellhost ${VERSION} (node ${process.version})\n`);
   return 0;
 }

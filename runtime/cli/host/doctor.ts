@@ -1,15 +1,16 @@
 // `cellhost doctor`: what this host enforces and what it lacks, in words a user can act on.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { findMissingToolchain } from '../../builder/runtimes/index.ts';
-import { CONFIG_FLAGS, loadConfig } from '../core/config.ts';
-import { silentLogger } from '../core/log.ts';
-import { RUNTIMES } from '../core/names.ts';
-import { EXPORT_TOOLS, findMissingExportTools } from '../export/tools.ts';
-import { setUpIsolation } from '../isolation.ts';
-import { readCertificates } from '../store/certificate-health.ts';
-import { readQueueHealth } from '../store/queue-health.ts';
-import type { CliIo } from './io.ts';
+import { findMissingToolchain } from '../../../builder/runtimes/index.ts';
+import { CONFIG_FLAGS, loadConfig } from '../../core/config.ts';
+import { silentLogger } from '../../core/log.ts';
+import { RUNTIMES } from '../../core/names.ts';
+import { EXPORT_TOOLS, findMissingExportTools } from '../../export/tools.ts';
+import { probeIsolation } from '../../isolation/layer.ts';
+import { isolationPlan } from '../../server.ts';
+import type { CliIo } from '../io.ts';
+import { readCertificates } from '../../store/certificate-health.ts';
+import { readQueueHealth } from '../../store/queue-health.ts';
 
 export const DOCTOR_HELP = `cellhost doctor [serve flags]
   Checks what "cellhost serve" would enforce on this host when run by the same user (cgroups, by
@@ -23,17 +24,20 @@ export async function doctorCommand(args: string[], io: CliIo): Promise<number> 
   const options = Object.fromEntries(CONFIG_FLAGS.map((f) => [f, { type: 'string' as const }]));
   const { values } = parseArgs({ args, options });
   const config = loadConfig({ flags: values as Record<string, string | undefined>, env: io.env, cwd: io.cwd, isRoot: process.getuid?.() === 0 });
-  // no reclaim and no dispose: a running platform may own groups under the same prefix
-  const isolation = await setUpIsolation(config, silentLogger, {
-    reclaim: false,
-    uidFor: () => {
-      throw new Error('doctor starts no app');
-    },
-  });
+  // the layers serve would use, probed only: nothing is started or reclaimed (a running platform
+  // may own groups under the same prefix)
+  const report = await probeIsolation(
+    isolationPlan(config, {
+      log: silentLogger,
+      uidFor: () => {
+        throw new Error('doctor starts no app');
+      },
+    }),
+  );
   const mark = (ok: boolean) => (ok ? 'ok  ' : 'MISS');
   io.out('Isolation\n');
-  for (const [feature, on] of Object.entries(isolation.report.features)) io.out(`  ${mark(on)} ${feature}\n`);
-  for (const reason of isolation.report.reasons) io.out(`       - ${reason}\n`);
+  for (const [feature, on] of Object.entries(report.features)) io.out(`  ${mark(on)} ${feature}\n`);
+  for (const reason of report.reasons) io.out(`       - ${reason}\n`);
   io.out('Runtimes\n');
   for (const r of RUNTIMES) {
     const missing = findMissingToolchain(r);
@@ -49,7 +53,7 @@ export async function doctorCommand(args: string[], io: CliIo): Promise<number> 
   reportQueues(config.paths.db, io);
   io.out('HTTPS\n');
   for (const line of httpsLines(config)) io.out(`  ${line}\n`);
-  return isolation.report.features.cgroups ? 0 : 1;
+  return report.features.cgroups ? 0 : 1;
 }
 
 /** the listener, and every certificate that is not in order, with the reason */

@@ -2,7 +2,7 @@
 // display to open it on (xdg-open); on a server over SSH it only prints.
 import { spawn } from 'node:child_process';
 import { createClient, loadClientSettings } from './client.ts';
-import { UsageError, type CliIo } from './io.ts';
+import { UsageError, type CliIo } from '../io.ts';
 
 export const OPEN_HELP = `cellhost open NAME
   Prints the service's URL and opens it with xdg-open when there is a display (DISPLAY or

@@ -3,12 +3,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { packDirectory } from '../../builder/sources/index.ts';
-import type { RuntimeName } from '../core/names.ts';
-import { decodeManifest } from '../manifest/find.ts';
-import { describeProblem, MANIFEST_FILES, MANIFEST_MAX_BYTES, parseManifest, type Manifest } from '../manifest/manifest.ts';
+import { packDirectory } from '../../../builder/sources/index.ts';
+import type { RuntimeName } from '../../core/names.ts';
+import { decodeManifest } from '../../manifest/find.ts';
+import { describeProblem, MANIFEST_FILES, MANIFEST_MAX_BYTES, parseManifest, type Manifest } from '../../manifest/manifest.ts';
 import { ApiError, createClient, loadClientSettings, readSse } from './client.ts';
-import { UsageError, type CliIo } from './io.ts';
+import { UsageError, type CliIo } from '../io.ts';
 import { createProgress, streamWithProgress } from './progress.ts';
 
 export const DEPLOY_HELP = `cellhost deploy [DIR] [--name NAME] [--runtime node|python|go|rust] [--build CMD] [--start CMD]

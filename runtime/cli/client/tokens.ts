@@ -1,8 +1,8 @@
 // `cellhost tokens ls|create|revoke`: API tokens. A new token's secret is printed once.
 import { parseArgs } from 'node:util';
 import { createClient, loadClientSettings } from './client.ts';
-import { formatAgo, formatTime } from './format.ts';
-import { printJson, UsageError, type CliIo } from './io.ts';
+import { formatAgo, formatTime } from '../format.ts';
+import { printJson, UsageError, type CliIo } from '../io.ts';
 import { formatTable } from './simple-verbs.ts';
 
 export const TOKENS_HELP = `cellhost tokens ls [--json]

@@ -2,12 +2,12 @@
 // run on the host with the data dir. A backup may be taken while the platform serves.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createBackup } from '../backup/create-backup.ts';
-import { restoreBackup } from '../backup/restore-backup.ts';
-import { loadConfig } from '../core/config.ts';
-import { VERSION } from '../version.ts';
-import { formatBytes } from './format.ts';
-import { UsageError, type CliIo } from './io.ts';
+import { createBackup } from '../../backup/create-backup.ts';
+import { restoreBackup } from '../../backup/restore-backup.ts';
+import { loadConfig } from '../../core/config.ts';
+import { VERSION } from '../../version.ts';
+import { formatBytes } from '../format.ts';
+import { UsageError, type CliIo } from '../io.ts';
 
 export const BACKUP_HELP = `cellhost backup FILE [--data DIR] [--include-key]
   Writes one file (tar.gz) with the store, the live and rollback images, the build logs and a

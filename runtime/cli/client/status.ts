@@ -2,8 +2,8 @@
 // failure went: the service view, its latest deployments and its events, from the API.
 import { parseArgs } from 'node:util';
 import { createClient, loadClientSettings } from './client.ts';
-import { formatAgo, formatSeconds, formatTime } from './format.ts';
-import { printJson, UsageError, type CliIo } from './io.ts';
+import { formatAgo, formatSeconds, formatTime } from '../format.ts';
+import { printJson, UsageError, type CliIo } from '../io.ts';
 import { formatTable } from './simple-verbs.ts';
 
 export const STATUS_HELP = `cellhost status NAME [--json]

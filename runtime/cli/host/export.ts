@@ -6,17 +6,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../core/config.ts';
-import { CellhostError } from '../core/errors.ts';
-import { serviceNameSchema } from '../core/names.ts';
-import { collectServices } from '../export/collect.ts';
-import { exportToKnative } from '../export/export-knative.ts';
-import { parseBaseImageFlags, parseRegistry } from '../export/image-ref.ts';
-import type { RegistryAccess } from '../export/model.ts';
-import { checkMasterKey, createEnvStore } from '../store/env.ts';
-import { openStore } from '../store/index.ts';
-import { loadMasterKey } from '../store/secrets.ts';
-import { UsageError, type CliIo } from './io.ts';
+import { loadConfig } from '../../core/config.ts';
+import { CellhostError } from '../../core/errors.ts';
+import { serviceNameSchema } from '../../core/names.ts';
+import { collectServices } from '../../export/collect.ts';
+import { exportToKnative } from '../../export/export-knative.ts';
+import { parseBaseImageFlags, parseRegistry } from '../../export/image-ref.ts';
+import type { RegistryAccess } from '../../export/model.ts';
+import { checkMasterKey, createEnvStore } from '../../store/env.ts';
+import { openStore } from '../../store/index.ts';
+import { loadMasterKey } from '../../store/secrets.ts';
+import { UsageError, type CliIo } from '../io.ts';
 
 export const EXPORT_HELP = `cellhost export NAME... | --all --to knative --registry REGISTRY [--out DIR] [--push]
                 [--base-image RUNTIME=REF]... [--namespace NS] [--cert-dir DIR] [--force] [--data DIR]

@@ -3,8 +3,8 @@
 // the CPU the memory buys.
 import { parseArgs } from 'node:util';
 import { createClient, loadClientSettings } from './client.ts';
-import { formatDurationSeconds as formatSeconds, parseDurationSeconds } from '../core/time-range.ts';
-import { printJson, UsageError, type CliIo } from './io.ts';
+import { formatDurationSeconds as formatSeconds, parseDurationSeconds } from '../../core/time-range.ts';
+import { printJson, UsageError, type CliIo } from '../io.ts';
 
 export const SET_HELP = `cellhost set NAME [memory=MB] [min=N] [max=N] [concurrency=N] [idle=DURATION] [timeout=DURATION]
              [port=PORT] [build=CMD] [start=CMD] [health=PATH] [root=DIR] [plan=hobby|pro] [runtime=RUNTIME]

@@ -4,10 +4,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CellhostError } from '../core/errors.ts';
-import { readKnativeManifests } from '../export/knative-import.ts';
+import { CellhostError } from '../../core/errors.ts';
+import { readKnativeManifests } from '../../export/knative-import.ts';
 import { ApiError, createClient, loadClientSettings } from './client.ts';
-import { UsageError, type CliIo } from './io.ts';
+import { UsageError, type CliIo } from '../io.ts';
 
 export const IMPORT_HELP = `cellhost import --from knative FILE|DIR
   Creates a service for each Knative Service in FILE (or in DIR's *.yaml files, as "cellhost

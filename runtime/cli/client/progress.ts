@@ -1,8 +1,8 @@
 // Progress of a transfer on stderr. On a terminal, one line redrawn in place (at most every
 // 100 ms): a bar when the total is known, the bytes so far and the rate. Elsewhere (a log, CI),
 // no redrawing: a line every 5 s for a long transfer and one when it ends.
-import { formatBytes } from './format.ts';
-import type { CliIo } from './io.ts';
+import { formatBytes } from '../format.ts';
+import type { CliIo } from '../io.ts';
 
 const REDRAW_MS = 100;
 const PLAIN_EVERY_MS = 5_000;

@@ -2,7 +2,7 @@
 // refuses, so a script cannot delete a service by a slip.
 import { parseArgs } from 'node:util';
 import { createClient, loadClientSettings } from './client.ts';
-import { UsageError, type CliIo } from './io.ts';
+import { UsageError, type CliIo } from '../io.ts';
 
 export const DELETE_HELP = `cellhost delete NAME [--yes]
   Deletes a service: stops its instances, removes its images, deployments, variables and logs.

@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util';
-import { CONFIG_FLAGS, loadConfig, redactConfig } from '../core/config.ts';
-import { startServer } from '../server.ts';
-import type { CliIo } from './io.ts';
+import { CONFIG_FLAGS, loadConfig, redactConfig } from '../../core/config.ts';
+import { startServer } from '../../server.ts';
+import type { CliIo } from '../io.ts';
 import { isServeRunning, writeServePid } from './serve-lock.ts';
-import { CellhostError } from '../core/errors.ts';
+import { CellhostError } from '../../core/errors.ts';
 
 export const SERVE_HELP = `cellhost serve [--data DIR] [--http HOST:PORT] [--https HOST:PORT|off] [--admin HOST:PORT] [--domain DOMAIN] [--print-config]
   Runs the platform: the app router (default 0.0.0.0:8080; HTTPS on 0.0.0.0:443 when the domain is a

@@ -1,7 +1,7 @@
 // `cellhost cron add|ls|rm|run|runs|secret NAME ...`
 import { parseArgs } from 'node:util';
 import { createClient, loadClientSettings } from './client.ts';
-import { UsageError, type CliIo } from './io.ts';
+import { UsageError, type CliIo } from '../io.ts';
 import { formatTable } from './simple-verbs.ts';
 
 export const CRON_HELP = `cellhost cron add NAME JOB "SCHEDULE" [--path /p] [--method GET|POST|PUT|PATCH|DELETE] [--body TEXT]
