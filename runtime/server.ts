@@ -6,6 +6,7 @@ import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
+import { resolveBuildSetup } from '../builder/build-setup.ts';
 import { createLogHub } from '../builder/log-hub.ts';
 import { createBuildQueue } from '../builder/queue.ts';
 import { createApi } from './api/app.ts';
@@ -24,6 +25,7 @@ import { secureDataDir } from './data-dir.ts';
 import { setUpIsolation } from './isolation.ts';
 import { createHostCpu } from './instances/host-cpu.ts';
 import { createPool, type PoolEvent } from './instances/pool/index.ts';
+import { EGRESS_BLOCKED } from './sandbox/netns-firewall.ts';
 import { answerClientError } from './router/error-page.ts';
 import { createRouter } from './router/proxy.ts';
 import { createEnvControl, type EnvControl } from './control/env.ts';
@@ -89,6 +91,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const launcher = isolated.launcher;
   const isolation = isolated.report;
   for (const reason of isolation.reasons) log.warn('isolation.limited', { reason });
+  for (const name of config.buildEnvUnset) log.warn('build.env_unset', { name, hint: 'CELLHOST_BUILD_ENV names it, but the platform\'s environment does not set it: builds do not get it' });
 
   let envControl: EnvControl | null = null;
   const sink = createLogSink({ store: store.logs, clock, log, mask: (service, text) => envControl?.masker(service).mask(text) ?? text });
@@ -168,6 +171,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     clock,
     log,
     envFor: (name) => envControl!.forService(name).vars,
+    buildSetup: () =>
+      resolveBuildSetup({
+        env: config.buildEnv,
+        binds: config.buildBinds,
+        hostConfig: config.buildHostConfig,
+        forbidden: [config.dataDir, config.hostRunDir],
+        // the firewall that drops private ranges exists only with network namespaces
+        egress: isolation.features.netns ? { blocked: EGRESS_BLOCKED, allowed: config.egressAllow } : undefined,
+      }),
     logTransform: (name) => envControl!.masker(name).stream(),
     onLiveChanged: (name) => services.sync(name),
     onEvent,

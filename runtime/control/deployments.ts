@@ -3,6 +3,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { PlatformBuildSetup } from '../../builder/build-setup.ts';
 import type { BuildLauncher } from '../../builder/launcher.ts';
 import { PLAN_LIMITS } from '../../builder/launcher.ts';
 import type { BuildLog, LogHub, LogTransform } from '../../builder/log-hub.ts';
@@ -40,6 +41,8 @@ export interface DeploymentsDeps {
   log: Logger;
   /** the service's variables for the build (decrypted) */
   envFor(service: string): Record<string, string>;
+  /** what the platform adds to every build (CELLHOST_BUILD_ENV, _BINDS, the host's package-manager configuration) */
+  buildSetup?(): Promise<PlatformBuildSetup>;
   /** hides the service's secret values in its build log */
   logTransform?(service: string): LogTransform;
   /** the live deployment changed: the pool must follow */
@@ -151,6 +154,9 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
           await fs.rm(cacheDir, { recursive: true, force: true });
           say(`Dependency cache emptied: it held ${formatLimit(cached)}, more than ${owner} limit of ${formatLimit(limits.cacheBytes)}`);
         }
+        const platform = await deps.buildSetup?.();
+        for (const note of platform?.notes ?? []) say(note);
+        for (const warning of platform?.warnings ?? []) say(`\x1b[33m${warning}\x1b[0m`);
         const cmd = await deps.buildLauncher.prepare({
           deploymentId: dep.id,
           service: service.name,
@@ -163,6 +169,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
           script: ["trap '' HUP", ...steps].join('\n'),
           env: deps.envFor(service.name),
           cacheDir,
+          setup: platform,
         });
         const watched = {
           limits: [

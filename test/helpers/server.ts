@@ -23,9 +23,9 @@ export interface TestServer extends RunningServer {
   api<T = any>(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T; headers: Headers }>;
   /** request through the router with a Host header */
   app(service: string, p?: string, init?: { headers?: Record<string, string>; method?: string }): Promise<{ status: number; text: string; json: any; headers: Headers }>;
-  /** create (if needed) and deploy a fixture dir, wait until the deployment ends; returns it */
-  deploy(service: string, dir: string, settings?: Record<string, unknown>): Promise<any>;
-  waitDeployment(id: string): Promise<any>;
+  /** create (if needed) and deploy a fixture dir, wait until the deployment ends (60 s unless told); returns it */
+  deploy(service: string, dir: string, settings?: Record<string, unknown>, opts?: { timeoutMs?: number }): Promise<any>;
+  waitDeployment(id: string, timeoutMs?: number): Promise<any>;
   restart(): Promise<TestServer>;
 }
 
@@ -106,8 +106,8 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
   });
   const server = await startServer(config, { log: silentLogger, announce: () => {} });
   const api = adminApi(() => server.adminUrl);
-  const waitDeployment = async (id: string) => {
-    const deadline = Date.now() + 60_000;
+  const waitDeployment = async (id: string, timeoutMs = 60_000) => {
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       const { body } = await api('GET', `/api/v1/deployments/${id}`);
       if (!['queued', 'building'].includes(body.status)) return body;
@@ -120,7 +120,7 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
     dataDir,
     api,
     app: (service, p = '/', init = {}) => requestRouter(server.routerUrl, `${service}.localhost`, p, init),
-    async deploy(service, dir, settings = {}) {
+    async deploy(service, dir, settings = {}, opts = {}) {
       const existing = await api('GET', `/api/v1/services/${service}`);
       if (existing.status === 404) {
         const created = await api('POST', '/api/v1/services', { name: service, runtime: 'node', ...settings });
@@ -131,7 +131,7 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
       const archive = await packDirectory(dir);
       const res = await api('POST', `/api/v1/services/${service}/deployments`, new Uint8Array(archive), { 'content-type': 'application/gzip' });
       if (res.status !== 202) throw new Error(`deploy failed: ${JSON.stringify(res.body)}`);
-      return waitDeployment(res.body.id);
+      return waitDeployment(res.body.id, opts.timeoutMs);
     },
     waitDeployment,
     async restart() {
