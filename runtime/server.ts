@@ -182,6 +182,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       }),
     logTransform: (name) => envControl!.masker(name).stream(),
     onLiveChanged: (name) => services.sync(name),
+    verifyStart: (name, id, options) => services.verify(name, id, options),
     onEvent,
   });
   envControl = createEnvControl({

@@ -1,5 +1,5 @@
-// The deploy pipeline every verb ends in: source → fresh dir → build → image → live.
-// A failed build leaves the previous deployment serving.
+// The deploy pipeline every verb ends in: source → fresh dir → build → image → start check → live.
+// A failed build, or a version that does not start, leaves the previous deployment serving.
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -15,6 +15,7 @@ import { checkGitUrl, DEFAULT_GIT_TIMEOUT_MS, unpackSource, type GitUrlPolicy, t
 import type { Clock } from '../core/clock.ts';
 import { CellhostError, describeError, diskFullError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
+import type { VerifyOptions, VerifyOutcome } from '../instances/pool/verify.ts';
 import { describeRemoved, diskUsage, formatLimit } from '../sandbox/untrusted-files.ts';
 import type { Store } from '../store/index.ts';
 import type { Deployment } from '../store/deployments.ts';
@@ -47,6 +48,8 @@ export interface DeploymentsDeps {
   logTransform?(service: string): LogTransform;
   /** the live deployment changed: the pool must follow */
   onLiveChanged(service: string): void;
+  /** the start check: the built deployment started once with the service's settings and env; absent: none */
+  verifyStart?(service: string, deploymentId: string, opts: VerifyOptions): Promise<VerifyOutcome>;
   onEvent?(service: string, event: string, fields: Record<string, unknown>): void;
 }
 
@@ -104,6 +107,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     running.set(dep.id, { service: dep.service, abort });
     const imageDir = path.join(deps.paths.images, dep.id);
     const started = deps.clock.now();
+    let phase: 'build' | 'start' = 'build';
     try {
       const service = store.services.get(dep.service);
       if (!service) throw new CellhostError('ERR_SERVICE_NOT_FOUND', `service "${dep.service}" was deleted`);
@@ -200,8 +204,14 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       const start = await runtime.defaultStart(imageDir);
       for (const note of start.notes) say(`\x1b[33m${note}\x1b[0m`);
       if (!service.startCommand) say(`Start command (the ${service.runtime} default for this image): ${start.command}`);
-      store.deployments.update(dep.id, { status: 'ready', imageDir, runtime: service.runtime, defaultStart: start.command, finishedAt: iso() });
+      // still `building` for whoever waits on it: only a version that starts becomes ready
+      store.deployments.update(dep.id, { imageDir, runtime: service.runtime, defaultStart: start.command });
       say(`Build finished in ${((deps.clock.now() - started) / 1000).toFixed(1)} s`);
+      if (deps.verifyStart) {
+        phase = 'start';
+        await checkStart(dep, out, say, abort.signal);
+      }
+      store.deployments.update(dep.id, { status: 'ready', finishedAt: iso() });
       promote(dep.id);
       say(`Deployment ${dep.id} is live`);
       const pruned = await pruneImages(service.name, IMAGES_KEPT[service.plan]);
@@ -213,7 +223,13 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
         err instanceof CellhostError ? err : (diskFullError(err) ?? new CellhostError('ERR_INTERNAL', 'the build failed unexpectedly', { cause: err }));
       if (coded.code === 'ERR_INTERNAL') log.error('deploy.build_crashed', { deployment: dep.id, error: describeError(err) });
       const interrupted = coded.code === 'ERR_BUILD_INTERRUPTED';
-      say(`\x1b[31mBuild ${interrupted ? 'interrupted' : 'failed'}: ${coded.message}\x1b[0m`);
+      if (phase === 'start' && !interrupted) {
+        const live = store.services.get(dep.service)?.liveDeploymentId;
+        say(`\x1b[31mDeployment failed: the app did not start: ${coded.message}\x1b[0m`);
+        if (live) say(`The live deployment ${live} keeps serving`);
+      } else {
+        say(`\x1b[31mBuild ${interrupted ? 'interrupted' : 'failed'}: ${coded.message}\x1b[0m`);
+      }
       // the cache is only a cache: past its limit it goes, so the next build is not stopped at once
       if (coded.code === 'ERR_BUILD_TOO_LARGE' && coded.details?.limit === 'dependency cache') {
         if (await removeTree(path.join(deps.paths.cache, dep.service), 'cache', dep.id)) say('The dependency cache was emptied');
@@ -235,6 +251,24 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       out.end();
       if (source.kind !== 'git') await fs.rm(source.file, { force: true });
     }
+  }
+
+  /**
+   * The start check: the new version started once as the service runs it (its port, health
+   * path, env and limits) before it goes live; it must accept connections on its port, as
+   * Leapcell's health check requires. Its output goes to the deployment's log as it comes.
+   * Throws the coded reason when it does not start.
+   */
+  async function checkStart(dep: Deployment, out: BuildLog, say: (text: string) => void, signal: AbortSignal): Promise<void> {
+    const service = store.services.get(dep.service);
+    if (!service) throw new CellhostError('ERR_SERVICE_NOT_FOUND', `service "${dep.service}" was deleted`);
+    const what = service.healthPath ? `accept connections on :${service.port} and answer ${service.healthPath}` : `accept connections on :${service.port}`;
+    say(`Starting the app once before it goes live: it must ${what}`);
+    const outcome = await deps.verifyStart!(dep.service, dep.id, { signal, onOutput: (_stream, line) => out.write(`${line}\r\n`) });
+    if (signal.aborted) throw new CellhostError('ERR_BUILD_INTERRUPTED', 'the deployment was stopped during its start check');
+    if (!outcome.ok) throw outcome.error;
+    // without network namespaces the app gets its own free port in $PORT
+    say(`Started in ${outcome.startMs} ms, listening on ${outcome.port === service.port ? '' : '$PORT '}:${outcome.port}`);
   }
 
   /** a git clone runs in the build's sandbox, when there is one (else on the host) */

@@ -8,6 +8,7 @@ import { cpuForMemory } from '../sandbox/cgroups/cpu.ts';
 import type { Clock } from '../core/clock.ts';
 import { CellhostError, describeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
+import type { VerifyOptions, VerifyOutcome } from '../instances/pool/verify.ts';
 import type { InstanceInfo, Pool } from '../instances/pool/types.ts';
 import type { Route } from '../router/proxy.ts';
 import { serviceLabel } from '../router/hosts.ts';
@@ -58,6 +59,8 @@ export interface Services {
   /** recompute what the pool should run for a service (live deployment, settings or env changed) */
   /** make the pool run what is live now; `standby` unless it is the platform's start */
   sync(name: string, standby?: boolean): void;
+  /** start a built deployment once, as it would run with the service's settings and env now, and stop it */
+  verify(name: string, deploymentId: string, opts?: VerifyOptions): Promise<VerifyOutcome>;
   syncAll(): void;
 }
 
@@ -186,6 +189,13 @@ export function createServices(deps: ServicesDeps): Services {
       return (label ? routes.get(label) : customDomains.get(host)) ?? null;
     },
     sync,
+    verify(name, deploymentId, opts) {
+      const s = mustGet(name);
+      const dep = store.deployments.get(deploymentId);
+      if (!dep?.imageDir) throw new CellhostError('ERR_DEPLOYMENT_NOT_READY', `deployment "${deploymentId}" has no image to start`);
+      const env = deps.envFor(name);
+      return pool.verify(name, buildTarget(s, dep, env.vars, env.version), opts);
+    },
     syncAll() {
       for (const s of store.services.list()) sync(s.name, false);
     },
