@@ -26,6 +26,13 @@ export interface TestServer extends RunningServer {
   /** create (if needed) and deploy a fixture dir, wait until the deployment ends (60 s unless told); returns it */
   deploy(service: string, dir: string, settings?: Record<string, unknown>, opts?: { timeoutMs?: number }): Promise<any>;
   waitDeployment(id: string, timeoutMs?: number): Promise<any>;
+  /**
+   * a live service whose app fails to start (exits, never listens): a deploy would not go live
+   * (its start check fails), so the fixture is deployed with a stand-in start command that
+   * serves, then switched to `settings.startCommand`, which a settings change does not check.
+   * Returns the deployment, live. Node runtime: the stand-in is a node one-liner.
+   */
+  deployFailing(service: string, dir: string, settings: { startCommand: string } & Record<string, unknown>): Promise<any>;
   restart(): Promise<TestServer>;
 }
 
@@ -134,6 +141,14 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
       return waitDeployment(res.body.id, opts.timeoutMs);
     },
     waitDeployment,
+    async deployFailing(service, dir, settings) {
+      const serves = `node -e 'require("http").createServer((q, s) => s.end()).listen(Number(process.env.PORT))'`;
+      const dep = await t.deploy(service, dir, { ...settings, startCommand: serves });
+      if (dep.status !== 'live') throw new Error(`deploy of ${service} with a stand-in start command: ${dep.status} ${JSON.stringify(dep.error)}`);
+      const patched = await api('PATCH', `/api/v1/services/${service}`, { startCommand: settings.startCommand });
+      if (patched.status !== 200) throw new Error(`switching ${service}'s start command: ${JSON.stringify(patched.body)}`);
+      return dep;
+    },
     async restart() {
       await server.close();
       return startTestServer({ ...opts, dataDir, isolation, ownsDataDir });
