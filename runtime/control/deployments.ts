@@ -264,9 +264,21 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     if (!service) throw new CellhostError('ERR_SERVICE_NOT_FOUND', `service "${dep.service}" was deleted`);
     const what = service.healthPath ? `accept connections on :${service.port} and answer ${service.healthPath}` : `accept connections on :${service.port}`;
     say(`Starting the app once before it goes live: it must ${what}`);
-    const outcome = await deps.verifyStart!(dep.service, dep.id, { signal, onOutput: (_stream, line) => out.write(`${line}\r\n`) });
+    let lines = 0;
+    const onOutput = (_stream: string, line: string) => {
+      if (++lines <= START_CHECK_MAX_LINES) out.write(`${line}\r\n`);
+      else if (lines === START_CHECK_MAX_LINES + 1) say(`The app printed more than ${START_CHECK_MAX_LINES} lines while starting: the rest is not kept here`);
+    };
+    const outcome = await deps.verifyStart!(dep.service, dep.id, { signal, onOutput });
     if (signal.aborted) throw new CellhostError('ERR_BUILD_INTERRUPTED', 'the deployment was stopped during its start check');
-    if (!outcome.ok) throw outcome.error;
+    if (!outcome.ok) {
+      // the lines before the failure were cut above: its last ones are what explains it
+      if (lines > START_CHECK_MAX_LINES && outcome.lastLines.length) {
+        say("The app's last lines:");
+        for (const line of outcome.lastLines) out.write(`${line}\r\n`);
+      }
+      throw outcome.error;
+    }
     // without network namespaces the app gets its own free port in $PORT
     say(`Started in ${outcome.startMs} ms, listening on ${outcome.port === service.port ? '' : '$PORT '}:${outcome.port}`);
   }
@@ -414,6 +426,9 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     },
   };
 }
+
+/** lines of the app's output during its start check kept in the deployment's log (an app can print without end) */
+const START_CHECK_MAX_LINES = 2000;
 
 /** images kept for rollback per plan: the live one and the ones before it */
 export const IMAGES_KEPT = { hobby: 3, pro: 20 } as const;
