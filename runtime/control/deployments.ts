@@ -269,8 +269,16 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       if (++lines <= START_CHECK_MAX_LINES) out.write(`${line}\r\n`);
       else if (lines === START_CHECK_MAX_LINES + 1) say(`The app printed more than ${START_CHECK_MAX_LINES} lines while starting: the rest is not kept here`);
     };
-    const outcome = await deps.verifyStart!(dep.service, dep.id, { signal, onOutput });
-    if (signal.aborted) throw new CellhostError('ERR_BUILD_INTERRUPTED', 'the deployment was stopped during its start check');
+    const interrupted = () => new CellhostError('ERR_BUILD_INTERRUPTED', 'the deployment was stopped during its start check');
+    let outcome: VerifyOutcome;
+    try {
+      outcome = await deps.verifyStart!(dep.service, dep.id, { signal, onOutput });
+    } catch (err) {
+      // the platform stopping (or the service going) is not the app's failure
+      if (signal.aborted || (err instanceof CellhostError && err.code === 'ERR_SHUTTING_DOWN')) throw interrupted();
+      throw err;
+    }
+    if (signal.aborted) throw interrupted();
     if (!outcome.ok) {
       // the lines before the failure were cut above: its last ones are what explains it
       if (lines > START_CHECK_MAX_LINES && outcome.lastLines.length) {
