@@ -288,7 +288,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       throw outcome.error;
     }
     // without network namespaces the app gets its own free port in $PORT
-    say(`Started in ${outcome.startMs} ms, listening on ${outcome.port === service.port ? '' : '$PORT '}:${outcome.port}`);
+    say(`Started in ${outcome.startMs} ms, listening on ${outcome.port === service.port ? `:${outcome.port}` : `$PORT (:${outcome.port})`}`);
   }
 
   /** a git clone runs in the build's sandbox, when there is one (else on the host) */
