@@ -10,6 +10,7 @@ import { normalizeImageAccess } from '../runtime/sandbox/uids.ts';
 import { removeSpecialFiles, walkInside, type RemovedEntry } from '../runtime/sandbox/untrusted-files.ts';
 import type { Cgroup, CgroupDriver } from '../runtime/sandbox/cgroups/types.ts';
 import type { Plan } from '../runtime/store/services.ts';
+import type { PlatformBuildSetup } from './build-setup.ts';
 import type { BuildCommand } from './runner.ts';
 
 export interface BuildSpec {
@@ -24,6 +25,8 @@ export interface BuildSpec {
   env: Record<string, string>;
   /** per-service dependency cache dir (never part of the image) */
   cacheDir: string;
+  /** what the platform adds to every build: variables, host dirs, the host's package-manager configuration */
+  setup?: PlatformBuildSetup;
 }
 
 /** fetching a build's source (a git clone) before the build, confined as the build is */
@@ -82,7 +85,7 @@ export const PLAN_LIMITS: Record<Plan, PlanLimits> = {
   pro: { cpus: 4, memoryMb: 10240, timeoutMs: 30 * 60_000, imageMb: 10240, cacheMb: 10240, logMb: 50 },
 };
 
-/** the env every build gets: caches pointed into the service's cache dir */
+/** the env every build gets: the platform's build variables under the service's own, caches pointed into the service's cache dir */
 export function buildEnv(spec: BuildSpec, home: string, appDir: string): Record<string, string> {
   return {
     ...runtimePathEnv(spec.runtime, appDir),
@@ -92,6 +95,7 @@ export function buildEnv(spec: BuildSpec, home: string, appDir: string): Record<
     TERM: 'xterm-256color',
     FORCE_COLOR: '1',
     CI: 'true',
+    ...spec.setup?.env,
     ...spec.env,
     CELLHOST_SERVICE: spec.service,
     CELLHOST_DEPLOYMENT: spec.deploymentId,
@@ -108,12 +112,26 @@ export function buildEnv(spec: BuildSpec, home: string, appDir: string): Record<
   };
 }
 
+/**
+ * The host's configuration files, written where the build's tools look: under its HOME, and
+ * cargo's (which the sandbox puts at /.cargo/config.toml, above the build dir) in its CARGO_HOME.
+ */
+async function writeConfigFiles(spec: BuildSpec, home: string): Promise<void> {
+  for (const f of spec.setup?.files ?? []) {
+    const file = 'home' in f.target ? path.join(home, f.target.home) : path.join(spec.cacheDir, 'cargo', path.basename(f.target.root));
+    await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    await fs.writeFile(file, f.data, { mode: 0o600 });
+  }
+}
+
 export function createDirectBuildLauncher(opts: { runDir: string }): BuildLauncher {
   return {
     async prepare(spec) {
       const home = path.join(opts.runDir, `build-${spec.deploymentId}`);
       await fs.mkdir(home, { recursive: true, mode: 0o700 });
       await fs.mkdir(spec.cacheDir, { recursive: true });
+      // without a sandbox the build sees the host's dirs as they are: only the files need a place
+      await writeConfigFiles(spec, home);
       return {
         argv: ['bash', '-e', '-o', 'pipefail', '-c', spec.script],
         env: buildEnv(spec, home, spec.dir),
@@ -262,7 +280,11 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
     async prepare(spec) {
       const uid = opts.uidFor(spec.service);
       await Promise.all([chownTree(spec.dir, uid), prepareCacheDir(spec.cacheDir, uid)]);
-      const tools = await toolchainMounts(spec.runtime, opts.paths);
+      const [tools, hostBinds] = await Promise.all([
+        toolchainMounts(spec.runtime, opts.paths),
+        // the host dirs a mirror lives in, reachable for the service uid (through the bind stage)
+        Promise.all((spec.setup?.binds ?? []).map(async (dest) => ({ src: await opts.paths.reachable(dest), dest }))),
+      ]);
       const lease = await opts.netns.acquire({ bandwidthMbit: 1000 });
       const env = sandboxEnv(spec.runtime, tools.pathDirs, buildEnv({ ...spec, cacheDir: '/cache' }, '/tmp', '/app'));
       const plan = PLAN_LIMITS[spec.plan];
@@ -272,8 +294,10 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
         imageDir: spec.dir,
         writableAppDir: true,
         tmpSizeBytes: plan.memoryMb * 1024 * 1024,
-        roBinds: tools.binds,
+        roBinds: [...tools.binds, ...hostBinds],
         rwBinds: [{ src: spec.cacheDir, dest: '/cache' }],
+        // copies, by content: the build never sees where on the host they came from
+        files: (spec.setup?.files ?? []).map((f) => ({ dest: 'home' in f.target ? path.posix.join('/tmp', f.target.home) : f.target.root, data: f.data })),
         env,
         hostname: spec.service,
         argv: ['bash', '-e', '-o', 'pipefail', '-c', spec.script],

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { createDirectBuildLauncher } from '../builder/launcher.ts';
+import { resolveBuildSetup } from '../builder/build-setup.ts';
 import { createLogHub } from '../builder/log-hub.ts';
 import { createBuildQueue } from '../builder/queue.ts';
 import { createApi } from './api/app.ts';
@@ -46,6 +47,7 @@ import { describeEvent } from './logs/events.ts';
 import { createLogSink, type LogSink } from './logs/sink.ts';
 import { createMeter } from './meter/meter.ts';
 import { createPlatformQueues, withCronSecret } from './queues.ts';
+import { EGRESS_BLOCKED } from './sandbox/netns-firewall.ts';
 import { answerClientError } from './router/error-page.ts';
 import { createRouter } from './router/proxy.ts';
 import { createRouteTable } from './router/route-table.ts';
@@ -98,6 +100,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // services made before uids existed get theirs on first use
     uidFor: (name) => store.services.get(name)?.uid ?? store.services.assignUid(name, config.uidRange, now()),
   });
+  for (const name of config.buildEnvUnset) log.warn('build.env_unset', { name, hint: 'CELLHOST_BUILD_ENV names it, but the platform\'s environment does not set it: builds do not get it' });
 
   // logs: each service's log, its env values masked in it
   const envValues = createEnvValues(envStore);
@@ -199,6 +202,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     clock,
     log,
     envFor: (name) => envValues.forService(name).vars,
+    buildSetup: () =>
+      resolveBuildSetup({
+        env: config.buildEnv,
+        binds: config.buildBinds,
+        hostConfig: config.buildHostConfig,
+        forbidden: [config.dataDir, config.hostRunDir],
+        // the firewall that drops private ranges exists only with network namespaces
+        egress: isolation.report.features.netns ? { blocked: EGRESS_BLOCKED, allowed: config.egressAllow } : undefined,
+      }),
     logTransform: (name) => envValues.masker(name).stream(),
     applyManifest: createManifestApply({ store, routes, clock, onEvent }),
     // a manifest's domains become the service's; no hook yet for its cron jobs: the build log says
@@ -207,6 +219,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       domains: createManifestDomains({ store, routes, domain: config.domain, clock, onHostsChanged: () => certs.sync(), expectedRecords, onEvent }),
     },
     onLiveChanged: (name) => targets.sync(name),
+    verifyStart: (service, id, options) => targets.verify(service, id, options),
     onEvent,
   });
   const services = createServices({

@@ -1,8 +1,9 @@
-// The deploy pipeline every verb ends in: source → fresh dir → build → image → live.
-// A failed build leaves the previous deployment serving.
+// The deploy pipeline every verb ends in: source → fresh dir → build → image → start check → live.
+// A failed build, or a version that does not start, leaves the previous deployment serving.
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { PlatformBuildSetup } from '../../builder/build-setup.ts';
 import type { BuildLauncher } from '../../builder/launcher.ts';
 import { PLAN_LIMITS } from '../../builder/launcher.ts';
 import type { BuildLog, LogHub, LogTransform } from '../../builder/log-hub.ts';
@@ -14,6 +15,7 @@ import { checkGitUrl, DEFAULT_GIT_TIMEOUT_MS, unpackSource, type GitUrlPolicy, t
 import type { Clock } from '../core/clock.ts';
 import { CellhostError, describeError, diskFullError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
+import type { VerifyOptions, VerifyOutcome } from '../instances/pool/verify.ts';
 import { describeRemoved, diskUsage, formatLimit } from '../sandbox/untrusted-files.ts';
 import { readManifestIn } from '../manifest/find.ts';
 import { describeProblem, manifestError, parsedManifest, parseManifest, type Manifest } from '../manifest/manifest.ts';
@@ -44,6 +46,8 @@ export interface DeploymentsDeps {
   log: Logger;
   /** the service's variables for the build (decrypted) */
   envFor(service: string): Record<string, string>;
+  /** what the platform adds to every build (CELLHOST_BUILD_ENV, _BINDS, the host's package-manager configuration) */
+  buildSetup?(): Promise<PlatformBuildSetup>;
   /** hides the service's secret values in its build log */
   logTransform?(service: string): LogTransform;
   /** a deployment is about to go live: the service's settings follow its manifest (see manifest-settings.ts) */
@@ -52,6 +56,8 @@ export interface DeploymentsDeps {
   manifestSections?: ManifestSectionHooks;
   /** the live deployment changed: the pool must follow */
   onLiveChanged(service: string): void;
+  /** the start check: the built deployment started once with the service's settings and env; absent: none */
+  verifyStart?(service: Service, deploymentId: string, opts: VerifyOptions): Promise<VerifyOutcome>;
   onEvent?(service: string, event: string, fields: Record<string, unknown>): void;
 }
 
@@ -165,6 +171,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     const imageDir = path.join(deps.paths.images, dep.id);
     const started = deps.clock.now();
     let manifest: Manifest | null = null;
+    let phase: 'build' | 'start' = 'build';
     try {
       const current = store.services.get(dep.service);
       if (!current) throw new CellhostError('ERR_SERVICE_NOT_FOUND', `service "${dep.service}" was deleted`);
@@ -219,6 +226,9 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
           await fs.rm(cacheDir, { recursive: true, force: true });
           say(`Dependency cache emptied: it held ${formatLimit(cached)}, more than ${owner} limit of ${formatLimit(limits.cacheBytes)}`);
         }
+        const platform = await deps.buildSetup?.();
+        for (const note of platform?.notes ?? []) say(note);
+        for (const warning of platform?.warnings ?? []) say(`\x1b[33m${warning}\x1b[0m`);
         const cmd = await deps.buildLauncher.prepare({
           deploymentId: dep.id,
           service: service.name,
@@ -231,6 +241,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
           script: ["trap '' HUP", ...steps].join('\n'),
           env: deps.envFor(service.name),
           cacheDir,
+          setup: platform,
         });
         const watched = {
           limits: [
@@ -261,8 +272,14 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       const start = await runtime.defaultStart(imageDir);
       for (const note of start.notes) say(`\x1b[33m${note}\x1b[0m`);
       if (!service.startCommand) say(`Start command (the ${service.runtime} default for this image): ${start.command}`);
-      store.deployments.update(dep.id, { status: 'ready', imageDir, runtime: service.runtime, defaultStart: start.command, finishedAt: iso() });
+      // still `building` for whoever waits on it: only a version that starts becomes ready
+      store.deployments.update(dep.id, { imageDir, runtime: service.runtime, defaultStart: start.command });
       say(`Build finished in ${((deps.clock.now() - started) / 1000).toFixed(1)} s`);
+      if (deps.verifyStart) {
+        phase = 'start';
+        await checkStart(service, dep, out, say, abort.signal);
+      }
+      store.deployments.update(dep.id, { status: 'ready', finishedAt: iso() });
       promote(dep.id);
       say(`Deployment ${dep.id} is live`);
       if (manifest) await applyManifestSections(service.name, manifest, deps.manifestSections ?? {}, { say: detail, warn }, log);
@@ -275,7 +292,13 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
         err instanceof CellhostError ? err : (diskFullError(err) ?? new CellhostError('ERR_INTERNAL', 'the build failed unexpectedly', { cause: err }));
       if (coded.code === 'ERR_INTERNAL') log.error('deploy.build_crashed', { deployment: dep.id, error: describeError(err) });
       const interrupted = coded.code === 'ERR_BUILD_INTERRUPTED';
-      say(`\x1b[31mBuild ${interrupted ? 'interrupted' : 'failed'}: ${coded.message}\x1b[0m`);
+      if (phase === 'start' && !interrupted) {
+        const live = store.services.get(dep.service)?.liveDeploymentId;
+        say(`\x1b[31mDeployment failed: the app did not start: ${coded.message}\x1b[0m`);
+        if (live) say(`The live deployment ${live} keeps serving`);
+      } else {
+        say(`\x1b[31mBuild ${interrupted ? 'interrupted' : 'failed'}: ${coded.message}\x1b[0m`);
+      }
       // the cache is only a cache: past its limit it goes, so the next build is not stopped at once
       if (coded.code === 'ERR_BUILD_TOO_LARGE' && coded.details?.limit === 'dependency cache') {
         if (await removeTree(path.join(deps.paths.cache, dep.service), 'cache', dep.id)) say('The dependency cache was emptied');
@@ -297,6 +320,43 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       out.end();
       if (source.kind !== 'git') await fs.rm(source.file, { force: true });
     }
+  }
+
+  /**
+   * The start check: the new version started once as the service runs it (its port, health
+   * path, env and limits) before it goes live; it must accept connections on its port, as
+   * Leapcell's health check requires. Its output goes to the deployment's log as it comes.
+   * Throws the coded reason when it does not start.
+   */
+  /** `service`: its settings as this deployment will run them (its manifest applied) */
+  async function checkStart(service: Service, dep: Deployment, out: BuildLog, say: (text: string) => void, signal: AbortSignal): Promise<void> {
+    const what = service.healthPath ? `accept connections on :${service.port} and answer ${service.healthPath}` : `accept connections on :${service.port}`;
+    say(`Starting the app once before it goes live: it must ${what}`);
+    let lines = 0;
+    const onOutput = (_stream: string, line: string) => {
+      if (++lines <= START_CHECK_MAX_LINES) out.write(`${line}\r\n`);
+      else if (lines === START_CHECK_MAX_LINES + 1) say(`The app printed more than ${START_CHECK_MAX_LINES} lines while starting: the rest is not kept here`);
+    };
+    const interrupted = () => new CellhostError('ERR_BUILD_INTERRUPTED', 'the deployment was stopped during its start check');
+    let outcome: VerifyOutcome;
+    try {
+      outcome = await deps.verifyStart!(service, dep.id, { signal, onOutput });
+    } catch (err) {
+      // the platform stopping (or the service going) is not the app's failure
+      if (signal.aborted || (err instanceof CellhostError && err.code === 'ERR_SHUTTING_DOWN')) throw interrupted();
+      throw err;
+    }
+    if (signal.aborted) throw interrupted();
+    if (!outcome.ok) {
+      // the lines before the failure were cut above: its last ones are what explains it
+      if (lines > START_CHECK_MAX_LINES && outcome.lastLines.length) {
+        say("The app's last lines:");
+        for (const line of outcome.lastLines) out.write(`${line}\r\n`);
+      }
+      throw outcome.error;
+    }
+    // without network namespaces the app gets its own free port in $PORT
+    say(`Started in ${outcome.startMs} ms, listening on ${outcome.port === service.port ? `:${outcome.port}` : `$PORT (:${outcome.port})`}`);
   }
 
   /** a git clone runs in the build's sandbox, when there is one (else on the host) */
@@ -444,6 +504,9 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     },
   };
 }
+
+/** lines of the app's output during its start check kept in the deployment's log (an app can print without end) */
+const START_CHECK_MAX_LINES = 2000;
 
 /** images kept for rollback per plan: the live one and the ones before it */
 export const IMAGES_KEPT = { hobby: 3, pro: 20 } as const;

@@ -3,7 +3,9 @@
 // generation, which makes the pool replace instances gracefully.
 import crypto from 'node:crypto';
 import { RUNTIME_DEFS } from '../../builder/runtimes/index.ts';
+import { CellhostError } from '../core/errors.ts';
 import type { Pool, Target } from '../instances/pool/types.ts';
+import type { VerifyOptions, VerifyOutcome } from '../instances/pool/verify.ts';
 import type { Store } from '../store/index.ts';
 import type { Deployment } from '../store/deployments.ts';
 import type { Service } from '../store/services.ts';
@@ -61,11 +63,16 @@ export interface TargetSync {
    *  build that ends), until release() */
   withhold(service: string): void;
   release(service: string): void;
+  /**
+   * the start check: a built deployment started once, outside the service's rotation, as it
+   * would run with `service`'s settings (a build's manifest applied) and its env now; then stopped
+   */
+  verify(service: Service, deploymentId: string, opts?: VerifyOptions): Promise<VerifyOutcome>;
 }
 
 export interface TargetSyncDeps {
   store: Store;
-  pool: Pick<Pool, 'setTarget'>;
+  pool: Pick<Pool, 'setTarget' | 'verify'>;
   /** the service's variables and a version that changes whenever they do */
   envFor(service: string): { vars: Record<string, string>; version: string };
 }
@@ -89,6 +96,12 @@ export function createTargetSync(deps: TargetSyncDeps): TargetSync {
     sync,
     syncAll() {
       for (const s of store.services.list()) sync(s.name, false);
+    },
+    verify(service, deploymentId, opts) {
+      const dep = store.deployments.get(deploymentId);
+      if (!dep?.imageDir) throw new CellhostError('ERR_DEPLOYMENT_NOT_READY', `deployment "${deploymentId}" has no image to start`);
+      const env = deps.envFor(service.name);
+      return pool.verify(service.name, buildTarget(service, dep, env.vars, env.version), opts);
     },
     withhold: (name) => void withheld.add(name),
     release: (name) => void withheld.delete(name),

@@ -1,13 +1,26 @@
 // The only place that reads settings: flags win over CELLHOST_* variables, which win over
 // defaults. The env is an argument, so tests pass a plain object.
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { z } from './zod.ts';
+import { parseBuildBinds, parseBuildEnv } from './build-settings.ts';
 import { CellhostError } from './errors.ts';
 
 export interface Address {
   host: string;
   port: number;
+}
+
+/** where the platform user's package-manager configuration lives (pip, npm, cargo, Go) */
+export interface HostConfigHome {
+  home: string;
+  /** XDG_CONFIG_HOME when set (pip's and Go's user config live under it) */
+  xdgConfigHome?: string;
+  /** CARGO_HOME when set (else ~/.cargo) */
+  cargoHome?: string;
+  /** GOENV when set (Go's config file; "off" for none) */
+  goEnv?: string;
 }
 
 /** host uids for services, both ends included */
@@ -63,6 +76,14 @@ export interface Config {
   buildMaxLogMb?: number;
   /** free space a build must leave on the data disk; unset: 1 GB, or 5 % of a smaller disk */
   buildMinFreeMb?: number;
+  /** variables every build gets (names resolved from the platform's environment); a service's own win */
+  buildEnv: Readonly<Record<string, string>>;
+  /** names CELLHOST_BUILD_ENV lists that the platform's environment does not set */
+  buildEnvUnset: readonly string[];
+  /** host paths bound read-only into every build at the same path (a wheel dir, a file:// index) */
+  buildBinds: readonly string[];
+  /** the platform user's pip, npm, cargo and Go configuration, visible to builds; false: none */
+  buildHostConfig: HostConfigHome | false;
   /** git sources may be local paths and file:// URLs (off: a deploy token could read the host's repositories) */
   gitAllowLocal: boolean;
   /** git sources may be plain http:// URLs (off: unauthenticated, and a way to the host's LAN) */
@@ -156,6 +177,9 @@ const SETTINGS = {
   buildMaxCacheMb: { flag: 'build-max-cache-mb', env: 'CELLHOST_BUILD_MAX_CACHE_MB', def: undefined },
   buildMaxLogMb: { flag: 'build-max-log-mb', env: 'CELLHOST_BUILD_MAX_LOG_MB', def: undefined },
   buildMinFreeMb: { flag: 'build-min-free-mb', env: 'CELLHOST_BUILD_MIN_FREE_MB', def: undefined },
+  buildEnv: { flag: 'build-env', env: 'CELLHOST_BUILD_ENV', def: '' },
+  buildBinds: { flag: 'build-binds', env: 'CELLHOST_BUILD_BINDS', def: '' },
+  buildHostConfig: { flag: 'build-host-config', env: 'CELLHOST_BUILD_HOST_CONFIG', def: '1' },
   gitAllowLocal: { flag: 'git-allow-local', env: 'CELLHOST_GIT_ALLOW_LOCAL', def: '0' },
   gitAllowHttp: { flag: 'git-allow-http', env: 'CELLHOST_GIT_ALLOW_HTTP', def: '0' },
   logLevel: { flag: 'log-level', env: 'CELLHOST_LOG_LEVEL', def: 'info' },
@@ -270,6 +294,17 @@ const schema = z.object({
   buildMaxCacheMb: z.coerce.number().positive().optional(),
   buildMaxLogMb: z.coerce.number().positive().optional(),
   buildMinFreeMb: z.coerce.number().min(0).optional(),
+  buildEnv: z.string().transform((text, ctx) => {
+    try {
+      return parseBuildEnv(text);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `${(err as Error).message} (names, or NAME=value pairs, separated by spaces; quote a value that has spaces)` });
+      return z.NEVER;
+    }
+  }),
+  // checked against the data dir below, once that is resolved
+  buildBinds: z.string(),
+  buildHostConfig: flag,
   gitAllowLocal: flag,
   gitAllowHttp: flag,
   logLevel: z.enum(['debug', 'info', 'warn', 'error']),
@@ -331,6 +366,21 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     throw new CellhostError('ERR_VALIDATION', 'setting --tls-cert / CELLHOST_TLS_CERT and --tls-key / CELLHOST_TLS_KEY: give both or neither');
   }
   const dataDir = path.resolve(input.cwd ?? process.cwd(), v.dataDir);
+  let buildBinds: string[];
+  try {
+    buildBinds = parseBuildBinds(v.buildBinds, { dataDir, hostRunDir: v.hostRunDir });
+  } catch (err) {
+    throw new CellhostError('ERR_VALIDATION', `setting --${SETTINGS.buildBinds.flag} / ${SETTINGS.buildBinds.env}: ${(err as Error).message}`);
+  }
+  // names are passed from the platform's own environment, read here and nowhere else
+  const buildEnv: Record<string, string> = {};
+  const buildEnvUnset: string[] = [];
+  for (const e of v.buildEnv) {
+    const value = e.value ?? env[e.name];
+    if (value === undefined) buildEnvUnset.push(e.name);
+    else buildEnv[e.name] = value;
+  }
+  const nonEmpty = (s: string | undefined) => (s ? s : undefined);
   return Object.freeze({
     dataDir,
     http: v.http,
@@ -359,6 +409,12 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     buildMaxCacheMb: v.buildMaxCacheMb,
     buildMaxLogMb: v.buildMaxLogMb,
     buildMinFreeMb: v.buildMinFreeMb,
+    buildEnv: Object.freeze(buildEnv),
+    buildEnvUnset: Object.freeze(buildEnvUnset),
+    buildBinds: Object.freeze(buildBinds),
+    buildHostConfig: v.buildHostConfig
+      ? Object.freeze({ home: nonEmpty(env.HOME) ?? os.homedir(), xdgConfigHome: nonEmpty(env.XDG_CONFIG_HOME), cargoHome: nonEmpty(env.CARGO_HOME), goEnv: nonEmpty(env.GOENV) })
+      : false,
     gitAllowLocal: v.gitAllowLocal,
     gitAllowHttp: v.gitAllowHttp,
     logLevel: v.logLevel,
@@ -407,5 +463,7 @@ export function redactConfig(config: Config): Record<string, unknown> {
     buildMaxCacheMb: config.buildMaxCacheMb ?? 'plan (hobby 2048, pro 10240)',
     buildMaxLogMb: config.buildMaxLogMb ?? 'plan (hobby 10, pro 50)',
     buildMinFreeMb: config.buildMinFreeMb ?? 'auto (1024, or 5 % of a smaller disk)',
+    // values may hold credentials (a proxy's user and password, an index token): names only
+    buildEnv: Object.keys(config.buildEnv),
   };
 }

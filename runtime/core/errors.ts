@@ -48,6 +48,7 @@ export const ERROR_STATUS = {
   ERR_APP_CRASHED: 502, // instance died while serving the request
   ERR_APP_OOM: 502, // instance killed for memory
   ERR_APP_REFUSED: 502, // upstream connection refused or reset
+  ERR_APP_WRONG_PORT: 502, // instance listens, but not where the platform connects (another port, or loopback only)
   ERR_START_TIMEOUT: 504, // instance did not listen within the start timeout
   ERR_REQUEST_TIMEOUT: 504, // app took longer than the request timeout
   ERR_CAPACITY: 503, // max instances busy and the wait queue is full or timed out

@@ -5,7 +5,8 @@
 //
 // This file composes the pieces, each in its own file: placement (which instance serves, or
 // whether to start one: a pure function), lifecycle (start, exit, stop, standbys), the wait
-// queue, leases, the freezer, crash-loop backoff, rollout and the idle sweep.
+// queue, leases, the freezer, crash-loop backoff, rollout, the idle sweep and the start check
+// a deployment passes before it goes live.
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock } from '../../core/clock.ts';
@@ -21,9 +22,11 @@ import { createRollout } from './rollout.ts';
 import { newServiceState, type Instance, type PoolContext, type ServiceState } from './state.ts';
 import { startSweeper } from './sweeper.ts';
 import type { Pool, PoolOptions, Target } from './types.ts';
+import { createStartChecks } from './verify.ts';
 
 export type { InstanceInfo, InstanceState, Lease, Pool, PoolEvent, PoolObserver, PoolOptions, Target } from './types.ts';
 export { backoffDelay } from './backoff.ts';
+export type { VerifyOptions, VerifyOutcome } from './verify.ts';
 
 /** how long a host with no core free holds a scale-out back (see placement) */
 const MAX_SCALE_OUT_HOLD_MS = 1000;
@@ -74,6 +77,7 @@ export function createPool(opts: PoolOptions): Pool {
   const rollout = createRollout(lifecycle, backoff);
   const queue = createWaitQueue({ limit: opts.queueLimit, timeoutMs: opts.queueTimeoutMs, pick, backoffError: backoff.error });
   const leases = createLeases(ctx, { freezer, lifecycle, onRelease: (s) => queue.dispatch(s) });
+  const checks = createStartChecks(ctx, { launcher: opts.launcher, startTimeoutMs: opts.startTimeoutMs });
   const stopSweeping = startSweeper(ctx, {
     everyMs: opts.sweepMs ?? 250,
     freezeAfterMs: opts.freezeAfterMs ?? 30_000,
@@ -165,14 +169,17 @@ export function createPool(opts: PoolOptions): Pool {
       if (options?.standby && prev?.generation !== target.generation) lifecycle.prepareStandby(s);
     },
 
+    verify: (name, target, options) => checks.verify(name, target, options),
+
     async stopService(name, graceMs) {
       this.setTarget(name, null);
+      const checked = checks.stop(name);
       const deadline = clock.now() + graceMs;
       while (clock.now() < deadline && services.get(name)?.instances.some((i) => i.inflight > 0)) await sleep(20);
       const s = services.get(name);
       if (s) for (const inst of [...s.instances]) lifecycle.remove(s, inst);
       if (s && !s.instances.length && !s.target) services.delete(name);
-      await Promise.all([lifecycle.stopped(name), lifecycle.discardStandby(name)]);
+      await Promise.all([lifecycle.stopped(name), lifecycle.discardStandby(name), checked]);
     },
 
     instances(name) {
@@ -197,7 +204,7 @@ export function createPool(opts: PoolOptions): Pool {
       const deadline = clock.now() + graceMs;
       while (clock.now() < deadline && [...services.values()].some((s) => s.instances.some((i) => i.inflight > 0))) await sleep(20);
       for (const s of services.values()) for (const inst of [...s.instances]) lifecycle.remove(s, inst);
-      await lifecycle.close();
+      await Promise.all([lifecycle.close(), checks.close()]);
       services.clear();
     },
   };

@@ -55,18 +55,22 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
   /** the stops under way per service, for stopService() to wait on */
   const stoppingFor = new Map<string, Set<Promise<void>>>();
 
-  const spawnFor = (launch: Launch, service: string, id: string, deploymentId: string, healthPath: string | null, held = false) =>
+  const spawnFor = (launch: Launch, service: string, id: string, deploymentId: string, healthPath: string | null, servicePort: number | undefined, held = false) =>
     spawnInstance(launch, {
       startTimeoutMs: opts.startTimeoutMs,
       healthPath,
       held,
+      servicePort,
       expectReadyMs: Math.min(ctx.services.get(service)?.appStartMs ?? 0, MAX_EXPECTED_START_MS),
       onOutput: (stream, line) => opts.onOutput?.(service, id, deploymentId, stream, line),
     });
   const standbys = createStandbySet({
     max: opts.standbys,
     launcher: opts.launcher,
-    spawn: (launch, service, id, deploymentId) => spawnFor(launch, service, id, deploymentId, ctx.services.get(service)?.target?.healthPath ?? null, true),
+    spawn: (launch, service, id, deploymentId) => {
+      const t = ctx.services.get(service)?.target;
+      return spawnFor(launch, service, id, deploymentId, t?.healthPath ?? null, t?.spec.port, true);
+    },
     log,
   });
 
@@ -114,7 +118,7 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
       } else {
         const launch = await opts.launcher.prepare({ ...target.spec, instanceId: id });
         inst.upstream = launch.upstream;
-        inst.proc = spawnFor(launch, s.name, id, inst.deploymentId, target.healthPath);
+        inst.proc = spawnFor(launch, s.name, id, inst.deploymentId, target.healthPath, target.spec.port);
       }
       inst.preparedAt = clock.now();
       void inst.proc.exited.then(() => onExit(s, inst));

@@ -7,6 +7,7 @@ import type { HostCpu } from '../host-cpu.ts';
 import type { InstanceSpec, Launcher } from '../launcher.ts';
 import type { OutputStream } from '../process.ts';
 import type { Upstream } from '../upstream.ts';
+import type { VerifyOptions, VerifyOutcome } from './verify.ts';
 
 /** What a service should be running right now. A different `generation` means "replace". */
 export interface Target {
@@ -110,6 +111,11 @@ export interface Pool {
    * prepare its first instance ahead of the first request
    */
   setTarget(service: string, target: Target | null, opts?: { standby?: boolean }): void;
+  /**
+   * the start check before a version goes live: `target` started once outside the service's
+   * rotation until it accepts connections on its port, then stopped; how that went
+   */
+  verify(service: string, target: Target, opts?: VerifyOptions): Promise<VerifyOutcome>;
   /**
    * the service is deleted: its target goes, in-flight requests get at most `graceMs`, and this
    * resolves once every instance and standby of it has exited (its files can go then)

@@ -116,7 +116,7 @@ describe('cellhost status and deployments', () => {
   });
 
   it('names the last error: an app that exits during its start', async () => {
-    await server.deploy('crashy', path.join(FIXTURES, 'node-exit'), { startCommand: 'node app.js' });
+    await server.deployFailing('crashy', path.join(FIXTURES, 'node-exit'), { startCommand: 'node app.js' });
     expect((await server.app('crashy')).status).toBe(502);
     const r = await cli(['status', 'crashy']);
     expect(r.out).toMatch(/^last error\s+.*start_failed: .*code 3/m);
