@@ -85,6 +85,9 @@ describe('a data dir from the first released schema', () => {
           healthPath: '/',
           rootDir: null,
           domains: ['hello.example.com'],
+          // HTTPS came later: a redirect once a certificate exists, no HSTS, as for a new service
+          httpsRedirect: true,
+          hsts: false,
           // settings made before manifests existed: every one not at its default stays explicit
           explicitSettings: ['runtime', 'startCommand', 'memoryMb', 'maxInstances', 'concurrency', 'idleTimeoutS', 'requestTimeoutS', 'healthPath'],
           uid: null,
@@ -108,6 +111,8 @@ describe('a data dir from the first released schema', () => {
           healthPath: null,
           rootDir: 'src',
           domains: [],
+          httpsRedirect: true,
+          hsts: false,
           explicitSettings: ['runtime', 'buildCommand', 'port', 'plan', 'minInstances', 'maxInstances', 'concurrency'],
           uid: null,
           liveDeploymentId: null,
@@ -125,7 +130,7 @@ describe('a data dir from the first released schema', () => {
       expect(store.tokens.list().map((t) => t.name)).toEqual(['admin', 'ci']);
       expect(store.tokens.verify(ADMIN_SECRET, '2026-12-03T00:00:00.000Z')?.name).toBe('admin');
       expect(store.tokens.verify(CI_SECRET, '2026-12-03T00:00:00.000Z')?.name).toBe('ci');
-      for (const table of ['logs', 'env_vars', 'service_minutes', 'meta']) expect(store.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get()).toEqual({ n: 0 });
+      for (const table of ['logs', 'env_vars', 'service_minutes', 'meta', 'certificates', 'acme_accounts', 'acme_orders']) expect(store.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get()).toEqual({ n: 0 });
     } finally {
       store.close();
     }
