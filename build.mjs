@@ -104,6 +104,15 @@ exports.loadNativeModule = function loadNativeModule(name) {
       loader: 'js',
       contents: `module.exports = require(${JSON.stringify(args.path)});`,
     }));
+    // optional packages a dependency probes for inside try/catch at load time and is not
+    // installed (debug, under acme-client, looks for supports-color): a module that throws as a
+    // missing one would, so the SEA never calls require() for it (its require warns on stderr
+    // about any module that is not built in)
+    build.onResolve({ filter: /^supports-color$/ }, (args) => ({ path: args.path, namespace: 'cellhost-absent' }));
+    build.onLoad({ filter: /.*/, namespace: 'cellhost-absent' }, (args) => ({
+      loader: 'js',
+      contents: `throw Object.assign(new Error(${JSON.stringify(`Cannot find module '${args.path}'`)}), { code: 'MODULE_NOT_FOUND' });`,
+    }));
     build.onLoad({ filter: /[\\/]node_modules[\\/]bindings[\\/]bindings\.js$/ }, () => ({
       resolveDir: root,
       loader: 'js',
@@ -165,9 +174,8 @@ async function bundleOrExplain(entry) {
 }
 
 // built-ins of newer Nodes that a dependency only probes for inside try/catch (undici's
-// runtime-features): absent on Node 20, which the probe expects; and optional packages probed
-// the same way (debug, under acme-client, looks for supports-color and does without)
-const PROBED_BUILTINS = new Set(['node:sqlite', 'supports-color']);
+// runtime-features): absent on Node 20, which the probe expects
+const PROBED_BUILTINS = new Set(['node:sqlite']);
 
 function checkBundleIsSelfContained() {
   // A require() esbuild could not resolve statically would look in node_modules at run time,
