@@ -6,13 +6,15 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../core/config.ts';
 import { CellhostError } from '../core/errors.ts';
 import { checkMasterKey, createEnvStore } from '../store/env.ts';
+import { createHookStore } from '../store/hooks.ts';
 import { openStore } from '../store/index.ts';
 import { generateKey, loadMasterKey, writeKeyFile } from '../store/secrets.ts';
 import { isServeRunning } from './serve-lock.ts';
 import { UsageError, type CliIo } from './io.ts';
 
 export const KEYS_HELP = `cellhost keys rotate [--data DIR]
-  Re-encrypts every environment variable under a new master key. Stop "cellhost serve" first.
+  Re-encrypts every environment variable, webhook secret and repository credential under a new
+  master key. Stop "cellhost serve" first.
   With CELLHOST_MASTER_KEY set, prints the new key: set it before the next start.`;
 
 export async function keysCommand(args: string[], io: CliIo): Promise<number> {
@@ -30,7 +32,9 @@ export async function keysCommand(args: string[], io: CliIo): Promise<number> {
     const pending = `${config.paths.masterKey}.next`;
     if (old.source === 'file') writeKeyFile(pending, next);
     const env = createEnvStore(store.db, () => old.key);
-    const n = env.rotate(next);
+    const hooks = createHookStore(store.db, () => old.key);
+    // webhook secrets and repository credentials first, then env values and the key check, all at once
+    const n = store.db.transaction(() => hooks.rotateKey(old.key, next) + env.rotate(next))();
     if (old.source === 'file') {
       fs.renameSync(pending, config.paths.masterKey);
       io.out(`Re-encrypted ${n} values; the new key is in ${config.paths.masterKey}\n`);

@@ -24,11 +24,16 @@ export interface EnvDeps {
 
 export interface EnvControl {
   list(service: string, reveal: boolean): (EnvVarInfo & { value: string })[];
-  set(service: string, vars: Record<string, string>, by: string): void;
+  /** `preview`, where given per name, says whether previews of the service get the variable */
+  set(service: string, vars: Record<string, string>, by: string, preview?: Record<string, boolean>): void;
   replace(service: string, vars: Record<string, string>, by: string): void;
   unset(service: string, name: string, by: string): void;
   /** decrypted variables and their version, for instances and builds */
   forService(service: string): { vars: Record<string, string>; version: string };
+  /** the variables a preview of the service gets (those not excluded from previews), decrypted */
+  forPreviews(service: string): Record<string, string>;
+  /** replaces a preview's variables with its parent's (no event: the preview's deploy says so) */
+  copyToPreview(preview: string, vars: Record<string, string>): void;
   masker(service: string): Masker;
 }
 
@@ -74,11 +79,11 @@ export function createEnvControl(deps: EnvDeps): EnvControl {
       const values = reveal ? load(service).vars : null;
       return deps.env.list(service).map((v) => ({ ...v, value: values ? values[v.name]! : '****' }));
     },
-    set(service, vars, by) {
+    set(service, vars, by, preview) {
       deps.assertService(service);
       for (const name of Object.keys(vars)) checkName(name);
       checkTotal({ ...load(service).vars, ...vars });
-      deps.env.set(service, vars, by, iso());
+      deps.env.set(service, vars, by, iso(), preview);
       changed(service, Object.keys(vars), by);
     },
     replace(service, vars, by) {
@@ -99,6 +104,20 @@ export function createEnvControl(deps: EnvDeps): EnvControl {
     forService(service) {
       const { vars, version } = load(service);
       return { vars, version: String(version) };
+    },
+    forPreviews(service) {
+      const all = load(service).vars;
+      const out: Record<string, string> = {};
+      for (const v of deps.env.list(service)) if (v.preview && Object.hasOwn(all, v.name)) out[v.name] = all[v.name]!;
+      return out;
+    },
+    copyToPreview(preview, vars) {
+      const current = load(preview);
+      const same = Object.keys(vars).length === Object.keys(current.vars).length && Object.entries(vars).every(([k, v]) => current.vars[k] === v);
+      if (same) return;
+      deps.env.replace(preview, vars, 'preview', iso());
+      cache.delete(preview);
+      deps.onChanged(preview);
     },
     masker: (service) => load(service).masker,
   };
