@@ -27,6 +27,13 @@ import { createPool, type PoolEvent } from './instances/pool.ts';
 import { answerClientError } from './router/error-page.ts';
 import { createRouter } from './router/proxy.ts';
 import { createEnvControl, type EnvControl } from './control/env.ts';
+import { createBranchDeploys } from './control/branch-deploys.ts';
+import { createPreviews, type Previews } from './control/previews.ts';
+import { writeHooks } from './git/push-hook.ts';
+import { createPushDeploys } from './git/push-deploy.ts';
+import { createGitRemote } from './git/remote.ts';
+import { createGitRepos } from './git/repos.ts';
+import { createPreviewStore } from './store/previews.ts';
 import { checkMasterKey, createEnvStore } from './store/env.ts';
 import { openStore } from './store/index.ts';
 import { createUsageStore } from './store/usage.ts';
@@ -71,6 +78,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     throw err;
   }
   const envStore = createEnvStore(store.db, () => masterKey);
+  const previewStore = createPreviewStore(store.db);
+  const gitHooksDir = path.join(config.paths.run, 'git-hooks');
+  const gitRepos = createGitRepos({ root: config.paths.git, hooksDir: gitHooksDir, homeDir: path.join(config.paths.run, 'git-home') });
   let adminToken: string | null = null;
   if (store.tokens.count() === 0) {
     adminToken = store.tokens.create('admin', now(), config.adminToken).token;
@@ -139,6 +149,16 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     removeBuildLog: (id) => logs.remove(id),
     flushLogs: () => sink.flush(),
     envFor: (name) => envControl!.forService(name),
+    previewOf: (name) => {
+      const p = previewStore.get(name);
+      return p ? { parent: p.parent, branch: p.branch, pullRequest: p.pullRequest } : null;
+    },
+    onRemoved: async (name) => {
+      // a parent's previews go with it; a preview's record stays, closed, for usage
+      await previews.removeAllOf(name);
+      previews.forget(name);
+      await gitRepos.remove(name);
+    },
     onEvent,
   });
   const logs = createLogHub(path.join(config.paths.logs, 'builds'));
@@ -175,6 +195,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     onChanged: (name) => services.sync(name),
     onEvent,
   });
+  const previews: Previews = createPreviews({ previews: previewStore, services, env: envControl, clock, log, onEvent });
+  const branches = createBranchDeploys({ services, deployments, previews });
+  await writeHooks(gitHooksDir);
+  const gitRemote = createGitRemote({
+    repos: gitRepos,
+    push: createPushDeploys({ repos: gitRepos, services, branches, deployments: store.deployments, logs, uploadDir: path.join(config.paths.builds, 'uploads'), log }),
+    log,
+  });
   const interrupted = await deployments.recover();
   if (interrupted) log.warn('deploy.interrupted_on_restart', { count: interrupted });
   services.syncAll();
@@ -196,6 +224,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     now,
     log,
     sessions,
+    git: gitRemote,
     ui: (deps) => createUi({ ...deps, sessions, ...meteredUi(deps.usage) }),
   });
   const admin = await new Promise<ServerType>((resolve, reject) => {

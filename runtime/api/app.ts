@@ -32,6 +32,8 @@ import { requireToken, type CookieAuth } from './auth.ts';
 import { toResponse } from './http-errors.ts';
 import { createRouter, mountDocument, type ApiRouter } from './openapi.ts';
 import { envRoutes } from './routes-env.ts';
+import { mountGitRoutes } from './routes-git.ts';
+import type { GitRemote } from '../git/remote.ts';
 import { mountHealth } from './routes-health.ts';
 import { logRoutes } from './routes-logs.ts';
 import { deploymentRoutes, serviceDeploymentRoutes } from './routes-deployments.ts';
@@ -55,6 +57,8 @@ export interface ApiDeps {
   log: Logger;
   /** the web UI's sessions: the API accepts their cookie (with CSRF on writes) */
   sessions?: CookieAuth;
+  /** git's smart HTTP for each service's repository at /git/<service>.git */
+  git?: GitRemote;
   /** builds the web UI, mounted at / beside the API */
   ui?(deps: ApiDeps): Hono<any>;
 }
@@ -82,6 +86,7 @@ export function createApi(deps: ApiDeps): ApiRouter {
   v1.route('/services/:name/metrics', metricsRoutes(deps.usage));
   app.route('/api/v1', v1);
   app.use('/metrics', requireToken(deps.store.tokens, deps.now, undefined, limiter));
+  if (deps.git) mountGitRoutes(app, { services: deps.services, remote: deps.git, tokens: deps.store.tokens, limiter, now: deps.now });
   mountPrometheus(app, deps.usage);
   if (deps.ui) app.route('/', deps.ui(deps));
   return app;

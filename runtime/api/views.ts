@@ -56,6 +56,10 @@ export const serviceSchema = serviceSettingsSchema
     cpu: z
       .strictObject({ percentOfCore: z.number(), cores: z.number().int() })
       .openapi({ description: 'what the memory size buys: the CPU cap as % of one core, and the cores the app sees' }),
+    preview: z
+      .strictObject({ parent: z.string(), branch: z.string(), pullRequest: z.number().int().nullable() })
+      .nullable()
+      .openapi({ description: "set when the service is a preview deployment of another service's branch" }),
   })
   .strict()
   .openapi('Service');

@@ -21,6 +21,14 @@ export interface ServiceView extends Service {
   instances: InstanceInfo[];
   /** what the memory size buys: CPU cap as % of one core, and the cores the app sees */
   cpu: { percentOfCore: number; cores: number };
+  /** set when this service is a preview deployment of another's branch */
+  preview: PreviewOf | null;
+}
+
+export interface PreviewOf {
+  parent: string;
+  branch: string;
+  pullRequest: number | null;
 }
 
 export interface ServicesDeps {
@@ -44,6 +52,10 @@ export interface ServicesDeps {
   flushLogs(): void;
   /** the service's variables and a version that changes whenever they do */
   envFor(service: string): { vars: Record<string, string>; version: string };
+  /** which service's preview this one is, if it is one */
+  previewOf?(service: string): PreviewOf | null;
+  /** a service is gone (its instances, files and row): what hangs on it elsewhere can go */
+  onRemoved?(service: string): Promise<void>;
   onEvent?(service: string, event: string, fields: Record<string, unknown>): void;
 }
 
@@ -89,7 +101,13 @@ export function createServices(deps: ServicesDeps): Services {
   };
   const view = (s: Service): ServiceView => {
     const cpu = cpuForMemory(s.memoryMb, os.availableParallelism());
-    return { ...s, url: urlFor(s.name), instances: pool.instances(s.name), cpu: { percentOfCore: Number((cpu.quota * 100).toFixed(1)), cores: cpu.cores } };
+    return {
+      ...s,
+      url: urlFor(s.name),
+      instances: pool.instances(s.name),
+      cpu: { percentOfCore: Number((cpu.quota * 100).toFixed(1)), cores: cpu.cores },
+      preview: deps.previewOf?.(s.name) ?? null,
+    };
   };
 
   /** services being deleted: already gone for every verb, their name not yet free */
@@ -174,6 +192,7 @@ export function createServices(deps: ServicesDeps): Services {
         store.logs.removeService(name);
         store.services.remove(name, iso());
         deps.log.info('service.deleted', { service: name, uid: s.uid, images: deployments.length, cleanupFailures: failures });
+        await deps.onRemoved?.(name).catch((err: unknown) => deps.log.error('service.cleanup_failed', { service: name, what: 'what depends on it', error: describeError(err) }));
       } finally {
         deleting.delete(name);
         // still there when something above threw: routed again as it was

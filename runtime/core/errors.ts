@@ -55,6 +55,12 @@ export const ERROR_STATUS = {
   ERR_EXPORT_OUT_NOT_EMPTY: 409, // export: --out names a non-empty directory and --force was not given
   ERR_IMPORT_INVALID: 400, // import: the file is not a Knative Service manifest cellhost can read
   ERR_IMPORT_IMAGE_ONLY: 422, // import: a Knative Service that only names an image (no cellhost runtime to build from)
+  ERR_PREVIEW_NAME: 409, // no free preview service name for a branch (the service's own name leaves no room)
+  ERR_HOOK_UNSIGNED: 401, // webhook: no signature or token header of a forge cellhost knows
+  ERR_HOOK_SIGNATURE: 401, // webhook: the signature or token does not match the service's webhook secret
+  ERR_HOOK_REPLAYED: 409, // webhook: a delivery with this id, or this very body, was accepted before
+  ERR_HOOK_MALFORMED: 400, // webhook: the body is not the JSON (or form) the forge's event has
+  ERR_HOOK_RATE_LIMITED: 429, // webhook: too many deliveries from this address or for this service
   ERR_DISK_FULL: 507, // the data dir's disk is full: uploads, builds and writes fail until space is freed
   ERR_DISK_LOW: 507, // a build would leave the data disk with less free space than its floor
   ERR_INTERNAL: 500, // anything unexpected; details only in the platform log

@@ -23,6 +23,7 @@ function adminApp() {
     log: silentLogger,
     uploadDir: '/nonexistent',
     maxUploadBytes: 1024,
+    git: { serve: async () => {} },
     ui: (d: ApiDeps) => createUi({ ...d, sessions: createSessions({ tokens: tokens as never, now: () => Date.now() }) } as never),
   } as unknown as ApiDeps;
   return createApi(deps);
