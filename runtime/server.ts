@@ -218,13 +218,22 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     isolation: () => isolation,
     sink,
     env: envControl,
-    usage: { services, usage, meter, price: config.priceGbS, now: () => clock.now(), instances: (name) => pool.instances(name).length },
+    usage: {
+      services,
+      usage,
+      meter,
+      price: config.priceGbS,
+      now: () => clock.now(),
+      instances: (name) => pool.instances(name).length,
+      previewParents: () => previewStore.parents(),
+    },
     uploadDir: path.join(config.paths.builds, 'uploads'),
     maxUploadBytes: config.maxUploadBytes,
     now,
     log,
     sessions,
     git: gitRemote,
+    previews,
     ui: (deps) => createUi({ ...deps, sessions, ...meteredUi(deps.usage) }),
   });
   const admin = await new Promise<ServerType>((resolve, reject) => {

@@ -33,6 +33,8 @@ import { toResponse } from './http-errors.ts';
 import { createRouter, mountDocument, type ApiRouter } from './openapi.ts';
 import { envRoutes } from './routes-env.ts';
 import { mountGitRoutes } from './routes-git.ts';
+import { previewRoutes } from './routes-previews.ts';
+import type { Previews } from '../control/previews.ts';
 import type { GitRemote } from '../git/remote.ts';
 import { mountHealth } from './routes-health.ts';
 import { logRoutes } from './routes-logs.ts';
@@ -59,6 +61,8 @@ export interface ApiDeps {
   sessions?: CookieAuth;
   /** git's smart HTTP for each service's repository at /git/<service>.git */
   git?: GitRemote;
+  /** preview deployments of services' branches */
+  previews?: Previews;
   /** builds the web UI, mounted at / beside the API */
   ui?(deps: ApiDeps): Hono<any>;
 }
@@ -78,6 +82,7 @@ export function createApi(deps: ApiDeps): ApiRouter {
   const depDeps = { ...deps, services: deps.services };
   v1.route('/services/:name/deployments', serviceDeploymentRoutes(depDeps));
   v1.route('/services/:name/env', envRoutes(deps.env));
+  if (deps.previews) v1.route('/services/:name/previews', previewRoutes({ services: deps.services, previews: deps.previews }));
   v1.route('/services/:name/logs', logRoutes({ services: deps.services, logs: deps.store.logs, sink: deps.sink, now: () => Date.parse(deps.now()) }));
   v1.route('/services', serviceRoutes(deps.services));
   v1.route('/deployments', deploymentRoutes(depDeps));

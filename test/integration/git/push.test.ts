@@ -2,11 +2,11 @@
 // build's output comes back as `remote:` lines with the URL, then the app serves the pushed
 // commit; force pushes, branch pushes and deletes, a build that fails (the push is rejected, the
 // live version keeps serving), two pushes at once, wrong tokens.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { git, GIT_ENV, hasGit } from '../../helpers/git-repos.ts';
+import { gitRun, remoteLines } from '../../helpers/git-client.ts';
+import { git, hasGit } from '../../helpers/git-repos.ts';
 import { startTestServer, tempDir, TOKEN, waitFor, type TestServer } from '../../helpers/server.ts';
 
 if (!hasGit() && process.env.CI === 'true') throw new Error('git is required for the git push tests (apt-get install git)');
@@ -20,30 +20,6 @@ http.createServer((req, res) => {
 `;
 // "broken" fails the build; "slow…" holds it until the test's flag file appears (bounded)
 const BUILD = 'v=$(cat version.txt); echo "building $v"; case "$v" in broken) echo "the build is broken" >&2; exit 3;; slow*) for i in $(seq 200); do [ -e /tmp/go ] && break; [ -e slow-go ] && break; sleep 0.05; done;; esac';
-
-export interface PushResult {
-  code: number;
-  out: string;
-}
-
-/** runs git in `cwd` with the test's identity; resolves with its exit code and all it printed */
-export function gitRun(cwd: string, args: string[], env: Record<string, string> = {}): Promise<PushResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { cwd, env: { ...GIT_ENV, GIT_TERMINAL_PROMPT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, out }));
-  });
-}
-
-/** the text git printed from the remote, each `remote: ` line without its prefix and padding */
-export const remoteLines = (out: string) =>
-  out
-    .split(/\r?\n|\r/)
-    .filter((l) => l.startsWith('remote: '))
-    .map((l) => l.slice('remote: '.length).replace(/\x1b\[[0-9;]*m/g, '').trimEnd());
 
 describe.skipIf(!hasGit())('git push', () => {
   let server: TestServer;

@@ -24,6 +24,7 @@ function adminApp() {
     uploadDir: '/nonexistent',
     maxUploadBytes: 1024,
     git: { serve: async () => {} },
+    previews: { list: () => [] },
     ui: (d: ApiDeps) => createUi({ ...d, sessions: createSessions({ tokens: tokens as never, now: () => Date.now() }) } as never),
   } as unknown as ApiDeps;
   return createApi(deps);
