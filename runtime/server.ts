@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { createLogHub } from '../builder/log-hub.ts';
+import { checkGitUrl } from '../builder/sources/index.ts';
 import { createBuildQueue } from '../builder/queue.ts';
 import { createApi } from './api/app.ts';
 import { createUi } from '../ui/app.tsx';
@@ -34,6 +35,8 @@ import { createPushDeploys } from './git/push-deploy.ts';
 import { createGitRemote } from './git/remote.ts';
 import { createGitRepos } from './git/repos.ts';
 import { createPreviewStore } from './store/previews.ts';
+import { createHookStore } from './store/hooks.ts';
+import { createHookReceiver, type HookReceiver } from './hooks/receiver.ts';
 import { checkMasterKey, createEnvStore } from './store/env.ts';
 import { openStore } from './store/index.ts';
 import { createUsageStore } from './store/usage.ts';
@@ -79,6 +82,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }
   const envStore = createEnvStore(store.db, () => masterKey);
   const previewStore = createPreviewStore(store.db);
+  const hookStore = createHookStore(store.db, () => masterKey);
+  let hookReceiver: HookReceiver | null = null;
   const gitHooksDir = path.join(config.paths.run, 'git-hooks');
   const gitRepos = createGitRepos({ root: config.paths.git, hooksDir: gitHooksDir, homeDir: path.join(config.paths.run, 'git-home') });
   let adminToken: string | null = null;
@@ -133,6 +138,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     httpParser: config.httpParser,
     log,
     onRequest: (r) => meter.request(r.service, r.status, r.durationMs),
+    // the platform's one route on the public router, on hosts no service owns: forges' webhooks
+    platform: (req, requestId) => hookReceiver?.handle(req, requestId) ?? false,
   });
   const services = createServices({
     store,
@@ -196,8 +203,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     onEvent,
   });
   const previews: Previews = createPreviews({ previews: previewStore, services, env: envControl, clock, log, onEvent });
-  const branches = createBranchDeploys({ services, deployments, previews });
+  const branches = createBranchDeploys({ services, deployments, previews, history: store.deployments });
   await writeHooks(gitHooksDir);
+  hookReceiver = createHookReceiver({ hooks: hookStore, services, branches, clock, log, onEvent });
   const gitRemote = createGitRemote({
     repos: gitRepos,
     push: createPushDeploys({ repos: gitRepos, services, branches, deployments: store.deployments, logs, uploadDir: path.join(config.paths.builds, 'uploads'), log }),
@@ -234,6 +242,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     sessions,
     git: gitRemote,
     previews,
+    hooks: {
+      hooks: hookStore,
+      hookUrl: (name) => {
+        const port = (router.address() as { port: number }).port;
+        return `http://${config.domain}${port === 80 ? '' : `:${port}`}/hooks/${name}`;
+      },
+      checkRepository: (url) => void checkGitUrl(url, { allowLocal: config.gitAllowLocal, allowHttp: config.gitAllowHttp }),
+    },
     ui: (deps) => createUi({ ...deps, sessions, ...meteredUi(deps.usage) }),
   });
   const admin = await new Promise<ServerType>((resolve, reject) => {

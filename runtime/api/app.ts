@@ -34,6 +34,7 @@ import { createRouter, mountDocument, type ApiRouter } from './openapi.ts';
 import { envRoutes } from './routes-env.ts';
 import { mountGitRoutes } from './routes-git.ts';
 import { previewRoutes } from './routes-previews.ts';
+import { hookRoutes, type HookRouteDeps } from './routes-hooks.ts';
 import type { Previews } from '../control/previews.ts';
 import type { GitRemote } from '../git/remote.ts';
 import { mountHealth } from './routes-health.ts';
@@ -63,6 +64,8 @@ export interface ApiDeps {
   git?: GitRemote;
   /** preview deployments of services' branches */
   previews?: Previews;
+  /** webhook settings and deliveries */
+  hooks?: Omit<HookRouteDeps, 'services' | 'now'>;
   /** builds the web UI, mounted at / beside the API */
   ui?(deps: ApiDeps): Hono<any>;
 }
@@ -82,6 +85,7 @@ export function createApi(deps: ApiDeps): ApiRouter {
   const depDeps = { ...deps, services: deps.services };
   v1.route('/services/:name/deployments', serviceDeploymentRoutes(depDeps));
   v1.route('/services/:name/env', envRoutes(deps.env));
+  if (deps.hooks) v1.route('/services/:name/hooks', hookRoutes({ ...deps.hooks, services: deps.services, now: deps.now }));
   if (deps.previews) v1.route('/services/:name/previews', previewRoutes({ services: deps.services, previews: deps.previews }));
   v1.route('/services/:name/logs', logRoutes({ services: deps.services, logs: deps.store.logs, sink: deps.sink, now: () => Date.parse(deps.now()) }));
   v1.route('/services', serviceRoutes(deps.services));

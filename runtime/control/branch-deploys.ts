@@ -5,7 +5,7 @@
 // no longer exists).
 import fs from 'node:fs/promises';
 import type { SourceInput } from '../../builder/sources/index.ts';
-import type { Deployment } from '../store/deployments.ts';
+import type { Deployment, DeploymentStore } from '../store/deployments.ts';
 import type { Deployments } from './deployments.ts';
 import type { Previews } from './previews.ts';
 import type { Services } from './services.ts';
@@ -18,13 +18,20 @@ export type DeleteOutcome = { action: 'refused'; reason: string } | { action: 'p
 
 export interface BranchDeploys {
   plan(service: string, branch: string): BranchPlan;
-  /** deploys `branch` of `service` from the source `source()` makes (only called when something deploys) */
-  deploy(service: string, branch: string, source: () => Promise<SourceInput>, label: string, opts?: { pullRequest?: number | null }): Promise<BranchOutcome>;
+  /**
+   * deploys `branch` of `service` from the source `source()` makes (only called when something
+   * deploys). With `commit`, a commit the target is already building or serving is not built
+   * again (a forge announces a pull request's new commit twice: as a push and as the pull request).
+   */
+  deploy(service: string, branch: string, source: () => Promise<SourceInput>, label: string, opts?: { pullRequest?: number | null; commit?: string }): Promise<BranchOutcome>;
   /** `branch` of `service` is gone (deleted, or its pull request closed) */
   deleted(service: string, branch: string): Promise<DeleteOutcome>;
 }
 
-export function createBranchDeploys(deps: { services: Services; deployments: Deployments; previews: Previews }): BranchDeploys {
+/** the commit a deployment's source label names: "...@<first 12 hex digits>" */
+export const commitLabel = (commit: string) => `@${commit.slice(0, 12)}`;
+
+export function createBranchDeploys(deps: { services: Services; deployments: Deployments; previews: Previews; history: DeploymentStore }): BranchDeploys {
   function plan(service: string, branch: string): BranchPlan {
     const s = deps.services.get(service);
     if (branch === s.deployBranch) return { action: 'deploy' };
@@ -42,6 +49,12 @@ export function createBranchDeploys(deps: { services: Services; deployments: Dep
       const p = plan(service, branch);
       if (p.action === 'ignored') return p;
       const target = p.action === 'deploy' ? service : deps.previews.prepare(service, branch, opts.pullRequest).name;
+      if (opts.commit) {
+        const same = deps.history
+          .listForService(target, { limit: 5 })
+          .find((d) => d.source.endsWith(commitLabel(opts.commit!)) && ['queued', 'building', 'ready', 'live'].includes(d.status));
+        if (same) return { action: 'ignored', reason: `${target} already has deployment ${same.id} (${same.status}) of ${opts.commit.slice(0, 12)}` };
+      }
       const input = await source();
       try {
         return { action: p.action, service: target, deployment: deps.deployments.create(target, input, label) };

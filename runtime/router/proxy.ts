@@ -47,6 +47,8 @@ export interface RouterOptions {
   httpParser?: 'auto' | 'node';
   log?: Logger;
   onRequest?(record: RequestRecord): void;
+  /** a request no service's host matched: true when the platform answered it itself (its own routes) */
+  platform?(req: RouterRequest, requestId: string): boolean;
 }
 
 const MAX_HEADER_BYTES = 64 * 1024;
@@ -66,6 +68,7 @@ export function createRouter(opts: RouterOptions): RouterServer {
     const host = normalizeHost(req.host);
     const route = host ? opts.resolve(host) : null;
     if (!route) {
+      if (opts.platform?.(req, requestId)) return;
       sendError(req, new CellhostError('ERR_HOST_UNKNOWN', `no service is served at "${host ?? ''}"`), requestId);
       return;
     }

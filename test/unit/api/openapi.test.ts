@@ -25,6 +25,7 @@ function adminApp() {
     maxUploadBytes: 1024,
     git: { serve: async () => {} },
     previews: { list: () => [] },
+    hooks: { hooks: {}, hookUrl: () => '', checkRepository: () => {} },
     ui: (d: ApiDeps) => createUi({ ...d, sessions: createSessions({ tokens: tokens as never, now: () => Date.now() }) } as never),
   } as unknown as ApiDeps;
   return createApi(deps);
