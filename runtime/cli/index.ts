@@ -6,6 +6,8 @@ import { UsageError, type CliIo } from './io.ts';
 import { DOCTOR_HELP, doctorCommand } from './doctor.ts';
 import { ENV_HELP, envCommand } from './env.ts';
 import { EXPORT_HELP, exportCommand } from './export.ts';
+import { GIT_REMOTE_HELP, gitRemoteCommand } from './git-remote.ts';
+import { HOOKS_HELP, hooksCommand } from './hooks.ts';
 import { IMPORT_HELP, importCommand } from './import.ts';
 import { KEYS_HELP, keysCommand } from './keys.ts';
 import { USAGE_HELP, usageCommand } from './usage.ts';
@@ -19,13 +21,15 @@ const VERBS: Record<string, { run: Verb; help: string }> = {
   serve: { run: serveCommand, help: SERVE_HELP },
   deploy: { run: deployCommand, help: DEPLOY_HELP },
   doctor: { run: doctorCommand, help: DOCTOR_HELP },
-  services: { run: servicesCommand, help: 'cellhost services\n  Lists services with their URL, live deployment and instances.' },
+  services: { run: servicesCommand, help: 'cellhost services\n  Lists services with their URL, live deployment and instances; previews under their service.' },
   logs: { run: logsCommand, help: LOGS_HELP },
   env: { run: envCommand, help: ENV_HELP },
   keys: { run: keysCommand, help: KEYS_HELP },
   export: { run: exportCommand, help: EXPORT_HELP },
   import: { run: importCommand, help: IMPORT_HELP },
   usage: { run: usageCommand, help: USAGE_HELP },
+  'git-remote': { run: gitRemoteCommand, help: GIT_REMOTE_HELP },
+  hooks: { run: hooksCommand, help: HOOKS_HELP },
   rollback: { run: rollbackCommand, help: 'cellhost rollback NAME [DEPLOYMENT]\n  Makes DEPLOYMENT (default: the one before the live one) live again.' },
   login: { run: loginCommand, help: 'cellhost login [--url URL] --token TOKEN\n  Checks the token and saves URL and token for the other verbs.' },
   version: { run: versionCommand, help: 'cellhost version' },
@@ -41,6 +45,8 @@ Verbs:
   logs       runtime logs and events of a service (-f to follow)
   env        list, set, unset or import a service's environment variables
   usage      requests, billed compute and cost per service
+  git-remote the git remote of a service: git push deploys
+  hooks      a service's webhook (secret, repository, deliveries), deploy branch, previews
   keys       rotate the master key that encrypts env values (server stopped)
   export     images and Knative manifests of services, to run them on Kubernetes (on the host)
   import     create services from exported Knative manifests
