@@ -11,6 +11,7 @@ import { createLoginLimiter } from '../runtime/core/login-limiter.ts';
 import { deployPages, sendDeployTooLarge } from './pages/deploy.tsx';
 import { deploymentPages } from './pages/deployment.tsx';
 import { envPages } from './pages/env.tsx';
+import { gitPages } from './pages/git.tsx';
 import { loginPages } from './pages/login.tsx';
 import { observabilityPages } from './pages/observability.tsx';
 import { servicePages } from './pages/services.tsx';
@@ -86,6 +87,7 @@ export function createUi(deps: UiDeps): Hono<UiEnv> {
   app.route('/', deployPages(deps));
   app.route('/', deploymentPages(deps));
   app.route('/', envPages(deps));
+  if (deps.hooks && deps.previews) app.route('/', gitPages({ ...deps, git: deps.hooks, previews: deps.previews }));
   app.route('/', observabilityPages(deps));
   app.route('/', usagePages(deps));
 

@@ -12,7 +12,7 @@ export interface PageChrome {
 
 export type NavKey = 'services' | 'deploy' | 'usage' | null;
 /** the service's tabs; 'deployment' is a page under the service that no tab names */
-export type ServiceTab = 'overview' | 'deploy' | 'env' | 'observability' | 'deployment';
+export type ServiceTab = 'overview' | 'deploy' | 'env' | 'observability' | 'git' | 'deployment';
 
 export function Layout(props: {
   title: string;
@@ -83,6 +83,7 @@ function ServiceTabs(props: { name: string; tab: ServiceTab }) {
     ['deploy', 'Deploy', `/deploy?service=${encodeURIComponent(props.name)}`],
     ['env', 'Environment', `${base}/env`],
     ['observability', 'Observability', `${base}/observability`],
+    ['git', 'Git', `${base}/git`],
   ];
   return (
     <div class="service-head">

@@ -116,6 +116,18 @@ describe('cellhost hooks', () => {
   }, 60_000);
 });
 
+describe('cellhost env and previews', () => {
+  it('--no-previews keeps a variable from previews; ls says which they get', async () => {
+    expect((await cli(['env', 'set', 'site', 'SECRET=x', '--no-previews'])).code).toBe(0);
+    expect((await cli(['env', 'set', 'site', 'PUBLIC=y'])).code).toBe(0);
+    const ls = await cli(['env', 'ls', 'site']);
+    expect(ls.out).toMatch(/PUBLIC\s+1 B\s+\S+\s+yes/);
+    expect(ls.out).toMatch(/SECRET\s+1 B\s+\S+\s+no/);
+    expect((await cli(['env', 'set', 'site', 'SECRET=z', '--previews'])).code).toBe(0);
+    expect((await cli(['env', 'ls', 'site'])).out).toMatch(/SECRET\s+1 B\s+\S+\s+yes/);
+  });
+});
+
 describe.skipIf(!hasGit())('cellhost services', () => {
   it('lists a service\'s previews under it, with their branch', async () => {
     const work = path.join(home, 'site');
