@@ -171,7 +171,14 @@ export async function setUpIsolation(config: Config, log: Logger, opts: Isolatio
     const bindStage = stage;
     const paths: SandboxPaths = { reachable: (p) => bindStage.expose(p) };
     launcher = createSandboxLauncher({ netns, uidFor: opts.uidFor, paths, report, hardening });
-    buildLauncher = createSandboxBuildLauncher({ netns, uidFor: opts.uidFor, paths, hardening, fdDir: path.join(config.hostRunDir, 'fds') });
+    buildLauncher = createSandboxBuildLauncher({
+      netns,
+      uidFor: opts.uidFor,
+      paths,
+      hardening,
+      fdDir: path.join(config.hostRunDir, 'fds'),
+      accountsDir: path.join(config.hostRunDir, 'accounts'),
+    });
   }
   if (cgroups) {
     launcher = createIsolatedLauncher({ base: launcher, cgroups, hostCores: os.availableParallelism(), pidsMax: config.pidsMax, startupBoost: config.startupBoost, report });

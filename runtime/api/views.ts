@@ -11,7 +11,9 @@ export const deploymentSchema = z
     service: z.string(),
     seq: z.number().int(),
     status: z.enum(['queued', 'building', 'ready', 'live', 'superseded', 'failed', 'interrupted']),
-    source: z.string().openapi({ description: '"upload:tar.gz", "upload:zip" or "git:<url>#<ref>"' }),
+    source: z.string().openapi({
+      description: '"upload:tar.gz", "upload:zip", "git:<url>#<ref>", "git-push:<branch>@<commit>" (a git push) or "webhook:<forge>:<branch>@<commit>"',
+    }),
     createdAt: z.string(),
     startedAt: z.string().optional(),
     finishedAt: z.string().optional(),

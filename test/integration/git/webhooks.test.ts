@@ -5,6 +5,7 @@
 // delete previews; unsigned, wrongly signed, replayed, oversized and malformed deliveries are
 // refused with their codes, recorded and logged; the route answers only where no app is served,
 // and is rate-limited.
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,6 +21,7 @@ const isCI = process.env.CI === 'true';
 const [sandboxProbe, netProbe] = await Promise.all([probeSandbox(), probeNetns()]);
 const ready = sandboxProbe.available && netProbe.available && hasGit();
 const BACKEND = path.join(import.meta.dirname, '../../helpers/git-http-backend.mjs');
+const SSH_SERVER = path.join(import.meta.dirname, '../../helpers/git-ssh-server.mjs');
 const OUTSIDE = { ns: 'chwh-out', ifName: 'chwh0', net24: '198.18.177', port: 9418 };
 const REPO_TOKEN = 'repo-token-5f0c9e';
 
@@ -277,6 +279,45 @@ describe.skipIf(!ready)('webhooks', () => {
     const log = await server.api('GET', `/api/v1/deployments/${ok.json.delivery.deploymentId}/logs`);
     expect(log.body).not.toContain(REPO_TOKEN);
     expect(fs.readFileSync(path.join(server.dataDir, 'cellhost.db')).includes(Buffer.from(REPO_TOKEN))).toBe(false);
+  }, 180_000);
+
+  it('a private repository over ssh is cloned with the stored deploy key and the host key given; another host key is refused', async () => {
+    const keys = path.join(root, 'keys');
+    fs.mkdirSync(keys);
+    for (const k of ['host', 'client', 'other']) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', k, '-f', path.join(keys, k)]);
+    const sshOutside = await setUpOutside({
+      ns: 'chwh-ssh',
+      ifName: 'chwh1',
+      net24: '198.18.178',
+      port: 22,
+      command: [process.execPath, SSH_SERVER, root, '22', path.join(keys, 'host'), path.join(keys, 'client.pub')],
+    });
+    try {
+      const known = (file: string) => `${sshOutside.addr} ${fs.readFileSync(path.join(keys, file), 'utf8').trim()}`;
+      const url = `ssh://git@${sshOutside.addr}/app.git`;
+      const sshKey = fs.readFileSync(path.join(keys, 'client'), 'utf8');
+      const set = await server.api('PUT', '/api/v1/services/web/hooks', { repository: url, credential: { sshKey, knownHosts: known('host.pub') } });
+      expect(set.body).toMatchObject({ repository: url, credential: { kind: 'ssh-key' } });
+      expect(JSON.stringify(set.body)).not.toContain('PRIVATE KEY');
+      const sha = publish('ssh-1');
+      const res = await post(server.routerUrl, 'web', genericDelivery({ ref: 'main', commit: sha }, secret));
+      expect(res.status, res.text).toBe(202);
+      const dep = await settle(res.json.delivery.deploymentId);
+      expect(dep.status, JSON.stringify(dep)).toBe('live');
+      expect(await version()).toBe('ssh-1');
+
+      // the host presents a key the service was not told to trust: the clone stops there
+      await server.api('PUT', '/api/v1/services/web/hooks', { credential: { sshKey, knownHosts: known('other.pub') } });
+      const sha2 = publish('ssh-2');
+      const refused = await post(server.routerUrl, 'web', genericDelivery({ ref: 'main', commit: sha2 }, secret));
+      const failed = await settle(refused.json.delivery.deploymentId);
+      expect(failed).toMatchObject({ status: 'failed', error: { code: 'ERR_SOURCE_GIT', message: expect.stringMatching(/Host key verification failed|Could not read from remote/) } });
+      expect(await version()).toBe('ssh-1');
+      const log = await server.api('GET', `/api/v1/deployments/${res.json.delivery.deploymentId}/logs`);
+      expect(log.body).not.toContain('PRIVATE KEY');
+    } finally {
+      await sshOutside.close();
+    }
   }, 180_000);
 
   it("a rotated secret replaces the old one; the deliveries list says what each did", async () => {
