@@ -2,7 +2,7 @@
 # Host packages cellhost and its tests use: the sandbox and network tools, and the runtimes the
 # tests deploy real apps with. Installs only what is missing.
 set -euo pipefail
-PKGS=(bubblewrap util-linux iproute2 nftables iptables procps git ca-certificates
+PKGS=(bubblewrap util-linux iproute2 nftables iptables procps git openssh-client ca-certificates
       python3 python3-venv python3-pip python3-flask gunicorn golang-go wrk chromium docker-registry podman runc skopeo umoci)
 missing=()
 for p in "${PKGS[@]}"; do

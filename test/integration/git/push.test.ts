@@ -191,4 +191,21 @@ describe.skipIf(!hasGit())('git push', () => {
     expect(r.out).toMatch(/POST \/git\/web\.git\/git-upload-pack[\s\S]*Content-Encoding: gzip/);
     expect(r.out).toContain('* [new branch]      side       -> origin/side');
   }, 60_000);
+
+  it("wrong tokens as git's password count against the API's failed-login limit; the right token still passes", async () => {
+    const url = `${server.adminUrl}/git/web.git/info/refs?service=git-upload-pack`;
+    const basic = (token: string) => ({ authorization: `Basic ${Buffer.from(`git:${token}`).toString('base64')}` });
+    const statuses: number[] = [];
+    for (let i = 0; i < 33; i++) statuses.push((await fetch(url, { headers: basic(`wrong-token-${i}`) })).status);
+    // 30 failures a minute from one source (the wrong-token push above counted too), then 429
+    const first = statuses.indexOf(429);
+    expect(first).toBeGreaterThan(25);
+    expect(first).toBeLessThanOrEqual(30);
+    expect(statuses.slice(0, first).every((s) => s === 401)).toBe(true);
+    expect(statuses.slice(first).every((s) => s === 429)).toBe(true);
+    const ok = await fetch(url, { headers: basic(TOKEN) });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('content-type')).toBe('application/x-git-upload-pack-advertisement');
+    await ok.arrayBuffer();
+  }, 60_000);
 });
