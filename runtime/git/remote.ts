@@ -2,6 +2,7 @@
 // served by git http-backend (clone, fetch, push). A push's request gets the two sockets its
 // pre-receive hook talks to the platform over (push-hook.ts); the push's outcome is push-deploy's.
 import type http from 'node:http';
+import { describeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { runHttpBackend } from './http-backend.ts';
 import { answerPush, readPushRequest } from './push-hook.ts';
@@ -48,7 +49,7 @@ export function createGitRemote(deps: { repos: GitRepos; push: PushDeploys; log:
           if (!pushed) return;
           deps.log.info('git.push', { service: req.service, by: req.remoteUser, refs: pushed.updates.map((u) => u.ref) });
           await answerPush(channel, verdict, (out) => deps.push.handle(req.service, pushed, out, run.done));
-        });
+        }).catch((err: unknown) => deps.log.error('git.push_hook_failed', { service: req.service, error: describeError(err) }));
       }
       await run.done;
     },
