@@ -15,7 +15,7 @@ const run = promisify(execFile);
 export interface GitRepos {
   /** GIT_PROJECT_ROOT: the dir holding <service>.git */
   root: string;
-  /** the service's repository (made if missing), HEAD on `branch` when made */
+  /** the service's repository (made if missing), its HEAD on `branch` */
   ensure(service: string, branch: string): Promise<string>;
   /** the path of the service's repository, whether or not it exists */
   pathOf(service: string): string;
@@ -77,7 +77,12 @@ export function createGitRepos(opts: GitReposOptions): GitRepos {
       await fs.mkdir(opts.root, { recursive: true, mode: 0o700 });
       await fs.mkdir(opts.homeDir, { recursive: true, mode: 0o700 });
       const st = await fs.lstat(dir).catch(() => null);
-      if (st?.isDirectory()) return dir;
+      if (st?.isDirectory()) {
+        // a clone checks out HEAD: it follows the service's deploy branch when that changes
+        const head = await fs.readFile(path.join(dir, 'HEAD'), 'utf8').catch(() => '');
+        if (head.trim() !== `ref: refs/heads/${branch}`) await git(['--git-dir', dir, 'symbolic-ref', 'HEAD', `refs/heads/${branch}`]);
+        return dir;
+      }
       if (st) throw new CellhostError('ERR_INTERNAL', `${dir} is not a directory`);
       // made beside its place and renamed in, so a half-made repository is never served
       const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
