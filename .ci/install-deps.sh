@@ -13,10 +13,11 @@ bash ./install.sh --deps-only --runtimes node,python,go,rust
 # - chromium: the browser test drives Debian's chromium through playwright-core
 # - wrk: the benchmarks' load generator (npm run bench; their nginx baseline is left to the
 #   reader: Debian's nginx package starts a server on :80 when installed)
+# - openssh-client: the git tests clone over ssh from a test-run server
 # - zsh: the completion test runs the zsh script in a real zsh
 # - docker-registry, podman, runc, skopeo, umoci: the Knative export tests push to a local
 #   registry and run the images
-PKGS=(cargo golang-go python3-flask gunicorn chromium wrk docker-registry podman runc skopeo umoci zsh)
+PKGS=(cargo golang-go python3-flask gunicorn chromium wrk docker-registry podman runc skopeo umoci zsh openssh-client)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -13,6 +13,7 @@ import { deploymentPages } from './pages/deployment.tsx';
 import { envPages } from './pages/env.tsx';
 import { cronPages } from './pages/cron.tsx';
 import { taskPages } from './pages/tasks.tsx';
+import { gitPages } from './pages/git.tsx';
 import { loginPages } from './pages/login.tsx';
 import { observabilityPages } from './pages/observability.tsx';
 import { servicePages } from './pages/services.tsx';
@@ -90,6 +91,7 @@ export function createUi(deps: UiDeps): Hono<UiEnv> {
   app.route('/', deployPages(deps));
   app.route('/', deploymentPages(deps));
   app.route('/', envPages(deps));
+  if (deps.hooks && deps.previews) app.route('/', gitPages({ ...deps, git: deps.hooks, previews: deps.previews }));
   app.route('/', observabilityPages(deps));
   app.route('/', usagePages(deps));
   app.route('/', settingsPages(deps));

@@ -12,7 +12,7 @@ export interface PageChrome {
 
 export type NavKey = 'services' | 'deploy' | 'usage' | 'tokens' | null;
 /** the service's tabs; 'deployment' is a page under the service that no tab names */
-export type ServiceTab = 'overview' | 'deploy' | 'env' | 'observability' | 'cron' | 'tasks' | 'settings' | 'deployment';
+export type ServiceTab = 'overview' | 'deploy' | 'env' | 'observability' | 'git' | 'cron' | 'tasks' | 'settings' | 'deployment';
 
 export function Layout(props: {
   title: string;
@@ -86,6 +86,7 @@ function ServiceTabs(props: { name: string; tab: ServiceTab }) {
     ['deploy', 'Deploy', `/deploy?service=${encodeURIComponent(props.name)}`],
     ['env', 'Environment', `${base}/env`],
     ['observability', 'Observability', `${base}/observability`],
+    ['git', 'Git', `${base}/git`],
     ['cron', 'Cron', `${base}/cron`],
     ['tasks', 'Tasks', `${base}/tasks`],
     ['settings', 'Settings', `${base}/settings`],

@@ -22,6 +22,8 @@ import { TOKENS_HELP, tokensCommand } from './client/tokens.ts';
 import { USAGE_HELP, usageCommand } from './client/usage.ts';
 import { bashCompletion, zshCompletion, type VerbDoc } from './completion.ts';
 import { CRON_HELP, cronCommand } from './client/cron.ts';
+import { GIT_REMOTE_HELP, gitRemoteCommand } from './client/git-remote.ts';
+import { HOOKS_HELP, hooksCommand } from './client/hooks.ts';
 import { TASKS_HELP, tasksCommand } from './client/tasks.ts';
 import { BACKUP_HELP, backupCommand, RESTORE_HELP, restoreCommand } from './host/backup.ts';
 import { DOCTOR_HELP, doctorCommand } from './host/doctor.ts';
@@ -67,6 +69,8 @@ const CLIENT_VERBS: Record<string, VerbEntry> = {
   logs: { run: logsCommand, help: LOGS_HELP, summary: 'runtime logs and events of a service (-f to follow)' },
   env: { run: envCommand, help: ENV_HELP, summary: "list, set, unset or import a service's environment variables" },
   deployments: { run: deploymentsCommand, help: DEPLOYMENTS_HELP, summary: "a service's deployments" },
+  'git-remote': { run: gitRemoteCommand, help: GIT_REMOTE_HELP, summary: 'the git remote of a service: git push deploys' },
+  hooks: { run: hooksCommand, help: HOOKS_HELP, summary: "a service's webhook (secret, repository, deliveries), deploy branch, previews" },
   cron: { run: cronCommand, help: CRON_HELP, summary: 'HTTP requests to a service on a schedule: add, ls, rm, run' },
   tasks: { run: tasksCommand, help: TASKS_HELP, summary: "a service's async task queue: ls, show, retry, token" },
   rollback: { run: rollbackCommand, help: 'cellhost rollback NAME [DEPLOYMENT]\n  Makes DEPLOYMENT (default: the one before the live one) live again.', summary: 'make an earlier deployment live' },

@@ -1,6 +1,6 @@
 // The service body as the API, CLI and UI send it, validated once at the edge.
 import { z } from '../core/zod.ts';
-import { MEMORY_MAX_MB, MEMORY_MIN_MB, RUNTIMES, serviceNameSchema } from '../core/names.ts';
+import { branchNameSchema, MEMORY_MAX_MB, MEMORY_MIN_MB, RUNTIMES, serviceNameSchema } from '../core/names.ts';
 import type { ServiceSettings, SettingName } from '../store/services.ts';
 
 export const domainSchema = z
@@ -27,6 +27,8 @@ const settingsShape = {
     .refine((p) => !p.split('/').includes('..') && !p.startsWith('/'), 'a relative path inside the source')
     .nullable(),
   domains: z.array(domainSchema).max(50),
+  deployBranch: branchNameSchema,
+  previews: z.boolean(),
 };
 
 export const SERVICE_DEFAULTS: Omit<ServiceSettings, 'runtime'> = {
@@ -43,6 +45,8 @@ export const SERVICE_DEFAULTS: Omit<ServiceSettings, 'runtime'> = {
   healthPath: null,
   rootDir: null,
   domains: [],
+  deployBranch: 'main',
+  previews: false,
 };
 
 // null, like leaving a setting out, means "not set here": the live deployment's app manifest

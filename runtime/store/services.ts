@@ -21,6 +21,10 @@ export interface ServiceSettings {
   healthPath: string | null;
   rootDir: string | null;
   domains: string[];
+  /** pushes and webhooks for this branch deploy the service */
+  deployBranch: string;
+  /** pushes of other branches (and pull requests) deploy as preview services */
+  previews: boolean;
 }
 
 export type SettingName = keyof ServiceSettings;
@@ -53,6 +57,8 @@ interface Row {
   root_dir: string | null;
   domains: string;
   explicit_settings: string;
+  deploy_branch: string;
+  previews: number;
   live_deployment_id: string | null;
   created_at: string;
   updated_at: string;
@@ -78,6 +84,8 @@ function fromRow(r: Row): Service {
     rootDir: r.root_dir,
     domains: JSON.parse(r.domains) as string[],
     explicitSettings: JSON.parse(r.explicit_settings) as SettingName[],
+    deployBranch: r.deploy_branch,
+    previews: r.previews === 1,
     liveDeploymentId: r.live_deployment_id,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -101,6 +109,8 @@ function toParams(name: string, s: ServiceSettings) {
     health_path: s.healthPath,
     root_dir: s.rootDir,
     domains: JSON.stringify(s.domains),
+    deploy_branch: s.deployBranch,
+    previews: s.previews ? 1 : 0,
   };
 }
 
@@ -122,7 +132,7 @@ export interface ServiceStore {
 
 export function createServiceStore(db: Db): ServiceStore {
   const cols =
-    'name, runtime, build_command, start_command, port, memory_mb, plan, min_instances, max_instances, concurrency, idle_timeout_s, request_timeout_s, health_path, root_dir, domains';
+    'name, runtime, build_command, start_command, port, memory_mb, plan, min_instances, max_instances, concurrency, idle_timeout_s, request_timeout_s, health_path, root_dir, domains, deploy_branch, previews';
   const vals = cols
     .split(', ')
     .map((c) => '@' + c)

@@ -9,11 +9,13 @@ import { checkMasterKey, createEnvStore } from '../../store/env.ts';
 import { openStore } from '../../store/index.ts';
 import { generateKey, loadMasterKey, writeKeyFile } from '../../store/secrets.ts';
 import { rotateServiceSecrets } from '../../store/service-secrets.ts';
+import { createHookStore } from '../../store/hooks.ts';
 import { isServeRunning } from './serve-lock.ts';
 import { UsageError, type CliIo } from '../io.ts';
 
 export const KEYS_HELP = `cellhost keys rotate [--data DIR]
-  Re-encrypts every environment variable (and each service's cron secret and task token) under a new master key. Stop "cellhost serve" first.
+  Re-encrypts every environment variable, each service's cron secret and task token, and every
+  webhook secret and repository credential under a new master key. Stop "cellhost serve" first.
   With CELLHOST_MASTER_KEY set, prints the new key: set it before the next start.`;
 
 export async function keysCommand(args: string[], io: CliIo): Promise<number> {
@@ -31,8 +33,10 @@ export async function keysCommand(args: string[], io: CliIo): Promise<number> {
     const pending = `${config.paths.masterKey}.next`;
     if (old.source === 'file') writeKeyFile(pending, next);
     const env = createEnvStore(store.db, () => old.key);
-    // env values and the platform's own per-service secrets (cron secret, task token) switch together
-    const n = store.db.transaction(() => env.rotate(next) + rotateServiceSecrets(store.db, old.key, next))();
+    const hooks = createHookStore(store.db, () => old.key);
+    // env values, the platform's own per-service secrets (cron secret, task token), webhook secrets
+    // and repository credentials switch together, with the key check
+    const n = store.db.transaction(() => hooks.rotateKey(old.key, next) + env.rotate(next) + rotateServiceSecrets(store.db, old.key, next))();
     if (old.source === 'file') {
       fs.renameSync(pending, config.paths.masterKey);
       io.out(`Re-encrypted ${n} values; the new key is in ${config.paths.masterKey}\n`);
