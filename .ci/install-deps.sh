@@ -13,12 +13,13 @@ bash ./install.sh --deps-only --runtimes node,python,go,rust
 # - chromium: the browser test drives Debian's chromium through playwright-core
 # - wrk: the benchmarks' load generator (npm run bench; their nginx baseline is left to the
 #   reader: Debian's nginx package starts a server on :80 when installed)
+# - openssh-client: the git tests clone over ssh from a test-run server
 # - zsh: the completion test runs the zsh script in a real zsh
 # - pebble, libnss3-tools: the HTTPS tests get certificates from Let's Encrypt's test CA (and its
 #   DNS server) on loopback, and certutil makes the browser test's Chromium trust its root
 # - docker-registry, podman, runc, skopeo, umoci: the Knative export tests push to a local
 #   registry and run the images
-PKGS=(cargo golang-go python3-flask gunicorn chromium wrk docker-registry podman runc skopeo umoci zsh
+PKGS=(cargo golang-go python3-flask gunicorn chromium wrk docker-registry podman runc skopeo umoci zsh openssh-client
       pebble libnss3-tools)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -229,6 +229,11 @@ export interface SandboxBuildOptions {
   hardening: SandboxHardening;
   /** a root-only dir (on a tmpfs) where a build's sandbox fds wait to be opened */
   fdDir: string;
+  /**
+   * a dir others may traverse where each service uid gets a passwd and group naming it: ssh (a
+   * clone over ssh://) refuses to run as a uid the account database does not know
+   */
+  accountsDir?: string;
 }
 
 /**
@@ -336,6 +341,7 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
       const uid = opts.uidFor(spec.service);
       // the clone writes under the deployment's dir (nothing else is there yet): the build will too
       await chownTree(spec.dir, uid);
+      const accounts = opts.accountsDir ? await writeAccounts(opts.accountsDir, uid) : [];
       const lease = await opts.netns.acquire({ bandwidthMbit: 1000 });
       let released = false;
       return {
@@ -347,7 +353,7 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
             imageDir: spec.dir,
             writableAppDir: true,
             tmpSizeBytes: FETCH_TMP_BYTES,
-            roBinds: spec.roBinds ?? [],
+            roBinds: [...(spec.roBinds ?? []), ...accounts],
             env,
             hostname: spec.service,
             argv,
@@ -373,3 +379,30 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
 
 // the clone's /tmp holds git's and ssh's scraps, never the repository
 const FETCH_TMP_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The host's passwd and group with one more entry, the service's uid, for the fetch sandbox's
+ * /etc (the rest of /etc is the host's): ssh looks its user up and stops when there is none.
+ * Written by root into a dir the uid can read (bubblewrap resolves binds as that uid); the
+ * contents are what /etc already shows, plus the uid's own line.
+ */
+async function writeAccounts(dir: string, uid: number): Promise<{ src: string; dest: string }[]> {
+  const own = path.join(dir, String(uid));
+  await fs.mkdir(own, { recursive: true, mode: 0o755 });
+  await fs.chmod(dir, 0o755);
+  await fs.chmod(own, 0o755);
+  const read = (f: string) => fs.readFile(f, 'utf8').catch(() => '');
+  const lines = (text: string) => text.split('\n').filter((l) => l && !l.split(':')[2]?.match(new RegExp(`^${uid}$`)));
+  const files = {
+    passwd: [...lines(await read('/etc/passwd')), `cellhost-service:x:${uid}:${uid}:cellhost service:/tmp:/usr/sbin/nologin`],
+    group: [...lines(await read('/etc/group')), `cellhost-service:x:${uid}:`],
+  };
+  const binds: { src: string; dest: string }[] = [];
+  for (const [name, content] of Object.entries(files)) {
+    const file = path.join(own, name);
+    await fs.writeFile(`${file}.tmp`, content.join('\n') + '\n', { mode: 0o644 });
+    await fs.rename(`${file}.tmp`, file);
+    binds.push({ src: file, dest: `/etc/${name}` });
+  }
+  return binds;
+}

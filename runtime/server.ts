@@ -15,6 +15,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { createDirectBuildLauncher } from '../builder/launcher.ts';
 import { resolveBuildSetup } from '../builder/build-setup.ts';
 import { createLogHub } from '../builder/log-hub.ts';
+import { checkGitUrl } from '../builder/sources/index.ts';
 import { createBuildQueue } from '../builder/queue.ts';
 import { createApi } from './api/app.ts';
 import { createUi } from '../ui/app.tsx';
@@ -58,6 +59,16 @@ import { checkMasterKey, createEnvStore, type EnvStore } from './store/env.ts';
 import { openStore, type Store } from './store/index.ts';
 import { loadMasterKey, type MasterKey } from './store/secrets.ts';
 import { createServiceSecrets, type ServiceSecrets } from './store/service-secrets.ts';
+import { createBranchDeploys } from './control/branch-deploys.ts';
+import { createPreviews } from './control/previews.ts';
+import { writeHooks } from './git/push-hook.ts';
+import { createPushDeploys } from './git/push-deploy.ts';
+import { createGitRemote } from './git/remote.ts';
+import { createGitRepos } from './git/repos.ts';
+import { createHookReceiver } from './hooks/receiver.ts';
+import { createPlatformRoutes } from './router/platform-routes.ts';
+import { createHookStore, type HookStore } from './store/hooks.ts';
+import { createPreviewStore } from './store/previews.ts';
 import { createUsageStore } from './store/usage.ts';
 import { VERSION } from './version.ts';
 
@@ -92,8 +103,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
   // state: the data dir, the store and the master key
   prepareDataDir(config);
-  const { store, envStore, secrets, masterKey } = openState(config, log);
+  const { store, envStore, secrets, hookStore, masterKey } = openState(config, log);
   const adminToken = createFirstAdminToken(store, config, now(), opts.announce);
+  const previewStore = createPreviewStore(store.db);
+  const gitHooksDir = path.join(config.paths.run, 'git-hooks');
+  const gitRepos = createGitRepos({ root: config.paths.git, hooksDir: gitHooksDir, homeDir: path.join(config.paths.run, 'git-home') });
 
   // isolation: the launchers, wrapped in every layer this host supports
   const isolation = await setUpIsolation(config, log, {
@@ -155,6 +169,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     onEvent,
   });
   const routes = createRouteTable({ domain: config.domain });
+  const platformRoutes = createPlatformRoutes();
   const router = createRouter({
     pool,
     routes,
@@ -164,7 +179,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     httpParser: config.httpParser,
     log,
     onRequest: (r) => meter.request(r.service, r.status, r.durationMs),
-    platform: (req, requestId) => queues.platformRoute(req, requestId),
+    // the platform's own routes on the public router, on hosts no service owns
+    platform: platformRoutes.handle,
     https: config.https
       ? {
           contextFor: (name) => certTable.lookup(name),
@@ -175,6 +191,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         }
       : undefined,
   });
+  platformRoutes.add(queues.platformRoute);
   // the public HTTPS port once the TLS listener is bound (a test's port 0), for the services' URLs
   const httpsPort = () => (router.tls?.listening ? (router.tls.address() as net.AddressInfo).port : (config.https?.port ?? 443));
 
@@ -239,6 +256,16 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     stopBuilds: (name) => deployments.stopBuilds(name),
     removeBuildLog: (id) => buildLogs.remove(id),
     flushLogs: () => sink.flush(),
+    previewOf: (name) => {
+      const p = previewStore.get(name);
+      return p ? { parent: p.parent, branch: p.branch, pullRequest: p.pullRequest } : null;
+    },
+    onRemoved: async (name) => {
+      // a parent's previews go with it; a preview's record stays, closed, for usage
+      await previews.removeAllOf(name);
+      previews.forget(name);
+      await gitRepos.remove(name);
+    },
     onEvent,
     onHostsChanged: () => certs.sync(),
     secureUrl: (name) => {
@@ -256,6 +283,17 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     assertService: (name) => void services.get(name),
     onChanged: (name) => targets.sync(name),
     onEvent,
+  });
+
+  // git: a remote per service (git push deploys), forges' webhooks, previews of branches
+  const previews = createPreviews({ previews: previewStore, services, env, clock, log, onEvent });
+  const branches = createBranchDeploys({ services, deployments, previews, history: store.deployments });
+  await writeHooks(gitHooksDir);
+  platformRoutes.add(createHookReceiver({ hooks: hookStore, services, branches, clock, log, onEvent }).handle);
+  const gitRemote = createGitRemote({
+    repos: gitRepos,
+    push: createPushDeploys({ repos: gitRepos, services, branches, deployments: store.deployments, logs: buildLogs, uploadDir: path.join(config.paths.builds, 'uploads'), log }),
+    log,
   });
 
   // what a crash left: interrupted builds marked, then every service's target set
@@ -277,6 +315,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     now: () => clock.now(),
     instances: (name: string) => pool.instances(name).length,
     extraMetrics: () => queues.metricsText() + certs.metrics(),
+    previewParents: () => previewStore.parents(),
+  };
+  const hooks = {
+    hooks: hookStore,
+    hookUrl: (name: string) => {
+      const port = (router.address() as { port: number }).port;
+      return `http://${config.domain}${port === 80 ? '' : `:${port}`}/hooks/${name}`;
+    },
+    checkRepository: (url: string) => void checkGitUrl(url, { allowLocal: config.gitAllowLocal, allowHttp: config.gitAllowHttp }),
   };
   const uploads = { uploadDir: path.join(config.paths.builds, 'uploads'), maxUploadBytes: config.maxUploadBytes };
   const adminApp = createApi({
@@ -296,9 +343,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     now,
     log,
     sessions,
+    git: gitRemote,
+    previews,
+    hooks,
   });
   // the console, at / beside the API: the same control objects, its own sessions
-  adminApp.route('/', createUi({ store, services, deployments, logs: buildLogs, sink, env, domains, cron: queues.cron, tasks: queues.tasks, sessions, ...uploads, now, log, ...meteredUi(reports) }));
+  adminApp.route('/', createUi({ store, services, deployments, logs: buildLogs, sink, env, domains, cron: queues.cron, tasks: queues.tasks, hooks, previews, sessions, ...uploads, now, log, ...meteredUi(reports) }));
   const admin = await serveAdmin(adminApp.fetch, config.admin.host, config.admin.port);
   const routerUrl = `http://${hostForUrl(config.http.host)}:${(router.address() as { port: number }).port}`;
   const httpsUrl = router.tls && config.https ? `https://${hostForUrl(config.https.host)}:${httpsPort()}` : null;
@@ -396,13 +446,14 @@ function prepareDataDir(config: Config): void {
 }
 
 /** the store, and the env store under the master key (which must open what the store holds) */
-function openState(config: Config, log: Logger): { store: Store; envStore: EnvStore; secrets: ServiceSecrets; masterKey: MasterKey } {
+function openState(config: Config, log: Logger): { store: Store; envStore: EnvStore; secrets: ServiceSecrets; hookStore: HookStore; masterKey: MasterKey } {
   const store = openStore(config.paths.db);
   try {
     const loaded = loadMasterKey({ fromEnv: config.masterKey, file: config.paths.masterKey, create: true });
     if (loaded.created) log.info('secrets.key_created', { file: config.paths.masterKey });
     checkMasterKey(store.db, loaded.key);
-    return { store, envStore: createEnvStore(store.db, () => loaded.key), secrets: createServiceSecrets(store.db, () => loaded.key), masterKey: loaded.key };
+    const key = () => loaded.key;
+    return { store, envStore: createEnvStore(store.db, key), secrets: createServiceSecrets(store.db, key), hookStore: createHookStore(store.db, key), masterKey: loaded.key };
   } catch (err) {
     store.close();
     throw err;

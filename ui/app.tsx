@@ -14,6 +14,7 @@ import { domainPages } from './pages/domains.tsx';
 import { envPages } from './pages/env.tsx';
 import { cronPages } from './pages/cron.tsx';
 import { taskPages } from './pages/tasks.tsx';
+import { gitPages } from './pages/git.tsx';
 import { loginPages } from './pages/login.tsx';
 import { observabilityPages } from './pages/observability.tsx';
 import { servicePages } from './pages/services.tsx';
@@ -92,6 +93,7 @@ export function createUi(deps: UiDeps): Hono<UiEnv> {
   app.route('/', deploymentPages(deps));
   app.route('/', envPages(deps));
   app.route('/', domainPages(deps));
+  if (deps.hooks && deps.previews) app.route('/', gitPages({ ...deps, git: deps.hooks, previews: deps.previews }));
   app.route('/', observabilityPages(deps));
   app.route('/', usagePages(deps));
   app.route('/', settingsPages(deps));

@@ -14,6 +14,8 @@ import type { Store } from '../runtime/store/index.ts';
 import type { TokenInfo } from '../runtime/store/tokens.ts';
 import type { LoginLimiter } from '../runtime/core/login-limiter.ts';
 import type { Session, Sessions } from './session.ts';
+import type { Previews } from '../runtime/control/previews.ts';
+import type { GitUiDeps } from './pages/git.tsx';
 
 /** one sample of a series: t = start of its bucket (epoch ms), v = the value */
 export interface Point {
@@ -45,7 +47,8 @@ export interface ServiceMetrics {
 export interface UsageReport {
   from: string;
   to: string;
-  services: { service: string; requests: number; billedMs: number; gbSeconds: number; coldStarts: number; cost: number }[];
+  /** a service's numbers include its previews', each also listed in `previews` */
+  services: { service: string; requests: number; billedMs: number; gbSeconds: number; coldStarts: number; cost: number; previews?: { service: string; requests: number; billedMs: number; gbSeconds: number; coldStarts: number; cost: number }[] }[];
 }
 
 export interface UiDeps {
@@ -74,6 +77,9 @@ export interface UiDeps {
   loginLimiter?: LoginLimiter;
   /** the client's address, for the login limiter; default the socket's peer address */
   remoteAddress?(c: Context): string;
+  /** webhooks: the Git tab shows them (with previews) when both are wired in */
+  hooks?: GitUiDeps;
+  previews?: Previews;
 }
 
 export type UiEnv = { Variables: { session: Session; token: TokenInfo } };

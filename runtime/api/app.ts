@@ -35,6 +35,11 @@ import { toResponse } from './http-errors.ts';
 import { createRouter, mountDocument, type ApiRouter } from './openapi.ts';
 import { envRoutes } from './routes-env.ts';
 import { mountHealth, type IsolationReport } from './routes-health.ts';
+import { mountGitRoutes } from './routes-git.ts';
+import { previewRoutes } from './routes-previews.ts';
+import { hookRoutes, type HookRouteDeps } from './routes-hooks.ts';
+import type { Previews } from '../control/previews.ts';
+import type { GitRemote } from '../git/remote.ts';
 import { logRoutes } from './routes-logs.ts';
 import { deploymentRoutes, serviceDeploymentRoutes } from './routes-deployments.ts';
 import { domainRoutes } from './routes-domains.ts';
@@ -64,6 +69,12 @@ export interface ApiDeps {
   log: Logger;
   /** the web UI's sessions: the API accepts their cookie (with CSRF on writes) */
   sessions?: CookieAuth;
+  /** git's smart HTTP for each service's repository at /git/<service>.git */
+  git?: GitRemote;
+  /** preview deployments of services' branches */
+  previews?: Previews;
+  /** webhook settings and deliveries */
+  hooks?: Omit<HookRouteDeps, 'services' | 'now'>;
 }
 
 export function createApi(deps: ApiDeps): ApiRouter {
@@ -82,6 +93,8 @@ export function createApi(deps: ApiDeps): ApiRouter {
   v1.route('/services/:name/deployments', serviceDeploymentRoutes(depDeps));
   v1.route('/services/:name/env', envRoutes(deps.env));
   v1.route('/services/:name/domains', domainRoutes(deps.domains));
+  if (deps.hooks) v1.route('/services/:name/hooks', hookRoutes({ ...deps.hooks, services: deps.services, now: deps.now }));
+  if (deps.previews) v1.route('/services/:name/previews', previewRoutes({ services: deps.services, previews: deps.previews }));
   v1.route('/services/:name/logs', logRoutes({ services: deps.services, logs: deps.store.logs, sink: deps.sink, now: () => Date.parse(deps.now()) }));
   v1.route('/services', serviceRoutes(deps.services));
   v1.route('/deployments', deploymentRoutes(depDeps));
@@ -96,6 +109,7 @@ export function createApi(deps: ApiDeps): ApiRouter {
   v1.route('/tasks', taskRoutes(deps.tasks));
   app.route('/api/v1', v1);
   app.use('/metrics', requireToken(deps.store.tokens, deps.now, undefined, limiter));
+  if (deps.git) mountGitRoutes(app, { services: deps.services, remote: deps.git, tokens: deps.store.tokens, limiter, now: deps.now });
   mountPrometheus(app, deps.usage);
   return app;
 }

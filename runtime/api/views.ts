@@ -12,7 +12,9 @@ export const deploymentSchema = z
     service: z.string(),
     seq: z.number().int(),
     status: z.enum(['queued', 'building', 'ready', 'live', 'superseded', 'failed', 'interrupted']),
-    source: z.string().openapi({ description: '"upload:tar.gz", "upload:zip" or "git:<url>#<ref>"' }),
+    source: z.string().openapi({
+      description: '"upload:tar.gz", "upload:zip", "git:<url>#<ref>", "git-push:<branch>@<commit>" (a git push) or "webhook:<forge>:<branch>@<commit>"',
+    }),
     createdAt: z.string(),
     startedAt: z.string().optional(),
     finishedAt: z.string().optional(),
@@ -74,6 +76,10 @@ export const serviceSchema = serviceSettingsSchema
     cpu: z
       .strictObject({ percentOfCore: z.number(), cores: z.number().int() })
       .openapi({ description: 'what the memory size buys: the CPU cap as % of one core, and the cores the app sees' }),
+    preview: z
+      .strictObject({ parent: z.string(), branch: z.string(), pullRequest: z.number().int().nullable() })
+      .nullable()
+      .openapi({ description: "set when the service is a preview deployment of another service's branch" }),
   })
   .strict()
   .openapi('Service');

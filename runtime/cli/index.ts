@@ -23,6 +23,8 @@ import { TOKENS_HELP, tokensCommand } from './client/tokens.ts';
 import { USAGE_HELP, usageCommand } from './client/usage.ts';
 import { bashCompletion, zshCompletion, type VerbDoc } from './completion.ts';
 import { CRON_HELP, cronCommand } from './client/cron.ts';
+import { GIT_REMOTE_HELP, gitRemoteCommand } from './client/git-remote.ts';
+import { HOOKS_HELP, hooksCommand } from './client/hooks.ts';
 import { TASKS_HELP, tasksCommand } from './client/tasks.ts';
 import { BACKUP_HELP, backupCommand, RESTORE_HELP, restoreCommand } from './host/backup.ts';
 import { DOCTOR_HELP, doctorCommand } from './host/doctor.ts';
@@ -68,6 +70,8 @@ const CLIENT_VERBS: Record<string, VerbEntry> = {
   logs: { run: logsCommand, help: LOGS_HELP, summary: 'runtime logs and events of a service (-f to follow)' },
   env: { run: envCommand, help: ENV_HELP, summary: "list, set, unset or import a service's environment variables" },
   deployments: { run: deploymentsCommand, help: DEPLOYMENTS_HELP, summary: "a service's deployments" },
+  'git-remote': { run: gitRemoteCommand, help: GIT_REMOTE_HELP, summary: 'the git remote of a service: git push deploys' },
+  hooks: { run: hooksCommand, help: HOOKS_HELP, summary: "a service's webhook (secret, repository, deliveries), deploy branch, previews" },
   cron: { run: cronCommand, help: CRON_HELP, summary: 'HTTP requests to a service on a schedule: add, ls, rm, run' },
   domains: { run: domainsCommand, help: DOMAINS_HELP, summary: "add, list or remove a service's custom domains (and see their certificates)" },
   tasks: { run: tasksCommand, help: TASKS_HELP, summary: "a service's async task queue: ls, show, retry, token" },

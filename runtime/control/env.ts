@@ -61,9 +61,14 @@ export interface EnvDeps {
 
 export interface EnvControl {
   list(service: string, reveal: boolean): (EnvVarInfo & { value: string })[];
-  set(service: string, vars: Record<string, string>, by: string): void;
+  /** `preview`, where given per name, says whether previews of the service get the variable */
+  set(service: string, vars: Record<string, string>, by: string, preview?: Record<string, boolean>): void;
   replace(service: string, vars: Record<string, string>, by: string): void;
   unset(service: string, name: string, by: string): void;
+  /** the variables a preview of the service gets (those not excluded from previews), decrypted */
+  forPreviews(service: string): Record<string, string>;
+  /** replaces a preview's variables with its parent's (no event: the preview's deploy says so) */
+  copyToPreview(preview: string, vars: Record<string, string>): void;
 }
 
 function checkName(name: string): void {
@@ -97,11 +102,11 @@ export function createEnvControl(deps: EnvDeps): EnvControl {
       const values = reveal ? current(service) : null;
       return deps.env.list(service).map((v) => ({ ...v, value: values ? values[v.name]! : '****' }));
     },
-    set(service, vars, by) {
+    set(service, vars, by, preview) {
       deps.assertService(service);
       for (const name of Object.keys(vars)) checkName(name);
       checkTotal({ ...current(service), ...vars });
-      deps.env.set(service, vars, by, iso());
+      deps.env.set(service, vars, by, iso(), preview);
       changed(service, Object.keys(vars), by);
     },
     replace(service, vars, by) {
@@ -118,6 +123,20 @@ export function createEnvControl(deps: EnvDeps): EnvControl {
         throw new CellhostError('ERR_ENV_NOT_FOUND', `service "${service}" has no variable "${name}"`);
       }
       changed(service, [name], by);
+    },
+    forPreviews(service) {
+      const all = current(service);
+      const out: Record<string, string> = {};
+      for (const v of deps.env.list(service)) if (v.preview && Object.hasOwn(all, v.name)) out[v.name] = all[v.name]!;
+      return out;
+    },
+    copyToPreview(preview, vars) {
+      const now = current(preview);
+      const same = Object.keys(vars).length === Object.keys(now).length && Object.entries(vars).every(([k, v]) => now[k] === v);
+      if (same) return;
+      deps.env.replace(preview, vars, 'preview', iso());
+      deps.values.forget(preview);
+      deps.onChanged(preview);
     },
   };
 }

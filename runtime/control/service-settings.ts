@@ -1,6 +1,6 @@
 // The service body as the API, CLI and UI send it, validated once at the edge.
 import { z } from '../core/zod.ts';
-import { MEMORY_MAX_MB, MEMORY_MIN_MB, RUNTIMES, serviceNameSchema } from '../core/names.ts';
+import { branchNameSchema, MEMORY_MAX_MB, MEMORY_MIN_MB, RUNTIMES, serviceNameSchema } from '../core/names.ts';
 import type { ServiceSettings, SettingName } from '../store/services.ts';
 
 export const domainSchema = z
@@ -29,6 +29,8 @@ const settingsShape = {
   domains: z.array(domainSchema).max(50),
   httpsRedirect: z.boolean().openapi({ description: 'plain HTTP to a host of the service that has a certificate is answered 301 (308 for other methods than GET and HEAD) to its https:// URL; default true' }),
   hsts: z.boolean().openapi({ description: 'HTTPS answers carry Strict-Transport-Security: max-age=31536000; default false' }),
+  deployBranch: branchNameSchema,
+  previews: z.boolean(),
 };
 
 export const SERVICE_DEFAULTS: Omit<ServiceSettings, 'runtime'> = {
@@ -47,6 +49,8 @@ export const SERVICE_DEFAULTS: Omit<ServiceSettings, 'runtime'> = {
   domains: [],
   httpsRedirect: true,
   hsts: false,
+  deployBranch: 'main',
+  previews: false,
 };
 
 // null, like leaving a setting out, means "not set here": the live deployment's app manifest

@@ -19,7 +19,7 @@ import { checkDomainOwners } from './domain-owners.ts';
 import { setServiceRoute } from './service-route.ts';
 import { clearedSettings, givenSettings, SERVICE_DEFAULTS, settingsForCreate, settingsForPatch } from './service-settings.ts';
 import type { TargetSync } from './targets.ts';
-import type { Services, ServiceView } from './types.ts';
+import type { PreviewOf, Services, ServiceView } from './types.ts';
 
 export interface ServicesDeps {
   store: Store;
@@ -44,6 +44,10 @@ export interface ServicesDeps {
   flushLogs(): void;
   /** keeps the pool running what is live: told when settings change, and while a service is deleted */
   targets: TargetSync;
+  /** which service's preview this one is, if it is one */
+  previewOf?(service: string): PreviewOf | null;
+  /** a service is gone (its instances, files and row): what hangs on it elsewhere can go */
+  onRemoved?(service: string): Promise<void>;
   onEvent?(service: string, event: string, fields: Record<string, unknown>): void;
   /** the https:// URL of a platform name once it has a certificate, else null */
   secureUrl?(name: string): string | null;
@@ -63,7 +67,13 @@ export function createServices(deps: ServicesDeps): Services {
   };
   const view = (s: Service): ServiceView => {
     const cpu = cpuForMemory(s.memoryMb, os.availableParallelism());
-    return { ...s, url: deps.secureUrl?.(s.name) ?? urlFor(s.name), instances: pool.instances(s.name), cpu: { percentOfCore: Number((cpu.quota * 100).toFixed(1)), cores: cpu.cores } };
+    return {
+      ...s,
+      url: deps.secureUrl?.(s.name) ?? urlFor(s.name),
+      instances: pool.instances(s.name),
+      cpu: { percentOfCore: Number((cpu.quota * 100).toFixed(1)), cores: cpu.cores },
+      preview: deps.previewOf?.(s.name) ?? null,
+    };
   };
 
   /** services being deleted: already gone for every verb, their name not yet free */
@@ -158,6 +168,7 @@ export function createServices(deps: ServicesDeps): Services {
         store.services.remove(name, iso());
         deps.onHostsChanged?.(name);
         deps.log.info('service.deleted', { service: name, uid: s.uid, images: deployments.length, cleanupFailures: failures });
+        await deps.onRemoved?.(name).catch((err: unknown) => deps.log.error('service.cleanup_failed', { service: name, what: 'what depends on it', error: describeError(err) }));
       } finally {
         deleting.delete(name);
         deps.targets.release(name);

@@ -10,6 +10,14 @@ export interface ServiceView extends Service {
   instances: InstanceInfo[];
   /** what the memory size buys: CPU cap as % of one core, and the cores the app sees */
   cpu: { percentOfCore: number; cores: number };
+  /** set when this service is a preview deployment of another's branch */
+  preview: PreviewOf | null;
+}
+
+export interface PreviewOf {
+  parent: string;
+  branch: string;
+  pullRequest: number | null;
 }
 
 export interface Services {

@@ -122,6 +122,8 @@ export interface Config {
     logs: string;
     masterKey: string;
     run: string;
+    /** the services' git repositories (git push) */
+    git: string;
   };
 }
 
@@ -440,6 +442,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
       logs: path.join(dataDir, 'logs'),
       masterKey: path.join(dataDir, 'master.key'),
       run: path.join(dataDir, 'run'),
+      git: path.join(dataDir, 'git'),
     },
   });
 }

@@ -69,6 +69,12 @@ export const ERROR_STATUS = {
   ERR_IMPORT_IMAGE_ONLY: 422, // import: a Knative Service that only names an image (no cellhost runtime to build from)
   ERR_BACKUP_INVALID: 400, // a backup file is truncated, damaged, altered or not a cellhost backup: nothing restored
   ERR_DATA_TOO_NEW: 500, // the data dir's schema is newer than this version knows: refused, nothing changed
+  ERR_PREVIEW_NAME: 409, // no free preview service name for a branch (the service's own name leaves no room)
+  ERR_HOOK_UNSIGNED: 401, // webhook: no signature or token header of a forge cellhost knows
+  ERR_HOOK_SIGNATURE: 401, // webhook: the signature or token does not match the service's webhook secret
+  ERR_HOOK_REPLAYED: 409, // webhook: a delivery with this id, or this very body, was accepted before
+  ERR_HOOK_MALFORMED: 400, // webhook: the body is not the JSON (or form) the forge's event has
+  ERR_HOOK_RATE_LIMITED: 429, // webhook: too many deliveries from this address or for this service
   ERR_DISK_FULL: 507, // the data dir's disk is full: uploads, builds and writes fail until space is freed
   ERR_DISK_LOW: 507, // a build would leave the data disk with less free space than its floor
   ERR_CRON_NOT_FOUND: 404, // the service has no cron job by that name

@@ -64,7 +64,7 @@ export function sandboxLayer(opts: SandboxLayerOptions): IsolationLayer {
       const paths: SandboxPaths = { reachable: (p) => stage.expose(p) };
       return {
         wrap: () => createSandboxLauncher({ netns: pool, uidFor: opts.uidFor, paths, hardening }),
-        wrapBuild: () => createSandboxBuildLauncher({ netns: pool, uidFor: opts.uidFor, paths, hardening, fdDir: path.join(opts.hostRunDir, 'fds') }),
+        wrapBuild: () => createSandboxBuildLauncher({ netns: pool, uidFor: opts.uidFor, paths, hardening, fdDir: path.join(opts.hostRunDir, 'fds'), accountsDir: path.join(opts.hostRunDir, 'accounts') }),
         async dispose() {
           await pool.close().catch((err) => opts.log.error('netns.close_failed', { error: describeError(err) }));
           await stage.close().catch((err) => opts.log.error('bind_stage.close_failed', { error: describeError(err) }));

@@ -54,6 +54,16 @@ export function describeEvent(event: string, f: Record<string, unknown>): string
       return `certificate for ${f.domain} ${f.renewal ? 'renewal ' : ''}failed: ${f.reason}${f.nextAttemptAt ? ` (next attempt ${f.nextAttemptAt})` : ''}${f.renewal ? '; the current certificate keeps serving' : ''}`;
     case 'certificate_pending_dns':
       return `certificate for ${f.domain} waits for DNS: ${f.message}`;
+    case 'hook_received':
+      return `webhook delivery ${f.delivery} (${f.forge ?? '?'} ${f.hookEvent ?? ''}): ${f.action}: ${f.detail}`;
+    case 'hook_refused':
+      return `webhook delivery ${f.delivery}${f.forge ? ` (${f.forge} ${f.hookEvent ?? ''})` : ''} refused with ${f.status} ${f.code}: ${f.detail}`;
+    case 'hook_rate_limited':
+      return `webhook deliveries refused: more than ${f.perMinute} a minute`;
+    case 'preview_created':
+      return `preview ${f.preview} created for branch ${f.branch}`;
+    case 'preview_deleted':
+      return `preview ${f.preview} of branch ${f.branch} deleted`;
     case 'service_updated':
       return `settings changed${f.by ? ` by ${f.by === 'defaults' ? 'a deployment without a manifest (back to defaults)' : `the live deployment's ${f.by}`}` : ''}: ${(f.fields as string[] | undefined)?.join(', ')}`;
     case 'cron_failed':

@@ -20,7 +20,7 @@ export interface Deployment {
   service: string;
   seq: number;
   status: DeploymentStatus;
-  /** where the code came from: "upload:tar.gz", "upload:zip", "git:<url>#<ref>" */
+  /** where the code came from: "upload:tar.gz", "upload:zip", "git:<url>#<ref>", "git-push:<branch>@<commit>", "webhook:<forge>:<branch>@<commit>" */
   source: string;
   errorCode: string | null;
   error: string | null;

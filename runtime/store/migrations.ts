@@ -192,6 +192,47 @@ export const MIGRATIONS: string[] = [
   CREATE INDEX tasks_by_service ON tasks(service, status);
   `,
   `
+  ALTER TABLE services ADD COLUMN deploy_branch TEXT NOT NULL DEFAULT 'main';
+  ALTER TABLE services ADD COLUMN previews INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE env_vars ADD COLUMN preview INTEGER NOT NULL DEFAULT 1;
+  CREATE TABLE previews (
+    name TEXT PRIMARY KEY,
+    parent TEXT NOT NULL,
+    branch TEXT NOT NULL,
+    pull_request INTEGER,
+    created_at TEXT NOT NULL,
+    deleted_at TEXT
+  );
+  CREATE UNIQUE INDEX previews_by_branch ON previews(parent, branch) WHERE deleted_at IS NULL;
+  CREATE TABLE hook_settings (
+    service TEXT PRIMARY KEY REFERENCES services(name) ON DELETE CASCADE,
+    secret BLOB NOT NULL,
+    repository TEXT,
+    credential BLOB,
+    credential_kind TEXT,
+    updated_at TEXT NOT NULL
+  );
+  CREATE TABLE hook_deliveries (
+    id INTEGER PRIMARY KEY,
+    service TEXT NOT NULL REFERENCES services(name) ON DELETE CASCADE,
+    received_at TEXT NOT NULL,
+    forge TEXT,
+    event TEXT,
+    delivery_id TEXT,
+    body_sha256 TEXT,
+    status INTEGER NOT NULL,
+    code TEXT,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    ref TEXT,
+    commit_sha TEXT,
+    deployment_id TEXT
+  );
+  CREATE INDEX hook_deliveries_by_service ON hook_deliveries(service, id);
+  CREATE INDEX hook_deliveries_by_delivery ON hook_deliveries(service, delivery_id);
+  CREATE INDEX hook_deliveries_by_body ON hook_deliveries(service, body_sha256);
+  `,
+  `
   ALTER TABLE services ADD COLUMN https_redirect INTEGER NOT NULL DEFAULT 1;
   ALTER TABLE services ADD COLUMN hsts INTEGER NOT NULL DEFAULT 0;
   CREATE TABLE certificates (

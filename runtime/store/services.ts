@@ -25,6 +25,10 @@ export interface ServiceSettings {
   httpsRedirect: boolean;
   /** send Strict-Transport-Security on HTTPS responses */
   hsts: boolean;
+  /** pushes and webhooks for this branch deploy the service */
+  deployBranch: string;
+  /** pushes of other branches (and pull requests) deploy as preview services */
+  previews: boolean;
 }
 
 export type SettingName = keyof ServiceSettings;
@@ -59,6 +63,8 @@ interface Row {
   https_redirect: number;
   hsts: number;
   explicit_settings: string;
+  deploy_branch: string;
+  previews: number;
   live_deployment_id: string | null;
   created_at: string;
   updated_at: string;
@@ -86,6 +92,8 @@ function fromRow(r: Row): Service {
     httpsRedirect: r.https_redirect === 1,
     hsts: r.hsts === 1,
     explicitSettings: JSON.parse(r.explicit_settings) as SettingName[],
+    deployBranch: r.deploy_branch,
+    previews: r.previews === 1,
     liveDeploymentId: r.live_deployment_id,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -111,6 +119,8 @@ function toParams(name: string, s: ServiceSettings) {
     domains: JSON.stringify(s.domains),
     https_redirect: s.httpsRedirect ? 1 : 0,
     hsts: s.hsts ? 1 : 0,
+    deploy_branch: s.deployBranch,
+    previews: s.previews ? 1 : 0,
   };
 }
 
@@ -132,7 +142,7 @@ export interface ServiceStore {
 
 export function createServiceStore(db: Db): ServiceStore {
   const cols =
-    'name, runtime, build_command, start_command, port, memory_mb, plan, min_instances, max_instances, concurrency, idle_timeout_s, request_timeout_s, health_path, root_dir, domains, https_redirect, hsts';
+    'name, runtime, build_command, start_command, port, memory_mb, plan, min_instances, max_instances, concurrency, idle_timeout_s, request_timeout_s, health_path, root_dir, domains, https_redirect, hsts, deploy_branch, previews';
   const vals = cols
     .split(', ')
     .map((c) => '@' + c)

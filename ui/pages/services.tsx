@@ -49,11 +49,19 @@ function ServicesPage(props: {
           </thead>
           <tbody>
             {props.rows.map(({ service: s, status, usage }) => (
-              <tr data-service={s.name}>
+              <tr data-service={s.name} class={s.preview ? 'preview' : undefined}>
                 <td>
+                  {s.preview ? <span class="muted">↳ </span> : null}
                   <a href={`/services/${enc(s.name)}`}>
                     <strong>{s.name}</strong>
                   </a>
+                  {s.preview ? (
+                    <span class="muted small">
+                      {' '}
+                      preview of {s.preview.branch}
+                      {s.preview.pullRequest ? ` (#${s.preview.pullRequest})` : ''}
+                    </span>
+                  ) : null}
                 </td>
                 <td>
                   <a href={s.url} class="mono small" target="_blank" rel="noopener noreferrer">
@@ -264,11 +272,16 @@ export function servicePages(deps: UiDeps) {
 
   app.get('/services', async (c) => {
     deps.sink.flush();
-    const services = deps.services.list();
+    // a service's previews right under it
+    const all = deps.services.list();
+    const names = new Set(all.map((s) => s.name));
+    const services = all
+      .filter((s) => !s.preview || !names.has(s.preview.parent))
+      .flatMap((s) => [s, ...all.filter((p) => p.preview?.parent === s.name)]);
     let usage: Map<string, UsageRow> | undefined;
     if (deps.usageReport) {
       const report = await deps.usageReport(now() - 24 * 3600_000, now());
-      usage = new Map(report.services.map((r) => [r.service, r]));
+      usage = new Map(report.services.flatMap((r) => [r, ...(r.previews ?? [])]).map((r) => [r.service, r]));
     }
     const rows = services.map((s) => {
       const latest = deps.store.deployments.listForService(s.name, { limit: 1 })[0];

@@ -6,10 +6,12 @@ import { printJson, UsageError, type CliIo } from '../io.ts';
 import { formatTable } from './simple-verbs.ts';
 
 export const ENV_HELP = `cellhost env ls NAME [--reveal] [--json]
-cellhost env set NAME KEY=VALUE [KEY=VALUE ...]
+cellhost env set NAME KEY=VALUE [KEY=VALUE ...] [--no-previews | --previews]
 cellhost env unset NAME KEY [KEY ...]
 cellhost env import NAME FILE.env
-  Changes apply without a redeploy: new instances get the new values, warm ones are replaced.`;
+  Changes apply without a redeploy: new instances get the new values, warm ones are replaced.
+  --no-previews keeps the variables from the service's preview deployments (a production
+  secret); --previews gives them again. New variables go to previews unless told.`;
 
 /** KEY=VALUE lines; # comments, blank lines, `export `, and single or double quotes */
 export function parseDotenv(text: string): Record<string, string> {
@@ -50,16 +52,18 @@ export async function envCommand(args: string[], io: CliIo): Promise<number> {
   switch (sub) {
     case 'ls': {
       const reveal = rest.includes('--reveal');
-      const { vars } = await client.request<{ vars: { name: string; value: string; size: number; updatedAt: string }[] }>('GET', `${base}${reveal ? '?reveal=1' : ''}`);
+      const { vars } = await client.request<{ vars: { name: string; value: string; size: number; updatedAt: string; preview: boolean }[] }>('GET', `${base}${reveal ? '?reveal=1' : ''}`);
       if (rest.includes('--json')) printJson(io, vars);
       else if (!vars.length) io.out(`Service ${name} has no variables\n`);
-      else io.out(formatTable([['NAME', 'SIZE', 'UPDATED', 'VALUE'], ...vars.map((v) => [v.name, `${v.size} B`, v.updatedAt, v.value])]));
+      else io.out(formatTable([['NAME', 'SIZE', 'UPDATED', 'PREVIEWS', 'VALUE'], ...vars.map((v) => [v.name, `${v.size} B`, v.updatedAt, v.preview ? 'yes' : 'no', v.value])]));
       return 0;
     }
     case 'set': {
-      const vars = parsePairs(rest);
+      const flags = rest.filter((a) => a === '--no-previews' || a === '--previews');
+      const preview = flags.length ? flags[flags.length - 1] === '--previews' : undefined;
+      const vars = parsePairs(rest.filter((a) => a !== '--no-previews' && a !== '--previews'));
       if (!Object.keys(vars).length) throw new UsageError('env set needs KEY=VALUE');
-      for (const [k, value] of Object.entries(vars)) await client.request('PUT', `${base}/${encodeURIComponent(k)}`, { value });
+      for (const [k, value] of Object.entries(vars)) await client.request('PUT', `${base}/${encodeURIComponent(k)}`, { value, ...(preview === undefined ? {} : { preview }) });
       io.out(`Set ${Object.keys(vars).join(', ')} on ${name}: new instances use them, warm ones are being replaced\n`);
       return 0;
     }

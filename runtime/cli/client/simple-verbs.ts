@@ -11,6 +11,7 @@ interface ServiceRow {
   memoryMb: number;
   liveDeploymentId: string | null;
   instances: unknown[];
+  preview?: { parent: string; branch: string; pullRequest: number | null } | null;
 }
 
 export function formatTable(rows: string[][]): string {
@@ -37,12 +38,17 @@ export async function servicesCommand(args: string[], io: CliIo): Promise<number
     io.out('No services yet: cellhost deploy DIR --name NAME\n');
     return 0;
   }
-  io.out(
-    formatTable([
-      ['NAME', 'RUNTIME', 'MEMORY', 'INSTANCES', 'LIVE', 'URL'],
-      ...services.map((s) => [s.name, s.runtime, `${s.memoryMb} MB`, String(s.instances.length), s.liveDeploymentId ?? '-', s.url]),
-    ]),
-  );
+  const row = (s: ServiceRow, name: string) => [name, s.runtime, `${s.memoryMb} MB`, String(s.instances.length), s.liveDeploymentId ?? '-', s.url];
+  // a service's previews right under it, each named with its branch
+  const parents = new Set(services.map((s) => s.name));
+  const previewsOf = (name: string) => services.filter((s) => s.preview?.parent === name);
+  const rows = services
+    .filter((s) => !s.preview || !parents.has(s.preview.parent))
+    .flatMap((s) => [
+      row(s, s.preview ? `${s.name} (preview of ${s.preview.parent})` : s.name),
+      ...previewsOf(s.name).map((p) => row(p, `  preview ${p.name} (${p.preview!.branch}${p.preview!.pullRequest ? `, #${p.preview!.pullRequest}` : ''})`)),
+    ]);
+  io.out(formatTable([['NAME', 'RUNTIME', 'MEMORY', 'INSTANCES', 'LIVE', 'URL'], ...rows]));
   return 0;
 }
 

@@ -17,7 +17,8 @@ interface UsageReport {
   from: string;
   to: string;
   pricePerGbSecond: number;
-  services: (Totals & { service: string })[];
+  /** each service's own numbers and its previews' (listed inside it) */
+  services: (Totals & { service: string; previews?: (Totals & { service: string })[] })[];
   total: Totals;
 }
 
@@ -35,6 +36,6 @@ export async function usageCommand(args: string[], io: CliIo): Promise<number> {
   }
   io.out(`Usage from ${report.from} to ${report.to} at $${report.pricePerGbSecond} per GB-s\n`);
   const row = (name: string, u: UsageReport['total']) => [name, String(u.requests), String(u.billedMs), u.gbSeconds.toFixed(3), String(u.coldStarts), `$${u.cost.toFixed(6)}`];
-  io.out(formatTable([['SERVICE', 'REQUESTS', 'BILLED MS', 'GB-S', 'COLD STARTS', 'COST'], ...report.services.map((u) => row(u.service, u)), row('TOTAL', report.total)]));
+  io.out(formatTable([['SERVICE', 'REQUESTS', 'BILLED MS', 'GB-S', 'COLD STARTS', 'COST'], ...report.services.flatMap((u) => [row(u.service, u), ...(u.previews ?? []).map((p) => row(`  preview ${p.service}`, p))]), row('TOTAL', report.total)]));
   return 0;
 }

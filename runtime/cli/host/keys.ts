@@ -11,12 +11,14 @@ import { checkMasterKey, createEnvStore } from '../../store/env.ts';
 import { openStore } from '../../store/index.ts';
 import { generateKey, loadMasterKey, writeKeyFile } from '../../store/secrets.ts';
 import { rotateServiceSecrets } from '../../store/service-secrets.ts';
+import { createHookStore } from '../../store/hooks.ts';
 import { isServeRunning } from './serve-lock.ts';
 import { UsageError, type CliIo } from '../io.ts';
 
 export const KEYS_HELP = `cellhost keys rotate [--data DIR]
   Re-encrypts every environment variable, each service's cron secret and task token, and every
-  private key (certificates, ACME account) under a new master key. Stop "cellhost serve" first.
+  webhook secret and repository credential, and every private key (certificates, ACME account)
+  under a new master key. Stop "cellhost serve" first.
   With CELLHOST_MASTER_KEY set, prints the new key: set it before the next start.`;
 
 export async function keysCommand(args: string[], io: CliIo): Promise<number> {
@@ -34,10 +36,11 @@ export async function keysCommand(args: string[], io: CliIo): Promise<number> {
     const pending = `${config.paths.masterKey}.next`;
     if (old.source === 'file') writeKeyFile(pending, next);
     const env = createEnvStore(store.db, () => old.key);
+    const hooks = createHookStore(store.db, () => old.key);
     const certs = createCertificateStore(store.db, () => old.key);
-    // one transaction: env values, the platform's own per-service secrets (cron secret, task token)
-    // and the private keys switch together, so the database never holds values under two keys
-    const [n, k] = store.db.transaction(() => [env.rotate(next) + rotateServiceSecrets(store.db, old.key, next), certs.rotate(next)])();
+    // env values, the platform's own per-service secrets (cron secret, task token), webhook secrets,
+    // repository credentials and private keys switch together, with the key check
+    const [n, k] = store.db.transaction(() => [hooks.rotateKey(old.key, next) + env.rotate(next) + rotateServiceSecrets(store.db, old.key, next), certs.rotate(next)])();
     const what = `${n} values and ${k} private keys`;
     if (old.source === 'file') {
       fs.renameSync(pending, config.paths.masterKey);

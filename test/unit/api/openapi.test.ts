@@ -23,6 +23,9 @@ function adminApp() {
     log: silentLogger,
     uploadDir: '/nonexistent',
     maxUploadBytes: 1024,
+    git: { serve: async () => {} },
+    previews: { list: () => [] },
+    hooks: { hooks: {}, hookUrl: () => '', checkRepository: () => {} },
   } as unknown as ApiDeps;
   const app = createApi(deps);
   app.route('/', createUi({ ...deps, sessions: createSessions({ tokens: tokens as never, now: () => Date.now() }) } as never));
@@ -66,6 +69,10 @@ const UI_ROUTES = [
   'POST /services/:name/tasks/:id/retry',
   'POST /services/:name/tasks/settings',
   'POST /services/:name/tasks/token',
+  'GET /services/:name/git',
+  'POST /services/:name/git/settings',
+  'POST /services/:name/git/repository',
+  'POST /services/:name/git/secret',
   'GET /deploy',
   'POST /deploy',
   'GET /deployments/:id',
