@@ -88,6 +88,9 @@ describe('a data dir from the first released schema', () => {
           // HTTPS came later: a redirect once a certificate exists, no HSTS, as for a new service
           httpsRedirect: true,
           hsts: false,
+          // git deploys came later: the default branch, no previews
+          deployBranch: 'main',
+          previews: false,
           // settings made before manifests existed: every one not at its default stays explicit
           explicitSettings: ['runtime', 'startCommand', 'memoryMb', 'maxInstances', 'concurrency', 'idleTimeoutS', 'requestTimeoutS', 'healthPath'],
           uid: null,
@@ -113,6 +116,8 @@ describe('a data dir from the first released schema', () => {
           domains: [],
           httpsRedirect: true,
           hsts: false,
+          deployBranch: 'main',
+          previews: false,
           explicitSettings: ['runtime', 'buildCommand', 'port', 'plan', 'minInstances', 'maxInstances', 'concurrency'],
           uid: null,
           liveDeploymentId: null,
