@@ -48,6 +48,11 @@ export const serviceSchema = serviceSettingsSchema
   .extend({
     name: serviceNameSchema,
     uid: z.number().int().nullable().openapi({ description: 'the unprivileged host uid its builds and instances run as' }),
+    subuidBase: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: 'the first of the 65 536 host ids its system-layer builds map (root in the build is this id); null until a build installs system packages' }),
     liveDeploymentId: z.string().nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),
