@@ -5,13 +5,15 @@ import path from 'node:path';
 import type { RuntimeName } from '../runtime/core/names.ts';
 import { runtimePathEnv } from '../runtime/instances/launcher.ts';
 import { sandboxEnv, toolchainMounts, type SandboxPaths } from '../runtime/instances/sandbox-launcher.ts';
-import { buildSandboxCommand, type SandboxHardening } from '../runtime/sandbox/bwrap.ts';
+import { buildSandboxCommand, type SandboxBind, type SandboxHardening } from '../runtime/sandbox/bwrap.ts';
+import { sealSystemLayer, type BuildRoot, type IdBlock, type LayerSeal, type SystemLayers } from '../runtime/sandbox/system-layer.ts';
 import type { NetnsPool } from '../runtime/sandbox/netns.ts';
 import { normalizeImageAccess } from '../runtime/sandbox/uids.ts';
 import { removeSpecialFiles, walkInside, type RemovedEntry } from '../runtime/sandbox/untrusted-files.ts';
 import type { Cgroup, CgroupDriver } from '../runtime/sandbox/cgroups/types.ts';
 import type { Plan } from '../runtime/store/services.ts';
 import type { BuildCommand } from './runner.ts';
+import { CellhostError } from '../runtime/core/errors.ts';
 
 export interface BuildSpec {
   deploymentId: string;
@@ -25,6 +27,11 @@ export interface BuildSpec {
   env: Record<string, string>;
   /** per-service dependency cache dir (never part of the image) */
   cacheDir: string;
+  /**
+   * a build that installs system packages: it runs as root of a namespace mapping `block` over
+   * the host's system, and its changes land in `dir` (which must not exist yet)
+   */
+  systemLayer?: { dir: string; block: IdBlock };
 }
 
 export interface BuildLauncher {
@@ -35,6 +42,10 @@ export interface BuildLauncher {
    * service). Returns what it removed, for the build log. Throws when it cannot.
    */
   seal(dir: string): Promise<RemovedEntry[]>;
+  /** null when builds here can have a system layer; else why not, in words a user can act on */
+  systemLayerUnavailable(): string | null;
+  /** after a successful build with a layer: makes it what instances may see (system-layer.ts) */
+  sealLayer(dir: string, block: IdBlock): Promise<LayerSeal>;
 }
 
 export interface PlanLimits {
@@ -78,8 +89,10 @@ export function buildEnv(spec: BuildSpec, home: string, appDir: string): Record<
   };
 }
 
-export function createDirectBuildLauncher(opts: { runDir: string }): BuildLauncher {
+export function createDirectBuildLauncher(opts: { runDir: string; noLayerReason?: string }): BuildLauncher {
   return {
+    systemLayerUnavailable: () => opts.noLayerReason ?? 'builds are not sandboxed here, and apt-get would change the host itself',
+    sealLayer: () => Promise.reject(new Error('no system layers without the sandbox')),
     async prepare(spec) {
       const home = path.join(opts.runDir, `build-${spec.deploymentId}`);
       await fs.mkdir(home, { recursive: true, mode: 0o700 });
@@ -134,6 +147,8 @@ export function createIsolatedBuildLauncher(opts: { base: BuildLauncher; cgroups
       };
     },
     seal: (dir) => opts.base.seal(dir),
+    systemLayerUnavailable: () => opts.base.systemLayerUnavailable(),
+    sealLayer: (dir, block) => opts.base.sealLayer(dir, block),
   };
 }
 
@@ -145,6 +160,11 @@ export interface SandboxBuildOptions {
   hardening: SandboxHardening;
   /** a root-only dir (on a tmpfs) where a build's sandbox fds wait to be opened */
   fdDir: string;
+  /** the service's block of subuids, if it has one (its cache may be owned by the block's root) */
+  subuidBaseFor(service: string): number | null;
+  /** system layers, when this host can build them; else why not */
+  layers: SystemLayers | null;
+  noLayerReason?: string;
 }
 
 /**
@@ -170,19 +190,31 @@ async function chownTree(dir: string, uid: number): Promise<void> {
 }
 
 /**
- * The service's cache dir, owned by its uid. One owned by anyone else is a deleted service's
- * (same name, another uid) or a crash's leftover: it is emptied, never handed over.
+ * The service's cache dir, owned by the id its build runs as: its uid, or the root of its block
+ * for a build with a system layer. One owned by the other of the two is the service's own and is
+ * handed over; one owned by anyone else is a deleted service's (same name, other ids) or a crash's
+ * leftover: it is emptied, never handed over.
  */
-async function prepareCacheDir(dir: string, uid: number): Promise<void> {
+async function prepareCacheDir(dir: string, owner: number, serviceIds: readonly number[]): Promise<void> {
   const st = await fs.lstat(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return null;
     throw err;
   });
-  if (st && (!st.isDirectory() || st.uid !== uid)) await fs.rm(dir, { recursive: true, force: true });
-  if (!st || !st.isDirectory() || st.uid !== uid) {
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    await fs.chown(dir, uid, uid);
+  if (st?.isDirectory() && st.uid === owner) return;
+  if (st?.isDirectory() && serviceIds.includes(st.uid)) {
+    await chownTree(dir, owner);
+    return;
   }
+  if (st) await fs.rm(dir, { recursive: true, force: true });
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await fs.chown(dir, owner, owner);
+}
+
+/** a dir of the build's cache, made by and for `owner` */
+async function cacheSubdir(dir: string, owner: number): Promise<string> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+  await fs.chown(dir, owner, owner);
+  return dir;
 }
 
 /**
@@ -195,31 +227,51 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
   return {
     async prepare(spec) {
       const uid = opts.uidFor(spec.service);
-      await Promise.all([chownTree(spec.dir, uid), prepareCacheDir(spec.cacheDir, uid)]);
+      const layer = spec.systemLayer;
+      if (layer && !opts.layers) throw new CellhostError('ERR_BUILD_SYSTEM_PACKAGES', `system packages cannot be installed on this host: ${opts.noLayerReason ?? 'system layers are unavailable'}`);
+      // with a layer the whole build is its block's root (as `RUN` in a Dockerfile is root)
+      const runAs = layer ? layer.block.first : uid;
+      const base = opts.subuidBaseFor(spec.service);
+      await Promise.all([chownTree(spec.dir, runAs), prepareCacheDir(spec.cacheDir, runAs, [uid, ...(base === null ? [] : [base])])]);
       const tools = await toolchainMounts(spec.runtime, opts.paths);
-      const lease = await opts.netns.acquire({ bandwidthMbit: 1000 });
+      const rwBinds: SandboxBind[] = [{ src: spec.cacheDir, dest: '/cache' }];
+      let root: BuildRoot | null = null;
+      if (layer) {
+        // apt's downloads and package lists stay in the service's cache, out of the layer: a
+        // rebuild with the same apt lines takes its .debs from there
+        rwBinds.push(
+          { src: await cacheSubdir(path.join(spec.cacheDir, 'apt', 'cache'), runAs), dest: '/var/cache/apt' },
+          { src: await cacheSubdir(path.join(spec.cacheDir, 'apt', 'lists'), runAs), dest: '/var/lib/apt/lists' },
+        );
+        root = await opts.layers!.mountBuildRoot({ id: spec.deploymentId, layerDir: layer.dir, block: layer.block });
+      }
       const env = sandboxEnv(spec.runtime, tools.pathDirs, buildEnv({ ...spec, cacheDir: '/cache' }, '/tmp', '/app'));
       const plan = PLAN_LIMITS[spec.plan];
-      const sandbox = buildSandboxCommand({
-        uid,
-        gid: uid,
-        imageDir: spec.dir,
-        writableAppDir: true,
-        tmpSizeBytes: plan.memoryMb * 1024 * 1024,
-        roBinds: tools.binds,
-        rwBinds: [{ src: spec.cacheDir, dest: '/cache' }],
-        env,
-        hostname: spec.service,
-        argv: ['bash', '-e', '-o', 'pipefail', '-c', spec.script],
-        hardening: opts.hardening,
-      });
+      let lease: Awaited<ReturnType<NetnsPool['acquire']>> | null = null;
       let opened: { argv: string[]; files: string[] };
       try {
+        lease = await opts.netns.acquire({ bandwidthMbit: 1000 });
+        const sandbox = buildSandboxCommand({
+          uid,
+          gid: uid,
+          imageDir: spec.dir,
+          writableAppDir: true,
+          tmpSizeBytes: plan.memoryMb * 1024 * 1024,
+          roBinds: tools.binds,
+          rwBinds,
+          env: layer ? { ...env, DEBIAN_FRONTEND: 'noninteractive' } : env,
+          hostname: spec.service,
+          argv: ['bash', '-e', '-o', 'pipefail', '-c', spec.script],
+          hardening: opts.hardening,
+          ...(root && layer ? { rangeRoot: layer.block, systemDirs: { usr: root.usr, etc: root.etc, var: root.var, writable: true } } : {}),
+        });
         opened = await openFdsFromFiles(opts.fdDir, `build-${spec.deploymentId}`, sandbox.fds, lease.enterArgv(sandbox.argv));
       } catch (err) {
-        await opts.netns.release(lease);
+        if (lease) await opts.netns.release(lease);
+        await root?.release();
         throw err;
       }
+      const leased = lease;
       let released = false;
       return {
         argv: opened.argv,
@@ -231,10 +283,14 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
           released = true;
           // the chain removes them as it starts; a build that never started leaves them
           await Promise.all(opened.files.map((f) => fs.rm(f, { force: true })));
-          await opts.netns.release(lease);
+          await opts.netns.release(leased);
+          // after the build's processes are gone (the runner kills them first)
+          await root?.release();
         },
       };
     },
     seal: (dir) => normalizeImageAccess(dir),
+    systemLayerUnavailable: () => (opts.layers ? null : (opts.noLayerReason ?? 'system layers are unavailable')),
+    sealLayer: (dir, block) => sealSystemLayer(dir, block),
   };
 }

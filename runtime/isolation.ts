@@ -3,6 +3,7 @@
 //   cgroups  → memory, CPU and process limits, freezing (isolated-launcher)
 //   sandbox  → bubblewrap as the service's uid, read-only but /tmp (sandbox-launcher)
 //   netns    → a namespace per instance and build, shaped, NATed, firewalled
+//   systemLayers → builds that install system packages get a layer of their own (system-layer.ts)
 // The sandbox needs both bubblewrap and namespaces; without them apps run as plain children on
 // loopback ports with $PORT injected.
 import fs from 'node:fs';
@@ -20,12 +21,17 @@ import { fullHardening, probeSandbox, type SandboxHardening } from './sandbox/bw
 import { detectCgroupDriver } from './sandbox/cgroups/detect.ts';
 import type { CgroupDriver } from './sandbox/cgroups/types.ts';
 import { createNetnsPool, probeNetns, type NetnsPool } from './sandbox/netns.ts';
+import { createSystemLayers, probeSystemLayers, type SystemLayers } from './sandbox/system-layer.ts';
+import { findUidRangeConflicts } from './sandbox/uids.ts';
+import { SUBUID_BLOCK } from './core/config.ts';
 
 export interface Isolation {
   launcher: Launcher;
   buildLauncher: BuildLauncher;
   cgroups: CgroupDriver | null;
   report: IsolationReport;
+  /** unmounts a deployment's system-layer views (its image is being removed) */
+  forgetSystemLayer(deploymentId: string): Promise<void>;
   /** remove what isolation set up on the host (cgroup parents, namespaces, mounts); clean stop */
   dispose(): Promise<void>;
 }
@@ -35,6 +41,32 @@ export interface IsolationOptions {
   reclaim: boolean;
   /** the service's uid (allocated on first use) */
   uidFor(service: string): number;
+  /** the first id of the service's block of subuids, if it has one */
+  subuidBaseFor?(service: string): number | null;
+}
+
+/** System layers: set up when the sandbox is, and tried for real; `look` only probes (doctor). */
+async function setUpSystemLayers(config: Config, log: Logger, look: boolean, hardening: SandboxHardening): Promise<{ layers: SystemLayers | null; reason: string | null }> {
+  const conflicts = await findUidRangeConflicts(config.subuidRange);
+  if (conflicts.length) return { layers: null, reason: `CELLHOST_SUBUID_RANGE ${config.subuidRange.first}-${config.subuidRange.last} overlaps ids of the host (${conflicts.slice(0, 3).join('; ')}): choose another range` };
+  const block = { first: config.subuidRange.first, count: SUBUID_BLOCK };
+  if (look) {
+    // doctor: tried in a temp dir, leaving nothing in a run dir a platform may own
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cellhost-layer-probe-'));
+    try {
+      const probe = await probeSystemLayers({ dir: tmp, upperRoot: tmp, block, seccomp: !!hardening.seccomp });
+      return { layers: null, reason: probe.available ? null : (probe.reason ?? 'system layers are unavailable') };
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  const dir = path.join(config.hostRunDir, 'layers');
+  const layers = createSystemLayers({ dir, hidden: [fs.realpathSync(config.dataDir), config.hostRunDir], log });
+  await layers.reclaimLeftovers();
+  fs.mkdirSync(config.paths.run, { recursive: true, mode: 0o700 });
+  const probe = await probeSystemLayers({ dir, upperRoot: config.paths.run, block, seccomp: !!hardening.seccomp });
+  if (!probe.available) return { layers: null, reason: probe.reason ?? 'system layers are unavailable' };
+  return { layers, reason: null };
 }
 
 async function setUpCgroups(config: Config, log: Logger, reclaim: boolean, features: Record<string, boolean>, reasons: string[]): Promise<CgroupDriver | null> {
@@ -126,10 +158,12 @@ function isRunning(pid: number): boolean {
 
 export async function setUpIsolation(config: Config, log: Logger, opts: IsolationOptions): Promise<Isolation> {
   const reasons: string[] = [];
-  const features: Record<string, boolean> = { cgroups: false, cpu: false, memory: false, pids: false, freezer: false, sandbox: false, netns: false };
+  const features: Record<string, boolean> = { cgroups: false, cpu: false, memory: false, pids: false, freezer: false, sandbox: false, netns: false, systemLayers: false };
   let cgroups: CgroupDriver | null = null;
   let netns: NetnsPool | null = null;
   let stage: BindStage | null = null;
+  let layers: SystemLayers | null = null;
+  let noLayerReason = 'builds are not sandboxed here, and apt-get would change the host itself';
   let hardening: SandboxHardening = fullHardening();
 
   if (config.isolation === 'off') {
@@ -162,16 +196,34 @@ export async function setUpIsolation(config: Config, log: Logger, opts: Isolatio
       }
     }
     if (!features.sandbox) reasons.push('apps are not sandboxed: they run as the platform user on loopback ports with $PORT injected');
+    if (features.sandbox && process.getuid?.() === 0) {
+      const set = await setUpSystemLayers(config, log, !opts.reclaim, hardening).catch((err) => ({ layers: null, reason: describeError(err) }));
+      layers = set.layers;
+      features.systemLayers = set.reason === null;
+      if (set.reason) {
+        noLayerReason = set.reason;
+        reasons.push(`builds cannot install system packages (apt-get, dpkg): ${set.reason}`);
+      }
+    }
   }
 
   const report: IsolationReport = { features, reasons };
   let launcher: Launcher = createDirectLauncher({ runDir: config.paths.run, reasons });
-  let buildLauncher: BuildLauncher = createDirectBuildLauncher({ runDir: config.paths.run });
+  let buildLauncher: BuildLauncher = createDirectBuildLauncher({ runDir: config.paths.run, noLayerReason });
   if (netns && stage) {
     const bindStage = stage;
     const paths: SandboxPaths = { reachable: (p) => bindStage.expose(p) };
-    launcher = createSandboxLauncher({ netns, uidFor: opts.uidFor, paths, report, hardening });
-    buildLauncher = createSandboxBuildLauncher({ netns, uidFor: opts.uidFor, paths, hardening, fdDir: path.join(config.hostRunDir, 'fds') });
+    launcher = createSandboxLauncher({ netns, uidFor: opts.uidFor, paths, report, hardening, layers, noLayerReason });
+    buildLauncher = createSandboxBuildLauncher({
+      netns,
+      uidFor: opts.uidFor,
+      subuidBaseFor: opts.subuidBaseFor ?? (() => null),
+      paths,
+      hardening,
+      fdDir: path.join(config.hostRunDir, 'fds'),
+      layers,
+      noLayerReason,
+    });
   }
   if (cgroups) {
     launcher = createIsolatedLauncher({ base: launcher, cgroups, hostCores: os.availableParallelism(), pidsMax: config.pidsMax, startupBoost: config.startupBoost, report });
@@ -189,11 +241,20 @@ export async function setUpIsolation(config: Config, log: Logger, opts: Isolatio
     buildLauncher,
     cgroups,
     report,
+    forgetSystemLayer: async (deploymentId) => {
+      await layers?.forget(deploymentId);
+    },
     dispose: async () => {
       await netns?.close().catch((err) => log.error('netns.close_failed', { error: describeError(err) }));
       await stage?.close().catch((err) => log.error('bind_stage.close_failed', { error: describeError(err) }));
+      // before the host run dir goes: never remove a tree with mounts in it
+      let layersLeft = false;
+      await layers?.close().catch((err) => {
+        layersLeft = true;
+        log.error('system_layer.close_failed', { error: describeError(err) });
+      });
       await cgroups?.dispose();
-      fs.rmSync(config.hostRunDir, { recursive: true, force: true });
+      if (!layersLeft) fs.rmSync(config.hostRunDir, { recursive: true, force: true });
     },
   };
 }

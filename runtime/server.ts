@@ -79,6 +79,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     reclaim: true,
     // services made before uids existed get theirs on first use
     uidFor: (name) => store.services.get(name)?.uid ?? store.services.assignUid(name, config.uidRange, now()),
+    subuidBaseFor: (name) => store.services.get(name)?.subuidBase ?? null,
   });
   const launcher = isolated.launcher;
   const isolation = isolated.report;
@@ -132,6 +133,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     uidRange: config.uidRange,
     stopGraceMs: config.shutdownGraceMs,
     stopBuilds: (name) => deployments.stopBuilds(name),
+    forgetSystemLayer: (id) => isolated.forgetSystemLayer(id),
     removeBuildLog: (id) => logs.remove(id),
     flushLogs: () => sink.flush(),
     envFor: (name) => envControl!.forService(name),
@@ -147,6 +149,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     queue,
     logs,
     buildLauncher: isolated.buildLauncher,
+    forgetSystemLayer: (id) => isolated.forgetSystemLayer(id),
+    subuidRange: config.subuidRange,
     paths: config.paths,
     sourceLimits: { maxBytes: config.maxUploadBytes, maxEntries: 100_000 },
     buildTimeoutMs: config.buildTimeoutS === undefined ? undefined : config.buildTimeoutS * 1000,

@@ -112,7 +112,7 @@ export function serviceDeploymentRoutes(deps: DeploymentRouteDeps) {
     const items = deps.store.deployments.listForService(name, { limit: q.limit + 1, beforeSeq: q.cursor });
     const page = items.slice(0, q.limit);
     const next = items.length > q.limit ? String(page[page.length - 1]!.seq) : null;
-    return c.json({ deployments: page.map(deploymentView), nextCursor: next }, 200);
+    return c.json({ deployments: page.map((d) => deploymentView(d, deps.deployments.hostBase())), nextCursor: next }, 200);
   });
   return app;
 }
@@ -163,8 +163,8 @@ export function deploymentRoutes(deps: DeploymentRouteDeps) {
     if (!d) throw new CellhostError('ERR_DEPLOYMENT_NOT_FOUND', `no deployment "${id}"`);
     return d;
   };
-  mount(app, show, (c) => c.json(deploymentView(mustGet(c.req.valid('param').id)), 200));
-  mount(app, promote, (c) => c.json(deploymentView(deps.deployments.promote(c.req.valid('param').id)), 200));
+  mount(app, show, (c) => c.json(deploymentView(mustGet(c.req.valid('param').id), deps.deployments.hostBase()), 200));
+  mount(app, promote, (c) => c.json(deploymentView(deps.deployments.promote(c.req.valid('param').id), deps.deployments.hostBase()), 200));
   mount(app, buildLog, (c) => {
     const { id } = c.req.valid('param');
     mustGet(id);
@@ -179,7 +179,7 @@ export function deploymentRoutes(deps: DeploymentRouteDeps) {
           onChunk: (text) => void stream.writeSSE({ event: 'log', id: String(++eventId), data: JSON.stringify(text) }),
           onEnd: () => {
             const d = deps.store.deployments.get(id);
-            void stream.writeSSE({ event: 'end', data: JSON.stringify(d ? deploymentView(d) : null) }).then(() => resolve());
+            void stream.writeSSE({ event: 'end', data: JSON.stringify(d ? deploymentView(d, deps.deployments.hostBase()) : null) }).then(() => resolve());
           },
         });
         stream.onAbort(() => {

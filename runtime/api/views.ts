@@ -16,10 +16,26 @@ export const deploymentSchema = z
     startedAt: z.string().optional(),
     finishedAt: z.string().optional(),
     error: z.strictObject({ code: z.string(), message: z.string() }).optional(),
+    systemLayer: z
+      .strictObject({
+        packages: z.strictObject({
+          added: z.array(z.strictObject({ name: z.string(), version: z.string() })),
+          upgraded: z.array(z.strictObject({ name: z.string(), from: z.string(), to: z.string() })),
+          removed: z.array(z.strictObject({ name: z.string(), version: z.string() })),
+        }),
+        bytes: z.number().int().openapi({ description: 'disk space the layer takes (counted with the image against its limit)' }),
+        uidBase: z.number().int().openapi({ description: "the first host id of the service's block: the layer's files are owned by ids from it" }),
+        builtOnCurrentBase: z
+          .boolean()
+          .openapi({ description: "false once the host's packages changed since the layer was built (an upgrade): rebuild to build it on the current base" }),
+      })
+      .optional()
+      .openapi({ description: 'present when the build installed system packages (apt-get, dpkg): what its layer changed of the host system' }),
   })
   .openapi('Deployment');
 
-export function deploymentView(d: Deployment): z.output<typeof deploymentSchema> {
+/** `hostBase`: the host's package state now (Deployments.hostBase), to tell layers built on an older one */
+export function deploymentView(d: Deployment, hostBase?: string): z.output<typeof deploymentSchema> {
   return {
     id: d.id,
     service: d.service,
@@ -30,6 +46,16 @@ export function deploymentView(d: Deployment): z.output<typeof deploymentSchema>
     ...(d.startedAt ? { startedAt: d.startedAt } : {}),
     ...(d.finishedAt ? { finishedAt: d.finishedAt } : {}),
     ...(d.errorCode ? { error: { code: d.errorCode, message: d.error ?? '' } } : {}),
+    ...(d.systemLayer
+      ? {
+          systemLayer: {
+            packages: d.systemLayer.packages,
+            bytes: d.systemLayer.bytes,
+            uidBase: d.systemLayer.uidBase,
+            builtOnCurrentBase: hostBase === undefined || d.systemLayer.hostBase === hostBase,
+          },
+        }
+      : {}),
   };
 }
 

@@ -9,14 +9,18 @@ import type { BuildLog, LogHub, LogTransform } from '../../builder/log-hub.ts';
 import { checkOutput, defaultMinFreeBytes, freeDiskBytes, guardBuildOutput, lowDiskError } from '../../builder/output-guard.ts';
 import type { BuildQueue } from '../../builder/queue.ts';
 import { runBuildCommand } from '../../builder/runner.ts';
+import { aptNetworkFailure, createTail, failureLine, usesSystemPackages } from '../../builder/system-packages.ts';
 import { checkToolchain, RUNTIME_DEFS } from '../../builder/runtimes/index.ts';
 import { unpackSource, type SourceInput } from '../../builder/sources/index.ts';
 import type { Clock } from '../core/clock.ts';
+import { SUBUID_BLOCK, type UidRange } from '../core/config.ts';
 import { CellhostError, describeError, diskFullError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import { describeRemoved, diskUsage, formatLimit } from '../sandbox/untrusted-files.ts';
+import { diffPackages, hostPackageHash, parseDpkgStatus, readHostPackageState, summarizeChanges, type HostPackageState } from '../sandbox/dpkg-status.ts';
+import { layerDirOf, type IdBlock } from '../sandbox/system-layer.ts';
+import { describeRemoved, diskUsage, formatLimit, readFileInside } from '../sandbox/untrusted-files.ts';
 import type { Store } from '../store/index.ts';
-import type { Deployment } from '../store/deployments.ts';
+import type { Deployment, SystemLayerRecord } from '../store/deployments.ts';
 import type { Plan } from '../store/services.ts';
 
 export interface DeploymentsDeps {
@@ -24,6 +28,10 @@ export interface DeploymentsDeps {
   queue: BuildQueue;
   logs: LogHub;
   buildLauncher: BuildLauncher;
+  /** unmounts a deployment's system-layer views before its layer is removed */
+  forgetSystemLayer?(deploymentId: string): Promise<void>;
+  /** where services' blocks of subuids come from (builds that install system packages) */
+  subuidRange?: UidRange;
   paths: { images: string; builds: string; cache: string };
   sourceLimits: { maxBytes: number; maxEntries: number };
   /** overrides every plan's build time limit (tests, slow hosts) */
@@ -57,6 +65,8 @@ export interface Deployments {
   abortAll(): void;
   /** a service is being deleted: its queued builds are dropped, its running ones stopped; resolves once they have ended */
   stopBuilds(service: string): Promise<void>;
+  /** the host's package state now: a layer recorded with another was built on an older base */
+  hostBase(): string;
 }
 
 export function createDeployments(deps: DeploymentsDeps): Deployments {
@@ -98,7 +108,11 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     const abort = new AbortController();
     running.set(dep.id, { service: dep.service, abort });
     const imageDir = path.join(deps.paths.images, dep.id);
+    const layerDir = layerDirOf(imageDir);
     const started = deps.clock.now();
+    // what the build printed last, for the reason of a failure
+    const tail = createTail();
+    let layerBlock: IdBlock | null = null;
     try {
       const service = store.services.get(dep.service);
       if (!service) throw new CellhostError('ERR_SERVICE_NOT_FOUND', `service "${dep.service}" was deleted`);
@@ -128,6 +142,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       const setup = await runtime.prepare(imageDir);
       const buildCommand = service.buildCommand ?? (await runtime.defaultBuild(imageDir));
       const steps = [setup, buildCommand].filter((s): s is string => !!s);
+      let systemLayer: SystemLayerRecord | null = null;
       if (steps.length) {
         const plan = PLAN_LIMITS[service.plan];
         const cacheDir = path.join(deps.paths.cache, service.name);
@@ -139,6 +154,16 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
         if (cached > limits.cacheBytes) {
           await fs.rm(cacheDir, { recursive: true, force: true });
           say(`Dependency cache emptied: it held ${formatLimit(cached)}, more than ${owner} limit of ${formatLimit(limits.cacheBytes)}`);
+        }
+        let hostState: HostPackageState | null = null;
+        if (usesSystemPackages(buildCommand)) {
+          const why = deps.buildLauncher.systemLayerUnavailable();
+          if (why || !deps.subuidRange) {
+            throw new CellhostError('ERR_BUILD_SYSTEM_PACKAGES', `the build command installs system packages (apt-get, dpkg), which needs a system layer of the service's own, and this host cannot build one: ${why ?? 'no subuid range is configured'}`);
+          }
+          layerBlock = { first: store.services.assignSubuids(service.name, deps.subuidRange, iso()), count: SUBUID_BLOCK };
+          hostState = await readHostPackageState();
+          say(`System layer: the build runs as root over a copy-on-write view of the host's /usr, /etc and /var; what it changes there becomes this deployment's own layer (owned by host ids ${layerBlock.first}-${layerBlock.first + layerBlock.count - 1})`);
         }
         const cmd = await deps.buildLauncher.prepare({
           deploymentId: dep.id,
@@ -152,10 +177,13 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
           script: ["trap '' HUP", ...steps].join('\n'),
           env: deps.envFor(service.name),
           cacheDir,
+          ...(layerBlock ? { systemLayer: { dir: layerDir, block: layerBlock } } : {}),
         });
         const watched = {
           limits: [
-            { label: 'image', dir: imageDir, maxBytes: limits.imageBytes },
+            layerBlock
+              ? { label: 'image (with its system layer)', dir: imageDir, alsoDirs: [layerDir], maxBytes: limits.imageBytes }
+              : { label: 'image', dir: imageDir, maxBytes: limits.imageBytes },
             { label: 'dependency cache', dir: cacheDir, maxBytes: limits.cacheBytes },
           ],
           owner,
@@ -166,7 +194,10 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
           await runBuildCommand(cmd, {
             timeoutMs: deps.buildTimeoutMs ?? plan.timeoutMs,
             signal: AbortSignal.any([abort.signal, guard.signal]),
-            onOutput: (t) => out.write(t),
+            onOutput: (t) => {
+              tail.push(t);
+              out.write(t);
+            },
           });
         } finally {
           await guard.stop();
@@ -176,13 +207,14 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
         if (over) throw over;
         const removed = await deps.buildLauncher.seal(imageDir);
         if (removed.length) say(`Removed ${removed.length} special file(s) the build left in the image (images hold only files, directories and links): ${describeRemoved(removed)}`);
+        if (layerBlock && hostState) systemLayer = await finishLayer(layerDir, layerBlock, hostState, say);
       } else {
         say('No build command: the source is the image');
       }
       const start = await runtime.defaultStart(imageDir);
       for (const note of start.notes) say(`\x1b[33m${note}\x1b[0m`);
       if (!service.startCommand) say(`Start command (the ${service.runtime} default for this image): ${start.command}`);
-      store.deployments.update(dep.id, { status: 'ready', imageDir, runtime: service.runtime, defaultStart: start.command, finishedAt: iso() });
+      store.deployments.update(dep.id, { status: 'ready', imageDir, runtime: service.runtime, defaultStart: start.command, systemLayer, finishedAt: iso() });
       say(`Build finished in ${((deps.clock.now() - started) / 1000).toFixed(1)} s`);
       promote(dep.id);
       say(`Deployment ${dep.id} is live`);
@@ -191,8 +223,16 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     } catch (err) {
       // free the space first: a full disk is a common reason to be here, and every write below needs room
       await removeTree(imageDir, 'image', dep.id);
-      const coded =
+      if (layerBlock) await removeTree(layerDir, 'system layer', dep.id);
+      let coded =
         err instanceof CellhostError ? err : (diskFullError(err) ?? new CellhostError('ERR_INTERNAL', 'the build failed unexpectedly', { cause: err }));
+      if (coded.code === 'ERR_BUILD_FAILED' && coded.message.startsWith('the build command failed (')) {
+        // the command's own last words say why (apt's "E: Unable to locate package x")
+        const last = failureLine(tail.text());
+        const unreachable = layerBlock ? aptNetworkFailure(tail.text()) : null;
+        const why = [last, unreachable].filter(Boolean).join(' — ');
+        if (why) coded = new CellhostError('ERR_BUILD_FAILED', `${coded.message}: ${why}`, { details: coded.details });
+      }
       if (coded.code === 'ERR_INTERNAL') log.error('deploy.build_crashed', { deployment: dep.id, error: describeError(err) });
       const interrupted = coded.code === 'ERR_BUILD_INTERRUPTED';
       say(`\x1b[31mBuild ${interrupted ? 'interrupted' : 'failed'}: ${coded.message}\x1b[0m`);
@@ -219,6 +259,41 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     }
   }
 
+  /**
+   * After a successful build with a layer: sealed (system-layer.ts), dropped when it changed
+   * nothing, else described (what it did to the host's packages) and measured.
+   */
+  async function finishLayer(layerDir: string, block: IdBlock, host: HostPackageState, say: (text: string) => void): Promise<SystemLayerRecord | null> {
+    const seal = await deps.buildLauncher.sealLayer(layerDir, block);
+    if (seal.removed.length) say(`Removed ${seal.removed.length} special file(s) the build left in its system layer: ${describeRemoved(seal.removed)}`);
+    if (seal.setuidCleared.length) {
+      say(`Cleared the setuid/setgid bits of ${seal.setuidCleared.length} file(s) in the system layer (they take no effect in a sandbox): ${seal.setuidCleared.slice(0, 5).join(', ')}${seal.setuidCleared.length > 5 ? ' …' : ''}`);
+    }
+    if (seal.empty) {
+      await fs.rm(layerDir, { recursive: true, force: true });
+      say('System layer: the build changed nothing of the system, so none is kept');
+      return null;
+    }
+    const status = await readFileInside(layerDir, 'var/lib/dpkg/status', { maxBytes: 64 * 1024 * 1024, timeoutMs: 10_000 });
+    if (!status.ok && !status.missing) say(`System layer: its package list could not be read (${status.reason})`);
+    const packages = status.ok ? diffPackages(parseDpkgStatus(host.text), parseDpkgStatus(status.data.toString('utf8'))) : { added: [], upgraded: [], removed: [] };
+    const bytes = await diskUsage(layerDir);
+    say(`System layer: ${summarizeChanges(packages)}; ${formatBytes(bytes)}`);
+    return { uidBase: block.first, hostBase: host.hash, packages, bytes };
+  }
+
+  /** a deployment's system layer goes: its instance views first, then its files */
+  async function removeLayer(d: Deployment): Promise<boolean> {
+    if (!d.imageDir) return true;
+    try {
+      await deps.forgetSystemLayer?.(d.id);
+    } catch (err) {
+      log.error('deploy.cleanup_failed', { deployment: d.id, what: 'system layer views', error: describeError(err) });
+      return false;
+    }
+    return removeTree(layerDirOf(d.imageDir), 'system layer', d.id);
+  }
+
   /** the image a new build can take unchanged dependencies from: the live one, else the newest built */
   function previousImage(service: string, except: string): Deployment | null {
     const live = store.services.get(service)?.liveDeploymentId;
@@ -239,8 +314,9 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
         return 0;
       });
       // a failure is logged and the image kept on record: the next build tries again
+      if (!(await removeLayer(d))) continue;
       if (!(await removeTree(d.imageDir!, 'old image', d.id))) continue;
-      bytes += size;
+      bytes += size + (d.systemLayer?.bytes ?? 0);
       removed.push(d.id);
       store.deployments.update(d.id, { imageDir: null });
     }
@@ -312,6 +388,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       for (const dep of stale) {
         store.deployments.update(dep.id, { status: 'interrupted', errorCode: 'ERR_BUILD_INTERRUPTED', error: 'the platform stopped during this build', finishedAt: iso() });
         await removeTree(path.join(deps.paths.images, dep.id), 'image', dep.id);
+        await removeTree(layerDirOf(path.join(deps.paths.images, dep.id)), 'system layer', dep.id);
       }
       // images built before their default start command was kept with them: sealed again (an older
       // version's seal gave up on a FIFO and left the image writable by its service) and looked
@@ -333,6 +410,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       return stale.length;
     },
     idle: () => deps.queue.idle(),
+    hostBase: () => hostPackageHash(),
     abortAll() {
       for (const r of running.values()) r.abort.abort();
     },

@@ -15,6 +15,7 @@ import type { Store } from '../store/index.ts';
 import type { Service } from '../store/services.ts';
 import { settingsForCreate, settingsForPatch, type ServiceCreate, type ServicePatch } from './service-settings.ts';
 import { buildTarget } from './targets.ts';
+import { layerDirOf } from '../sandbox/system-layer.ts';
 
 export interface ServiceView extends Service {
   url: string;
@@ -39,6 +40,8 @@ export interface ServicesDeps {
   stopGraceMs: number;
   /** a deleted service's builds: stop them and wait; then drop their logs */
   stopBuilds(service: string): Promise<void>;
+  /** unmounts a deployment's system-layer views before its layer is removed */
+  forgetSystemLayer?(deploymentId: string): Promise<void>;
   removeBuildLog(deploymentId: string): Promise<void>;
   /** writes buffered runtime log entries now */
   flushLogs(): void;
@@ -166,6 +169,8 @@ export function createServices(deps: ServicesDeps): Services {
         const deployments = store.deployments.listForService(name);
         for (const d of deployments) {
           await attempt(`image ${d.id}`, fs.rm(path.join(deps.imagesDir, d.id), { recursive: true, force: true }));
+          const layer = layerDirOf(path.join(deps.imagesDir, d.id));
+          await attempt(`system layer ${d.id}`, (deps.forgetSystemLayer?.(d.id) ?? Promise.resolve()).then(() => fs.rm(layer, { recursive: true, force: true })));
           await attempt(`build log ${d.id}`, deps.removeBuildLog(d.id));
         }
         await attempt('dependency cache', fs.rm(path.join(deps.cacheDir, name), { recursive: true, force: true }));

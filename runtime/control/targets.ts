@@ -4,6 +4,7 @@
 import crypto from 'node:crypto';
 import { RUNTIME_DEFS } from '../../builder/runtimes/index.ts';
 import type { Target } from '../instances/pool.ts';
+import { layerDirOf } from '../sandbox/system-layer.ts';
 import type { Deployment } from '../store/deployments.ts';
 import type { Service } from '../store/services.ts';
 
@@ -38,6 +39,7 @@ export function buildTarget(service: Service, deployment: Deployment, env: Recor
       port: service.port,
       memoryMb: service.memoryMb,
       env,
+      ...(deployment.systemLayer ? { systemLayer: layerDirOf(imageDir) } : {}),
     },
     concurrency: service.concurrency,
     maxInstances: service.maxInstances,

@@ -30,6 +30,7 @@ export const ERROR_STATUS = {
   ERR_BUILD_INTERRUPTED: 500, // platform stopped during the build
   ERR_BUILD_CANCELLED: 409, // superseded by a newer deploy while queued
   ERR_BUILD_TOO_LARGE: 422, // the build's image or dependency cache grew past its plan's limit
+  ERR_BUILD_SYSTEM_PACKAGES: 422, // the build installs system packages (apt-get, dpkg) and this host cannot give it a system layer
   ERR_HOST_UNKNOWN: 404, // router: Host names no service
   ERR_NO_DEPLOYMENT: 503, // router: service has no live deployment yet
   ERR_APP_EXITED: 502, // instance exited before it was ready

@@ -6,6 +6,8 @@
 import type { RuntimeName } from '../core/names.ts';
 import { baseSandboxEnv, buildSandboxCommand, findSandboxAppPid, type SandboxBind, type SandboxHardening } from '../sandbox/bwrap.ts';
 import { bandwidthForMemory, type NetnsPool } from '../sandbox/netns.ts';
+import type { SystemLayers } from '../sandbox/system-layer.ts';
+import { CellhostError } from '../core/errors.ts';
 import { findToolchain } from '../sandbox/toolchains.ts';
 import { appArgv, platformEnv, type InstanceSpec, type IsolationReport, type Launch, type Launcher } from './launcher.ts';
 
@@ -21,6 +23,9 @@ export interface SandboxLauncherOptions {
   report: IsolationReport;
   /** what the host's bubblewrap adds (probeSandbox) */
   hardening: SandboxHardening;
+  /** system layers' read-only views, when this host can mount them; else why not */
+  layers?: SystemLayers | null;
+  noLayerReason?: string;
 }
 
 /** binds for a runtime's toolchain, each made reachable for the sandbox uid */
@@ -39,7 +44,15 @@ export function createSandboxLauncher(opts: SandboxLauncherOptions): Launcher {
   return {
     async prepare(spec: InstanceSpec): Promise<Launch> {
       const uid = opts.uidFor(spec.service);
-      const [imageDir, tools] = await Promise.all([opts.paths.reachable(spec.imageDir), toolchainMounts(spec.runtime, opts.paths)]);
+      if (spec.systemLayer && !opts.layers) {
+        throw new CellhostError('ERR_SANDBOX_SETUP', `deployment ${spec.deploymentId} has a system layer, which this host cannot mount now: ${opts.noLayerReason ?? 'system layers are unavailable'}`);
+      }
+      // a deployment with a layer: its read-only views, mounted once for all its instances
+      const [imageDir, tools, systemDirs] = await Promise.all([
+        opts.paths.reachable(spec.imageDir),
+        toolchainMounts(spec.runtime, opts.paths),
+        spec.systemLayer ? opts.layers!.viewForInstances(spec.deploymentId, spec.systemLayer) : undefined,
+      ]);
       const lease = await opts.netns.acquire({ bandwidthMbit: bandwidthForMemory(spec.memoryMb) });
       const env = sandboxEnv(spec.runtime, tools.pathDirs, platformEnv(spec, spec.port, '/tmp', '/app'));
       const sandbox = buildSandboxCommand({
@@ -52,6 +65,7 @@ export function createSandboxLauncher(opts: SandboxLauncherOptions): Launcher {
         hostname: spec.service,
         argv: appArgv(spec),
         hardening: opts.hardening,
+        systemDirs,
       });
       let released = false;
       return {

@@ -2,6 +2,7 @@
 // host's packages, and a fingerprint of the host's packages to tell when a layer was built on an
 // older base (the host was upgraded since).
 import crypto from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 
 export const HOST_DPKG_STATUS = '/var/lib/dpkg/status';
@@ -66,6 +67,16 @@ export function describePackages(list: ReadonlyArray<{ name: string; version?: s
   return named.join(', ') + (list.length > max ? ` and ${list.length - max} more` : '');
 }
 
+/** "2 packages added (hello 2.10-3, figlet 2.2.5), 1 upgraded (libsm6 1.2.3 → 1.2.4)"; "no packages changed" */
+export function summarizeChanges(c: PackageChanges): string {
+  const parts: string[] = [];
+  const n = (k: number) => `${k} package${k === 1 ? '' : 's'}`;
+  if (c.added.length) parts.push(`${n(c.added.length)} added (${describePackages(c.added)})`);
+  if (c.upgraded.length) parts.push(`${n(c.upgraded.length)} upgraded (${describePackages(c.upgraded.map((u) => ({ name: u.name, version: `${u.from} → ${u.to}` })))})`);
+  if (c.removed.length) parts.push(`${n(c.removed.length)} removed (${describePackages(c.removed)})`);
+  return parts.length ? parts.join(', ') : 'no packages changed';
+}
+
 export interface HostPackageState {
   /** sha256 of the host's status file: changes with every package installed, upgraded or removed */
   hash: string;
@@ -83,4 +94,29 @@ export async function readHostPackageState(file = HOST_DPKG_STATUS): Promise<Hos
   const state = { hash: crypto.createHash('sha256').update(text).digest('hex'), text };
   cached = { key, state };
   return state;
+}
+
+let cachedHash: { key: string; hash: string } | null = null;
+
+/**
+ * The hash readHostPackageState gives, for pages and API answers: the file (the host's, not an
+ * untrusted one) is read again only when its inode, size or mtime changed since the last call.
+ */
+export function hostPackageHash(file = HOST_DPKG_STATUS): string {
+  let key = `${file}:missing`;
+  try {
+    const st = statSync(file);
+    key = `${file}:${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    // no dpkg on this host: the hash of nothing
+  }
+  if (cachedHash?.key === key) return cachedHash.hash;
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    // as above
+  }
+  cachedHash = { key, hash: crypto.createHash('sha256').update(text).digest('hex') };
+  return cachedHash.hash;
 }

@@ -2,6 +2,22 @@
 import type { RuntimeName } from '../core/names.ts';
 import type { Db } from './db.ts';
 
+/** what a build's system layer holds (the layer itself is beside the image: <image>.layer) */
+export interface SystemLayerRecord {
+  /** the first id of the service's block: the layer's files are owned by ids from it */
+  uidBase: number;
+  /** sha256 of the host's dpkg status when the layer was built: another hash now means an older base */
+  hostBase: string;
+  /** packages the layer installed, upgraded and removed relative to the host's */
+  packages: {
+    added: { name: string; version: string }[];
+    upgraded: { name: string; from: string; to: string }[];
+    removed: { name: string; version: string }[];
+  };
+  /** disk space the layer takes */
+  bytes: number;
+}
+
 export type DeploymentStatus = 'queued' | 'building' | 'ready' | 'live' | 'superseded' | 'failed' | 'interrupted';
 
 export interface Deployment {
@@ -18,6 +34,8 @@ export interface Deployment {
   runtime: RuntimeName | null;
   /** the runtime's default start command for this image, worked out once after its build */
   defaultStart: string | null;
+  /** its system layer, when its build installed system packages */
+  systemLayer: SystemLayerRecord | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -34,6 +52,7 @@ interface Row {
   image_dir: string | null;
   runtime: string | null;
   default_start: string | null;
+  system_layer: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -50,6 +69,7 @@ const fromRow = (r: Row): Deployment => ({
   imageDir: r.image_dir,
   runtime: r.runtime as RuntimeName | null,
   defaultStart: r.default_start,
+  systemLayer: r.system_layer ? (JSON.parse(r.system_layer) as SystemLayerRecord) : null,
   createdAt: r.created_at,
   startedAt: r.started_at,
   finishedAt: r.finished_at,
@@ -62,6 +82,7 @@ export interface DeploymentPatch {
   imageDir?: string | null;
   runtime?: RuntimeName | null;
   defaultStart?: string | null;
+  systemLayer?: SystemLayerRecord | null;
   startedAt?: string | null;
   finishedAt?: string | null;
 }
@@ -96,6 +117,7 @@ export function createDeploymentStore(db: Db): DeploymentStore {
     imageDir: 'image_dir',
     runtime: 'runtime',
     defaultStart: 'default_start',
+    systemLayer: 'system_layer',
     startedAt: 'started_at',
     finishedAt: 'finished_at',
   };
@@ -115,7 +137,9 @@ export function createDeploymentStore(db: Db): DeploymentStore {
     },
     update(id, patch) {
       const sets = Object.keys(patch).map((k) => `${columns[k as keyof DeploymentPatch]} = @${k}`);
-      if (sets.length) db.prepare(`UPDATE deployments SET ${sets.join(', ')} WHERE id = @id`).run({ ...patch, id });
+      const values: Record<string, unknown> = { ...patch, id };
+      if (patch.systemLayer !== undefined) values.systemLayer = patch.systemLayer === null ? null : JSON.stringify(patch.systemLayer);
+      if (sets.length) db.prepare(`UPDATE deployments SET ${sets.join(', ')} WHERE id = @id`).run(values);
       return get(id)!;
     },
   };
