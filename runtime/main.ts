@@ -1,4 +1,7 @@
 // The executable's entry: `cellhost VERB ...`.
+// First: it extends zod with .openapi(), which the API's routes call on schemas made elsewhere
+// (control/service-settings.ts); a schema made before the extension has no such method.
+import '@hono/zod-openapi';
 import { runCli } from './cli/index.ts';
 
 const io = {
