@@ -210,10 +210,17 @@ async function prepareCacheDir(dir: string, owner: number, serviceIds: readonly 
   await fs.chown(dir, owner, owner);
 }
 
-/** a dir of the build's cache, made by and for `owner` */
-async function cacheSubdir(dir: string, owner: number): Promise<string> {
-  await fs.mkdir(dir, { recursive: true, mode: 0o755 });
-  await fs.chown(dir, owner, owner);
+/** a dir of the build's cache (each level below `cacheDir` made for `owner`, whatever the umask) */
+async function cacheSubdir(cacheDir: string, rel: string, owner: number): Promise<string> {
+  let dir = cacheDir;
+  for (const part of rel.split('/')) {
+    dir = path.join(dir, part);
+    const st = await fs.lstat(dir).catch(() => null);
+    if (st && !st.isDirectory()) await fs.rm(dir, { force: true });
+    if (!st?.isDirectory()) await fs.mkdir(dir, { mode: 0o755 });
+    await fs.lchown(dir, owner, owner);
+    await fs.chmod(dir, 0o755);
+  }
   return dir;
 }
 
@@ -240,8 +247,8 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
         // apt's downloads and package lists stay in the service's cache, out of the layer: a
         // rebuild with the same apt lines takes its .debs from there
         rwBinds.push(
-          { src: await cacheSubdir(path.join(spec.cacheDir, 'apt', 'cache'), runAs), dest: '/var/cache/apt' },
-          { src: await cacheSubdir(path.join(spec.cacheDir, 'apt', 'lists'), runAs), dest: '/var/lib/apt/lists' },
+          { src: await cacheSubdir(spec.cacheDir, 'apt/cache', runAs), dest: '/var/cache/apt' },
+          { src: await cacheSubdir(spec.cacheDir, 'apt/lists', runAs), dest: '/var/lib/apt/lists' },
         );
         root = await opts.layers!.mountBuildRoot({ id: spec.deploymentId, layerDir: layer.dir, block: layer.block });
       }

@@ -357,6 +357,8 @@ export function createSystemLayers(opts: SystemLayersOptions): SystemLayers {
     // a leftover from an earlier attempt (or run) is cleared first
     await clear(root);
     await mkdir(root, { mode: 0o755 });
+    // explicit: the platform runs with umask 077, and the service's uid binds the views from here
+    await chmod(root, 0o755);
     try {
       const out: Record<string, string> = {};
       for (const v of INSTANCE_VIEWS) {

@@ -93,10 +93,13 @@ function ownersUnder(dir: string): Set<number> {
   return ids;
 }
 
+// as `cellhost serve` runs: nothing the sandbox uids must reach may depend on a loose umask
+const umask = process.umask(0o077);
 beforeAll(async () => {
   server = await startTestServer({ env: { CELLHOST_BUILD_TIMEOUT_S: String(BUILD_TIMEOUT_MS / 1000) } });
 });
 afterAll(async () => {
+  process.umask(umask);
   const runDir = server?.isolation.CELLHOST_HOST_RUN_DIR;
   await server?.close();
   // nothing of the layers stays mounted once the platform has stopped
