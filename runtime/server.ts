@@ -134,6 +134,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     stopGraceMs: config.shutdownGraceMs,
     stopBuilds: (name) => deployments.stopBuilds(name),
     forgetSystemLayer: (id) => isolated.forgetSystemLayer(id),
+    removeKeptSource: (id) => deployments.removeKeptSource(id),
     removeBuildLog: (id) => logs.remove(id),
     flushLogs: () => sink.flush(),
     envFor: (name) => envControl!.forService(name),

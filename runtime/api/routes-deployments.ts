@@ -137,6 +137,19 @@ const promote = defineRoute({
   responses: { 200: jsonContent(deploymentSchema, 'the deployment, now live') },
 });
 
+const rebuild = defineRoute({
+  method: 'post',
+  path: '/{id}/rebuild',
+  summary: 'Build the same source again as a new deployment (a system layer on the host’s current packages)',
+  description:
+    'A git source is fetched again (its ref as it is now); an uploaded archive is the one a deployment with a system layer keeps while its image is kept. ' +
+    'Offered when a layer was built on an older base: the host was upgraded since.',
+  access: 'write',
+  request: { params: idParams },
+  errors: ['ERR_DEPLOYMENT_NOT_FOUND', 'ERR_DEPLOYMENT_NO_SOURCE', 'ERR_SERVICE_NOT_FOUND', 'ERR_RUNTIME_MISSING'],
+  responses: { 202: jsonContent(deploymentSchema, 'the new, queued deployment') },
+});
+
 const buildLog = defineRoute({
   method: 'get',
   path: '/{id}/logs',
@@ -165,6 +178,7 @@ export function deploymentRoutes(deps: DeploymentRouteDeps) {
   };
   mount(app, show, (c) => c.json(deploymentView(mustGet(c.req.valid('param').id), deps.deployments.hostBase()), 200));
   mount(app, promote, (c) => c.json(deploymentView(deps.deployments.promote(c.req.valid('param').id), deps.deployments.hostBase()), 200));
+  mount(app, rebuild, async (c) => c.json(deploymentView(await deps.deployments.rebuild(c.req.valid('param').id), deps.deployments.hostBase()), 202));
   mount(app, buildLog, (c) => {
     const { id } = c.req.valid('param');
     mustGet(id);

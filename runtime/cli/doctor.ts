@@ -6,12 +6,16 @@ import { silentLogger } from '../core/log.ts';
 import { RUNTIMES } from '../core/names.ts';
 import { EXPORT_TOOLS, findMissingExportTools } from '../export/tools.ts';
 import { setUpIsolation } from '../isolation.ts';
+import { hostPackageHash, summarizeChanges } from '../sandbox/dpkg-status.ts';
+import { openDatabaseReadOnly } from '../store/db.ts';
+import { createDeploymentStore } from '../store/deployments.ts';
 import type { CliIo } from './io.ts';
 
 export const DOCTOR_HELP = `cellhost doctor [serve flags]
-  Checks what this host can enforce (cgroups, sandbox, network namespaces), which runtimes
-  have their toolchain and which tools "cellhost export" needs, and says why anything is missing.
-  Exit code 1 when limits are not enforced.`;
+  Checks what this host can enforce (cgroups, sandbox, network namespaces, system layers), which
+  runtimes have their toolchain and which tools "cellhost export" needs, and says why anything is
+  missing. Lists the live deployments' system layers (the packages each added) and those built on
+  an older base than the host's packages now. Exit code 1 when limits are not enforced.`;
 
 export async function doctorCommand(args: string[], io: CliIo): Promise<number> {
   const options = Object.fromEntries(CONFIG_FLAGS.map((f) => [f, { type: 'string' as const }]));
@@ -40,5 +44,37 @@ export async function doctorCommand(args: string[], io: CliIo): Promise<number> 
     const missing = missingExport.includes(t);
     io.out(`  ${mark(!missing)} ${t.bin}: ${t.does}${missing ? ` (install: apt-get install ${t.pkg})` : ''}\n`);
   }
+  reportSystemLayers(config.paths.db, io);
   return isolation.report.features.cgroups ? 0 : 1;
+}
+
+/** live layers, what each added, and which were built before the host's packages last changed */
+function reportSystemLayers(dbFile: string, io: CliIo): void {
+  io.out('System layers of live deployments\n');
+  let db: ReturnType<typeof openDatabaseReadOnly>;
+  try {
+    db = openDatabaseReadOnly(dbFile);
+  } catch (err) {
+    io.out(`  (the database could not be read: ${(err as Error).message})\n`);
+    return;
+  }
+  if (!db) {
+    io.out('  (no database of this version in the data dir yet)\n');
+    return;
+  }
+  try {
+    const live = createDeploymentStore(db).listLiveWithLayer();
+    if (!live.length) io.out('  none\n');
+    const base = hostPackageHash();
+    for (const d of live) {
+      const layer = d.systemLayer!;
+      const current = layer.hostBase === base;
+      io.out(`  ${current ? 'ok  ' : 'OLD '} ${d.service} (${d.id}): ${summarizeChanges(layer.packages)}\n`);
+      if (!current) {
+        io.out(`       - built on an older base: the host's packages changed since. Rebuild it: the Rebuild button on its deployment page, or POST /api/v1/deployments/${d.id}/rebuild\n`);
+      }
+    }
+  } finally {
+    db.close();
+  }
 }

@@ -57,6 +57,11 @@ export interface Deployments {
   /** records a queued deployment and starts its build in the background */
   create(service: string, source: SourceInput, sourceLabel: string): Deployment;
   promote(id: string): Deployment;
+  /**
+   * a new deployment of the same service from the same source: the git URL and ref again, or the
+   * uploaded archive a deployment with a system layer keeps (to rebuild its layer on a newer base)
+   */
+  rebuild(id: string): Promise<Deployment>;
   /** at start: builds that were running when the platform stopped are interrupted */
   recover(): Promise<number>;
   /** resolves when every queued and running build has finished */
@@ -67,6 +72,8 @@ export interface Deployments {
   stopBuilds(service: string): Promise<void>;
   /** the host's package state now: a layer recorded with another was built on an older base */
   hostBase(): string;
+  /** drops the upload a deployment kept for rebuilds (its service is being deleted) */
+  removeKeptSource(id: string): Promise<void>;
 }
 
 export function createDeployments(deps: DeploymentsDeps): Deployments {
@@ -76,6 +83,10 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
   const cancelled = new Map<string, (why?: string) => void>();
   /** each build's run, to wait for when its service is deleted */
   const runs = new Map<string, Promise<void>>();
+  /** uploads kept for rebuilds (deployments with a system layer), removed with their image */
+  const sourcesDir = path.join(deps.paths.builds, 'sources');
+  const keptSourcePath = (id: string, kind: 'tar.gz' | 'zip') => path.join(sourcesDir, `${id}.${kind}`);
+  const removeKeptSource = (id: string) => Promise.all((['tar.gz', 'zip'] as const).map((k) => fs.rm(keptSourcePath(id, k), { force: true })));
 
   function outputLimits(plan: Plan) {
     const p = PLAN_LIMITS[plan];
@@ -113,6 +124,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     // what the build printed last, for the reason of a failure
     const tail = createTail();
     let layerBlock: IdBlock | null = null;
+    let keepSource = false;
     try {
       const service = store.services.get(dep.service);
       if (!service) throw new CellhostError('ERR_SERVICE_NOT_FOUND', `service "${dep.service}" was deleted`);
@@ -214,6 +226,13 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       const start = await runtime.defaultStart(imageDir);
       for (const note of start.notes) say(`\x1b[33m${note}\x1b[0m`);
       if (!service.startCommand) say(`Start command (the ${service.runtime} default for this image): ${start.command}`);
+      // a layer is built against the host's packages of the day: its upload is kept, so it can be
+      // rebuilt on a newer base (the image alone cannot: it is the build's output)
+      if (systemLayer && source.kind !== 'git') {
+        await fs.mkdir(sourcesDir, { recursive: true, mode: 0o700 });
+        await fs.rename(source.file, keptSourcePath(dep.id, source.kind));
+        keepSource = true;
+      }
       store.deployments.update(dep.id, { status: 'ready', imageDir, runtime: service.runtime, defaultStart: start.command, systemLayer, finishedAt: iso() });
       say(`Build finished in ${((deps.clock.now() - started) / 1000).toFixed(1)} s`);
       promote(dep.id);
@@ -255,7 +274,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     } finally {
       running.delete(dep.id);
       out.end();
-      if (source.kind !== 'git') await fs.rm(source.file, { force: true });
+      if (source.kind !== 'git' && !keepSource) await fs.rm(source.file, { force: true });
     }
   }
 
@@ -316,6 +335,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       // a failure is logged and the image kept on record: the next build tries again
       if (!(await removeLayer(d))) continue;
       if (!(await removeTree(d.imageDir!, 'old image', d.id))) continue;
+      await removeKeptSource(d.id).catch((err) => log.warn('deploy.cleanup_failed', { deployment: d.id, what: 'kept source', error: describeError(err) }));
       bytes += size + (d.systemLayer?.bytes ?? 0);
       removed.push(d.id);
       store.deployments.update(d.id, { imageDir: null });
@@ -344,7 +364,35 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     return store.deployments.get(id)!;
   }
 
-  return {
+  async function rebuild(id: string): Promise<Deployment> {
+    const d = store.deployments.get(id);
+    if (!d) throw new CellhostError('ERR_DEPLOYMENT_NOT_FOUND', `no deployment "${id}"`);
+    if (d.source.startsWith('git:')) {
+      const spec = d.source.slice('git:'.length);
+      const hash = spec.lastIndexOf('#');
+      const [url, ref] = hash > 0 ? [spec.slice(0, hash), spec.slice(hash + 1)] : [spec, undefined];
+      return api.create(d.service, { kind: 'git', url, ...(ref ? { ref } : {}) }, d.source);
+    }
+    for (const kind of ['tar.gz', 'zip'] as const) {
+      const kept = keptSourcePath(id, kind);
+      if (!(await fs.stat(kept).catch(() => null))) continue;
+      // the build consumes its upload: it gets a copy
+      const uploads = path.join(deps.paths.builds, 'uploads');
+      await fs.mkdir(uploads, { recursive: true, mode: 0o700 });
+      const copy = path.join(uploads, `rebuild-${crypto.randomBytes(6).toString('hex')}.${kind}`);
+      await fs.copyFile(kept, copy);
+      try {
+        return api.create(d.service, { kind, file: copy }, d.source);
+      } catch (err) {
+        await fs.rm(copy, { force: true });
+        throw err;
+      }
+    }
+    throw new CellhostError('ERR_DEPLOYMENT_NO_SOURCE', `the source of deployment "${id}" was not kept (uploads are kept only by deployments with a system layer, while their image is): deploy the source again`);
+  }
+
+  const api: Deployments = {
+    rebuild,
     create(serviceName, source, sourceLabel) {
       const service = store.services.get(serviceName);
       if (!service) throw new CellhostError('ERR_SERVICE_NOT_FOUND', `no service named "${serviceName}"`);
@@ -411,6 +459,9 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     },
     idle: () => deps.queue.idle(),
     hostBase: () => hostPackageHash(),
+    removeKeptSource: async (id) => {
+      await removeKeptSource(id);
+    },
     abortAll() {
       for (const r of running.values()) r.abort.abort();
     },
@@ -426,6 +477,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       await Promise.all(mine.map(([id]) => runs.get(id)));
     },
   };
+  return api;
 }
 
 /** images kept for rollback per plan (DESIGN §5) */

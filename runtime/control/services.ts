@@ -42,6 +42,8 @@ export interface ServicesDeps {
   stopBuilds(service: string): Promise<void>;
   /** unmounts a deployment's system-layer views before its layer is removed */
   forgetSystemLayer?(deploymentId: string): Promise<void>;
+  /** drops the upload a deployment kept for rebuilds */
+  removeKeptSource?(deploymentId: string): Promise<void>;
   removeBuildLog(deploymentId: string): Promise<void>;
   /** writes buffered runtime log entries now */
   flushLogs(): void;
@@ -171,6 +173,7 @@ export function createServices(deps: ServicesDeps): Services {
           await attempt(`image ${d.id}`, fs.rm(path.join(deps.imagesDir, d.id), { recursive: true, force: true }));
           const layer = layerDirOf(path.join(deps.imagesDir, d.id));
           await attempt(`system layer ${d.id}`, (deps.forgetSystemLayer?.(d.id) ?? Promise.resolve()).then(() => fs.rm(layer, { recursive: true, force: true })));
+          if (deps.removeKeptSource) await attempt(`kept source ${d.id}`, deps.removeKeptSource(d.id));
           await attempt(`build log ${d.id}`, deps.removeBuildLog(d.id));
         }
         await attempt('dependency cache', fs.rm(path.join(deps.cacheDir, name), { recursive: true, force: true }));

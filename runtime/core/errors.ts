@@ -18,6 +18,7 @@ export const ERROR_STATUS = {
   ERR_SERVICE_EXISTS: 409, // a service by that name exists already
   ERR_DEPLOYMENT_NOT_FOUND: 404, // no deployment by that id
   ERR_DEPLOYMENT_NOT_READY: 409, // promote of a deployment that has no ready image
+  ERR_DEPLOYMENT_NO_SOURCE: 409, // rebuild of a deployment whose uploaded source was not kept
   ERR_TOKEN_NOT_FOUND: 404, // no token by that id
   ERR_ENV_NOT_FOUND: 404, // the service has no variable by that name
   ERR_SOURCE_INVALID: 400, // archive corrupt, escaping entries, links out, devices

@@ -22,6 +22,21 @@ export function openDatabase(file: string): Db {
   return db;
 }
 
+/**
+ * The database as it is, for looking only (`cellhost doctor` beside a running platform): no
+ * migration, no write. Null when there is none yet, or when it is older than this version.
+ */
+export function openDatabaseReadOnly(file: string): Db | null {
+  if (!fs.existsSync(file)) return null;
+  const db = new Database(file, { readonly: true, fileMustExist: true, nativeBinding: sqliteNativeBinding() as unknown as string | undefined });
+  db.pragma('busy_timeout = 5000');
+  if ((db.pragma('user_version', { simple: true }) as number) < MIGRATIONS.length) {
+    db.close();
+    return null;
+  }
+  return db;
+}
+
 function migrate(db: Db): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   for (let i = current; i < MIGRATIONS.length; i++) {

@@ -93,6 +93,8 @@ export interface DeploymentStore {
   listForService(service: string, opts?: { limit?: number; beforeSeq?: number }): Deployment[];
   listByStatus(statuses: DeploymentStatus[]): Deployment[];
   update(id: string, patch: DeploymentPatch): Deployment;
+  /** every service's live deployment that has a system layer */
+  listLiveWithLayer(): Deployment[];
 }
 
 export function createDeploymentStore(db: Db): DeploymentStore {
@@ -130,6 +132,12 @@ export function createDeploymentStore(db: Db): DeploymentStore {
     get,
     listForService(service, opts = {}) {
       return q.list.all(service, opts.beforeSeq ?? Number.MAX_SAFE_INTEGER, opts.limit ?? 1000).map(fromRow);
+    },
+    listLiveWithLayer() {
+      return db
+        .prepare<[], Row>('SELECT d.* FROM deployments d JOIN services s ON s.live_deployment_id = d.id WHERE d.system_layer IS NOT NULL ORDER BY d.service')
+        .all()
+        .map(fromRow);
     },
     listByStatus(statuses) {
       const marks = statuses.map(() => '?').join(', ');

@@ -2,16 +2,18 @@
 // makes a layer of the deployment's own (the host's system untouched), its instances see it
 // read-only as the service's uid, and it is part of the image (rollback, limits, the cache).
 // Real apt-get against the Debian mirror the host's sources name: needs root and the network.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { packDirectory } from '../../builder/sources/index.ts';
+import { doctorCommand } from '../../runtime/cli/doctor.ts';
 import { loadConfig, SUBUID_BLOCK } from '../../runtime/core/config.ts';
 import { probeSandbox } from '../../runtime/sandbox/bwrap.ts';
 import { parseMountsUnder, probeSystemLayers } from '../../runtime/sandbox/system-layer.ts';
-import { FIXTURES, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
+import { FIXTURES, startTestServer, tempDir, TOKEN, waitFor, type TestServer } from '../helpers/server.ts';
 
 const APP = path.join(FIXTURES, 'python-layer');
 const SEED = 'apt-get update && apt-get install -y libsm6 libxext6 libxrender-dev';
@@ -24,17 +26,24 @@ const BUILD_TIMEOUT_MS = 240_000;
  * The host's system as a hash: every path under /usr and /etc with its size, mode, owner, mtime
  * and ctime (any write, chmod or chown changes one), and the content of /etc and dpkg's database.
  */
-function hostFingerprint(): Record<string, string> {
-  const sh = (script: string) => {
-    const r = spawnSync('sh', ['-c', script], { maxBuffer: 1 << 30 });
-    if (r.status !== 0) throw new Error(`${script}: ${r.stderr}`);
-    return crypto.createHash('sha256').update(r.stdout).digest('hex');
-  };
-  return {
-    usr: sh("find /usr -xdev -printf '%p %s %m %U:%G %T@ %C@\\n' | sort"),
-    etc: sh("find /etc -xdev -printf '%p %s %m %U:%G %T@ %C@\\n' | sort && find /etc -xdev -type f -print0 | sort -z | xargs -0 sha256sum"),
-    dpkg: sh("find /var/lib/dpkg -xdev -type f -print0 | sort -z | xargs -0 sha256sum"),
-  };
+async function hostFingerprint(): Promise<Record<string, string>> {
+  // in a child, never spawnSync: the platform under test shares this process's event loop
+  const sh = (script: string) =>
+    new Promise<string>((resolve, reject) => {
+      const child = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const hash = crypto.createHash('sha256');
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => hash.update(c));
+      child.stderr.on('data', (c: Buffer) => (stderr += c));
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve(hash.digest('hex')) : reject(new Error(`${script}: ${stderr}`))));
+    });
+  const [usr, etc, dpkg] = await Promise.all([
+    sh("find /usr -xdev -printf '%p %s %m %U:%G %T@ %C@\\n' | sort"),
+    sh("find /etc -xdev -printf '%p %s %m %U:%G %T@ %C@\\n' | sort && find /etc -xdev -type f -print0 | sort -z | xargs -0 sha256sum"),
+    sh('find /var/lib/dpkg -xdev -type f -print0 | sort -z | xargs -0 sha256sum'),
+  ]);
+  return { usr, etc, dpkg };
 }
 
 function hostHas(pkg: string): boolean {
@@ -115,11 +124,11 @@ describe('system packages in builds', () => {
   it.runIf(layersAvailable)(
     "the seed's command: a layer of the deployment's own, the app loads libSM.so.6, the host's /usr and dpkg database unchanged",
     async () => {
-      const before = hostFingerprint();
+      const before = await hostFingerprint();
       const dep = await deploy('seed', { buildCommand: `${SEED}\n${SEED_PIP}` });
       expect(dep.error).toBeUndefined();
       expect(dep.status).toBe('live');
-      expect(hostFingerprint()).toEqual(before);
+      expect(await hostFingerprint()).toEqual(before);
       const log = await logOf(dep.id);
       expect(log).toContain('System layer: the build runs as root');
       expect(log).toMatch(/libsm6 is already the newest version|Setting up libsm6/);
@@ -143,7 +152,7 @@ describe('system packages in builds', () => {
       expect(plain.status).toBe('live');
       expect(plain.systemLayer).toBeUndefined();
       expect((await server.app('greeter')).json.helloBinary).toBe(false);
-      const before = hostFingerprint();
+      const before = await hostFingerprint();
       const build = [
         'apt-get update && apt-get install -y hello',
         // root of its namespace, but a host id outside its block cannot be given
@@ -155,7 +164,7 @@ describe('system packages in builds', () => {
       expect(dep.status).toBe('live');
       expect(dep.systemLayer.packages.added).toEqual([expect.objectContaining({ name: 'hello' })]);
       expect(dep.systemLayer.builtOnCurrentBase).toBe(true);
-      expect(hostFingerprint()).toEqual(before);
+      expect(await hostFingerprint()).toEqual(before);
       expect(hostHas('hello')).toBe(false);
       const log = await logOf(dep.id);
       expect(log).toContain('chown-outside-refused');
@@ -197,6 +206,70 @@ describe('system packages in builds', () => {
   );
 
   it.runIf(layersAvailable)(
+    'after a host upgrade: the API, the console and doctor name the live layer built on an older base, and Rebuild builds it on the current one',
+    async () => {
+      const live = (await server.api('GET', '/api/v1/services/greeter')).body.liveDeploymentId as string;
+      expect((await server.api('GET', `/api/v1/deployments/${live}`)).body.systemLayer.builtOnCurrentBase).toBe(true);
+      // as if the host's packages had changed since the build: its recorded base is another one
+      const db = new Database(path.join(server.dataDir, 'cellhost.db'));
+      db.prepare("UPDATE deployments SET system_layer = json_set(system_layer, '$.hostBase', 'an-older-base') WHERE id = ?").run(live);
+      db.close();
+      expect((await server.api('GET', `/api/v1/deployments/${live}`)).body.systemLayer.builtOnCurrentBase).toBe(false);
+
+      let doctorOut = '';
+      await doctorCommand(['--data', server.dataDir], { env: { ...server.isolation }, cwd: '/tmp', out: (t) => void (doctorOut += t), err: () => {}, isTTY: false });
+      expect(doctorOut).toContain(`OLD  greeter (${live}): 1 package added (hello `);
+      expect(doctorOut).toContain(`POST /api/v1/deployments/${live}/rebuild`);
+      expect(doctorOut).toMatch(/ok {3}sandbox/);
+
+      const page = await fetch(`${server.adminUrl}/login`);
+      const csrf0 = /name="_csrf" value="([^"]*)"/.exec(await page.text())![1]!;
+      const pre = page.headers.getSetCookie()[0]!.split(';')[0]!;
+      const login = await fetch(`${server.adminUrl}/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie: pre, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ _csrf: csrf0, token: TOKEN, next: '/services' }),
+      });
+      const cookie = login.headers.getSetCookie().find((c) => c.startsWith('cellhost_session='))!.split(';')[0]!;
+      const servicePage = await (await fetch(`${server.adminUrl}/services/greeter`, { headers: { cookie } })).text();
+      expect(servicePage).toContain('was built on an older base');
+      expect(servicePage).toContain(`action="/deployments/${live}/rebuild"`);
+      const depPage = await (await fetch(`${server.adminUrl}/deployments/${live}`, { headers: { cookie } })).text();
+      expect(depPage).toContain('id="system-layer"');
+      expect(depPage).toMatch(/hello 2\.10/);
+      const csrf = /name="_csrf" value="([^"]*)"/.exec(servicePage)![1]!;
+      const rebuilt = await fetch(`${server.adminUrl}/deployments/${live}/rebuild`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ _csrf: csrf }),
+      });
+      expect(rebuilt.status).toBe(303);
+      const next = /\/deployments\/(d-[0-9a-f]+)/.exec(rebuilt.headers.get('location') ?? '')![1]!;
+      expect(next).not.toBe(live);
+      const dep = await waitFor(
+        async () => {
+          const { body } = await server.api('GET', `/api/v1/deployments/${next}`);
+          return !['queued', 'building'].includes(body.status) && body;
+        },
+        { timeoutMs: BUILD_TIMEOUT_MS, intervalMs: 200, what: 'the rebuild' },
+      );
+      expect(dep.status).toBe('live');
+      expect(dep.source).toBe('upload:tar.gz');
+      expect(dep.systemLayer.builtOnCurrentBase).toBe(true);
+      expect(dep.systemLayer.packages.added.map((p: any) => p.name)).toEqual(['hello']);
+      expect((await server.app('greeter')).json.helloBinary).toBe(true);
+      // a deployment without a layer keeps no upload to rebuild from
+      const other = (await server.api('GET', '/api/v1/services/other')).body.liveDeploymentId;
+      const refused = await server.api('POST', `/api/v1/deployments/${other}/rebuild`);
+      expect(refused.status).toBe(409);
+      expect(refused.body.error.code).toBe('ERR_DEPLOYMENT_NO_SOURCE');
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  it.runIf(layersAvailable)(
     'two builds of different services at once keep their layers apart',
     async () => {
       expect(hostHas('figlet')).toBe(false);
@@ -231,7 +304,7 @@ describe('system packages in builds', () => {
   it.runIf(layersAvailable)(
     'bad input: apt with no network to the mirror says so',
     async () => {
-      const before = hostFingerprint();
+      const before = await hostFingerprint();
       // the build's own copy of the sources (in its layer) names a mirror on a private address,
       // which the build's network drops
       const build = [
@@ -242,7 +315,7 @@ describe('system packages in builds', () => {
       expect(dep.status).toBe('failed');
       expect(dep.error.code).toBe('ERR_BUILD_FAILED');
       expect(dep.error.message).toMatch(/apt could not reach the package mirror from the build's network \((Could not connect to 10\.255\.0\.1|Connection timed out)/);
-      expect(hostFingerprint()).toEqual(before);
+      expect(await hostFingerprint()).toEqual(before);
     },
     BUILD_TIMEOUT_MS,
   );
@@ -250,7 +323,7 @@ describe('system packages in builds', () => {
   it.runIf(layersAvailable)(
     'a maintainer script that needs what a container root cannot do fails with its message, nothing of the host touched',
     async () => {
-      const before = hostFingerprint();
+      const before = await hostFingerprint();
       const build = [
         'mkdir -p /tmp/pkg/DEBIAN',
         "printf 'Package: cellhost-probe\\nVersion: 1.0\\nArchitecture: all\\nMaintainer: test <test@example.org>\\nDescription: probe\\n' > /tmp/pkg/DEBIAN/control",
@@ -266,7 +339,7 @@ describe('system packages in builds', () => {
       expect(log).toContain('probe-postinst-running');
       expect(log).toMatch(/mount: \/tmp: (permission denied|must be superuser)/);
       expect(hostHas('cellhost-probe')).toBe(false);
-      expect(hostFingerprint()).toEqual(before);
+      expect(await hostFingerprint()).toEqual(before);
     },
     BUILD_TIMEOUT_MS,
   );
