@@ -186,7 +186,9 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
           // without the sandbox (whose bwrap starts its own session), the build is the pty's
           // session: ~1 in 4 builds that exit within a few ms were killed by a SIGHUP from the
           // pty's hangup, reported as "signal 1". Nothing in a build needs SIGHUP.
-          script: ["trap '' HUP", ...steps].join('\n'),
+          // a layer keeps the modes the build gave its files, and the app reads them as "others":
+          // the build gets a system's usual umask, not the platform's 077
+          script: ["trap '' HUP", ...(layerBlock ? ['umask 022'] : []), ...steps].join('\n'),
           env: deps.envFor(service.name),
           cacheDir,
           ...(layerBlock ? { systemLayer: { dir: layerDir, block: layerBlock } } : {}),

@@ -157,6 +157,8 @@ describe('system packages in builds', () => {
         'apt-get update && apt-get install -y hello',
         // root of its namespace, but a host id outside its block cannot be given
         'touch /tmp/probe && (chown 70000 /tmp/probe 2>&1 || echo chown-outside-refused)',
+        // made by a maintainer script's way (mkdir, a redirect): readable by the app whatever the platform's umask
+        'mkdir -p /usr/share/cellhost-probe && echo x > /usr/share/cellhost-probe/f',
       ].join('\n');
       // the start command is the service's, so it must also start the deployment without the layer
       const dep = await deploy('greeter', { buildCommand: build, startCommand: 'if command -v hello >/dev/null; then hello -g "hello from the layer" > /tmp/hello.txt; fi; exec python app.py' });
@@ -182,6 +184,8 @@ describe('system packages in builds', () => {
       expect(owners.every((id) => id >= svc.subuidBase && id < svc.subuidBase + 65536)).toBe(true);
       expect(owners).not.toContain(0);
       expect(fs.statSync(layerDir).mode & 0o777).toBe(0o700);
+      expect(fs.statSync(path.join(layerDir, 'usr/share/cellhost-probe')).mode & 0o777).toBe(0o755);
+      expect(fs.statSync(path.join(layerDir, 'usr/share/cellhost-probe/f')).mode & 0o777).toBe(0o644);
       // the download stays in the service's cache, out of the layer
       const archives = path.join(server.dataDir, 'cache', 'greeter', 'apt', 'cache', 'archives');
       expect(fs.readdirSync(archives).some((f) => /^hello_.*\.deb$/.test(f))).toBe(true);
