@@ -264,6 +264,28 @@ describe('system packages in builds', () => {
       expect(dep.systemLayer.builtOnCurrentBase).toBe(true);
       expect(dep.systemLayer.packages.added.map((p: any) => p.name)).toEqual(['hello']);
       expect((await server.app('greeter')).json.helloBinary).toBe(true);
+      // once more through the API: images past the 3 kept for rollback go with their layers, their
+      // views and their kept uploads (the first layered one of this service among them)
+      const layered = (await server.api('GET', '/api/v1/services/greeter/deployments')).body.deployments.filter((d: any) => d.systemLayer).map((d: any) => d.id) as string[];
+      const once = await server.api('POST', `/api/v1/deployments/${next}/rebuild`);
+      expect(once.status).toBe(202);
+      expect(
+        (await waitFor(async () => {
+          const { body } = await server.api('GET', `/api/v1/deployments/${once.body.id}`);
+          return !['queued', 'building'].includes(body.status) && body;
+        }, { timeoutMs: BUILD_TIMEOUT_MS, intervalMs: 200 })).status,
+      ).toBe('live');
+      // pruning follows the promotion
+      const oldestLayered = layered[layered.length - 1]!;
+      await waitFor(() => !fs.existsSync(path.join(server.dataDir, 'images', oldestLayered)), { timeoutMs: 15_000, what: 'the oldest image to be pruned' });
+      const history = (await server.api('GET', '/api/v1/services/greeter/deployments')).body.deployments as { id: string }[];
+      const pruned = history.filter((d) => !fs.existsSync(path.join(server.dataDir, 'images', d.id)));
+      expect(pruned.map((d) => d.id)).toEqual(expect.arrayContaining([oldestLayered]));
+      expect(parseMountsUnder(fs.readFileSync('/proc/self/mountinfo', 'utf8'), server.isolation.CELLHOST_HOST_RUN_DIR!).filter((m) => pruned.some((d) => m.mountPoint.includes(`/layers/d-${d.id}/`)))).toEqual([]);
+      for (const d of pruned) {
+        expect(fs.existsSync(path.join(server.dataDir, 'images', `${d.id}.layer`))).toBe(false);
+        expect(fs.existsSync(path.join(server.dataDir, 'builds', 'sources', `${d.id}.tar.gz`))).toBe(false);
+      }
       // a deployment without a layer keeps no upload to rebuild from
       const other = (await server.api('GET', '/api/v1/services/other')).body.liveDeploymentId;
       const refused = await server.api('POST', `/api/v1/deployments/${other}/rebuild`);
@@ -287,6 +309,13 @@ describe('system packages in builds', () => {
       expect(both[0].systemLayer.packages.added.map((p: any) => p.name)).toEqual(['hello']);
       expect(both[1].systemLayer.packages.added.map((p: any) => p.name)).toEqual(['figlet']);
       expect(both[0].systemLayer.uidBase).not.toBe(both[1].systemLayer.uidBase);
+      // deleting a service takes its layer and the views of it along
+      expect((await server.app('apart-a')).status).toBe(200);
+      const viewsOf = (id: string) => parseMountsUnder(fs.readFileSync('/proc/self/mountinfo', 'utf8'), server.isolation.CELLHOST_HOST_RUN_DIR!).filter((m) => m.mountPoint.includes(`/layers/d-${id}/`));
+      expect(viewsOf(both[0].id).length).toBeGreaterThan(0);
+      expect((await server.api('DELETE', '/api/v1/services/apart-a')).status).toBe(204);
+      expect(fs.existsSync(path.join(server.dataDir, 'images', `${both[0].id}.layer`))).toBe(false);
+      expect(viewsOf(both[0].id)).toEqual([]);
     },
     BUILD_TIMEOUT_MS,
   );
