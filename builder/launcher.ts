@@ -266,9 +266,11 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
           tmpSizeBytes: plan.memoryMb * 1024 * 1024,
           roBinds: tools.binds,
           rwBinds,
-          env: layer ? { ...env, DEBIAN_FRONTEND: 'noninteractive' } : env,
+          env: layer ? { DEBIAN_FRONTEND: 'noninteractive', ...env } : env,
           hostname: spec.service,
-          argv: ['bash', '-e', '-o', 'pipefail', '-c', spec.script],
+          // a layer keeps the modes the build gives its files, and apps read them as "others": the
+          // build gets a system's usual umask, not the platform's 077
+          argv: ['bash', '-e', '-o', 'pipefail', '-c', layer ? `umask 022\n${spec.script}` : spec.script],
           hardening: opts.hardening,
           ...(root && layer ? { rangeRoot: layer.block, systemDirs: { usr: root.usr, etc: root.etc, var: root.var, writable: true } } : {}),
         });

@@ -186,9 +186,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
           // without the sandbox (whose bwrap starts its own session), the build is the pty's
           // session: ~1 in 4 builds that exit within a few ms were killed by a SIGHUP from the
           // pty's hangup, reported as "signal 1". Nothing in a build needs SIGHUP.
-          // a layer keeps the modes the build gave its files, and the app reads them as "others":
-          // the build gets a system's usual umask, not the platform's 077
-          script: ["trap '' HUP", ...(layerBlock ? ['umask 022'] : []), ...steps].join('\n'),
+          script: ["trap '' HUP", ...steps].join('\n'),
           env: deps.envFor(service.name),
           cacheDir,
           ...(layerBlock ? { systemLayer: { dir: layerDir, block: layerBlock } } : {}),
@@ -245,6 +243,10 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       // free the space first: a full disk is a common reason to be here, and every write below needs room
       await removeTree(imageDir, 'image', dep.id);
       if (layerBlock) await removeTree(layerDir, 'system layer', dep.id);
+      if (keepSource) {
+        await removeKeptSource(dep.id).catch((e) => log.warn('deploy.cleanup_failed', { deployment: dep.id, what: 'kept source', error: describeError(e) }));
+        keepSource = false;
+      }
       let coded =
         err instanceof CellhostError ? err : (diskFullError(err) ?? new CellhostError('ERR_INTERNAL', 'the build failed unexpectedly', { cause: err }));
       if (coded.code === 'ERR_BUILD_FAILED' && coded.message.startsWith('the build command failed (')) {

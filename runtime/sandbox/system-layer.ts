@@ -34,6 +34,7 @@ import { chmod, chown, lchown, lstat, mkdir, open, readdir, readFile, rm, unlink
 import path from 'node:path';
 import { CellhostError, describeError } from '../core/errors.ts';
 import { silentLogger, type Logger } from '../core/log.ts';
+import { isReachableByOthers } from './bind-stage.ts';
 import { enterMappedArgv, idMappingSupported, mountIdmapped, type IdBlock } from './id-mapping.ts';
 import { runChecked, runCommand } from './run-command.ts';
 import { entryKind, walkInside, type RemovedEntry } from './untrusted-files.ts';
@@ -274,6 +275,9 @@ export function createSystemLayers(opts: SystemLayersOptions): SystemLayers {
     await mkdir(dir, { recursive: true, mode: 0o755 });
     // explicit: the platform runs with umask 077, and the sandbox uids must walk to the views
     await chmod(dir, 0o755);
+    if (!(await isReachableByOthers(path.join(dir, 'x')))) {
+      throw new CellhostError('ERR_SANDBOX_SETUP', `${dir} is not searchable by others: sandboxes could not bind the layers in it`);
+    }
   };
 
   async function mountBuildRoot(req: { id: string; layerDir: string; block: IdBlock }): Promise<BuildRoot> {

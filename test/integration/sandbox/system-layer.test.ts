@@ -23,14 +23,20 @@ const SERVICE_UID = 2_000_065_011;
 const RUN_DIR = `/run/cellhost-test-layer-${process.pid}`;
 const SPAWN_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
 
+// as `cellhost serve` runs: nothing the sandbox uids must reach may depend on a loose umask
+const umask = process.umask(0o077);
 let dataDir: string;
 let probe: Awaited<ReturnType<typeof probeSystemLayers>> = { available: false, reason: 'not probed' };
 beforeAll(async () => {
   dataDir = await mkdtemp('/tmp/cellhost-layer-');
   await chmod(dataDir, 0o711);
+  // as the platform makes its host run dir: others may walk through it
+  await mkdir(RUN_DIR, { recursive: true });
+  await chmod(RUN_DIR, 0o755);
   if (sandbox.available) probe = await probeSystemLayers({ dir: path.join(RUN_DIR, 'layers'), upperRoot: dataDir, block: BLOCK, seccomp: !!sandbox.hardening.seccomp });
 });
 afterAll(async () => {
+  process.umask(umask);
   const left = parseMountsUnder(await readFile('/proc/self/mountinfo', 'utf8'), RUN_DIR);
   for (const m of left) spawn('umount', ['-l', m.mountPoint]);
   await rm(RUN_DIR, { recursive: true, force: true });
@@ -69,13 +75,15 @@ describe.runIf(sandbox.available)('a build as root of its own namespace over the
     if (!probe.available) return;
     // a root-only dir inside the data dir, and the data dir itself: hidden from the build
     secretDir = path.join(dataDir, 'images');
-    await mkdir(secretDir, { mode: 0o711 });
+    await mkdir(secretDir);
+    await chmod(secretDir, 0o711);
     await writeFile(path.join(secretDir, 'other-service-secret'), 'SECRET', { mode: 0o644 });
     layers = createSystemLayers({ dir: path.join(RUN_DIR, 'layers'), hidden: [dataDir, RUN_DIR] });
     await layers.reclaimLeftovers();
     layerDir = path.join(dataDir, 'd-test.layer');
     appDir = path.join(dataDir, 'build');
-    await mkdir(appDir, { mode: 0o755 });
+    await mkdir(appDir);
+    await chmod(appDir, 0o755);
     await fs.promises.chown(appDir, BLOCK.first, BLOCK.first);
   });
   afterAll(async () => {
@@ -90,7 +98,8 @@ describe.runIf(sandbox.available)('a build as root of its own namespace over the
     tmpSizeBytes: 64 << 20,
     roBinds: [],
     env: baseSandboxEnv(),
-    argv: ['bash', '-c', script],
+    // as the build launcher runs a layer build: the platform's umask 077 is not the build's
+    argv: ['bash', '-c', `umask 022\n${script}`],
     rangeRoot: BLOCK,
     systemDirs: { ...root, writable: true },
   });
