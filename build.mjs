@@ -136,6 +136,9 @@ async function bundle(entry) {
     legalComments: 'none',
     logLevel: 'silent',
     plugins: [seaCompatPlugin],
+    // jsonc-parser's main entry is a UMD module that loads its parts through a require esbuild
+    // cannot follow: its ES module build bundles whole
+    alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
     // The source is ESM; CommonJS output has no import.meta, so give it the bundle's own
     // location (in the SEA, __filename is the executable).
     define: {
@@ -221,7 +224,30 @@ async function injectBlob(exe, blob) {
   if (noteWarnings > 0) process.stderr.write(` (${noteWarnings} harmless LIEF warnings about unnamed .note sections)`);
 }
 
+/**
+ * The executable embeds the node that builds it, so it is built only with a Node that package.json's
+ * `engines` names (the majors the router's use of Node's internal HTTP parser is tested on).
+ * Reads the simple form used there: comparator sets (>=, >, <=, <, =) joined by ||.
+ */
+function checkNodeVersion() {
+  const range = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).engines?.node;
+  if (!range) return;
+  const parse = (v) => v.replace(/^v/, '').split('.').map((n) => Number(n) || 0);
+  const cmp = (a, b) => a[0] - b[0] || (a[1] ?? 0) - (b[1] ?? 0) || (a[2] ?? 0) - (b[2] ?? 0);
+  const have = parse(process.version);
+  const ok = range.split('||').some((set) =>
+    set.trim().split(/\s+/).every((c) => {
+      const m = /^(>=|<=|>|<|=)?(\d+(?:\.\d+){0,2})$/.exec(c);
+      if (!m) throw new BuildError(`package.json engines.node: cannot read "${c}"`);
+      const d = cmp(have, parse(m[2]));
+      return { '>=': d >= 0, '<=': d <= 0, '>': d > 0, '<': d < 0, '=': d === 0, undefined: d === 0 }[m[1]];
+    }),
+  );
+  if (!ok) throw new BuildError(`node ${process.version} is not a version package.json's engines allow ("${range}"): build with one that is`);
+}
+
 async function main() {
+  checkNodeVersion();
   const { values } = parseArgs({ options: { entry: { type: 'string' } } });
   const entry = path.resolve(root, values.entry ?? 'runtime/main.ts');
   if (!fs.existsSync(entry)) throw new BuildError(`entry point ${path.relative(root, entry)} does not exist`);

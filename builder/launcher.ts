@@ -3,17 +3,17 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { RuntimeName } from '../runtime/core/names.ts';
-import { runtimePathEnv } from '../runtime/instances/launcher.ts';
-import { sandboxEnv, toolchainMounts, type SandboxPaths } from '../runtime/instances/sandbox-launcher.ts';
-import { buildSandboxCommand, type SandboxBind, type SandboxHardening } from '../runtime/sandbox/bwrap.ts';
-import { sealSystemLayer, type BuildRoot, type IdBlock, type LayerSeal, type SystemLayers } from '../runtime/sandbox/system-layer.ts';
+import { CellhostError } from '../runtime/core/errors.ts';
+import { buildSandboxCommand, SANDBOX_PATH, type SandboxBind, type SandboxHardening } from '../runtime/sandbox/bwrap.ts';
 import type { NetnsPool } from '../runtime/sandbox/netns.ts';
+import { sealSystemLayer, type BuildRoot, type IdBlock, type LayerSeal, type SystemLayers } from '../runtime/sandbox/system-layer.ts';
+import { runtimePathEnv, sandboxEnv, toolchainMounts, type SandboxPaths } from '../runtime/sandbox/runtime-env.ts';
 import { normalizeImageAccess } from '../runtime/sandbox/uids.ts';
 import { removeSpecialFiles, walkInside, type RemovedEntry } from '../runtime/sandbox/untrusted-files.ts';
 import type { Cgroup, CgroupDriver } from '../runtime/sandbox/cgroups/types.ts';
 import type { Plan } from '../runtime/store/services.ts';
+import type { PlatformBuildSetup } from './build-setup.ts';
 import type { BuildCommand } from './runner.ts';
-import { CellhostError } from '../runtime/core/errors.ts';
 
 export interface BuildSpec {
   deploymentId: string;
@@ -27,11 +27,42 @@ export interface BuildSpec {
   env: Record<string, string>;
   /** per-service dependency cache dir (never part of the image) */
   cacheDir: string;
+  /** what the platform adds to every build: variables, host dirs, the host's package-manager configuration */
+  setup?: PlatformBuildSetup;
   /**
    * a build that installs system packages: it runs as root of a namespace mapping `block` over
    * the host's system, and its changes land in `dir` (which must not exist yet)
    */
   systemLayer?: { dir: string; block: IdBlock };
+}
+
+/** fetching a build's source (a git clone) before the build, confined as the build is */
+export interface FetchSpec {
+  deploymentId: string;
+  service: string;
+  plan: Plan;
+  /** the deployment's dir, empty but for where the source goes; it becomes the image */
+  dir: string;
+  /** host paths the fetch reads (a local repository, where those are allowed), at the same path */
+  roBinds?: readonly string[];
+}
+
+/** a process to spawn: `fds` become its fds 3, 4, … (the sandbox reads its options there) */
+export interface FetchCommand {
+  argv: string[];
+  env: Record<string, string>;
+  fds?: Uint8Array[];
+}
+
+export interface FetchSandbox {
+  /** where a host path under the spec's dir appears inside */
+  inside(hostPath: string): string;
+  /** the command that runs `argv` inside, with `env` as its whole environment */
+  command(argv: string[], env: Record<string, string>): FetchCommand;
+  /** kill every process the fetch made */
+  killAll?(): Promise<void>;
+  /** frees what was set up and gives what was fetched back to root; idempotent */
+  release(): Promise<void>;
 }
 
 export interface BuildLauncher {
@@ -42,10 +73,18 @@ export interface BuildLauncher {
    * service). Returns what it removed, for the build log. Throws when it cannot.
    */
   seal(dir: string): Promise<RemovedEntry[]>;
-  /** null when builds here can have a system layer; else why not, in words a user can act on */
-  systemLayerUnavailable(): string | null;
-  /** after a successful build with a layer: makes it what instances may see (system-layer.ts) */
-  sealLayer(dir: string, block: IdBlock): Promise<LayerSeal>;
+  /** absent: this launcher has no sandbox, and a source is fetched on the host */
+  prepareFetch?(spec: FetchSpec): Promise<FetchSandbox>;
+  /** builds with a system layer (system-layer.ts); absent: this launcher cannot give one */
+  systemLayer?: SystemLayerBuilds;
+}
+
+/** what a launcher that can give builds a system layer offers besides the build itself */
+export interface SystemLayerBuilds {
+  /** null when a build here can have a system layer now; else why not, in words a user can act on */
+  unavailable(): string | null;
+  /** after a successful build with a layer: makes it what instances may see (sealSystemLayer) */
+  seal(dir: string, block: IdBlock): Promise<LayerSeal>;
 }
 
 export interface PlanLimits {
@@ -63,7 +102,7 @@ export const PLAN_LIMITS: Record<Plan, PlanLimits> = {
   pro: { cpus: 4, memoryMb: 10240, timeoutMs: 30 * 60_000, imageMb: 10240, cacheMb: 10240, logMb: 50 },
 };
 
-/** the env every build gets: caches pointed into the service's cache dir */
+/** the env every build gets: the platform's build variables under the service's own, caches pointed into the service's cache dir */
 export function buildEnv(spec: BuildSpec, home: string, appDir: string): Record<string, string> {
   return {
     ...runtimePathEnv(spec.runtime, appDir),
@@ -73,6 +112,7 @@ export function buildEnv(spec: BuildSpec, home: string, appDir: string): Record<
     TERM: 'xterm-256color',
     FORCE_COLOR: '1',
     CI: 'true',
+    ...spec.setup?.env,
     ...spec.env,
     CELLHOST_SERVICE: spec.service,
     CELLHOST_DEPLOYMENT: spec.deploymentId,
@@ -89,14 +129,26 @@ export function buildEnv(spec: BuildSpec, home: string, appDir: string): Record<
   };
 }
 
-export function createDirectBuildLauncher(opts: { runDir: string; noLayerReason?: string }): BuildLauncher {
+/**
+ * The host's configuration files, written where the build's tools look: under its HOME, and
+ * cargo's (which the sandbox puts at /.cargo/config.toml, above the build dir) in its CARGO_HOME.
+ */
+async function writeConfigFiles(spec: BuildSpec, home: string): Promise<void> {
+  for (const f of spec.setup?.files ?? []) {
+    const file = 'home' in f.target ? path.join(home, f.target.home) : path.join(spec.cacheDir, 'cargo', path.basename(f.target.root));
+    await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    await fs.writeFile(file, f.data, { mode: 0o600 });
+  }
+}
+
+export function createDirectBuildLauncher(opts: { runDir: string }): BuildLauncher {
   return {
-    systemLayerUnavailable: () => opts.noLayerReason ?? 'builds are not sandboxed here, and apt-get would change the host itself',
-    sealLayer: () => Promise.reject(new Error('no system layers without the sandbox')),
     async prepare(spec) {
       const home = path.join(opts.runDir, `build-${spec.deploymentId}`);
       await fs.mkdir(home, { recursive: true, mode: 0o700 });
       await fs.mkdir(spec.cacheDir, { recursive: true });
+      // without a sandbox the build sees the host's dirs as they are: only the files need a place
+      await writeConfigFiles(spec, home);
       return {
         argv: ['bash', '-e', '-o', 'pipefail', '-c', spec.script],
         env: buildEnv(spec, home, spec.dir),
@@ -147,8 +199,43 @@ export function createIsolatedBuildLauncher(opts: { base: BuildLauncher; cgroups
       };
     },
     seal: (dir) => opts.base.seal(dir),
-    systemLayerUnavailable: () => opts.base.systemLayerUnavailable(),
-    sealLayer: (dir, block) => opts.base.sealLayer(dir, block),
+    ...(opts.base.prepareFetch && {
+      async prepareFetch(spec: FetchSpec): Promise<FetchSandbox> {
+        const inner = await opts.base.prepareFetch!(spec);
+        const cores = Math.min(PLAN_LIMITS[spec.plan].cpus, opts.hostCores);
+        let group: Cgroup;
+        try {
+          group = await opts.cgroups.create(`g-${spec.deploymentId}`, {
+            memoryBytes: Math.min(opts.memoryMb ?? PLAN_LIMITS[spec.plan].memoryMb, opts.hostMemoryMb) * 1024 * 1024,
+            cpuQuota: cores,
+            cpus: cores,
+            pidsMax: 256,
+          });
+        } catch (err) {
+          await inner.release();
+          throw err;
+        }
+        return {
+          inside: (p) => inner.inside(p),
+          command(argv, env) {
+            const cmd = inner.command(argv, env);
+            return { ...cmd, argv: group.wrapArgv(cmd.argv) };
+          },
+          async killAll() {
+            await group.killAll();
+            await inner.killAll?.();
+          },
+          async release() {
+            try {
+              await group.destroy();
+            } finally {
+              await inner.release();
+            }
+          },
+        };
+      },
+    }),
+    ...(opts.base.systemLayer && { systemLayer: opts.base.systemLayer }),
   };
 }
 
@@ -165,6 +252,11 @@ export interface SandboxBuildOptions {
   /** system layers, when this host can build them; else why not */
   layers: SystemLayers | null;
   noLayerReason?: string;
+  /**
+   * a dir others may traverse where each service uid gets a passwd and group naming it: ssh (a
+   * clone over ssh://) refuses to run as a uid the account database does not know
+   */
+  accountsDir?: string;
 }
 
 /**
@@ -240,7 +332,11 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
       const runAs = layer ? layer.block.first : uid;
       const base = opts.subuidBaseFor(spec.service);
       await Promise.all([chownTree(spec.dir, runAs), prepareCacheDir(spec.cacheDir, runAs, [uid, ...(base === null ? [] : [base])])]);
-      const tools = await toolchainMounts(spec.runtime, opts.paths);
+      const [tools, hostBinds] = await Promise.all([
+        toolchainMounts(spec.runtime, opts.paths),
+        // the host dirs a mirror lives in, reachable for the sandbox's uid (through the bind stage)
+        Promise.all((spec.setup?.binds ?? []).map(async (dest) => ({ src: await opts.paths.reachable(dest), dest }))),
+      ]);
       const rwBinds: SandboxBind[] = [{ src: spec.cacheDir, dest: '/cache' }];
       let root: BuildRoot | null = null;
       if (layer) {
@@ -264,8 +360,10 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
           imageDir: spec.dir,
           writableAppDir: true,
           tmpSizeBytes: plan.memoryMb * 1024 * 1024,
-          roBinds: tools.binds,
+          roBinds: [...tools.binds, ...hostBinds],
           rwBinds,
+          // copies, by content: the build never sees where on the host they came from
+          files: (spec.setup?.files ?? []).map((f) => ({ dest: 'home' in f.target ? path.posix.join('/tmp', f.target.home) : f.target.root, data: f.data })),
           env: layer ? { DEBIAN_FRONTEND: 'noninteractive', ...env } : env,
           hostname: spec.service,
           // a layer keeps the modes the build gives its files, and apps read them as "others": the
@@ -285,7 +383,7 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
       return {
         argv: opened.argv,
         // the chain up to bwrap runs as root with only what it needs to find its tools
-        env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color' },
+        env: { PATH: SANDBOX_PATH, TERM: 'xterm-256color' },
         cwd: '/',
         async release() {
           if (released) return;
@@ -299,7 +397,82 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
       };
     },
     seal: (dir) => normalizeImageAccess(dir),
-    systemLayerUnavailable: () => (opts.layers ? null : (opts.noLayerReason ?? 'system layers are unavailable')),
-    sealLayer: (dir, block) => sealSystemLayer(dir, block),
+    systemLayer: {
+      unavailable: () => (opts.layers ? null : (opts.noLayerReason ?? 'system layers are unavailable')),
+      seal: (dir, block) => sealSystemLayer(dir, block),
+    },
+
+    /**
+     * A git clone runs like a build: as the service's uid, in a namespace of its own (no host
+     * loopback, no admin API), seeing only /usr, /etc, the deployment's dir at /app and what
+     * roBinds names, never the data dir or root's files.
+     */
+    async prepareFetch(spec) {
+      const uid = opts.uidFor(spec.service);
+      // the clone writes under the deployment's dir (nothing else is there yet): the build will too
+      await chownTree(spec.dir, uid);
+      const accounts = opts.accountsDir ? await writeAccounts(opts.accountsDir, uid) : [];
+      const lease = await opts.netns.acquire({ bandwidthMbit: 1000 });
+      let released = false;
+      return {
+        inside: (p) => path.posix.join('/app', path.relative(spec.dir, p)),
+        command(argv, env) {
+          const sandbox = buildSandboxCommand({
+            uid,
+            gid: uid,
+            imageDir: spec.dir,
+            writableAppDir: true,
+            tmpSizeBytes: FETCH_TMP_BYTES,
+            roBinds: [...(spec.roBinds ?? []), ...accounts],
+            env,
+            hostname: spec.service,
+            argv,
+            hardening: opts.hardening,
+          });
+          // the options (and git's env) go on fds, as for instances: nothing of them on a command line
+          return { argv: lease.enterArgv(sandbox.argv), env: { PATH: SANDBOX_PATH }, fds: sandbox.fds };
+        },
+        async release() {
+          if (released) return;
+          released = true;
+          try {
+            await opts.netns.release(lease);
+          } finally {
+            // the checkout is the platform's again until the build hands it over
+            await normalizeImageAccess(spec.dir);
+          }
+        },
+      };
+    },
   };
+}
+
+// the clone's /tmp holds git's and ssh's scraps, never the repository
+const FETCH_TMP_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The host's passwd and group with one more entry, the service's uid, for the fetch sandbox's
+ * /etc (the rest of /etc is the host's): ssh looks its user up and stops when there is none.
+ * Written by root into a dir the uid can read (bubblewrap resolves binds as that uid); the
+ * contents are what /etc already shows, plus the uid's own line.
+ */
+async function writeAccounts(dir: string, uid: number): Promise<{ src: string; dest: string }[]> {
+  const own = path.join(dir, String(uid));
+  await fs.mkdir(own, { recursive: true, mode: 0o755 });
+  await fs.chmod(dir, 0o755);
+  await fs.chmod(own, 0o755);
+  const read = (f: string) => fs.readFile(f, 'utf8').catch(() => '');
+  const lines = (text: string) => text.split('\n').filter((l) => l && !l.split(':')[2]?.match(new RegExp(`^${uid}$`)));
+  const files = {
+    passwd: [...lines(await read('/etc/passwd')), `cellhost-service:x:${uid}:${uid}:cellhost service:/tmp:/usr/sbin/nologin`],
+    group: [...lines(await read('/etc/group')), `cellhost-service:x:${uid}:`],
+  };
+  const binds: { src: string; dest: string }[] = [];
+  for (const [name, content] of Object.entries(files)) {
+    const file = path.join(own, name);
+    await fs.writeFile(`${file}.tmp`, content.join('\n') + '\n', { mode: 0o644 });
+    await fs.rename(`${file}.tmp`, file);
+    binds.push({ src: file, dest: `/etc/${name}` });
+  }
+  return binds;
 }

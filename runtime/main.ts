@@ -1,15 +1,27 @@
 // The executable's entry: `cellhost VERB ...`.
-// First: it extends zod with .openapi(), which the API's routes call on schemas made elsewhere
-// (control/service-settings.ts); a schema made before the extension has no such method.
-import '@hono/zod-openapi';
+import readline from 'node:readline/promises';
 import { runCli } from './cli/index.ts';
+import type { CliIo } from './cli/io.ts';
 
-const io = {
+// questions need someone at a terminal to answer them: without one, verbs that ask refuse instead
+const canAsk = Boolean(process.stdin.isTTY && process.stderr.isTTY);
+
+const io: CliIo = {
   env: process.env,
   cwd: process.cwd(),
   out: (t: string) => void process.stdout.write(t),
   err: (t: string) => void process.stderr.write(t),
   isTTY: Boolean(process.stderr.isTTY),
+  prompt: canAsk
+    ? async (question) => {
+        const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+        try {
+          return await rl.question(question);
+        } finally {
+          rl.close();
+        }
+      }
+    : undefined,
 };
 
 runCli(process.argv.slice(2), io).then(

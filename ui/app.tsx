@@ -11,9 +11,14 @@ import { createLoginLimiter } from '../runtime/core/login-limiter.ts';
 import { deployPages, sendDeployTooLarge } from './pages/deploy.tsx';
 import { deploymentPages } from './pages/deployment.tsx';
 import { envPages } from './pages/env.tsx';
+import { cronPages } from './pages/cron.tsx';
+import { taskPages } from './pages/tasks.tsx';
+import { gitPages } from './pages/git.tsx';
 import { loginPages } from './pages/login.tsx';
 import { observabilityPages } from './pages/observability.tsx';
 import { servicePages } from './pages/services.tsx';
+import { settingsPages } from './pages/settings.tsx';
+import { tokenPages } from './pages/tokens.tsx';
 import { usagePages } from './pages/usage.tsx';
 import { CSRF_FIELD, CSRF_HEADER, readSessionCookie } from './session.ts';
 import { ASSETS } from './static/assets.ts';
@@ -86,8 +91,13 @@ export function createUi(deps: UiDeps): Hono<UiEnv> {
   app.route('/', deployPages(deps));
   app.route('/', deploymentPages(deps));
   app.route('/', envPages(deps));
+  if (deps.hooks && deps.previews) app.route('/', gitPages({ ...deps, git: deps.hooks, previews: deps.previews }));
   app.route('/', observabilityPages(deps));
   app.route('/', usagePages(deps));
+  app.route('/', settingsPages(deps));
+  app.route('/', tokenPages(deps));
+  app.route('/', cronPages(deps));
+  app.route('/', taskPages(deps));
 
   app.all('*', (c, next) => {
     if (c.req.path.startsWith('/api/')) return next();

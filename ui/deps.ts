@@ -4,13 +4,17 @@ import type { Context } from 'hono';
 import type { LogHub } from '../builder/log-hub.ts';
 import type { Deployments } from '../runtime/control/deployments.ts';
 import type { EnvControl } from '../runtime/control/env.ts';
-import type { Services } from '../runtime/control/services.ts';
+import type { CronControl } from '../runtime/cron/control.ts';
+import type { TaskControl } from '../runtime/tasks/control.ts';
+import type { Services } from '../runtime/control/types.ts';
 import type { Logger } from '../runtime/core/log.ts';
 import type { LogSink } from '../runtime/logs/sink.ts';
 import type { Store } from '../runtime/store/index.ts';
 import type { TokenInfo } from '../runtime/store/tokens.ts';
 import type { LoginLimiter } from '../runtime/core/login-limiter.ts';
 import type { Session, Sessions } from './session.ts';
+import type { Previews } from '../runtime/control/previews.ts';
+import type { GitUiDeps } from './pages/git.tsx';
 
 /** one sample of a series: t = start of its bucket (epoch ms), v = the value */
 export interface Point {
@@ -38,11 +42,12 @@ export interface ServiceMetrics {
   gbSeconds: Point[];
 }
 
-/** DESIGN §9's usage shape */
+/** usage for a period, per service and in total, as GET /api/v1/usage answers it */
 export interface UsageReport {
   from: string;
   to: string;
-  services: { service: string; requests: number; billedMs: number; gbSeconds: number; coldStarts: number; cost: number }[];
+  /** a service's numbers include its previews', each also listed in `previews` */
+  services: { service: string; requests: number; billedMs: number; gbSeconds: number; coldStarts: number; cost: number; previews?: { service: string; requests: number; billedMs: number; gbSeconds: number; coldStarts: number; cost: number }[] }[];
 }
 
 export interface UiDeps {
@@ -54,6 +59,9 @@ export interface UiDeps {
   /** runtime logs and events (flushed before a page reads them) */
   sink: LogSink;
   env: EnvControl;
+  /** cron jobs and task queues; pages say so when they are not wired in */
+  cron?: CronControl;
+  tasks?: TaskControl;
   sessions: Sessions;
   uploadDir: string;
   maxUploadBytes: number;
@@ -62,10 +70,13 @@ export interface UiDeps {
   metrics?(service: string, window: MetricsWindow): ServiceMetrics | Promise<ServiceMetrics>;
   /** from and to in epoch ms */
   usageReport?(from: number, to: number): UsageReport | Promise<UsageReport>;
-  /** failed-login limiter; default 10 failures per minute per address */
+  /** failed-login limiter; default 10 failures a minute per source (valid tokens always pass) */
   loginLimiter?: LoginLimiter;
   /** the client's address, for the login limiter; default the socket's peer address */
   remoteAddress?(c: Context): string;
+  /** webhooks: the Git tab shows them (with previews) when both are wired in */
+  hooks?: GitUiDeps;
+  previews?: Previews;
 }
 
 export type UiEnv = { Variables: { session: Session; token: TokenInfo } };

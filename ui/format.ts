@@ -1,9 +1,9 @@
 // How numbers, times and sizes read on the pages.
-import { MB_PER_CORE } from '../runtime/sandbox/cgroups/cpu.ts';
+import { MB_PER_CORE } from '../runtime/core/cpu-for-memory.ts';
 
 export { MB_PER_CORE };
 
-/** memory size → CPU cap as a percentage of one core (DESIGN §2: memory / 1769 MB) */
+/** memory size → CPU cap as a percentage of one core (memory / 1769 MB) */
 export function formatCpuCap(memoryMb: number): string {
   return `${((memoryMb / MB_PER_CORE) * 100).toFixed(1)} %`;
 }

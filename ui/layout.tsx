@@ -10,9 +10,9 @@ export interface PageChrome {
   flash?: string | null;
 }
 
-export type NavKey = 'services' | 'deploy' | 'usage' | null;
+export type NavKey = 'services' | 'deploy' | 'usage' | 'tokens' | null;
 /** the service's tabs; 'deployment' is a page under the service that no tab names */
-export type ServiceTab = 'overview' | 'deploy' | 'env' | 'observability' | 'deployment';
+export type ServiceTab = 'overview' | 'deploy' | 'env' | 'observability' | 'git' | 'cron' | 'tasks' | 'settings' | 'deployment';
 
 export function Layout(props: {
   title: string;
@@ -47,6 +47,9 @@ export function Layout(props: {
               </a>
               <a href="/usage" aria-current={props.nav === 'usage' ? 'page' : undefined}>
                 Usage
+              </a>
+              <a href="/tokens" aria-current={props.nav === 'tokens' ? 'page' : undefined}>
+                Tokens
               </a>
             </nav>
           ) : null}
@@ -83,6 +86,10 @@ function ServiceTabs(props: { name: string; tab: ServiceTab }) {
     ['deploy', 'Deploy', `/deploy?service=${encodeURIComponent(props.name)}`],
     ['env', 'Environment', `${base}/env`],
     ['observability', 'Observability', `${base}/observability`],
+    ['git', 'Git', `${base}/git`],
+    ['cron', 'Cron', `${base}/cron`],
+    ['tasks', 'Tasks', `${base}/tasks`],
+    ['settings', 'Settings', `${base}/settings`],
   ];
   return (
     <div class="service-head">

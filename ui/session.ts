@@ -18,6 +18,8 @@ export interface Session {
   lastSeenAt: number;
   /** a one-time message for the next page (set after a redirect) */
   flash: string | null;
+  /** a token just created: its secret is shown on the next tokens page, once, then dropped */
+  newToken: { id: string; name: string; secret: string } | null;
 }
 
 export interface SessionsOptions {
@@ -95,6 +97,7 @@ export function createSessions(opts: SessionsOptions): Sessions {
         createdAt: now,
         lastSeenAt: now,
         flash: null,
+        newToken: null,
       };
       sessions.set(s.id, s);
       return s;

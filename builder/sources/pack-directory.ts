@@ -37,13 +37,20 @@ export function isSkippedByDefault(dir: string, rel: string, st: Stats): boolean
   return !st.isFile() && !st.isSymbolicLink();
 }
 
-/** Packs `dir` as a gzip-compressed tar, honouring `.cellhostignore` at its top. */
-export async function packDirectory(dir: string): Promise<Buffer> {
+/**
+ * Packs `dir` as a gzip-compressed tar, honouring `.cellhostignore` at its top. `onProgress`
+ * hears the compressed size so far as the archive grows (the CLI's progress line).
+ */
+export async function packDirectory(dir: string, onProgress?: (bytes: number) => void): Promise<Buffer> {
   const st = await stat(dir).catch(() => null);
   if (!st?.isDirectory()) throw new CellhostError('ERR_VALIDATION', `not a directory: ${dir}`);
   const ignore = await readIgnoreFile(dir);
+  // node-tar's synchronous packer: its asynchronous one fails with "zlib: stream error" (and an
+  // unhandled error event) on some trees with hard links, e.g. a dotfile beside two links to one
+  // file (isaacs/node-tar#460). Packing is all the CLI does meanwhile.
   const pack = tar.c(
     {
+      sync: true,
       gzip: true,
       cwd: dir,
       portable: true, // no owner names or ids from this machine
@@ -58,5 +65,13 @@ export async function packDirectory(dir: string): Promise<Buffer> {
     },
     ['.'],
   );
-  return pack.concat();
+  if (!onProgress) return pack.concat();
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of pack) {
+    chunks.push(chunk);
+    bytes += chunk.length;
+    onProgress(bytes);
+  }
+  return Buffer.concat(chunks);
 }

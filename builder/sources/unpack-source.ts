@@ -4,7 +4,8 @@
 import { stat } from 'node:fs/promises';
 import { CellhostError, isCellhostError } from '../../runtime/core/errors.ts';
 import { silentLogger, type Logger } from '../../runtime/core/log.ts';
-import { cloneGitSource, redactUrl } from './git-source.ts';
+import { cloneGitSource, redactUrl, type GitAuth, type GitSandbox } from './git-source.ts';
+import { checkGitUrl, type GitUrlPolicy } from './git-url.ts';
 import { createSourceTree, type SourceLimits } from './source-tree.ts';
 import { readTarInto } from './tar-reader.ts';
 import { readZipInto } from './zip-reader.ts';
@@ -12,7 +13,7 @@ import { readZipInto } from './zip-reader.ts';
 export type SourceInput =
   | { kind: 'tar.gz'; file: string } // path of the uploaded archive on disk
   | { kind: 'zip'; file: string }
-  | { kind: 'git'; url: string; ref?: string };
+  | { kind: 'git'; url: string; ref?: string; auth?: GitAuth };
 
 export interface UnpackOptions {
   limits: SourceLimits;
@@ -22,7 +23,14 @@ export interface UnpackOptions {
   signal?: AbortSignal;
   /** git only: how long the clone may take (default 5 minutes). */
   gitTimeoutMs?: number;
-  /** git only: the environment git runs with (default this process's); GIT_* overrides are dropped. */
+  /** git only: which URLs are cloned (default https, ssh and scp-style only). */
+  gitPolicy?: GitUrlPolicy;
+  /**
+   * git only: a sandbox to clone in, set up for the directory the clone goes to; released once
+   * the clone has ended. Absent: git runs on the host.
+   */
+  gitSandbox?(dir: string): Promise<GitSandbox & { release(): Promise<void> }>;
+  /** git only, on the host: the environment git runs with (default this process's); GIT_* overrides are dropped. */
   gitEnv?: NodeJS.ProcessEnv;
 }
 
@@ -54,12 +62,21 @@ export async function unpackSource(input: SourceInput, destDir: string, opts: Un
   try {
     let commit: string | undefined;
     if (input.kind === 'git') {
-      ({ commit } = await cloneGitSource(input.url, input.ref, tree.stagingDir, {
-        timeoutMs: opts.gitTimeoutMs,
-        env: opts.gitEnv,
-        signal: opts.signal,
-        log,
-      }));
+      checkGitUrl(input.url, opts.gitPolicy);
+      const sandbox = await opts.gitSandbox?.(tree.stagingDir);
+      try {
+        ({ commit } = await cloneGitSource(input.url, input.ref, tree.stagingDir, {
+          timeoutMs: opts.gitTimeoutMs,
+          policy: opts.gitPolicy,
+          sandbox,
+          env: opts.gitEnv,
+          auth: input.auth,
+          signal: opts.signal,
+          log,
+        }));
+      } finally {
+        await sandbox?.release();
+      }
       await tree.adoptStagingContents();
     } else {
       await assertUpload(input.file);

@@ -38,18 +38,20 @@ export function requireToken(tokens: TokenStore, now: () => string, cookies?: Co
       }
     }
     if (!header) throw new CellhostError('ERR_AUTH_MISSING', 'send an API token as "Authorization: Bearer <token>"');
-    const address = remoteAddress(c);
-    const wait = limiter?.retryAfterMs(address) ?? 0;
-    if (wait > 0) {
-      c.header('retry-after', String(Math.ceil(wait / 1000)));
-      throw new CellhostError('ERR_AUTH_RATE_LIMITED', `too many invalid tokens from this address: try again in ${Math.ceil(wait / 1000)} s`);
-    }
     const m = /^Bearer\s+(\S+)$/i.exec(header);
-    const info = m ? tokens.verify(m[1]!, now()) : undefined;
+    const secret = m?.[1] ?? header;
+    const info = m ? tokens.verify(secret, now()) : undefined;
     if (!info) {
-      limiter?.recordFailure(address);
+      // a valid token is never refused; failures past the limit are held, then refused
+      const verdict = limiter?.recordFailure(remoteAddress(c), secret);
+      if (verdict?.limited) {
+        await new Promise((r) => setTimeout(r, verdict.delayMs));
+        c.header('retry-after', String(Math.ceil(verdict.retryAfterMs / 1000)));
+        throw new CellhostError('ERR_AUTH_RATE_LIMITED', `too many invalid tokens from this address or with this token: try again in ${Math.ceil(verdict.retryAfterMs / 1000)} s`);
+      }
       throw new CellhostError('ERR_AUTH_INVALID', 'the API token is not valid (unknown or revoked)');
     }
+    limiter?.recordSuccess(remoteAddress(c), secret);
     c.set('token', info);
     await next();
   };

@@ -2,7 +2,7 @@
 // become a 500 with a request id and no detail; the detail goes to the platform log.
 import crypto from 'node:crypto';
 import type { Context } from 'hono';
-import { z } from 'zod';
+import { z } from '../core/zod.ts';
 import { CellhostError, diskFullError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 

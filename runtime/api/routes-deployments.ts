@@ -4,7 +4,7 @@ import { streamSSE } from 'hono/streaming';
 import { detectArchiveKind } from '../../builder/sources/index.ts';
 import type { LogHub } from '../../builder/log-hub.ts';
 import type { Deployments } from '../control/deployments.ts';
-import type { Services } from '../control/services.ts';
+import type { Services } from '../control/types.ts';
 import { CellhostError } from '../core/errors.ts';
 import type { Store } from '../store/index.ts';
 import { createRouter, defineRoute, jsonContent, mount, readBody } from './openapi.ts';
@@ -13,7 +13,8 @@ import { deploymentSchema, deploymentView } from './views.ts';
 
 const gitSchema = z
   .object({
-    git: z.string().min(1, 'a git URL or path').max(4096),
+    // which URLs are cloned is the deploy's to say (ERR_SOURCE_GIT_URL), with the operator's settings
+    git: z.string().min(1, 'a git URL').max(4096),
     ref: z.string().regex(/^[A-Za-z0-9._\/-]+$/, 'a branch, tag or commit').max(255).optional(),
   })
   .strict();
@@ -61,7 +62,7 @@ const create = defineRoute({
       },
     },
   },
-  errors: ['ERR_SERVICE_NOT_FOUND', 'ERR_BODY_MISSING', 'ERR_VALIDATION', 'ERR_BODY_TOO_LARGE', 'ERR_UNSUPPORTED_MEDIA', 'ERR_RUNTIME_MISSING'],
+  errors: ['ERR_SERVICE_NOT_FOUND', 'ERR_BODY_MISSING', 'ERR_VALIDATION', 'ERR_BODY_TOO_LARGE', 'ERR_UNSUPPORTED_MEDIA', 'ERR_RUNTIME_MISSING', 'ERR_SOURCE_GIT_URL'],
   responses: { 202: jsonContent(deploymentSchema, 'the queued deployment') },
 });
 
@@ -112,7 +113,7 @@ export function serviceDeploymentRoutes(deps: DeploymentRouteDeps) {
     const items = deps.store.deployments.listForService(name, { limit: q.limit + 1, beforeSeq: q.cursor });
     const page = items.slice(0, q.limit);
     const next = items.length > q.limit ? String(page[page.length - 1]!.seq) : null;
-    return c.json({ deployments: page.map((d) => deploymentView(d, deps.deployments.hostBase())), nextCursor: next }, 200);
+    return c.json({ deployments: page.map((d) => deploymentView(d, { hostBase: deps.deployments.hostBase() })), nextCursor: next }, 200);
   });
   return app;
 }
@@ -133,7 +134,8 @@ const promote = defineRoute({
   summary: 'Make this built image live (rollback or roll forward)',
   access: 'write',
   request: { params: idParams },
-  errors: ['ERR_DEPLOYMENT_NOT_FOUND', 'ERR_DEPLOYMENT_NOT_READY', 'ERR_SERVICE_NOT_FOUND'],
+  description: "The service's settings follow the manifest of the deployment that goes live, where none was set through the API.",
+  errors: ['ERR_DEPLOYMENT_NOT_FOUND', 'ERR_DEPLOYMENT_NOT_READY', 'ERR_SERVICE_NOT_FOUND', 'ERR_VALIDATION'],
   responses: { 200: jsonContent(deploymentSchema, 'the deployment, now live') },
 });
 
@@ -176,9 +178,9 @@ export function deploymentRoutes(deps: DeploymentRouteDeps) {
     if (!d) throw new CellhostError('ERR_DEPLOYMENT_NOT_FOUND', `no deployment "${id}"`);
     return d;
   };
-  mount(app, show, (c) => c.json(deploymentView(mustGet(c.req.valid('param').id), deps.deployments.hostBase()), 200));
-  mount(app, promote, (c) => c.json(deploymentView(deps.deployments.promote(c.req.valid('param').id), deps.deployments.hostBase()), 200));
-  mount(app, rebuild, async (c) => c.json(deploymentView(await deps.deployments.rebuild(c.req.valid('param').id), deps.deployments.hostBase()), 202));
+  mount(app, show, (c) => c.json(deploymentView(mustGet(c.req.valid('param').id), { withManifest: true, hostBase: deps.deployments.hostBase() }), 200));
+  mount(app, promote, (c) => c.json(deploymentView(deps.deployments.promote(c.req.valid('param').id), { withManifest: true, hostBase: deps.deployments.hostBase() }), 200));
+  mount(app, rebuild, async (c) => c.json(deploymentView(await deps.deployments.rebuild(c.req.valid('param').id), { hostBase: deps.deployments.hostBase() }), 202));
   mount(app, buildLog, (c) => {
     const { id } = c.req.valid('param');
     mustGet(id);
@@ -193,7 +195,7 @@ export function deploymentRoutes(deps: DeploymentRouteDeps) {
           onChunk: (text) => void stream.writeSSE({ event: 'log', id: String(++eventId), data: JSON.stringify(text) }),
           onEnd: () => {
             const d = deps.store.deployments.get(id);
-            void stream.writeSSE({ event: 'end', data: JSON.stringify(d ? deploymentView(d, deps.deployments.hostBase()) : null) }).then(() => resolve());
+            void stream.writeSSE({ event: 'end', data: JSON.stringify(d ? deploymentView(d, { hostBase: deps.deployments.hostBase() }) : null) }).then(() => resolve());
           },
         });
         stream.onAbort(() => {

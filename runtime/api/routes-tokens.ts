@@ -3,7 +3,10 @@ import { CellhostError } from '../core/errors.ts';
 import type { TokenStore } from '../store/tokens.ts';
 import { createRouter, defineRoute, jsonBody, jsonContent, mount, readBody } from './openapi.ts';
 
-const createSchema = z.object({ name: z.string().min(1).max(100).regex(/^[\w .@-]+$/, 'letters, digits, spaces and . _ @ -') }).strict();
+/** a token's label (the API calls it its name) */
+export const tokenNameSchema = z.string().min(1).max(100).regex(/^[\w .@-]+$/, 'letters, digits, spaces and . _ @ -');
+
+const createSchema = z.object({ name: tokenNameSchema }).strict();
 
 const tokenShape = { id: z.string(), name: z.string(), createdAt: z.string(), lastUsedAt: z.string().nullable() };
 const tokenSchema = z.strictObject(tokenShape).openapi('Token');

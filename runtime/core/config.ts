@@ -1,12 +1,26 @@
 // The only place that reads settings: flags win over CELLHOST_* variables, which win over
 // defaults. The env is an argument, so tests pass a plain object.
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
-import { z } from 'zod';
+import { z } from './zod.ts';
+import { parseBuildBinds, parseBuildEnv } from './build-settings.ts';
 import { CellhostError } from './errors.ts';
 
 export interface Address {
   host: string;
   port: number;
+}
+
+/** where the platform user's package-manager configuration lives (pip, npm, cargo, Go) */
+export interface HostConfigHome {
+  home: string;
+  /** XDG_CONFIG_HOME when set (pip's and Go's user config live under it) */
+  xdgConfigHome?: string;
+  /** CARGO_HOME when set (else ~/.cargo) */
+  cargoHome?: string;
+  /** GOENV when set (Go's config file; "off" for none) */
+  goEnv?: string;
 }
 
 /** host uids for services, both ends included */
@@ -38,6 +52,10 @@ export interface Config {
   maxBodyBytes: number;
   /** how long a client may take to send its request headers */
   headersTimeoutMs: number;
+  /** proxies in front of the router (IPs, CIDRs) whose X-Forwarded-* and Forwarded fields are kept */
+  trustProxy: readonly string[];
+  /** the router's HTTP/1 parser: auto (Node's parser driven directly when usable), node (node:http's server) */
+  httpParser: 'auto' | 'node';
   /** how long clean shutdown waits for in-flight requests */
   shutdownGraceMs: number;
   /** builds running at once on this host */
@@ -53,6 +71,18 @@ export interface Config {
   buildMaxLogMb?: number;
   /** free space a build must leave on the data disk; unset: 1 GB, or 5 % of a smaller disk */
   buildMinFreeMb?: number;
+  /** variables every build gets (names resolved from the platform's environment); a service's own win */
+  buildEnv: Readonly<Record<string, string>>;
+  /** names CELLHOST_BUILD_ENV lists that the platform's environment does not set */
+  buildEnvUnset: readonly string[];
+  /** host paths bound read-only into every build at the same path (a wheel dir, a file:// index) */
+  buildBinds: readonly string[];
+  /** the platform user's pip, npm, cargo and Go configuration, visible to builds; false: none */
+  buildHostConfig: HostConfigHome | false;
+  /** git sources may be local paths and file:// URLs (off: a deploy token could read the host's repositories) */
+  gitAllowLocal: boolean;
+  /** git sources may be plain http:// URLs (off: unauthenticated, and a way to the host's LAN) */
+  gitAllowHttp: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   logPretty: boolean;
   /** auto: enforce whatever the host allows, say what it does not; off: run apps as plain children */
@@ -89,6 +119,8 @@ export interface Config {
     logs: string;
     masterKey: string;
     run: string;
+    /** the services' git repositories (git push) */
+    git: string;
   };
 }
 
@@ -109,6 +141,8 @@ const SETTINGS = {
   maxUploadBytes: { flag: 'max-upload-bytes', env: 'CELLHOST_MAX_UPLOAD_BYTES', def: String(200 * 1024 * 1024) },
   maxBodyBytes: { flag: 'max-body-bytes', env: 'CELLHOST_MAX_BODY_BYTES', def: String(100 * 1024 * 1024) },
   headersTimeoutMs: { flag: 'headers-timeout-ms', env: 'CELLHOST_HEADERS_TIMEOUT_MS', def: '20000' },
+  trustProxy: { flag: 'trust-proxy', env: 'CELLHOST_TRUST_PROXY', def: '' },
+  httpParser: { flag: 'http-parser', env: 'CELLHOST_HTTP_PARSER', def: 'auto' },
   shutdownGraceMs: { flag: 'shutdown-grace-ms', env: 'CELLHOST_SHUTDOWN_GRACE_MS', def: '10000' },
   buildConcurrency: { flag: 'build-concurrency', env: 'CELLHOST_BUILD_CONCURRENCY', def: '2' },
   buildTimeoutS: { flag: 'build-timeout-s', env: 'CELLHOST_BUILD_TIMEOUT_S', def: undefined },
@@ -117,6 +151,11 @@ const SETTINGS = {
   buildMaxCacheMb: { flag: 'build-max-cache-mb', env: 'CELLHOST_BUILD_MAX_CACHE_MB', def: undefined },
   buildMaxLogMb: { flag: 'build-max-log-mb', env: 'CELLHOST_BUILD_MAX_LOG_MB', def: undefined },
   buildMinFreeMb: { flag: 'build-min-free-mb', env: 'CELLHOST_BUILD_MIN_FREE_MB', def: undefined },
+  buildEnv: { flag: 'build-env', env: 'CELLHOST_BUILD_ENV', def: '' },
+  buildBinds: { flag: 'build-binds', env: 'CELLHOST_BUILD_BINDS', def: '' },
+  buildHostConfig: { flag: 'build-host-config', env: 'CELLHOST_BUILD_HOST_CONFIG', def: '1' },
+  gitAllowLocal: { flag: 'git-allow-local', env: 'CELLHOST_GIT_ALLOW_LOCAL', def: '0' },
+  gitAllowHttp: { flag: 'git-allow-http', env: 'CELLHOST_GIT_ALLOW_HTTP', def: '0' },
   logLevel: { flag: 'log-level', env: 'CELLHOST_LOG_LEVEL', def: 'info' },
   logFormat: { flag: 'log-format', env: 'CELLHOST_LOG_FORMAT', def: undefined },
   isolation: { flag: 'isolation', env: 'CELLHOST_ISOLATION', def: 'auto' },
@@ -147,6 +186,7 @@ const addressSchema = z.string().transform((text, ctx): Address => {
   return { host: m[1] || m[2] || '0.0.0.0', port };
 });
 const int = (min: number) => z.coerce.number().int().min(min);
+const flag = z.enum(['0', '1', 'false', 'true', 'no', 'yes'], { message: '1 or 0' }).transform((v) => v === '1' || v === 'true' || v === 'yes');
 
 /** "10.1.2.0/24, 192.168.1.5" → ["10.1.2.0/24", "192.168.1.5/32"]; IPv4 only (instances have no IPv6) */
 const cidrListSchema = z.string().transform((text, ctx): string[] => {
@@ -186,6 +226,19 @@ const schema = z.object({
   maxUploadBytes: int(1024),
   maxBodyBytes: int(0),
   headersTimeoutMs: int(100),
+  trustProxy: z.string().transform((text, ctx) => {
+    const entries = text.split(',').map((e) => e.trim()).filter(Boolean);
+    for (const e of entries) {
+      const [ip, bits, extra] = e.split('/');
+      const family = net.isIP(ip!);
+      if (!family || extra !== undefined || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)))) {
+        ctx.addIssue({ code: 'custom', message: `"${e}" is not an IP address or CIDR (a comma-separated list such as 10.0.0.5, 192.168.1.0/24)` });
+        return z.NEVER;
+      }
+    }
+    return entries;
+  }),
+  httpParser: z.enum(['auto', 'node']),
   shutdownGraceMs: int(0),
   buildConcurrency: int(1),
   buildTimeoutS: z.coerce.number().positive().optional(),
@@ -195,6 +248,19 @@ const schema = z.object({
   buildMaxCacheMb: z.coerce.number().positive().optional(),
   buildMaxLogMb: z.coerce.number().positive().optional(),
   buildMinFreeMb: z.coerce.number().min(0).optional(),
+  buildEnv: z.string().transform((text, ctx) => {
+    try {
+      return parseBuildEnv(text);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `${(err as Error).message} (names, or NAME=value pairs, separated by spaces; quote a value that has spaces)` });
+      return z.NEVER;
+    }
+  }),
+  // checked against the data dir below, once that is resolved
+  buildBinds: z.string(),
+  buildHostConfig: flag,
+  gitAllowLocal: flag,
+  gitAllowHttp: flag,
   logLevel: z.enum(['debug', 'info', 'warn', 'error']),
   logFormat: z.enum(['json', 'pretty']).optional(),
   isolation: z.enum(['auto', 'off']),
@@ -266,6 +332,21 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     );
   }
   const dataDir = path.resolve(input.cwd ?? process.cwd(), v.dataDir);
+  let buildBinds: string[];
+  try {
+    buildBinds = parseBuildBinds(v.buildBinds, { dataDir, hostRunDir: v.hostRunDir });
+  } catch (err) {
+    throw new CellhostError('ERR_VALIDATION', `setting --${SETTINGS.buildBinds.flag} / ${SETTINGS.buildBinds.env}: ${(err as Error).message}`);
+  }
+  // names are passed from the platform's own environment, read here and nowhere else
+  const buildEnv: Record<string, string> = {};
+  const buildEnvUnset: string[] = [];
+  for (const e of v.buildEnv) {
+    const value = e.value ?? env[e.name];
+    if (value === undefined) buildEnvUnset.push(e.name);
+    else buildEnv[e.name] = value;
+  }
+  const nonEmpty = (s: string | undefined) => (s ? s : undefined);
   return Object.freeze({
     dataDir,
     http: v.http,
@@ -280,6 +361,8 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     maxUploadBytes: v.maxUploadBytes,
     maxBodyBytes: v.maxBodyBytes,
     headersTimeoutMs: v.headersTimeoutMs,
+    trustProxy: Object.freeze(v.trustProxy),
+    httpParser: v.httpParser,
     shutdownGraceMs: v.shutdownGraceMs,
     buildConcurrency: v.buildConcurrency,
     buildTimeoutS: v.buildTimeoutS,
@@ -288,6 +371,14 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     buildMaxCacheMb: v.buildMaxCacheMb,
     buildMaxLogMb: v.buildMaxLogMb,
     buildMinFreeMb: v.buildMinFreeMb,
+    buildEnv: Object.freeze(buildEnv),
+    buildEnvUnset: Object.freeze(buildEnvUnset),
+    buildBinds: Object.freeze(buildBinds),
+    buildHostConfig: v.buildHostConfig
+      ? Object.freeze({ home: nonEmpty(env.HOME) ?? os.homedir(), xdgConfigHome: nonEmpty(env.XDG_CONFIG_HOME), cargoHome: nonEmpty(env.CARGO_HOME), goEnv: nonEmpty(env.GOENV) })
+      : false,
+    gitAllowLocal: v.gitAllowLocal,
+    gitAllowHttp: v.gitAllowHttp,
     logLevel: v.logLevel,
     logPretty: v.logFormat ? v.logFormat === 'pretty' : Boolean(input.isTTY),
     isolation: v.isolation,
@@ -312,6 +403,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
       logs: path.join(dataDir, 'logs'),
       masterKey: path.join(dataDir, 'master.key'),
       run: path.join(dataDir, 'run'),
+      git: path.join(dataDir, 'git'),
     },
   });
 }
@@ -329,5 +421,7 @@ export function redactConfig(config: Config): Record<string, unknown> {
     buildMaxCacheMb: config.buildMaxCacheMb ?? 'plan (hobby 2048, pro 10240)',
     buildMaxLogMb: config.buildMaxLogMb ?? 'plan (hobby 10, pro 50)',
     buildMinFreeMb: config.buildMinFreeMb ?? 'auto (1024, or 5 % of a smaller disk)',
+    // values may hold credentials (a proxy's user and password, an index token): names only
+    buildEnv: Object.keys(config.buildEnv),
   };
 }

@@ -24,6 +24,7 @@ export const ERROR_STATUS = {
   ERR_SOURCE_INVALID: 400, // archive corrupt, escaping entries, links out, devices
   ERR_SOURCE_TOO_LARGE: 413, // archive unpacks past the size or entry limit
   ERR_SOURCE_GIT: 400, // git clone or checkout failed
+  ERR_SOURCE_GIT_URL: 400, // a git URL cellhost does not clone: a local path, file://, plain http (unless allowed), another transport
   ERR_RUNTIME_UNKNOWN: 400, // runtime not one of python, node, go, rust
   ERR_RUNTIME_MISSING: 422, // the runtime's toolchain is not installed on the host
   ERR_BUILD_FAILED: 422, // build command exited non-zero
@@ -32,12 +33,15 @@ export const ERROR_STATUS = {
   ERR_BUILD_CANCELLED: 409, // superseded by a newer deploy while queued
   ERR_BUILD_TOO_LARGE: 422, // the build's image or dependency cache grew past its plan's limit
   ERR_BUILD_SYSTEM_PACKAGES: 422, // the build installs system packages (apt-get, dpkg) and this host cannot give it a system layer
+  ERR_MANIFEST_INVALID: 422, // cellhost.toml / cellhost.json unreadable, not valid, an unknown key or a wrong value (line and key named)
+  ERR_ENV_REQUIRED: 422, // variables the manifest requires are not set for the service
   ERR_HOST_UNKNOWN: 404, // router: Host names no service
   ERR_NO_DEPLOYMENT: 503, // router: service has no live deployment yet
   ERR_APP_EXITED: 502, // instance exited before it was ready
   ERR_APP_CRASHED: 502, // instance died while serving the request
   ERR_APP_OOM: 502, // instance killed for memory
   ERR_APP_REFUSED: 502, // upstream connection refused or reset
+  ERR_APP_WRONG_PORT: 502, // instance listens, but not where the platform connects (another port, or loopback only)
   ERR_START_TIMEOUT: 504, // instance did not listen within the start timeout
   ERR_REQUEST_TIMEOUT: 504, // app took longer than the request timeout
   ERR_CAPACITY: 503, // max instances busy and the wait queue is full or timed out
@@ -56,8 +60,22 @@ export const ERROR_STATUS = {
   ERR_EXPORT_OUT_NOT_EMPTY: 409, // export: --out names a non-empty directory and --force was not given
   ERR_IMPORT_INVALID: 400, // import: the file is not a Knative Service manifest cellhost can read
   ERR_IMPORT_IMAGE_ONLY: 422, // import: a Knative Service that only names an image (no cellhost runtime to build from)
+  ERR_BACKUP_INVALID: 400, // a backup file is truncated, damaged, altered or not a cellhost backup: nothing restored
+  ERR_DATA_TOO_NEW: 500, // the data dir's schema is newer than this version knows: refused, nothing changed
+  ERR_PREVIEW_NAME: 409, // no free preview service name for a branch (the service's own name leaves no room)
+  ERR_HOOK_UNSIGNED: 401, // webhook: no signature or token header of a forge cellhost knows
+  ERR_HOOK_SIGNATURE: 401, // webhook: the signature or token does not match the service's webhook secret
+  ERR_HOOK_REPLAYED: 409, // webhook: a delivery with this id, or this very body, was accepted before
+  ERR_HOOK_MALFORMED: 400, // webhook: the body is not the JSON (or form) the forge's event has
+  ERR_HOOK_RATE_LIMITED: 429, // webhook: too many deliveries from this address or for this service
   ERR_DISK_FULL: 507, // the data dir's disk is full: uploads, builds and writes fail until space is freed
   ERR_DISK_LOW: 507, // a build would leave the data disk with less free space than its floor
+  ERR_CRON_NOT_FOUND: 404, // the service has no cron job by that name
+  ERR_CRON_EXISTS: 409, // the service has a cron job by that name already
+  ERR_TASK_NOT_FOUND: 404, // no task by that id
+  ERR_TASK_NOT_DEAD: 409, // retry of a task that is not dead-lettered (it is queued, running or done)
+  ERR_BODY_TIMEOUT: 408, // router: a task's body did not arrive within its time limit
+  ERR_METHOD_NOT_ALLOWED: 405, // router: a task was sent with a method other than POST, PUT, PATCH or DELETE
   ERR_INTERNAL: 500, // anything unexpected; details only in the platform log
 } as const;
 

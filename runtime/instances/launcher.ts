@@ -6,7 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { CellhostError, type ErrorCode } from '../core/errors.ts';
 import type { RuntimeName } from '../core/names.ts';
-import { findToolchain } from '../sandbox/toolchains.ts';
+import { runtimePathEnv } from '../sandbox/runtime-env.ts';
 
 export interface InstanceSpec {
   instanceId: string;
@@ -59,31 +59,15 @@ export interface Launch {
   release(): Promise<void>;
 }
 
-export interface IsolationReport {
-  /** what is enforced on this host, e.g. { sandbox: false, cgroups: false, netns: false } */
-  features: Record<string, boolean>;
-  /** why a feature is off, in words a user can act on */
-  reasons: string[];
-}
-
 export interface Launcher {
   prepare(spec: InstanceSpec): Promise<Launch>;
-  report(): IsolationReport;
 }
-
-export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
- * PATH as the sandbox sets it: the python venv (as `activate` would), then the runtime's toolchain
- * dirs (rustup's toolchain, a Go outside /usr), then the system dirs.
+ * Variables every instance gets, whatever launcher runs it: PATH, HOME, TMPDIR and LANG, which the
+ * service's own variables may override, then PORT and CELLHOST_*, which they may not. appDir is
+ * where the app sees its code.
  */
-export function runtimePathEnv(runtime: RuntimeName, appDir: string, toolDirs: readonly string[] = findToolchain(runtime).pathDirs): Record<string, string> {
-  const dirs = [...toolDirs, SANDBOX_PATH];
-  if (runtime !== 'python') return { PATH: dirs.join(':') };
-  return { PATH: [`${appDir}/.venv/bin`, ...dirs].join(':'), VIRTUAL_ENV: `${appDir}/.venv` };
-}
-
-/** Variables every instance gets, whatever launcher runs it (DESIGN §6); appDir is where it sees its code. */
 export function platformEnv(spec: InstanceSpec, port: number, home: string, appDir: string): Record<string, string> {
   return {
     ...runtimePathEnv(spec.runtime, appDir),
@@ -112,9 +96,9 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
 
 /**
  * No isolation: the app runs as the platform's user on a loopback port chosen for it, with
- * `$PORT` injected (DESIGN §4's fallback). Its HOME and TMPDIR are a private dir removed on release.
+ * `$PORT` injected: the fallback where the host cannot isolate. Its HOME and TMPDIR are a private dir removed on release.
  */
-export function createDirectLauncher(opts: { runDir: string; reasons?: string[] }): Launcher {
+export function createDirectLauncher(opts: { runDir: string }): Launcher {
   return {
     async prepare(spec) {
       if (spec.systemLayer) throw new CellhostError('ERR_SANDBOX_SETUP', `deployment ${spec.deploymentId} has a system layer, which only runs in the sandbox (isolation is off or unavailable here)`);
@@ -130,9 +114,5 @@ export function createDirectLauncher(opts: { runDir: string; reasons?: string[] 
         release: () => fs.rm(tmp, { recursive: true, force: true }),
       };
     },
-    report: () => ({
-      features: { sandbox: false, cgroups: false, netns: false },
-      reasons: opts.reasons ?? ['isolation is not enabled: apps run as the platform user on loopback ports'],
-    }),
   };
 }

@@ -1,5 +1,5 @@
 // Readiness = the serving port accepts a TCP connection. Polling with a short, growing
-// interval lands within a few ms of the real moment (NOTES: 1–5 ms polls) without taking
+// interval (1–5 ms) lands within a few ms of the real moment without taking
 // the CPU the starting app needs.
 import http from 'node:http';
 import net from 'node:net';

@@ -1,43 +1,24 @@
-// The launcher with the full sandbox (DESIGN §4): the app runs as its service's uid inside
+// The launcher with the full sandbox: the app runs as its service's uid inside
 // bubblewrap (everything read-only but a private /tmp sized by the memory), in a prepared
 // network namespace where it listens on its own serving port at its own address, with a clean
 // environment. Composes with the cgroup launcher, which wraps this argv from the outside.
 // The environment and bwrap's options travel on fds 3 and 4 (Launch.fds), never on a command line.
-import type { RuntimeName } from '../core/names.ts';
-import { baseSandboxEnv, buildSandboxCommand, findSandboxAppPid, type SandboxBind, type SandboxHardening } from '../sandbox/bwrap.ts';
+import { buildSandboxCommand, findSandboxAppPid, SANDBOX_PATH, type SandboxHardening } from '../sandbox/bwrap.ts';
 import { bandwidthForMemory, type NetnsPool } from '../sandbox/netns.ts';
-import type { SystemLayers } from '../sandbox/system-layer.ts';
 import { CellhostError } from '../core/errors.ts';
-import { findToolchain } from '../sandbox/toolchains.ts';
-import { appArgv, platformEnv, type InstanceSpec, type IsolationReport, type Launch, type Launcher } from './launcher.ts';
-
-export interface SandboxPaths {
-  /** where the sandbox uid can resolve a host path (the bind stage) */
-  reachable(hostPath: string): Promise<string>;
-}
+import type { SystemLayers } from '../sandbox/system-layer.ts';
+import { sandboxEnv, toolchainMounts, type SandboxPaths } from '../sandbox/runtime-env.ts';
+import { appArgv, platformEnv, type InstanceSpec, type Launch, type Launcher } from './launcher.ts';
 
 export interface SandboxLauncherOptions {
   netns: NetnsPool;
   uidFor(service: string): number;
   paths: SandboxPaths;
-  report: IsolationReport;
   /** what the host's bubblewrap adds (probeSandbox) */
   hardening: SandboxHardening;
   /** system layers' read-only views, when this host can mount them; else why not */
   layers?: SystemLayers | null;
   noLayerReason?: string;
-}
-
-/** binds for a runtime's toolchain, each made reachable for the sandbox uid */
-export async function toolchainMounts(runtime: RuntimeName, paths: SandboxPaths): Promise<{ binds: SandboxBind[]; pathDirs: string[] }> {
-  const tc = findToolchain(runtime);
-  const binds = await Promise.all(tc.binds.map(async (dest) => ({ src: await paths.reachable(dest), dest })));
-  return { binds, pathDirs: tc.pathDirs };
-}
-
-export function sandboxEnv(runtime: RuntimeName, pathDirs: string[], extra: Record<string, string>): Record<string, string> {
-  const base = baseSandboxEnv(runtime === 'python' ? ['/app/.venv/bin', ...pathDirs] : pathDirs);
-  return { ...extra, PATH: base.PATH!, ...(runtime === 'python' ? { VIRTUAL_ENV: '/app/.venv' } : {}) };
 }
 
 export function createSandboxLauncher(opts: SandboxLauncherOptions): Launcher {
@@ -72,7 +53,7 @@ export function createSandboxLauncher(opts: SandboxLauncherOptions): Launcher {
         argv: lease.enterArgv(sandbox.argv),
         fds: sandbox.fds,
         // the chain up to bwrap runs as root with only what it needs to find its tools
-        env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+        env: { PATH: SANDBOX_PATH },
         cwd: '/',
         upstream: { host: lease.appAddr, port: spec.port },
         async terminate(spawnedPid: number) {
@@ -88,6 +69,5 @@ export function createSandboxLauncher(opts: SandboxLauncherOptions): Launcher {
         },
       };
     },
-    report: () => opts.report,
   };
 }

@@ -2,7 +2,7 @@
 // cgroup, the network namespace and the sandbox are set up and a shell inside waits on stdin
 // (InstanceSpec.held); a cold start then only writes a line and the app's own start is all
 // that is left. Without one, the exec chain alone (cgroup join, nsenter, setpriv, bwrap, bash)
-// costs ~11 ms and the preparation 3–12 ms more on the request's path (NOTES, issue 8).
+// costs ~11 ms and the preparation 3–12 ms more on the request's path (docs/benchmarks.md).
 //
 // A standby holds a namespace, a cgroup and two small processes but no CPU and is not billed
 // (no app runs). Only the most recently idle services keep one (`max`, oldest dropped first).

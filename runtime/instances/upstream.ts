@@ -1,6 +1,6 @@
 // One instance's upstream connections: an undici Pool. Its dispatch API hands the router raw
 // header buffers and body chunks with no IncomingMessage/ClientRequest objects in between,
-// which halves the proxy's CPU per request against node:http's client (issue 8's measurements).
+// which halves the proxy's CPU per request against node:http's client (docs/benchmarks.md).
 import type { Dispatcher } from 'undici';
 import Pool from 'undici/lib/dispatcher/pool.js';
 

@@ -3,7 +3,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type { CellhostError } from '../core/errors.ts';
-import type { InboundRequest } from './http1.ts';
+import type { RouterRequest } from './request.ts';
 
 const TITLES: Record<number, string> = {
   404: 'Not found',
@@ -18,7 +18,7 @@ export function wantsHtml(accept: string | undefined): boolean {
   return !!accept && accept.includes('text/html');
 }
 
-export function sendError(req: InboundRequest, err: CellhostError, requestId: string): void {
+export function sendError(req: RouterRequest, err: CellhostError, requestId: string): void {
   const res = req.res;
   if (res.headersSent) {
     res.destroy();
@@ -60,6 +60,8 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: net.Socket
   }
   const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'HPE_HEADERS_TIMEOUT' ? 408 : 400;
   const code = status === 431 ? 'ERR_HEADERS_TOO_LARGE' : status === 408 ? 'ERR_HEADERS_TIMEOUT' : 'ERR_BAD_REQUEST';
-  const body = JSON.stringify({ error: { code, message: http.STATUS_CODES[status] } });
+  // the router's own refusals say what was wrong; the parser's messages are its internals
+  const message = err.code === 'HPE_NO_HOST' || err.code === 'HPE_DUPLICATE_HOST' ? err.message : http.STATUS_CODES[status];
+  const body = JSON.stringify({ error: { code, message } });
   socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
 }

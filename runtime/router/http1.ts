@@ -1,131 +1,36 @@
-// The router's HTTP/1.1 server side: Node's own parser (llhttp, from `_http_common`) driven
-// straight from the socket, without http.Server's IncomingMessage/ServerResponse streams. The
-// parser does all the validating that http.Server relies on (tokens, header bytes, sizes,
-// Content-Length against Transfer-Encoding, chunked framing); this file only keeps the
-// connection's order: one request answered at a time, pipelined ones wait, bodies stream with
-// backpressure, timeouts as http.Server's. Measured in front of the same app: 20–25 % less
-// router CPU per keep-alive request and ~10 % less per one-shot connection (issue 8).
-import { createRequire } from 'node:module';
+// The router's HTTP/1.1 server side: Node's own parser (llhttp, reached through
+// llhttp-binding.ts) driven straight from the socket, without http.Server's
+// IncomingMessage/ServerResponse streams. The parser does all the validating that http.Server
+// relies on (tokens, header bytes, sizes, Content-Length against Transfer-Encoding, chunked
+// framing); this file only keeps the connection's order: one request answered at a time,
+// pipelined ones wait, bodies stream with backpressure, timeouts as http.Server's. Measured in
+// front of the same app: 20–25 % less router CPU per keep-alive request and ~10 % less per
+// one-shot connection than http.Server, which is what the router falls back to
+// (node-http-server.ts) when the binding is not usable (docs/benchmarks.md).
 import net from 'node:net';
 import { Readable } from 'node:stream';
+import type { LlhttpBinding, LlhttpParser } from './llhttp-binding.ts';
+import { hostError, RouterRequest, type RouterResponse, type RouterServerOptions } from './request.ts';
 
-interface Parser {
-  /** the connection the parser reads for now (parsers are reused) */
+interface Parser extends LlhttpParser {
   conn: Connection | null;
-  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
-  execute(data: Buffer): number | (Error & { code?: string });
-  remove?(): void;
-  free(): void;
-  [callback: number]: unknown;
-}
-interface ParserBinding {
-  new (): Parser;
-  REQUEST: number;
-  kOnMessageBegin: number;
-  kOnHeaders: number;
-  kOnHeadersComplete: number;
-  kOnBody: number;
-  kOnMessageComplete: number;
 }
 
-// a builtin: createRequire needs a path only to resolve files, and works in the bundle too
-const { HTTPParser, methods } = createRequire(process.execPath)('_http_common') as { HTTPParser: ParserBinding; methods: string[] };
-const kOnMessageBegin = HTTPParser.kOnMessageBegin | 0;
-const kOnHeaders = HTTPParser.kOnHeaders | 0;
-const kOnHeadersComplete = HTTPParser.kOnHeadersComplete | 0;
-const kOnBody = HTTPParser.kOnBody | 0;
-const kOnMessageComplete = HTTPParser.kOnMessageComplete | 0;
-
-/** what the router does when the client's side of an exchange moves */
-export interface ExchangeListener {
-  /** the client went away before its response was finished */
-  aborted(): void;
-  /** the client has taken what was written: the upstream may go on */
-  drained(): void;
-  /** the body grew past `bodyLimit` (a chunked one: a declared length is checked up front) */
-  bodyTooLarge(): void;
-}
-
-/** a request's head, and its body as a stream when it has one */
-export class InboundRequest {
-  /** the header fields as sent, [name, value, ...] */
-  rawHeaders: string[];
-  /** each field's name lowercased, at the name's index in rawHeaders */
-  names: string[];
-  /** the first Host field, and the other fields the router reads */
-  host: string | undefined = undefined;
-  contentLength: string | undefined = undefined;
-  transferEncoding: string | undefined = undefined;
-  connection: string | undefined = undefined;
-  accept: string | undefined = undefined;
-  expect: string | undefined = undefined;
-  upgradeTo: string | undefined = undefined;
-  requestId: string | undefined = undefined;
-  forwardedFor: string | undefined = undefined;
-  forwardedProto: string | undefined = undefined;
-  /** the body, for a request with one; ended when the message is */
-  body: Readable | null = null;
-  /** the whole message has been read (a body too) */
-  complete = false;
-  /** body bytes read so far */
-  received = 0;
+/** a request read by the parser on one of this server's connections */
+export class InboundRequest extends RouterRequest {
   /** the body's reader has not asked for more since its buffer filled */
   bodyFull = false;
-  /** the rest of the body is read and thrown away (answered early, or given up on) */
-  dumping = false;
-  /** called once the whole message has been read */
-  onComplete: (() => void) | null = null;
-  bodyLimit = Infinity;
-  listener: ExchangeListener | null = null;
   readonly res: OutboundResponse;
 
   constructor(
     readonly conn: Connection,
-    readonly method: string,
-    readonly url: string,
-    readonly versionMinor: number,
-    readonly keepAlive: boolean,
+    method: string,
+    url: string,
+    versionMinor: number,
+    keepAlive: boolean,
     headers: string[],
   ) {
-    this.rawHeaders = headers;
-    // every name lowercased once, here: the router's forwarding reads `names` too
-    const names = (this.names = new Array<string>(headers.length));
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = (names[i] = headers[i]!.toLowerCase());
-      const value = headers[i + 1]!;
-      switch (name) {
-        case 'host':
-          this.host ??= value;
-          break;
-        case 'accept':
-          this.accept = value;
-          break;
-        case 'expect':
-          this.expect = value;
-          break;
-        case 'upgrade':
-          this.upgradeTo = value;
-          break;
-        case 'connection':
-          this.connection = this.connection === undefined ? value : `${this.connection}, ${value}`;
-          break;
-        case 'x-request-id':
-          this.requestId = value;
-          break;
-        case 'content-length':
-          this.contentLength = value;
-          break;
-        case 'transfer-encoding':
-          this.transferEncoding = value;
-          break;
-        case 'x-forwarded-for':
-          this.forwardedFor = this.forwardedFor === undefined ? value : `${this.forwardedFor}, ${value}`;
-          break;
-        case 'x-forwarded-proto':
-          this.forwardedProto ??= value;
-          break;
-      }
-    }
+    super(method, url, versionMinor, keepAlive, headers);
     this.res = new OutboundResponse(conn, this);
   }
 
@@ -133,11 +38,6 @@ export class InboundRequest {
     return this.conn.socket;
   }
 
-  get hasBody(): boolean {
-    return this.contentLength !== undefined ? this.contentLength !== '0' : this.transferEncoding !== undefined;
-  }
-
-  /** the rest of the body is not wanted: read it and throw it away */
   dump(): void {
     if (this.dumping) return;
     this.dumping = true;
@@ -149,7 +49,7 @@ export class InboundRequest {
 }
 
 /** what the router sends back: the head once, then the body, framed for this client */
-export class OutboundResponse {
+export class OutboundResponse implements RouterResponse {
   headersSent = false;
   /** the whole response has been handed to the socket */
   finished = false;
@@ -228,36 +128,25 @@ export class OutboundResponse {
   }
 }
 
-export interface Http1Options {
-  onRequest(req: InboundRequest): void;
-  /** an Upgrade request; the socket and the bytes after its head are the handler's */
-  onUpgrade(req: InboundRequest, socket: net.Socket, head: Buffer): void;
-  /** a request the parser refused (400, 431) or a head that took too long (408): answer and close */
-  onClientError(err: Error & { code?: string }, socket: net.Socket): void;
-  maxHeaderSize: number;
-  headersTimeoutMs: number;
-  keepAliveTimeoutMs: number;
-}
-
 // The parser's callbacks and the socket's listeners are the same functions for every connection
 // (the parser and the socket point back at it): a one-shot connection allocates no closures.
-function newParser(): Parser {
-  const p = new HTTPParser();
+function newParser(b: LlhttpBinding): Parser {
+  const p = b.newParser() as Parser;
   p.conn = null;
-  p[kOnMessageBegin] = function (this: Parser) {
+  p[b.kOnMessageBegin] = function (this: Parser) {
     this.conn!.headSince = Date.now();
   };
-  p[kOnHeaders] = function (this: Parser, headers: string[], url: string) {
+  p[b.kOnHeaders] = function (this: Parser, headers: string[], url: string) {
     this.conn!.onPartialHead(headers, url);
   };
-  p[kOnHeadersComplete] = function (this: Parser, _major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, _s: unknown, _m: unknown, upgrade: boolean, keepAlive: boolean) {
+  p[b.kOnHeadersComplete] = function (this: Parser, _major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, _s: unknown, _m: unknown, upgrade: boolean, keepAlive: boolean) {
     this.conn!.onHead(minor, headers, method, url, upgrade, keepAlive);
     return 0;
   };
-  p[kOnBody] = function (this: Parser, chunk: Buffer) {
+  p[b.kOnBody] = function (this: Parser, chunk: Buffer) {
     this.conn!.onBody(chunk);
   };
-  p[kOnMessageComplete] = function (this: Parser) {
+  p[b.kOnMessageComplete] = function (this: Parser) {
     this.conn!.onMessageComplete();
   };
   return p;
@@ -302,8 +191,8 @@ export class Connection {
     readonly socket: net.Socket,
     private readonly server: Http1Server,
   ) {
-    this.parser = server.parsers.pop() ?? newParser();
-    this.parser.initialize(HTTPParser.REQUEST, {}, server.opts.maxHeaderSize, 0);
+    this.parser = server.parsers.pop() ?? newParser(server.binding);
+    this.parser.initialize(server.binding.REQUEST, {}, server.opts.maxHeaderSize, 0);
     this.parser.conn = this;
     // as http.Server: the first head is awaited, and timed, from the connection's start
     this.headSince = Date.now();
@@ -334,7 +223,7 @@ export class Connection {
     this.headSince = 0;
     // requests parsed behind one that ends the connection are not served
     if (this.retired) return;
-    const req = new InboundRequest(this, methods[method]!, url, minor, keepAlive, headers);
+    const req = new InboundRequest(this, this.server.binding.methods[method]!, url, minor, keepAlive, headers);
     if (upgrade) {
       this.upgrading = req;
       return;
@@ -388,8 +277,9 @@ export class Connection {
   }
 
   private begin(req: InboundRequest): void {
-    if (req.versionMinor >= 1 && req.host === undefined) {
-      this.fail(Object.assign(new Error('no Host header'), { code: 'HPE_NO_HOST' }));
+    const refused = hostError(req);
+    if (refused) {
+      this.fail(refused);
       return;
     }
     this.current = req;
@@ -521,13 +411,14 @@ export class Connection {
 
 /** a net.Server speaking HTTP/1.1 to each connection, with http.Server's ways to close them */
 export class Http1Server extends net.Server {
+  readonly engine = 'llhttp';
   readonly live = new Set<Connection>();
   readonly parsers: Parser[] = [];
   private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
-    readonly opts: Http1Options,
-    checkEveryMs: number,
+    readonly opts: RouterServerOptions,
+    readonly binding: LlhttpBinding,
   ) {
     super({ noDelay: true });
     this.on('connection', (socket: net.Socket) => this.live.add(new Connection(socket, this)));
@@ -535,7 +426,7 @@ export class Http1Server extends net.Server {
       this.sweeper = setInterval(() => {
         const now = Date.now();
         for (const c of this.live) c.check(now);
-      }, checkEveryMs).unref();
+      }, opts.checkEveryMs).unref();
     });
     this.on('close', () => {
       if (this.sweeper) clearInterval(this.sweeper);

@@ -1,6 +1,6 @@
-// The app router: the hot path. HTTP/1.1 on Node's parser (http1.ts), no Request/Response
-// objects; each request is host → service → lease from the pool → dispatched on that
-// instance's keep-alive connections.
+// The app router: the hot path. HTTP/1.1 on Node's parser (http1.ts; node:http's server when that
+// parser's binding is not usable), no Request/Response objects; each request is host → service →
+// lease from the pool → dispatched on that instance's keep-alive connections.
 import crypto from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
@@ -8,15 +8,15 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { CellhostError, describeError } from '../core/errors.ts';
 import { silentLogger, type Logger } from '../core/log.ts';
-import type { Lease, Pool } from '../instances/pool.ts';
+import type { Lease, Pool } from '../instances/pool/types.ts';
 import { answerClientError, sendError } from './error-page.ts';
+import { forwardHeaders, HOP_BY_HOP, parseTrustedProxies, takeAbsoluteTarget, type TrustedProxies } from './forwarding.ts';
 import { normalizeHost } from './hosts.ts';
-import { Http1Server, type ExchangeListener, type InboundRequest, type OutboundResponse } from './http1.ts';
-
-export interface Route {
-  service: string;
-  requestTimeoutMs: number;
-}
+import { Http1Server } from './http1.ts';
+import { loadLlhttpBinding } from './llhttp-binding.ts';
+import { createNodeHttpServer } from './node-http-server.ts';
+import type { ExchangeListener, RouterRequest, RouterResponse, RouterServer, RouterServerOptions } from './request.ts';
+import type { Route, RouteResolver } from './route-table.ts';
 
 export interface RequestRecord {
   service: string;
@@ -30,37 +30,45 @@ export interface RequestRecord {
 
 export interface RouterOptions {
   pool: Pool;
-  /** host (normalized) → route, or null for an unknown host */
-  resolve(host: string): Route | null;
+  /** host (normalized) → route: the route table the control plane writes */
+  routes: RouteResolver;
   maxBodyBytes: number;
   /** a client must send its whole header block within this (slowloris) */
   headersTimeoutMs?: number;
   /** open client connections at most; past it new ones are refused */
   maxConnections?: number;
+  /** peers (IPs and CIDRs) whose X-Forwarded-* and Forwarded fields are kept and appended to */
+  trustProxy?: readonly string[];
+  /** auto: Node's parser driven directly when its binding works, else node:http; node: node:http */
+  httpParser?: 'auto' | 'node';
   log?: Logger;
   onRequest?(record: RequestRecord): void;
+  /** a request no service's host matched: true when the platform answered it itself (its own routes) */
+  platform?(req: RouterRequest, requestId: string): boolean;
 }
 
 const MAX_HEADER_BYTES = 64 * 1024;
 const MAX_REQUEST_LINE = 16 * 1024;
 
-// RFC 9110 §7.6.1 hop-by-hop headers, plus the ones we set ourselves
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
-const SET_HERE = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id']);
-
-export function createRouter(opts: RouterOptions): Http1Server {
+export function createRouter(opts: RouterOptions): RouterServer {
   const log = opts.log ?? silentLogger;
   const headersTimeoutMs = opts.headersTimeoutMs ?? 20_000;
+  const trusted = parseTrustedProxies(opts.trustProxy ?? []);
 
-  const onRequest = (req: InboundRequest): void => {
+  const onRequest = (req: RouterRequest): void => {
     const requestId = req.requestId ?? nextRequestId();
+    if (!takeAbsoluteTarget(req)) {
+      sendError(req, new CellhostError('ERR_BAD_REQUEST', 'the request target is neither a path nor an http(s) URL'), requestId);
+      return;
+    }
     const host = normalizeHost(req.host);
-    const route = host ? opts.resolve(host) : null;
+    const route = host ? opts.routes.resolve(host) : null;
     if (!route) {
+      if (opts.platform?.(req, requestId)) return;
       sendError(req, new CellhostError('ERR_HOST_UNKNOWN', `no service is served at "${host ?? ''}"`), requestId);
       return;
     }
-    const ex = new Exchange(req, route, requestId, opts);
+    const ex = new Exchange(req, route, requestId, opts, trusted);
     if (req.url.length > MAX_REQUEST_LINE) {
       ex.fail(new CellhostError('ERR_HEADERS_TOO_LARGE', `the request line is longer than ${MAX_REQUEST_LINE} bytes`));
       return;
@@ -89,17 +97,21 @@ export function createRouter(opts: RouterOptions): Http1Server {
     );
   };
 
-  const onUpgrade = (req: InboundRequest, socket: net.Socket, head: Buffer): void => {
+  const onUpgrade = (req: RouterRequest, socket: net.Socket, head: Buffer): void => {
     const requestId = req.requestId ?? nextRequestId();
+    if (req.duplicateHost || !takeAbsoluteTarget(req)) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
     const host = normalizeHost(req.host);
-    const route = host ? opts.resolve(host) : null;
+    const route = host ? opts.routes.resolve(host) : null;
     if (!route) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
     socket.on('error', () => {});
     opts.pool.acquire(route.service).then(
-      (lease) => tunnel(req, socket, head, lease, requestId),
+      (lease) => tunnel(req, socket, head, lease, requestId, trusted),
       (err: unknown) => {
         const status = err instanceof CellhostError ? err.status : 500;
         socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
@@ -109,10 +121,18 @@ export function createRouter(opts: RouterOptions): Http1Server {
 
   // Leapcell's limits: 64 KB of headers (431 past it, from the parser), 16 KB request line;
   // the header timeout is checked often enough that slowloris cannot linger (Node's default: 30 s)
-  const server = new Http1Server(
-    { onRequest, onUpgrade, onClientError: answerClientError, maxHeaderSize: MAX_HEADER_BYTES, headersTimeoutMs, keepAliveTimeoutMs: 65_000 },
-    Math.min(1000, Math.max(100, headersTimeoutMs / 4)),
-  );
+  const serverOptions: RouterServerOptions = {
+    onRequest,
+    onUpgrade,
+    onClientError: answerClientError,
+    maxHeaderSize: MAX_HEADER_BYTES,
+    headersTimeoutMs,
+    keepAliveTimeoutMs: 65_000,
+    checkEveryMs: Math.min(1000, Math.max(100, headersTimeoutMs / 4)),
+  };
+  const parser = loadLlhttpBinding({ disabled: opts.httpParser === 'node' });
+  if (!parser.ok && opts.httpParser !== 'node') log.warn('router.parser_fallback', { reason: parser.reason, using: 'node:http' });
+  const server: RouterServer = parser.ok ? new Http1Server(serverOptions, parser.binding) : createNodeHttpServer(serverOptions);
   server.maxConnections = opts.maxConnections ?? 10_000;
   return server;
 }
@@ -132,7 +152,7 @@ function nextRequestId(): string {
 class Exchange implements Dispatcher.DispatchHandler, ExchangeListener {
   private readonly record: RequestRecord;
   private readonly startedAt = Date.now();
-  private readonly res: OutboundResponse;
+  private readonly res: RouterResponse;
   private lease: Lease | null = null;
   private released = false;
   private timer: NodeJS.Timeout | null = null;
@@ -143,10 +163,11 @@ class Exchange implements Dispatcher.DispatchHandler, ExchangeListener {
   resumeUpstream: (() => void) | null = null;
 
   constructor(
-    private readonly req: InboundRequest,
+    private readonly req: RouterRequest,
     readonly route: Route,
     private readonly requestId: string,
     private readonly opts: RouterOptions,
+    private readonly trusted: TrustedProxies,
   ) {
     this.res = req.res;
     this.record = { service: route.service, instanceId: null, status: 0, startedAt: this.startedAt, durationMs: 0, coldStart: false, errorCode: null };
@@ -181,7 +202,7 @@ class Exchange implements Dispatcher.DispatchHandler, ExchangeListener {
     // the request's own body stream: undici may destroy it when it gives up, which leaves the
     // client's socket alone, so the 413 or 504 meant for the client can still be sent
     this.body = req.body;
-    lease.connections.dispatch({ path: req.url, method: req.method as Dispatcher.HttpMethod, headers: forwardHeaders(req, this.requestId), body: this.body }, this);
+    lease.connections.dispatch({ path: req.url, method: req.method as Dispatcher.HttpMethod, headers: forwardHeaders(req, this.requestId, this.trusted), body: this.body }, this);
   }
 
   cancel(err: Error): void {
@@ -278,7 +299,7 @@ function onTimeout(ex: Exchange): void {
 }
 
 /** a WebSocket (or any Upgrade): raw bytes both ways; the lease is held for the connection's life */
-function tunnel(req: InboundRequest, client: net.Socket, head: Buffer, lease: Lease, requestId: string): void {
+function tunnel(req: RouterRequest, client: net.Socket, head: Buffer, lease: Lease, requestId: string, trusted: TrustedProxies): void {
   const up = net.connect(lease.upstream.port, lease.upstream.host);
   let released = false;
   const release = () => {
@@ -289,7 +310,7 @@ function tunnel(req: InboundRequest, client: net.Socket, head: Buffer, lease: Le
     up.destroy();
   };
   up.on('connect', () => {
-    const headers = forwardHeaders(req, requestId);
+    const headers = forwardHeaders(req, requestId, trusted);
     let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
     for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
     text += `connection: Upgrade\r\nupgrade: ${req.upgradeTo ?? ''}\r\n\r\n`;
@@ -308,34 +329,8 @@ function tunnel(req: InboundRequest, client: net.Socket, head: Buffer, lease: Le
   client.once('end', linger);
 }
 
-/** the request's headers for the app, as [name, value, ...]: hop-by-hop ones out, forwarding ones in */
-function forwardHeaders(req: InboundRequest, requestId: string): string[] {
-  const out: string[] = [];
-  const raw = req.rawHeaders;
-  const names = req.names;
-  const connection = req.connection;
-  // names the client's Connection header lists are hop-by-hop too (rare: only then a Set)
-  const listed = connection && connection.includes(',') ? new Set(connection.toLowerCase().split(',').map((s) => s.trim())) : connection ? connection.trim().toLowerCase() : null;
-  for (let i = 0; i < raw.length; i += 2) {
-    const key = names[i]!;
-    // the router answered any 100-continue itself; the app gets the body straight away
-    if (HOP_BY_HOP.has(key) || key === 'expect' || SET_HERE.has(key)) continue;
-    if (listed !== null && (typeof listed === 'string' ? listed === key : listed.has(key))) continue;
-    out.push(key, raw[i + 1]!);
-  }
-  const peer = req.socket.remoteAddress ?? '';
-  const prior = req.forwardedFor;
-  out.push(
-    'x-forwarded-for', prior ? `${prior}, ${peer}` : peer,
-    'x-forwarded-proto', req.forwardedProto ?? 'http',
-    'x-forwarded-host', req.host ?? '',
-    'x-request-id', requestId,
-  );
-  return out;
-}
-
 // header bytes are latin1 both ways, so values pass through unchanged
-function writeResponseHead(res: OutboundResponse, status: number, statusMessage: string, raw: Buffer[], requestId: string): void {
+function writeResponseHead(res: RouterResponse, status: number, statusMessage: string, raw: Buffer[], requestId: string): void {
   const out: string[] = [];
   let hasId = false;
   let hasLength = false;

@@ -1,4 +1,4 @@
-// The filesystem sandbox (DESIGN §4): argv for `setpriv … bwrap … -- app`, and a host probe.
+// The filesystem sandbox: argv for `setpriv … bwrap … -- app`, and a host probe.
 //
 // setpriv drops to the service's uid (no groups, no capabilities, empty bounding set,
 // no_new_privs) before bwrap runs, so bwrap sets up the sandbox unprivileged inside a user
@@ -17,6 +17,8 @@
 // - /tmp: a private tmpfs of tmpSizeBytes, the only writable place, gone with the sandbox;
 // - a fresh /proc (only the sandbox's processes) and a minimal /dev;
 // - the toolchain dirs given in roBinds, read-only; for builds, rwBinds (the dependency cache);
+// - files given by content (a build's copy of the host's package-manager configuration), each a
+//   read-only file bwrap writes from a descriptor: no host path of them is bound;
 // - nothing else: no data dir, no other images, no /root, no /home, no /var, no /run, no /sys.
 // The sandbox's root and /dev are remounted read-only at the end, so nothing can be created
 // there either (bwrap leaves both writable otherwise); /dev/shm is therefore read-only too.
@@ -71,6 +73,8 @@ export interface SandboxSpec {
   roBinds: ReadonlyArray<string | SandboxBind>;
   /** builds: host dirs bound read-write (the service's dependency cache), owned by the uid */
   rwBinds?: ReadonlyArray<string | SandboxBind>;
+  /** files the sandbox gets by content, read-only (under /tmp or on the root, never in /app) */
+  files?: ReadonlyArray<SandboxFile>;
   /** the only environment the app gets */
   env: Readonly<Record<string, string>>;
   /** defaults to "cellhost" */
@@ -111,6 +115,12 @@ export const RANGE_ROOT_CAPS = [
   'CAP_SYS_CHROOT',
 ] as const;
 
+export interface SandboxFile {
+  /** where it appears inside */
+  dest: string;
+  data: Uint8Array;
+}
+
 export interface SandboxHardening {
   /** bwrap ≥ 0.8: the app cannot create user namespaces */
   disableUserns: boolean;
@@ -122,7 +132,7 @@ export interface SandboxHardening {
 export interface SandboxCommand {
   /** `setpriv … -- bwrap --args 3 -- <app>`: nothing secret, no host path */
   argv: string[];
-  /** the data for fd 3 (bwrap's options, NUL-separated) and fd 4 (the seccomp program, if any) */
+  /** the data for fd 3 (bwrap's options, NUL-separated), fd 4 (the seccomp program, if any), then each file's content */
   fds: Buffer[];
 }
 
@@ -143,7 +153,8 @@ export const ROOT_LINKS: ReadonlyArray<readonly [string, string]> = [
   ['/lib64', 'usr/lib64'],
 ];
 
-const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** the system dirs, in the order a Debian root's PATH has them */
+export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
  * The environment every sandboxed process starts from: a sane PATH (the toolchain's dirs first),
@@ -241,6 +252,17 @@ export function buildSandboxCommand(spec: SandboxSpec): SandboxCommand {
   // root's /tmp is everyone's, as on any system (apt's _apt writes there)
   if (root) bwrap.push('--perms', '1777');
   bwrap.push('--size', String(spec.tmpSizeBytes), '--tmpfs', '/tmp');
+  // after the tmpfs, so a file under /tmp lands in it; bwrap makes the dirs above each one
+  const files = spec.files ?? [];
+  let nextFd = SANDBOX_FIRST_FD + (hardening.seccomp ? 2 : 1);
+  for (const f of files) {
+    assertAbsolute(f.dest, 'file destination');
+    const dest = f.dest.replace(/\/+$/, '');
+    if (dest.split('/').includes('..') || ['/app', '/proc', '/dev'].some((d) => dest === d || dest.startsWith(d + '/')) || dest === '/tmp') {
+      throw new CellhostError('ERR_SANDBOX_SETUP', `cannot place a file at ${f.dest}: only under /tmp or on the sandbox's own root`);
+    }
+    bwrap.push('--ro-bind-data', String(nextFd++), dest);
+  }
   // last, after everything that creates mount points: the root tmpfs and /dev stop being writable
   bwrap.push('--remount-ro', '/dev', '--remount-ro', '/');
   bwrap.push('--chdir', '/app', '--clearenv');
@@ -253,6 +275,7 @@ export function buildSandboxCommand(spec: SandboxSpec): SandboxCommand {
   if (hardening.seccomp) bwrap.push('--seccomp', String(SANDBOX_FIRST_FD + 1));
   const fds = [Buffer.from(bwrap.map((a) => a + '\0').join(''))];
   if (hardening.seccomp) fds.push(Buffer.from(hardening.seccomp));
+  for (const f of files) fds.push(Buffer.from(f.data));
   const inner = ['bwrap', '--args', String(SANDBOX_FIRST_FD), '--', ...spec.argv];
   return { argv: root ? enterMappedArgv(root, inner) : [...setpriv, ...inner], fds };
 }

@@ -77,7 +77,7 @@ export function parseOwnedName(prefix: string, kind: 'ns' | 'if', name: string):
   return m ? Number(m[1]) : undefined;
 }
 
-/** DESIGN §2: 1000 Mbit/s per 1769 MB of memory, never below 64 Mbit/s */
+/** bandwidth follows memory as CPU does: 1000 Mbit/s per 1769 MB, never below 64 Mbit/s */
 export function bandwidthForMemory(memoryMb: number): number {
   return Math.max(64, Math.round((1000 * memoryMb) / 1769));
 }

@@ -1,4 +1,5 @@
-// A pool of prepared network namespaces, one per running instance (DESIGN §4).
+// A pool of prepared network namespaces, one per running instance: its own address, so every
+// app listens on its serving port without clashing, and no way to the host or its neighbours.
 //
 // Address plan: each namespace gets one /30 of the pool's subnet: .1 is the host end of its veth,
 // .2 the app (eth0 inside), so every app listens on the same port (8080) at its own address and
@@ -15,7 +16,7 @@
 // out (plus a tc call when its bandwidth differs from what it was shaped for). A released
 // namespace is destroyed, never reused, and slot indexes rotate, so an address is not handed to a
 // new instance while a stale connection to the old one could still be in flight.
-// Shaping (DESIGN §2): tbf on the host veth shapes traffic towards the app, tbf on eth0 inside
+// Shaping (bandwidth follows memory, netns-addr.ts): tbf on the host veth shapes traffic towards the app, tbf on eth0 inside
 // the namespace shapes traffic from it; each direction is shaped where it leaves.
 import { constants } from 'node:fs';
 import { access, readdir, readFile } from 'node:fs/promises';

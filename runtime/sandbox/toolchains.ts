@@ -92,7 +92,7 @@ function locateGo(searchPath: readonly string[]): Toolchain {
 
 function locateRust(searchPath: readonly string[]): Toolchain {
   const found = findExecutable('rustc', searchPath);
-  if (!found) return { runtime: 'rust', binds: [], pathDirs: [], missing: 'rustc not found on the host (install rustup or rustc)' };
+  if (!found) return { runtime: 'rust', binds: [], pathDirs: [], missing: 'rustc not found on the host (apt-get install cargo, or rustup)' };
   // through a rustup proxy this is the default toolchain's dir: binding it alone (not all of
   // ~/.rustup) is enough, and its bin/ holds the real cargo and rustc, so no rustup is needed inside
   const sysroot = askTool(found, ['--print', 'sysroot']);

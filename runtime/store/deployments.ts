@@ -20,12 +20,23 @@ export interface SystemLayerRecord {
 
 export type DeploymentStatus = 'queued' | 'building' | 'ready' | 'live' | 'superseded' | 'failed' | 'interrupted';
 
+/**
+ * The app manifest a deployment's source had: the file as it was, and what it gave (null when it
+ * was not valid), stored as JSON. What it gave is the manifest module's to read (parsedManifest):
+ * the store keeps it without knowing its shape.
+ */
+export interface DeploymentManifest {
+  file: string;
+  text: string;
+  parsed: unknown;
+}
+
 export interface Deployment {
   id: string;
   service: string;
   seq: number;
   status: DeploymentStatus;
-  /** where the code came from: "upload:tar.gz", "upload:zip", "git:<url>#<ref>" */
+  /** where the code came from: "upload:tar.gz", "upload:zip", "git:<url>#<ref>", "git-push:<branch>@<commit>", "webhook:<forge>:<branch>@<commit>" */
   source: string;
   errorCode: string | null;
   error: string | null;
@@ -34,6 +45,7 @@ export interface Deployment {
   runtime: RuntimeName | null;
   /** the runtime's default start command for this image, worked out once after its build */
   defaultStart: string | null;
+  manifest: DeploymentManifest | null;
   /** its system layer, when its build installed system packages */
   systemLayer: SystemLayerRecord | null;
   createdAt: string;
@@ -52,6 +64,7 @@ interface Row {
   image_dir: string | null;
   runtime: string | null;
   default_start: string | null;
+  manifest: string | null;
   system_layer: string | null;
   created_at: string;
   started_at: string | null;
@@ -69,6 +82,7 @@ const fromRow = (r: Row): Deployment => ({
   imageDir: r.image_dir,
   runtime: r.runtime as RuntimeName | null,
   defaultStart: r.default_start,
+  manifest: r.manifest ? (JSON.parse(r.manifest) as DeploymentManifest) : null,
   systemLayer: r.system_layer ? (JSON.parse(r.system_layer) as SystemLayerRecord) : null,
   createdAt: r.created_at,
   startedAt: r.started_at,
@@ -82,6 +96,7 @@ export interface DeploymentPatch {
   imageDir?: string | null;
   runtime?: RuntimeName | null;
   defaultStart?: string | null;
+  manifest?: DeploymentManifest | null;
   systemLayer?: SystemLayerRecord | null;
   startedAt?: string | null;
   finishedAt?: string | null;
@@ -119,6 +134,7 @@ export function createDeploymentStore(db: Db): DeploymentStore {
     imageDir: 'image_dir',
     runtime: 'runtime',
     defaultStart: 'default_start',
+    manifest: 'manifest',
     systemLayer: 'system_layer',
     startedAt: 'started_at',
     finishedAt: 'finished_at',
@@ -145,9 +161,10 @@ export function createDeploymentStore(db: Db): DeploymentStore {
     },
     update(id, patch) {
       const sets = Object.keys(patch).map((k) => `${columns[k as keyof DeploymentPatch]} = @${k}`);
-      const values: Record<string, unknown> = { ...patch, id };
-      if (patch.systemLayer !== undefined) values.systemLayer = patch.systemLayer === null ? null : JSON.stringify(patch.systemLayer);
-      if (sets.length) db.prepare(`UPDATE deployments SET ${sets.join(', ')} WHERE id = @id`).run(values);
+      const params: Record<string, unknown> = { ...patch, id };
+      if (patch.manifest !== undefined) params.manifest = patch.manifest && JSON.stringify(patch.manifest);
+      if (patch.systemLayer !== undefined) params.systemLayer = patch.systemLayer && JSON.stringify(patch.systemLayer);
+      if (sets.length) db.prepare(`UPDATE deployments SET ${sets.join(', ')} WHERE id = @id`).run(params);
       return get(id)!;
     },
   };

@@ -21,10 +21,18 @@ export interface ServiceSettings {
   healthPath: string | null;
   rootDir: string | null;
   domains: string[];
+  /** pushes and webhooks for this branch deploy the service */
+  deployBranch: string;
+  /** pushes of other branches (and pull requests) deploy as preview services */
+  previews: boolean;
 }
+
+export type SettingName = keyof ServiceSettings;
 
 export interface Service extends ServiceSettings {
   name: string;
+  /** settings given through the API (create or change): an app manifest does not change them */
+  explicitSettings: SettingName[];
   /** the unprivileged host uid its builds and instances run as */
   uid: number | null;
   /** the first of its block of host ids for system-layer builds (uids.ts), once it has needed one */
@@ -50,6 +58,9 @@ interface Row {
   health_path: string | null;
   root_dir: string | null;
   domains: string;
+  explicit_settings: string;
+  deploy_branch: string;
+  previews: number;
   live_deployment_id: string | null;
   created_at: string;
   updated_at: string;
@@ -76,6 +87,9 @@ function fromRow(r: Row): Service {
     healthPath: r.health_path,
     rootDir: r.root_dir,
     domains: JSON.parse(r.domains) as string[],
+    explicitSettings: JSON.parse(r.explicit_settings) as SettingName[],
+    deployBranch: r.deploy_branch,
+    previews: r.previews === 1,
     liveDeploymentId: r.live_deployment_id,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -99,6 +113,8 @@ function toParams(name: string, s: ServiceSettings) {
     health_path: s.healthPath,
     root_dir: s.rootDir,
     domains: JSON.stringify(s.domains),
+    deploy_branch: s.deployBranch,
+    previews: s.previews ? 1 : 0,
   };
 }
 
@@ -108,12 +124,13 @@ export interface ServiceStore {
   /** which service a custom domain belongs to */
   findByDomain(domain: string): Service | undefined;
   /** a new service, with a uid of its own (see uids.ts) */
-  insert(name: string, settings: ServiceSettings, now: string, range: UidRange): Service;
+  insert(name: string, settings: ServiceSettings, now: string, range: UidRange, explicit?: readonly SettingName[]): Service;
   /** gives a service without one its uid; returns it */
   assignUid(name: string, range: UidRange, now: string): number;
   /** the service's block of subuids (its base), given on first use */
   assignSubuids(name: string, range: UidRange, now: string): number;
-  update(name: string, settings: ServiceSettings, now: string): Service;
+  /** `explicit` replaces the list of explicitly set settings; left out, it stays */
+  update(name: string, settings: ServiceSettings, now: string, explicit?: readonly SettingName[]): Service;
   setLive(name: string, deploymentId: string | null, now: string): void;
   /** deletes the service (its deployments and env go with it) and retires its uid and subuids */
   remove(name: string, now: string): boolean;
@@ -121,7 +138,7 @@ export interface ServiceStore {
 
 export function createServiceStore(db: Db): ServiceStore {
   const cols =
-    'name, runtime, build_command, start_command, port, memory_mb, plan, min_instances, max_instances, concurrency, idle_timeout_s, request_timeout_s, health_path, root_dir, domains';
+    'name, runtime, build_command, start_command, port, memory_mb, plan, min_instances, max_instances, concurrency, idle_timeout_s, request_timeout_s, health_path, root_dir, domains, deploy_branch, previews';
   const vals = cols
     .split(', ')
     .map((c) => '@' + c)
@@ -132,7 +149,7 @@ export function createServiceStore(db: Db): ServiceStore {
     byDomain: db.prepare<[string], Row>(
       'SELECT services.* FROM services, json_each(services.domains) WHERE json_each.value = ? LIMIT 1',
     ),
-    insert: db.prepare(`INSERT INTO services (${cols}, uid, created_at, updated_at) VALUES (${vals}, @uid, @now, @now)`),
+    insert: db.prepare(`INSERT INTO services (${cols}, explicit_settings, uid, created_at, updated_at) VALUES (${vals}, @explicit, @uid, @now, @now)`),
     update: db.prepare(
       `UPDATE services SET ${cols
         .split(', ')
@@ -140,6 +157,7 @@ export function createServiceStore(db: Db): ServiceStore {
         .map((c) => `${c} = @${c}`)
         .join(', ')}, updated_at = @now WHERE name = @name`,
     ),
+    setExplicit: db.prepare('UPDATE services SET explicit_settings = ? WHERE name = ?'),
     setLive: db.prepare('UPDATE services SET live_deployment_id = ?, updated_at = ? WHERE name = ?'),
     remove: db.prepare('DELETE FROM services WHERE name = ?'),
   };
@@ -155,8 +173,8 @@ export function createServiceStore(db: Db): ServiceStore {
       const r = q.byDomain.get(domain);
       return r ? fromRow(r) : undefined;
     },
-    insert: db.transaction((name: string, settings: ServiceSettings, now: string, range: UidRange) => {
-      q.insert.run({ ...toParams(name, settings), now, uid: uids.allocate(range, now) });
+    insert: db.transaction((name: string, settings: ServiceSettings, now: string, range: UidRange, explicit: readonly SettingName[] = []) => {
+      q.insert.run({ ...toParams(name, settings), explicit: JSON.stringify(explicit), now, uid: uids.allocate(range, now) });
       return get(name)!;
     }),
     assignUid: db.transaction((name: string, range: UidRange, now: string) => {
@@ -172,10 +190,11 @@ export function createServiceStore(db: Db): ServiceStore {
       db.prepare('UPDATE services SET subuid_base = ? WHERE name = ? AND subuid_base IS NULL').run(base, name);
       return get(name)!.subuidBase!;
     }),
-    update(name, settings, now) {
+    update: db.transaction((name: string, settings: ServiceSettings, now: string, explicit?: readonly SettingName[]) => {
       q.update.run({ ...toParams(name, settings), now });
+      if (explicit) q.setExplicit.run(JSON.stringify(explicit), name);
       return get(name)!;
-    },
+    }),
     setLive(name, deploymentId, now) {
       q.setLive.run(deploymentId, now, name);
     },

@@ -1,4 +1,4 @@
-// Rebuild with an unchanged lockfile vs the first build (issue 5's README figure, target ≥ 3×):
+// Rebuild with an unchanged lockfile vs the first build (docs/benchmarks.md, target ≥ 3×):
 // the Express app with a package-lock.json made once in a temp dir, so the default build is
 // `npm ci`. The first build fills the service's npm cache from the registry; the rebuilds of the
 // same source read it. Build time = the deployment's startedAt → finishedAt (unpack and build,

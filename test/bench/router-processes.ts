@@ -1,4 +1,4 @@
-// Would more router processes help (issue 8 §1)? The router's data path alone (router-worker.ts)
+// Would more router processes help? The router's data path alone (router-worker.ts)
 // as 1, 2 (and, on a larger host, up to 4) processes sharing the port, in front of the Node
 // hello app on loopback, each under the same wrk load as the proxy row; beside it, wrk straight at
 // the app. No platform: this is the upper bound, before what sharing leases across processes

@@ -1,12 +1,12 @@
 // The router's data path alone, as N processes sharing one listening port: the upper bound of a
-// multi-process router (issue 8 §1). Each process forwards every request to one fixed upstream on
+// multi-process router. Each process forwards every request to one fixed upstream on
 // its own keep-alive connections; there is no pool, no lease shared between the processes, no
 // store, which a real multi-process router would need and pay for. With cluster's SCHED_NONE
 // each worker accepts from the shared socket itself (the kernel spreads the connections), as
 // SO_REUSEPORT would; Node 20's net has no reusePort option.
 // usage: node --import tsx test/bench/router-worker.ts <upstream port> <listen port> <processes>
 import cluster from 'node:cluster';
-import type { Pool } from '../../runtime/instances/pool.ts';
+import type { Pool } from '../../runtime/instances/pool/types.ts';
 import { openUpstream } from '../../runtime/instances/upstream.ts';
 import { createRouter } from '../../runtime/router/proxy.ts';
 
@@ -28,7 +28,7 @@ if (processes > 1 && cluster.isPrimary) {
   const upstream = { host: '127.0.0.1', port: upstreamPort };
   const lease = { instanceId: 'bench', upstream, connections: openUpstream(upstream, CONNECTIONS), coldStart: false, release() {}, diagnose: async () => null, recycle() {} };
   const pool = { tryAcquire: () => lease, acquire: async () => lease } as unknown as Pool;
-  const server = createRouter({ pool, resolve: () => ({ service: 'bench', requestTimeoutMs: 30_000 }), maxBodyBytes: 100 * 1024 * 1024 });
+  const server = createRouter({ pool, routes: { resolve: () => ({ service: 'bench', requestTimeoutMs: 30_000 }) }, maxBodyBytes: 100 * 1024 * 1024 });
   server.listen(port, '127.0.0.1', () => processes === 1 && console.log('ready'));
   process.on('SIGTERM', () => process.exit(0));
 }

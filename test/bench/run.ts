@@ -1,4 +1,4 @@
-// `npm run bench`: every benchmark of issue 8 in one run, each beside its baseline, printed as one
+// `npm run bench`: every benchmark in docs/benchmarks.md in one run, each beside its baseline, printed as one
 // markdown table. Needs wrk and nginx on the host (a missing one is named and its row skipped);
 // installs nothing; removes every process, temp dir and cgroup it made.
 import { benchBurst, prepareGenerator } from './burst.ts';

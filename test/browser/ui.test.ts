@@ -2,7 +2,9 @@
 // the hello fixture through the Manual Deploy form with an uploaded archive, watch the build
 // log arrive live, reach the app, change its env on the Environment page and see the app
 // return it, see its logs and a counted request on Observability, and a crashing app's exit
-// code on its service page. Screenshots of each page go to UI_SCREENSHOTS (default
+// code on its service page, the instances' state change live on a service page, settings saved
+// with the CPU the memory buys, a service deleted by typing its name, and a token created (its
+// secret shown once) and revoked. Screenshots of each page go to UI_SCREENSHOTS (default
 // $TMPDIR/cellhost-ui-screenshots).
 import fs from 'node:fs';
 import os from 'node:os';
@@ -198,7 +200,7 @@ describe.skipIf(missing.length > 0)('web UI in chromium', () => {
   });
 
   it("shows a crashing app's exit code and last output on its service page", async () => {
-    await server.deploy('crashy-ui', path.join(FIXTURES, 'node-exit'), { startCommand: 'node app.js' });
+    await server.deployFailing('crashy-ui', path.join(FIXTURES, 'node-exit'), { startCommand: 'node app.js' });
     const res = await server.app('crashy-ui');
     expect(res.status).toBe(502);
     await page.goto(server.adminUrl + '/services/crashy-ui');
@@ -207,6 +209,72 @@ describe.skipIf(missing.length > 0)('web UI in chromium', () => {
     expect(failure).toContain('fatal: DATABASE_URL is not set');
     expect(await page.textContent('main')).toContain('start failing');
     await shot('09-service-start-failure');
+  });
+
+  it("shows a service's instances as they start, without a reload", async () => {
+    const dep = await server.deploy('live-ui', path.join(FIXTURES, 'node-hello'), { startCommand: 'node app.js' });
+    expect(dep.status).toBe('live');
+    await page.goto(server.adminUrl + '/services/live-ui');
+    await page.waitForSelector('#instances-live:not([hidden])');
+    expect(await page.locator('#instances tr[data-instance]').count()).toBe(0);
+    expect((await server.app('live-ui')).status).toBe(200);
+    await page.waitForSelector('#instances tr[data-instance] td.state:text-is("ready")', { timeout: 10_000 });
+    const id = await page.getAttribute('#instances tr[data-instance]', 'data-instance');
+    expect((await server.api('GET', '/api/v1/services/live-ui')).body.instances.map((i: { id: string }) => i.id)).toContain(id);
+    await shot('11-service-instances-live');
+  });
+
+  it('edits the settings: the CPU cap follows the memory typed, the service takes them', async () => {
+    await page.goto(server.adminUrl + '/services/live-ui/settings');
+    expect(await page.textContent('#cpu-cap')).toBe('57.9 %');
+    await page.fill('#f-memoryMb', '512');
+    await expect.poll(() => page.textContent('#cpu-cap')).toBe('28.9 %');
+    await page.fill('#f-idleTimeoutS', '2m');
+    await page.fill('#f-maxInstances', '3');
+    await shot('12-settings');
+    await page.click('#save-settings');
+    await page.waitForSelector('.flash');
+    expect(await page.textContent('.flash')).toBe('Saved: memoryMb, maxInstances, idleTimeoutS.');
+    expect((await server.api('GET', '/api/v1/services/live-ui')).body).toMatchObject({ memoryMb: 512, maxInstances: 3, idleTimeoutS: 120 });
+  });
+
+  it('deletes a service only once its name is typed', async () => {
+    await page.goto(server.adminUrl + '/services/live-ui/settings');
+    expect(await page.isDisabled('#delete-button')).toBe(true);
+    await page.fill('#f-confirm', 'live-u');
+    expect(await page.isDisabled('#delete-button')).toBe(true);
+    await page.fill('#f-confirm', 'live-ui');
+    expect(await page.isDisabled('#delete-button')).toBe(false);
+    await shot('13-delete-confirm');
+    await page.click('#delete-button');
+    await page.waitForURL('**/services');
+    expect(await page.textContent('.flash')).toBe('Service live-ui deleted.');
+    expect(await page.locator('tr[data-service="live-ui"]').count()).toBe(0);
+    expect((await server.api('GET', '/api/v1/services/live-ui')).status).toBe(404);
+  });
+
+  it('creates a token whose secret is shown once, and revokes it', async () => {
+    await page.click('header >> text=Tokens');
+    await page.waitForURL('**/tokens');
+    await page.fill('#f-name', 'browser made');
+    await page.click('#create-token');
+    await page.waitForSelector('#new-token-secret');
+    const secret = (await page.textContent('#new-token-secret'))!.trim();
+    expect(secret).toMatch(/^ch_/);
+    await shot('14-token-created');
+    const withIt = () => fetch(server.adminUrl + '/api/v1/services', { headers: { authorization: `Bearer ${secret}` } }).then((r) => r.status);
+    expect(await withIt()).toBe(200);
+    await page.reload();
+    expect(await page.locator('#new-token-secret').count()).toBe(0);
+    expect(await page.content()).not.toContain(secret);
+    const row = page.locator('tr[data-token]', { hasText: 'browser made' });
+    page.once('dialog', (d) => void d.accept());
+    await row.locator('button', { hasText: 'Revoke' }).click();
+    await page.waitForSelector('.flash');
+    expect(await page.textContent('.flash')).toBe('Token browser made revoked.');
+    expect(await page.locator('tr[data-token]', { hasText: 'browser made' }).count()).toBe(0);
+    expect(await withIt()).toBe(401);
+    await shot('15-token-revoked');
   });
 
   it('shows usage with cost', async () => {

@@ -15,6 +15,8 @@ export interface OutsideOptions {
   /** the first three octets of the /30's addresses, e.g. "198.18.222": .1 is the host's end, .2 the outside */
   net24: string;
   port?: number;
+  /** what serves in the namespace instead of the address echo: an argv that listens on `port` */
+  command?: string[];
 }
 
 export interface Outside {
@@ -53,7 +55,8 @@ export async function setUpOutside(opts: OutsideOptions): Promise<Outside> {
     await runChecked('ERR_NETNS_SETUP', 'ip', ['-n', opts.ns, '-batch', '-'], {
       input: ['link set lo up', `addr add ${addr}/30 dev eth0`, 'link set eth0 up', ''].join('\n'),
     });
-    child = spawn('nsenter', [`--net=/run/netns/${opts.ns}`, '--', process.execPath, '-e', `require('net').createServer((s) => s.end(s.remoteAddress)).listen(${port}, '0.0.0.0')`], {
+    const command = opts.command ?? [process.execPath, '-e', `require('net').createServer((s) => s.end(s.remoteAddress)).listen(${port}, '0.0.0.0')`];
+    child = spawn('nsenter', [`--net=/run/netns/${opts.ns}`, '--', ...command], {
       stdio: 'ignore',
       env: SPAWN_ENV,
     });

@@ -1,4 +1,4 @@
-// The sandbox end to end (issue 4), through the real platform: probe apps deployed as services
+// The sandbox end to end, through the real platform: probe apps deployed as services
 // report what they see from inside (uid, writable paths, /proc, network) and the test checks the
 // host's view of the same instances. Network targets are the instances' own addresses, the host's
 // veth ends, loopback inside the namespace, and an "outside" namespace + veth this file builds
@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeSandbox } from '../../runtime/sandbox/bwrap.ts';
 import { probeNetns } from '../../runtime/sandbox/netns.ts';
+import { existingCgroupParents } from '../helpers/cgroups.ts';
 import { networkLeftovers, processTree } from '../helpers/host.ts';
 import { setUpOutside, type Outside } from '../helpers/outside.ts';
 import { FIXTURES, instancePids, isAlive, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
@@ -40,10 +41,7 @@ async function leftovers(iso: Readonly<Record<string, string>>, uids: number[]):
   const cg = iso.CELLHOST_CGROUP_PREFIX!;
   const runDir = iso.CELLHOST_HOST_RUN_DIR!;
   found.push(...(await networkLeftovers(ns)));
-  for (const controller of fs.readdirSync('/sys/fs/cgroup')) {
-    const dir = path.join('/sys/fs/cgroup', controller, cg);
-    if (fs.existsSync(dir)) found.push(`cgroup ${dir}`);
-  }
+  for (const dir of await existingCgroupParents(cg)) found.push(`cgroup ${dir}`);
   if (fs.existsSync(runDir)) found.push(`host run dir ${runDir}`);
   for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const mp = line.split(' ')[4];

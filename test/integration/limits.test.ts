@@ -1,8 +1,9 @@
-// Memory decides CPU and price (DESIGN §2, §7), enforced by real cgroups: CPU caps measured
+// Memory decides CPU and price, enforced by real cgroups: CPU caps measured
 // from the cgroup's own accounting, the seed's billing example, OOM, fork bombs, startup boost.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existingCgroupParents } from '../helpers/cgroups.ts';
 import { FIXTURES, instancePids, isAlive, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -48,7 +49,7 @@ describe.skipIf(!ready)('limits from memory size', () => {
   });
   afterAll(async () => {
     await server?.close();
-    expect(fs.existsSync(`/sys/fs/cgroup/memory/${prefix}`)).toBe(false);
+    expect(await existingCgroupParents(prefix)).toEqual([]);
   });
 
   it('CPU follows memory: 192 MB → 10.8 %, 885 MB → 50 %, 1769 MB → 100 % of a core', async () => {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { packDirectory } from '../../builder/sources/index.ts';
-import { doctorCommand } from '../../runtime/cli/doctor.ts';
+import { doctorCommand } from '../../runtime/cli/host/doctor.ts';
 import { loadConfig, SUBUID_BLOCK } from '../../runtime/core/config.ts';
 import { probeSandbox } from '../../runtime/sandbox/bwrap.ts';
 import { parseMountsUnder, probeSystemLayers } from '../../runtime/sandbox/system-layer.ts';

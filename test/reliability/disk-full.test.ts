@@ -1,4 +1,4 @@
-// A full data disk (issue 9 §6): the platform runs as a child process with its data dir on a
+// A full data disk: the platform runs as a child process with its data dir on a
 // 64 MB tmpfs, which the test fills to ENOSPC around the live app's image. Live apps keep
 // serving, deploys and writes are refused with a clear error, nothing is lost once space is
 // back, and SQLite stays consistent (`PRAGMA integrity_check` after each fault).
@@ -8,6 +8,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
+import { leftoverCgroups } from '../helpers/cgroups.ts';
 import { adminApi, FIXTURES, isAlive, requestRouter, tempDir, TOKEN, waitFor } from '../helpers/server.ts';
 import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
@@ -236,8 +237,7 @@ describe.skipIf(!ready)('full data disk', () => {
     server.proc.kill('SIGTERM');
     expect(await server.exited).toBe(0);
     for (const pid of seenPids) expect(isAlive(pid), `instance pid ${pid}`).toBe(false);
-    const leftovers = fs.existsSync(`/sys/fs/cgroup/memory/${prefix}`) ? fs.readdirSync(`/sys/fs/cgroup/memory/${prefix}`).filter((d) => /^[ib]-/.test(d)) : [];
-    expect(leftovers).toEqual([]);
+    expect(await leftoverCgroups(prefix)).toEqual([]);
     expect(integrityCheck()).toBe('ok');
   });
 });

@@ -1,4 +1,4 @@
-// Hostile clients on the router (issue 9 §3): raw sockets, bounded in count and time.
+// Hostile clients on the router: raw sockets, bounded in count and time.
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,9 +1,10 @@
 // kill -9 of `cellhost serve` during traffic and during a build, then a restart: nothing lost,
-// nothing left behind, traffic served again (issue 9 §1).
+// nothing left behind, traffic served again.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
+import { leftoverCgroups } from '../helpers/cgroups.ts';
 import { adminApi, FIXTURES, isAlive, requestRouter, tempDir, TOKEN, waitFor } from '../helpers/server.ts';
 import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
@@ -52,7 +53,7 @@ describe('platform crash', () => {
 
     server = await spawnServer(dataDir, ports);
     expect(isAlive(appPid)).toBe(false);
-    expect(fs.existsSync(`/sys/fs/cgroup/memory/${prefix}`) ? fs.readdirSync(`/sys/fs/cgroup/memory/${prefix}`).filter((d) => /^[ib]-/.test(d)) : []).toEqual([]);
+    expect(await leftoverCgroups(prefix)).toEqual([]);
 
     const svc = (await api('GET', '/api/v1/services/web')).body;
     expect(svc.liveDeploymentId).toBe(first.body.id);

@@ -1,4 +1,4 @@
-// The soak (issue 9 §7): 20 services at a steady ~56 req/s with deploys every ~10 s, env changes
+// The soak: 20 services at a steady ~56 req/s with deploys every ~10 s, env changes
 // every ~5 s, idle stops and freezes, against `cellhost serve` as a child process. 2 minutes
 // by default; the 10-minute run is one command:
 //   SOAK_SECONDS=600 CI=true npx vitest run test/reliability/soak.test.ts

@@ -2,20 +2,18 @@
 // bubblewrap sandboxes that name its dirs, instance cgroups, network namespaces.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
+import { leftoverCgroups } from '../helpers/cgroups.ts';
 
 export interface HostLeftovers {
   /** pids whose cgroup is under the platform's prefix, with their command */
   processes: { pid: number; comm: string }[];
   /** bwrap processes whose command line names the data dir or the host run dir */
   sandboxes: number[];
-  /** instance or build cgroups (i-*, b-*) still under the prefix, per controller */
+  /** instance or build cgroups (i-*, b-*) still under the prefix, in any hierarchy */
   cgroups: string[];
   /** network namespaces named with the platform's prefix */
   netns: string[];
 }
-
-const CONTROLLERS = ['cpu', 'cpuacct', 'memory', 'pids', 'freezer'];
 
 function listPids(): number[] {
   return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
@@ -30,7 +28,7 @@ function readProc(pid: number, file: string): string {
   }
 }
 
-export function findHostLeftovers(opts: { cgroupPrefix: string; netnsPrefix: string; dirs: string[] }): HostLeftovers {
+export async function findHostLeftovers(opts: { cgroupPrefix: string; netnsPrefix: string; dirs: string[] }): Promise<HostLeftovers> {
   const inPrefix = new RegExp(`:/${opts.cgroupPrefix}(/|$)`, 'm');
   const processes: HostLeftovers['processes'] = [];
   const sandboxes: number[] = [];
@@ -42,12 +40,7 @@ export function findHostLeftovers(opts: { cgroupPrefix: string; netnsPrefix: str
       if (cmdline.some((arg) => opts.dirs.some((d) => arg.startsWith(d)))) sandboxes.push(pid);
     }
   }
-  const cgroups: string[] = [];
-  for (const c of CONTROLLERS) {
-    const dir = path.join('/sys/fs/cgroup', c, opts.cgroupPrefix);
-    if (!fs.existsSync(dir)) continue;
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory() && /^[ib]-/.test(e.name)) cgroups.push(`${c}/${e.name}`);
-  }
+  const cgroups = await leftoverCgroups(opts.cgroupPrefix);
   let netns: string[] = [];
   try {
     netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })

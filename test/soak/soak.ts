@@ -1,4 +1,4 @@
-// The soak (issue 9 §7): `cellhost serve` as a child process, many node-hello services under a
+// The soak: `cellhost serve` as a child process, many node-hello services under a
 // steady moderate request rate for a set time, with deploys, env changes, idle stops and
 // freezes happening all along. It measures; the caller decides what passes.
 //
@@ -371,7 +371,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const stopMs = Date.now() - stopT0;
     // the exit of the platform is not the exit of its last sandbox: give the kernel a moment
     await new Promise((r) => setTimeout(r, 500));
-    const leftovers = findHostLeftovers({ cgroupPrefix, netnsPrefix, dirs: [dataDir, hostRunDir] });
+    const leftovers = await findHostLeftovers({ cgroupPrefix, netnsPrefix, dirs: [dataDir, hostRunDir] });
 
     const events: Record<string, number> = {};
     const platformErrors: string[] = [];

@@ -2,6 +2,8 @@
 // live while the build runs), and the service's history with Promote / Roll back.
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import { manifestState, type ManifestSettingState } from '../../runtime/control/manifest-settings.ts';
+import { parsedManifest } from '../../runtime/manifest/manifest.ts';
 import { CellhostError } from '../../runtime/core/errors.ts';
 import type { Deployment } from '../../runtime/store/deployments.ts';
 import { ansiToHtml, createAnsiConverter } from '../ansi.ts';
@@ -14,7 +16,51 @@ import { chromeFor, enc, redirectWith, sendPage } from '../render.ts';
 import { OlderBaseAlert, SystemLayerCard } from '../system-layer.tsx';
 import { raw } from 'hono/html';
 
-function DeploymentPage(props: { chrome: PageChrome; dep: Deployment; logHtml: string; active: boolean; history: Deployment[]; live: Deployment | undefined; url: string; hostBase: string }) {
+/** the manifest the deployment's source had; for the live one, what each of its settings became */
+function ManifestCard(props: { dep: Deployment; state: ManifestSettingState[] | null }) {
+  const m = props.dep.manifest!;
+  return (
+    <section class="card" id="manifest">
+      <h3>
+        Manifest <span class="mono">{m.file}</span>
+      </h3>
+      {props.state ? (
+        <>
+          <p class="muted small">
+            The live deployment's manifest. Settings set through the API, CLI or console win over it; the others follow it.
+          </p>
+          <ul class="manifest-settings" id="manifest-settings">
+            {props.state.map((s) => (
+              <li class={s.applied ? 'applied' : 'overridden'}>
+                <span class="mono">
+                  {s.key} = {s.value}
+                </span>{' '}
+                <span class="muted">line {s.line}</span> {s.applied ? '' : <span class="badge">set through the API to {s.current}, which wins</span>}
+              </li>
+            ))}
+          </ul>
+        </>
+      ) : m.parsed ? null : (
+        <p class="muted small">This manifest is not valid: the build log names each problem.</p>
+      )}
+      <pre class="cmd manifest-text" id="manifest-text">
+        {m.text}
+      </pre>
+    </section>
+  );
+}
+
+function DeploymentPage(props: {
+  chrome: PageChrome;
+  dep: Deployment;
+  logHtml: string;
+  active: boolean;
+  history: Deployment[];
+  live: Deployment | undefined;
+  url: string;
+  manifestState: ManifestSettingState[] | null;
+  hostBase: string;
+}) {
   const d = props.dep;
   const ms = (a: string | null, b: string | null) => (a && b ? formatDuration(Date.parse(b) - Date.parse(a)) : '—');
   return (
@@ -64,6 +110,7 @@ function DeploymentPage(props: { chrome: PageChrome; dep: Deployment; logHtml: s
           <SystemLayerCard dep={{ ...d, systemLayer: d.systemLayer }} currentBase={d.systemLayer.hostBase === props.hostBase} />
         </>
       ) : null}
+      {d.manifest ? <ManifestCard dep={d} state={props.manifestState} /> : null}
       <h2>Build log</h2>
       <pre class="log build-log" id="build-log" data-stream={`/deployments/${enc(d.id)}/log/stream`} data-active={props.active ? '1' : '0'}>
         {raw(props.logHtml)}
@@ -97,6 +144,7 @@ export function deploymentPages(deps: UiDeps) {
         live={live}
         url={service ? deps.services.get(service.name).url : ''}
         hostBase={deps.deployments.hostBase()}
+        manifestState={service && d.status === 'live' && parsedManifest(d) ? manifestState(service, parsedManifest(d)!) : null}
       />,
     );
   });

@@ -71,19 +71,22 @@ export function loginPages(deps: UiDeps, limiter: LoginLimiter, remoteAddress: (
       return showForm(c, 403, 'The login form expired or came from another site: try again.', next);
     }
     const address = remoteAddress(c);
-    const wait = limiter.retryAfterMs(address);
-    if (wait > 0) {
-      c.header('retry-after', String(Math.ceil(wait / 1000)));
-      return showForm(c, 429, `Too many failed logins from this address: try again in ${Math.ceil(wait / 1000)} s.`, next);
-    }
     const secret = typeof form.token === 'string' ? form.token.trim() : '';
     const token = secret ? deps.store.tokens.verify(secret, nowIso()) : undefined;
     if (!token) {
-      limiter.recordFailure(address);
       deps.log.warn('ui.login_failed', { address });
-      return showForm(c, 401, secret ? 'That token is not valid (unknown or revoked).' : 'Enter an API token.', next);
+      if (!secret) return showForm(c, 401, 'Enter an API token.', next);
+      // a valid token is never refused; failures past the limit are held, then refused
+      const verdict = limiter.recordFailure(address, secret);
+      if (verdict.limited) {
+        await new Promise((r) => setTimeout(r, verdict.delayMs));
+        const wait = Math.ceil(verdict.retryAfterMs / 1000);
+        c.header('retry-after', String(wait));
+        return showForm(c, 429, `Too many failed logins from this address or with this token: wrong tokens are refused for ${wait} s (a valid one is accepted).`, next);
+      }
+      return showForm(c, 401, 'That token is not valid (unknown or revoked).', next);
     }
-    limiter.recordSuccess(address);
+    limiter.recordSuccess(address, secret);
     // a fresh id on every login, so an id planted before login is worthless
     deps.sessions.destroy(deps.sessions.readSessionId(c.req.header('cookie')));
     const session = deps.sessions.create(token);

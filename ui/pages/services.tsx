@@ -1,7 +1,7 @@
 // The services list and a service's overview: status, URL, settings, instances now, the latest
 // start failure with the instance's last output, recent events and deployments.
 import { Hono } from 'hono';
-import type { ServiceView } from '../../runtime/control/services.ts';
+import type { ServiceView } from '../../runtime/control/types.ts';
 import type { Deployment } from '../../runtime/store/deployments.ts';
 import type { LogEntry } from '../../runtime/store/logs.ts';
 import { stripAnsi } from '../ansi.ts';
@@ -50,11 +50,19 @@ function ServicesPage(props: {
           </thead>
           <tbody>
             {props.rows.map(({ service: s, status, usage }) => (
-              <tr data-service={s.name}>
+              <tr data-service={s.name} class={s.preview ? 'preview' : undefined}>
                 <td>
+                  {s.preview ? <span class="muted">↳ </span> : null}
                   <a href={`/services/${enc(s.name)}`}>
                     <strong>{s.name}</strong>
                   </a>
+                  {s.preview ? (
+                    <span class="muted small">
+                      {' '}
+                      preview of {s.preview.branch}
+                      {s.preview.pullRequest ? ` (#${s.preview.pullRequest})` : ''}
+                    </span>
+                  ) : null}
                 </td>
                 <td>
                   <a href={s.url} class="mono small" target="_blank" rel="noopener noreferrer">
@@ -146,6 +154,17 @@ function ServicePage(props: {
               </dd>
             </>
           ) : null}
+          {props.live?.manifest ? (
+            <>
+              <dt>manifest</dt>
+              <dd>
+                <a class="mono" href={`/deployments/${enc(props.live.id)}#manifest`} id="live-manifest">
+                  {props.live.manifest.file}
+                </a>{' '}
+                <span class="muted">of the live deployment: it sets what the API did not</span>
+              </dd>
+            </>
+          ) : null}
           <dt>runtime</dt>
           <dd>{s.runtime}</dd>
           <dt>memory</dt>
@@ -172,35 +191,15 @@ function ServicePage(props: {
         </dl>
       </section>
 
-      <h2>Instances now</h2>
-      {s.instances.length === 0 ? (
-        <Empty>No instance is running: the next request starts one.</Empty>
-      ) : (
-        <table class="list">
-          <thead>
-            <tr>
-              <th>instance</th>
-              <th>state</th>
-              <th>deployment</th>
-              <th class="num">pid</th>
-              <th class="num">in flight</th>
-              <th>started</th>
-            </tr>
-          </thead>
-          <tbody>
-            {s.instances.map((i) => (
-              <tr>
-                <td class="mono">{i.id}</td>
-                <td>{i.state}</td>
-                <td class="mono small">{i.deploymentId}</td>
-                <td class="num">{i.pid}</td>
-                <td class="num">{i.inflight}</td>
-                <td class="small">{formatAgo(i.startedAt, props.now)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <h2>
+        Instances now{' '}
+        <span class="small muted" id="instances-live" hidden>
+          live
+        </span>
+      </h2>
+      <section id="instances" data-poll={`/api/v1/services/${enc(s.name)}`}>
+        <InstanceTable instances={s.instances} now={props.now} />
+      </section>
 
       <h2>
         Recent events <a class="small" href={`/services/${enc(s.name)}/observability`}>all logs and events →</a>
@@ -210,6 +209,37 @@ function ServicePage(props: {
       <h2>Deployments</h2>
       <DeploymentList deployments={props.deployments} live={props.live} csrf={props.chrome.csrf} />
     </Layout>
+  );
+}
+
+/** the instances and their state; the page's script redraws the same table as they change */
+function InstanceTable(props: { instances: ServiceView['instances']; now: number }) {
+  if (props.instances.length === 0) return <Empty>No instance is running: the next request starts one.</Empty>;
+  return (
+    <table class="list instances">
+      <thead>
+        <tr>
+          <th>instance</th>
+          <th>state</th>
+          <th>deployment</th>
+          <th class="num">pid</th>
+          <th class="num">in flight</th>
+          <th>started</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.instances.map((i) => (
+          <tr data-instance={i.id}>
+            <td class="mono">{i.id}</td>
+            <td class="state">{i.frozen ? `${i.state} (frozen)` : i.state}</td>
+            <td class="mono small">{i.deploymentId}</td>
+            <td class="num">{i.pid}</td>
+            <td class="num">{i.inflight}</td>
+            <td class="small">{formatAgo(i.startedAt, props.now)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 
@@ -261,11 +291,16 @@ export function servicePages(deps: UiDeps) {
 
   app.get('/services', async (c) => {
     deps.sink.flush();
-    const services = deps.services.list();
+    // a service's previews right under it
+    const all = deps.services.list();
+    const names = new Set(all.map((s) => s.name));
+    const services = all
+      .filter((s) => !s.preview || !names.has(s.preview.parent))
+      .flatMap((s) => [s, ...all.filter((p) => p.preview?.parent === s.name)]);
     let usage: Map<string, UsageRow> | undefined;
     if (deps.usageReport) {
       const report = await deps.usageReport(now() - 24 * 3600_000, now());
-      usage = new Map(report.services.map((r) => [r.service, r]));
+      usage = new Map(report.services.flatMap((r) => [r, ...(r.previews ?? [])]).map((r) => [r.service, r]));
     }
     const rows = services.map((s) => {
       const latest = deps.store.deployments.listForService(s.name, { limit: 1 })[0];

@@ -78,6 +78,9 @@ dl.facts { display: grid; grid-template-columns: 11rem 1fr; gap: .45rem 1rem; ma
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; min-width: 0; }
 pre.cmd { margin: 0; background: #f1f3f7; padding: .35rem .6rem; border-radius: 4px; white-space: pre-wrap; }
+ul.manifest-settings { margin: .3rem 0 .7rem; padding-left: 1.1rem; }
+ul.manifest-settings li.overridden .mono { text-decoration: line-through; }
+pre.manifest-text { max-height: 24rem; overflow: auto; }
 
 form.inline { display: inline; margin: 0; }
 .field { margin-bottom: .9rem; }
@@ -109,6 +112,11 @@ button.big { padding: .6rem 2.2rem; font-size: 1.05rem; }
 button.small { padding: .2rem .6rem; font-size: .82rem; }
 button.danger { color: var(--bad); border-color: #efb7b1; }
 button:disabled { opacity: .6; cursor: progress; }
+button.danger:disabled { cursor: not-allowed; }
+.danger-zone { border-color: #f4c7c3; }
+.danger-zone .field { max-width: 24rem; }
+.new-token { border-color: #b7dcc4; background: var(--ok-bg); }
+.new-token pre.cmd { font-size: 1rem; user-select: all; background: #fff; }
 
 .login { max-width: 26rem; margin: 4rem auto; }
 
@@ -168,6 +176,13 @@ figure.chart svg { width: 100%; height: auto; display: block; }
 .chart-data summary { cursor: pointer; color: var(--muted); font-size: .8rem; }
 .chart-data table { font-size: .8rem; border-collapse: collapse; margin-top: .3rem; }
 .chart-data td, .chart-data th { padding: .1rem .6rem; border-bottom: 1px solid var(--line); }
+
+/* task queue: depth by status */
+.queue-stats { display: flex; flex-wrap: wrap; gap: .8rem; margin-bottom: 1rem; }
+.queue-stats .stat { margin: 0; min-width: 7rem; text-align: center; color: inherit; }
+.stat-value { font-size: 1.5rem; font-weight: 600; }
+.stat-label { color: var(--muted); font-size: .8rem; }
+table.kv th { text-align: left; width: 10rem; color: var(--muted); font-weight: 500; }
 
 @media (max-width: 800px) {
   .grid2, .grid4 { grid-template-columns: 1fr; }

@@ -1,6 +1,7 @@
 // The only script the UI runs, served as /static/app.js (a string, so the single executable
 // carries it). Every page works without it; it adds the live parts: the CPU cap beside the
-// memory field, the build log as it is written, the runtime log's live tail, confirmations.
+// memory field, the build log as it is written, the runtime log's live tail, the instances'
+// state on a service's page, confirmations.
 export const APP_JS = String.raw`'use strict';
 (function () {
   // Manual Deploy: the CPU cap the memory size buys (memory / 1769 MB of a core)
@@ -20,6 +21,104 @@ export const APP_JS = String.raw`'use strict';
       if (!window.confirm(form.getAttribute('data-confirm'))) ev.preventDefault();
     });
   });
+
+  // a button that stays disabled until its input holds the expected text (delete: the service's name)
+  document.querySelectorAll('button[data-needs-confirm]').forEach(function (button) {
+    var input = document.getElementById(button.getAttribute('data-needs-confirm'));
+    var expected = input && input.getAttribute('data-confirm-name');
+    if (!input || !expected) return;
+    var update = function () {
+      button.disabled = input.value.trim() !== expected;
+    };
+    input.addEventListener('input', update);
+    update();
+  });
+
+  // a service's page: its instances and their state, polled from the API with the session cookie
+  var instances = document.getElementById('instances');
+  var instancesUrl = instances && instances.getAttribute('data-poll');
+  if (instances && instancesUrl && window.fetch) {
+    var liveNote = document.getElementById('instances-live');
+    var ago = function (iso) {
+      var s = Math.floor((Date.now() - Date.parse(iso)) / 1000);
+      if (!(s >= 0)) return '—';
+      if (s < 5) return 'just now';
+      if (s < 60) return s + ' s ago';
+      if (s < 3600) return Math.floor(s / 60) + ' min ago';
+      if (s < 86400) return Math.floor(s / 3600) + ' h ago';
+      return Math.floor(s / 86400) + ' d ago';
+    };
+    var cell = function (row, text, cls) {
+      var td = document.createElement('td');
+      if (cls) td.className = cls;
+      td.textContent = text;
+      row.appendChild(td);
+    };
+    var drawInstances = function (list) {
+      instances.textContent = '';
+      if (!list.length) {
+        var empty = document.createElement('p');
+        empty.className = 'empty';
+        empty.textContent = 'No instance is running: the next request starts one.';
+        instances.appendChild(empty);
+        return;
+      }
+      var table = document.createElement('table');
+      table.className = 'list instances';
+      var head = document.createElement('tr');
+      [['instance'], ['state'], ['deployment'], ['pid', 'num'], ['in flight', 'num'], ['started']].forEach(function (h) {
+        var th = document.createElement('th');
+        th.textContent = h[0];
+        if (h[1]) th.className = h[1];
+        head.appendChild(th);
+      });
+      var thead = document.createElement('thead');
+      thead.appendChild(head);
+      table.appendChild(thead);
+      var body = document.createElement('tbody');
+      list.forEach(function (i) {
+        var row = document.createElement('tr');
+        row.setAttribute('data-instance', i.id);
+        cell(row, i.id, 'mono');
+        cell(row, i.frozen ? i.state + ' (frozen)' : i.state, 'state');
+        cell(row, i.deploymentId, 'mono small');
+        cell(row, String(i.pid), 'num');
+        cell(row, String(i.inflight), 'num');
+        cell(row, ago(i.startedAt), 'small');
+        body.appendChild(row);
+      });
+      table.appendChild(body);
+      instances.appendChild(table);
+    };
+    var pollInstances = function () {
+      if (document.hidden) {
+        setTimeout(pollInstances, 2000);
+        return;
+      }
+      fetch(instancesUrl, { credentials: 'same-origin', headers: { accept: 'application/json' } })
+        .then(function (res) {
+          if (res.status === 404) {
+            liveNote.textContent = 'the service was deleted';
+            return null;
+          }
+          if (!res.ok) throw new Error('status ' + res.status);
+          return res.json();
+        })
+        .then(function (service) {
+          if (!service) return;
+          drawInstances(service.instances);
+          liveNote.hidden = false;
+          liveNote.textContent = 'live';
+          setTimeout(pollInstances, 2000);
+        })
+        .catch(function () {
+          liveNote.hidden = false;
+          liveNote.textContent = 'reconnecting…';
+          setTimeout(pollInstances, 5000);
+        });
+    };
+    pollInstances();
+  }
 
   var deployForm = document.querySelector('form.deploy-form');
   if (deployForm) {

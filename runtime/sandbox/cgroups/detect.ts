@@ -1,6 +1,7 @@
 // Which cgroup version the host runs: the filesystem type of the root says it (stat -f).
 // cgroup2fs → v2 (unified). tmpfs with per-controller mounts → v1, including "hybrid"
-// hosts whose /sys/fs/cgroup/unified holds a v2 tree with hardly any controllers (NOTES).
+// hosts whose /sys/fs/cgroup/unified holds a v2 tree with hardly any controllers (one with
+// only hugetlb has been seen): the controllers that matter are in the v1 hierarchies there.
 import { silentLogger } from '../../core/log.ts';
 import { CGROUP2_SUPER_MAGIC, errnoOf, nodeCgroupFs, type CgroupFs } from './fs.ts';
 import type { CgroupDriver, CgroupDriverOptions } from './types.ts';

@@ -95,3 +95,32 @@ export function parsePids(text: string | null): number[] {
     .map((l) => Number.parseInt(l, 10))
     .filter((n) => Number.isInteger(n) && n > 0);
 }
+
+/**
+ * Whether this process can do what the platform does with a group under `parent`: create one and
+ * write a limit into it. Seeing the parent (made by a root run, say) proves nothing for another
+ * user: only trying does. The group is removed again. Returns why not, or null when it can.
+ */
+export async function probeGroup(fs: CgroupFs, parent: string, name: string, limits: [file: string, value: string][]): Promise<string | null> {
+  const dir = `${parent}/${name}`;
+  try {
+    await fs.mkdir(dir);
+  } catch (err) {
+    if (errnoOf(err) !== 'EEXIST') return `cannot create a group in ${parent} (${errnoOf(err) ?? String(err)})`;
+  }
+  try {
+    for (const [file, value] of limits) {
+      try {
+        await fs.writeText(`${dir}/${file}`, value);
+      } catch (err) {
+        return `cannot set ${file} in a group under ${parent} (${errnoOf(err) ?? String(err)})`;
+      }
+    }
+    return null;
+  } finally {
+    await fs.rmdir(dir).catch(() => undefined);
+  }
+}
+
+/** the probe group's name: one per process and purpose, so two probes never share a group */
+export const probeGroupName = (what: string) => `probe-${process.pid}-${what}`;

@@ -1,53 +1,23 @@
 // Scale-out on a host with no core to spare: the pool with real app processes (direct launcher)
 // and a host-CPU reading the test decides.
-import fs from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HostCpu } from '../../../runtime/instances/host-cpu.ts';
-import { createDirectLauncher } from '../../../runtime/instances/launcher.ts';
-import { createPool, type Pool, type PoolEvent } from '../../../runtime/instances/pool.ts';
-import { FIXTURES, tempDir } from '../../helpers/server.ts';
+import { startTestPool, type TestPool } from '../../helpers/pool.ts';
 
-let pool: Pool | null = null;
-let runDir: string | null = null;
+let running: TestPool | null = null;
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
 afterEach(async () => {
-  await pool?.close(2000);
-  pool = null;
-  if (runDir) fs.rmSync(runDir, { recursive: true, force: true });
-  runDir = null;
+  await running?.close(2000);
+  running = null;
 });
 
 function setUp(saturated: boolean, concurrency: number, maxInstances: number) {
-  runDir = tempDir('cellhost-scale-');
-  // a copy, as a build would make: in place, the repo's package.json would make app.js a module
-  const imageDir = path.join(runDir, 'image');
-  fs.cpSync(path.join(FIXTURES, 'node-slow'), imageDir, { recursive: true });
-  const events: PoolEvent[] = [];
   const hostCpu: HostCpu = { mark: () => ({ atMs: performance.now(), stallUs: 0 }), saturated: () => saturated };
-  pool = createPool({
-    launcher: createDirectLauncher({ runDir }),
-    startTimeoutMs: 15_000,
-    queueLimit: 1000,
-    queueTimeoutMs: 30_000,
-    scaleOutAfterMs: 50,
-    maxParallelStarts: 1,
-    freezeAfterMs: 0,
-    hostCpu,
-    onEvent: (e) => events.push(e),
-  });
-  pool.setTarget('svc', {
-    generation: 'g1',
-    spec: { service: 'svc', deploymentId: 'd1', imageDir, runtime: 'node', command: 'node app.js', port: 8080, memoryMb: 256, env: {} },
-    concurrency,
-    maxInstances,
-    minInstances: 0,
-    idleTimeoutMs: 60_000,
-    healthPath: null,
-  });
-  const p = pool;
+  running = startTestPool({ scaleOutAfterMs: 50, maxParallelStarts: 1, hostCpu });
+  const { pool: p, events } = running;
+  p.setTarget('svc', running.target('g1', { concurrency, maxInstances }));
   /** n requests at once, each taking `ms` in the app (the first `firstMs`, if given); resolves with the instances that served them */
   const burst = (n: number, ms: number, firstMs = ms) =>
     Promise.all(

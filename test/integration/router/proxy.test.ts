@@ -25,249 +25,280 @@ let server: TestServer;
 let direct: ChildProcess | null = null;
 let directPort = 0;
 
-beforeAll(async () => {
-  server = await startTestServer({ env: { CELLHOST_MAX_BODY_BYTES: String(256 * MB) } });
-  const [stream, fifo, ws] = await Promise.all([
-    server.deploy('stream', STREAM_APP, { ...APP, idleTimeoutS: 60 }),
-    server.deploy('fifo', STREAM_APP, { ...APP, idleTimeoutS: 60, concurrency: 1, maxInstances: 1 }),
-    server.deploy('ws', WS_APP, { ...APP, idleTimeoutS: 0.5 }),
-  ]);
-  expect([stream.status, fifo.status, ws.status]).toEqual(['live', 'live', 'live']);
-  // the same app run bare on loopback: the baseline for time to first byte
-  directPort = await freePort();
-  direct = spawn(process.execPath, ['app.js'], { cwd: STREAM_APP, env: { PATH: process.env.PATH ?? '', PORT: String(directPort) }, stdio: 'ignore' });
-  await waitFor(() => canConnect(directPort), { what: 'the direct app to listen' });
-  // warm: later timings measure the data path, not a cold start
-  expect((await server.app('stream')).status).toBe(200);
-  expect((await server.app('fifo')).status).toBe(200);
-});
-
-afterAll(async () => {
-  if (direct?.pid && direct.exitCode === null) {
-    const exited = new Promise((r) => direct!.once('exit', r));
-    process.kill(direct.pid, 'SIGKILL');
-    await exited;
-  }
-  await server?.close();
-  if (server) fs.rmSync(server.dataDir, { recursive: true, force: true });
-});
-
-describe('headers', () => {
-  it('drops hop-by-hop fields, adds X-Forwarded-* and a request id, and keeps the rest as sent', async () => {
-    const url = new URL(server.routerUrl);
-    const head = await new Promise<string>((resolve, reject) => {
-      const sock = net.connect(Number(url.port), '127.0.0.1');
-      let got = '';
-      sock.on('data', (b) => (got += b.toString('latin1')));
-      sock.on('end', () => resolve(got));
-      sock.on('error', reject);
-      sock.write(
-        'GET /headers?q=1 HTTP/1.1\r\nHost: stream.localhost\r\nX-Custom: one\r\nCookie: a=1\r\nCookie: b=2\r\n' +
-          'Connection: close, X-Drop-Me\r\nX-Drop-Me: secret\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n',
-      );
-    });
-    const [headText, body] = [head.slice(0, head.indexOf('\r\n\r\n')), head.slice(head.indexOf('\r\n\r\n') + 4)];
-    const seen = JSON.parse(body) as { method: string; url: string; rawHeaders: string[] };
-    const fields: [string, string][] = [];
-    for (let i = 0; i < seen.rawHeaders.length; i += 2) fields.push([seen.rawHeaders[i]!.toLowerCase(), seen.rawHeaders[i + 1]!]);
-    const get = (name: string) => fields.filter(([n]) => n === name).map(([, v]) => v);
-    expect(seen.url).toBe('/headers?q=1');
-    expect(get('x-custom')).toEqual(['one']);
-    expect(get('cookie').join('; ')).toBe('a=1; b=2');
-    expect(get('x-drop-me')).toEqual([]);
-    expect(get('keep-alive')).toEqual([]);
-    expect(get('te')).toEqual([]);
-    expect(get('x-forwarded-for')).toEqual(['203.0.113.9, 127.0.0.1']);
-    expect(get('x-forwarded-proto')).toEqual(['http']);
-    expect(get('x-forwarded-host')).toEqual(['stream.localhost']);
-    const id = get('x-request-id');
-    expect(id).toHaveLength(1);
-    // the same id goes back to the client, who can quote it
-    expect(headText.toLowerCase()).toContain(`x-request-id: ${id[0]}`);
-    expect(headText.toLowerCase()).toContain('connection: close');
-    // an id the client brings is kept
-    const kept = await requestRouter(server.routerUrl, 'stream.localhost', '/headers', { headers: { 'x-request-id': 'client-chosen-1' } });
-    expect(kept.json.rawHeaders).toContain('client-chosen-1');
-    expect(kept.headers.get('x-request-id')).toBe('client-chosen-1');
+// every case against both HTTP/1 servers the router can use: its own on Node's parser, and the
+// node:http fallback it takes when that parser's binding is not usable
+describe.each(['auto', 'node'] as const)('router with CELLHOST_HTTP_PARSER=%s', (parser) => {
+  beforeAll(async () => {
+    server = await startTestServer({ env: { CELLHOST_MAX_BODY_BYTES: String(256 * MB), CELLHOST_HTTP_PARSER: parser } });
+    expect(server.httpParser).toBe(parser === 'auto' ? 'llhttp' : 'node:http');
+    const [stream, fifo, ws] = await Promise.all([
+      server.deploy('stream', STREAM_APP, { ...APP, idleTimeoutS: 60 }),
+      server.deploy('fifo', STREAM_APP, { ...APP, idleTimeoutS: 60, concurrency: 1, maxInstances: 1 }),
+      server.deploy('ws', WS_APP, { ...APP, idleTimeoutS: 0.5 }),
+    ]);
+    expect([stream.status, fifo.status, ws.status]).toEqual(['live', 'live', 'live']);
+    // the same app run bare on loopback: the baseline for time to first byte
+    directPort = await freePort();
+    direct = spawn(process.execPath, ['app.js'], { cwd: STREAM_APP, env: { PATH: process.env.PATH ?? '', PORT: String(directPort) }, stdio: 'ignore' });
+    await waitFor(() => canConnect(directPort), { what: 'the direct app to listen' });
+    // warm: later timings measure the data path, not a cold start
+    expect((await server.app('stream')).status).toBe(200);
+    expect((await server.app('fifo')).status).toBe(200);
   });
-});
 
-describe('streaming', () => {
-  it('delivers each chunk as the app writes it, chunked, with time to first byte close to direct', async () => {
-    const viaRouter: number[] = [];
-    const bare: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const d = await timeChunks(open({ port: directPort, path: '/chunks?gap=300' }));
-      bare.push(d.ttfb);
-      const r = await timeChunks(open({ service: 'stream', path: '/chunks?gap=300' }));
-      viaRouter.push(r.ttfb);
-      expect(r.status).toBe(200);
-      expect(r.headers['transfer-encoding']).toBe('chunked');
-      expect(r.headers['content-length']).toBeUndefined();
-      expect(r.body).toBe('first\nsecond\n');
-      // the first chunk came on its own, not held back until the second one was written
-      expect(r.chunkTimes.length).toBeGreaterThanOrEqual(2);
-      expect(r.secondAt - r.firstAt).toBeGreaterThan(200);
+  afterAll(async () => {
+    if (direct?.pid && direct.exitCode === null) {
+      const exited = new Promise((r) => direct!.once('exit', r));
+      process.kill(direct.pid, 'SIGKILL');
+      await exited;
     }
-    // 5 ms is the target on an idle box; a loaded 2-core CI runner gets more slack
-    expect(median(viaRouter) - median(bare)).toBeLessThan(25);
+    await server?.close();
+    if (server) fs.rmSync(server.dataDir, { recursive: true, force: true });
   });
 
-  it('passes server-sent events through one at a time', async () => {
-    const { res, t0 } = await open({ service: 'stream', path: '/sse?n=4&every=200' });
-    expect(res.statusCode).toBe(200);
-    expect(res.headers['content-type']).toBe('text/event-stream');
-    expect(res.headers['cache-control']).toBe('no-cache');
-    const events: { at: number; text: string }[] = [];
-    let buf = '';
-    res.setEncoding('utf8');
-    res.on('data', (s: string) => {
-      buf += s;
-      let i;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        events.push({ at: performance.now() - t0, text: buf.slice(0, i) });
-        buf = buf.slice(i + 2);
-      }
-    });
-    await new Promise((r) => res.once('end', r));
-    expect(events.map((e) => e.text)).toEqual([0, 1, 2, 3].map((n) => `id: ${n}\nevent: tick\ndata: {"n":${n}}`));
-    expect(events[0]!.at).toBeLessThan(150);
-    for (let i = 1; i < events.length; i++) expect(events[i]!.at - events[i - 1]!.at).toBeGreaterThan(120);
-  });
-});
-
-describe('large bodies', () => {
-  it(`downloads ${BIG_MB} MB intact`, async () => {
-    const { res } = await open({ service: 'stream', path: `/download?mb=${BIG_MB}&id=down` });
-    expect(res.statusCode).toBe(200);
-    expect(res.headers['content-length']).toBe(String(BIG_MB * MB));
-    const got = await hashStream(res);
-    expect(got.bytes).toBe(BIG_MB * MB);
-    expect(got.sha256).toBe(expectedHash(BIG_MB));
-  });
-
-  it(`uploads ${BIG_MB} MB intact, with a declared length and chunked`, async () => {
-    for (const chunked of [false, true]) {
-      const reply = await upload('stream', BIG_MB, chunked);
-      expect(reply).toEqual({ bytes: BIG_MB * MB, sha256: expectedHash(BIG_MB) });
-    }
-  });
-});
-
-describe('flow control', () => {
-  it('a client that goes away mid-response cancels the request at the app within a second', async () => {
-    const { req, res } = await open({ service: 'stream', path: '/slow?id=abort1' });
-    expect(res.statusCode).toBe(200);
-    let seen = '';
-    await new Promise<void>((resolve) => {
-      res.on('data', (c: Buffer) => {
-        seen += c.toString();
-        if (seen.includes('chunk 2')) resolve();
+  describe('headers', () => {
+    it('drops hop-by-hop fields, sets X-Forwarded-*, X-Real-IP, Forwarded and a request id, and keeps the rest as sent', async () => {
+      const url = new URL(server.routerUrl);
+      const head = await new Promise<string>((resolve, reject) => {
+        const sock = net.connect(Number(url.port), '127.0.0.1');
+        let got = '';
+        sock.on('data', (b) => (got += b.toString('latin1')));
+        sock.on('end', () => resolve(got));
+        sock.on('error', reject);
+        sock.write(
+          'GET /headers?q=1 HTTP/1.1\r\nHost: stream.localhost\r\nX-Custom: one\r\nCookie: a=1\r\nCookie: b=2\r\n' +
+            'Connection: close, X-Drop-Me\r\nX-Drop-Me: secret\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n',
+        );
       });
+      const [headText, body] = [head.slice(0, head.indexOf('\r\n\r\n')), head.slice(head.indexOf('\r\n\r\n') + 4)];
+      const seen = JSON.parse(body) as { method: string; url: string; rawHeaders: string[] };
+      const fields: [string, string][] = [];
+      for (let i = 0; i < seen.rawHeaders.length; i += 2) fields.push([seen.rawHeaders[i]!.toLowerCase(), seen.rawHeaders[i + 1]!]);
+      const get = (name: string) => fields.filter(([n]) => n === name).map(([, v]) => v);
+      expect(seen.url).toBe('/headers?q=1');
+      expect(get('x-custom')).toEqual(['one']);
+      expect(get('cookie').join('; ')).toBe('a=1; b=2');
+      expect(get('x-drop-me')).toEqual([]);
+      expect(get('keep-alive')).toEqual([]);
+      expect(get('te')).toEqual([]);
+      // the client's own X-Forwarded-For is not believed (no trusted proxy is configured)
+      expect(get('x-forwarded-for')).toEqual(['127.0.0.1']);
+      expect(get('x-forwarded-proto')).toEqual(['http']);
+      expect(get('x-forwarded-host')).toEqual(['stream.localhost']);
+      expect(get('x-real-ip')).toEqual(['127.0.0.1']);
+      expect(get('forwarded')).toEqual(['for=127.0.0.1;proto=http;host="stream.localhost"']);
+      expect(get('host')).toEqual(['stream.localhost']);
+      const id = get('x-request-id');
+      expect(id).toHaveLength(1);
+      // the same id goes back to the client, who can quote it
+      expect(headText.toLowerCase()).toContain(`x-request-id: ${id[0]}`);
+      expect(headText.toLowerCase()).toContain('connection: close');
+      // an id the client brings is kept
+      const kept = await requestRouter(server.routerUrl, 'stream.localhost', '/headers', { headers: { 'x-request-id': 'client-chosen-1' } });
+      expect(kept.json.rawHeaders).toContain('client-chosen-1');
+      expect(kept.headers.get('x-request-id')).toBe('client-chosen-1');
     });
-    res.on('error', () => {});
-    req.destroy();
-    const abortedAt = Date.now();
-    const record = await waitFor(async () => (await server.app('stream', '/aborts?id=abort1')).json, { timeoutMs: 3000, what: 'the app to see the abort' });
-    expect(record.closedAt - abortedAt).toBeLessThan(1000);
-    expect(record.chunks).toBeLessThan(40);
+
+    it('refuses two Host headers with 400, and routes an absolute-form target by its authority', async () => {
+      const raw = (text: string) =>
+        new Promise<string>((resolve, reject) => {
+          const url = new URL(server.routerUrl);
+          const sock = net.connect(Number(url.port), '127.0.0.1');
+          let got = '';
+          sock.on('data', (b) => (got += b.toString('latin1')));
+          sock.on('end', () => resolve(got));
+          sock.on('error', reject);
+          sock.write(text);
+        });
+      const two = await raw('GET /headers HTTP/1.1\r\nHost: stream.localhost\r\nHost: fifo.localhost\r\nConnection: close\r\n\r\n');
+      expect(two).toMatch(/^HTTP\/1\.1 400 /);
+      expect(two).toContain('"code":"ERR_BAD_REQUEST"');
+      expect(two).toContain('more than one Host header');
+      const absolute = await raw('GET http://stream.localhost/headers HTTP/1.1\r\nHost: nowhere.localhost\r\nConnection: close\r\n\r\n');
+      expect(absolute).toMatch(/^HTTP\/1\.1 200 /);
+      const seen = JSON.parse(absolute.slice(absolute.indexOf('{'), absolute.lastIndexOf('}') + 1)) as { url: string; rawHeaders: string[] };
+      expect(seen.url).toBe('/headers');
+      expect(seen.rawHeaders[seen.rawHeaders.findIndex((h, i) => i % 2 === 0 && h.toLowerCase() === 'host') + 1]).toBe('stream.localhost');
+    });
   });
 
-  it('a paused reader makes the app wait instead of the router buffering the body', async () => {
-    const rssBefore = process.memoryUsage.rss();
-    const { res } = await open({ service: 'stream', path: `/download?mb=${BIG_MB}&id=bp` });
-    expect(res.statusCode).toBe(200);
-    const hash = crypto.createHash('sha256');
-    let bytes = 0;
-    const onData = (c: Buffer) => {
-      bytes += c.length;
-      hash.update(c);
-    };
-    res.on('data', onData);
-    await waitFor(() => bytes > 0, { what: 'the first bytes' });
-    res.pause();
-    // paused: the app's writes stall once the socket buffers on the way are full
-    let last = -1;
-    const stalled = await waitFor(
-      async () => {
-        const p = (await server.app('stream', '/progress?id=bp')).json;
-        const settled = p && p.written === last;
-        last = p?.written ?? -1;
-        return settled ? p : null;
-      },
-      { timeoutMs: 5000, intervalMs: 150, what: 'the app to block on a paused reader' },
-    );
-    const rssGrowth = process.memoryUsage.rss() - rssBefore;
-    expect(stalled.done).toBe(false);
-    expect(stalled.blocked).toBeGreaterThan(0);
-    expect(stalled.written).toBeLessThan((BIG_MB * MB) / 2);
-    expect(rssGrowth).toBeLessThan((BIG_MB * MB) / 2);
-    // and nothing was lost while it waited
-    const ended = new Promise((r) => res.once('end', r));
-    res.resume();
-    await ended;
-    expect(bytes).toBe(BIG_MB * MB);
-    expect(hash.digest('hex')).toBe(expectedHash(BIG_MB));
-  });
-});
-
-describe('WebSocket', () => {
-  it('upgrades through the router, echoes, and holds the instance while the socket is open', async () => {
-    const ws = await openWebSocket('ws', '/socket');
-    try {
-      const first = JSON.parse(await ws.roundTrip('hello'));
-      expect(first.echo).toBe('hello');
-      // idleTimeoutS is 0.5: an instance without a lease would be stopped well within this
-      await new Promise((r) => setTimeout(r, 1500));
-      const second = JSON.parse(await ws.roundTrip('x'.repeat(300)));
-      expect(second.echo).toBe('x'.repeat(300));
-      expect(second.pid).toBe(first.pid);
-      const instances = (await server.api('GET', '/api/v1/services/ws')).body.instances;
-      expect(instances).toHaveLength(1);
-      expect(instances[0].inflight).toBe(1);
-    } finally {
-      ws.socket.destroy();
-    }
-    // closing the socket gives the lease back: the instance idles out
-    await waitFor(async () => (await server.api('GET', '/api/v1/services/ws')).body.instances.length === 0, { timeoutMs: 5000, what: 'the instance to idle out after the socket closed' });
-  });
-});
-
-describe('queueing', () => {
-  it('serves a burst at a full service first come, first served', async () => {
-    const n = 8;
-    const replies: Promise<{ status: number }>[] = [];
-    for (let i = 0; i < n; i++) {
-      replies.push(requestRouter(server.routerUrl, 'fifo.localhost', `/order?key=burst&seq=${i}&ms=60`));
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    expect((await Promise.all(replies)).map((r) => r.status)).toEqual(Array(n).fill(200));
-    const log = (await server.app('fifo', '/order-log?key=burst')).json;
-    expect(log.order).toEqual([...Array(n).keys()]);
-    expect(log.peak).toBe(1);
-  });
-
-  // Platform bug (pool.ts): dispatch() resolves waiters without reserving a slot; inflight is
-  // only counted in take(), a microtask later, so pick() keeps returning the instance that just
-  // freed one slot and every queued waiter lands on it (5 leases at concurrency 1 here). The
-  // agent's maxSockets still serialises the app's requests, which is why FIFO above holds.
-  // Remove .fails once dispatch() reserves the slot (inflight++) before resolving the waiter.
-  it('never leases an instance past its concurrency while requests queue', async () => {
-    const n = 6;
-    let peakInflight = 0;
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        const instances = (await server.api('GET', '/api/v1/services/fifo')).body.instances as { inflight: number }[];
-        for (const i of instances) peakInflight = Math.max(peakInflight, i.inflight);
-        await new Promise((r) => setTimeout(r, 20));
+  describe('streaming', () => {
+    it('delivers each chunk as the app writes it, chunked, with time to first byte close to direct', async () => {
+      const viaRouter: number[] = [];
+      const bare: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const d = await timeChunks(open({ port: directPort, path: '/chunks?gap=300' }));
+        bare.push(d.ttfb);
+        const r = await timeChunks(open({ service: 'stream', path: '/chunks?gap=300' }));
+        viaRouter.push(r.ttfb);
+        expect(r.status).toBe(200);
+        expect(r.headers['transfer-encoding']).toBe('chunked');
+        expect(r.headers['content-length']).toBeUndefined();
+        expect(r.body).toBe('first\nsecond\n');
+        // the first chunk came on its own, not held back until the second one was written
+        expect(r.chunkTimes.length).toBeGreaterThanOrEqual(2);
+        expect(r.secondAt - r.firstAt).toBeGreaterThan(200);
       }
-    })();
-    const replies = await Promise.all(Array.from({ length: n }, (_, i) => requestRouter(server.routerUrl, 'fifo.localhost', `/order?key=lease&seq=${i}&ms=150`)));
-    sampling = false;
-    await sampler;
-    expect(replies.map((r) => r.status)).toEqual(Array(n).fill(200));
-    expect(peakInflight).toBe(1);
+      // 5 ms is the target on an idle box; a loaded 2-core CI runner gets more slack
+      expect(median(viaRouter) - median(bare)).toBeLessThan(25);
+    });
+
+    it('passes server-sent events through one at a time', async () => {
+      const { res, t0 } = await open({ service: 'stream', path: '/sse?n=4&every=200' });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toBe('text/event-stream');
+      expect(res.headers['cache-control']).toBe('no-cache');
+      const events: { at: number; text: string }[] = [];
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', (s: string) => {
+        buf += s;
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          events.push({ at: performance.now() - t0, text: buf.slice(0, i) });
+          buf = buf.slice(i + 2);
+        }
+      });
+      await new Promise((r) => res.once('end', r));
+      expect(events.map((e) => e.text)).toEqual([0, 1, 2, 3].map((n) => `id: ${n}\nevent: tick\ndata: {"n":${n}}`));
+      expect(events[0]!.at).toBeLessThan(150);
+      for (let i = 1; i < events.length; i++) expect(events[i]!.at - events[i - 1]!.at).toBeGreaterThan(120);
+    });
+  });
+
+  describe('large bodies', () => {
+    it(`downloads ${BIG_MB} MB intact`, async () => {
+      const { res } = await open({ service: 'stream', path: `/download?mb=${BIG_MB}&id=down` });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-length']).toBe(String(BIG_MB * MB));
+      const got = await hashStream(res);
+      expect(got.bytes).toBe(BIG_MB * MB);
+      expect(got.sha256).toBe(expectedHash(BIG_MB));
+    });
+
+    it(`uploads ${BIG_MB} MB intact, with a declared length and chunked`, async () => {
+      for (const chunked of [false, true]) {
+        const reply = await upload('stream', BIG_MB, chunked);
+        expect(reply).toEqual({ bytes: BIG_MB * MB, sha256: expectedHash(BIG_MB) });
+      }
+    });
+  });
+
+  describe('flow control', () => {
+    it('a client that goes away mid-response cancels the request at the app within a second', async () => {
+      const { req, res } = await open({ service: 'stream', path: '/slow?id=abort1' });
+      expect(res.statusCode).toBe(200);
+      let seen = '';
+      await new Promise<void>((resolve) => {
+        res.on('data', (c: Buffer) => {
+          seen += c.toString();
+          if (seen.includes('chunk 2')) resolve();
+        });
+      });
+      res.on('error', () => {});
+      req.destroy();
+      const abortedAt = Date.now();
+      const record = await waitFor(async () => (await server.app('stream', '/aborts?id=abort1')).json, { timeoutMs: 3000, what: 'the app to see the abort' });
+      expect(record.closedAt - abortedAt).toBeLessThan(1000);
+      expect(record.chunks).toBeLessThan(40);
+    });
+
+    it('a paused reader makes the app wait instead of the router buffering the body', async () => {
+      const rssBefore = process.memoryUsage.rss();
+      const { res } = await open({ service: 'stream', path: `/download?mb=${BIG_MB}&id=bp` });
+      expect(res.statusCode).toBe(200);
+      const hash = crypto.createHash('sha256');
+      let bytes = 0;
+      const onData = (c: Buffer) => {
+        bytes += c.length;
+        hash.update(c);
+      };
+      res.on('data', onData);
+      await waitFor(() => bytes > 0, { what: 'the first bytes' });
+      res.pause();
+      // paused: the app's writes stall once the socket buffers on the way are full
+      let last = -1;
+      const stalled = await waitFor(
+        async () => {
+          const p = (await server.app('stream', '/progress?id=bp')).json;
+          const settled = p && p.written === last;
+          last = p?.written ?? -1;
+          return settled ? p : null;
+        },
+        { timeoutMs: 5000, intervalMs: 150, what: 'the app to block on a paused reader' },
+      );
+      const rssGrowth = process.memoryUsage.rss() - rssBefore;
+      expect(stalled.done).toBe(false);
+      expect(stalled.blocked).toBeGreaterThan(0);
+      expect(stalled.written).toBeLessThan((BIG_MB * MB) / 2);
+      expect(rssGrowth).toBeLessThan((BIG_MB * MB) / 2);
+      // and nothing was lost while it waited
+      const ended = new Promise((r) => res.once('end', r));
+      res.resume();
+      await ended;
+      expect(bytes).toBe(BIG_MB * MB);
+      expect(hash.digest('hex')).toBe(expectedHash(BIG_MB));
+    });
+  });
+
+  describe('WebSocket', () => {
+    it('upgrades through the router, echoes, and holds the instance while the socket is open', async () => {
+      const ws = await openWebSocket('ws', '/socket');
+      try {
+        const first = JSON.parse(await ws.roundTrip('hello'));
+        expect(first.echo).toBe('hello');
+        // idleTimeoutS is 0.5: an instance without a lease would be stopped well within this
+        await new Promise((r) => setTimeout(r, 1500));
+        const second = JSON.parse(await ws.roundTrip('x'.repeat(300)));
+        expect(second.echo).toBe('x'.repeat(300));
+        expect(second.pid).toBe(first.pid);
+        const instances = (await server.api('GET', '/api/v1/services/ws')).body.instances;
+        expect(instances).toHaveLength(1);
+        expect(instances[0].inflight).toBe(1);
+      } finally {
+        ws.socket.destroy();
+      }
+      // closing the socket gives the lease back: the instance idles out
+      await waitFor(async () => (await server.api('GET', '/api/v1/services/ws')).body.instances.length === 0, { timeoutMs: 5000, what: 'the instance to idle out after the socket closed' });
+    });
+  });
+
+  describe('queueing', () => {
+    it('serves a burst at a full service first come, first served', async () => {
+      const n = 8;
+      const replies: Promise<{ status: number }>[] = [];
+      for (let i = 0; i < n; i++) {
+        replies.push(requestRouter(server.routerUrl, 'fifo.localhost', `/order?key=burst&seq=${i}&ms=60`));
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect((await Promise.all(replies)).map((r) => r.status)).toEqual(Array(n).fill(200));
+      const log = (await server.app('fifo', '/order-log?key=burst')).json;
+      expect(log.order).toEqual([...Array(n).keys()]);
+      expect(log.peak).toBe(1);
+    });
+
+    // Platform bug (pool.ts): dispatch() resolves waiters without reserving a slot; inflight is
+    // only counted in take(), a microtask later, so pick() keeps returning the instance that just
+    // freed one slot and every queued waiter lands on it (5 leases at concurrency 1 here). The
+    // agent's maxSockets still serialises the app's requests, which is why FIFO above holds.
+    // Remove .fails once dispatch() reserves the slot (inflight++) before resolving the waiter.
+    it('never leases an instance past its concurrency while requests queue', async () => {
+      const n = 6;
+      let peakInflight = 0;
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          const instances = (await server.api('GET', '/api/v1/services/fifo')).body.instances as { inflight: number }[];
+          for (const i of instances) peakInflight = Math.max(peakInflight, i.inflight);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      const replies = await Promise.all(Array.from({ length: n }, (_, i) => requestRouter(server.routerUrl, 'fifo.localhost', `/order?key=lease&seq=${i}&ms=150`)));
+      sampling = false;
+      await sampler;
+      expect(replies.map((r) => r.status)).toEqual(Array(n).fill(200));
+      expect(peakInflight).toBe(1);
+    });
   });
 });
 

@@ -17,6 +17,7 @@ function item(settings: Partial<Service> = {}, extra: Partial<ExportItem> = {}):
     name: 'web',
     uid: 2_000_000_000,
     subuidBase: null,
+    explicitSettings: [],
     liveDeploymentId: 'd-0123456789ab',
     createdAt: '2026-12-01T00:00:00.000Z',
     updatedAt: '2026-12-01T00:00:00.000Z',

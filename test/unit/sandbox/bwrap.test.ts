@@ -134,6 +134,28 @@ describe('buildSandboxCommand', () => {
     expect(bare.fds).toHaveLength(1);
   });
 
+  it('places files by content from the fds after the options and seccomp, after the tmpfs and before the read-only remount', () => {
+    const program = Buffer.from([9, 9, 9, 9, 9, 9, 9, 9]);
+    const pip = Buffer.from('[global]\nindex-url = https://pypi.lan/simple\n');
+    const cargo = Buffer.from('[net]\n');
+    const cmd = buildSandboxCommand(spec({ hardening: { disableUserns: true, seccomp: program }, files: [{ dest: '/tmp/.config/pip/pip.conf', data: pip }, { dest: '/.cargo/config.toml', data: cargo }] }));
+    const opts = sandboxOptions(cmd);
+    expect(operands(opts, '--ro-bind-data', 2)).toEqual([['5', '/tmp/.config/pip/pip.conf'], ['6', '/.cargo/config.toml']]);
+    expect(cmd.fds.slice(1)).toEqual([program, pip, cargo]);
+    expect(opts.indexOf('--ro-bind-data')).toBeGreaterThan(opts.indexOf('--tmpfs'));
+    expect(opts.lastIndexOf('--ro-bind-data')).toBeLessThan(opts.indexOf('--remount-ro'));
+    // without seccomp the first file is fd 4; nothing of the content is on a command line or in the options
+    const bare = buildSandboxCommand(spec({ hardening: { disableUserns: false, seccomp: null }, files: [{ dest: '/tmp/.npmrc', data: Buffer.from('//r/:_authToken=T0KEN') }] }));
+    expect(operands(sandboxOptions(bare), '--ro-bind-data', 2)).toEqual([['4', '/tmp/.npmrc']]);
+    expect(bare.fds[0]!.toString() + bare.argv.join(' ')).not.toContain('T0KEN');
+  });
+
+  it('refuses a file in the image, /proc or /dev, or replacing /tmp', () => {
+    for (const dest of ['/app/.npmrc', '/proc/x', '/dev/x', '/tmp', 'tmp/x', '/tmp/../app/x']) {
+      expect(() => buildSandboxCommand(spec({ files: [{ dest, data: Buffer.from('x') }] }))).toThrow(/file|absolute/);
+    }
+  });
+
   it('refuses root, relative paths, a bind under /tmp and bad env names', () => {
     expect(() => buildSandboxCommand(spec({ uid: 0 }))).toThrow(/unprivileged/);
     expect(() => buildSandboxCommand(spec({ gid: 0 }))).toThrow(/unprivileged/);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLoginLimiter } from '../../../runtime/core/login-limiter.ts';
+import { createLoginLimiter, sourceKey } from '../../../runtime/core/login-limiter.ts';
 import { createSessions, readSessionCookie } from '../../../ui/session.ts';
 import type { TokenInfo, TokenStore } from '../../../runtime/store/tokens.ts';
 
@@ -75,34 +75,66 @@ describe('sessions', () => {
 });
 
 describe('login limiter', () => {
-  it('allows 10 failures a minute per address, then refuses until the oldest leaves the window', () => {
+  it('allows 10 failures a minute per source, then refuses failures, held longer each time, until the oldest leaves the window', () => {
     let now = 0;
-    const limiter = createLoginLimiter({ now: () => now });
+    const limiter = createLoginLimiter({ now: () => now, maxPerCredential: 100 });
     for (let i = 0; i < 10; i++) {
-      expect(limiter.retryAfterMs('a')).toBe(0);
-      limiter.recordFailure('a');
+      expect(limiter.recordFailure('203.0.113.5', `guess-${i}`)).toEqual({ limited: false, retryAfterMs: 0, delayMs: 0 });
       now += 1000;
     }
-    expect(limiter.retryAfterMs('a')).toBe(50_000);
-    expect(limiter.retryAfterMs('b')).toBe(0);
-    now = 60_001;
-    expect(limiter.retryAfterMs('a')).toBe(0);
-    limiter.recordFailure('a');
-    expect(limiter.retryAfterMs('a')).toBeGreaterThan(0);
+    // 10 failures at 0..9 s; now 10 s: the 11th is refused until the one at 1 s leaves (61 s)
+    expect(limiter.recordFailure('203.0.113.5', 'guess-10')).toEqual({ limited: true, retryAfterMs: 51_000, delayMs: 100 });
+    expect(limiter.recordFailure('203.0.113.5', 'guess-11').delayMs).toBe(200);
+    expect(limiter.recordFailure('203.0.113.5', 'guess-12').delayMs).toBe(400);
+    for (let i = 0; i < 10; i++) limiter.recordFailure('203.0.113.5', `more-${i}`);
+    expect(limiter.recordFailure('203.0.113.5', 'guess-x').delayMs).toBe(3000);
+    // another address is another source
+    expect(limiter.recordFailure('203.0.113.6', 'guess-y').limited).toBe(false);
+    now = 200_000;
+    expect(limiter.recordFailure('203.0.113.5', 'guess-z').limited).toBe(false);
   });
 
-  it('a success clears the address; the table of addresses is bounded', () => {
-    const limiter = createLoginLimiter({ now: () => 0, max: 2, maxAddresses: 3 });
-    limiter.recordFailure('a');
-    limiter.recordSuccess('a');
-    limiter.recordFailure('a');
-    expect(limiter.retryAfterMs('a')).toBe(0);
-    for (const addr of ['b', 'c', 'd', 'e']) {
-      limiter.recordFailure(addr);
-      limiter.recordFailure(addr);
+  it('one wrong credential repeated is refused past its own limit, from any address', () => {
+    const limiter = createLoginLimiter({ now: () => 0, maxPerCredential: 3 });
+    for (const addr of ['198.51.100.1', '198.51.100.2', '198.51.100.3']) expect(limiter.recordFailure(addr, 'stale').limited).toBe(false);
+    expect(limiter.recordFailure('198.51.100.4', 'stale').limited).toBe(true);
+    expect(limiter.recordFailure('198.51.100.4', 'other').limited).toBe(false);
+    // accepted later (a token made with that value): its failures are forgotten
+    limiter.recordSuccess('198.51.100.4', 'stale');
+    expect(limiter.recordFailure('198.51.100.5', 'stale').limited).toBe(false);
+  });
+
+  it('counts the whole loopback range as one source, and IPv6 by its /64', () => {
+    expect(sourceKey('127.0.0.1')).toBe('loopback');
+    expect(sourceKey('127.0.0.2')).toBe('loopback');
+    expect(sourceKey('127.255.3.9')).toBe('loopback');
+    expect(sourceKey('::1')).toBe('loopback');
+    expect(sourceKey('0:0:0:0:0:0:0:1')).toBe('loopback');
+    expect(sourceKey('::ffff:127.0.0.5')).toBe('loopback');
+    expect(sourceKey('::FFFF:203.0.113.7')).toBe('203.0.113.7');
+    expect(sourceKey('203.0.113.7')).toBe('203.0.113.7');
+    expect(sourceKey('2001:db8:1:2::1')).toBe('2001:db8:1:2::/64');
+    expect(sourceKey('2001:0db8:0001:0002:ffff:1:2:3')).toBe('2001:db8:1:2::/64');
+    expect(sourceKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(sourceKey('2001:db8:1:3::1')).not.toBe(sourceKey('2001:db8:1:2::1'));
+
+    const limiter = createLoginLimiter({ now: () => 0, max: 2, maxPerCredential: 100 });
+    limiter.recordFailure('127.0.0.1', 'a');
+    limiter.recordFailure('127.0.0.2', 'b');
+    expect(limiter.recordFailure('::1', 'c').limited).toBe(true);
+    limiter.recordFailure('2001:db8::1', 'd');
+    limiter.recordFailure('2001:db8::ffff', 'e');
+    expect(limiter.recordFailure('2001:db8:0:0:1::', 'f').limited).toBe(true);
+  });
+
+  it('the tables of sources and credentials are bounded', () => {
+    const limiter = createLoginLimiter({ now: () => 0, max: 2, maxPerCredential: 100, maxKeys: 3 });
+    for (const addr of ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4']) {
+      limiter.recordFailure(addr, 'x');
+      limiter.recordFailure(addr, 'x');
     }
-    expect(limiter.retryAfterMs('e')).toBeGreaterThan(0);
-    // the stalest addresses were forgotten
-    expect(limiter.retryAfterMs('b')).toBe(0);
+    expect(limiter.recordFailure('192.0.2.4', 'x').limited).toBe(true);
+    // the stalest source was forgotten
+    expect(limiter.recordFailure('192.0.2.1', 'x').limited).toBe(false);
   });
 });

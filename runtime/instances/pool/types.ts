@@ -1,0 +1,127 @@
+// The pool's public types, apart from the code that runs it: the control plane, the router and
+// the UI read instances and leases without importing the pool itself.
+import type { Clock } from '../../core/clock.ts';
+import type { CellhostError } from '../../core/errors.ts';
+import type { Logger } from '../../core/log.ts';
+import type { HostCpu } from '../host-cpu.ts';
+import type { InstanceSpec, Launcher } from '../launcher.ts';
+import type { OutputStream } from '../process.ts';
+import type { Upstream } from '../upstream.ts';
+import type { VerifyOptions, VerifyOutcome } from './verify.ts';
+
+/** What a service should be running right now. A different `generation` means "replace". */
+export interface Target {
+  generation: string;
+  spec: Omit<InstanceSpec, 'instanceId'>;
+  concurrency: number;
+  maxInstances: number;
+  minInstances: number;
+  idleTimeoutMs: number;
+  healthPath: string | null;
+}
+
+export type InstanceState = 'starting' | 'ready' | 'retiring' | 'draining' | 'stopped';
+
+export type PoolEvent =
+  | { type: 'cold_start'; service: string; instanceId: string; deploymentId: string; durationMs: number; prepareMs: number; standby: boolean }
+  | { type: 'start_failed'; service: string; instanceId: string; deploymentId: string; code: string; message: string }
+  | { type: 'crash'; service: string; instanceId: string; deploymentId: string; message: string; code: string }
+  | { type: 'oom'; service: string; instanceId: string; deploymentId: string; limitMb: number; message: string }
+  | { type: 'idle_stop'; service: string; instanceId: string; deploymentId: string; idleMs: number }
+  | { type: 'drain'; service: string; instanceId: string; deploymentId: string }
+  | { type: 'recycle'; service: string; instanceId: string; deploymentId: string; reason: string }
+  | { type: 'backoff'; service: string; failures: number; delayMs: number; message: string }
+  | { type: 'scale_out_held'; service: string; instances: number; queued: number }
+  | { type: 'frozen'; service: string; instanceId: string; deploymentId: string; idleMs: number }
+  | { type: 'thawed'; service: string; instanceId: string; deploymentId: string; frozenMs: number; thawMs: number }
+  | { type: 'memory_pressure_stop'; service: string; instanceId: string; deploymentId: string; frozenMs: number }
+  | { type: 'stopped'; service: string; instanceId: string; deploymentId: string; uptimeMs: number };
+
+export interface InstanceInfo {
+  id: string;
+  deploymentId: string;
+  state: InstanceState;
+  pid: number;
+  inflight: number;
+  frozen: boolean;
+  startedAt: string;
+  readyAt: string | null;
+}
+
+export interface Lease {
+  instanceId: string;
+  upstream: { host: string; port: number };
+  /** the instance's connections: requests go out on these */
+  connections: Upstream;
+  /** true when this request waited for a cold start */
+  coldStart: boolean;
+  /** the request is over: free its slot */
+  release(): void;
+  /** after an upstream error: the coded reason (crash with exit status, OOM) or null when the app is still up */
+  diagnose(): Promise<CellhostError | null>;
+  /** the instance is wedged (a request timed out): take no new requests on it, stop it once idle */
+  recycle(reason: string): void;
+}
+
+/** told about every instance and lease: the meter bills from these */
+export interface PoolObserver {
+  instanceReady(info: { service: string; instanceId: string; memoryMb: number; startMs: number; persistent: boolean }): void;
+  instanceStopped(instanceId: string): void;
+  leased(instanceId: string): void;
+  released(instanceId: string): void;
+  paused?(instanceId: string): void;
+  resumed?(instanceId: string): void;
+  /** how many instances the service has now (starting, serving or on their way out) */
+  instancesChanged?(service: string, count: number): void;
+}
+
+export interface PoolOptions {
+  observer?: PoolObserver;
+  launcher: Launcher;
+  startTimeoutMs: number;
+  queueLimit: number;
+  queueTimeoutMs: number;
+  clock?: Clock;
+  log?: Logger;
+  sweepMs?: number;
+  onEvent?(event: PoolEvent): void;
+  onOutput?(service: string, instanceId: string, deploymentId: string, stream: OutputStream, line: string): void;
+  /** how long requests wait for a full warm instance before another one starts; default 50 ms */
+  scaleOutAfterMs?: number;
+  /** cold starts in flight per service at most; default half the host's cores (at least 1): a
+   *  start takes about a core, and the requests already being served need the rest */
+  maxParallelStarts?: number;
+  /** freeze an instance idle this long (0: never); default 30 s */
+  freezeAfterMs?: number;
+  /** true when the host is short of memory: frozen instances are stopped, oldest first */
+  isMemoryLow?(): boolean;
+  /** services scaled to zero that keep a standby (their next instance prepared); default 0 */
+  standbys?: number;
+  /** the host's CPU load: no scale-out onto a host whose cores are all busy (default: not asked) */
+  hostCpu?: HostCpu;
+}
+
+export interface Pool {
+  acquire(service: string): Promise<Lease>;
+  /** the common case without a promise: a warm instance with a free slot and nobody queued; else null */
+  tryAcquire(service: string): Lease | null;
+  /**
+   * set what a service runs; null stops all its instances (deleted, or nothing live).
+   * `standby`: a version a user just made live (not every service at the platform's start):
+   * prepare its first instance ahead of the first request
+   */
+  setTarget(service: string, target: Target | null, opts?: { standby?: boolean }): void;
+  /**
+   * the start check before a version goes live: `target` started once outside the service's
+   * rotation until it accepts connections on its port, then stopped; how that went
+   */
+  verify(service: string, target: Target, opts?: VerifyOptions): Promise<VerifyOutcome>;
+  /**
+   * the service is deleted: its target goes, in-flight requests get at most `graceMs`, and this
+   * resolves once every instance and standby of it has exited (its files can go then)
+   */
+  stopService(service: string, graceMs: number): Promise<void>;
+  instances(service: string): InstanceInfo[];
+  /** stop taking requests, wait up to graceMs for in-flight ones, stop everything */
+  close(graceMs: number): Promise<void>;
+}
