@@ -85,6 +85,9 @@ describe('a data dir from the first released schema', () => {
           healthPath: '/',
           rootDir: null,
           domains: ['hello.example.com'],
+          // the git deploy columns' defaults
+          deployBranch: 'main',
+          previews: false,
           // settings made before manifests existed: every one not at its default stays explicit
           explicitSettings: ['runtime', 'startCommand', 'memoryMb', 'maxInstances', 'concurrency', 'idleTimeoutS', 'requestTimeoutS', 'healthPath'],
           uid: null,
@@ -109,6 +112,8 @@ describe('a data dir from the first released schema', () => {
           healthPath: null,
           rootDir: 'src',
           domains: [],
+          deployBranch: 'main',
+          previews: false,
           explicitSettings: ['runtime', 'buildCommand', 'port', 'plan', 'minInstances', 'maxInstances', 'concurrency'],
           uid: null,
           subuidBase: null,
