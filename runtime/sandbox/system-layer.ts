@@ -355,6 +355,11 @@ export function createSystemLayers(opts: SystemLayersOptions): SystemLayers {
   }
 
   async function mountView(deploymentId: string, layerDir: string): Promise<InstanceView> {
+    // a deployment on record with a layer runs only with it, never silently on the host's trees
+    // (a data dir restored from a backup, which does not carry layers, has none)
+    if (!(await lstat(layerDir).then((st) => st.isDirectory(), () => false))) {
+      throw new CellhostError('ERR_SANDBOX_SETUP', `the system layer of deployment ${deploymentId} is missing (${layerDir}): its app needs it; build the source again (POST /api/v1/deployments/${deploymentId}/rebuild, or deploy it)`);
+    }
     await ensureDir();
     assertOverlayPath(layerDir);
     const root = path.join(dir, `d-${deploymentId}`);

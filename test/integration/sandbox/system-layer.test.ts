@@ -192,6 +192,12 @@ describe.runIf(sandbox.available)('a build as root of its own namespace over the
     expect(parseMountsUnder(await readFile('/proc/self/mountinfo', 'utf8'), RUN_DIR)).toEqual([]);
   });
 
+  it('a deployment whose layer is missing gets no view of the host in its place: the instance fails, saying so', async () => {
+    const missing = path.join(dataDir, 'images', 'd-gone.layer');
+    await expect(layers.viewForInstances('d-gone', missing)).rejects.toThrow(/the system layer of deployment d-gone is missing/);
+    expect(parseMountsUnder(await readFile('/proc/self/mountinfo', 'utf8'), RUN_DIR)).toEqual([]);
+  });
+
   it('two builds of different services at once keep their layers apart', async () => {
     const dirA = path.join(dataDir, 'd-a.layer');
     const dirB = path.join(dataDir, 'd-b.layer');
