@@ -3,8 +3,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { RuntimeName } from '../runtime/core/names.ts';
-import { buildSandboxCommand, SANDBOX_PATH, type SandboxHardening } from '../runtime/sandbox/bwrap.ts';
+import { CellhostError } from '../runtime/core/errors.ts';
+import { buildSandboxCommand, SANDBOX_PATH, type SandboxBind, type SandboxHardening } from '../runtime/sandbox/bwrap.ts';
 import type { NetnsPool } from '../runtime/sandbox/netns.ts';
+import { sealSystemLayer, type BuildRoot, type IdBlock, type LayerSeal, type SystemLayers } from '../runtime/sandbox/system-layer.ts';
 import { runtimePathEnv, sandboxEnv, toolchainMounts, type SandboxPaths } from '../runtime/sandbox/runtime-env.ts';
 import { normalizeImageAccess } from '../runtime/sandbox/uids.ts';
 import { removeSpecialFiles, walkInside, type RemovedEntry } from '../runtime/sandbox/untrusted-files.ts';
@@ -27,6 +29,11 @@ export interface BuildSpec {
   cacheDir: string;
   /** what the platform adds to every build: variables, host dirs, the host's package-manager configuration */
   setup?: PlatformBuildSetup;
+  /**
+   * a build that installs system packages: it runs as root of a namespace mapping `block` over
+   * the host's system, and its changes land in `dir` (which must not exist yet)
+   */
+  systemLayer?: { dir: string; block: IdBlock };
 }
 
 /** fetching a build's source (a git clone) before the build, confined as the build is */
@@ -68,6 +75,16 @@ export interface BuildLauncher {
   seal(dir: string): Promise<RemovedEntry[]>;
   /** absent: this launcher has no sandbox, and a source is fetched on the host */
   prepareFetch?(spec: FetchSpec): Promise<FetchSandbox>;
+  /** builds with a system layer (system-layer.ts); absent: this launcher cannot give one */
+  systemLayer?: SystemLayerBuilds;
+}
+
+/** what a launcher that can give builds a system layer offers besides the build itself */
+export interface SystemLayerBuilds {
+  /** null when a build here can have a system layer now; else why not, in words a user can act on */
+  unavailable(): string | null;
+  /** after a successful build with a layer: makes it what instances may see (sealSystemLayer) */
+  seal(dir: string, block: IdBlock): Promise<LayerSeal>;
 }
 
 export interface PlanLimits {
@@ -218,6 +235,7 @@ export function createIsolatedBuildLauncher(opts: { base: BuildLauncher; cgroups
         };
       },
     }),
+    ...(opts.base.systemLayer && { systemLayer: opts.base.systemLayer }),
   };
 }
 
@@ -229,6 +247,11 @@ export interface SandboxBuildOptions {
   hardening: SandboxHardening;
   /** a root-only dir (on a tmpfs) where a build's sandbox fds wait to be opened */
   fdDir: string;
+  /** the service's block of subuids, if it has one (its cache may be owned by the block's root) */
+  subuidBaseFor(service: string): number | null;
+  /** system layers, when this host can build them; else why not */
+  layers: SystemLayers | null;
+  noLayerReason?: string;
   /**
    * a dir others may traverse where each service uid gets a passwd and group naming it: ssh (a
    * clone over ssh://) refuses to run as a uid the account database does not know
@@ -259,19 +282,38 @@ async function chownTree(dir: string, uid: number): Promise<void> {
 }
 
 /**
- * The service's cache dir, owned by its uid. One owned by anyone else is a deleted service's
- * (same name, another uid) or a crash's leftover: it is emptied, never handed over.
+ * The service's cache dir, owned by the id its build runs as: its uid, or the root of its block
+ * for a build with a system layer. One owned by the other of the two is the service's own and is
+ * handed over; one owned by anyone else is a deleted service's (same name, other ids) or a crash's
+ * leftover: it is emptied, never handed over.
  */
-async function prepareCacheDir(dir: string, uid: number): Promise<void> {
+async function prepareCacheDir(dir: string, owner: number, serviceIds: readonly number[]): Promise<void> {
   const st = await fs.lstat(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return null;
     throw err;
   });
-  if (st && (!st.isDirectory() || st.uid !== uid)) await fs.rm(dir, { recursive: true, force: true });
-  if (!st || !st.isDirectory() || st.uid !== uid) {
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    await fs.chown(dir, uid, uid);
+  if (st?.isDirectory() && st.uid === owner) return;
+  if (st?.isDirectory() && serviceIds.includes(st.uid)) {
+    await chownTree(dir, owner);
+    return;
   }
+  if (st) await fs.rm(dir, { recursive: true, force: true });
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await fs.chown(dir, owner, owner);
+}
+
+/** a dir of the build's cache (each level below `cacheDir` made for `owner`, whatever the umask) */
+async function cacheSubdir(cacheDir: string, rel: string, owner: number): Promise<string> {
+  let dir = cacheDir;
+  for (const part of rel.split('/')) {
+    dir = path.join(dir, part);
+    const st = await fs.lstat(dir).catch(() => null);
+    if (st && !st.isDirectory()) await fs.rm(dir, { force: true });
+    if (!st?.isDirectory()) await fs.mkdir(dir, { mode: 0o755 });
+    await fs.lchown(dir, owner, owner);
+    await fs.chmod(dir, 0o755);
+  }
+  return dir;
 }
 
 /**
@@ -284,37 +326,59 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
   return {
     async prepare(spec) {
       const uid = opts.uidFor(spec.service);
-      await Promise.all([chownTree(spec.dir, uid), prepareCacheDir(spec.cacheDir, uid)]);
+      const layer = spec.systemLayer;
+      if (layer && !opts.layers) throw new CellhostError('ERR_BUILD_SYSTEM_PACKAGES', `system packages cannot be installed on this host: ${opts.noLayerReason ?? 'system layers are unavailable'}`);
+      // with a layer the whole build is its block's root (as `RUN` in a Dockerfile is root)
+      const runAs = layer ? layer.block.first : uid;
+      const base = opts.subuidBaseFor(spec.service);
+      await Promise.all([chownTree(spec.dir, runAs), prepareCacheDir(spec.cacheDir, runAs, [uid, ...(base === null ? [] : [base])])]);
       const [tools, hostBinds] = await Promise.all([
         toolchainMounts(spec.runtime, opts.paths),
-        // the host dirs a mirror lives in, reachable for the service uid (through the bind stage)
+        // the host dirs a mirror lives in, reachable for the sandbox's uid (through the bind stage)
         Promise.all((spec.setup?.binds ?? []).map(async (dest) => ({ src: await opts.paths.reachable(dest), dest }))),
       ]);
-      const lease = await opts.netns.acquire({ bandwidthMbit: 1000 });
+      const rwBinds: SandboxBind[] = [{ src: spec.cacheDir, dest: '/cache' }];
+      let root: BuildRoot | null = null;
+      if (layer) {
+        // apt's downloads and package lists stay in the service's cache, out of the layer: a
+        // rebuild with the same apt lines takes its .debs from there
+        rwBinds.push(
+          { src: await cacheSubdir(spec.cacheDir, 'apt/cache', runAs), dest: '/var/cache/apt' },
+          { src: await cacheSubdir(spec.cacheDir, 'apt/lists', runAs), dest: '/var/lib/apt/lists' },
+        );
+        root = await opts.layers!.mountBuildRoot({ id: spec.deploymentId, layerDir: layer.dir, block: layer.block });
+      }
       const env = sandboxEnv(spec.runtime, tools.pathDirs, buildEnv({ ...spec, cacheDir: '/cache' }, '/tmp', '/app'));
       const plan = PLAN_LIMITS[spec.plan];
-      const sandbox = buildSandboxCommand({
-        uid,
-        gid: uid,
-        imageDir: spec.dir,
-        writableAppDir: true,
-        tmpSizeBytes: plan.memoryMb * 1024 * 1024,
-        roBinds: [...tools.binds, ...hostBinds],
-        rwBinds: [{ src: spec.cacheDir, dest: '/cache' }],
-        // copies, by content: the build never sees where on the host they came from
-        files: (spec.setup?.files ?? []).map((f) => ({ dest: 'home' in f.target ? path.posix.join('/tmp', f.target.home) : f.target.root, data: f.data })),
-        env,
-        hostname: spec.service,
-        argv: ['bash', '-e', '-o', 'pipefail', '-c', spec.script],
-        hardening: opts.hardening,
-      });
+      let lease: Awaited<ReturnType<NetnsPool['acquire']>> | null = null;
       let opened: { argv: string[]; files: string[] };
       try {
+        lease = await opts.netns.acquire({ bandwidthMbit: 1000 });
+        const sandbox = buildSandboxCommand({
+          uid,
+          gid: uid,
+          imageDir: spec.dir,
+          writableAppDir: true,
+          tmpSizeBytes: plan.memoryMb * 1024 * 1024,
+          roBinds: [...tools.binds, ...hostBinds],
+          rwBinds,
+          // copies, by content: the build never sees where on the host they came from
+          files: (spec.setup?.files ?? []).map((f) => ({ dest: 'home' in f.target ? path.posix.join('/tmp', f.target.home) : f.target.root, data: f.data })),
+          env: layer ? { DEBIAN_FRONTEND: 'noninteractive', ...env } : env,
+          hostname: spec.service,
+          // a layer keeps the modes the build gives its files, and apps read them as "others": the
+          // build gets a system's usual umask, not the platform's 077
+          argv: ['bash', '-e', '-o', 'pipefail', '-c', layer ? `umask 022\n${spec.script}` : spec.script],
+          hardening: opts.hardening,
+          ...(root && layer ? { rangeRoot: layer.block, systemDirs: { usr: root.usr, etc: root.etc, var: root.var, writable: true } } : {}),
+        });
         opened = await openFdsFromFiles(opts.fdDir, `build-${spec.deploymentId}`, sandbox.fds, lease.enterArgv(sandbox.argv));
       } catch (err) {
-        await opts.netns.release(lease);
+        if (lease) await opts.netns.release(lease);
+        await root?.release();
         throw err;
       }
+      const leased = lease;
       let released = false;
       return {
         argv: opened.argv,
@@ -326,11 +390,17 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
           released = true;
           // the chain removes them as it starts; a build that never started leaves them
           await Promise.all(opened.files.map((f) => fs.rm(f, { force: true })));
-          await opts.netns.release(lease);
+          await opts.netns.release(leased);
+          // after the build's processes are gone (the runner kills them first)
+          await root?.release();
         },
       };
     },
     seal: (dir) => normalizeImageAccess(dir),
+    systemLayer: {
+      unavailable: () => (opts.layers ? null : (opts.noLayerReason ?? 'system layers are unavailable')),
+      seal: (dir, block) => sealSystemLayer(dir, block),
+    },
 
     /**
      * A git clone runs like a build: as the service's uid, in a namespace of its own (no host

@@ -49,6 +49,7 @@ import { createLogSink, type LogSink } from './logs/sink.ts';
 import { createMeter } from './meter/meter.ts';
 import { createPlatformQueues, withCronSecret } from './queues.ts';
 import { EGRESS_BLOCKED } from './sandbox/netns-firewall.ts';
+import { createSystemLayers, parseMountsUnder, type SystemLayers, type SystemLayersOptions } from './sandbox/system-layer.ts';
 import { answerClientError } from './router/error-page.ts';
 import { createRouter } from './router/proxy.ts';
 import { createRouteTable } from './router/route-table.ts';
@@ -109,10 +110,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const gitHooksDir = path.join(config.paths.run, 'git-hooks');
   const gitRepos = createGitRepos({ root: config.paths.git, hooksDir: gitHooksDir, homeDir: path.join(config.paths.run, 'git-home') });
 
-  // isolation: the launchers, wrapped in every layer this host supports
+  // isolation: the launchers, wrapped in every layer this host supports. The system layers' mounts
+  // are held here too: control unmounts a deployment's views when its image goes
+  const systemLayers = createSystemLayers(systemLayersOptions(config, log));
   const isolation = await setUpIsolation(config, log, {
     // services made before uids existed get theirs on first use
     uidFor: (name) => store.services.get(name)?.uid ?? store.services.assignUid(name, config.uidRange, now()),
+    subuidBaseFor: (name) => store.services.get(name)?.subuidBase ?? null,
+    systemLayers,
   });
   for (const name of config.buildEnvUnset) log.warn('build.env_unset', { name, hint: 'CELLHOST_BUILD_ENV names it, but the platform\'s environment does not set it: builds do not get it' });
 
@@ -206,6 +211,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     }),
     logs: buildLogs,
     buildLauncher: isolation.buildLauncher,
+    forgetSystemLayer: (id) => systemLayers.forget(id),
+    subuidRange: config.subuidRange,
     paths: config.paths,
     sourceLimits: { maxBytes: config.maxUploadBytes, maxEntries: 100_000 },
     gitPolicy: { allowLocal: config.gitAllowLocal, allowHttp: config.gitAllowHttp },
@@ -254,6 +261,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     uidRange: config.uidRange,
     stopGraceMs: config.shutdownGraceMs,
     stopBuilds: (name) => deployments.stopBuilds(name),
+    forgetSystemLayer: (id) => systemLayers.forget(id),
+    removeKeptSource: (id) => deployments.removeKeptSource(id),
     removeBuildLog: (id) => buildLogs.remove(id),
     flushLogs: () => sink.flush(),
     previewOf: (name) => {
@@ -387,7 +396,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         sink.close();
         store.close();
         await isolation.dispose();
-        fs.rmSync(config.hostRunDir, { recursive: true, force: true });
+        removeHostRunDir(config.hostRunDir, log);
         log.info('serve.stopped', {});
       })()),
   };
@@ -398,7 +407,17 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
  * when this host supports it, and named with the reason when not; `cellhost doctor` probes this
  * same list.
  */
-export function isolationPlan(config: Config, deps: { log: Logger; uidFor(service: string): number }): IsolationPlan {
+export function isolationPlan(
+  config: Config,
+  deps: {
+    log: Logger;
+    uidFor(service: string): number;
+    /** the first id of the service's block of subuids, if it has one */
+    subuidBaseFor?(service: string): number | null;
+    /** the system layers' mounts (the server's, to unmount a deployment's views); default: a new one (doctor) */
+    systemLayers?: SystemLayers;
+  },
+): IsolationPlan {
   return {
     layers: [
       cgroupsLayer({
@@ -416,6 +435,14 @@ export function isolationPlan(config: Config, deps: { log: Logger; uidFor(servic
         hostRunDir: config.hostRunDir,
         netns: { prefix: config.netnsPrefix, subnet: config.netnsSubnet, warm: config.netnsWarm, egressAllow: config.egressAllow },
         uidFor: deps.uidFor,
+        systemLayers: {
+          layers: deps.systemLayers ?? createSystemLayers(systemLayersOptions(config, deps.log)),
+          dir: systemLayersDir(config),
+          upperRoot: config.paths.run,
+          subuidRange: config.subuidRange,
+          subuidBaseFor: deps.subuidBaseFor ?? (() => null),
+          log: deps.log,
+        },
         log: deps.log,
       }),
     ],
@@ -423,9 +450,26 @@ export function isolationPlan(config: Config, deps: { log: Logger; uidFor(servic
   };
 }
 
+const systemLayersDir = (config: Config) => path.join(config.hostRunDir, 'layers');
+
+/** where system layers are mounted, and what of the host no layer build may see: the data dir and the host run dir */
+function systemLayersOptions(config: Config, log: Logger): SystemLayersOptions {
+  let dataDir = config.dataDir;
+  try {
+    dataDir = fs.realpathSync(config.dataDir);
+  } catch {
+    // doctor on a host without the data dir yet: nothing there to hide
+  }
+  return { dir: systemLayersDir(config), hidden: [dataDir, config.hostRunDir], log };
+}
+
 /** the plain launchers wrapped in every isolation layer this host supports */
-async function setUpIsolation(config: Config, log: Logger, deps: { uidFor(service: string): number }): Promise<Isolation> {
-  const plan = isolationPlan(config, { log, uidFor: deps.uidFor });
+async function setUpIsolation(
+  config: Config,
+  log: Logger,
+  deps: { uidFor(service: string): number; subuidBaseFor(service: string): number | null; systemLayers: SystemLayers },
+): Promise<Isolation> {
+  const plan = isolationPlan(config, { log, ...deps });
   // reclaiming leftovers kills whatever lives under these names: make sure no live platform does
   if (!plan.off && process.getuid?.() === 0) claimHostNames(config);
   const isolation = await startIsolation(plan, {
@@ -434,6 +478,21 @@ async function setUpIsolation(config: Config, log: Logger, deps: { uidFor(servic
   });
   for (const reason of isolation.report.reasons) log.warn('isolation.limited', { reason });
   return isolation;
+}
+
+/** the host run dir goes at a clean stop, but never through a mount still in it (a view of the host's /usr) */
+function removeHostRunDir(dir: string, log: Logger): void {
+  let left: string[] = [];
+  try {
+    left = parseMountsUnder(fs.readFileSync('/proc/self/mountinfo', 'utf8'), path.resolve(dir)).map((m) => m.mountPoint);
+  } catch (err) {
+    log.warn('serve.mountinfo_unreadable', { error: describeError(err) });
+  }
+  if (left.length) {
+    log.error('serve.mounts_left', { dir, mounts: left, hint: 'the next start unmounts them' });
+    return;
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
 }
 
 /** refuses a data dir from a newer version before touching it, tightens it, empties run/ */

@@ -3,7 +3,7 @@ import { z } from '@hono/zod-openapi';
 import { defineRoute, jsonContent, mount, type ApiRouter } from './openapi.ts';
 
 const isolationSchema = z.strictObject({
-  features: z.record(z.string(), z.boolean()).openapi({ description: 'what is enforced on this host: cgroups, cpu, memory, pids, freezer, sandbox, netns' }),
+  features: z.record(z.string(), z.boolean()).openapi({ description: 'what is enforced on this host: cgroups, cpu, memory, pids, freezer, sandbox, netns, systemLayers (builds may install system packages)' }),
   reasons: z.array(z.string()).openapi({ description: 'why a feature is off, in words a user can act on' }),
 });
 

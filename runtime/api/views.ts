@@ -19,6 +19,21 @@ export const deploymentSchema = z
     startedAt: z.string().optional(),
     finishedAt: z.string().optional(),
     error: z.strictObject({ code: z.string(), message: z.string() }).optional(),
+    systemLayer: z
+      .strictObject({
+        packages: z.strictObject({
+          added: z.array(z.strictObject({ name: z.string(), version: z.string() })),
+          upgraded: z.array(z.strictObject({ name: z.string(), from: z.string(), to: z.string() })),
+          removed: z.array(z.strictObject({ name: z.string(), version: z.string() })),
+        }),
+        bytes: z.number().int().openapi({ description: 'disk space the layer takes (counted with the image against its limit)' }),
+        uidBase: z.number().int().openapi({ description: "the first host id of the service's block: the layer's files are owned by ids from it" }),
+        builtOnCurrentBase: z
+          .boolean()
+          .openapi({ description: "false once the host's packages changed since the layer was built (an upgrade): rebuild to build it on the current base" }),
+      })
+      .optional()
+      .openapi({ description: 'present when the build installed system packages (apt-get, dpkg): what its layer changed of the host system' }),
     manifest: z
       .strictObject({
         file: z.enum(MANIFEST_FILES),
@@ -33,8 +48,11 @@ export const deploymentSchema = z
   })
   .openapi('Deployment');
 
-/** a deployment as clients see it; `withManifest` adds the manifest text its source had */
-export function deploymentView(d: Deployment, opts: { withManifest?: boolean } = {}): z.output<typeof deploymentSchema> {
+/**
+ * a deployment as clients see it; `withManifest` adds the manifest text its source had; `hostBase`
+ * is the host's package state now (Deployments.hostBase), to tell layers built on an older one
+ */
+export function deploymentView(d: Deployment, opts: { withManifest?: boolean; hostBase?: string } = {}): z.output<typeof deploymentSchema> {
   return {
     id: d.id,
     service: d.service,
@@ -46,6 +64,16 @@ export function deploymentView(d: Deployment, opts: { withManifest?: boolean } =
     ...(d.finishedAt ? { finishedAt: d.finishedAt } : {}),
     ...(d.errorCode ? { error: { code: d.errorCode, message: d.error ?? '' } } : {}),
     ...(opts.withManifest && d.manifest ? { manifest: { file: d.manifest.file as ManifestFile, text: d.manifest.text } } : {}),
+    ...(d.systemLayer
+      ? {
+          systemLayer: {
+            packages: d.systemLayer.packages,
+            bytes: d.systemLayer.bytes,
+            uidBase: d.systemLayer.uidBase,
+            builtOnCurrentBase: opts.hostBase === undefined || d.systemLayer.hostBase === opts.hostBase,
+          },
+        }
+      : {}),
   };
 }
 
@@ -64,6 +92,11 @@ export const serviceSchema = serviceSettingsSchema
   .extend({
     name: serviceNameSchema,
     uid: z.number().int().nullable().openapi({ description: 'the unprivileged host uid its builds and instances run as' }),
+    subuidBase: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: 'the first of the 65 536 host ids its system-layer builds map (root in the build is this id); null until a build installs system packages' }),
     explicitSettings: z.array(serviceSettingsSchema.keyof()).openapi({
       description:
         'settings given through the API, CLI or console: they win over the app manifest (cellhost.toml / cellhost.json). The others follow the live deployment\'s manifest, else their defaults. Send a setting as null to hand it back to the manifest.',

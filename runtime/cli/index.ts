@@ -52,7 +52,7 @@ const HELP_HELP = `cellhost help [VERB]
 /** on the platform's host, as the user that runs serve: they use the data dir or the host itself */
 const HOST_VERBS: Record<string, VerbEntry> = {
   serve: { run: serveCommand, help: SERVE_HELP, summary: 'run the platform' },
-  doctor: { run: doctorCommand, help: DOCTOR_HELP, summary: 'check what this host enforces and which runtimes it has' },
+  doctor: { run: doctorCommand, help: DOCTOR_HELP, summary: 'check what this host enforces and which runtimes it has, the live system layers, HTTPS' },
   keys: { run: keysCommand, help: KEYS_HELP, summary: 'rotate the master key that encrypts env values and private keys (server stopped)' },
   export: { run: exportCommand, help: EXPORT_HELP, summary: 'images and Knative manifests of services, to run them on Kubernetes' },
   backup: { run: backupCommand, help: BACKUP_HELP, summary: 'write the data dir (store, images, optionally the key) to one file, while serving' },

@@ -10,17 +10,21 @@ import type { BuildLog, LogHub, LogTransform } from '../../builder/log-hub.ts';
 import { checkOutput, defaultMinFreeBytes, freeDiskBytes, guardBuildOutput, lowDiskError } from '../../builder/output-guard.ts';
 import type { BuildQueue } from '../../builder/queue.ts';
 import { runBuildCommand } from '../../builder/runner.ts';
+import { aptNetworkFailure, createTail, failureLine, usesSystemPackages } from '../../builder/system-packages.ts';
 import { checkToolchain, RUNTIME_DEFS } from '../../builder/runtimes/index.ts';
 import { checkGitUrl, DEFAULT_GIT_TIMEOUT_MS, unpackSource, type GitUrlPolicy, type SourceInput } from '../../builder/sources/index.ts';
 import type { Clock } from '../core/clock.ts';
+import { SUBUID_BLOCK, type UidRange } from '../core/config.ts';
 import { CellhostError, describeError, diskFullError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { VerifyOptions, VerifyOutcome } from '../instances/pool/verify.ts';
-import { describeRemoved, diskUsage, formatLimit } from '../sandbox/untrusted-files.ts';
+import { diffPackages, hostPackageHash, parseDpkgStatus, readHostPackageState, summarizeChanges, type HostPackageState } from '../sandbox/dpkg-status.ts';
+import { layerDirOf, type IdBlock } from '../sandbox/system-layer.ts';
+import { describeRemoved, diskUsage, formatLimit, readFileInside } from '../sandbox/untrusted-files.ts';
 import { readManifestIn } from '../manifest/find.ts';
 import { describeProblem, manifestError, parsedManifest, parseManifest, type Manifest } from '../manifest/manifest.ts';
 import type { Store } from '../store/index.ts';
-import type { Deployment } from '../store/deployments.ts';
+import type { Deployment, SystemLayerRecord } from '../store/deployments.ts';
 import type { Plan, Service } from '../store/services.ts';
 import { describeSettings, resolveSettings, settingsConflict } from './manifest-settings.ts';
 import { applyManifestSections, type ManifestSectionHooks } from './manifest-sections.ts';
@@ -30,6 +34,10 @@ export interface DeploymentsDeps {
   queue: BuildQueue;
   logs: LogHub;
   buildLauncher: BuildLauncher;
+  /** unmounts a deployment's system-layer views before its layer is removed */
+  forgetSystemLayer?(deploymentId: string): Promise<void>;
+  /** where services' blocks of subuids come from (builds that install system packages) */
+  subuidRange?: UidRange;
   paths: { images: string; builds: string; cache: string };
   sourceLimits: { maxBytes: number; maxEntries: number };
   /** which git URLs are cloned (default https, ssh and scp-style only) */
@@ -65,6 +73,11 @@ export interface Deployments {
   /** records a queued deployment and starts its build in the background */
   create(service: string, source: SourceInput, sourceLabel: string): Deployment;
   promote(id: string): Deployment;
+  /**
+   * a new deployment of the same service from the same source: the git URL and ref again, or the
+   * uploaded archive a deployment with a system layer keeps (to rebuild its layer on a newer base)
+   */
+  rebuild(id: string): Promise<Deployment>;
   /** at start: builds that were running when the platform stopped are interrupted */
   recover(): Promise<number>;
   /** resolves when every queued and running build has finished */
@@ -73,6 +86,10 @@ export interface Deployments {
   abortAll(): void;
   /** a service is being deleted: its queued builds are dropped, its running ones stopped; resolves once they have ended */
   stopBuilds(service: string): Promise<void>;
+  /** the host's package state now: a layer recorded with another was built on an older base */
+  hostBase(): string;
+  /** drops the upload a deployment kept for rebuilds (its service is being deleted) */
+  removeKeptSource(id: string): Promise<void>;
 }
 
 export function createDeployments(deps: DeploymentsDeps): Deployments {
@@ -82,6 +99,10 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
   const cancelled = new Map<string, (why?: string) => void>();
   /** each build's run, to wait for when its service is deleted */
   const runs = new Map<string, Promise<void>>();
+  /** uploads kept for rebuilds (deployments with a system layer), removed with their image */
+  const sourcesDir = path.join(deps.paths.builds, 'sources');
+  const keptSourcePath = (id: string, kind: 'tar.gz' | 'zip') => path.join(sourcesDir, `${id}.${kind}`);
+  const removeKeptSource = (id: string) => Promise.all((['tar.gz', 'zip'] as const).map((k) => fs.rm(keptSourcePath(id, k), { force: true })));
 
   function outputLimits(plan: Plan) {
     const p = PLAN_LIMITS[plan];
@@ -169,7 +190,12 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     const abort = new AbortController();
     running.set(dep.id, { service: dep.service, abort });
     const imageDir = path.join(deps.paths.images, dep.id);
+    const layerDir = layerDirOf(imageDir);
     const started = deps.clock.now();
+    // what the build printed last, for the reason of a failure
+    const tail = createTail();
+    let layerBlock: IdBlock | null = null;
+    let keepSource = false;
     let manifest: Manifest | null = null;
     let phase: 'build' | 'start' = 'build';
     try {
@@ -214,6 +240,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       const setup = await runtime.prepare(imageDir);
       const buildCommand = service.buildCommand ?? (await runtime.defaultBuild(imageDir));
       const steps = [setup, buildCommand].filter((s): s is string => !!s);
+      let systemLayer: SystemLayerRecord | null = null;
       if (steps.length) {
         const plan = PLAN_LIMITS[service.plan];
         const cacheDir = path.join(deps.paths.cache, service.name);
@@ -225,6 +252,16 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
         if (cached > limits.cacheBytes) {
           await fs.rm(cacheDir, { recursive: true, force: true });
           say(`Dependency cache emptied: it held ${formatLimit(cached)}, more than ${owner} limit of ${formatLimit(limits.cacheBytes)}`);
+        }
+        let hostState: HostPackageState | null = null;
+        if (usesSystemPackages(buildCommand)) {
+          const why = deps.buildLauncher.systemLayer ? deps.buildLauncher.systemLayer.unavailable() : NOT_SANDBOXED;
+          if (why || !deps.subuidRange) {
+            throw new CellhostError('ERR_BUILD_SYSTEM_PACKAGES', `the build command installs system packages (apt-get, dpkg), which needs a system layer of the service's own, and this host cannot build one: ${why ?? 'no subuid range is configured'}`);
+          }
+          layerBlock = { first: store.services.assignSubuids(service.name, deps.subuidRange, iso()), count: SUBUID_BLOCK };
+          hostState = await readHostPackageState();
+          say(`System layer: the build runs as root over a copy-on-write view of the host's /usr, /etc and /var; what it changes there becomes this deployment's own layer (owned by host ids ${layerBlock.first}-${layerBlock.first + layerBlock.count - 1})`);
         }
         const platform = await deps.buildSetup?.();
         for (const note of platform?.notes ?? []) say(note);
@@ -241,11 +278,14 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
           script: ["trap '' HUP", ...steps].join('\n'),
           env: deps.envFor(service.name),
           cacheDir,
+          ...(layerBlock ? { systemLayer: { dir: layerDir, block: layerBlock } } : {}),
           setup: platform,
         });
         const watched = {
           limits: [
-            { label: 'image', dir: imageDir, maxBytes: limits.imageBytes },
+            layerBlock
+              ? { label: 'image (with its system layer)', dir: imageDir, alsoDirs: [layerDir], maxBytes: limits.imageBytes }
+              : { label: 'image', dir: imageDir, maxBytes: limits.imageBytes },
             { label: 'dependency cache', dir: cacheDir, maxBytes: limits.cacheBytes },
           ],
           owner,
@@ -256,7 +296,10 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
           await runBuildCommand(cmd, {
             timeoutMs: deps.buildTimeoutMs ?? plan.timeoutMs,
             signal: AbortSignal.any([abort.signal, guard.signal]),
-            onOutput: (t) => out.write(t),
+            onOutput: (t) => {
+              tail.push(t);
+              out.write(t);
+            },
           });
         } finally {
           await guard.stop();
@@ -266,14 +309,23 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
         if (over) throw over;
         const removed = await deps.buildLauncher.seal(imageDir);
         if (removed.length) say(`Removed ${removed.length} special file(s) the build left in the image (images hold only files, directories and links): ${describeRemoved(removed)}`);
+        if (layerBlock && hostState) systemLayer = await finishLayer(layerDir, layerBlock, hostState, say);
       } else {
         say('No build command: the source is the image');
       }
       const start = await runtime.defaultStart(imageDir);
       for (const note of start.notes) say(`\x1b[33m${note}\x1b[0m`);
       if (!service.startCommand) say(`Start command (the ${service.runtime} default for this image): ${start.command}`);
-      // still `building` for whoever waits on it: only a version that starts becomes ready
-      store.deployments.update(dep.id, { imageDir, runtime: service.runtime, defaultStart: start.command });
+      // a layer is built against the host's packages of the day: its upload is kept, so it can be
+      // rebuilt on a newer base (the image alone cannot: it is the build's output)
+      if (systemLayer && source.kind !== 'git') {
+        await fs.mkdir(sourcesDir, { recursive: true, mode: 0o700 });
+        await fs.rename(source.file, keptSourcePath(dep.id, source.kind));
+        keepSource = true;
+      }
+      // still `building` for whoever waits on it: only a version that starts becomes ready. The
+      // layer is on record first: the start check's instance sees it as the live ones will
+      store.deployments.update(dep.id, { imageDir, runtime: service.runtime, defaultStart: start.command, systemLayer });
       say(`Build finished in ${((deps.clock.now() - started) / 1000).toFixed(1)} s`);
       if (deps.verifyStart) {
         phase = 'start';
@@ -288,8 +340,21 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     } catch (err) {
       // free the space first: a full disk is a common reason to be here, and every write below needs room
       await removeTree(imageDir, 'image', dep.id);
-      const coded =
+      // the start check's instance mounted views of it
+      if (layerBlock) await removeLayerDir(dep.id, layerDir);
+      if (keepSource) {
+        await removeKeptSource(dep.id).catch((e) => log.warn('deploy.cleanup_failed', { deployment: dep.id, what: 'kept source', error: describeError(e) }));
+        keepSource = false;
+      }
+      let coded =
         err instanceof CellhostError ? err : (diskFullError(err) ?? new CellhostError('ERR_INTERNAL', 'the build failed unexpectedly', { cause: err }));
+      if (coded.code === 'ERR_BUILD_FAILED' && coded.message.startsWith('the build command failed (')) {
+        // the command's own last words say why (apt's "E: Unable to locate package x")
+        const last = failureLine(tail.text());
+        const unreachable = layerBlock ? aptNetworkFailure(tail.text()) : null;
+        const why = [last, unreachable].filter(Boolean).join(' — ');
+        if (why) coded = new CellhostError('ERR_BUILD_FAILED', `${coded.message}: ${why}`, { details: coded.details });
+      }
       if (coded.code === 'ERR_INTERNAL') log.error('deploy.build_crashed', { deployment: dep.id, error: describeError(err) });
       const interrupted = coded.code === 'ERR_BUILD_INTERRUPTED';
       if (phase === 'start' && !interrupted) {
@@ -318,8 +383,48 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     } finally {
       running.delete(dep.id);
       out.end();
-      if (source.kind !== 'git') await fs.rm(source.file, { force: true });
+      if (source.kind !== 'git' && !keepSource) await fs.rm(source.file, { force: true });
     }
+  }
+
+  /**
+   * After a successful build with a layer: sealed (system-layer.ts), dropped when it changed
+   * nothing, else described (what it did to the host's packages) and measured.
+   */
+  async function finishLayer(layerDir: string, block: IdBlock, host: HostPackageState, say: (text: string) => void): Promise<SystemLayerRecord | null> {
+    const seal = await deps.buildLauncher.systemLayer!.seal(layerDir, block);
+    if (seal.removed.length) say(`Removed ${seal.removed.length} special file(s) the build left in its system layer: ${describeRemoved(seal.removed)}`);
+    if (seal.setuidCleared.length) {
+      say(`Cleared the setuid/setgid bits of ${seal.setuidCleared.length} file(s) in the system layer (they take no effect in a sandbox): ${seal.setuidCleared.slice(0, 5).join(', ')}${seal.setuidCleared.length > 5 ? ' …' : ''}`);
+    }
+    if (seal.empty) {
+      await fs.rm(layerDir, { recursive: true, force: true });
+      say('System layer: the build changed nothing of the system, so none is kept');
+      return null;
+    }
+    const status = await readFileInside(layerDir, 'var/lib/dpkg/status', { maxBytes: 64 * 1024 * 1024, timeoutMs: 10_000 });
+    if (!status.ok && !status.missing) say(`System layer: its package list could not be read (${status.reason})`);
+    const packages = status.ok ? diffPackages(parseDpkgStatus(host.text), parseDpkgStatus(status.data.toString('utf8'))) : { added: [], upgraded: [], removed: [] };
+    const bytes = await diskUsage(layerDir);
+    say(`System layer: ${summarizeChanges(packages)}; ${formatBytes(bytes)}`);
+    return { uidBase: block.first, hostBase: host.hash, packages, bytes };
+  }
+
+  /** a deployment's system layer goes: its instance views first, then its files */
+  async function removeLayer(d: Deployment): Promise<boolean> {
+    if (!d.imageDir) return true;
+    return removeLayerDir(d.id, layerDirOf(d.imageDir));
+  }
+
+  /** a layer's dir goes only once no instance view of it is mounted any more */
+  async function removeLayerDir(id: string, dir: string): Promise<boolean> {
+    try {
+      await deps.forgetSystemLayer?.(id);
+    } catch (err) {
+      log.error('deploy.cleanup_failed', { deployment: id, what: 'system layer views', error: describeError(err) });
+      return false;
+    }
+    return removeTree(dir, 'system layer', id);
   }
 
   /**
@@ -390,8 +495,10 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
         return 0;
       });
       // a failure is logged and the image kept on record: the next build tries again
+      if (!(await removeLayer(d))) continue;
       if (!(await removeTree(d.imageDir!, 'old image', d.id))) continue;
-      bytes += size;
+      await removeKeptSource(d.id).catch((err) => log.warn('deploy.cleanup_failed', { deployment: d.id, what: 'kept source', error: describeError(err) }));
+      bytes += size + (d.systemLayer?.bytes ?? 0);
       removed.push(d.id);
       store.deployments.update(d.id, { imageDir: null });
     }
@@ -421,7 +528,35 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
     return store.deployments.get(id)!;
   }
 
-  return {
+  async function rebuild(id: string): Promise<Deployment> {
+    const d = store.deployments.get(id);
+    if (!d) throw new CellhostError('ERR_DEPLOYMENT_NOT_FOUND', `no deployment "${id}"`);
+    if (d.source.startsWith('git:')) {
+      const spec = d.source.slice('git:'.length);
+      const hash = spec.lastIndexOf('#');
+      const [url, ref] = hash > 0 ? [spec.slice(0, hash), spec.slice(hash + 1)] : [spec, undefined];
+      return api.create(d.service, { kind: 'git', url, ...(ref ? { ref } : {}) }, d.source);
+    }
+    for (const kind of ['tar.gz', 'zip'] as const) {
+      const kept = keptSourcePath(id, kind);
+      if (!(await fs.stat(kept).catch(() => null))) continue;
+      // the build consumes its upload: it gets a copy
+      const uploads = path.join(deps.paths.builds, 'uploads');
+      await fs.mkdir(uploads, { recursive: true, mode: 0o700 });
+      const copy = path.join(uploads, `rebuild-${crypto.randomBytes(6).toString('hex')}.${kind}`);
+      await fs.copyFile(kept, copy);
+      try {
+        return api.create(d.service, { kind, file: copy }, d.source);
+      } catch (err) {
+        await fs.rm(copy, { force: true });
+        throw err;
+      }
+    }
+    throw new CellhostError('ERR_DEPLOYMENT_NO_SOURCE', `the source of deployment "${id}" was not kept (uploads are kept only by deployments with a system layer, while their image is): deploy the source again`);
+  }
+
+  const api: Deployments = {
+    rebuild,
     create(serviceName, source, sourceLabel) {
       const service = store.services.get(serviceName);
       if (!service) throw new CellhostError('ERR_SERVICE_NOT_FOUND', `no service named "${serviceName}"`);
@@ -467,6 +602,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       for (const dep of stale) {
         store.deployments.update(dep.id, { status: 'interrupted', errorCode: 'ERR_BUILD_INTERRUPTED', error: 'the platform stopped during this build', finishedAt: iso() });
         await removeTree(path.join(deps.paths.images, dep.id), 'image', dep.id);
+        await removeTree(layerDirOf(path.join(deps.paths.images, dep.id)), 'system layer', dep.id);
       }
       // images built before their default start command was kept with them: sealed again (an older
       // version's seal gave up on a FIFO and left the image writable by its service) and looked
@@ -488,6 +624,10 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       return stale.length;
     },
     idle: () => deps.queue.idle(),
+    hostBase: () => hostPackageHash(),
+    removeKeptSource: async (id) => {
+      await removeKeptSource(id);
+    },
     abortAll() {
       for (const r of running.values()) r.abort.abort();
     },
@@ -503,7 +643,11 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       await Promise.all(mine.map(([id]) => runs.get(id)));
     },
   };
+  return api;
 }
+
+/** why a launcher without the sandbox gives no system layer */
+const NOT_SANDBOXED = 'builds are not sandboxed here (cellhost doctor says why), and apt-get would change the host itself';
 
 /** lines of the app's output during its start check kept in the deployment's log (an app can print without end) */
 const START_CHECK_MAX_LINES = 2000;

@@ -12,6 +12,7 @@ import type { Pool } from '../instances/pool/types.ts';
 import type { RouteTable } from '../router/route-table.ts';
 import type { Store } from '../store/index.ts';
 import type { Service } from '../store/services.ts';
+import { layerDirOf } from '../sandbox/system-layer.ts';
 import { isManifestSetting, parsedManifest, type Manifest } from '../manifest/manifest.ts';
 import { createManifestApply } from './manifest-apply.ts';
 import { resolveSettings } from './manifest-settings.ts';
@@ -39,6 +40,10 @@ export interface ServicesDeps {
   stopGraceMs: number;
   /** a deleted service's builds: stop them and wait; then drop their logs */
   stopBuilds(service: string): Promise<void>;
+  /** unmounts a deployment's system-layer views before its layer is removed */
+  forgetSystemLayer?(deploymentId: string): Promise<void>;
+  /** drops the upload a deployment kept for rebuilds */
+  removeKeptSource?(deploymentId: string): Promise<void>;
   removeBuildLog(deploymentId: string): Promise<void>;
   /** writes buffered runtime log entries now */
   flushLogs(): void;
@@ -159,6 +164,9 @@ export function createServices(deps: ServicesDeps): Services {
         const deployments = store.deployments.listForService(name);
         for (const d of deployments) {
           await attempt(`image ${d.id}`, fs.rm(path.join(deps.imagesDir, d.id), { recursive: true, force: true }));
+          const layer = layerDirOf(path.join(deps.imagesDir, d.id));
+          await attempt(`system layer ${d.id}`, (deps.forgetSystemLayer?.(d.id) ?? Promise.resolve()).then(() => fs.rm(layer, { recursive: true, force: true })));
+          if (deps.removeKeptSource) await attempt(`kept source ${d.id}`, deps.removeKeptSource(d.id));
           await attempt(`build log ${d.id}`, deps.removeBuildLog(d.id));
         }
         await attempt('dependency cache', fs.rm(path.join(deps.cacheDir, name), { recursive: true, force: true }));

@@ -7,6 +7,7 @@ import { CellhostError } from '../core/errors.ts';
 import type { Pool, Target } from '../instances/pool/types.ts';
 import type { VerifyOptions, VerifyOutcome } from '../instances/pool/verify.ts';
 import type { Store } from '../store/index.ts';
+import { layerDirOf } from '../sandbox/system-layer.ts';
 import type { Deployment } from '../store/deployments.ts';
 import type { Service } from '../store/services.ts';
 
@@ -41,6 +42,7 @@ export function buildTarget(service: Service, deployment: Deployment, env: Recor
       port: service.port,
       memoryMb: service.memoryMb,
       env,
+      ...(deployment.systemLayer ? { systemLayer: layerDirOf(imageDir) } : {}),
     },
     concurrency: service.concurrency,
     maxInstances: service.maxInstances,

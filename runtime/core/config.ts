@@ -29,6 +29,9 @@ export interface UidRange {
   last: number;
 }
 
+/** host ids a service's system-layer builds map: 65 536 of them, the service's own */
+export const SUBUID_BLOCK = 65_536;
+
 export interface Config {
   dataDir: string;
   http: Address;
@@ -103,6 +106,8 @@ export interface Config {
   cgroupRoot: string;
   /** host uids for services: FIRST-LAST */
   uidRange: UidRange;
+  /** host ids for system-layer builds: blocks of SUBUID_BLOCK, one per service that needs one */
+  subuidRange: UidRange;
   netnsSubnet: string;
   /** private or special IPv4 ranges instances may reach all the same (all others of them are dropped) */
   egressAllow: readonly string[];
@@ -192,6 +197,7 @@ const SETTINGS = {
   freezeAfterS: { flag: 'freeze-after-s', env: 'CELLHOST_FREEZE_AFTER_S', def: '30' },
   standbys: { flag: 'standbys', env: 'CELLHOST_STANDBYS', def: '4' },
   uidRange: { flag: 'uid-range', env: 'CELLHOST_UID_RANGE', def: '2000000000-2000065535' },
+  subuidRange: { flag: 'subuid-range', env: 'CELLHOST_SUBUID_RANGE', def: '2013265920-2147352575' },
   netnsSubnet: { flag: 'netns-subnet', env: 'CELLHOST_NETNS_SUBNET', def: '10.213.0.0/16' },
   egressAllow: { flag: 'egress-allow', env: 'CELLHOST_EGRESS_ALLOW', def: '' },
   netnsWarm: { flag: 'netns-warm', env: 'CELLHOST_NETNS_WARM', def: '4' },
@@ -330,6 +336,17 @@ const schema = z.object({
     }
     return { first, last };
   }),
+  subuidRange: z.string().transform((text, ctx) => {
+    const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(text);
+    const first = Number(m?.[1]);
+    const last = Number(m?.[2]);
+    // above every real account and systemd's dynamic users (all below 65536), below 2^31 - 1
+    if (!m || first < 65_536 || last > 2_147_483_646 || last - first + 1 < SUBUID_BLOCK) {
+      ctx.addIssue({ code: 'custom', message: `FIRST-LAST with 65536 ≤ FIRST, LAST < 2147483647, holding at least one block of ${SUBUID_BLOCK} ids` });
+      return z.NEVER;
+    }
+    return { first, last };
+  }),
   netnsSubnet: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'an IPv4 CIDR such as 10.213.0.0/16'),
   egressAllow: cidrListSchema,
   netnsWarm: z.coerce.number().int().min(0).max(256),
@@ -366,6 +383,12 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
   const v = parsed.data;
   if (Boolean(v.tlsCert) !== Boolean(v.tlsKey)) {
     throw new CellhostError('ERR_VALIDATION', 'setting --tls-cert / CELLHOST_TLS_CERT and --tls-key / CELLHOST_TLS_KEY: give both or neither');
+  }
+  if (v.subuidRange.first <= v.uidRange.last && v.subuidRange.last >= v.uidRange.first) {
+    throw new CellhostError(
+      'ERR_VALIDATION',
+      `setting --subuid-range / CELLHOST_SUBUID_RANGE: ${v.subuidRange.first}-${v.subuidRange.last} overlaps the services' uids ${v.uidRange.first}-${v.uidRange.last} (--uid-range / CELLHOST_UID_RANGE)`,
+    );
   }
   const dataDir = path.resolve(input.cwd ?? process.cwd(), v.dataDir);
   let buildBinds: string[];
@@ -428,6 +451,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     standbys: v.standbys,
     cgroupRoot: v.cgroupRoot,
     uidRange: v.uidRange,
+    subuidRange: v.subuidRange,
     netnsSubnet: v.netnsSubnet,
     egressAllow: Object.freeze(v.egressAllow),
     netnsPrefix: v.netnsPrefix,

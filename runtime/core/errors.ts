@@ -18,6 +18,7 @@ export const ERROR_STATUS = {
   ERR_SERVICE_EXISTS: 409, // a service by that name exists already
   ERR_DEPLOYMENT_NOT_FOUND: 404, // no deployment by that id
   ERR_DEPLOYMENT_NOT_READY: 409, // promote of a deployment that has no ready image
+  ERR_DEPLOYMENT_NO_SOURCE: 409, // rebuild of a deployment whose uploaded source was not kept
   ERR_TOKEN_NOT_FOUND: 404, // no token by that id
   ERR_ENV_NOT_FOUND: 404, // the service has no variable by that name
   ERR_DOMAIN_INVALID: 400, // not a DNS name: characters, empty or over-long labels, a single label
@@ -40,6 +41,7 @@ export const ERROR_STATUS = {
   ERR_BUILD_INTERRUPTED: 500, // platform stopped during the build
   ERR_BUILD_CANCELLED: 409, // superseded by a newer deploy while queued
   ERR_BUILD_TOO_LARGE: 422, // the build's image or dependency cache grew past its plan's limit
+  ERR_BUILD_SYSTEM_PACKAGES: 422, // the build installs system packages (apt-get, dpkg) and this host cannot give it a system layer
   ERR_MANIFEST_INVALID: 422, // cellhost.toml / cellhost.json unreadable, not valid, an unknown key or a wrong value (line and key named)
   ERR_ENV_REQUIRED: 422, // variables the manifest requires are not set for the service
   ERR_HOST_UNKNOWN: 404, // router: Host names no service

@@ -4,7 +4,7 @@
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import type { ErrorCode } from '../core/errors.ts';
+import { CellhostError, type ErrorCode } from '../core/errors.ts';
 import type { RuntimeName } from '../core/names.ts';
 import { runtimePathEnv } from '../sandbox/runtime-env.ts';
 
@@ -22,6 +22,8 @@ export interface InstanceSpec {
   env: Record<string, string>;
   /** a standby: everything is set up, and the app is exec'd when a line arrives on stdin */
   held?: boolean;
+  /** the deployment's system layer (a dir beside the image), when its build installed packages */
+  systemLayer?: string;
 }
 
 /**
@@ -99,6 +101,7 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
 export function createDirectLauncher(opts: { runDir: string }): Launcher {
   return {
     async prepare(spec) {
+      if (spec.systemLayer) throw new CellhostError('ERR_SANDBOX_SETUP', `deployment ${spec.deploymentId} has a system layer, which only runs in the sandbox (isolation is off or unavailable here)`);
       const port = await freePort();
       const tmp = path.join(opts.runDir, spec.instanceId);
       await fs.mkdir(tmp, { recursive: true, mode: 0o700 });

@@ -5,6 +5,8 @@
 // The environment and bwrap's options travel on fds 3 and 4 (Launch.fds), never on a command line.
 import { buildSandboxCommand, findSandboxAppPid, SANDBOX_PATH, type SandboxHardening } from '../sandbox/bwrap.ts';
 import { bandwidthForMemory, type NetnsPool } from '../sandbox/netns.ts';
+import { CellhostError } from '../core/errors.ts';
+import type { SystemLayers } from '../sandbox/system-layer.ts';
 import { sandboxEnv, toolchainMounts, type SandboxPaths } from '../sandbox/runtime-env.ts';
 import { appArgv, platformEnv, type InstanceSpec, type Launch, type Launcher } from './launcher.ts';
 
@@ -14,13 +16,24 @@ export interface SandboxLauncherOptions {
   paths: SandboxPaths;
   /** what the host's bubblewrap adds (probeSandbox) */
   hardening: SandboxHardening;
+  /** system layers' read-only views, when this host can mount them; else why not */
+  layers?: SystemLayers | null;
+  noLayerReason?: string;
 }
 
 export function createSandboxLauncher(opts: SandboxLauncherOptions): Launcher {
   return {
     async prepare(spec: InstanceSpec): Promise<Launch> {
       const uid = opts.uidFor(spec.service);
-      const [imageDir, tools] = await Promise.all([opts.paths.reachable(spec.imageDir), toolchainMounts(spec.runtime, opts.paths)]);
+      if (spec.systemLayer && !opts.layers) {
+        throw new CellhostError('ERR_SANDBOX_SETUP', `deployment ${spec.deploymentId} has a system layer, which this host cannot mount now: ${opts.noLayerReason ?? 'system layers are unavailable'}`);
+      }
+      // a deployment with a layer: its read-only views, mounted once for all its instances
+      const [imageDir, tools, systemDirs] = await Promise.all([
+        opts.paths.reachable(spec.imageDir),
+        toolchainMounts(spec.runtime, opts.paths),
+        spec.systemLayer ? opts.layers!.viewForInstances(spec.deploymentId, spec.systemLayer) : undefined,
+      ]);
       const lease = await opts.netns.acquire({ bandwidthMbit: bandwidthForMemory(spec.memoryMb) });
       const env = sandboxEnv(spec.runtime, tools.pathDirs, platformEnv(spec, spec.port, '/tmp', '/app'));
       const sandbox = buildSandboxCommand({
@@ -33,6 +46,7 @@ export function createSandboxLauncher(opts: SandboxLauncherOptions): Launcher {
         hostname: spec.service,
         argv: appArgv(spec),
         hardening: opts.hardening,
+        systemDirs,
       });
       let released = false;
       return {

@@ -8,7 +8,7 @@ import { describeError } from '../core/errors.ts';
 import type { Launcher } from '../instances/launcher.ts';
 
 export interface IsolationReport {
-  /** what is enforced on this host by name: cgroups, cpu, memory, pids, freezer, sandbox, netns */
+  /** what is enforced on this host by name: cgroups, cpu, memory, pids, freezer, sandbox, netns, systemLayers */
   features: Record<string, boolean>;
   /** why a feature is off, in words a user can act on */
   reasons: string[];
@@ -29,6 +29,9 @@ export interface ActiveLayer {
   wrapBuild(below: BuildLauncher): BuildLauncher;
   /** remove what start() set up on the host (clean stop) */
   dispose(): Promise<void>;
+  /** what start() found that the probe could not (a feature it could not set up after all):
+   *  merged into the report */
+  found?: { features: Record<string, boolean>; reasons: string[] };
 }
 
 export interface IsolationLayer {
@@ -88,7 +91,12 @@ export async function startIsolation(plan: IsolationPlan, plain: { launcher: Lau
     let started = false;
     if (probe.supported) {
       try {
-        active.push(await layer.start());
+        const on = await layer.start();
+        active.push(on);
+        if (on.found) {
+          Object.assign(report.features, on.found.features);
+          report.reasons.push(...on.found.reasons);
+        }
         started = true;
       } catch (err) {
         for (const f of layer.features) report.features[f] = false;

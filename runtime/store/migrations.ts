@@ -269,4 +269,14 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX acme_orders_by_domain ON acme_orders(registered_domain, created_at);
   `,
+  `
+  ALTER TABLE services ADD COLUMN subuid_base INTEGER;
+  CREATE UNIQUE INDEX services_subuid ON services(subuid_base);
+  CREATE TABLE retired_subuids (
+    base INTEGER PRIMARY KEY,
+    service TEXT NOT NULL,
+    retired_at TEXT NOT NULL
+  );
+  ALTER TABLE deployments ADD COLUMN system_layer TEXT;
+  `,
 ];

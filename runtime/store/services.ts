@@ -39,6 +39,8 @@ export interface Service extends ServiceSettings {
   explicitSettings: SettingName[];
   /** the unprivileged host uid its builds and instances run as */
   uid: number | null;
+  /** the first of its block of host ids for system-layer builds (uids.ts), once it has needed one */
+  subuidBase: number | null;
   liveDeploymentId: string | null;
   createdAt: string;
   updatedAt: string;
@@ -69,12 +71,14 @@ interface Row {
   created_at: string;
   updated_at: string;
   uid: number | null;
+  subuid_base: number | null;
 }
 
 function fromRow(r: Row): Service {
   return {
     name: r.name,
     uid: r.uid,
+    subuidBase: r.subuid_base,
     runtime: r.runtime as RuntimeName,
     buildCommand: r.build_command,
     startCommand: r.start_command,
@@ -133,10 +137,12 @@ export interface ServiceStore {
   insert(name: string, settings: ServiceSettings, now: string, range: UidRange, explicit?: readonly SettingName[]): Service;
   /** gives a service without one its uid; returns it */
   assignUid(name: string, range: UidRange, now: string): number;
+  /** the service's block of subuids (its base), given on first use */
+  assignSubuids(name: string, range: UidRange, now: string): number;
   /** `explicit` replaces the list of explicitly set settings; left out, it stays */
   update(name: string, settings: ServiceSettings, now: string, explicit?: readonly SettingName[]): Service;
   setLive(name: string, deploymentId: string | null, now: string): void;
-  /** deletes the service (its deployments and env go with it) and retires its uid */
+  /** deletes the service (its deployments and env go with it) and retires its uid and subuids */
   remove(name: string, now: string): boolean;
 }
 
@@ -186,6 +192,14 @@ export function createServiceStore(db: Db): ServiceStore {
       db.prepare('UPDATE services SET uid = ? WHERE name = ? AND uid IS NULL').run(uid, name);
       return get(name)!.uid!;
     }),
+    assignSubuids: db.transaction((name: string, range: UidRange, now: string) => {
+      const current = get(name);
+      if (!current) throw new Error(`no service "${name}"`);
+      if (current.subuidBase !== null) return current.subuidBase;
+      const base = uids.allocateSubuids(range, now);
+      db.prepare('UPDATE services SET subuid_base = ? WHERE name = ? AND subuid_base IS NULL').run(base, name);
+      return get(name)!.subuidBase!;
+    }),
     update: db.transaction((name: string, settings: ServiceSettings, now: string, explicit?: readonly SettingName[]) => {
       q.update.run({ ...toParams(name, settings), now });
       if (explicit) q.setExplicit.run(JSON.stringify(explicit), name);
@@ -195,8 +209,9 @@ export function createServiceStore(db: Db): ServiceStore {
       q.setLive.run(deploymentId, now, name);
     },
     remove: db.transaction((name: string, now: string) => {
-      const uid = get(name)?.uid;
-      if (uid !== undefined && uid !== null) uids.retire(uid, name, now);
+      const s = get(name);
+      if (s?.uid != null) uids.retire(s.uid, name, now);
+      if (s?.subuidBase != null) uids.retireSubuids(s.subuidBase, name, now);
       return q.remove.run(name).changes > 0;
     }),
   };

@@ -16,7 +16,7 @@ import { CLEAN_PATH, goBuild } from './go-build.ts';
 import { median, sleep } from './stats.ts';
 
 export const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 10));
-const STANDBY_SETTLE_MS = 500;
+export const STANDBY_SETTLE_MS = 500;
 
 export interface ColdApp {
   name: 'node' | 'python' | 'go';
@@ -40,7 +40,7 @@ export interface ColdStartResult {
 }
 
 /** durations of the service's cold_start events, oldest first */
-async function readColdStartEvents(platform: BenchPlatform, service: string): Promise<number[]> {
+export async function readColdStartEvents(platform: BenchPlatform, service: string): Promise<number[]> {
   const res = await platform.api('GET', `/api/v1/services/${service}/logs?stream=event&q=cold_start&limit=1000`);
   const entries = (res.body?.entries ?? []) as { event: string | null; fields: { durationMs?: number } | null }[];
   return entries.filter((e) => e.event === 'cold_start' && typeof e.fields?.durationMs === 'number').map((e) => e.fields!.durationMs!);
@@ -86,7 +86,7 @@ export async function spawnBare(app: ColdApp, whenListening?: (port: number) => 
   }
 }
 
-async function waitScaledToZero(platform: BenchPlatform, service: string): Promise<void> {
+export async function waitScaledToZero(platform: BenchPlatform, service: string): Promise<void> {
   const deadline = Date.now() + 15_000;
   while ((await platform.service(service)).instances.length > 0) {
     if (Date.now() > deadline) throw new Error(`${service} did not scale to zero`);

@@ -2,6 +2,7 @@
 // target and whether this run met it.
 import type { BurstResult } from './burst.ts';
 import type { ColdStartResult } from './cold-start.ts';
+import type { LayerColdStartResult } from './layer-cold-start.ts';
 import type { FixedRateResult } from './fixed-rate.ts';
 import { IDLE, type IdleResult } from './idle-footprint.ts';
 import { FIXED_RATE, WRK_ROUNDS, type Measured, type ProxyResults } from './proxy.ts';
@@ -15,6 +16,7 @@ export type Section<T> = Measured<T>;
 export interface BenchResults {
   proxy: Section<ProxyResults>;
   cold: { app: string; result: Section<ColdStartResult> }[];
+  layer: Section<LayerColdStartResult>;
   thaw: Section<ThawResult>;
   burst: Section<BurstResult>;
   idle: Section<IdleResult>;
@@ -24,6 +26,7 @@ export const TARGETS = {
   proxyVsNginx: 0.5,
   addedP99Ms: 1,
   coldOverheadMs: 15,
+  layerOverheadMs: 5,
   thawMs: 5,
   burstMultiple: 3,
   idleRssMb: 150,
@@ -105,6 +108,23 @@ function coldRows(cold: BenchResults['cold']): Row[] {
   });
 }
 
+function layerRow(m: Section<LayerColdStartResult>): Row {
+  const what = 'cold start python with a system layer (a package installed by dpkg in its build) against the same app without one, taking turns';
+  const target = `layer adds ≤ ${TARGETS.layerOverheadMs} ms`;
+  if (!m.ok) return [what, '', '—', m.reason === 'not run' ? m.reason : `failed: ${m.reason}`, '', target, 'n/a'];
+  const r = m.value;
+  const added = r.withMs - r.withoutMs;
+  return [
+    `${what} (median of ${r.runs} each)`,
+    `without a layer ${formatMs(r.withoutMs)} (its cold_start event: ${formatMs(r.withoutEventMs)})`,
+    '—',
+    `with a layer ${formatMs(r.withMs)} (its cold_start event: ${formatMs(r.withEventMs)}; layer: ${r.packages})`,
+    `${signedMs(added)} (cold_start events ${signedMs(r.withEventMs - r.withoutEventMs)})`,
+    target,
+    yesNo(added <= TARGETS.layerOverheadMs),
+  ];
+}
+
 function thawRow(m: Section<ThawResult>): Row {
   const what = 'request to a frozen instance (thaw) → response';
   if (!m.ok) return [what, '', '—', `failed: ${m.reason}`, '', `≤ ${TARGETS.thawMs} ms median`, 'n/a'];
@@ -164,6 +184,7 @@ export function renderTable(results: BenchResults): string {
   const rows: Row[] = [
     ...proxyRows(results.proxy),
     ...coldRows(results.cold),
+    layerRow(results.layer),
     thawRow(results.thaw),
     burstRow(results.burst, oneCold),
     idleRow(results.idle),

@@ -5,13 +5,14 @@ import { benchBurst, prepareGenerator } from './burst.ts';
 import { deferCleanup, runCleanups } from './cleanup.ts';
 import { benchColdStart, nodeApp, prepareGoApp, preparePythonApp, type ColdApp } from './cold-start.ts';
 import { describeHost, readLoadAverage } from './host-info.ts';
+import { benchLayerColdStart } from './layer-cold-start.ts';
 import { benchIdle } from './idle-footprint.ts';
 import { startPlatform, type BenchPlatform } from './platform.ts';
 import { benchProxy } from './proxy.ts';
 import { renderTable, type BenchResults, type Section } from './report.ts';
 import { benchThaw } from './thaw.ts';
 
-// BENCH_ONLY=proxy,cold,burst,thaw,idle,routers,rebuild,https runs just those sections (the others are "not run")
+// BENCH_ONLY=proxy,cold,layer,burst,thaw,idle,routers,rebuild,https runs just those sections (the others are "not run")
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null;
 const wanted = (name: string) => !ONLY || ONLY.has(name);
 // a full run takes ~190 s here (the proxy section alone ~95 s); the rest is margin for slower hosts
@@ -58,7 +59,7 @@ const host = describeHost();
 const loadBefore = readLoadAverage();
 let isolation = '';
 let isolationReasons: string[] = [];
-const results: BenchResults = { proxy: { ok: false, reason: 'not run' }, cold: [], thaw: { ok: false, reason: 'not run' }, burst: { ok: false, reason: 'not run' }, idle: { ok: false, reason: 'not run' } };
+const results: BenchResults = { proxy: { ok: false, reason: 'not run' }, cold: [], layer: { ok: false, reason: 'not run' }, thaw: { ok: false, reason: 'not run' }, burst: { ok: false, reason: 'not run' }, idle: { ok: false, reason: 'not run' } };
 
 try {
   const prepared = [await preparePythonApp(), await prepareGoApp()];
@@ -76,6 +77,10 @@ try {
     if (wanted('proxy')) results.proxy = await section('proxy', () => benchProxy(platform, log));
     for (const app of wanted('cold') ? apps : []) {
       results.cold.push({ app: app.name, result: 'missing' in app ? { ok: false, reason: app.missing } : await section(`cold start ${app.name}`, () => benchColdStart(platform, app)) });
+    }
+    const python = apps.find((a) => a.name === 'python');
+    if (wanted('layer')) {
+      results.layer = !python || 'missing' in python ? { ok: false, reason: python && 'missing' in python ? python.missing : 'no python app' } : await section('cold start with a system layer', () => benchLayerColdStart(platform, python));
     }
     if (wanted('burst')) {
       const generator = await prepareGenerator();

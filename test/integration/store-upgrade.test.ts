@@ -94,6 +94,7 @@ describe('a data dir from the first released schema', () => {
           // settings made before manifests existed: every one not at its default stays explicit
           explicitSettings: ['runtime', 'startCommand', 'memoryMb', 'maxInstances', 'concurrency', 'idleTimeoutS', 'requestTimeoutS', 'healthPath'],
           uid: null,
+          subuidBase: null,
           liveDeploymentId: 'd-000000000002',
           createdAt: '2026-11-28T10:00:00.000Z',
           updatedAt: '2026-11-28T10:03:02.500Z',
@@ -120,13 +121,14 @@ describe('a data dir from the first released schema', () => {
           previews: false,
           explicitSettings: ['runtime', 'buildCommand', 'port', 'plan', 'minInstances', 'maxInstances', 'concurrency'],
           uid: null,
+          subuidBase: null,
           liveDeploymentId: null,
           createdAt: '2026-11-28T10:01:00.000Z',
           updatedAt: '2026-11-28T10:01:00.000Z',
         },
       ]);
       expect(store.deployments.listForService('hello')).toMatchObject([
-        { id: 'd-000000000002', seq: 2, status: 'live', source: 'upload:tar.gz', imageDir: path.join(dir, 'images/d-000000000002'), startedAt: '2026-11-28T10:03:01.000Z', finishedAt: '2026-11-28T10:03:02.500Z' },
+        { id: 'd-000000000002', seq: 2, status: 'live', source: 'upload:tar.gz', imageDir: path.join(dir, 'images/d-000000000002'), systemLayer: null, startedAt: '2026-11-28T10:03:01.000Z', finishedAt: '2026-11-28T10:03:02.500Z' },
         { id: 'd-000000000001', seq: 1, status: 'superseded', imageDir: path.join(dir, 'images/d-000000000001') },
       ]);
       expect(store.deployments.listForService('worker')).toMatchObject([

@@ -13,6 +13,7 @@ import type { UiDeps, UiEnv } from '../deps.ts';
 import { formatDuration, formatTime } from '../format.ts';
 import { Layout, type PageChrome } from '../layout.tsx';
 import { chromeFor, enc, redirectWith, sendPage } from '../render.ts';
+import { OlderBaseAlert, SystemLayerCard } from '../system-layer.tsx';
 import { raw } from 'hono/html';
 
 /** the manifest the deployment's source had; for the live one, what each of its settings became */
@@ -58,6 +59,7 @@ function DeploymentPage(props: {
   live: Deployment | undefined;
   url: string;
   manifestState: ManifestSettingState[] | null;
+  hostBase: string;
 }) {
   const d = props.dep;
   const ms = (a: string | null, b: string | null) => (a && b ? formatDuration(Date.parse(b) - Date.parse(a)) : '—');
@@ -101,6 +103,13 @@ function DeploymentPage(props: {
           </div>
         ) : null}
       </section>
+      {d.systemLayer ? (
+        <>
+          <h2>System layer</h2>
+          {d.systemLayer.hostBase !== props.hostBase && d.imageDir ? <OlderBaseAlert dep={d} csrf={props.chrome.csrf} where="deployment" /> : null}
+          <SystemLayerCard dep={{ ...d, systemLayer: d.systemLayer }} currentBase={d.systemLayer.hostBase === props.hostBase} />
+        </>
+      ) : null}
       {d.manifest ? <ManifestCard dep={d} state={props.manifestState} /> : null}
       <h2>Build log</h2>
       <pre class="log build-log" id="build-log" data-stream={`/deployments/${enc(d.id)}/log/stream`} data-active={props.active ? '1' : '0'}>
@@ -134,6 +143,7 @@ export function deploymentPages(deps: UiDeps) {
         history={deps.store.deployments.listForService(d.service, { limit: 30 })}
         live={live}
         url={service ? deps.services.get(service.name).url : ''}
+        hostBase={deps.deployments.hostBase()}
         manifestState={service && d.status === 'live' && parsedManifest(d) ? manifestState(service, parsedManifest(d)!) : null}
       />,
     );
@@ -186,6 +196,18 @@ export function deploymentPages(deps: UiDeps) {
       throw err;
     }
     return redirectWith(c, `/services/${enc(d.service)}`, `Deployment ${d.id} is live.`);
+  });
+
+  app.post('/deployments/:id/rebuild', async (c) => {
+    const d = mustGet(c.req.param('id'));
+    let next: Deployment;
+    try {
+      next = await deps.deployments.rebuild(d.id);
+    } catch (err) {
+      if (err instanceof CellhostError) return redirectWith(c, `/deployments/${enc(d.id)}`, err.message);
+      throw err;
+    }
+    return redirectWith(c, `/deployments/${enc(next.id)}`, `Rebuilding ${d.id} as ${next.id}.`);
   });
 
   return app;

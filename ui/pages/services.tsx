@@ -12,6 +12,7 @@ import { formatAgo, formatCost, formatCpuCap, formatDuration, formatMemory, form
 import { Layout, type PageChrome } from '../layout.tsx';
 import { chromeFor, enc, sendPage } from '../render.ts';
 import { describeServiceStatus, findLastStart, lastOutputOf } from '../service-status.ts';
+import { OlderBaseAlert, packagesSummary } from '../system-layer.tsx';
 
 type UsageRow = UsageReport['services'][number];
 
@@ -107,12 +108,15 @@ function ServicePage(props: {
   deployments: Deployment[];
   live: Deployment | undefined;
   now: number;
+  hostBase: string;
 }) {
   const s = props.service;
+  const layer = props.live?.systemLayer;
   const failure = props.lastStart && props.lastStart.event !== 'cold_start' ? props.lastStart : undefined;
   return (
     <Layout title={s.name} chrome={props.chrome} service={{ name: s.name, tab: 'overview' }}>
       {failure ? <StartFailure event={failure} output={props.lastOutput} name={s.name} now={props.now} /> : null}
+      {props.live && layer && layer.hostBase !== props.hostBase ? <OlderBaseAlert dep={props.live} csrf={props.chrome.csrf} where="service" /> : null}
       <section class="card">
         <dl class="facts">
           <dt>status</dt>
@@ -135,6 +139,21 @@ function ServicePage(props: {
               <span class="muted">none yet</span>
             )}
           </dd>
+          {layer ? (
+            <>
+              <dt>system layer</dt>
+              <dd>
+                {layer.packages.added.length ? (
+                  <span class="mono small">{packagesSummary(layer.packages.added)}</span>
+                ) : (
+                  <span class="muted">no packages added</span>
+                )}{' '}
+                <a class="small" href={`/deployments/${enc(props.live!.id)}#system-layer`}>
+                  details
+                </a>
+              </dd>
+            </>
+          ) : null}
           {props.live?.manifest ? (
             <>
               <dt>manifest</dt>
@@ -309,6 +328,7 @@ export function servicePages(deps: UiDeps) {
         deployments={deployments}
         live={live}
         now={now()}
+        hostBase={deps.deployments.hostBase()}
       />,
     );
   });

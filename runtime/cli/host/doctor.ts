@@ -7,16 +7,21 @@ import { silentLogger } from '../../core/log.ts';
 import { RUNTIMES } from '../../core/names.ts';
 import { EXPORT_TOOLS, findMissingExportTools } from '../../export/tools.ts';
 import { probeIsolation } from '../../isolation/layer.ts';
+import { hostPackageHash, summarizeChanges } from '../../sandbox/dpkg-status.ts';
 import { isolationPlan } from '../../server.ts';
+import { openDatabaseReadOnly } from '../../store/db.ts';
+import { createDeploymentStore } from '../../store/deployments.ts';
 import type { CliIo } from '../io.ts';
 import { readCertificates } from '../../store/certificate-health.ts';
 import { readQueueHealth } from '../../store/queue-health.ts';
 
 export const DOCTOR_HELP = `cellhost doctor [serve flags]
   Checks what "cellhost serve" would enforce on this host when run by the same user (cgroups, by
-  making a group and setting a limit in it; sandbox; network namespaces), which runtimes have
-  their toolchain and which tools "cellhost export" needs, and says why anything is missing.
-  Then, from the data dir, each cron job's last failure, each service's dead-lettered tasks, and the
+  making a group and setting a limit in it; sandbox; network namespaces; system layers, by
+  mounting an idmapped overlay in a temp dir), which runtimes have their toolchain and which tools
+  "cellhost export" needs, and says why anything is missing. Then, from the data dir, each cron
+  job's last failure, each service's dead-lettered tasks, the live deployments' system layers
+  (the packages each added; those built on an older base than the host's packages now), and the
   HTTPS listener with every certificate not in order (and why).
   Exit code 1 when limits are not enforced.`;
 
@@ -51,6 +56,7 @@ export async function doctorCommand(args: string[], io: CliIo): Promise<number> 
     io.out(`  ${mark(!missing)} ${t.bin}: ${t.does}${missing ? ` (install: apt-get install ${t.pkg})` : ''}\n`);
   }
   reportQueues(config.paths.db, io);
+  reportSystemLayers(config.paths.db, io);
   io.out('HTTPS\n');
   for (const line of httpsLines(config)) io.out(`  ${line}\n`);
   return report.features.cgroups ? 0 : 1;
@@ -80,6 +86,37 @@ function httpsLines(config: ReturnType<typeof loadConfig>): string[] {
   }
   lines.push(`ok   ${good} of ${certs.length} certificates in order`);
   return lines;
+}
+
+/** live layers, what each added, and which were built before the host's packages last changed */
+function reportSystemLayers(dbFile: string, io: CliIo): void {
+  io.out('System layers of live deployments\n');
+  let db: ReturnType<typeof openDatabaseReadOnly>;
+  try {
+    db = openDatabaseReadOnly(dbFile);
+  } catch (err) {
+    io.out(`  MISS cannot read ${dbFile}: ${(err as Error).message}\n`);
+    return;
+  }
+  if (!db) {
+    io.out('  (no database of this version in the data dir yet)\n');
+    return;
+  }
+  try {
+    const live = createDeploymentStore(db).listLiveWithLayer();
+    if (!live.length) io.out('  none\n');
+    const base = hostPackageHash();
+    for (const d of live) {
+      const layer = d.systemLayer!;
+      const current = layer.hostBase === base;
+      io.out(`  ${current ? 'ok  ' : 'OLD '} ${d.service} (${d.id}): ${summarizeChanges(layer.packages)}\n`);
+      if (!current) {
+        io.out(`       - built on an older base: the host's packages changed since. Rebuild it: the Rebuild button on its deployment page, or POST /api/v1/deployments/${d.id}/rebuild\n`);
+      }
+    }
+  } finally {
+    db.close();
+  }
 }
 
 /** what failed lately in cron jobs and task queues (not the host's fault: no effect on the exit code) */

@@ -77,6 +77,7 @@ const UI_ROUTES = [
   'POST /deploy',
   'GET /deployments/:id',
   'POST /deployments/:id/promote',
+  'POST /deployments/:id/rebuild',
   'GET /deployments/:id/log/stream',
   'GET /usage',
   'GET /favicon.ico',

@@ -66,8 +66,8 @@ const MODULES: Module[] = [
   {
     name: 'cli-host',
     path: 'runtime/cli/host/',
-    may: ['core', 'version', 'cli-common', 'store', 'builder', 'isolation', 'backup', 'export', 'root'],
-    holds: "host verbs: serve, doctor, keys, backup, restore, export, on the data dir and the host",
+    may: ['core', 'version', 'cli-common', 'store', 'sandbox', 'builder', 'isolation', 'backup', 'export', 'root'],
+    holds: "host verbs: serve, doctor, keys, backup, restore, export, on the data dir and the host (sandbox: doctor reads the host's package state, to name system layers built on an older base)",
   },
   { name: 'cli', path: 'runtime/cli/index.ts', may: ['core', 'version', 'cli-common', 'cli-client', 'cli-host'], holds: 'the verb table' },
   { name: 'main', path: 'runtime/main.ts', may: ['cli', 'cli-common'], holds: "the executable's entry" },

@@ -77,6 +77,15 @@ describe('isolation layers', () => {
     expect(iso.report).toEqual({ features: { outer: false, 'outer-extra': false }, reasons: ['outer unusable: EBUSY', 'no limits'] });
   });
 
+  it('a feature a started layer could not set up after all is off in the report, with its reason; the layer stays', async () => {
+    const layer = fakeLayer('outer');
+    const start = layer.start.bind(layer);
+    layer.start = async () => ({ ...(await start()), found: { features: { 'outer-extra': false }, reasons: ['outer-extra: not here after all'] } });
+    const iso = await startIsolation({ layers: [layer] }, { launcher: named('plain'), buildLauncher: plainBuild });
+    expect((await iso.launcher.prepare(spec)).argv).toEqual(['plain', 'outer']);
+    expect(iso.report).toEqual({ features: { outer: true, 'outer-extra': false }, reasons: ['outer-extra: not here after all'] });
+  });
+
   it('off: every feature listed as off with the reason, and no layer probed', async () => {
     const log: string[] = [];
     const plan = { layers: [fakeLayer('outer', { log })], off: 'isolation is off' };

@@ -169,6 +169,49 @@ describe('buildSandboxCommand', () => {
   });
 });
 
+describe('a system-layer build: root of a namespace mapping the service block', () => {
+  const block = { first: 2_013_265_920, count: 65_536 };
+  const layer = { usr: '/run/ch/layers/b-d1/usr', etc: '/run/ch/layers/b-d1/etc', var: '/run/ch/layers/b-d1/var', writable: true };
+
+  it('enters the mapped namespace with perl instead of setpriv, bwrap as its root', () => {
+    const { argv } = buildSandboxCommand(spec({ rangeRoot: block, systemDirs: layer }));
+    expect(argv[0]).toBe('perl');
+    expect(argv).not.toContain('setpriv');
+    const bwrapAt = argv.indexOf('bwrap');
+    expect(argv.slice(argv.indexOf('--') + 1, bwrapAt)).toEqual([String(block.first), '65536']);
+    expect(argv.slice(bwrapAt)).toEqual(['bwrap', '--args', '3', '--', 'bash', '-c', 'node server.js']);
+  });
+
+  it('binds the layer read-write at /usr, /etc and /var, keeps a container root’s capabilities only, /tmp for everyone', () => {
+    const o = options(spec({ rangeRoot: block, systemDirs: layer }));
+    expect(o).not.toContain('--unshare-user');
+    expect(o).not.toContain('--disable-userns');
+    expect(o.slice(0, 2)).toEqual(['--cap-drop', 'ALL']);
+    const caps = operands(o, '--cap-add', 1).map((c) => c[0]);
+    expect(caps).toContain('CAP_CHOWN');
+    expect(caps).not.toContain('CAP_SYS_ADMIN');
+    expect(caps).not.toContain('CAP_NET_ADMIN');
+    expect(caps).not.toContain('CAP_MKNOD');
+    expect(operands(o, '--bind', 2)).toEqual(expect.arrayContaining([[layer.usr, '/usr'], [layer.etc, '/etc'], [layer.var, '/var']]));
+    expect(operands(o, '--ro-bind', 2).map((b) => b[1])).not.toContain('/usr');
+    expect(o.join(' ')).toContain('--perms 1777 --size');
+    expect(o).toContain('--seccomp');
+  });
+
+  it('is refused without a seccomp filter: nothing else keeps its root from new namespaces', () => {
+    expect(() => buildSandboxCommand(spec({ rangeRoot: block, systemDirs: layer, hardening: { disableUserns: true, seccomp: null } }))).toThrow(/seccomp/);
+    expect(() => buildSandboxCommand(spec({ rangeRoot: { first: 0, count: 65_536 }, systemDirs: layer }))).toThrow(/unprivileged ids/);
+  });
+
+  it('instances of a deployment with a layer: its views read-only in place of the host’s, /var/lib added', () => {
+    const view = { usr: '/run/ch/layers/d-d1/usr', etc: '/etc', varLib: '/run/ch/layers/d-d1/varLib' };
+    const o = options(spec({ systemDirs: view }));
+    expect(operands(o, '--ro-bind', 2)).toEqual(expect.arrayContaining([[view.usr, '/usr'], ['/etc', '/etc'], [view.varLib, '/var/lib']]));
+    expect(o).toContain('--unshare-user');
+    expect(operands(o, '--bind', 2)).toEqual([]);
+  });
+});
+
 describe('baseSandboxEnv', () => {
   it('puts HOME and TMPDIR in /tmp and the toolchain first on PATH', () => {
     const env = baseSandboxEnv(['/opt/go/bin']);
