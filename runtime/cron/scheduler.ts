@@ -5,7 +5,7 @@
 // After downtime, the latest scheduled time that passed is run once at start (it is less than
 // one period late); the times before it are recorded as missed. A time that comes while the
 // previous run still goes is skipped, unless the job allows overlap.
-import type { Clock } from '../core/clock.ts';
+import { realTimers, type Clock, type Timers } from '../core/clock.ts';
 import { describeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { LoopbackRequest, LoopbackResponse } from '../router/loopback.ts';
@@ -18,16 +18,6 @@ const MISSED_RECORDED = 100;
 const MAX_SLEEP_MS = 30_000;
 /** what a run keeps of the response body */
 export const BODY_HEAD_BYTES = 1024;
-
-export interface Timers {
-  set(fn: () => void, ms: number): unknown;
-  clear(handle: unknown): void;
-}
-
-const realTimers: Timers = {
-  set: (fn, ms) => setTimeout(fn, ms).unref(),
-  clear: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 export interface CronSchedulerDeps {
   store: CronStore;

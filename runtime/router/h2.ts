@@ -3,9 +3,8 @@
 // router's. The app is still reached over HTTP/1.1: each stream is one upstream request.
 import http2 from 'node:http2';
 import type net from 'node:net';
-import { Readable } from 'node:stream';
 import type tls from 'node:tls';
-import { RouterRequest, type RouterResponse } from './request.ts';
+import { dumpStreamBody, RouterRequest, streamBody, type RouterResponse } from './request.ts';
 
 export interface H2Options {
   /** the router's request handling */
@@ -131,35 +130,12 @@ class H2Request extends RouterRequest {
   }
 
   private readBody(): void {
-    const stream = this.stream;
-    // the app's reading paces the client: the stream pauses while the body's buffer is full
-    const body = (this.body = new Readable({ read: () => void (this.dumping || stream.resume()) }));
-    body.on('error', () => {});
-    stream.on('data', (chunk: Buffer) => {
-      this.received += chunk.length;
-      if (this.dumping) return;
-      if (this.received > this.bodyLimit) {
-        this.listener?.bodyTooLarge();
-        this.dump();
-        return;
-      }
-      if (!body.push(chunk)) stream.pause();
-    });
-    stream.once('end', () => {
-      this.complete = true;
-      if (!this.dumping) body.push(null);
-      this.onComplete?.();
-    });
+    streamBody(this, this.stream);
   }
 
   /** the rest of the body is not wanted: read it and throw it away */
   dump(): void {
-    if (this.dumping) return;
-    this.dumping = true;
-    const body = this.body;
-    this.body = null;
-    if (body && !body.destroyed) body.destroy();
-    this.stream.resume();
+    dumpStreamBody(this, this.stream);
   }
 }
 

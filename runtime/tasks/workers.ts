@@ -3,7 +3,7 @@
 // the task; anything else, or no answer, is retried with exponential backoff until maxAttempts,
 // then the task is dead-lettered. Every delivery carries the same task id, so the app can
 // deduplicate the repeats that at-least-once delivery allows.
-import type { Clock } from '../core/clock.ts';
+import { realTimers, type Clock, type Timers } from '../core/clock.ts';
 import { describeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { LoopbackRequest, LoopbackResponse } from '../router/loopback.ts';
@@ -14,16 +14,6 @@ const MAX_SLEEP_MS = 60_000;
 /** done tasks are kept this long (their body is dropped at once), then removed */
 export const DONE_KEPT_MS = 7 * 24 * 3600 * 1000;
 const PRUNE_EVERY_MS = 10 * 60 * 1000;
-
-export interface Timers {
-  set(fn: () => void, ms: number): unknown;
-  clear(handle: unknown): void;
-}
-
-const realTimers: Timers = {
-  set: (fn, ms) => setTimeout(fn, ms).unref(),
-  clear: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 export interface TaskWorkersDeps {
   store: TaskStore;
