@@ -2,21 +2,21 @@
 // a 64 MB tmpfs that the test fills to ENOSPC. A task is then refused with 507 before it is
 // accepted (nothing half-stored, nothing answered 202 and lost); once space is back, tasks are
 // accepted and delivered again, and SQLite is consistent.
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
-import { adminApi, FIXTURES, requestRouter, tempDir, waitFor } from '../helpers/server.ts';
+import { createSmallDisk } from '../helpers/small-disk.ts';
+import { adminApi, FIXTURES, requestRouter, waitFor } from '../helpers/server.ts';
 import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
 const ready = process.getuid?.() === 0;
 if (!ready && process.env.CI === 'true') throw new Error('the task disk-full tests need root (they mount a tmpfs) in CI');
 
-const dataDir = tempDir('cellhost-tasks-diskfull-');
-const filler = path.join(dataDir, 'filler');
-let mounted = false;
+const disk = createSmallDisk('cellhost-tasks-diskfull-', 64);
+const { dataDir, filler } = disk;
+const { freeBytes, integrityCheck } = disk;
+const fillDisk = () => disk.fill();
 let server: ChildServer;
 let token: string;
 
@@ -24,45 +24,11 @@ const api = adminApi(() => server.adminUrl);
 const send = (body: string | Buffer) =>
   requestRouter(server.routerUrl, 'localhost', '/tasks/q/work', { method: 'POST', headers: { authorization: `Bearer ${token}` }, body });
 
-const freeBytes = () => {
-  const s = fs.statfsSync(dataDir);
-  return s.bavail * s.bsize;
-};
-
-function fillDisk(): void {
-  const fd = fs.openSync(filler, 'a');
-  try {
-    for (const size of [1 << 20, 4096, 512]) {
-      const chunk = Buffer.alloc(size, 0x5a);
-      for (;;) {
-        try {
-          fs.writeSync(fd, chunk);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-          break;
-        }
-      }
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function integrityCheck(): string {
-  const db = new Database(path.join(dataDir, 'cellhost.db'), { readonly: true, fileMustExist: true });
-  try {
-    return (db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check).join('; ');
-  } finally {
-    db.close();
-  }
-}
-
 const settled = (id: string) => waitFor(async () => (await api('GET', `/api/v1/tasks/${id}`)).body.status === 'done', { timeoutMs: 20_000, what: `task ${id} done` });
 
 describe.skipIf(!ready)('async tasks on a full data disk', () => {
   beforeAll(async () => {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0755', 'tmpfs', dataDir]);
-    mounted = true;
+    disk.mount();
     server = await spawnServer(dataDir, { http: await freePortSync(), admin: await freePortSync() });
     await api('POST', '/api/v1/services', { name: 'q', runtime: 'node', startCommand: 'node app.js' });
     const archive = new Uint8Array(await packDirectory(path.join(FIXTURES, 'node-queue')));
@@ -76,14 +42,7 @@ describe.skipIf(!ready)('async tasks on a full data disk', () => {
       server.proc.kill('SIGTERM');
       await server.exited;
     }
-    if (mounted) {
-      try {
-        execFileSync('umount', [dataDir]);
-      } catch {
-        execFileSync('umount', ['-l', dataDir]);
-      }
-    }
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    disk.dispose();
   });
 
   it('refuses a task with 507 while the disk is full, stores nothing of it, and takes tasks again once space is back', async () => {
