@@ -61,7 +61,7 @@ function run(cmd, args, opts = {}) {
 }
 
 // Files edge services need inside their sandbox, embedded as assets under these names
-// (runtime/instances/edge-tools.ts writes them out): the edge host, run as is by the host's node,
+// (runtime/sandbox/edge-tools.ts writes them out): the edge host, run as is by the host's node,
 // and esbuild's binary, which bundles a fetch-handler module at build time. The executable cannot
 // run esbuild through its JavaScript API, which looks for the binary in node_modules.
 function edgeAssets() {
@@ -116,6 +116,15 @@ exports.loadNativeModule = function loadNativeModule(name) {
       loader: 'js',
       contents: `module.exports = require(${JSON.stringify(args.path)});`,
     }));
+    // optional packages a dependency probes for inside try/catch at load time and is not
+    // installed (debug, under acme-client, looks for supports-color): a module that throws as a
+    // missing one would, so the SEA never calls require() for it (its require warns on stderr
+    // about any module that is not built in)
+    build.onResolve({ filter: /^supports-color$/ }, (args) => ({ path: args.path, namespace: 'cellhost-absent' }));
+    build.onLoad({ filter: /.*/, namespace: 'cellhost-absent' }, (args) => ({
+      loader: 'js',
+      contents: `throw Object.assign(new Error(${JSON.stringify(`Cannot find module '${args.path}'`)}), { code: 'MODULE_NOT_FOUND' });`,
+    }));
     build.onLoad({ filter: /[\\/]node_modules[\\/]bindings[\\/]bindings\.js$/ }, () => ({
       resolveDir: root,
       loader: 'js',
@@ -148,6 +157,9 @@ async function bundle(entry) {
     legalComments: 'none',
     logLevel: 'silent',
     plugins: [seaCompatPlugin],
+    // jsonc-parser's main entry is a UMD module that loads its parts through a require esbuild
+    // cannot follow: its ES module build bundles whole
+    alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
     // The source is ESM; CommonJS output has no import.meta, so give it the bundle's own
     // location (in the SEA, __filename is the executable).
     define: {
@@ -180,11 +192,11 @@ const PROBED_BUILTINS = new Set(['node:sqlite']);
 function checkBundleIsSelfContained() {
   // A require() esbuild could not resolve statically would look in node_modules at run time,
   // which the SEA cannot do: its require only knows built-in modules.
-  // JSDoc lines (` * @param {import('x').T}`) are comments, not code: leave them out
+  // JSDoc lines (` * @param {import('x').T}`, `/** @type {import('x')} */`) are comments, not code: leave them out
   const text = fs
     .readFileSync(bundleFile, 'utf8')
     .split('\n')
-    .filter((line) => !/^\s*(\*|\/\/)/.test(line))
+    .filter((line) => !/^\s*(\*|\/\/|\/\*)/.test(line))
     .join('\n');
   const offenders = new Set();
   for (const m of text.matchAll(/\brequire\(\s*(["'])([^"']+)\1\s*\)/g)) {

@@ -9,13 +9,18 @@ bash ./install.sh --deps-only --runtimes node,python,go,rust
 # - cargo and golang-go: Debian's toolchains even where rustup's or another Go is on PATH, so the
 #   runtime tests build with what a fresh Debian host gets from install.sh
 # - python3-flask, gunicorn: the Flask apps the python tests deploy use the system packages
+#   (python3-venv and python3-pip, which every python build uses, come with install.sh's python)
 # - chromium: the browser test drives Debian's chromium through playwright-core
 # - wrk: the benchmarks' load generator (npm run bench; their nginx baseline is left to the
 #   reader: Debian's nginx package starts a server on :80 when installed)
+# - openssh-client: the git tests clone over ssh from a test-run server
 # - zsh: the completion test runs the zsh script in a real zsh
+# - pebble, libnss3-tools: the HTTPS tests get certificates from Let's Encrypt's test CA (and its
+#   DNS server) on loopback, and certutil makes the browser test's Chromium trust its root
 # - docker-registry, podman, runc, skopeo, umoci: the Knative export tests push to a local
 #   registry and run the images
-PKGS=(cargo golang-go python3-flask gunicorn chromium wrk docker-registry podman runc skopeo umoci zsh)
+PKGS=(cargo golang-go python3-flask gunicorn chromium wrk docker-registry podman runc skopeo umoci zsh openssh-client
+      pebble libnss3-tools)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -28,4 +33,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The FastAPI and Django build tests (test/integration/builds-mirrors.test.ts) install fastapi,
+# uvicorn, django and gunicorn from the package index the host's pip is configured for, as a
+# build does: a local index on disk on these machines (`pip config list`). Nothing to install for
+# that here; say early when the configured index lacks them (the test then fails, naming why).
+missing_py=()
+wheels=$(mktemp -d)
+for p in fastapi uvicorn django gunicorn; do
+  PIP_RETRIES=0 /usr/bin/python3 -m pip download --quiet --no-deps --dest "$wheels" "$p" >/dev/null 2>&1 || missing_py+=("$p")
+done
+rm -rf "$wheels"
+if [ ${#missing_py[@]} -gt 0 ]; then
+  echo "cellhost: the package index pip is configured for (pip config list) does not offer: ${missing_py[*]}; test/integration/builds-mirrors.test.ts will fail" >&2
 fi

@@ -3,15 +3,17 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { RuntimeName } from '../runtime/core/names.ts';
-import { EDGE_TOOLS_MOUNT, edgeToolsDir } from '../runtime/instances/edge-tools.ts';
-import { runtimePathEnv } from '../runtime/instances/launcher.ts';
-import { sandboxEnv, toolchainMounts, type SandboxPaths } from '../runtime/instances/sandbox-launcher.ts';
-import { buildSandboxCommand, type SandboxHardening } from '../runtime/sandbox/bwrap.ts';
+import { CellhostError } from '../runtime/core/errors.ts';
+import { buildSandboxCommand, SANDBOX_PATH, type SandboxBind, type SandboxHardening } from '../runtime/sandbox/bwrap.ts';
+import { EDGE_TOOLS_MOUNT, edgeToolsDir } from '../runtime/sandbox/edge-tools.ts';
 import type { NetnsPool } from '../runtime/sandbox/netns.ts';
+import { sealSystemLayer, type BuildRoot, type IdBlock, type LayerSeal, type SystemLayers } from '../runtime/sandbox/system-layer.ts';
+import { runtimePathEnv, sandboxEnv, toolchainMounts, type SandboxPaths } from '../runtime/sandbox/runtime-env.ts';
 import { normalizeImageAccess } from '../runtime/sandbox/uids.ts';
 import { removeSpecialFiles, walkInside, type RemovedEntry } from '../runtime/sandbox/untrusted-files.ts';
 import type { Cgroup, CgroupDriver } from '../runtime/sandbox/cgroups/types.ts';
 import type { Plan } from '../runtime/store/services.ts';
+import type { PlatformBuildSetup } from './build-setup.ts';
 import type { BuildCommand } from './runner.ts';
 
 export interface BuildSpec {
@@ -26,6 +28,13 @@ export interface BuildSpec {
   env: Record<string, string>;
   /** per-service dependency cache dir (never part of the image) */
   cacheDir: string;
+  /** what the platform adds to every build: variables, host dirs, the host's package-manager configuration */
+  setup?: PlatformBuildSetup;
+  /**
+   * a build that installs system packages: it runs as root of a namespace mapping `block` over
+   * the host's system, and its changes land in `dir` (which must not exist yet)
+   */
+  systemLayer?: { dir: string; block: IdBlock };
 }
 
 /** fetching a build's source (a git clone) before the build, confined as the build is */
@@ -67,6 +76,16 @@ export interface BuildLauncher {
   seal(dir: string): Promise<RemovedEntry[]>;
   /** absent: this launcher has no sandbox, and a source is fetched on the host */
   prepareFetch?(spec: FetchSpec): Promise<FetchSandbox>;
+  /** builds with a system layer (system-layer.ts); absent: this launcher cannot give one */
+  systemLayer?: SystemLayerBuilds;
+}
+
+/** what a launcher that can give builds a system layer offers besides the build itself */
+export interface SystemLayerBuilds {
+  /** null when a build here can have a system layer now; else why not, in words a user can act on */
+  unavailable(): string | null;
+  /** after a successful build with a layer: makes it what instances may see (sealSystemLayer) */
+  seal(dir: string, block: IdBlock): Promise<LayerSeal>;
 }
 
 export interface PlanLimits {
@@ -87,8 +106,9 @@ export const PLAN_LIMITS: Record<Plan, PlanLimits> = {
 /** a node or edge build may bundle a fetch-handler module with cellhost's esbuild */
 const usesEdgeTools = (runtime: RuntimeName) => runtime === 'node' || runtime === 'edge';
 
-/** the env every build gets: caches pointed into the service's cache dir; `tools`: where
- *  cellhost's own build tools (esbuild) are, as the build sees them */
+/** the env every build gets: the platform's build variables under the service's own, caches
+ *  pointed into the service's cache dir; `tools`: where cellhost's own build tools (esbuild) are,
+ *  as the build sees them */
 export function buildEnv(spec: BuildSpec, home: string, appDir: string, tools?: string): Record<string, string> {
   return {
     ...runtimePathEnv(spec.runtime, appDir),
@@ -98,6 +118,7 @@ export function buildEnv(spec: BuildSpec, home: string, appDir: string, tools?: 
     TERM: 'xterm-256color',
     FORCE_COLOR: '1',
     CI: 'true',
+    ...spec.setup?.env,
     ...spec.env,
     CELLHOST_SERVICE: spec.service,
     CELLHOST_DEPLOYMENT: spec.deploymentId,
@@ -115,12 +136,26 @@ export function buildEnv(spec: BuildSpec, home: string, appDir: string, tools?: 
   };
 }
 
+/**
+ * The host's configuration files, written where the build's tools look: under its HOME, and
+ * cargo's (which the sandbox puts at /.cargo/config.toml, above the build dir) in its CARGO_HOME.
+ */
+async function writeConfigFiles(spec: BuildSpec, home: string): Promise<void> {
+  for (const f of spec.setup?.files ?? []) {
+    const file = 'home' in f.target ? path.join(home, f.target.home) : path.join(spec.cacheDir, 'cargo', path.basename(f.target.root));
+    await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    await fs.writeFile(file, f.data, { mode: 0o600 });
+  }
+}
+
 export function createDirectBuildLauncher(opts: { runDir: string }): BuildLauncher {
   return {
     async prepare(spec) {
       const home = path.join(opts.runDir, `build-${spec.deploymentId}`);
       await fs.mkdir(home, { recursive: true, mode: 0o700 });
       await fs.mkdir(spec.cacheDir, { recursive: true });
+      // without a sandbox the build sees the host's dirs as they are: only the files need a place
+      await writeConfigFiles(spec, home);
       return {
         argv: ['bash', '-e', '-o', 'pipefail', '-c', spec.script],
         env: buildEnv(spec, home, spec.dir, usesEdgeTools(spec.runtime) ? edgeToolsDir() : undefined),
@@ -207,6 +242,7 @@ export function createIsolatedBuildLauncher(opts: { base: BuildLauncher; cgroups
         };
       },
     }),
+    ...(opts.base.systemLayer && { systemLayer: opts.base.systemLayer }),
   };
 }
 
@@ -218,6 +254,16 @@ export interface SandboxBuildOptions {
   hardening: SandboxHardening;
   /** a root-only dir (on a tmpfs) where a build's sandbox fds wait to be opened */
   fdDir: string;
+  /** the service's block of subuids, if it has one (its cache may be owned by the block's root) */
+  subuidBaseFor(service: string): number | null;
+  /** system layers, when this host can build them; else why not */
+  layers: SystemLayers | null;
+  noLayerReason?: string;
+  /**
+   * a dir others may traverse where each service uid gets a passwd and group naming it: ssh (a
+   * clone over ssh://) refuses to run as a uid the account database does not know
+   */
+  accountsDir?: string;
 }
 
 /**
@@ -243,19 +289,38 @@ async function chownTree(dir: string, uid: number): Promise<void> {
 }
 
 /**
- * The service's cache dir, owned by its uid. One owned by anyone else is a deleted service's
- * (same name, another uid) or a crash's leftover: it is emptied, never handed over.
+ * The service's cache dir, owned by the id its build runs as: its uid, or the root of its block
+ * for a build with a system layer. One owned by the other of the two is the service's own and is
+ * handed over; one owned by anyone else is a deleted service's (same name, other ids) or a crash's
+ * leftover: it is emptied, never handed over.
  */
-async function prepareCacheDir(dir: string, uid: number): Promise<void> {
+async function prepareCacheDir(dir: string, owner: number, serviceIds: readonly number[]): Promise<void> {
   const st = await fs.lstat(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return null;
     throw err;
   });
-  if (st && (!st.isDirectory() || st.uid !== uid)) await fs.rm(dir, { recursive: true, force: true });
-  if (!st || !st.isDirectory() || st.uid !== uid) {
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    await fs.chown(dir, uid, uid);
+  if (st?.isDirectory() && st.uid === owner) return;
+  if (st?.isDirectory() && serviceIds.includes(st.uid)) {
+    await chownTree(dir, owner);
+    return;
   }
+  if (st) await fs.rm(dir, { recursive: true, force: true });
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await fs.chown(dir, owner, owner);
+}
+
+/** a dir of the build's cache (each level below `cacheDir` made for `owner`, whatever the umask) */
+async function cacheSubdir(cacheDir: string, rel: string, owner: number): Promise<string> {
+  let dir = cacheDir;
+  for (const part of rel.split('/')) {
+    dir = path.join(dir, part);
+    const st = await fs.lstat(dir).catch(() => null);
+    if (st && !st.isDirectory()) await fs.rm(dir, { force: true });
+    if (!st?.isDirectory()) await fs.mkdir(dir, { mode: 0o755 });
+    await fs.lchown(dir, owner, owner);
+    await fs.chmod(dir, 0o755);
+  }
+  return dir;
 }
 
 /**
@@ -268,49 +333,83 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
   return {
     async prepare(spec) {
       const uid = opts.uidFor(spec.service);
-      await Promise.all([chownTree(spec.dir, uid), prepareCacheDir(spec.cacheDir, uid)]);
-      const tools = await toolchainMounts(spec.runtime, opts.paths);
-      // cellhost's esbuild, read-only, for a fetch-handler module's bundle
-      const edgeTools = usesEdgeTools(spec.runtime) ? { src: await opts.paths.reachable(edgeToolsDir()), dest: EDGE_TOOLS_MOUNT } : null;
-      const lease = await opts.netns.acquire({ bandwidthMbit: 1000 });
+      const layer = spec.systemLayer;
+      if (layer && !opts.layers) throw new CellhostError('ERR_BUILD_SYSTEM_PACKAGES', `system packages cannot be installed on this host: ${opts.noLayerReason ?? 'system layers are unavailable'}`);
+      // with a layer the whole build is its block's root (as `RUN` in a Dockerfile is root)
+      const runAs = layer ? layer.block.first : uid;
+      const base = opts.subuidBaseFor(spec.service);
+      await Promise.all([chownTree(spec.dir, runAs), prepareCacheDir(spec.cacheDir, runAs, [uid, ...(base === null ? [] : [base])])]);
+      const [tools, hostBinds, edgeTools] = await Promise.all([
+        toolchainMounts(spec.runtime, opts.paths),
+        // the host dirs a mirror lives in, reachable for the sandbox's uid (through the bind stage)
+        Promise.all((spec.setup?.binds ?? []).map(async (dest) => ({ src: await opts.paths.reachable(dest), dest }))),
+        // cellhost's esbuild, read-only, for a fetch-handler module's bundle
+        usesEdgeTools(spec.runtime) ? opts.paths.reachable(edgeToolsDir()).then((src) => ({ src, dest: EDGE_TOOLS_MOUNT })) : null,
+      ]);
+      const rwBinds: SandboxBind[] = [{ src: spec.cacheDir, dest: '/cache' }];
+      let root: BuildRoot | null = null;
+      if (layer) {
+        // apt's downloads and package lists stay in the service's cache, out of the layer: a
+        // rebuild with the same apt lines takes its .debs from there
+        rwBinds.push(
+          { src: await cacheSubdir(spec.cacheDir, 'apt/cache', runAs), dest: '/var/cache/apt' },
+          { src: await cacheSubdir(spec.cacheDir, 'apt/lists', runAs), dest: '/var/lib/apt/lists' },
+        );
+        root = await opts.layers!.mountBuildRoot({ id: spec.deploymentId, layerDir: layer.dir, block: layer.block });
+      }
       const env = sandboxEnv(spec.runtime, tools.pathDirs, buildEnv({ ...spec, cacheDir: '/cache' }, '/tmp', '/app', edgeTools ? EDGE_TOOLS_MOUNT : undefined));
       const plan = PLAN_LIMITS[spec.plan];
-      const sandbox = buildSandboxCommand({
-        uid,
-        gid: uid,
-        imageDir: spec.dir,
-        writableAppDir: true,
-        tmpSizeBytes: plan.memoryMb * 1024 * 1024,
-        roBinds: edgeTools ? [...tools.binds, edgeTools] : tools.binds,
-        rwBinds: [{ src: spec.cacheDir, dest: '/cache' }],
-        env,
-        hostname: spec.service,
-        argv: ['bash', '-e', '-o', 'pipefail', '-c', spec.script],
-        hardening: opts.hardening,
-      });
+      let lease: Awaited<ReturnType<NetnsPool['acquire']>> | null = null;
       let opened: { argv: string[]; files: string[] };
       try {
+        lease = await opts.netns.acquire({ bandwidthMbit: 1000 });
+        const sandbox = buildSandboxCommand({
+          uid,
+          gid: uid,
+          imageDir: spec.dir,
+          writableAppDir: true,
+          tmpSizeBytes: plan.memoryMb * 1024 * 1024,
+          roBinds: [...tools.binds, ...hostBinds, ...(edgeTools ? [edgeTools] : [])],
+          rwBinds,
+          // copies, by content: the build never sees where on the host they came from
+          files: (spec.setup?.files ?? []).map((f) => ({ dest: 'home' in f.target ? path.posix.join('/tmp', f.target.home) : f.target.root, data: f.data })),
+          env: layer ? { DEBIAN_FRONTEND: 'noninteractive', ...env } : env,
+          hostname: spec.service,
+          // a layer keeps the modes the build gives its files, and apps read them as "others": the
+          // build gets a system's usual umask, not the platform's 077
+          argv: ['bash', '-e', '-o', 'pipefail', '-c', layer ? `umask 022\n${spec.script}` : spec.script],
+          hardening: opts.hardening,
+          ...(root && layer ? { rangeRoot: layer.block, systemDirs: { usr: root.usr, etc: root.etc, var: root.var, writable: true } } : {}),
+        });
         opened = await openFdsFromFiles(opts.fdDir, `build-${spec.deploymentId}`, sandbox.fds, lease.enterArgv(sandbox.argv));
       } catch (err) {
-        await opts.netns.release(lease);
+        if (lease) await opts.netns.release(lease);
+        await root?.release();
         throw err;
       }
+      const leased = lease;
       let released = false;
       return {
         argv: opened.argv,
         // the chain up to bwrap runs as root with only what it needs to find its tools
-        env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color' },
+        env: { PATH: SANDBOX_PATH, TERM: 'xterm-256color' },
         cwd: '/',
         async release() {
           if (released) return;
           released = true;
           // the chain removes them as it starts; a build that never started leaves them
           await Promise.all(opened.files.map((f) => fs.rm(f, { force: true })));
-          await opts.netns.release(lease);
+          await opts.netns.release(leased);
+          // after the build's processes are gone (the runner kills them first)
+          await root?.release();
         },
       };
     },
     seal: (dir) => normalizeImageAccess(dir),
+    systemLayer: {
+      unavailable: () => (opts.layers ? null : (opts.noLayerReason ?? 'system layers are unavailable')),
+      seal: (dir, block) => sealSystemLayer(dir, block),
+    },
 
     /**
      * A git clone runs like a build: as the service's uid, in a namespace of its own (no host
@@ -321,6 +420,7 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
       const uid = opts.uidFor(spec.service);
       // the clone writes under the deployment's dir (nothing else is there yet): the build will too
       await chownTree(spec.dir, uid);
+      const accounts = opts.accountsDir ? await writeAccounts(opts.accountsDir, uid) : [];
       const lease = await opts.netns.acquire({ bandwidthMbit: 1000 });
       let released = false;
       return {
@@ -332,14 +432,14 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
             imageDir: spec.dir,
             writableAppDir: true,
             tmpSizeBytes: FETCH_TMP_BYTES,
-            roBinds: spec.roBinds ?? [],
+            roBinds: [...(spec.roBinds ?? []), ...accounts],
             env,
             hostname: spec.service,
             argv,
             hardening: opts.hardening,
           });
           // the options (and git's env) go on fds, as for instances: nothing of them on a command line
-          return { argv: lease.enterArgv(sandbox.argv), env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }, fds: sandbox.fds };
+          return { argv: lease.enterArgv(sandbox.argv), env: { PATH: SANDBOX_PATH }, fds: sandbox.fds };
         },
         async release() {
           if (released) return;
@@ -358,3 +458,30 @@ export function createSandboxBuildLauncher(opts: SandboxBuildOptions): BuildLaun
 
 // the clone's /tmp holds git's and ssh's scraps, never the repository
 const FETCH_TMP_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The host's passwd and group with one more entry, the service's uid, for the fetch sandbox's
+ * /etc (the rest of /etc is the host's): ssh looks its user up and stops when there is none.
+ * Written by root into a dir the uid can read (bubblewrap resolves binds as that uid); the
+ * contents are what /etc already shows, plus the uid's own line.
+ */
+async function writeAccounts(dir: string, uid: number): Promise<{ src: string; dest: string }[]> {
+  const own = path.join(dir, String(uid));
+  await fs.mkdir(own, { recursive: true, mode: 0o755 });
+  await fs.chmod(dir, 0o755);
+  await fs.chmod(own, 0o755);
+  const read = (f: string) => fs.readFile(f, 'utf8').catch(() => '');
+  const lines = (text: string) => text.split('\n').filter((l) => l && !l.split(':')[2]?.match(new RegExp(`^${uid}$`)));
+  const files = {
+    passwd: [...lines(await read('/etc/passwd')), `cellhost-service:x:${uid}:${uid}:cellhost service:/tmp:/usr/sbin/nologin`],
+    group: [...lines(await read('/etc/group')), `cellhost-service:x:${uid}:`],
+  };
+  const binds: { src: string; dest: string }[] = [];
+  for (const [name, content] of Object.entries(files)) {
+    const file = path.join(own, name);
+    await fs.writeFile(`${file}.tmp`, content.join('\n') + '\n', { mode: 0o644 });
+    await fs.rename(`${file}.tmp`, file);
+    binds.push({ src: file, dest: `/etc/${name}` });
+  }
+  return binds;
+}

@@ -12,6 +12,8 @@ export interface OutputLimit {
   /** what the user calls it: "image", "dependency cache" */
   label: string;
   dir: string;
+  /** measured with `dir`, against the same limit (an image's system layer counts as the image) */
+  alsoDirs?: readonly string[];
   maxBytes: number;
 }
 
@@ -54,7 +56,7 @@ export function lowDiskError(free: number, minFree: number): CellhostError {
 /** the first limit passed, as the coded error; null when all is within */
 export async function checkOutput(opts: Pick<OutputGuardOptions, 'limits' | 'owner' | 'disk' | 'measure' | 'freeBytes'>): Promise<CellhostError | null> {
   const measure = opts.measure ?? diskUsage;
-  const sizes = await Promise.all(opts.limits.map((l) => measure(l.dir)));
+  const sizes = await Promise.all(opts.limits.map(async (l) => (await Promise.all([l.dir, ...(l.alsoDirs ?? [])].map((d) => measure(d)))).reduce((a, b) => a + b, 0)));
   for (const [i, l] of opts.limits.entries()) {
     const bytes = sizes[i]!;
     if (bytes > l.maxBytes) {

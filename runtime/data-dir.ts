@@ -3,7 +3,8 @@
 // are created 0600/0700, and a data dir an older version (or a hand-made `mkdir`) left readable is
 // tightened at every start. What others must reach stays reachable: images/ (the sandbox binds
 // an image as the service's uid) and cache/ (each service's cache dir, owned by its uid) keep the
-// traversal bits isolation.ts gives them, and nothing under either is touched here.
+// traversal bits the sandbox layer (isolation/sandbox-layer.ts) gives them, and nothing under
+// either is touched here.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from './core/config.ts';

@@ -10,7 +10,11 @@ import { sendErrorPage } from './error-page.tsx';
 import { createLoginLimiter } from '../runtime/core/login-limiter.ts';
 import { deployPages, sendDeployTooLarge } from './pages/deploy.tsx';
 import { deploymentPages } from './pages/deployment.tsx';
+import { domainPages } from './pages/domains.tsx';
 import { envPages } from './pages/env.tsx';
+import { cronPages } from './pages/cron.tsx';
+import { taskPages } from './pages/tasks.tsx';
+import { gitPages } from './pages/git.tsx';
 import { loginPages } from './pages/login.tsx';
 import { observabilityPages } from './pages/observability.tsx';
 import { servicePages } from './pages/services.tsx';
@@ -88,10 +92,14 @@ export function createUi(deps: UiDeps): Hono<UiEnv> {
   app.route('/', deployPages(deps));
   app.route('/', deploymentPages(deps));
   app.route('/', envPages(deps));
+  app.route('/', domainPages(deps));
+  if (deps.hooks && deps.previews) app.route('/', gitPages({ ...deps, git: deps.hooks, previews: deps.previews }));
   app.route('/', observabilityPages(deps));
   app.route('/', usagePages(deps));
   app.route('/', settingsPages(deps));
   app.route('/', tokenPages(deps));
+  app.route('/', cronPages(deps));
+  app.route('/', taskPages(deps));
 
   app.all('*', (c, next) => {
     if (c.req.path.startsWith('/api/')) return next();

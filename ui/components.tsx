@@ -42,7 +42,7 @@ const STATUS_CLASS: Record<string, string> = {
   failed: 'bad',
   interrupted: 'bad',
   'no deployment': 'muted',
-  'failed last build': 'bad',
+  'failed last deploy': 'bad',
   'start failing': 'bad',
 };
 

@@ -80,6 +80,12 @@ export function parseDeployForm(form: Record<string, string | File | (string | F
   const current = nameCheck.success ? existing(name) : undefined;
   // a number that did not parse is reported once, by the check above, not again by the schema
   for (const field of ['port', 'memoryMb'] as const) if (errors[field]) delete settings[field];
+  // only what the user changed from what the form showed is sent: a value sent is an explicit
+  // setting, which would win over the app manifest of every later deployment
+  const shown = current ?? { ...SERVICE_DEFAULTS, runtime: undefined };
+  for (const field of ['buildCommand', 'startCommand', 'port', 'memoryMb', ...(current ? (['runtime'] as const) : [])] as const) {
+    if (field in settings && (settings[field] ?? null) === ((shown as Record<string, unknown>)[field] ?? null)) delete settings[field];
+  }
   let create: ServiceCreate | undefined;
   let patch: ServicePatch | undefined;
   if (current) {

@@ -3,14 +3,19 @@
 import type { Context } from 'hono';
 import type { LogHub } from '../builder/log-hub.ts';
 import type { Deployments } from '../runtime/control/deployments.ts';
+import type { Domains } from '../runtime/control/domains.ts';
 import type { EnvControl } from '../runtime/control/env.ts';
-import type { Services } from '../runtime/control/services.ts';
+import type { CronControl } from '../runtime/cron/control.ts';
+import type { TaskControl } from '../runtime/tasks/control.ts';
+import type { Services } from '../runtime/control/types.ts';
 import type { Logger } from '../runtime/core/log.ts';
 import type { LogSink } from '../runtime/logs/sink.ts';
 import type { Store } from '../runtime/store/index.ts';
 import type { TokenInfo } from '../runtime/store/tokens.ts';
 import type { LoginLimiter } from '../runtime/core/login-limiter.ts';
 import type { Session, Sessions } from './session.ts';
+import type { Previews } from '../runtime/control/previews.ts';
+import type { GitUiDeps } from './pages/git.tsx';
 
 /** one sample of a series: t = start of its bucket (epoch ms), v = the value */
 export interface Point {
@@ -42,7 +47,8 @@ export interface ServiceMetrics {
 export interface UsageReport {
   from: string;
   to: string;
-  services: { service: string; requests: number; billedMs: number; gbSeconds: number; coldStarts: number; cost: number }[];
+  /** a service's numbers include its previews', each also listed in `previews` */
+  services: { service: string; requests: number; billedMs: number; gbSeconds: number; coldStarts: number; cost: number; previews?: { service: string; requests: number; billedMs: number; gbSeconds: number; coldStarts: number; cost: number }[] }[];
 }
 
 export interface UiDeps {
@@ -54,6 +60,11 @@ export interface UiDeps {
   /** runtime logs and events (flushed before a page reads them) */
   sink: LogSink;
   env: EnvControl;
+  /** custom domains and certificates; the Domains page says so when absent */
+  domains?: Domains;
+  /** cron jobs and task queues; pages say so when they are not wired in */
+  cron?: CronControl;
+  tasks?: TaskControl;
   sessions: Sessions;
   uploadDir: string;
   maxUploadBytes: number;
@@ -66,6 +77,9 @@ export interface UiDeps {
   loginLimiter?: LoginLimiter;
   /** the client's address, for the login limiter; default the socket's peer address */
   remoteAddress?(c: Context): string;
+  /** webhooks: the Git tab shows them (with previews) when both are wired in */
+  hooks?: GitUiDeps;
+  previews?: Previews;
 }
 
 export type UiEnv = { Variables: { session: Session; token: TokenInfo } };

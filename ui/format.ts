@@ -1,5 +1,5 @@
 // How numbers, times and sizes read on the pages.
-import { MB_PER_CORE } from '../runtime/sandbox/cgroups/cpu.ts';
+import { MB_PER_CORE } from '../runtime/core/cpu-for-memory.ts';
 
 export { MB_PER_CORE };
 

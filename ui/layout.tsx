@@ -12,7 +12,7 @@ export interface PageChrome {
 
 export type NavKey = 'services' | 'deploy' | 'usage' | 'tokens' | null;
 /** the service's tabs; 'deployment' is a page under the service that no tab names */
-export type ServiceTab = 'overview' | 'deploy' | 'env' | 'observability' | 'settings' | 'deployment';
+export type ServiceTab = 'overview' | 'deploy' | 'env' | 'domains' | 'observability' | 'git' | 'cron' | 'tasks' | 'settings' | 'deployment';
 
 export function Layout(props: {
   title: string;
@@ -85,7 +85,11 @@ function ServiceTabs(props: { name: string; tab: ServiceTab }) {
     ['overview', 'Overview', base],
     ['deploy', 'Deploy', `/deploy?service=${encodeURIComponent(props.name)}`],
     ['env', 'Environment', `${base}/env`],
+    ['domains', 'Domains', `${base}/domains`],
     ['observability', 'Observability', `${base}/observability`],
+    ['git', 'Git', `${base}/git`],
+    ['cron', 'Cron', `${base}/cron`],
+    ['tasks', 'Tasks', `${base}/tasks`],
     ['settings', 'Settings', `${base}/settings`],
   ];
   return (

@@ -1,7 +1,7 @@
 // The meter's reports in the shapes the pages draw: series of {t, v} per chart, and the usage
 // report. The same functions the API's /metrics and /usage routes answer from.
 import type { UsageRouteDeps } from '../runtime/api/routes-usage.ts';
-import { metricsSeries, usageReport, type MetricsPoint } from '../runtime/meter/reports.ts';
+import { foldPreviews, metricsSeries, usageReport, type MetricsPoint } from '../runtime/meter/reports.ts';
 import type { MetricsWindow, Point, ServiceMetrics, UiDeps } from './deps.ts';
 
 export const WINDOW_MS: Record<MetricsWindow, number> = { '1h': 3600_000, '24h': 86_400_000, '7d': 7 * 86_400_000 };
@@ -14,7 +14,9 @@ export function meteredUi(u: UsageRouteDeps): Required<Pick<UiDeps, 'metrics' | 
     },
     usageReport(from, to) {
       u.meter.flush();
-      return usageReport(u.usage, from, to, u.price);
+      const report = usageReport(u.usage, from, to, u.price);
+      const parents = u.previewParents?.();
+      return parents?.size ? foldPreviews(report, parents) : report;
     },
   };
 }

@@ -4,14 +4,14 @@ import type { Deployment } from '../runtime/store/deployments.ts';
 import type { LogEntry, LogStore } from '../runtime/store/logs.ts';
 import type { Service } from '../runtime/store/services.ts';
 
-export type ServiceStatus = 'live' | 'building' | 'no deployment' | 'failed last build' | 'start failing';
+export type ServiceStatus = 'live' | 'building' | 'no deployment' | 'failed last deploy' | 'start failing';
 
 /** events that say how the latest instance start went */
 const START_EVENTS = new Set(['cold_start', 'start_failed', 'crash']);
 
 export function describeServiceStatus(service: Service, latest: Deployment | undefined, lastStart: LogEntry | undefined): ServiceStatus {
   if (latest && (latest.status === 'queued' || latest.status === 'building')) return 'building';
-  if (latest && (latest.status === 'failed' || latest.status === 'interrupted')) return 'failed last build';
+  if (latest && (latest.status === 'failed' || latest.status === 'interrupted')) return 'failed last deploy';
   if (!service.liveDeploymentId) return 'no deployment';
   if (lastStart?.event === 'start_failed' && lastStart.deploymentId === service.liveDeploymentId) return 'start failing';
   return 'live';

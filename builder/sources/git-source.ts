@@ -4,7 +4,8 @@
 // files nor reach the host's loopback services; without one (no root), on the host as the
 // platform's user. `.git` is removed after.
 import { spawn } from 'node:child_process';
-import { readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CellhostError } from '../../runtime/core/errors.ts';
 import type { Logger } from '../../runtime/core/log.ts';
@@ -32,6 +33,19 @@ interface GitCommand {
   argv: string[];
   env: NodeJS.ProcessEnv;
   fds?: Uint8Array[];
+}
+
+/**
+ * How a private repository is read: an HTTP header (a token as Basic credentials) sent with each
+ * of git's requests, or an SSH key (with the host keys to trust). Both travel in git's
+ * environment (which only its own uid and root can read), never on a command line; the key is
+ * written to a file only inside the clone's private /tmp (or a 0700 temp dir on the host).
+ */
+export interface GitAuth {
+  header?: string;
+  sshKey?: string;
+  /** known_hosts lines for the SSH host; absent: the host's /etc/ssh/ssh_known_hosts */
+  knownHosts?: string;
 }
 
 export interface GitSandbox {
@@ -74,19 +88,42 @@ function hostGitEnv(base: NodeJS.ProcessEnv, policy: GitUrlPolicy): NodeJS.Proce
 // service's own uid, which may run anything there anyway, so every repository is let through.
 // git reads that setting only from its global config (not from -c): the sandbox's home gets one.
 function inSandbox(argv: string[]): string[] {
-  return ['/bin/sh', '-c', 'printf "[safe]\\n\\tdirectory = *\\n" > "$HOME/.gitconfig" && exec "$@"', 'git', ...argv];
+  return ['/bin/sh', '-c', `printf "[safe]\\n\\tdirectory = *\\n" > "$HOME/.gitconfig" && ${WRITE_KEY} && exec "$@"`, 'git', ...argv];
+}
+
+// An SSH deploy key, and the host keys to trust, from the environment into files only this uid can
+// read, then out of the environment (git and ssh need the files, not the variables).
+const WRITE_KEY =
+  'umask 077 && if [ -n "${CELLHOST_GIT_SSH_KEY:-}" ]; then printf "%s\\n" "$CELLHOST_GIT_SSH_KEY" > "$HOME/.cellhost-git-key"; fi' +
+  ' && if [ -n "${CELLHOST_GIT_KNOWN_HOSTS:-}" ]; then printf "%s\\n" "$CELLHOST_GIT_KNOWN_HOSTS" > "$HOME/.cellhost-known-hosts"; fi' +
+  ' && unset CELLHOST_GIT_SSH_KEY CELLHOST_GIT_KNOWN_HOSTS';
+
+/** ssh as git runs it: never asks, and with a key, uses only that key and the given host keys */
+function sshCommand(home: string, auth: GitAuth | undefined): string {
+  if (!auth?.sshKey) return 'ssh -o BatchMode=yes';
+  const hosts = auth.knownHosts ? `${home}/.cellhost-known-hosts` : '/etc/ssh/ssh_known_hosts';
+  return `ssh -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -i ${home}/.cellhost-git-key -o UserKnownHostsFile=${hosts} -F /dev/null`;
+}
+
+/** git settings for the credentials, as GIT_CONFIG_* variables; a header is not sent on to a redirect's host */
+function authEnv(auth: GitAuth | undefined): Record<string, string> {
+  if (!auth?.header) return {};
+  return { GIT_CONFIG_COUNT: '2', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: auth.header, GIT_CONFIG_KEY_1: 'http.followRedirects', GIT_CONFIG_VALUE_1: 'false' };
 }
 
 // In the sandbox nothing of the host's environment: the service uid has no keys or credential
 // helpers anyway. ssh learns host keys from /etc/ssh/ssh_known_hosts (or is refused: BatchMode).
-function sandboxGitEnv(policy: GitUrlPolicy): Record<string, string> {
+function sandboxGitEnv(policy: GitUrlPolicy, auth?: GitAuth): Record<string, string> {
   return {
     PATH: '/usr/local/bin:/usr/bin:/bin',
     HOME: '/tmp',
     TMPDIR: '/tmp',
     ...NO_PROMPTS,
     GIT_ALLOW_PROTOCOL: allowedProtocols(policy),
-    GIT_SSH_COMMAND: 'ssh -o BatchMode=yes',
+    GIT_SSH_COMMAND: sshCommand('/tmp', auth),
+    ...authEnv(auth),
+    ...(auth?.sshKey ? { CELLHOST_GIT_SSH_KEY: auth.sshKey } : {}),
+    ...(auth?.knownHosts ? { CELLHOST_GIT_KNOWN_HOSTS: auth.knownHosts } : {}),
   };
 }
 
@@ -146,6 +183,8 @@ export interface GitCloneOptions {
   sandbox?: GitSandbox;
   /** on the host: the environment git runs with (default this process's); GIT_* overrides are dropped */
   env?: NodeJS.ProcessEnv;
+  /** credentials for a private repository */
+  auth?: GitAuth;
 }
 
 /**
@@ -164,12 +203,20 @@ export async function cloneGitSource(url: string, ref: string | undefined, dir: 
   const shown = redactUrl(url);
   const sandbox = opts.sandbox;
   const config = [...SAFE_CONFIG, ...protocolConfig(policy)];
-  const hostEnv = sandbox ? null : hostGitEnv(opts.env ?? process.env, policy);
   const inside = sandbox ? sandbox.dir : dir;
+  // on the host, a key goes in a temp dir of root's own, removed after the clone
+  const keyHome = !sandbox && opts.auth?.sshKey ? await mkdtemp(join(tmpdir(), 'cellhost-git-key-')) : null;
+  if (keyHome) {
+    await writeFile(join(keyHome, '.cellhost-git-key'), opts.auth!.sshKey!.trimEnd() + '\n', { mode: 0o600 });
+    if (opts.auth!.knownHosts) await writeFile(join(keyHome, '.cellhost-known-hosts'), opts.auth!.knownHosts.trimEnd() + '\n', { mode: 0o600 });
+  }
+  const hostEnv = sandbox
+    ? null
+    : { ...hostGitEnv(opts.env ?? process.env, policy), ...authEnv(opts.auth), ...(keyHome ? { GIT_SSH_COMMAND: sshCommand(keyHome, opts.auth) } : {}) };
 
   const run = async (args: string[], what: string): Promise<GitRun> => {
     const argv = ['git', ...config, ...args];
-    const result = await runGit(sandbox ? sandbox.command(inSandbox(argv), sandboxGitEnv(policy)) : { argv, env: hostEnv! }, signal);
+    const result = await runGit(sandbox ? sandbox.command(inSandbox(argv), sandboxGitEnv(policy, opts.auth)) : { argv, env: hostEnv! }, signal);
     if (signal.aborted) {
       await sandbox?.killAll?.();
       if (opts.signal?.aborted) throw opts.signal.reason;
@@ -181,6 +228,19 @@ export async function cloneGitSource(url: string, ref: string | undefined, dir: 
     throw gitError(`git ${what} of ${shown} failed: ${lastLine(r.stderr) || `exit code ${r.code}`}`);
   };
 
+  try {
+    return await cloneWith(run, fail, { url, ref, dir, inside, shown, log: opts.log });
+  } finally {
+    if (keyHome) await rm(keyHome, { recursive: true, force: true });
+  }
+}
+
+async function cloneWith(
+  run: (args: string[], what: string) => Promise<GitRun>,
+  fail: (what: string, r: GitRun) => never,
+  o: { url: string; ref: string | undefined; dir: string; inside: string; shown: string; log?: Logger },
+): Promise<{ commit: string }> {
+  const { url, ref, dir, inside, shown } = o;
   // --no-local: a plain path (when allowed) is fetched like a remote (so --depth works) instead of
   // hard-linking the other repository's objects.
   const shallow = ['clone', '--quiet', '--no-local', '--depth', '1', ...(ref ? ['--branch', ref] : []), '--', url, inside];
@@ -188,7 +248,7 @@ export async function cloneGitSource(url: string, ref: string | undefined, dir: 
   if (result.code !== 0) {
     // A commit id is not something --branch takes: fetch everything and check it out.
     if (!ref || !SHA_LIKE.test(ref)) fail('clone', result);
-    opts.log?.debug('source.git_full_clone', { ref });
+    o.log?.debug('source.git_full_clone', { ref });
     await emptyDir(dir);
     result = await run(['clone', '--quiet', '--no-local', '--no-checkout', '--', url, inside], 'clone');
     if (result.code !== 0) fail('clone', result);

@@ -45,8 +45,12 @@ export async function packDirectory(dir: string, onProgress?: (bytes: number) =>
   const st = await stat(dir).catch(() => null);
   if (!st?.isDirectory()) throw new CellhostError('ERR_VALIDATION', `not a directory: ${dir}`);
   const ignore = await readIgnoreFile(dir);
+  // node-tar's synchronous packer: its asynchronous one fails with "zlib: stream error" (and an
+  // unhandled error event) on some trees with hard links, e.g. a dotfile beside two links to one
+  // file (isaacs/node-tar#460). Packing is all the CLI does meanwhile.
   const pack = tar.c(
     {
+      sync: true,
       gzip: true,
       cwd: dir,
       portable: true, // no owner names or ids from this machine

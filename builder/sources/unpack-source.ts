@@ -4,7 +4,7 @@
 import { stat } from 'node:fs/promises';
 import { CellhostError, isCellhostError } from '../../runtime/core/errors.ts';
 import { silentLogger, type Logger } from '../../runtime/core/log.ts';
-import { cloneGitSource, redactUrl, type GitSandbox } from './git-source.ts';
+import { cloneGitSource, redactUrl, type GitAuth, type GitSandbox } from './git-source.ts';
 import { checkGitUrl, type GitUrlPolicy } from './git-url.ts';
 import { createSourceTree, type SourceLimits } from './source-tree.ts';
 import { readTarInto } from './tar-reader.ts';
@@ -13,7 +13,7 @@ import { readZipInto } from './zip-reader.ts';
 export type SourceInput =
   | { kind: 'tar.gz'; file: string } // path of the uploaded archive on disk
   | { kind: 'zip'; file: string }
-  | { kind: 'git'; url: string; ref?: string };
+  | { kind: 'git'; url: string; ref?: string; auth?: GitAuth };
 
 export interface UnpackOptions {
   limits: SourceLimits;
@@ -70,6 +70,7 @@ export async function unpackSource(input: SourceInput, destDir: string, opts: Un
           policy: opts.gitPolicy,
           sandbox,
           env: opts.gitEnv,
+          auth: input.auth,
           signal: opts.signal,
           log,
         }));

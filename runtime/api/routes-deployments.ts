@@ -4,7 +4,7 @@ import { streamSSE } from 'hono/streaming';
 import { detectArchiveKind } from '../../builder/sources/index.ts';
 import type { LogHub } from '../../builder/log-hub.ts';
 import type { Deployments } from '../control/deployments.ts';
-import type { Services } from '../control/services.ts';
+import type { Services } from '../control/types.ts';
 import { CellhostError } from '../core/errors.ts';
 import type { Store } from '../store/index.ts';
 import { createRouter, defineRoute, jsonContent, mount, readBody } from './openapi.ts';
@@ -113,7 +113,7 @@ export function serviceDeploymentRoutes(deps: DeploymentRouteDeps) {
     const items = deps.store.deployments.listForService(name, { limit: q.limit + 1, beforeSeq: q.cursor });
     const page = items.slice(0, q.limit);
     const next = items.length > q.limit ? String(page[page.length - 1]!.seq) : null;
-    return c.json({ deployments: page.map(deploymentView), nextCursor: next }, 200);
+    return c.json({ deployments: page.map((d) => deploymentView(d, { hostBase: deps.deployments.hostBase() })), nextCursor: next }, 200);
   });
   return app;
 }
@@ -134,8 +134,22 @@ const promote = defineRoute({
   summary: 'Make this built image live (rollback or roll forward)',
   access: 'write',
   request: { params: idParams },
-  errors: ['ERR_DEPLOYMENT_NOT_FOUND', 'ERR_DEPLOYMENT_NOT_READY', 'ERR_SERVICE_NOT_FOUND'],
+  description: "The service's settings follow the manifest of the deployment that goes live, where none was set through the API.",
+  errors: ['ERR_DEPLOYMENT_NOT_FOUND', 'ERR_DEPLOYMENT_NOT_READY', 'ERR_SERVICE_NOT_FOUND', 'ERR_VALIDATION'],
   responses: { 200: jsonContent(deploymentSchema, 'the deployment, now live') },
+});
+
+const rebuild = defineRoute({
+  method: 'post',
+  path: '/{id}/rebuild',
+  summary: 'Build the same source again as a new deployment (a system layer on the host’s current packages)',
+  description:
+    'A git source is fetched again (its ref as it is now); an uploaded archive is the one a deployment with a system layer keeps while its image is kept. ' +
+    'Offered when a layer was built on an older base: the host was upgraded since.',
+  access: 'write',
+  request: { params: idParams },
+  errors: ['ERR_DEPLOYMENT_NOT_FOUND', 'ERR_DEPLOYMENT_NO_SOURCE', 'ERR_SERVICE_NOT_FOUND', 'ERR_RUNTIME_MISSING'],
+  responses: { 202: jsonContent(deploymentSchema, 'the new, queued deployment') },
 });
 
 const buildLog = defineRoute({
@@ -164,8 +178,9 @@ export function deploymentRoutes(deps: DeploymentRouteDeps) {
     if (!d) throw new CellhostError('ERR_DEPLOYMENT_NOT_FOUND', `no deployment "${id}"`);
     return d;
   };
-  mount(app, show, (c) => c.json(deploymentView(mustGet(c.req.valid('param').id)), 200));
-  mount(app, promote, (c) => c.json(deploymentView(deps.deployments.promote(c.req.valid('param').id)), 200));
+  mount(app, show, (c) => c.json(deploymentView(mustGet(c.req.valid('param').id), { withManifest: true, hostBase: deps.deployments.hostBase() }), 200));
+  mount(app, promote, (c) => c.json(deploymentView(deps.deployments.promote(c.req.valid('param').id), { withManifest: true, hostBase: deps.deployments.hostBase() }), 200));
+  mount(app, rebuild, async (c) => c.json(deploymentView(await deps.deployments.rebuild(c.req.valid('param').id), { hostBase: deps.deployments.hostBase() }), 202));
   mount(app, buildLog, (c) => {
     const { id } = c.req.valid('param');
     mustGet(id);
@@ -180,7 +195,7 @@ export function deploymentRoutes(deps: DeploymentRouteDeps) {
           onChunk: (text) => void stream.writeSSE({ event: 'log', id: String(++eventId), data: JSON.stringify(text) }),
           onEnd: () => {
             const d = deps.store.deployments.get(id);
-            void stream.writeSSE({ event: 'end', data: JSON.stringify(d ? deploymentView(d) : null) }).then(() => resolve());
+            void stream.writeSSE({ event: 'end', data: JSON.stringify(d ? deploymentView(d, { hostBase: deps.deployments.hostBase() }) : null) }).then(() => resolve());
           },
         });
         stream.onAbort(() => {

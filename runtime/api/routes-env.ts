@@ -15,6 +15,7 @@ const varsSchema = z
         updatedAt: z.string(),
         updatedBy: z.string().nullable().openapi({ description: 'the name of the token that set it' }),
         value: z.string().openapi({ description: '"****" unless ?reveal=1' }),
+        preview: z.boolean().openapi({ description: "given to the service's preview deployments (false keeps a production secret out of them)" }),
       }),
     ),
   })
@@ -47,7 +48,17 @@ const setOne = defineRoute({
   path: '/{key}',
   summary: 'Set one variable',
   access: 'write',
-  request: { params: keyParams, body: jsonBody(z.object({ value: envValueSchema }).strict()) },
+  request: {
+    params: keyParams,
+    body: jsonBody(
+      z
+        .object({
+          value: envValueSchema,
+          preview: z.boolean().optional().openapi({ description: 'whether previews get it (default: as before; true for a new variable)' }),
+        })
+        .strict(),
+    ),
+  },
   errors: ['ERR_SERVICE_NOT_FOUND', 'ERR_BODY_MISSING', 'ERR_VALIDATION', 'ERR_KEY_INVALID'],
   responses: { 200: jsonContent(varsSchema, 'the variables (values hidden)') },
 });
@@ -79,7 +90,7 @@ export function envRoutes(env: EnvControl) {
   mount(app, setOne, async (c) => {
     const { name, key } = c.req.valid('param');
     const body = await readBody(c, setOne);
-    env.set(name, { [key]: body.value }, by(c));
+    env.set(name, { [key]: body.value }, by(c), body.preview === undefined ? undefined : { [key]: body.preview });
     return c.json({ vars: env.list(name, false) }, 200);
   });
   mount(app, unset, (c) => {

@@ -2,7 +2,7 @@
 // that resumes from Last-Event-ID.
 import { z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
-import type { Services } from '../control/services.ts';
+import type { Services } from '../control/types.ts';
 import { parseTime } from '../core/time-range.ts';
 import type { LogSink } from '../logs/sink.ts';
 import type { LogEntry, LogStore } from '../store/logs.ts';

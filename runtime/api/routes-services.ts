@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import type { Services } from '../control/services.ts';
+import type { Services } from '../control/types.ts';
 import { serviceCreateSchema, servicePatchSchema } from '../control/service-settings.ts';
 import { createRouter, defineRoute, jsonBody, jsonContent, mount, readBody } from './openapi.ts';
 import { serviceSchema } from './views.ts';
@@ -18,9 +18,11 @@ const create = defineRoute({
   method: 'post',
   path: '/',
   summary: 'Create a service',
+  description: 'Settings given here are explicit: they win over the app manifest (cellhost.toml / cellhost.json) of its deployments. Settings left out (or null) follow the manifest, else their defaults.',
   access: 'write',
   request: { body: jsonBody(serviceCreateSchema.openapi('ServiceCreate')) },
-  errors: ['ERR_BODY_MISSING', 'ERR_VALIDATION', 'ERR_SERVICE_EXISTS'],
+  // ERR_DOMAIN_TAKEN: one of `domains` belongs to another service, or is a platform name
+  errors: ['ERR_BODY_MISSING', 'ERR_VALIDATION', 'ERR_SERVICE_EXISTS', 'ERR_DOMAIN_TAKEN'],
   responses: { 201: jsonContent(serviceSchema, 'the service') },
 });
 
@@ -38,9 +40,12 @@ const change = defineRoute({
   method: 'patch',
   path: '/{name}',
   summary: 'Change a service',
+  description:
+    'A setting given a value becomes explicit: it wins over the app manifest of later deployments. A setting sent as null is no longer explicit: ' +
+    'the live deployment\'s manifest decides it, else its default (the runtime stays as it is).',
   access: 'write',
   request: { params, body: jsonBody(servicePatchSchema.openapi('ServicePatch')) },
-  errors: ['ERR_SERVICE_NOT_FOUND', 'ERR_BODY_MISSING', 'ERR_VALIDATION'],
+  errors: ['ERR_SERVICE_NOT_FOUND', 'ERR_BODY_MISSING', 'ERR_VALIDATION', 'ERR_DOMAIN_TAKEN'],
   responses: { 200: jsonContent(serviceSchema, 'the service') },
 });
 

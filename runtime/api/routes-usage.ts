@@ -1,10 +1,10 @@
 // Usage and cost for a period; a service's metric series; Prometheus text.
 import { z } from '@hono/zod-openapi';
-import type { Services } from '../control/services.ts';
+import type { Services } from '../control/types.ts';
 import { CellhostError } from '../core/errors.ts';
 import { parseDuration, parseTime } from '../core/time-range.ts';
 import type { Meter } from '../meter/meter.ts';
-import { metricsSeries, prometheusText, usageReport } from '../meter/reports.ts';
+import { foldPreviews, metricsSeries, prometheusText, usageReport } from '../meter/reports.ts';
 import type { UsageStore } from '../store/usage.ts';
 import { createRouter, defineRoute, jsonContent, mount, type ApiRouter } from './openapi.ts';
 
@@ -15,6 +15,10 @@ export interface UsageRouteDeps {
   price: number;
   now(): number;
   instances(service: string): number;
+  /** more series for /metrics (cron runs, task queues) */
+  extraMetrics?(): string;
+  /** preview name → parent service, for every preview there was: their usage counts under the parent */
+  previewParents?(): ReadonlyMap<string, string>;
 }
 
 const time = (what: string) => z.string().optional().openapi({ description: `${what}: an ISO 8601 time, epoch milliseconds, or a duration ago such as 7d` });
@@ -40,7 +44,16 @@ const usageSchema = z
     from: z.string(),
     to: z.string(),
     pricePerGbSecond: z.number(),
-    services: z.array(z.strictObject({ service: z.string(), ...totalsShape })),
+    services: z.array(
+      z.strictObject({
+        service: z.string(),
+        ...totalsShape,
+        previews: z
+          .array(z.strictObject({ service: z.string(), ...totalsShape }))
+          .optional()
+          .openapi({ description: "the service's preview deployments, each on its own; the service's numbers include them" }),
+      }),
+    ),
     total: z.strictObject(totalsShape),
   })
   .openapi('Usage');
@@ -66,7 +79,9 @@ export function usageRoutes(deps: UsageRouteDeps) {
     const to = parseTime(q.to, now, 'to') ?? now;
     if (to < from) throw new CellhostError('ERR_VALIDATION', 'to: must not be before from');
     deps.meter.flush();
-    return c.json(usageReport(deps.usage, from, to, deps.price, q.service), 200);
+    const parents = deps.previewParents?.() ?? new Map<string, string>();
+    if (parents.size === 0) return c.json(usageReport(deps.usage, from, to, deps.price, q.service), 200);
+    return c.json(foldPreviews(usageReport(deps.usage, from, to, deps.price), parents, q.service), 200);
   });
   return app;
 }
@@ -139,7 +154,7 @@ const prometheus = defineRoute({
 /** GET /metrics on `app`, behind the token check the caller puts on that path */
 export function mountPrometheus(app: ApiRouter, deps: UsageRouteDeps): void {
   mount(app, prometheus, (c) =>
-    c.text(prometheusText(deps.meter.totals(), deps.instances, deps.services.list().map((s) => s.name)), 200, {
+    c.text(prometheusText(deps.meter.totals(), deps.instances, deps.services.list().map((s) => s.name)) + (deps.extraMetrics?.() ?? ''), 200, {
       'content-type': 'text/plain; version=0.0.4; charset=utf-8',
     }),
   );

@@ -1,5 +1,7 @@
 // Env verbs: validate, store encrypted, apply without a redeploy (the pool replaces warm
-// instances gracefully), and say so in the service's log with names only.
+// instances gracefully), and say so in the service's log with names only. The decrypted values
+// that instances, builds and log masking read are a piece of their own (EnvValues), below the
+// verbs: the services and the log sink read values without depending on the verbs.
 import { z } from '../core/zod.ts';
 import type { Clock } from '../core/clock.ts';
 import { CellhostError } from '../core/errors.ts';
@@ -12,8 +14,43 @@ export const ENV_TOTAL_LIMIT = 64 * 1024;
 export const envValueSchema = z.string().max(ENV_TOTAL_LIMIT, 'a value is at most 64 KB');
 export const envVarsSchema = z.record(z.string(), envValueSchema);
 
+/** each service's decrypted variables, cached until they change, with a masker for their values */
+export interface EnvValues {
+  /** decrypted variables and their version, for instances and builds */
+  forService(service: string): { vars: Record<string, string>; version: string };
+  /** hides the service's values in its logs */
+  masker(service: string): Masker;
+  /** the service's variables changed: read them again next time */
+  forget(service: string): void;
+}
+
+export function createEnvValues(env: EnvStore): EnvValues {
+  const cache = new Map<string, { version: number; vars: Record<string, string>; masker: Masker }>();
+
+  // the env verbs are the only writer, and they forget a service on every change they make
+  function load(service: string) {
+    const hit = cache.get(service);
+    if (hit) return hit;
+    const version = env.version(service);
+    const vars = env.values(service);
+    const entry = { version, vars, masker: createMasker(Object.values(vars)) };
+    cache.set(service, entry);
+    return entry;
+  }
+
+  return {
+    forService(service) {
+      const { vars, version } = load(service);
+      return { vars, version: String(version) };
+    },
+    masker: (service) => load(service).masker,
+    forget: (service) => void cache.delete(service),
+  };
+}
+
 export interface EnvDeps {
   env: EnvStore;
+  values: EnvValues;
   clock: Clock;
   /** throws ERR_SERVICE_NOT_FOUND */
   assertService(name: string): void;
@@ -24,12 +61,14 @@ export interface EnvDeps {
 
 export interface EnvControl {
   list(service: string, reveal: boolean): (EnvVarInfo & { value: string })[];
-  set(service: string, vars: Record<string, string>, by: string): void;
+  /** `preview`, where given per name, says whether previews of the service get the variable */
+  set(service: string, vars: Record<string, string>, by: string, preview?: Record<string, boolean>): void;
   replace(service: string, vars: Record<string, string>, by: string): void;
   unset(service: string, name: string, by: string): void;
-  /** decrypted variables and their version, for instances and builds */
-  forService(service: string): { vars: Record<string, string>; version: string };
-  masker(service: string): Masker;
+  /** the variables a preview of the service gets (those not excluded from previews), decrypted */
+  forPreviews(service: string): Record<string, string>;
+  /** replaces a preview's variables with its parent's (no event: the preview's deploy says so) */
+  copyToPreview(preview: string, vars: Record<string, string>): void;
 }
 
 function checkName(name: string): void {
@@ -48,22 +87,11 @@ function checkTotal(vars: Record<string, string>): void {
 }
 
 export function createEnvControl(deps: EnvDeps): EnvControl {
-  const cache = new Map<string, { version: number; vars: Record<string, string>; masker: Masker }>();
   const iso = () => new Date(deps.clock.now()).toISOString();
-
-  // this module is the only writer, so the cache is dropped on every change it makes
-  function load(service: string) {
-    const hit = cache.get(service);
-    if (hit) return hit;
-    const version = deps.env.version(service);
-    const vars = deps.env.values(service);
-    const entry = { version, vars, masker: createMasker(Object.values(vars)) };
-    cache.set(service, entry);
-    return entry;
-  }
+  const current = (service: string) => deps.values.forService(service).vars;
 
   function changed(service: string, names: string[], by: string) {
-    cache.delete(service);
+    deps.values.forget(service);
     deps.onEvent(service, 'env_changed', { names, by });
     deps.onChanged(service);
   }
@@ -71,21 +99,21 @@ export function createEnvControl(deps: EnvDeps): EnvControl {
   return {
     list(service, reveal) {
       deps.assertService(service);
-      const values = reveal ? load(service).vars : null;
+      const values = reveal ? current(service) : null;
       return deps.env.list(service).map((v) => ({ ...v, value: values ? values[v.name]! : '****' }));
     },
-    set(service, vars, by) {
+    set(service, vars, by, preview) {
       deps.assertService(service);
       for (const name of Object.keys(vars)) checkName(name);
-      checkTotal({ ...load(service).vars, ...vars });
-      deps.env.set(service, vars, by, iso());
+      checkTotal({ ...current(service), ...vars });
+      deps.env.set(service, vars, by, iso(), preview);
       changed(service, Object.keys(vars), by);
     },
     replace(service, vars, by) {
       deps.assertService(service);
       for (const name of Object.keys(vars)) checkName(name);
       checkTotal(vars);
-      const before = Object.keys(load(service).vars);
+      const before = Object.keys(current(service));
       deps.env.replace(service, vars, by, iso());
       changed(service, [...new Set([...before, ...Object.keys(vars)])].sort(), by);
     },
@@ -96,10 +124,19 @@ export function createEnvControl(deps: EnvDeps): EnvControl {
       }
       changed(service, [name], by);
     },
-    forService(service) {
-      const { vars, version } = load(service);
-      return { vars, version: String(version) };
+    forPreviews(service) {
+      const all = current(service);
+      const out: Record<string, string> = {};
+      for (const v of deps.env.list(service)) if (v.preview && Object.hasOwn(all, v.name)) out[v.name] = all[v.name]!;
+      return out;
     },
-    masker: (service) => load(service).masker,
+    copyToPreview(preview, vars) {
+      const now = current(preview);
+      const same = Object.keys(vars).length === Object.keys(now).length && Object.entries(vars).every(([k, v]) => now[k] === v);
+      if (same) return;
+      deps.env.replace(preview, vars, 'preview', iso());
+      deps.values.forget(preview);
+      deps.onChanged(preview);
+    },
   };
 }

@@ -1,9 +1,9 @@
 // The service body as the API, CLI and UI send it, validated once at the edge.
 import { z } from '../core/zod.ts';
-import { MEMORY_MAX_MB, MEMORY_MIN_MB, RUNTIMES, serviceNameSchema } from '../core/names.ts';
-import type { ServiceSettings } from '../store/services.ts';
+import { branchNameSchema, MEMORY_MAX_MB, MEMORY_MIN_MB, RUNTIMES, serviceNameSchema } from '../core/names.ts';
+import type { ServiceSettings, SettingName } from '../store/services.ts';
 
-const domainSchema = z
+export const domainSchema = z
   .string()
   .toLowerCase()
   .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, 'a DNS name such as app.example.com');
@@ -27,6 +27,10 @@ const settingsShape = {
     .refine((p) => !p.split('/').includes('..') && !p.startsWith('/'), 'a relative path inside the source')
     .nullable(),
   domains: z.array(domainSchema).max(50),
+  httpsRedirect: z.boolean().openapi({ description: 'plain HTTP to a host of the service that has a certificate is answered 301 (308 for other methods than GET and HEAD) to its https:// URL; default true' }),
+  hsts: z.boolean().openapi({ description: 'HTTPS answers carry Strict-Transport-Security: max-age=31536000; default false' }),
+  deployBranch: branchNameSchema,
+  previews: z.boolean(),
   prewarm: z.boolean(),
 };
 
@@ -44,11 +48,17 @@ export const SERVICE_DEFAULTS: Omit<ServiceSettings, 'runtime'> = {
   healthPath: null,
   rootDir: null,
   domains: [],
+  httpsRedirect: true,
+  hsts: false,
+  deployBranch: 'main',
+  previews: false,
   prewarm: true,
 };
 
-const optional = Object.fromEntries(Object.entries(settingsShape).map(([k, v]) => [k, v.optional()])) as {
-  [K in keyof typeof settingsShape]: z.ZodOptional<(typeof settingsShape)[K]>;
+// null, like leaving a setting out, means "not set here": the live deployment's app manifest
+// decides it, else its default. A setting given a value is explicit and wins over the manifest.
+const optional = Object.fromEntries(Object.entries(settingsShape).map(([k, v]) => [k, v.nullable().optional()])) as {
+  [K in keyof typeof settingsShape]: z.ZodOptional<z.ZodNullable<(typeof settingsShape)[K]>>;
 };
 
 export const serviceCreateSchema = z
@@ -74,13 +84,26 @@ function tidy(s: ServiceSettings): ServiceSettings {
   };
 }
 
+const isGiven = (v: unknown) => v !== undefined && v !== null && !(typeof v === 'string' && !v.trim());
+
+/** the settings a body gives a value to: they become explicit (a blank command is not a value) */
+export function givenSettings(body: ServicePatch): SettingName[] {
+  return (Object.keys(settingsShape) as SettingName[]).filter((k) => isGiven(body[k]));
+}
+
+/** the settings a change sends as null (or blank): they stop being explicit */
+export function clearedSettings(patch: ServicePatch): SettingName[] {
+  return (Object.keys(settingsShape) as SettingName[]).filter((k) => k in patch && patch[k] !== undefined && !isGiven(patch[k]));
+}
+
 export function settingsForCreate(body: ServiceCreate): ServiceSettings {
   const { name: _name, ...rest } = body;
-  const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
+  const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined && v !== null));
   return tidy({ ...SERVICE_DEFAULTS, ...defined, runtime: body.runtime } as ServiceSettings);
 }
 
+/** the current settings with the values a change gives; settings it clears are left to the caller */
 export function settingsForPatch(current: ServiceSettings, patch: ServicePatch): ServiceSettings {
-  const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+  const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined && v !== null));
   return tidy({ ...current, ...defined } as ServiceSettings);
 }

@@ -1,31 +1,32 @@
-// Service verbs: create, change, delete, and keeping the pool's target in step with the
-// store. Routing reads an in-memory host table rebuilt on every change.
+// Service verbs: create, change, delete, and keeping the pool's target and the router's table
+// in step with the store.
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { UidRange } from '../core/config.ts';
-import { cpuForMemory } from '../sandbox/cgroups/cpu.ts';
 import type { Clock } from '../core/clock.ts';
+import { cpuForMemory } from '../core/cpu-for-memory.ts';
 import { CellhostError, describeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import type { InstanceInfo, Pool, PrewarmOutcome } from '../instances/pool/types.ts';
-import type { Route } from '../router/proxy.ts';
-import { serviceLabel } from '../router/hosts.ts';
+import type { Pool } from '../instances/pool/types.ts';
+import type { RouteTable } from '../router/route-table.ts';
 import type { Store } from '../store/index.ts';
 import type { Service } from '../store/services.ts';
-import { settingsForCreate, settingsForPatch, type ServiceCreate, type ServicePatch } from './service-settings.ts';
-import { buildTarget } from './targets.ts';
-
-export interface ServiceView extends Service {
-  url: string;
-  instances: InstanceInfo[];
-  /** what the memory size buys: CPU cap as % of one core, and the cores the app sees */
-  cpu: { percentOfCore: number; cores: number };
-}
+import { layerDirOf } from '../sandbox/system-layer.ts';
+import { isManifestSetting, parsedManifest, type Manifest } from '../manifest/manifest.ts';
+import { createManifestApply } from './manifest-apply.ts';
+import { resolveSettings } from './manifest-settings.ts';
+import { checkDomainOwners } from './domain-owners.ts';
+import { setServiceRoute } from './service-route.ts';
+import { clearedSettings, givenSettings, SERVICE_DEFAULTS, settingsForCreate, settingsForPatch } from './service-settings.ts';
+import type { TargetSync } from './targets.ts';
+import type { PreviewOf, Services, ServiceView } from './types.ts';
 
 export interface ServicesDeps {
   store: Store;
   pool: Pool;
+  /** the router's table: each service's entries are written here as it changes */
+  routes: RouteTable;
   clock: Clock;
   log: Logger;
   domain: string;
@@ -39,72 +40,31 @@ export interface ServicesDeps {
   stopGraceMs: number;
   /** a deleted service's builds: stop them and wait; then drop their logs */
   stopBuilds(service: string): Promise<void>;
+  /** unmounts a deployment's system-layer views before its layer is removed */
+  forgetSystemLayer?(deploymentId: string): Promise<void>;
+  /** drops the upload a deployment kept for rebuilds */
+  removeKeptSource?(deploymentId: string): Promise<void>;
   removeBuildLog(deploymentId: string): Promise<void>;
   /** writes buffered runtime log entries now */
   flushLogs(): void;
-  /** the service's variables and a version that changes whenever they do */
-  envFor(service: string): { vars: Record<string, string>; version: string };
+  /** keeps the pool running what is live: told when settings change, and while a service is deleted */
+  targets: TargetSync;
+  /** which service's preview this one is, if it is one */
+  previewOf?(service: string): PreviewOf | null;
+  /** a service is gone (its instances, files and row): what hangs on it elsewhere can go */
+  onRemoved?(service: string): Promise<void>;
   onEvent?(service: string, event: string, fields: Record<string, unknown>): void;
-}
-
-export interface Services {
-  list(): ServiceView[];
-  get(name: string): ServiceView;
-  create(body: ServiceCreate): ServiceView;
-  update(name: string, patch: ServicePatch): ServiceView;
-  remove(name: string): Promise<void>;
-  /** the router's lookup: normalized host → route */
-  resolve(host: string): Route | null;
-  /** recompute what the pool should run for a service (live deployment, settings or env changed) */
-  /** make the pool run what is live now; `standby` unless it is the platform's start */
-  sync(name: string, standby?: boolean): void;
-  syncAll(): void;
-  /** a deployment about to go live: its version started and frozen ahead (a prewarmed instance) */
-  prewarm(name: string, deploymentId: string): Promise<PrewarmOutcome>;
-  /**
-   * after the platform's start: the services that served requests get their prewarmed instance
-   * again, most recently used first, one at a time, until the budget keeps no more
-   */
-  prewarmRecent(lastUsed: readonly { service: string; at: number }[]): Promise<void>;
-}
-
-/** a deployment's start ahead, for its build log; null when none was tried */
-export function describeStartAhead(outcome: PrewarmOutcome): string | null {
-  switch (outcome.kind) {
-    case 'kept':
-      return `Started the new version ahead of its first request${outcome.startMs !== null ? ` (ready in ${outcome.startMs} ms)` : ''} and froze it: a prewarmed instance holding ${Math.round(outcome.memoryBytes / 1024 / 1024)} MB, thawed by the next request`;
-    case 'taken':
-      return 'Started the new version ahead: it is serving';
-    case 'no-room':
-      return `Not kept as a prewarmed instance: ${outcome.reason}`;
-    case 'failed':
-      return `\x1b[33mThe new version did not start (${outcome.code}): ${outcome.message}\x1b[0m`;
-    case 'off':
-      return null;
-  }
+  /** the https:// URL of a platform name once it has a certificate, else null */
+  secureUrl?(name: string): string | null;
+  /** the hosts a service answers on changed (created, domains changed, deleted) */
+  onHostsChanged?(service: string): void;
 }
 
 export function createServices(deps: ServicesDeps): Services {
-  const { store, pool } = deps;
+  const { store, pool, routes } = deps;
   const iso = () => new Date(deps.clock.now()).toISOString();
-  // the router's table, changed one service at a time (rebuilding it from the store made each
-  // create O(services): 16 ms per create at 1000 services)
-  const routes = new Map<string, Route>();
-  const customDomains = new Map<string, Route>();
-
-  function setRoute(s: Service): void {
-    dropRoute(s.name);
-    const route = { service: s.name, requestTimeoutMs: Math.round(s.requestTimeoutS * 1000) };
-    routes.set(s.name, route);
-    for (const d of s.domains) customDomains.set(d, route);
-  }
-
-  function dropRoute(name: string): void {
-    const old = routes.get(name);
-    if (!old) return;
-    routes.delete(name);
-    for (const [d, r] of customDomains) if (r === old) customDomains.delete(d);
-  }
+  const setRoute = (s: Service) => setServiceRoute(routes, s);
+  const applyManifest = createManifestApply({ store, routes, clock: deps.clock, onEvent: deps.onEvent });
 
   const urlFor = (name: string) => {
     const port = deps.publicPort();
@@ -112,7 +72,13 @@ export function createServices(deps: ServicesDeps): Services {
   };
   const view = (s: Service): ServiceView => {
     const cpu = cpuForMemory(s.memoryMb, os.availableParallelism());
-    return { ...s, url: urlFor(s.name), instances: pool.instances(s.name), cpu: { percentOfCore: Number((cpu.quota * 100).toFixed(1)), cores: cpu.cores } };
+    return {
+      ...s,
+      url: deps.secureUrl?.(s.name) ?? urlFor(s.name),
+      instances: pool.instances(s.name),
+      cpu: { percentOfCore: Number((cpu.quota * 100).toFixed(1)), cores: cpu.cores },
+      preview: deps.previewOf?.(s.name) ?? null,
+    };
   };
 
   /** services being deleted: already gone for every verb, their name not yet free */
@@ -124,24 +90,11 @@ export function createServices(deps: ServicesDeps): Services {
     return s;
   }
 
-  function checkDomains(name: string, domains: string[]): void {
-    for (const d of domains) {
-      const owner = store.services.findByDomain(d);
-      if ((owner && owner.name !== name) || serviceLabel(d, deps.domain)) {
-        throw new CellhostError('ERR_VALIDATION', `domain "${d}" is already in use`, { details: { field: 'domains' } });
-      }
-    }
-  }
+  const checkDomains = (name: string, domains: string[]) => checkDomainOwners(store, deps.domain, name, domains);
 
-  function sync(name: string, standby = true): void {
-    const s = deleting.has(name) ? undefined : store.services.get(name);
-    const dep = s?.liveDeploymentId ? store.deployments.get(s.liveDeploymentId) : undefined;
-    if (!s || !dep?.imageDir) {
-      pool.setTarget(name, null);
-      return;
-    }
-    const env = deps.envFor(name);
-    pool.setTarget(name, buildTarget(s, dep, env.vars, env.version), { standby });
+  /** what the live deployment's manifest gives, if it had a valid one */
+  function liveManifest(s: Service): Manifest | null {
+    return s.liveDeploymentId ? parsedManifest(store.deployments.get(s.liveDeploymentId)) : null;
   }
 
   for (const s of store.services.list()) setRoute(s);
@@ -154,32 +107,54 @@ export function createServices(deps: ServicesDeps): Services {
       if (store.services.get(body.name)) throw new CellhostError('ERR_SERVICE_EXISTS', `a service named "${body.name}" exists already`);
       const settings = settingsForCreate(body);
       checkDomains(body.name, settings.domains);
-      const s = store.services.insert(body.name, settings, iso(), deps.uidRange);
+      const explicit = givenSettings(body).filter(isManifestSetting);
+      const s = store.services.insert(body.name, settings, iso(), deps.uidRange, explicit);
       setRoute(s);
       deps.onEvent?.(s.name, 'service_created', {});
+      deps.onHostsChanged?.(s.name);
       return view(s);
     },
     update(name, patch) {
       const current = mustGet(name);
-      const settings = settingsForPatch(current, patch);
+      const cleared = clearedSettings(patch);
+      const explicit = [...new Set([...current.explicitSettings, ...givenSettings(patch)])].filter((k) => isManifestSetting(k) && !cleared.includes(k));
+      const merged = settingsForPatch(current, patch);
+      // cleared settings the manifest never gives are simply back to their defaults
+      for (const k of cleared) if (!isManifestSetting(k)) (merged as unknown as Record<string, unknown>)[k] = SERVICE_DEFAULTS[k];
+      const settings = resolveSettings(merged, explicit, liveManifest(current));
       if (settings.minInstances > settings.maxInstances) {
         throw new CellhostError('ERR_VALIDATION', 'minInstances cannot exceed maxInstances', { details: { field: 'minInstances' } });
       }
       checkDomains(name, settings.domains);
-      const s = store.services.update(name, settings, iso());
+      const s = store.services.update(name, settings, iso(), explicit);
       setRoute(s);
-      sync(name);
+      deps.targets.sync(name);
       deps.onEvent?.(name, 'service_updated', { fields: Object.keys(patch) });
+      if (patch.domains) deps.onHostsChanged?.(name);
       return view(s);
+    },
+    restore(name, before) {
+      const current = mustGet(name);
+      const { name: _n, uid: _u, explicitSettings, liveDeploymentId: _l, createdAt: _c, updatedAt: _up, ...settings } = before;
+      const s = store.services.update(name, settings, iso(), explicitSettings);
+      setRoute(s);
+      deps.targets.sync(name);
+      if (JSON.stringify(before.domains) !== JSON.stringify(current.domains)) deps.onHostsChanged?.(name);
+      return view(s);
+    },
+    applyManifest(name, manifest) {
+      mustGet(name);
+      return view(applyManifest(name, manifest));
     },
     async remove(name) {
       const s = mustGet(name);
       // gone for every verb and the router at once; its name and uid stay taken until nothing of
       // it runs and its files are gone, so a new service of the same name starts from nothing
       deleting.add(name);
+      deps.targets.withhold(name);
       const failures: string[] = [];
       try {
-        dropRoute(name);
+        routes.drop(name);
         await Promise.all([pool.stopService(name, deps.stopGraceMs), deps.stopBuilds(name)]);
         const attempt = (what: string, p: Promise<unknown>) =>
           p.catch((err) => {
@@ -189,6 +164,9 @@ export function createServices(deps: ServicesDeps): Services {
         const deployments = store.deployments.listForService(name);
         for (const d of deployments) {
           await attempt(`image ${d.id}`, fs.rm(path.join(deps.imagesDir, d.id), { recursive: true, force: true }));
+          const layer = layerDirOf(path.join(deps.imagesDir, d.id));
+          await attempt(`system layer ${d.id}`, (deps.forgetSystemLayer?.(d.id) ?? Promise.resolve()).then(() => fs.rm(layer, { recursive: true, force: true })));
+          if (deps.removeKeptSource) await attempt(`kept source ${d.id}`, deps.removeKeptSource(d.id));
           await attempt(`build log ${d.id}`, deps.removeBuildLog(d.id));
         }
         await attempt('dependency cache', fs.rm(path.join(deps.cacheDir, name), { recursive: true, force: true }));
@@ -196,38 +174,15 @@ export function createServices(deps: ServicesDeps): Services {
         deps.flushLogs();
         store.logs.removeService(name);
         store.services.remove(name, iso());
+        deps.onHostsChanged?.(name);
         deps.log.info('service.deleted', { service: name, uid: s.uid, images: deployments.length, cleanupFailures: failures });
+        await deps.onRemoved?.(name).catch((err: unknown) => deps.log.error('service.cleanup_failed', { service: name, what: 'what depends on it', error: describeError(err) }));
       } finally {
         deleting.delete(name);
+        deps.targets.release(name);
         // still there when something above threw: routed again as it was
         const left = store.services.get(name);
         if (left) setRoute(left);
-      }
-    },
-    resolve(host) {
-      const label = serviceLabel(host, deps.domain);
-      return (label ? routes.get(label) : customDomains.get(host)) ?? null;
-    },
-    sync,
-    syncAll() {
-      for (const s of store.services.list()) sync(s.name, false);
-    },
-    async prewarm(name, deploymentId) {
-      const s = store.services.get(name);
-      const dep = store.deployments.get(deploymentId);
-      if (!s || !dep?.imageDir) return { kind: 'off', reason: 'the deployment has no image' };
-      const env = deps.envFor(name);
-      return pool.prewarm(name, buildTarget(s, dep, env.vars, env.version), { reason: 'deploy' });
-    },
-    async prewarmRecent(lastUsed) {
-      for (const { service, at } of lastUsed) {
-        const s = deleting.has(service) ? undefined : store.services.get(service);
-        const dep = s?.liveDeploymentId ? store.deployments.get(s.liveDeploymentId) : undefined;
-        if (!s || !dep?.imageDir || !s.prewarm || s.minInstances > 0) continue;
-        const env = deps.envFor(service);
-        const outcome = await pool.prewarm(service, buildTarget(s, dep, env.vars, env.version), { reason: 'restart', lastUsedAt: at });
-        // every service after this one was used less recently: none of them would be kept either
-        if (outcome.kind === 'no-room' || (outcome.kind === 'off' && /CELLHOST_PREWARM_MB|shutting down/.test(outcome.reason))) return;
       }
     },
   };

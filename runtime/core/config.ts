@@ -1,13 +1,26 @@
 // The only place that reads settings: flags win over CELLHOST_* variables, which win over
 // defaults. The env is an argument, so tests pass a plain object.
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { z } from './zod.ts';
+import { parseBuildBinds, parseBuildEnv } from './build-settings.ts';
 import { CellhostError } from './errors.ts';
 
 export interface Address {
   host: string;
   port: number;
+}
+
+/** where the platform user's package-manager configuration lives (pip, npm, cargo, Go) */
+export interface HostConfigHome {
+  home: string;
+  /** XDG_CONFIG_HOME when set (pip's and Go's user config live under it) */
+  xdgConfigHome?: string;
+  /** CARGO_HOME when set (else ~/.cargo) */
+  cargoHome?: string;
+  /** GOENV when set (Go's config file; "off" for none) */
+  goEnv?: string;
 }
 
 /** host uids for services, both ends included */
@@ -16,11 +29,22 @@ export interface UidRange {
   last: number;
 }
 
+/** host ids a service's system-layer builds map: 65 536 of them, the service's own */
+export const SUBUID_BLOCK = 65_536;
+
 export interface Config {
   dataDir: string;
   http: Address;
   admin: Address;
   domain: string;
+  /** the TLS listener of the app router; null: no HTTPS */
+  https: Address | null;
+  /** certificates: where they come from and how they are checked */
+  acme: AcmeConfig;
+  /** a certificate and key the user provides (a wildcard for the domain, usually); re-read on SIGHUP and on change */
+  tls: { cert: string; key: string } | null;
+  /** DNS servers (host:port) for the checks before ordering a certificate; empty: the system's */
+  dnsResolvers: string[];
   adminToken?: string;
   masterKey?: string;
   priceGbS: number;
@@ -55,6 +79,14 @@ export interface Config {
   buildMaxLogMb?: number;
   /** free space a build must leave on the data disk; unset: 1 GB, or 5 % of a smaller disk */
   buildMinFreeMb?: number;
+  /** variables every build gets (names resolved from the platform's environment); a service's own win */
+  buildEnv: Readonly<Record<string, string>>;
+  /** names CELLHOST_BUILD_ENV lists that the platform's environment does not set */
+  buildEnvUnset: readonly string[];
+  /** host paths bound read-only into every build at the same path (a wheel dir, a file:// index) */
+  buildBinds: readonly string[];
+  /** the platform user's pip, npm, cargo and Go configuration, visible to builds; false: none */
+  buildHostConfig: HostConfigHome | false;
   /** git sources may be local paths and file:// URLs (off: a deploy token could read the host's repositories) */
   gitAllowLocal: boolean;
   /** git sources may be plain http:// URLs (off: unauthenticated, and a way to the host's LAN) */
@@ -77,6 +109,8 @@ export interface Config {
   cgroupRoot: string;
   /** host uids for services: FIRST-LAST */
   uidRange: UidRange;
+  /** host ids for system-layer builds: blocks of SUBUID_BLOCK, one per service that needs one */
+  subuidRange: UidRange;
   netnsSubnet: string;
   /** private or special IPv4 ranges instances may reach all the same (all others of them are dropped) */
   egressAllow: readonly string[];
@@ -96,8 +130,26 @@ export interface Config {
     logs: string;
     masterKey: string;
     run: string;
+    /** the services' git repositories (git push) */
+    git: string;
   };
 }
+
+export type AcmeChallenge = 'http-01' | 'tls-alpn-01';
+
+export interface AcmeConfig {
+  /** the CA's directory URL */
+  directory: string;
+  email?: string;
+  /** extra CA certificates (PEM) to trust when talking to the CA: a test CA's */
+  caFile?: string;
+  /** a command called with `set|unset NAME VALUE` to publish DNS-01 TXT records: enables the wildcard */
+  dnsHook?: string;
+  /** the challenges tried for single names, in order of preference */
+  challenges: AcmeChallenge[];
+}
+
+export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory';
 
 type Env = Record<string, string | undefined>;
 
@@ -107,6 +159,15 @@ const SETTINGS = {
   http: { flag: 'http', env: 'CELLHOST_HTTP_ADDR', def: '0.0.0.0:8080' },
   admin: { flag: 'admin', env: 'CELLHOST_ADMIN_ADDR', def: '127.0.0.1:9090' },
   domain: { flag: 'domain', env: 'CELLHOST_DOMAIN', def: 'localhost' },
+  https: { flag: 'https', env: 'CELLHOST_HTTPS_ADDR', def: undefined },
+  acmeDirectory: { flag: 'acme-directory', env: 'CELLHOST_ACME_DIRECTORY', def: LETS_ENCRYPT },
+  acmeEmail: { flag: 'acme-email', env: 'CELLHOST_ACME_EMAIL', def: undefined },
+  acmeCaFile: { flag: 'acme-ca-file', env: 'CELLHOST_ACME_CA_FILE', def: undefined },
+  acmeDnsHook: { flag: 'acme-dns-hook', env: 'CELLHOST_ACME_DNS_HOOK', def: undefined },
+  acmeChallenges: { flag: 'acme-challenges', env: 'CELLHOST_ACME_CHALLENGES', def: 'http-01,tls-alpn-01' },
+  tlsCert: { flag: 'tls-cert', env: 'CELLHOST_TLS_CERT', def: undefined },
+  tlsKey: { flag: 'tls-key', env: 'CELLHOST_TLS_KEY', def: undefined },
+  dnsResolver: { flag: 'dns-resolver', env: 'CELLHOST_DNS_RESOLVER', def: undefined },
   adminToken: { flag: 'admin-token', env: 'CELLHOST_ADMIN_TOKEN', def: undefined },
   masterKey: { flag: 'master-key', env: 'CELLHOST_MASTER_KEY', def: undefined },
   priceGbS: { flag: 'price-gb-s', env: 'CELLHOST_PRICE_GB_S', def: '0.0000166667' },
@@ -126,6 +187,9 @@ const SETTINGS = {
   buildMaxCacheMb: { flag: 'build-max-cache-mb', env: 'CELLHOST_BUILD_MAX_CACHE_MB', def: undefined },
   buildMaxLogMb: { flag: 'build-max-log-mb', env: 'CELLHOST_BUILD_MAX_LOG_MB', def: undefined },
   buildMinFreeMb: { flag: 'build-min-free-mb', env: 'CELLHOST_BUILD_MIN_FREE_MB', def: undefined },
+  buildEnv: { flag: 'build-env', env: 'CELLHOST_BUILD_ENV', def: '' },
+  buildBinds: { flag: 'build-binds', env: 'CELLHOST_BUILD_BINDS', def: '' },
+  buildHostConfig: { flag: 'build-host-config', env: 'CELLHOST_BUILD_HOST_CONFIG', def: '1' },
   gitAllowLocal: { flag: 'git-allow-local', env: 'CELLHOST_GIT_ALLOW_LOCAL', def: '0' },
   gitAllowHttp: { flag: 'git-allow-http', env: 'CELLHOST_GIT_ALLOW_HTTP', def: '0' },
   logLevel: { flag: 'log-level', env: 'CELLHOST_LOG_LEVEL', def: 'info' },
@@ -137,6 +201,7 @@ const SETTINGS = {
   standbys: { flag: 'standbys', env: 'CELLHOST_STANDBYS', def: '4' },
   prewarmMb: { flag: 'prewarm-mb', env: 'CELLHOST_PREWARM_MB', def: 'auto' },
   uidRange: { flag: 'uid-range', env: 'CELLHOST_UID_RANGE', def: '2000000000-2000065535' },
+  subuidRange: { flag: 'subuid-range', env: 'CELLHOST_SUBUID_RANGE', def: '2013265920-2147352575' },
   netnsSubnet: { flag: 'netns-subnet', env: 'CELLHOST_NETNS_SUBNET', def: '10.213.0.0/16' },
   egressAllow: { flag: 'egress-allow', env: 'CELLHOST_EGRESS_ALLOW', def: '' },
   netnsWarm: { flag: 'netns-warm', env: 'CELLHOST_NETNS_WARM', def: '4' },
@@ -158,6 +223,7 @@ const addressSchema = z.string().transform((text, ctx): Address => {
   return { host: m[1] || m[2] || '0.0.0.0', port };
 });
 const int = (min: number) => z.coerce.number().int().min(min);
+const absolutePath = z.string().startsWith('/', 'an absolute path');
 const flag = z.enum(['0', '1', 'false', 'true', 'no', 'yes'], { message: '1 or 0' }).transform((v) => v === '1' || v === 'true' || v === 'yes');
 
 /** "10.1.2.0/24, 192.168.1.5" → ["10.1.2.0/24", "192.168.1.5/32"]; IPv4 only (instances have no IPv6) */
@@ -189,6 +255,26 @@ const schema = z.object({
     .string()
     .regex(/^[a-z0-9.-]+$/i, 'a DNS name')
     .transform((d) => d.toLowerCase().replace(/^\.+|\.+$/g, '')),
+  https: z.union([z.literal('off'), addressSchema], { message: '"off" or host:port, such as 0.0.0.0:443' }).optional(),
+  acmeDirectory: z.url({ protocol: /^https?$/, message: 'the URL of an ACME directory' }),
+  acmeEmail: z.email().optional(),
+  acmeCaFile: absolutePath.optional(),
+  acmeDnsHook: absolutePath.optional(),
+  acmeChallenges: z.string().transform((text, ctx) => {
+    const list = text.split(',').map((s) => s.trim()).filter(Boolean);
+    if (!list.length || list.some((c) => c !== 'http-01' && c !== 'tls-alpn-01') || new Set(list).size !== list.length) {
+      ctx.addIssue({ code: 'custom', message: 'http-01, tls-alpn-01 or both, comma-separated, in order of preference' });
+      return z.NEVER;
+    }
+    return list as AcmeChallenge[];
+  }),
+  tlsCert: absolutePath.optional(),
+  tlsKey: absolutePath.optional(),
+  dnsResolver: z
+    .string()
+    .transform((text) => text.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^(\[[0-9a-f:]+\]|[0-9.]+)(:\d{1,5})?$/i, 'IP[:port] of DNS servers, comma-separated')))
+    .optional(),
   adminToken: z.string().min(16, 'at least 16 characters').optional(),
   masterKey: z.string().optional(),
   priceGbS: z.coerce.number().nonnegative(),
@@ -220,6 +306,17 @@ const schema = z.object({
   buildMaxCacheMb: z.coerce.number().positive().optional(),
   buildMaxLogMb: z.coerce.number().positive().optional(),
   buildMinFreeMb: z.coerce.number().min(0).optional(),
+  buildEnv: z.string().transform((text, ctx) => {
+    try {
+      return parseBuildEnv(text);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `${(err as Error).message} (names, or NAME=value pairs, separated by spaces; quote a value that has spaces)` });
+      return z.NEVER;
+    }
+  }),
+  // checked against the data dir below, once that is resolved
+  buildBinds: z.string(),
+  buildHostConfig: flag,
   gitAllowLocal: flag,
   gitAllowHttp: flag,
   logLevel: z.enum(['debug', 'info', 'warn', 'error']),
@@ -244,6 +341,17 @@ const schema = z.object({
     }
     return { first, last };
   }),
+  subuidRange: z.string().transform((text, ctx) => {
+    const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(text);
+    const first = Number(m?.[1]);
+    const last = Number(m?.[2]);
+    // above every real account and systemd's dynamic users (all below 65536), below 2^31 - 1
+    if (!m || first < 65_536 || last > 2_147_483_646 || last - first + 1 < SUBUID_BLOCK) {
+      ctx.addIssue({ code: 'custom', message: `FIRST-LAST with 65536 ≤ FIRST, LAST < 2147483647, holding at least one block of ${SUBUID_BLOCK} ids` });
+      return z.NEVER;
+    }
+    return { first, last };
+  }),
   netnsSubnet: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'an IPv4 CIDR such as 10.213.0.0/16'),
   egressAllow: cidrListSchema,
   netnsWarm: z.coerce.number().int().min(0).max(256),
@@ -257,6 +365,8 @@ export interface LoadConfigInput {
   env?: Env;
   cwd?: string;
   isTTY?: boolean;
+  /** whether the process runs as root: HTTPS is on by default only then (port 443) */
+  isRoot?: boolean;
 }
 
 export function loadConfig(input: LoadConfigInput = {}): Config {
@@ -276,12 +386,40 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     throw new CellhostError('ERR_VALIDATION', `setting --${s.flag} / ${s.env}: ${issue.message}`);
   }
   const v = parsed.data;
+  if (Boolean(v.tlsCert) !== Boolean(v.tlsKey)) {
+    throw new CellhostError('ERR_VALIDATION', 'setting --tls-cert / CELLHOST_TLS_CERT and --tls-key / CELLHOST_TLS_KEY: give both or neither');
+  }
+  if (v.subuidRange.first <= v.uidRange.last && v.subuidRange.last >= v.uidRange.first) {
+    throw new CellhostError(
+      'ERR_VALIDATION',
+      `setting --subuid-range / CELLHOST_SUBUID_RANGE: ${v.subuidRange.first}-${v.subuidRange.last} overlaps the services' uids ${v.uidRange.first}-${v.uidRange.last} (--uid-range / CELLHOST_UID_RANGE)`,
+    );
+  }
   const dataDir = path.resolve(input.cwd ?? process.cwd(), v.dataDir);
+  let buildBinds: string[];
+  try {
+    buildBinds = parseBuildBinds(v.buildBinds, { dataDir, hostRunDir: v.hostRunDir });
+  } catch (err) {
+    throw new CellhostError('ERR_VALIDATION', `setting --${SETTINGS.buildBinds.flag} / ${SETTINGS.buildBinds.env}: ${(err as Error).message}`);
+  }
+  // names are passed from the platform's own environment, read here and nowhere else
+  const buildEnv: Record<string, string> = {};
+  const buildEnvUnset: string[] = [];
+  for (const e of v.buildEnv) {
+    const value = e.value ?? env[e.name];
+    if (value === undefined) buildEnvUnset.push(e.name);
+    else buildEnv[e.name] = value;
+  }
+  const nonEmpty = (s: string | undefined) => (s ? s : undefined);
   return Object.freeze({
     dataDir,
     http: v.http,
     admin: v.admin,
     domain: v.domain,
+    https: v.https === 'off' ? null : (v.https ?? (isPublicDomain(v.domain) && input.isRoot ? { host: '0.0.0.0', port: 443 } : null)),
+    acme: Object.freeze({ directory: v.acmeDirectory, email: v.acmeEmail, caFile: v.acmeCaFile, dnsHook: v.acmeDnsHook, challenges: v.acmeChallenges }),
+    tls: v.tlsCert && v.tlsKey ? { cert: v.tlsCert, key: v.tlsKey } : null,
+    dnsResolvers: v.dnsResolver ?? [],
     adminToken: v.adminToken,
     masterKey: v.masterKey,
     priceGbS: v.priceGbS,
@@ -301,6 +439,12 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     buildMaxCacheMb: v.buildMaxCacheMb,
     buildMaxLogMb: v.buildMaxLogMb,
     buildMinFreeMb: v.buildMinFreeMb,
+    buildEnv: Object.freeze(buildEnv),
+    buildEnvUnset: Object.freeze(buildEnvUnset),
+    buildBinds: Object.freeze(buildBinds),
+    buildHostConfig: v.buildHostConfig
+      ? Object.freeze({ home: nonEmpty(env.HOME) ?? os.homedir(), xdgConfigHome: nonEmpty(env.XDG_CONFIG_HOME), cargoHome: nonEmpty(env.CARGO_HOME), goEnv: nonEmpty(env.GOENV) })
+      : false,
     gitAllowLocal: v.gitAllowLocal,
     gitAllowHttp: v.gitAllowHttp,
     logLevel: v.logLevel,
@@ -313,6 +457,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     prewarmMb: v.prewarmMb === 'auto' ? null : v.prewarmMb,
     cgroupRoot: v.cgroupRoot,
     uidRange: v.uidRange,
+    subuidRange: v.subuidRange,
     netnsSubnet: v.netnsSubnet,
     egressAllow: Object.freeze(v.egressAllow),
     netnsPrefix: v.netnsPrefix,
@@ -327,8 +472,14 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
       logs: path.join(dataDir, 'logs'),
       masterKey: path.join(dataDir, 'master.key'),
       run: path.join(dataDir, 'run'),
+      git: path.join(dataDir, 'git'),
     },
   });
+}
+
+/** a name a public CA can issue for: not localhost, not a single label, not an IP address */
+export function isPublicDomain(domain: string): boolean {
+  return domain.includes('.') && !/(^|\.)localhost$/.test(domain) && !/^[\d.]+$/.test(domain);
 }
 
 /** The config as `serve --print-config` shows it: secrets redacted. */
@@ -337,6 +488,7 @@ export function redactConfig(config: Config): Record<string, unknown> {
     ...config,
     http: `${config.http.host}:${config.http.port}`,
     admin: `${config.admin.host}:${config.admin.port}`,
+    https: config.https ? `${config.https.host}:${config.https.port}` : 'off',
     adminToken: config.adminToken ? '[redacted]' : undefined,
     masterKey: config.masterKey ? '[redacted]' : undefined,
     // unset limits are the plans' own: say so rather than leave them out
@@ -344,5 +496,7 @@ export function redactConfig(config: Config): Record<string, unknown> {
     buildMaxCacheMb: config.buildMaxCacheMb ?? 'plan (hobby 2048, pro 10240)',
     buildMaxLogMb: config.buildMaxLogMb ?? 'plan (hobby 10, pro 50)',
     buildMinFreeMb: config.buildMinFreeMb ?? 'auto (1024, or 5 % of a smaller disk)',
+    // values may hold credentials (a proxy's user and password, an index token): names only
+    buildEnv: Object.keys(config.buildEnv),
   };
 }

@@ -36,6 +36,7 @@ function itemFor(store: Store, env: EnvStore, service: Service): ExportItem {
     env: env.values(service.name),
     // cellhost has no cron jobs yet; when it does, they are read here
     cronJobs: [],
+    ...(dep.systemLayer ? { systemPackages: [...dep.systemLayer.packages.added, ...dep.systemLayer.packages.upgraded.map((u) => ({ name: u.name, version: u.to }))].map((p) => `${p.name} ${p.version}`) } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
 // The image's config: the same start command, environment and working dir an instance gets
 // here, as a non-root user, with the serving port exposed.
-import { appArgv, platformEnv, runtimePathEnv } from '../instances/launcher.ts';
+import { appArgv, platformEnv } from '../instances/launcher.ts';
+import { runtimePathEnv } from '../sandbox/runtime-env.ts';
 import type { BaseImage, ExportItem } from './model.ts';
 
 export const APP_DIR = '/app';

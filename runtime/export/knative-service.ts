@@ -50,6 +50,11 @@ export function knativeServiceFor(item: ExportItem, image: string, namespace: st
       `service "${s.name}" serves on port ${s.port}, which Knative reserves (${RESERVED_PORTS.join(', ')}): change the service's port (an app that listens on $PORT needs nothing else)`,
     );
   }
+  if (item.systemPackages) {
+    warnings.push(
+      `${s.name}: its live build installed system packages (${item.systemPackages.slice(0, 8).join(', ')}${item.systemPackages.length > 8 ? ' …' : ''}) in a system layer, which the exported image does not carry: install them in its base image`,
+    );
+  }
   const timeoutSeconds = Math.max(1, Math.ceil(s.requestTimeoutS));
   if (timeoutSeconds > DEFAULT_MAX_TIMEOUT_S) {
     warnings.push(`${s.name}: timeoutSeconds ${timeoutSeconds} is above Knative's default max-revision-timeout-seconds (${DEFAULT_MAX_TIMEOUT_S}): raise it in the config-defaults ConfigMap`);

@@ -30,6 +30,8 @@ export interface ExportItem {
   /** decrypted env values: they go only into the Secret manifest */
   env: Record<string, string>;
   cronJobs: CronJobInput[];
+  /** packages the live build's system layer installed over the host's (the image does not carry them) */
+  systemPackages?: string[];
 }
 
 /** the host's registry credentials and CA certificates, as skopeo finds them */

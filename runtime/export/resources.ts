@@ -1,6 +1,6 @@
 // Memory decides CPU, as here: the limits are the caps cellhost enforces; the requests are what
 // a pod reserves on a node while it runs.
-import { cpuForMemory } from '../sandbox/cgroups/cpu.ts';
+import { cpuForMemory } from '../core/cpu-for-memory.ts';
 
 /** an instance that waits for requests uses a fraction of its cap: reserve that, not the cap */
 const CPU_REQUEST_FRACTION = 0.1;

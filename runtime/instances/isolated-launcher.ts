@@ -1,19 +1,18 @@
 // The launcher with limits: every instance in its own cgroup (memory = its size, no swap; CPU
 // = memory/1769 of a core; pids), started uncapped (startup boost) and capped once ready. An
 // exit with the group's OOM counter raised is reported as out of memory.
-import { cpuForMemory } from '../sandbox/cgroups/cpu.ts';
+import { cpuForMemory } from '../core/cpu-for-memory.ts';
 import type { CgroupDriver } from '../sandbox/cgroups/types.ts';
-import type { InstanceSpec, IsolationReport, Launch, Launcher } from './launcher.ts';
+import type { InstanceSpec, Launch, Launcher } from './launcher.ts';
 
 export interface IsolatedLauncherOptions {
   /** what runs the app without limits (the direct launcher, or the sandboxed one) */
   base: Launcher;
-  cgroups: CgroupDriver | null;
+  cgroups: CgroupDriver;
   hostCores: number;
   pidsMax: number;
   /** CPU cap while starting: null = uncapped, a number = that fraction of a core, 'off' = the normal cap */
   startupBoost: number | null | 'off';
-  report: IsolationReport;
 }
 
 export function limitsFor(memoryMb: number, hostCores: number, pidsMax: number) {
@@ -24,7 +23,6 @@ export function limitsFor(memoryMb: number, hostCores: number, pidsMax: number) 
 export function createIsolatedLauncher(opts: IsolatedLauncherOptions): Launcher {
   return {
     async prepare(spec: InstanceSpec): Promise<Launch> {
-      if (!opts.cgroups) return opts.base.prepare(spec);
       const limits = limitsFor(spec.memoryMb, opts.hostCores, opts.pidsMax);
       const boost = opts.startupBoost === 'off' ? limits.cpuQuota : opts.startupBoost;
       // both are on the cold-start path and independent: prepare them at the same time
@@ -67,6 +65,5 @@ export function createIsolatedLauncher(opts: IsolatedLauncherOptions): Launcher 
         },
       };
     },
-    report: () => opts.report,
   };
 }

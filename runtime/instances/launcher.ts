@@ -4,10 +4,10 @@
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import type { ErrorCode } from '../core/errors.ts';
+import { CellhostError, type ErrorCode } from '../core/errors.ts';
 import type { RuntimeName } from '../core/names.ts';
-import { findToolchain } from '../sandbox/toolchains.ts';
-import { EDGE_HOST_FILE, edgeToolsDir } from './edge-tools.ts';
+import { runtimePathEnv } from '../sandbox/runtime-env.ts';
+import { EDGE_HOST_FILE, edgeToolsDir } from '../sandbox/edge-tools.ts';
 
 export interface InstanceSpec {
   instanceId: string;
@@ -23,6 +23,8 @@ export interface InstanceSpec {
   env: Record<string, string>;
   /** a standby: everything is set up, and the app is exec'd when a line arrives on stdin */
   held?: boolean;
+  /** the deployment's system layer (a dir beside the image), when its build installed packages */
+  systemLayer?: string;
   /** a fetch-handler module (relative to the app's dir) served by cellhost's edge host instead
    *  of `command`: an edge service, or a node service whose entry exports a fetch handler */
   edge?: { entry: string } | null;
@@ -77,28 +79,8 @@ export interface Launch {
   release(): Promise<void>;
 }
 
-export interface IsolationReport {
-  /** what is enforced on this host, e.g. { sandbox: false, cgroups: false, netns: false } */
-  features: Record<string, boolean>;
-  /** why a feature is off, in words a user can act on */
-  reasons: string[];
-}
-
 export interface Launcher {
   prepare(spec: InstanceSpec): Promise<Launch>;
-  report(): IsolationReport;
-}
-
-export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-/**
- * PATH as the sandbox sets it: the python venv (as `activate` would), then the runtime's toolchain
- * dirs (rustup's toolchain, a Go outside /usr), then the system dirs.
- */
-export function runtimePathEnv(runtime: RuntimeName, appDir: string, toolDirs: readonly string[] = findToolchain(runtime).pathDirs): Record<string, string> {
-  const dirs = [...toolDirs, SANDBOX_PATH];
-  if (runtime !== 'python') return { PATH: dirs.join(':') };
-  return { PATH: [`${appDir}/.venv/bin`, ...dirs].join(':'), VIRTUAL_ENV: `${appDir}/.venv` };
 }
 
 /**
@@ -138,9 +120,10 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
  * No isolation: the app runs as the platform's user on a loopback port chosen for it, with
  * `$PORT` injected: the fallback where the host cannot isolate. Its HOME and TMPDIR are a private dir removed on release.
  */
-export function createDirectLauncher(opts: { runDir: string; reasons?: string[] }): Launcher {
+export function createDirectLauncher(opts: { runDir: string }): Launcher {
   return {
     async prepare(spec) {
+      if (spec.systemLayer) throw new CellhostError('ERR_SANDBOX_SETUP', `deployment ${spec.deploymentId} has a system layer, which only runs in the sandbox (isolation is off or unavailable here)`);
       const port = await freePort();
       const tmp = path.join(opts.runDir, spec.instanceId);
       await fs.mkdir(tmp, { recursive: true, mode: 0o700 });
@@ -155,9 +138,5 @@ export function createDirectLauncher(opts: { runDir: string; reasons?: string[] 
         release: () => fs.rm(tmp, { recursive: true, force: true }),
       };
     },
-    report: () => ({
-      features: { sandbox: false, cgroups: false, netns: false },
-      reasons: opts.reasons ?? ['isolation is not enabled: apps run as the platform user on loopback ports'],
-    }),
   };
 }

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess, type IOType, type StdioPipe } from 'node:chil
 import { CellhostError } from '../core/errors.ts';
 import { fdPipes, feedFds } from '../sandbox/run-command.ts';
 import type { Launch } from './launcher.ts';
+import { describeListenProblem, listeningSockets } from './listeners.ts';
 import { LineSplitter, TailBuffer } from './output.ts';
 import { waitForPort } from './readiness.ts';
 
@@ -50,7 +51,17 @@ export interface SpawnOptions {
   expectReadyMs?: number;
   /** a line the app wrote on its control fd (Launch.controlFd): the edge host's busy and idle */
   onControl?(line: string): void;
+  /** the service's port setting, to name it when the app listens elsewhere */
+  servicePort?: number;
 }
+
+/**
+ * A start that has waited this long, its port still closed, looks at where the app listens
+ * instead; what is wrong must be seen twice, LISTEN_CHECK_EVERY_MS apart, before the start fails
+ * (an app may open another port first, a debugger's or a metrics one, then its own).
+ */
+export const LISTEN_CHECK_AFTER_MS = 1000;
+const LISTEN_CHECK_EVERY_MS = 500;
 
 export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProcess {
   const tail = new TailBuffer(20);
@@ -117,6 +128,7 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
       const reason = await explainExit('start');
       if (!readiness.signal.aborted) readiness.abort(reason);
     });
+    void watchListeners(readiness);
     try {
       const polled = waitForPort({
         host: launch.upstream.host,
@@ -139,6 +151,27 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
     }
   })();
   ready.catch(() => {});
+
+  /**
+   * While the port stays closed past LISTEN_CHECK_AFTER_MS: an app listening somewhere else (on
+   * 3000 when the service's port is 8080, or on 127.0.0.1 only) fails its start within about two
+   * seconds, saying where it listens, instead of at the start timeout.
+   */
+  async function watchListeners(readiness: AbortController): Promise<void> {
+    const { signal } = readiness;
+    let seen: string | null = null;
+    await sleepUnless(LISTEN_CHECK_AFTER_MS, signal);
+    while (!signal.aborted && !exitInfo) {
+      const problem = describeListenProblem(await listeningSockets(pid).catch(() => []), launch.upstream, opts.servicePort ?? launch.upstream.port);
+      if (signal.aborted) return;
+      if (problem && problem === seen) {
+        readiness.abort(new CellhostError('ERR_APP_WRONG_PORT', problem, { details: { lastLines: tail.get() } }));
+        return;
+      }
+      seen = problem;
+      await sleepUnless(LISTEN_CHECK_EVERY_MS, signal);
+    }
+  }
 
   async function explainExit(phase: 'start' | 'serving'): Promise<CellhostError> {
     const info = await exited;
@@ -189,6 +222,20 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
     memoryBytes: async () => (await launch.memoryBytes?.().catch(() => null)) ?? null,
     dispose,
   };
+}
+
+/** waits `ms`, or less when the signal aborts first */
+function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 function signalGroup(pid: number, sig: NodeJS.Signals): void {

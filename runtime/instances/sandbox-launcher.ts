@@ -3,46 +3,38 @@
 // network namespace where it listens on its own serving port at its own address, with a clean
 // environment. Composes with the cgroup launcher, which wraps this argv from the outside.
 // The environment and bwrap's options travel on fds 3 and 4 (Launch.fds), never on a command line.
-import type { RuntimeName } from '../core/names.ts';
-import { baseSandboxEnv, buildSandboxCommand, findSandboxAppPid, type SandboxBind, type SandboxHardening } from '../sandbox/bwrap.ts';
+import { buildSandboxCommand, findSandboxAppPid, SANDBOX_PATH, type SandboxHardening } from '../sandbox/bwrap.ts';
 import { bandwidthForMemory, type NetnsPool } from '../sandbox/netns.ts';
-import { findToolchain } from '../sandbox/toolchains.ts';
-import { EDGE_HOST_FILE, EDGE_TOOLS_MOUNT, edgeToolsDir } from './edge-tools.ts';
-import { appArgv, platformEnv, type InstanceSpec, type IsolationReport, type Launch, type Launcher } from './launcher.ts';
-
-export interface SandboxPaths {
-  /** where the sandbox uid can resolve a host path (the bind stage) */
-  reachable(hostPath: string): Promise<string>;
-}
+import { CellhostError } from '../core/errors.ts';
+import type { SystemLayers } from '../sandbox/system-layer.ts';
+import { sandboxEnv, toolchainMounts, type SandboxPaths } from '../sandbox/runtime-env.ts';
+import { EDGE_HOST_FILE, EDGE_TOOLS_MOUNT, edgeToolsDir } from '../sandbox/edge-tools.ts';
+import { appArgv, platformEnv, type InstanceSpec, type Launch, type Launcher } from './launcher.ts';
 
 export interface SandboxLauncherOptions {
   netns: NetnsPool;
   uidFor(service: string): number;
   paths: SandboxPaths;
-  report: IsolationReport;
   /** what the host's bubblewrap adds (probeSandbox) */
   hardening: SandboxHardening;
-}
-
-/** binds for a runtime's toolchain, each made reachable for the sandbox uid */
-export async function toolchainMounts(runtime: RuntimeName, paths: SandboxPaths): Promise<{ binds: SandboxBind[]; pathDirs: string[] }> {
-  const tc = findToolchain(runtime);
-  const binds = await Promise.all(tc.binds.map(async (dest) => ({ src: await paths.reachable(dest), dest })));
-  return { binds, pathDirs: tc.pathDirs };
-}
-
-export function sandboxEnv(runtime: RuntimeName, pathDirs: string[], extra: Record<string, string>): Record<string, string> {
-  const base = baseSandboxEnv(runtime === 'python' ? ['/app/.venv/bin', ...pathDirs] : pathDirs);
-  return { ...extra, PATH: base.PATH!, ...(runtime === 'python' ? { VIRTUAL_ENV: '/app/.venv' } : {}) };
+  /** system layers' read-only views, when this host can mount them; else why not */
+  layers?: SystemLayers | null;
+  noLayerReason?: string;
 }
 
 export function createSandboxLauncher(opts: SandboxLauncherOptions): Launcher {
   return {
     async prepare(spec: InstanceSpec): Promise<Launch> {
       const uid = opts.uidFor(spec.service);
-      const [imageDir, tools, edgeTools] = await Promise.all([
+      if (spec.systemLayer && !opts.layers) {
+        throw new CellhostError('ERR_SANDBOX_SETUP', `deployment ${spec.deploymentId} has a system layer, which this host cannot mount now: ${opts.noLayerReason ?? 'system layers are unavailable'}`);
+      }
+      // a deployment with a layer: its read-only views, mounted once for all its instances (an
+      // edge service's standby and a prewarmed instance too: they are instances like any other)
+      const [imageDir, tools, systemDirs, edgeTools] = await Promise.all([
         opts.paths.reachable(spec.imageDir),
         toolchainMounts(spec.runtime, opts.paths),
+        spec.systemLayer ? opts.layers!.viewForInstances(spec.deploymentId, spec.systemLayer) : undefined,
         spec.edge ? opts.paths.reachable(edgeToolsDir()) : null,
       ]);
       // the fd after bwrap's options (3) and its seccomp program (4, when there is one)
@@ -59,6 +51,7 @@ export function createSandboxLauncher(opts: SandboxLauncherOptions): Launcher {
         hostname: spec.service,
         argv: appArgv(spec, edge),
         hardening: opts.hardening,
+        systemDirs,
       });
       if (edge && 3 + sandbox.fds.length !== edge.controlFd) throw new Error(`the sandbox reads ${sandbox.fds.length} fds: the edge host's control fd would be taken`);
       let released = false;
@@ -67,7 +60,7 @@ export function createSandboxLauncher(opts: SandboxLauncherOptions): Launcher {
         fds: sandbox.fds,
         ...(edge ? { controlFd: edge.controlFd, goLine: `${edge.entry}\n` } : {}),
         // the chain up to bwrap runs as root with only what it needs to find its tools
-        env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+        env: { PATH: SANDBOX_PATH },
         cwd: '/',
         upstream: { host: lease.appAddr, port: spec.port },
         async terminate(spawnedPid: number) {
@@ -83,6 +76,5 @@ export function createSandboxLauncher(opts: SandboxLauncherOptions): Launcher {
         },
       };
     },
-    report: () => opts.report,
   };
 }

@@ -63,8 +63,34 @@ export function describeEvent(event: string, f: Record<string, unknown>): string
       return `environment changed by ${f.by}: ${(f.names as string[] | undefined)?.join(', ') || '(all removed)'}`;
     case 'service_created':
       return 'service created';
+    case 'certificate_issued':
+      return `certificate for ${f.domain} issued (${f.challenge}), expires ${f.expiresAt}`;
+    case 'certificate_renewed':
+      return `certificate for ${f.domain} renewed, expires ${f.expiresAt}`;
+    case 'certificate_failed':
+      return `certificate for ${f.domain} ${f.renewal ? 'renewal ' : ''}failed: ${f.reason}${f.nextAttemptAt ? ` (next attempt ${f.nextAttemptAt})` : ''}${f.renewal ? '; the current certificate keeps serving' : ''}`;
+    case 'certificate_pending_dns':
+      return `certificate for ${f.domain} waits for DNS: ${f.message}`;
+    case 'hook_received':
+      return `webhook delivery ${f.delivery} (${f.forge ?? '?'} ${f.hookEvent ?? ''}): ${f.action}: ${f.detail}`;
+    case 'hook_refused':
+      return `webhook delivery ${f.delivery}${f.forge ? ` (${f.forge} ${f.hookEvent ?? ''})` : ''} refused with ${f.status} ${f.code}: ${f.detail}`;
+    case 'hook_rate_limited':
+      return `webhook deliveries refused: more than ${f.perMinute} a minute`;
+    case 'preview_created':
+      return `preview ${f.preview} created for branch ${f.branch}`;
+    case 'preview_deleted':
+      return `preview ${f.preview} of branch ${f.branch} deleted`;
     case 'service_updated':
-      return `settings changed: ${(f.fields as string[] | undefined)?.join(', ')}`;
+      return `settings changed${f.by ? ` by ${f.by === 'defaults' ? 'a deployment without a manifest (back to defaults)' : `the live deployment's ${f.by}`}` : ''}: ${(f.fields as string[] | undefined)?.join(', ')}`;
+    case 'cron_failed':
+      return `cron job ${f.job} failed${f.scheduledAt ? ` (run for ${f.scheduledAt})` : ' (run by hand)'}: ${f.statusCode ? `the app answered ${f.statusCode}` : 'no answer'}${f.error ? ` (${f.error})` : ''}`;
+    case 'cron_missed':
+      return `cron job ${f.job}: ${f.count} scheduled time(s) missed while the platform was down (${f.from} to ${f.to})`;
+    case 'cron_skipped':
+      return `cron job ${f.job}: the run for ${f.scheduledAt} was skipped, the previous run was still going`;
+    case 'task_dead':
+      return `task ${f.taskId} dead-lettered after ${f.attempts} attempt(s): ${f.error}`;
     default:
       return event.replace(/_/g, ' ');
   }

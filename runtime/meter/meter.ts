@@ -40,6 +40,8 @@ export interface Meter {
   resumed(instanceId: string): void;
   /** a request thawed a prewarmed instance: counted apart from cold starts */
   prewarmedStart(service: string, instanceId: string, thawMs: number): void;
+  /** the service has this many instances now: each minute records the most seen at a flush */
+  instancesChanged(service: string, count: number): void;
   request(service: string, status: number, durationMs: number): void;
   flush(): void;
   totals(): Map<string, LifetimeTotals>;
@@ -61,7 +63,6 @@ export interface MeterOptions {
   store: UsageStore;
   log: Logger;
   flushMs?: number;
-  instancesNow(service: string): number;
 }
 
 const emptyTotals = (): LifetimeTotals => ({
@@ -81,6 +82,8 @@ export function createMeter(opts: MeterOptions): Meter {
   const pending = new Map<string, MinuteDelta>();
   const lifetime = new Map<string, LifetimeTotals>();
   const seen = new Set<string>();
+  /** instances per service as the pool last reported them */
+  const counts = new Map<string, number>();
 
   // the delta each service last touched: a request finds it without building a key
   const latest = new Map<string, MinuteDelta>();
@@ -130,7 +133,7 @@ export function createMeter(opts: MeterOptions): Meter {
     for (const s of instances.values()) accrue(s, now);
     for (const service of seen) {
       const d = delta(service, now);
-      d.instances = Math.max(d.instances, opts.instancesNow(service));
+      d.instances = Math.max(d.instances, counts.get(service) ?? 0);
     }
     seen.clear();
     for (const s of instances.values()) seen.add(s.service);
@@ -199,6 +202,10 @@ export function createMeter(opts: MeterOptions): Meter {
       if (!s || !s.paused) return;
       s.paused = false;
       if (isBilling(s)) s.cursor = opts.clock.now();
+    },
+    instancesChanged(service, count) {
+      if (count > 0) counts.set(service, count);
+      else counts.delete(service);
     },
     prewarmedStart(service, _instanceId, thawMs) {
       const d = delta(service, opts.clock.now());

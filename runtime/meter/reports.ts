@@ -14,7 +14,11 @@ export interface ServiceUsage {
   prewarmedStarts: number;
   prewarmedStartMs: number;
   cost: number;
+  /** a service's preview deployments, each on its own; the service's numbers include them */
+  previews?: PreviewUsage[];
 }
+
+export type PreviewUsage = Omit<ServiceUsage, 'previews'>;
 
 export interface UsageReport {
   from: string;
@@ -61,6 +65,41 @@ export function usageReport(store: UsageStore, from: number, to: number, price: 
     { requests: 0, billedMs: 0, gbSeconds: 0, coldStarts: 0, coldStartMs: 0, prewarmedStarts: 0, prewarmedStartMs: 0, cost: 0 },
   );
   return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), pricePerGbSecond: price, services, total };
+}
+
+/**
+ * Counts each preview's usage under its parent: the parent's row holds its own and its previews'
+ * numbers, with the previews listed inside it; no preview has a row of its own. `parents` names
+ * the parent of every preview there ever was (deleted ones too: their usage stays). With
+ * `service`, only that service's row (previews included).
+ */
+export function foldPreviews(report: UsageReport, parents: ReadonlyMap<string, string>, service?: string): UsageReport {
+  const rows = new Map<string, ServiceUsage>();
+  const zero = (name: string): ServiceUsage => ({ service: name, requests: 0, billedMs: 0, gbSeconds: 0, coldStarts: 0, coldStartMs: 0, prewarmedStarts: 0, prewarmedStartMs: 0, cost: 0 });
+  for (const u of report.services) if (!parents.has(u.service)) rows.set(u.service, { ...u });
+  for (const u of report.services) {
+    const parent = parents.get(u.service);
+    if (parent === undefined) continue;
+    let row = rows.get(parent);
+    if (!row) rows.set(parent, (row = zero(parent)));
+    row.requests += u.requests;
+    row.billedMs += u.billedMs;
+    row.gbSeconds = round(row.gbSeconds + u.gbSeconds, 6);
+    row.coldStarts += u.coldStarts;
+    row.coldStartMs += u.coldStartMs;
+    row.prewarmedStarts += u.prewarmedStarts;
+    row.prewarmedStartMs += u.prewarmedStartMs;
+    row.cost = round(row.cost + u.cost, 9);
+    (row.previews ??= []).push(u);
+  }
+  let services = [...rows.values()].sort((a, b) => a.service.localeCompare(b.service));
+  if (service !== undefined) services = services.filter((u) => u.service === service);
+  const total = service === undefined ? report.total : services[0] ? totalsOf(services[0]) : totalsOf(zero(''));
+  return { ...report, services, total };
+}
+
+function totalsOf(u: ServiceUsage): UsageReport['total'] {
+  return { requests: u.requests, billedMs: u.billedMs, gbSeconds: u.gbSeconds, coldStarts: u.coldStarts, coldStartMs: u.coldStartMs, prewarmedStarts: u.prewarmedStarts, prewarmedStartMs: u.prewarmedStartMs, cost: u.cost };
 }
 
 export interface MetricsPoint {

@@ -421,7 +421,7 @@ export class Http1Server extends net.Server {
     readonly binding: LlhttpBinding,
   ) {
     super({ noDelay: true });
-    this.on('connection', (socket: net.Socket) => this.live.add(new Connection(socket, this)));
+    this.on('connection', (socket: net.Socket) => this.adopt(socket));
     this.on('listening', () => {
       this.sweeper = setInterval(() => {
         const now = Date.now();
@@ -431,6 +431,11 @@ export class Http1Server extends net.Server {
     this.on('close', () => {
       if (this.sweeper) clearInterval(this.sweeper);
     });
+  }
+
+  /** serve HTTP/1.1 on a connection accepted elsewhere (a TLS one), with this server's limits */
+  adopt(socket: net.Socket): void {
+    this.live.add(new Connection(socket, this));
   }
 
   /** connections with no request in progress */

@@ -5,8 +5,7 @@
 // app together (node:http answers them in order all the same).
 import http from 'node:http';
 import type net from 'node:net';
-import { Readable } from 'node:stream';
-import { hostError, RouterRequest, type RouterResponse, type RouterServer, type RouterServerOptions } from './request.ts';
+import { dumpStreamBody, hostError, RouterRequest, streamBody, type RouterResponse, type RouterServer, type RouterServerOptions } from './request.ts';
 
 class NodeRequest extends RouterRequest {
   readonly res: NodeResponse;
@@ -32,37 +31,11 @@ class NodeRequest extends RouterRequest {
       incoming.resume();
       return;
     }
-    const body = new Readable({ read: () => void incoming.resume() });
-    // a body nobody reads to the end must not leave an error nobody listens to
-    body.on('error', () => {});
-    this.body = body;
-    incoming.on('data', (chunk: Buffer) => {
-      this.received += chunk.length;
-      if (this.dumping) return;
-      if (this.received > this.bodyLimit) {
-        this.listener?.bodyTooLarge();
-        this.dump();
-        return;
-      }
-      if (!body.push(chunk)) incoming.pause();
-    });
-    incoming.on('end', () => {
-      this.complete = true;
-      if (!this.dumping) body.push(null);
-      this.onComplete?.();
-    });
-    incoming.on('error', (err) => {
-      if (!this.complete && !body.destroyed) body.destroy(err);
-    });
+    streamBody(this, incoming);
   }
 
   dump(): void {
-    if (this.dumping) return;
-    this.dumping = true;
-    const body = this.body;
-    this.body = null;
-    if (body && !body.destroyed) body.destroy();
-    this.incoming.resume();
+    dumpStreamBody(this, this.incoming);
   }
 }
 
@@ -148,5 +121,12 @@ export function createNodeHttpServer(opts: RouterServerOptions): RouterServer {
   // a tunnel to anywhere is not served
   server.on('connect', (_req: http.IncomingMessage, socket: net.Socket) => socket.destroy());
   server.on('clientError', (err: Error & { code?: string }, socket: net.Socket) => opts.onClientError(err, socket));
-  return Object.assign(server, { engine: 'node:http' as const });
+  return Object.assign(server, {
+    engine: 'node:http' as const,
+    // as https.Server does with its TLS sockets: node:http's own connection handling, timeouts
+    // and connection tracking (closeIdleConnections sees them)
+    adopt(socket: net.Socket) {
+      server.emit('connection', socket);
+    },
+  });
 }

@@ -4,6 +4,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
+import type tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { CellhostError, describeError } from '../core/errors.ts';
@@ -16,10 +17,22 @@ import { Http1Server } from './http1.ts';
 import { loadLlhttpBinding } from './llhttp-binding.ts';
 import { createNodeHttpServer } from './node-http-server.ts';
 import type { ExchangeListener, RouterRequest, RouterResponse, RouterServer, RouterServerOptions } from './request.ts';
+import { createH2Handler } from './h2.ts';
+import { createTlsListener, type TlsListener } from './tls-listener.ts';
+import type { Route, RouteResolver } from './route-table.ts';
 
-export interface Route {
-  service: string;
-  requestTimeoutMs: number;
+/** what the router needs from the certificates side for its TLS listener; absent: no HTTPS */
+export interface RouterHttps {
+  /** the certificate for a server name (SNI), or null: the handshake fails */
+  contextFor(servername: string): tls.SecureContext | null;
+  /** the acme-tls/1 certificate of a TLS-ALPN-01 challenge under way for this name, or null */
+  challengeContextFor(servername: string): tls.SecureContext | null;
+  /** the key authorization of a pending HTTP-01 challenge for this host and token, else null */
+  challengeAnswer(host: string, token: string): string | null;
+  /** a certificate is served for this host */
+  hasCertificate(host: string): boolean;
+  /** the public HTTPS port for redirect URLs, until the listener is bound (then its own port) */
+  port: number;
 }
 
 export interface RequestRecord {
@@ -34,8 +47,8 @@ export interface RequestRecord {
 
 export interface RouterOptions {
   pool: Pool;
-  /** host (normalized) → route, or null for an unknown host */
-  resolve(host: string): Route | null;
+  /** host (normalized) → route: the route table the control plane writes */
+  routes: RouteResolver;
   maxBodyBytes: number;
   /** a client must send its whole header block within this (slowloris) */
   headersTimeoutMs?: number;
@@ -47,13 +60,22 @@ export interface RouterOptions {
   httpParser?: 'auto' | 'node';
   log?: Logger;
   onRequest?(record: RequestRecord): void;
+  /** a request no service's host matched: true when the platform answered it itself (its own routes) */
+  platform?(req: RouterRequest, requestId: string): boolean;
+  https?: RouterHttps;
 }
+
+/** the app router: an HTTP/1 server, and with HTTPS its TLS listener (HTTP/1.1 and HTTP/2 through the same request handling) */
+export type Router = RouterServer & { readonly tls: TlsListener | null };
 
 const MAX_HEADER_BYTES = 64 * 1024;
 const MAX_REQUEST_LINE = 16 * 1024;
+const ACME_CHALLENGE = '/.well-known/acme-challenge/';
+const HSTS = 'max-age=31536000';
 
-export function createRouter(opts: RouterOptions): RouterServer {
+export function createRouter(opts: RouterOptions): Router {
   const log = opts.log ?? silentLogger;
+  const https = opts.https;
   const headersTimeoutMs = opts.headersTimeoutMs ?? 20_000;
   const trusted = parseTrustedProxies(opts.trustProxy ?? []);
 
@@ -64,9 +86,15 @@ export function createRouter(opts: RouterOptions): RouterServer {
       return;
     }
     const host = normalizeHost(req.host);
-    const route = host ? opts.resolve(host) : null;
+    if (https && host && req.url.startsWith(ACME_CHALLENGE) && !req.secure && answerChallenge(req, https, host, requestId)) return;
+    const route = host ? opts.routes.resolve(host) : null;
     if (!route) {
+      if (opts.platform?.(req, requestId)) return;
       sendError(req, new CellhostError('ERR_HOST_UNKNOWN', `no service is served at "${host ?? ''}"`), requestId);
+      return;
+    }
+    if (https && route.httpsRedirect && !req.secure && https.hasCertificate(host!)) {
+      redirectToHttps(req, host!, httpsPort(), requestId);
       return;
     }
     const ex = new Exchange(req, route, requestId, opts, trusted);
@@ -105,7 +133,7 @@ export function createRouter(opts: RouterOptions): RouterServer {
       return;
     }
     const host = normalizeHost(req.host);
-    const route = host ? opts.resolve(host) : null;
+    const route = host ? opts.routes.resolve(host) : null;
     if (!route) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
@@ -135,7 +163,43 @@ export function createRouter(opts: RouterOptions): RouterServer {
   if (!parser.ok && opts.httpParser !== 'node') log.warn('router.parser_fallback', { reason: parser.reason, using: 'node:http' });
   const server: RouterServer = parser.ok ? new Http1Server(serverOptions, parser.binding) : createNodeHttpServer(serverOptions);
   server.maxConnections = opts.maxConnections ?? 10_000;
-  return server;
+  // HTTPS: TLS connections that settle on HTTP/1.1 are adopted by the HTTP/1 server above, HTTP/2
+  // streams become requests of the same handling: one set of limits, pages and metering
+  const tlsListener = https
+    ? createTlsListener({
+        contextFor: (name) => https.contextFor(name),
+        challengeContextFor: (name) => https.challengeContextFor(name),
+        http1: server,
+        h2: createH2Handler({ serve: onRequest, maxHeaderBytes: MAX_HEADER_BYTES, headersTimeoutMs, keepAliveTimeoutMs: serverOptions.keepAliveTimeoutMs }),
+        handshakeTimeoutMs: headersTimeoutMs,
+        maxConnections: opts.maxConnections,
+      })
+    : null;
+  /** for redirects: the TLS listener's own port once it is bound (a test's port 0), else the configured one */
+  function httpsPort(): number {
+    return tlsListener?.listening ? (tlsListener.address() as net.AddressInfo).port : (https?.port ?? 443);
+  }
+  return Object.assign(server, { tls: tlsListener });
+}
+
+/** HTTP-01: the CA asks the plain listener for the token of an order under way; anything else passes on */
+function answerChallenge(req: RouterRequest, https: RouterHttps, host: string, requestId: string): boolean {
+  const token = req.url.slice(ACME_CHALLENGE.length);
+  const answer = https.challengeAnswer(host, token);
+  if (answer === null) return false;
+  req.dump();
+  req.res.writeHead(200, 'OK', ['content-type', 'text/plain', 'content-length', String(Buffer.byteLength(answer)), 'x-request-id', requestId, 'cache-control', 'no-store'], { contentLength: true });
+  req.res.end(answer);
+  return true;
+}
+
+/** 301 for reads; 308 for the rest, so a POST is not turned into a GET on the way */
+function redirectToHttps(req: RouterRequest, host: string, port: number, requestId: string): void {
+  const location = `https://${host}${port === 443 ? '' : `:${port}`}${req.url.startsWith('/') ? req.url : '/'}`;
+  const status = req.method === 'GET' || req.method === 'HEAD' ? 301 : 308;
+  req.dump();
+  req.res.writeHead(status, http.STATUS_CODES[status]!, ['location', location, 'content-length', '0', 'x-request-id', requestId], { contentLength: true });
+  req.res.end();
 }
 
 // request ids: random per process, then a counter; unique without a UUID's random bytes each time
@@ -245,7 +309,7 @@ class Exchange implements Dispatcher.DispatchHandler, ExchangeListener {
   }
 
   onHeaders(status: number, raw: Buffer[], resume: () => void, statusMessage: string): boolean {
-    writeResponseHead(this.res, status, statusMessage, raw, this.requestId);
+    writeResponseHead(this.res, status, statusMessage, raw, this.requestId, this.route.hsts === true && this.req.secure);
     this.finish(status, null);
     this.resumeUpstream = resume;
     return true;
@@ -349,7 +413,7 @@ function tunnel(req: RouterRequest, client: net.Socket, head: Buffer, lease: Lea
 }
 
 // header bytes are latin1 both ways, so values pass through unchanged
-function writeResponseHead(res: RouterResponse, status: number, statusMessage: string, raw: Buffer[], requestId: string): void {
+function writeResponseHead(res: RouterResponse, status: number, statusMessage: string, raw: Buffer[], requestId: string, hsts: boolean): void {
   const out: string[] = [];
   let hasId = false;
   let hasLength = false;
@@ -362,5 +426,6 @@ function writeResponseHead(res: RouterResponse, status: number, statusMessage: s
     out.push(key, raw[i + 1]!.toString('latin1'));
   }
   if (!hasId) out.push('x-request-id', requestId);
+  if (hsts) out.push('strict-transport-security', HSTS);
   res.writeHead(status, statusMessage, out, { contentLength: hasLength });
 }

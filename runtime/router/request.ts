@@ -2,7 +2,7 @@
 // (http1.ts) or node:http's own (node-http-server.ts). Both read the head into these fields once
 // and give the body as a stream; the router answers through a RouterResponse.
 import type net from 'node:net';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 
 /** what the router does when the client's side of an exchange moves */
 export interface ExchangeListener {
@@ -126,6 +126,11 @@ export abstract class RouterRequest {
 
   abstract get socket(): net.Socket;
 
+  /** it came over TLS (the HTTPS listener hands the router TLS sockets) */
+  get secure(): boolean {
+    return (this.socket as { encrypted?: boolean }).encrypted === true;
+  }
+
   get hasBody(): boolean {
     return this.contentLength !== undefined ? this.contentLength !== '0' : this.transferEncoding !== undefined;
   }
@@ -151,6 +156,8 @@ export interface RouterServerOptions {
 export interface RouterServer extends net.Server {
   /** which HTTP/1 implementation reads the requests */
   readonly engine: 'llhttp' | 'node:http';
+  /** serve HTTP/1.1 on a connection accepted elsewhere (a TLS one from the HTTPS listener), with this server's limits */
+  adopt(socket: net.Socket): void;
   /** connections with no request in progress */
   closeIdleConnections(): void;
   closeAllConnections(): void;
@@ -161,4 +168,45 @@ export function hostError(req: RouterRequest): (Error & { code: string }) | null
   if (req.versionMinor >= 1 && req.host === undefined) return Object.assign(new Error('an HTTP/1.1 request needs a Host header'), { code: 'HPE_NO_HOST' });
   if (req.duplicateHost) return Object.assign(new Error('the request has more than one Host header'), { code: 'HPE_DUPLICATE_HOST' });
   return null;
+}
+
+/**
+ * A request whose body arrives on a Node stream (node:http's IncomingMessage, an HTTP/2 stream)
+ * rather than from the router's own parser: the chunks go into the request's body stream,
+ * counted against its limit, and the app's reading paces the client (the source pauses while the
+ * body's buffer is full).
+ */
+export function streamBody(req: RouterRequest, source: Readable): void {
+  const body = new Readable({ read: () => void (req.dumping || source.resume()) });
+  // a body nobody reads to the end must not leave an error nobody listens to
+  body.on('error', () => {});
+  req.body = body;
+  source.on('data', (chunk: Buffer) => {
+    req.received += chunk.length;
+    if (req.dumping) return;
+    if (req.received > req.bodyLimit) {
+      req.listener?.bodyTooLarge();
+      req.dump();
+      return;
+    }
+    if (!body.push(chunk)) source.pause();
+  });
+  source.once('end', () => {
+    req.complete = true;
+    if (!req.dumping) body.push(null);
+    req.onComplete?.();
+  });
+  source.on('error', (err) => {
+    if (!req.complete && !body.destroyed) body.destroy(err);
+  });
+}
+
+/** the rest of a streamed body is not wanted: read it from `source` and throw it away */
+export function dumpStreamBody(req: RouterRequest, source: Readable): void {
+  if (req.dumping) return;
+  req.dumping = true;
+  const body = req.body;
+  req.body = null;
+  if (body && !body.destroyed) body.destroy();
+  source.resume();
 }

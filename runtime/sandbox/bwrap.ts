@@ -17,6 +17,8 @@
 // - /tmp: a private tmpfs of tmpSizeBytes, the only writable place, gone with the sandbox;
 // - a fresh /proc (only the sandbox's processes) and a minimal /dev;
 // - the toolchain dirs given in roBinds, read-only; for builds, rwBinds (the dependency cache);
+// - files given by content (a build's copy of the host's package-manager configuration), each a
+//   read-only file bwrap writes from a descriptor: no host path of them is bound;
 // - nothing else: no data dir, no other images, no /root, no /home, no /var, no /run, no /sys.
 // The sandbox's root and /dev are remounted read-only at the end, so nothing can be created
 // there either (bwrap leaves both writable otherwise); /dev/shm is therefore read-only too.
@@ -25,6 +27,16 @@
 // - no user namespaces of its own (--disable-userns): `unshare -U -r` would hand it every
 //   capability over new mount and network namespaces, the usual first step of a kernel exploit;
 // - a seccomp filter (seccomp.ts) refuses the calls a container runtime's default profile refuses.
+//
+// Builds with a system layer (system-layer.ts) run differently: as uid 0 of a user namespace that
+// maps the service's block of subuids (no setpriv: perl writes the map, then execs bwrap as that
+// root), with /usr, /etc and /var the layer's writable overlays, a world-writable /tmp (apt drops
+// to its _apt user), and a container's usual capabilities over what the namespace owns and
+// nothing else (--cap-drop ALL, then the list below). bwrap run as root makes no user namespace
+// of its own, so --disable-userns cannot apply: the seccomp filter, which refuses every way of
+// making one (and every mount call), is what keeps the build's root in its namespace; without a
+// filter there are no system layers (probeSystemLayers). Instances of such a deployment run as
+// today, with the layer's read-only views in place of the host's /usr and /etc, and /var/lib.
 //
 // Nothing of the sandbox is on a command line. /proc/PID/cmdline is readable by every user of
 // the host, and bwrap's own (which its pid-1 init inside the sandbox shares) would show the
@@ -37,6 +49,7 @@ import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { CellhostError } from '../core/errors.ts';
 import { envNameSchema } from '../core/names.ts';
 import { runCommand } from './run-command.ts';
+import { enterMappedArgv, type IdBlock } from './id-mapping.ts';
 import { seccompProgramFor } from './seccomp.ts';
 
 export interface SandboxBind {
@@ -60,6 +73,8 @@ export interface SandboxSpec {
   roBinds: ReadonlyArray<string | SandboxBind>;
   /** builds: host dirs bound read-write (the service's dependency cache), owned by the uid */
   rwBinds?: ReadonlyArray<string | SandboxBind>;
+  /** files the sandbox gets by content, read-only (under /tmp or on the root, never in /app) */
+  files?: ReadonlyArray<SandboxFile>;
   /** the only environment the app gets */
   env: Readonly<Record<string, string>>;
   /** defaults to "cellhost" */
@@ -68,6 +83,42 @@ export interface SandboxSpec {
   argv: readonly string[];
   /** what the host's bubblewrap can enforce beyond the namespaces (default: everything) */
   hardening?: SandboxHardening;
+  /** builds with a system layer: root of a user namespace mapping this block (uid/gid then unused) */
+  rangeRoot?: IdBlock;
+  /** a system layer's trees in place of the host's /usr and /etc (and /var or /var/lib) */
+  systemDirs?: SystemDirs;
+}
+
+export interface SystemDirs {
+  usr: string;
+  etc: string;
+  /** a build's whole /var */
+  var?: string;
+  /** an instance's /var/lib */
+  varLib?: string;
+  /** bound read-write (a build's overlays) rather than read-only */
+  writable?: boolean;
+}
+
+/** what root in a system-layer build may do inside its namespace: a container runtime's default
+ *  set without raw sockets and device nodes (the network namespace is not its own anyway) */
+export const RANGE_ROOT_CAPS = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FOWNER',
+  'CAP_FSETID',
+  'CAP_KILL',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETPCAP',
+  'CAP_SETFCAP',
+  'CAP_SYS_CHROOT',
+] as const;
+
+export interface SandboxFile {
+  /** where it appears inside */
+  dest: string;
+  data: Uint8Array;
 }
 
 export interface SandboxHardening {
@@ -81,7 +132,7 @@ export interface SandboxHardening {
 export interface SandboxCommand {
   /** `setpriv … -- bwrap --args 3 -- <app>`: nothing secret, no host path */
   argv: string[];
-  /** the data for fd 3 (bwrap's options, NUL-separated) and fd 4 (the seccomp program, if any) */
+  /** the data for fd 3 (bwrap's options, NUL-separated), fd 4 (the seccomp program, if any), then each file's content */
   fds: Buffer[];
 }
 
@@ -102,7 +153,8 @@ export const ROOT_LINKS: ReadonlyArray<readonly [string, string]> = [
   ['/lib64', 'usr/lib64'],
 ];
 
-const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** the system dirs, in the order a Debian root's PATH has them */
+export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
  * The environment every sandboxed process starts from: a sane PATH (the toolchain's dirs first),
@@ -154,10 +206,13 @@ export function buildSandboxCommand(spec: SandboxSpec): SandboxCommand {
   ];
 
   const hardening = spec.hardening ?? fullHardening();
+  const root = spec.rangeRoot;
+  if (root && !hardening.seccomp) throw new CellhostError('ERR_SANDBOX_SETUP', 'a build as root in its namespace needs the seccomp filter');
+  const sys = spec.systemDirs;
   const bwrap = [
     // bwrap, unprivileged, always makes a user namespace; named here because --disable-userns needs it
-    '--unshare-user',
-    ...(hardening.disableUserns ? ['--disable-userns'] : []),
+    ...(root ? [] : ['--unshare-user', ...(hardening.disableUserns ? ['--disable-userns'] : [])]),
+    ...(root ? ['--cap-drop', 'ALL', ...RANGE_ROOT_CAPS.flatMap((c) => ['--cap-add', c])] : []),
     '--unshare-pid',
     '--unshare-ipc',
     '--unshare-uts',
@@ -166,13 +221,17 @@ export function buildSandboxCommand(spec: SandboxSpec): SandboxCommand {
     '--new-session',
     '--hostname',
     spec.hostname ?? 'cellhost',
-    '--ro-bind',
-    '/usr',
-    '/usr',
-    '--ro-bind',
-    '/etc',
-    '/etc',
   ];
+  const sysBind = sys?.writable ? '--bind' : '--ro-bind';
+  for (const [src, dest] of [
+    [sys?.usr ?? '/usr', '/usr'],
+    [sys?.etc ?? '/etc', '/etc'],
+    ...(sys?.var ? [[sys.var, '/var']] : []),
+    ...(sys?.varLib ? [[sys.varLib, '/var/lib']] : []),
+  ] as const) {
+    assertAbsolute(src, 'system dir');
+    bwrap.push(sys ? sysBind : '--ro-bind', src, dest);
+  }
   for (const [link, target] of ROOT_LINKS) bwrap.push('--symlink', target, link);
   bwrap.push('--proc', '/proc', '--dev', '/dev');
   bwrap.push(spec.writableAppDir ? '--bind' : '--ro-bind', spec.imageDir, '/app');
@@ -190,7 +249,20 @@ export function buildSandboxCommand(spec: SandboxSpec): SandboxCommand {
     }
     bwrap.push(flag, src, dest);
   }
+  // root's /tmp is everyone's, as on any system (apt's _apt writes there)
+  if (root) bwrap.push('--perms', '1777');
   bwrap.push('--size', String(spec.tmpSizeBytes), '--tmpfs', '/tmp');
+  // after the tmpfs, so a file under /tmp lands in it; bwrap makes the dirs above each one
+  const files = spec.files ?? [];
+  let nextFd = SANDBOX_FIRST_FD + (hardening.seccomp ? 2 : 1);
+  for (const f of files) {
+    assertAbsolute(f.dest, 'file destination');
+    const dest = f.dest.replace(/\/+$/, '');
+    if (dest.split('/').includes('..') || ['/app', '/proc', '/dev'].some((d) => dest === d || dest.startsWith(d + '/')) || dest === '/tmp') {
+      throw new CellhostError('ERR_SANDBOX_SETUP', `cannot place a file at ${f.dest}: only under /tmp or on the sandbox's own root`);
+    }
+    bwrap.push('--ro-bind-data', String(nextFd++), dest);
+  }
   // last, after everything that creates mount points: the root tmpfs and /dev stop being writable
   bwrap.push('--remount-ro', '/dev', '--remount-ro', '/');
   bwrap.push('--chdir', '/app', '--clearenv');
@@ -203,7 +275,9 @@ export function buildSandboxCommand(spec: SandboxSpec): SandboxCommand {
   if (hardening.seccomp) bwrap.push('--seccomp', String(SANDBOX_FIRST_FD + 1));
   const fds = [Buffer.from(bwrap.map((a) => a + '\0').join(''))];
   if (hardening.seccomp) fds.push(Buffer.from(hardening.seccomp));
-  return { argv: [...setpriv, 'bwrap', '--args', String(SANDBOX_FIRST_FD), '--', ...spec.argv], fds };
+  for (const f of files) fds.push(Buffer.from(f.data));
+  const inner = ['bwrap', '--args', String(SANDBOX_FIRST_FD), '--', ...spec.argv];
+  return { argv: root ? enterMappedArgv(root, inner) : [...setpriv, ...inner], fds };
 }
 
 /** bwrap's options as it reads them from fd 3 (for tests and diagnostics) */

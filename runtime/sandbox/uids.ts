@@ -13,6 +13,10 @@
 // 2000000000 sits in the gap (0x77359400), reads well in `ps`, and `findUidRangeConflicts`
 // checks the host's passwd/group/subuid/subgid at start anyway.
 //
+// System-layer builds map a block of 65 536 host ids per service (see store/uids.ts). Their
+// default range, 2013265920–2147352575 (0x78000000–0x7FFDFFFF, 2046 blocks), is above the service
+// uids and nspawn's ranges and stops short of 0x7FFE0000, where systemd keeps its own ids.
+//
 // Images: the sandbox uid must read an image and write nothing of it. Expected on disk: every
 // entry owned by root:root, directories 0755, files 0644 (0755 when executable), no setuid/setgid
 // bits, no device, fifo or socket. `normalizeImageAccess` makes it so (removing the special

@@ -81,3 +81,14 @@ export function migrate(db: Db, migrations: readonly string[] = MIGRATIONS): voi
     }
   })();
 }
+
+/**
+ * The database as it is, for looking only (`cellhost doctor` beside a running platform): no
+ * migration, no write. Null when there is none yet, or when it is older than this version (its
+ * tables would not have every column this code reads).
+ */
+export function openDatabaseReadOnly(file: string): Db | null {
+  const version = readSchemaVersion(file);
+  if (version === null || version < SCHEMA_VERSION) return null;
+  return openDatabase(file, { readonly: true });
+}

@@ -2,14 +2,41 @@
 import type { RuntimeName } from '../core/names.ts';
 import type { Db } from './db.ts';
 
+/** what a build's system layer holds (the layer itself is beside the image: <image>.layer) */
+export interface SystemLayerRecord {
+  /** the first id of the service's block: the layer's files are owned by ids from it */
+  uidBase: number;
+  /** sha256 of the host's dpkg status when the layer was built: another hash now means an older base */
+  hostBase: string;
+  /** packages the layer installed, upgraded and removed relative to the host's */
+  packages: {
+    added: { name: string; version: string }[];
+    upgraded: { name: string; from: string; to: string }[];
+    removed: { name: string; version: string }[];
+  };
+  /** disk space the layer takes */
+  bytes: number;
+}
+
 export type DeploymentStatus = 'queued' | 'building' | 'ready' | 'live' | 'superseded' | 'failed' | 'interrupted';
+
+/**
+ * The app manifest a deployment's source had: the file as it was, and what it gave (null when it
+ * was not valid), stored as JSON. What it gave is the manifest module's to read (parsedManifest):
+ * the store keeps it without knowing its shape.
+ */
+export interface DeploymentManifest {
+  file: string;
+  text: string;
+  parsed: unknown;
+}
 
 export interface Deployment {
   id: string;
   service: string;
   seq: number;
   status: DeploymentStatus;
-  /** where the code came from: "upload:tar.gz", "upload:zip", "git:<url>#<ref>" */
+  /** where the code came from: "upload:tar.gz", "upload:zip", "git:<url>#<ref>", "git-push:<branch>@<commit>", "webhook:<forge>:<branch>@<commit>" */
   source: string;
   errorCode: string | null;
   error: string | null;
@@ -18,6 +45,9 @@ export interface Deployment {
   runtime: RuntimeName | null;
   /** the runtime's default start command for this image, worked out once after its build */
   defaultStart: string | null;
+  manifest: DeploymentManifest | null;
+  /** its system layer, when its build installed system packages */
+  systemLayer: SystemLayerRecord | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -34,6 +64,8 @@ interface Row {
   image_dir: string | null;
   runtime: string | null;
   default_start: string | null;
+  manifest: string | null;
+  system_layer: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -50,6 +82,8 @@ const fromRow = (r: Row): Deployment => ({
   imageDir: r.image_dir,
   runtime: r.runtime as RuntimeName | null,
   defaultStart: r.default_start,
+  manifest: r.manifest ? (JSON.parse(r.manifest) as DeploymentManifest) : null,
+  systemLayer: r.system_layer ? (JSON.parse(r.system_layer) as SystemLayerRecord) : null,
   createdAt: r.created_at,
   startedAt: r.started_at,
   finishedAt: r.finished_at,
@@ -62,6 +96,8 @@ export interface DeploymentPatch {
   imageDir?: string | null;
   runtime?: RuntimeName | null;
   defaultStart?: string | null;
+  manifest?: DeploymentManifest | null;
+  systemLayer?: SystemLayerRecord | null;
   startedAt?: string | null;
   finishedAt?: string | null;
 }
@@ -72,6 +108,8 @@ export interface DeploymentStore {
   listForService(service: string, opts?: { limit?: number; beforeSeq?: number }): Deployment[];
   listByStatus(statuses: DeploymentStatus[]): Deployment[];
   update(id: string, patch: DeploymentPatch): Deployment;
+  /** every service's live deployment that has a system layer */
+  listLiveWithLayer(): Deployment[];
 }
 
 export function createDeploymentStore(db: Db): DeploymentStore {
@@ -96,6 +134,8 @@ export function createDeploymentStore(db: Db): DeploymentStore {
     imageDir: 'image_dir',
     runtime: 'runtime',
     defaultStart: 'default_start',
+    manifest: 'manifest',
+    systemLayer: 'system_layer',
     startedAt: 'started_at',
     finishedAt: 'finished_at',
   };
@@ -109,13 +149,22 @@ export function createDeploymentStore(db: Db): DeploymentStore {
     listForService(service, opts = {}) {
       return q.list.all(service, opts.beforeSeq ?? Number.MAX_SAFE_INTEGER, opts.limit ?? 1000).map(fromRow);
     },
+    listLiveWithLayer() {
+      return db
+        .prepare<[], Row>('SELECT d.* FROM deployments d JOIN services s ON s.live_deployment_id = d.id WHERE d.system_layer IS NOT NULL ORDER BY d.service')
+        .all()
+        .map(fromRow);
+    },
     listByStatus(statuses) {
       const marks = statuses.map(() => '?').join(', ');
       return db.prepare<string[], Row>(`SELECT * FROM deployments WHERE status IN (${marks}) ORDER BY created_at`).all(...statuses).map(fromRow);
     },
     update(id, patch) {
       const sets = Object.keys(patch).map((k) => `${columns[k as keyof DeploymentPatch]} = @${k}`);
-      if (sets.length) db.prepare(`UPDATE deployments SET ${sets.join(', ')} WHERE id = @id`).run({ ...patch, id });
+      const params: Record<string, unknown> = { ...patch, id };
+      if (patch.manifest !== undefined) params.manifest = patch.manifest && JSON.stringify(patch.manifest);
+      if (patch.systemLayer !== undefined) params.systemLayer = patch.systemLayer && JSON.stringify(patch.systemLayer);
+      if (sets.length) db.prepare(`UPDATE deployments SET ${sets.join(', ')} WHERE id = @id`).run(params);
       return get(id)!;
     },
   };

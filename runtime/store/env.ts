@@ -9,13 +9,17 @@ export interface EnvVarInfo {
   size: number;
   updatedAt: string;
   updatedBy: string | null;
+  /** the variable is given to the service's preview deployments (off for a production secret) */
+  preview: boolean;
 }
 
 export interface EnvStore {
   list(service: string): EnvVarInfo[];
   /** decrypted values */
   values(service: string): Record<string, string>;
-  set(service: string, vars: Record<string, string>, by: string, now: string): void;
+  /** sets values; `preview` flags, where given, say which go to previews (new ones do by default) */
+  set(service: string, vars: Record<string, string>, by: string, now: string, preview?: Record<string, boolean>): void;
+  /** replaces every variable; one kept by name keeps its preview flag */
   replace(service: string, vars: Record<string, string>, by: string, now: string): void;
   unset(service: string, names: string[]): number;
   version(service: string): number;
@@ -30,6 +34,7 @@ interface Row {
   size: number;
   updated_at: string;
   updated_by: string | null;
+  preview: number;
 }
 
 /** checks (or, on first use, records) that `key` is the database's key */
@@ -50,7 +55,8 @@ export function createEnvStore(db: Db, getKey: () => MasterKey): EnvStore {
     upsert: db.prepare(
       'INSERT INTO env_vars (service, name, value, size, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(service, name) DO UPDATE SET value = excluded.value, size = excluded.size, updated_at = excluded.updated_at, updated_by = excluded.updated_by',
     ),
-    clear: db.prepare('DELETE FROM env_vars WHERE service = ?'),
+    names: db.prepare<[string], { name: string }>('SELECT name FROM env_vars WHERE service = ?'),
+    flag: db.prepare('UPDATE env_vars SET preview = ? WHERE service = ? AND name = ?'),
     remove: db.prepare('DELETE FROM env_vars WHERE service = ? AND name = ?'),
     bump: db.prepare('UPDATE services SET env_version = env_version + 1 WHERE name = ?'),
     version: db.prepare<[string], { env_version: number }>('SELECT env_version FROM services WHERE name = ?'),
@@ -63,18 +69,19 @@ export function createEnvStore(db: Db, getKey: () => MasterKey): EnvStore {
     }
   };
   return {
-    list: (service) => q.list.all(service).map((r) => ({ name: r.name, size: r.size, updatedAt: r.updated_at, updatedBy: r.updated_by })),
+    list: (service) => q.list.all(service).map((r) => ({ name: r.name, size: r.size, updatedAt: r.updated_at, updatedBy: r.updated_by, preview: r.preview === 1 })),
     values(service) {
       const out: Record<string, string> = {};
       for (const r of q.list.all(service)) out[r.name] = decryptValue(getKey(), r.value, envAad(service, r.name));
       return out;
     },
-    set: db.transaction((service: string, vars: Record<string, string>, by: string, now: string) => {
+    set: db.transaction((service: string, vars: Record<string, string>, by: string, now: string, preview?: Record<string, boolean>) => {
       write(service, vars, by, now);
+      for (const [name, on] of Object.entries(preview ?? {})) q.flag.run(on ? 1 : 0, service, name);
       q.bump.run(service);
     }),
     replace: db.transaction((service: string, vars: Record<string, string>, by: string, now: string) => {
-      q.clear.run(service);
+      for (const { name } of q.names.all(service)) if (!Object.hasOwn(vars, name)) q.remove.run(service, name);
       write(service, vars, by, now);
       q.bump.run(service);
     }),

@@ -1,7 +1,12 @@
 // Per-service, per-minute counters: the one table behind usage, cost and metrics. Writes add
 // to a minute's row, so a flush every second and a final flush at stop lose nothing.
-import type { Histogram } from '../meter/histogram.ts';
 import type { Db } from './db.ts';
+
+/**
+ * Request latencies as counts per bucket, sparse (bucket index → count). The buckets are the
+ * meter's; the store only adds counts of the same bucket, so two minutes merge by adding.
+ */
+export type LatencyCounts = Record<number, number>;
 
 export interface MinuteDelta {
   service: string;
@@ -11,7 +16,7 @@ export interface MinuteDelta {
   s3xx: number;
   s4xx: number;
   s5xx: number;
-  latency: Histogram;
+  latency: LatencyCounts;
   coldStarts: number;
   coldStartMs: number;
   /** requests that thawed a prewarmed instance instead of waiting for a start, and their thaws */
@@ -49,7 +54,7 @@ export function createUsageStore(db: Db): UsageStore {
   const add = db.transaction((deltas: MinuteDelta[]) => {
     for (const d of deltas) {
       const prior = get.get(d.service, d.minute);
-      const latency: Histogram = prior ? (JSON.parse(prior.latency) as Histogram) : {};
+      const latency: LatencyCounts = prior ? (JSON.parse(prior.latency) as LatencyCounts) : {};
       for (const [k, v] of Object.entries(d.latency)) latency[Number(k)] = (latency[Number(k)] ?? 0) + v;
       upsert.run({ ...d, latency: JSON.stringify(latency) });
     }
@@ -75,7 +80,7 @@ export function createUsageStore(db: Db): UsageStore {
         s3xx: r.s3xx as number,
         s4xx: r.s4xx as number,
         s5xx: r.s5xx as number,
-        latency: JSON.parse(r.latency as string) as Histogram,
+        latency: JSON.parse(r.latency as string) as LatencyCounts,
         coldStarts: r.cold_starts as number,
         coldStartMs: r.cold_start_ms as number,
         prewarmedStarts: r.prewarmed_starts as number,

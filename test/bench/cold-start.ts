@@ -16,7 +16,7 @@ import { CLEAN_PATH, goBuild } from './go-build.ts';
 import { median, paired, sleep, summarize, type Summary } from './stats.ts';
 
 export const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 10));
-const STANDBY_SETTLE_MS = 500;
+export const STANDBY_SETTLE_MS = 500;
 
 export interface ColdApp {
   name: 'node' | 'python' | 'go';
@@ -43,7 +43,7 @@ export interface ColdStartResult {
 }
 
 /** durations of the service's cold_start events, oldest first */
-async function readColdStartEvents(platform: BenchPlatform, service: string): Promise<number[]> {
+export async function readColdStartEvents(platform: BenchPlatform, service: string): Promise<number[]> {
   const res = await platform.api('GET', `/api/v1/services/${service}/logs?stream=event&q=cold_start&limit=1000`);
   const entries = (res.body?.entries ?? []) as { event: string | null; fields: { durationMs?: number } | null }[];
   return entries.filter((e) => e.event === 'cold_start' && typeof e.fields?.durationMs === 'number').map((e) => e.fields!.durationMs!);

@@ -2,6 +2,7 @@
 // N per second over keep-alive connections, whatever the server does, and each one's latency
 // is timed from the moment it was sent to the end of its response.
 import http from 'node:http';
+import https from 'node:https';
 import { percentile } from './stats.ts';
 
 export interface FixedRateOptions {
@@ -16,6 +17,8 @@ export interface FixedRateOptions {
   requestTimeoutMs?: number;
   /** a keep-alive agent kept across runs (its connections stay open); else one for this run */
   agent?: http.Agent;
+  /** over HTTPS: the CA to trust and the server name to ask for */
+  tls?: { ca: string; servername: string };
 }
 
 export interface FixedRateResult {
@@ -48,7 +51,9 @@ export function mergeFixedRate(runs: FixedRateResult[]): FixedRateResult {
 }
 
 export async function runFixedRate(opts: FixedRateOptions): Promise<FixedRateResult> {
-  const agent = opts.agent ?? new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const agent = opts.agent ?? new (opts.tls ? https : http).Agent({ keepAlive: true, maxSockets: 64 });
+  const client = opts.tls ? https : http;
+  const tls = opts.tls ? { ca: opts.tls.ca, servername: opts.tls.servername } : {};
   const total = Math.round((opts.ratePerS * opts.durationMs) / 1000);
   const maxInFlight = opts.maxInFlight ?? 64;
   const timeoutMs = opts.requestTimeoutMs ?? 2000;
@@ -67,7 +72,7 @@ export async function runFixedRate(opts: FixedRateOptions): Promise<FixedRateRes
   const fire = () => {
     inFlight++;
     const t0 = performance.now();
-    const req = http.request({ host: opts.host ?? '127.0.0.1', port: opts.port, path: '/', headers, agent, timeout: timeoutMs }, (res) => {
+    const req = client.request({ host: opts.host ?? '127.0.0.1', port: opts.port, path: '/', headers, agent, timeout: timeoutMs, ...tls }, (res) => {
       res.resume();
       res.on('end', () => {
         if (res.statusCode === 200) latencies.push(performance.now() - t0);

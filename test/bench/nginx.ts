@@ -18,7 +18,8 @@ export interface RunningNginx {
   close(): Promise<void>;
 }
 
-export function nginxConfig(dir: string, listenPort: number, upstream: { host: string; port: number }, workers: number): string {
+/** `tls`: nginx terminates TLS with this certificate and key (the HTTPS benchmark) */
+export function nginxConfig(dir: string, listenPort: number, upstream: { host: string; port: number }, workers: number, tls?: { cert: string; key: string }): string {
   const temp = (name: string) => `${name} ${path.join(dir, name.replace(/_path$/, ''))};`;
   return `worker_processes ${workers};
 pid ${path.join(dir, 'nginx.pid')};
@@ -36,8 +37,10 @@ http {
     keepalive 64;
   }
   server {
-    listen 127.0.0.1:${listenPort} reuseport;
-    location / {
+    listen 127.0.0.1:${listenPort} reuseport${tls ? ' ssl' : ''};
+${tls ? `    ssl_certificate ${tls.cert};
+    ssl_certificate_key ${tls.key};
+` : ''}    location / {
       proxy_pass http://app;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -52,13 +55,13 @@ http {
 `;
 }
 
-export async function startNginx(nginx: string, upstream: { host: string; port: number }, workers = 1): Promise<RunningNginx> {
+export async function startNginx(nginx: string, upstream: { host: string; port: number }, workers = 1, tls?: { cert: string; key: string }): Promise<RunningNginx> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cellhost-bench-nginx-'));
   // workers drop to "nobody": they must be able to reach the temp dirs
   fs.chmodSync(dir, 0o755);
   const port = await freePortSync();
   const conf = path.join(dir, 'nginx.conf');
-  fs.writeFileSync(conf, nginxConfig(dir, port, upstream, workers));
+  fs.writeFileSync(conf, nginxConfig(dir, port, upstream, workers, tls));
   let out = '';
   const proc: ChildProcess = spawn(nginx, ['-c', conf, '-p', dir, '-e', path.join(dir, 'error.log'), '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout!.on('data', (b) => (out += b));

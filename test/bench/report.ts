@@ -5,6 +5,7 @@
 // a busy neighbour hardly changes, beside the same cost of the baseline.
 import type { BurstResult } from './burst.ts';
 import type { ColdStartResult } from './cold-start.ts';
+import type { LayerColdStartResult } from './layer-cold-start.ts';
 import type { FixedRateResult } from './fixed-rate.ts';
 import { IDLE, type IdleResult } from './idle-footprint.ts';
 import { FIXED_RATE, WRK_ROUND_S, WRK_ROUNDS, type Measured, type ProxyResults, type WrkRounds } from './proxy.ts';
@@ -17,6 +18,7 @@ export type Section<T> = Measured<T>;
 export interface BenchResults {
   proxy: Section<ProxyResults>;
   cold: { app: string; result: Section<ColdStartResult> }[];
+  layer: Section<LayerColdStartResult>;
   thaw: Section<ThawResult>;
   burst: Section<BurstResult>;
   idle: Section<IdleResult>;
@@ -36,6 +38,7 @@ export const TARGETS = {
   addedP99MaxIqrMs: 1,
   coldOverheadMs: 15,
   coldOverheadMaxIqrMs: 10,
+  layerOverheadMs: 5,
   thawMs: 5,
   thawMaxIqrMs: 2.5,
   burstMultiple: 3,
@@ -174,6 +177,25 @@ function coldRows(cold: BenchResults['cold']): Row[] {
   });
 }
 
+function layerRow(m: Section<LayerColdStartResult>): Row {
+  const what = 'cold start python with a system layer (a package installed by dpkg in its build) against the same app without one, taking turns';
+  const target = `layer adds ≤ ${TARGETS.layerOverheadMs} ms`;
+  if (!m.ok) return failedRow('layer', what, m.reason, target);
+  const r = m.value;
+  const added = r.withMs - r.withoutMs;
+  return {
+    key: 'layer',
+    what: `${what} (median of ${r.runs} each)`,
+    baseline: `without a layer ${formatMs(r.withoutMs)} (its cold_start event: ${formatMs(r.withoutEventMs)})`,
+    nginx: '—',
+    cellhost: `with a layer ${formatMs(r.withMs)} (its cold_start event: ${formatMs(r.withEventMs)}; layer: ${r.packages})`,
+    comparison: `${signedMs(added)} (cold_start events ${signedMs(r.withEventMs - r.withoutEventMs)})`,
+    target,
+    verdict: added <= TARGETS.layerOverheadMs ? { kind: 'met' } : { kind: 'not-met' },
+    figure: `${signedMs(added)} with a layer`,
+  };
+}
+
 function thawRows(m: Section<ThawResult>): Row[] {
   const what = 'request to a frozen instance (thaw) → response';
   const target = `≤ ${TARGETS.thawMs} ms median`;
@@ -269,6 +291,7 @@ export function buildRows(results: BenchResults): Row[] {
   return [
     ...proxyRows(results.proxy),
     ...coldRows(results.cold),
+    layerRow(results.layer),
     ...thawRows(results.thaw),
     ...burstRows(results.burst, coldNode?.ok ? coldNode.value.cellhost : null),
     idleRow(results.idle),

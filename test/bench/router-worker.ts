@@ -28,7 +28,7 @@ if (processes > 1 && cluster.isPrimary) {
   const upstream = { host: '127.0.0.1', port: upstreamPort };
   const lease = { instanceId: 'bench', upstream, connections: openUpstream(upstream, CONNECTIONS), coldStart: false, release() {}, diagnose: async () => null, recycle() {} };
   const pool = { tryAcquire: () => lease, acquire: async () => lease } as unknown as Pool;
-  const server = createRouter({ pool, resolve: () => ({ service: 'bench', requestTimeoutMs: 30_000 }), maxBodyBytes: 100 * 1024 * 1024 });
+  const server = createRouter({ pool, routes: { resolve: () => ({ service: 'bench', requestTimeoutMs: 30_000 }) }, maxBodyBytes: 100 * 1024 * 1024 });
   server.listen(port, '127.0.0.1', () => processes === 1 && console.log('ready'));
   process.on('SIGTERM', () => process.exit(0));
 }

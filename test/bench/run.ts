@@ -9,6 +9,7 @@ import { benchBurst, prepareGenerator } from './burst.ts';
 import { deferCleanup, runCleanups } from './cleanup.ts';
 import { benchColdStarts, nodeApp, prepareGoApp, preparePythonApp, type ColdApp } from './cold-start.ts';
 import { describeHost, readLoadAverage } from './host-info.ts';
+import { benchLayerColdStart } from './layer-cold-start.ts';
 import { benchIdle } from './idle-footprint.ts';
 import { startPlatform, type BenchPlatform } from './platform.ts';
 import { benchPrewarm, prewarmRows } from './prewarm.ts';
@@ -19,8 +20,8 @@ import { benchThaw } from './thaw.ts';
 
 const { values: args } = parseArgs({ options: { repeat: { type: 'string', default: '1' } }, allowPositionals: false });
 const REPEAT = Math.max(1, Math.floor(Number(args.repeat)) || 1);
-// BENCH_ONLY=proxy,cold,burst,thaw,idle,prewarm,edge,budget,prewarm-burst,routers,rebuild runs just
-// those sections (the others are "not run")
+// BENCH_ONLY=proxy,cold,layer,burst,thaw,idle,prewarm,edge,budget,prewarm-burst,routers,rebuild,https
+// runs just those sections (the others are "not run")
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null;
 const wanted = (name: string) => !ONLY || ONLY.has(name);
 // a full run takes ~5 min on a quiet 2-core machine; the rest is margin for slower or busier hosts
@@ -76,7 +77,7 @@ async function runOnce(index: number): Promise<Run> {
   const loadBefore = readLoadAverage();
   let isolation = '';
   let isolationReasons: string[] = [];
-  const results: BenchResults = { proxy: { ok: false, reason: 'not run' }, cold: [], thaw: { ok: false, reason: 'not run' }, burst: { ok: false, reason: 'not run' }, idle: { ok: false, reason: 'not run' } };
+  const results: BenchResults = { proxy: { ok: false, reason: 'not run' }, cold: [], layer: { ok: false, reason: 'not run' }, thaw: { ok: false, reason: 'not run' }, burst: { ok: false, reason: 'not run' }, idle: { ok: false, reason: 'not run' } };
   const stepLog = (line: string) => log(tag + line);
 
   try {
@@ -100,6 +101,10 @@ async function runOnce(index: number): Promise<Run> {
           const r = 'missing' in app ? null : measured.ok ? measured.value.get(app.name) : null;
           results.cold.push({ app: app.name, result: 'missing' in app ? { ok: false, reason: app.missing } : r ? { ok: true, value: r } : { ok: false, reason: measured.ok ? 'not measured' : measured.reason } });
         }
+      }
+      const python = apps.find((a) => a.name === 'python');
+      if (wanted('layer')) {
+        results.layer = !python || 'missing' in python ? { ok: false, reason: python && 'missing' in python ? python.missing : 'no python app' } : await section('cold start with a system layer', () => benchLayerColdStart(platform, python));
       }
       if (wanted('burst')) {
         const generator = await prepareGenerator();
@@ -145,6 +150,7 @@ async function runOnce(index: number): Promise<Run> {
       rows.push({ key: r.key, what: 'rebuild with an unchanged lockfile (Express)', baseline: '', nginx: '—', cellhost: r.figure, comparison: '', target: `≥ ${REBUILD_TARGET}× the first build`, verdict: r.met === null ? { kind: 'n/a' } : r.met ? { kind: 'met' } : { kind: 'not-met' }, figure: r.figure });
     if (!(await (await import('./rebuild.ts')).appendRebuildSection(out, stepLog, onRow))) failures++;
   }
+  if (wanted('https') && !(await (await import('./https.ts')).appendHttpsSection(out, stepLog))) failures++;
   return { rows, out };
 }
 

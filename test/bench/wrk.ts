@@ -45,10 +45,11 @@ export function parseWrk(out: string): WrkResult {
   return { requestsPerS: Number(rps[1]), p50Ms: toMs(p50[1]!, p50[2]!), p99Ms: toMs(p99[1]!, p99[2]!), requests: Number(total[1]), errors };
 }
 
-export function runWrk(wrk: string, url: string, opts: { host?: string; durationS?: number } = {}): Promise<WrkResult> {
+export function runWrk(wrk: string, url: string, opts: { host?: string; durationS?: number; headers?: string[] } = {}): Promise<WrkResult> {
   const durationS = opts.durationS ?? WRK_ARGS.durationS;
   const args = [`-t${WRK_ARGS.threads}`, `-c${WRK_ARGS.connections}`, `-d${durationS}s`, '--latency', '--timeout', '2s'];
   if (opts.host) args.push('-H', `Host: ${opts.host}`);
+  for (const h of opts.headers ?? []) args.push('-H', h);
   args.push(url);
   return new Promise((resolve, reject) => {
     // bounded: wrk itself stops at -d, the kill is for a wrk that hangs or a run cut short

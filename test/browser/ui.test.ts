@@ -200,7 +200,7 @@ describe.skipIf(missing.length > 0)('web UI in chromium', () => {
   });
 
   it("shows a crashing app's exit code and last output on its service page", async () => {
-    await server.deploy('crashy-ui', path.join(FIXTURES, 'node-exit'), { startCommand: 'node app.js' });
+    await server.deployFailing('crashy-ui', path.join(FIXTURES, 'node-exit'), { startCommand: 'node app.js' });
     const res = await server.app('crashy-ui');
     expect(res.status).toBe(502);
     await page.goto(server.adminUrl + '/services/crashy-ui');

@@ -1,16 +1,26 @@
 // A smart-HTTP git server for tests: `git http-backend` behind a tiny CGI bridge, serving every
 // repository under a root (read-only: pushes are not enabled). A path under /stall/ is never
-// answered (a clone that hangs). Prints "listening" when ready.
-// usage: node git-http-backend.mjs <project root> <port> [host]
+// answered (a clone that hangs). With a token, a path under /private/ asks for it as the Basic
+// password (a private repository). Prints "listening" when ready.
+// usage: node git-http-backend.mjs <project root> <port> [host] [token]
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 
-const [root, port, host = '0.0.0.0'] = process.argv.slice(2);
+const [root, port, host = '0.0.0.0', token] = process.argv.slice(2);
 
 http
   .createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://git.test');
     if (url.pathname.startsWith('/stall/')) return;
+    if (token && url.pathname.startsWith('/private/')) {
+      const basic = /^Basic (\S+)$/.exec(req.headers.authorization ?? '');
+      const password = basic ? Buffer.from(basic[1], 'base64').toString().split(':').slice(1).join(':') : null;
+      if (password !== token) {
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="test"' });
+        res.end();
+        return;
+      }
+    }
     const child = spawn('git', ['http-backend'], {
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin',

@@ -23,9 +23,16 @@ export interface TestServer extends RunningServer {
   api<T = any>(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T; headers: Headers }>;
   /** request through the router with a Host header */
   app(service: string, p?: string, init?: { headers?: Record<string, string>; method?: string }): Promise<{ status: number; text: string; json: any; headers: Headers }>;
-  /** create (if needed) and deploy a fixture dir, wait until the deployment ends; returns it */
-  deploy(service: string, dir: string, settings?: Record<string, unknown>): Promise<any>;
-  waitDeployment(id: string): Promise<any>;
+  /** create (if needed) and deploy a fixture dir, wait until the deployment ends (60 s unless told); returns it */
+  deploy(service: string, dir: string, settings?: Record<string, unknown>, opts?: { timeoutMs?: number }): Promise<any>;
+  waitDeployment(id: string, timeoutMs?: number): Promise<any>;
+  /**
+   * a live service whose app fails to start (exits, never listens): a deploy would not go live
+   * (its start check fails), so the fixture is deployed with a stand-in start command that
+   * serves, then switched to `settings.startCommand`, which a settings change does not check.
+   * Returns the deployment, live. Node runtime: the stand-in is a node one-liner.
+   */
+  deployFailing(service: string, dir: string, settings: { startCommand: string } & Record<string, unknown>): Promise<any>;
   restart(): Promise<TestServer>;
 }
 
@@ -110,8 +117,8 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
   });
   const server = await startServer(config, { log: silentLogger, announce: () => {} });
   const api = adminApi(() => server.adminUrl);
-  const waitDeployment = async (id: string) => {
-    const deadline = Date.now() + 60_000;
+  const waitDeployment = async (id: string, timeoutMs = 60_000) => {
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       const { body } = await api('GET', `/api/v1/deployments/${id}`);
       if (!['queued', 'building'].includes(body.status)) return body;
@@ -124,7 +131,7 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
     dataDir,
     api,
     app: (service, p = '/', init = {}) => requestRouter(server.routerUrl, `${service}.localhost`, p, init),
-    async deploy(service, dir, settings = {}) {
+    async deploy(service, dir, settings = {}, opts = {}) {
       const existing = await api('GET', `/api/v1/services/${service}`);
       if (existing.status === 404) {
         const created = await api('POST', '/api/v1/services', { name: service, runtime: 'node', ...settings });
@@ -135,9 +142,17 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
       const archive = await packDirectory(dir);
       const res = await api('POST', `/api/v1/services/${service}/deployments`, new Uint8Array(archive), { 'content-type': 'application/gzip' });
       if (res.status !== 202) throw new Error(`deploy failed: ${JSON.stringify(res.body)}`);
-      return waitDeployment(res.body.id);
+      return waitDeployment(res.body.id, opts.timeoutMs);
     },
     waitDeployment,
+    async deployFailing(service, dir, settings) {
+      const serves = `node -e 'require("http").createServer((q, s) => s.end()).listen(Number(process.env.PORT))'`;
+      const dep = await t.deploy(service, dir, { ...settings, startCommand: serves });
+      if (dep.status !== 'live') throw new Error(`deploy of ${service} with a stand-in start command: ${dep.status} ${JSON.stringify(dep.error)}`);
+      const patched = await api('PATCH', `/api/v1/services/${service}`, { startCommand: settings.startCommand });
+      if (patched.status !== 200) throw new Error(`switching ${service}'s start command: ${JSON.stringify(patched.body)}`);
+      return dep;
+    },
     async restart() {
       await server.close();
       return startTestServer({ ...opts, dataDir, isolation, ownsDataDir });

@@ -6,10 +6,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkToolchain, findMissingToolchain } from '../../builder/runtimes/index.ts';
 import { packDirectory } from '../../builder/sources/index.ts';
-import { runtimePathEnv } from '../../runtime/instances/launcher.ts';
+import { runtimePathEnv } from '../../runtime/sandbox/runtime-env.ts';
 import { findToolchain } from '../../runtime/sandbox/toolchains.ts';
 import { FIXTURES, startTestServer, TOKEN, type TestServer } from '../helpers/server.ts';
-import { readSse } from '../../runtime/cli/client.ts';
+import { readSse } from '../../runtime/cli/client/client.ts';
 
 const isCI = process.env.CI === 'true';
 /** a toolchain missing on a laptop skips its test; in CI the test runs and fails, naming it */

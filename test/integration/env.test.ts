@@ -193,6 +193,9 @@ describe('keys', () => {
   });
 
   it('a wrong master key fails at start with a clear error; rotation keeps values and retires the old key', async () => {
+    // the platform's own per-service secrets are under the same key
+    const cronSecret = (await server.api('GET', '/api/v1/services/hello/cron-secret')).body.secret;
+    const taskToken = (await server.api('GET', '/api/v1/services/hello/task-token')).body.token;
     await server.stop();
     const wrong = loadConfig({ env: { CELLHOST_DATA: server.dataDir, CELLHOST_HTTP_ADDR: '127.0.0.1:0', CELLHOST_ADMIN_ADDR: '127.0.0.1:0', CELLHOST_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') } });
     await expect(startServer(wrong, { announce: () => {} })).rejects.toThrow(/master key does not match/);
@@ -213,5 +216,7 @@ describe('keys', () => {
     server = await startTestServer({ dataDir: server.dataDir, env: { CELLHOST_CGROUP_PREFIX: server.cgroupPrefix } });
     const vars = (await server.api('GET', '/api/v1/services/hello/env?reveal=1')).body.vars;
     expect(vars.find((v: any) => v.name === 'API_KEY').value).toBe(SECRET);
+    expect((await server.api('GET', '/api/v1/services/hello/cron-secret')).body.secret).toBe(cronSecret);
+    expect((await server.api('GET', '/api/v1/services/hello/task-token')).body.token).toBe(taskToken);
   });
 });

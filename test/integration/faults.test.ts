@@ -13,7 +13,7 @@ afterAll(async () => {
 
 describe('crash loop', () => {
   it('backs off exponentially: fewer than 10 starts in 10 s of constant traffic, each failure a 502 with the reason', async () => {
-    await server.deploy('loop', path.join(FIXTURES, 'node-exit'), { startCommand: 'node app.js' });
+    await server.deployFailing('loop', path.join(FIXTURES, 'node-exit'), { startCommand: 'node app.js' });
     const deadline = Date.now() + 10_000;
     const statuses = new Map<number, number>();
     let requests = 0;

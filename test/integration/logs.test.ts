@@ -7,7 +7,7 @@ let server: TestServer;
 beforeAll(async () => {
   server = await startTestServer();
   await server.deploy('hello', path.join(FIXTURES, 'node-hello'), { startCommand: 'node app.js', idleTimeoutS: 0.3 });
-  await server.deploy('exits', path.join(FIXTURES, 'node-exit'), { startCommand: 'node app.js' });
+  await server.deployFailing('exits', path.join(FIXTURES, 'node-exit'), { startCommand: 'node app.js' });
 });
 afterAll(async () => {
   await server?.close();

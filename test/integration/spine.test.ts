@@ -81,7 +81,7 @@ describe('errors a visitor can read', () => {
   });
 
   it('502 naming the exit code and the last lines when the app exits during start', async () => {
-    const dep = await server.deploy('exits', path.join(FIXTURES, 'node-exit'), { startCommand: 'node app.js' });
+    const dep = await server.deployFailing('exits', path.join(FIXTURES, 'node-exit'), { startCommand: 'node app.js' });
     expect(dep.status).toBe('live');
     const r = await server.app('exits');
     expect(r.status).toBe(502);
@@ -95,7 +95,7 @@ describe('errors a visitor can read', () => {
   });
 
   it('504 when the app never listens', async () => {
-    await server.deploy('silent', path.join(FIXTURES, 'node-silent'), { startCommand: 'node app.js' });
+    await server.deployFailing('silent', path.join(FIXTURES, 'node-silent'), { startCommand: 'node app.js' });
     const t0 = Date.now();
     const r = await server.app('silent');
     expect(r.status).toBe(504);
@@ -160,8 +160,8 @@ describe('custom domains', () => {
     expect((await get('WWW.example.test:8080')).json).toMatchObject({ hello: 'branded' });
 
     const squatter = await server.api('POST', '/api/v1/services', { name: 'squatter', runtime: 'node', domains: ['www.example.test'] });
-    expect(squatter.status).toBe(400);
-    expect(squatter.body.error.code).toBe('ERR_VALIDATION');
+    expect(squatter.status).toBe(409);
+    expect(squatter.body.error.code).toBe('ERR_DOMAIN_TAKEN');
 
     expect((await server.api('PATCH', '/api/v1/services/branded', { domains: ['app.example.test'] })).status).toBe(200);
     const gone = await get('www.example.test');

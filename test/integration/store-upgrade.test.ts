@@ -85,7 +85,16 @@ describe('a data dir from the first released schema', () => {
           healthPath: '/',
           rootDir: null,
           domains: ['hello.example.com'],
+          // HTTPS came later: a redirect once a certificate exists, no HSTS, as for a new service
+          httpsRedirect: true,
+          hsts: false,
+          // git deploys came later: the default branch, no previews
+          deployBranch: 'main',
+          previews: false,
+          // settings made before manifests existed: every one not at its default stays explicit
+          explicitSettings: ['runtime', 'startCommand', 'memoryMb', 'maxInstances', 'concurrency', 'idleTimeoutS', 'requestTimeoutS', 'healthPath'],
           uid: null,
+          subuidBase: null,
           liveDeploymentId: 'd-000000000002',
           createdAt: '2026-11-28T10:00:00.000Z',
           updatedAt: '2026-11-28T10:03:02.500Z',
@@ -106,14 +115,20 @@ describe('a data dir from the first released schema', () => {
           healthPath: null,
           rootDir: 'src',
           domains: [],
+          httpsRedirect: true,
+          hsts: false,
+          deployBranch: 'main',
+          previews: false,
+          explicitSettings: ['runtime', 'buildCommand', 'port', 'plan', 'minInstances', 'maxInstances', 'concurrency'],
           uid: null,
+          subuidBase: null,
           liveDeploymentId: null,
           createdAt: '2026-11-28T10:01:00.000Z',
           updatedAt: '2026-11-28T10:01:00.000Z',
         },
       ]);
       expect(store.deployments.listForService('hello')).toMatchObject([
-        { id: 'd-000000000002', seq: 2, status: 'live', source: 'upload:tar.gz', imageDir: path.join(dir, 'images/d-000000000002'), startedAt: '2026-11-28T10:03:01.000Z', finishedAt: '2026-11-28T10:03:02.500Z' },
+        { id: 'd-000000000002', seq: 2, status: 'live', source: 'upload:tar.gz', imageDir: path.join(dir, 'images/d-000000000002'), systemLayer: null, startedAt: '2026-11-28T10:03:01.000Z', finishedAt: '2026-11-28T10:03:02.500Z' },
         { id: 'd-000000000001', seq: 1, status: 'superseded', imageDir: path.join(dir, 'images/d-000000000001') },
       ]);
       expect(store.deployments.listForService('worker')).toMatchObject([
@@ -122,7 +137,7 @@ describe('a data dir from the first released schema', () => {
       expect(store.tokens.list().map((t) => t.name)).toEqual(['admin', 'ci']);
       expect(store.tokens.verify(ADMIN_SECRET, '2026-12-03T00:00:00.000Z')?.name).toBe('admin');
       expect(store.tokens.verify(CI_SECRET, '2026-12-03T00:00:00.000Z')?.name).toBe('ci');
-      for (const table of ['logs', 'env_vars', 'service_minutes', 'meta']) expect(store.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get()).toEqual({ n: 0 });
+      for (const table of ['logs', 'env_vars', 'service_minutes', 'meta', 'certificates', 'acme_accounts', 'acme_orders']) expect(store.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get()).toEqual({ n: 0 });
     } finally {
       store.close();
     }

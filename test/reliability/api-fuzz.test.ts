@@ -20,7 +20,8 @@ const BOUNDARY: unknown[] = [
   null, true, false, 0, -1, 1.5, 2 ** 53, -(2 ** 53), 1e308, '', ' ', 'a'.repeat(70_000), '\u0000', '../../etc/passwd', '<script>', '💥', 'PORT',
   [], [1, 2], {}, { a: null }, 128, 127, 7076, 7077, 65535, 65536, 'node', 'python', 'rust', 'NaN',
 ];
-const KEYS = ['name', 'runtime', 'buildCommand', 'startCommand', 'port', 'memoryMb', 'plan', 'minInstances', 'maxInstances', 'concurrency', 'idleTimeoutS', 'requestTimeoutS', 'healthPath', 'domains', 'rootDir', 'git', 'ref', 'value', 'vars', '__proto__', 'constructor'];
+const KEYS = ['name', 'runtime', 'buildCommand', 'startCommand', 'port', 'memoryMb', 'plan', 'minInstances', 'maxInstances', 'concurrency', 'idleTimeoutS', 'requestTimeoutS', 'healthPath', 'domains', 'rootDir', 'git', 'ref', 'value', 'vars', '__proto__', 'constructor',
+  'schedule', 'timeZone', 'method', 'path', 'body', 'contentType', 'overlap', 'enabled', 'workers', 'maxAttempts', 'minBackoffMs', 'maxBackoffMs'];
 
 function randomValue(depth = 0): unknown {
   const r = rand();
@@ -32,6 +33,14 @@ function randomObject(depth = 0): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   for (let i = Math.floor(rand() * 5); i > 0; i--) o[pick(KEYS)] = randomValue(depth);
   return o;
+}
+/** a value as URL text: String(), or JSON for an object String() cannot print (a null prototype) */
+function asText(v: unknown): string {
+  try {
+    return String(v);
+  } catch {
+    return JSON.stringify(v);
+  }
 }
 function randomBody(): string {
   const r = rand();
@@ -54,6 +63,13 @@ const ROUTES: [string, string][] = [
   ['GET', '/api/v1/services/target/metrics?window=%s'],
   ['GET', '/api/v1/services/target/deployments?limit=%s'],
   ['POST', '/api/v1/deployments/%s/promote'],
+  ['POST', '/api/v1/services/target/cron'],
+  ['PATCH', '/api/v1/services/target/cron/nope'],
+  ['GET', '/api/v1/services/target/cron/%s/runs?limit=%s'],
+  ['PATCH', '/api/v1/services/target/task-queue'],
+  ['GET', '/api/v1/services/target/tasks?status=%s&cursor=%s'],
+  ['GET', '/api/v1/tasks/%s'],
+  ['POST', '/api/v1/tasks/%s/retry'],
 ];
 
 describe('API fuzz', () => {
@@ -61,7 +77,7 @@ describe('API fuzz', () => {
     const seen = new Map<string, number>();
     for (let i = 0; i < 3000; i++) {
       const [method, template] = ROUTES[i % ROUTES.length]!;
-      const p = template.replace('%s', encodeURIComponent(String(randomValue())));
+      const p = template.replaceAll('%s', () => encodeURIComponent(asText(randomValue())));
       const body = method === 'GET' ? undefined : randomBody();
       const ct = rand() < 0.9 ? 'application/json' : pick(['text/plain', 'application/gzip', 'application/zip', '']);
       const res = await server.api(method, p, body, ct ? { 'content-type': ct } : {});

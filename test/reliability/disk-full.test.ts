@@ -2,24 +2,24 @@
 // 64 MB tmpfs, which the test fills to ENOSPC around the live app's image. Live apps keep
 // serving, deploys and writes are refused with a clear error, nothing is lost once space is
 // back, and SQLite stays consistent (`PRAGMA integrity_check` after each fault).
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { leftoverCgroups } from '../helpers/cgroups.ts';
-import { adminApi, FIXTURES, isAlive, requestRouter, tempDir, TOKEN, waitFor } from '../helpers/server.ts';
+import { createSmallDisk } from '../helpers/small-disk.ts';
+import { adminApi, FIXTURES, isAlive, requestRouter, TOKEN, waitFor } from '../helpers/server.ts';
 import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
 const ready = process.getuid?.() === 0;
 if (!ready && process.env.CI === 'true') throw new Error('the disk-full tests need root (they mount a tmpfs) in CI');
 
 const MOUNT_SIZE_MB = 64;
-const dataDir = tempDir('cellhost-diskfull-');
-const filler = path.join(dataDir, 'filler');
+const disk = createSmallDisk('cellhost-diskfull-', MOUNT_SIZE_MB);
+const { dataDir, filler } = disk;
+const { freeBytes, integrityCheck } = disk;
+const fillDisk = () => disk.fill();
 const prefix = `cellhost-child-${process.pid}`;
-let mounted = false;
 let server: ChildServer;
 let ports: { http: number; admin: number };
 let archive: Uint8Array;
@@ -52,47 +52,11 @@ async function recordInstancePids(service: string) {
   for (const i of body.instances ?? []) if (i.pid > 0) seenPids.add(i.pid);
 }
 
-const freeBytes = () => {
-  const s = fs.statfsSync(dataDir);
-  return s.bavail * s.bsize;
-};
-
-/** writes one file until the filesystem refuses: big chunks first, then page-sized ones */
-function fillDisk(): void {
-  const fd = fs.openSync(filler, 'a');
-  try {
-    for (const size of [1 << 20, 4096, 512]) {
-      const chunk = Buffer.alloc(size, 0x5a);
-      for (;;) {
-        try {
-          fs.writeSync(fd, chunk);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-          break;
-        }
-      }
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function integrityCheck(): string {
-  // a second, read-only connection: it sees the WAL and writes nothing
-  const db = new Database(path.join(dataDir, 'cellhost.db'), { readonly: true, fileMustExist: true });
-  try {
-    return (db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check).join('; ');
-  } finally {
-    db.close();
-  }
-}
-
 const isUp = async () => server.proc.exitCode === null && (await fetch(server.adminUrl + '/api/v1/health').then((r) => r.ok, () => false));
 
 describe.skipIf(!ready)('full data disk', () => {
   beforeAll(async () => {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${MOUNT_SIZE_MB}m,mode=0755`, 'tmpfs', dataDir]);
-    mounted = true;
+    disk.mount();
     ports = { http: await freePortSync(), admin: await freePortSync() };
     server = await spawnServer(dataDir, ports);
     archive = new Uint8Array(await packDirectory(path.join(FIXTURES, 'node-hello')));
@@ -108,15 +72,7 @@ describe.skipIf(!ready)('full data disk', () => {
       server.proc.kill('SIGTERM');
       await server.exited;
     }
-    if (mounted) {
-      try {
-        execFileSync('umount', [dataDir]);
-      } catch {
-        // something still holds it open: detach now, the kernel frees it when the last user goes
-        execFileSync('umount', ['-l', dataDir]);
-      }
-    }
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    disk.dispose();
   });
 
   it('keeps serving live apps (cold starts too) and the read API while the disk is full', async () => {

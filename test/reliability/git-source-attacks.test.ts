@@ -12,7 +12,7 @@ import { probeSandbox } from '../../runtime/sandbox/bwrap.ts';
 import { probeNetns } from '../../runtime/sandbox/netns.ts';
 import { git, hasGit, makeRepo } from '../helpers/git-repos.ts';
 import { setUpOutside, type Outside } from '../helpers/outside.ts';
-import { FIXTURES, startTestServer, type TestServer } from '../helpers/server.ts';
+import { FIXTURES, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 const isCI = process.env.CI === 'true';
 const [sandboxProbe, netProbe] = await Promise.all([probeSandbox(), probeNetns()]);
@@ -197,8 +197,10 @@ describe.skipIf(!ready)('git sources against the host', () => {
           return false; // ended meanwhile
         }
       };
-      const left = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p) && fs.statSync(`/proc/${p}`, { throwIfNoEntry: false })?.uid === uid && running(p));
-      expect(left.map((p) => fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')), 'processes of the service uid').toEqual([]);
+      const left = () => fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p) && fs.statSync(`/proc/${p}`, { throwIfNoEntry: false })?.uid === uid && running(p));
+      // the kill is sent as the clone times out; a loaded machine may take a moment to reap it
+      await waitFor(() => left().length === 0, { what: "the clone's processes to end", timeoutMs: 5000 }).catch(() => {});
+      expect(left().map((p) => fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')), 'processes of the service uid').toEqual([]);
     });
 
     it('an ordinary http clone from a git server outside still works', async () => {

@@ -91,7 +91,7 @@ describe.skipIf(!isRoot)('another local user cannot read a service env from /pro
     expect(await pidsShowingToNobody(secret)).toEqual([]);
 
     // a build that waits (bounded) until the test has looked
-    await server.api('PATCH', '/api/v1/services/victim', { buildCommand: 'echo build-waiting; for i in $(seq 200); do [ -e /app/.look-done ] && break; sleep 0.05; done' });
+    await server.api('PATCH', '/api/v1/services/victim', { buildCommand: 'echo build-waiting; for i in $(seq 600); do [ -e /app/.look-done ] && break; sleep 0.05; done' });
     const res = await server.api('POST', '/api/v1/services/victim/deployments', new Uint8Array(await packDirectory(path.join(FIXTURES, 'node-probe'))), { 'content-type': 'application/gzip' });
     expect(res.status).toBe(202);
     const id = res.body.id as string;

@@ -121,8 +121,9 @@ describe.skipIf(!ready)('one service against another', () => {
     expect(Object.values(env)).not.toContain(secret);
     // nothing of the platform's own environment either
     expect(Object.values(env)).not.toContain(TOKEN);
-    // the platform's variables and a sane base; PWD, SHLVL and _ are bash's, which runs the start command
-    expect(Object.keys(env).sort()).toEqual(['CELLHOST_DEPLOYMENT', 'CELLHOST_MEMORY_MB', 'CELLHOST_SERVICE', 'HOME', 'LANG', 'PATH', 'PORT', 'PWD', 'SHLVL', 'TMPDIR', '_']);
+    // the platform's variables (the service's own cron secret among them) and a sane base; PWD, SHLVL
+    // and _ are bash's, which runs the start command
+    expect(Object.keys(env).sort()).toEqual(['CELLHOST_CRON_SECRET', 'CELLHOST_DEPLOYMENT', 'CELLHOST_MEMORY_MB', 'CELLHOST_SERVICE', 'HOME', 'LANG', 'PATH', 'PORT', 'PWD', 'SHLVL', 'TMPDIR', '_']);
     const search = await fromA(`/environ?needle=${secret}`);
     expect(search.found).toEqual([]);
     const bApp = processTree((await instancePids(server, 'b'))[0]!);

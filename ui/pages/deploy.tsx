@@ -51,12 +51,12 @@ function DeployPage(props: { chrome: PageChrome; values: DeployValues; errors: F
             </select>
           </Field>
         </div>
-        <Field name="buildCommand" label="Build command" errors={e} hint="Installs dependencies; several lines run in order. Empty: the runtime's default (npm install, pip install -r requirements.txt, go build, cargo build).">
+        <Field name="buildCommand" label="Build command" errors={e} hint="Installs dependencies; several lines run in order. Empty: the app manifest's (cellhost.toml), else the runtime's default (npm install, pip install -r requirements.txt, go build, cargo build).">
           <textarea id="f-buildCommand" name="buildCommand" rows={4} spellcheck={false} placeholder="pip install -r requirements.txt">
             {v.buildCommand}
           </textarea>
         </Field>
-        <Field name="startCommand" label="Start command" errors={e} hint="Starts the server; it must listen on the serving port ($PORT is set too). Empty: the runtime's default.">
+        <Field name="startCommand" label="Start command" errors={e} hint="Starts the server; it must listen on the serving port ($PORT is set too). Empty: the app manifest's, else the runtime's default.">
           <input id="f-startCommand" name="startCommand" value={v.startCommand} spellcheck={false} placeholder="gunicorn -w 1 -b :8080 app:app" />
         </Field>
         <div class="grid2">
@@ -186,10 +186,7 @@ export function deployPages(deps: UiDeps) {
       } catch (err) {
         if (!(err instanceof CellhostError)) throw err;
         if (changed === 'created') await deps.services.remove(plan.name).catch(() => {});
-        if (changed === 'updated' && before) {
-          const { name: _n, liveDeploymentId: _l, createdAt: _c, updatedAt: _u, ...settings } = before;
-          deps.services.update(plan.name, settings);
-        }
+        if (changed === 'updated' && before) deps.services.restore(plan.name, before);
         const field = typeof err.details?.field === 'string' ? err.details.field : undefined;
         const onForm = step === 'env' ? 'env' : field && FIELDS_ON_FORM.has(field) ? field : undefined;
         return onForm ? show(c, err.status, parsed.values, { [onForm]: err.message }) : show(c, err.status, parsed.values, {}, err.message);

@@ -2,6 +2,8 @@
 // live while the build runs), and the service's history with Promote / Roll back.
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import { manifestState, type ManifestSettingState } from '../../runtime/control/manifest-settings.ts';
+import { parsedManifest } from '../../runtime/manifest/manifest.ts';
 import { CellhostError } from '../../runtime/core/errors.ts';
 import type { Deployment } from '../../runtime/store/deployments.ts';
 import { ansiToHtml, createAnsiConverter } from '../ansi.ts';
@@ -11,9 +13,54 @@ import type { UiDeps, UiEnv } from '../deps.ts';
 import { formatDuration, formatTime } from '../format.ts';
 import { Layout, type PageChrome } from '../layout.tsx';
 import { chromeFor, enc, redirectWith, sendPage } from '../render.ts';
+import { OlderBaseAlert, SystemLayerCard } from '../system-layer.tsx';
 import { raw } from 'hono/html';
 
-function DeploymentPage(props: { chrome: PageChrome; dep: Deployment; logHtml: string; active: boolean; history: Deployment[]; live: Deployment | undefined; url: string }) {
+/** the manifest the deployment's source had; for the live one, what each of its settings became */
+function ManifestCard(props: { dep: Deployment; state: ManifestSettingState[] | null }) {
+  const m = props.dep.manifest!;
+  return (
+    <section class="card" id="manifest">
+      <h3>
+        Manifest <span class="mono">{m.file}</span>
+      </h3>
+      {props.state ? (
+        <>
+          <p class="muted small">
+            The live deployment's manifest. Settings set through the API, CLI or console win over it; the others follow it.
+          </p>
+          <ul class="manifest-settings" id="manifest-settings">
+            {props.state.map((s) => (
+              <li class={s.applied ? 'applied' : 'overridden'}>
+                <span class="mono">
+                  {s.key} = {s.value}
+                </span>{' '}
+                <span class="muted">line {s.line}</span> {s.applied ? '' : <span class="badge">set through the API to {s.current}, which wins</span>}
+              </li>
+            ))}
+          </ul>
+        </>
+      ) : m.parsed ? null : (
+        <p class="muted small">This manifest is not valid: the build log names each problem.</p>
+      )}
+      <pre class="cmd manifest-text" id="manifest-text">
+        {m.text}
+      </pre>
+    </section>
+  );
+}
+
+function DeploymentPage(props: {
+  chrome: PageChrome;
+  dep: Deployment;
+  logHtml: string;
+  active: boolean;
+  history: Deployment[];
+  live: Deployment | undefined;
+  url: string;
+  manifestState: ManifestSettingState[] | null;
+  hostBase: string;
+}) {
   const d = props.dep;
   const ms = (a: string | null, b: string | null) => (a && b ? formatDuration(Date.parse(b) - Date.parse(a)) : '—');
   return (
@@ -56,6 +103,14 @@ function DeploymentPage(props: { chrome: PageChrome; dep: Deployment; logHtml: s
           </div>
         ) : null}
       </section>
+      {d.systemLayer ? (
+        <>
+          <h2>System layer</h2>
+          {d.systemLayer.hostBase !== props.hostBase && d.imageDir ? <OlderBaseAlert dep={d} csrf={props.chrome.csrf} where="deployment" /> : null}
+          <SystemLayerCard dep={{ ...d, systemLayer: d.systemLayer }} currentBase={d.systemLayer.hostBase === props.hostBase} />
+        </>
+      ) : null}
+      {d.manifest ? <ManifestCard dep={d} state={props.manifestState} /> : null}
       <h2>Build log</h2>
       <pre class="log build-log" id="build-log" data-stream={`/deployments/${enc(d.id)}/log/stream`} data-active={props.active ? '1' : '0'}>
         {raw(props.logHtml)}
@@ -88,6 +143,8 @@ export function deploymentPages(deps: UiDeps) {
         history={deps.store.deployments.listForService(d.service, { limit: 30 })}
         live={live}
         url={service ? deps.services.get(service.name).url : ''}
+        hostBase={deps.deployments.hostBase()}
+        manifestState={service && d.status === 'live' && parsedManifest(d) ? manifestState(service, parsedManifest(d)!) : null}
       />,
     );
   });
@@ -139,6 +196,18 @@ export function deploymentPages(deps: UiDeps) {
       throw err;
     }
     return redirectWith(c, `/services/${enc(d.service)}`, `Deployment ${d.id} is live.`);
+  });
+
+  app.post('/deployments/:id/rebuild', async (c) => {
+    const d = mustGet(c.req.param('id'));
+    let next: Deployment;
+    try {
+      next = await deps.deployments.rebuild(d.id);
+    } catch (err) {
+      if (err instanceof CellhostError) return redirectWith(c, `/deployments/${enc(d.id)}`, err.message);
+      throw err;
+    }
+    return redirectWith(c, `/deployments/${enc(next.id)}`, `Rebuilding ${d.id} as ${next.id}.`);
   });
 
   return app;

@@ -65,6 +65,10 @@ function EnvPage(props: {
                           {props.form.name === v.name && props.errors.value !== undefined ? props.form.value : v.value}
                         </textarea>
                       </Field>
+                      <input type="hidden" name="hasPreview" value="1" />
+                      <label class="small">
+                        <input type="checkbox" name="preview" value="on" checked={v.preview} /> previews get it
+                      </label>{' '}
                       <button type="submit" class="primary small">
                         Save
                       </button>{' '}
@@ -76,7 +80,15 @@ function EnvPage(props: {
                 </tr>
               ) : (
                 <tr data-var={v.name}>
-                  <td class="mono">{v.name}</td>
+                  <td class="mono">
+                    {v.name}
+                    {v.preview ? null : (
+                      <span class="muted small" title="preview deployments of this service do not get it">
+                        {' '}
+                        not in previews
+                      </span>
+                    )}
+                  </td>
                   <td class="mono value">{props.revealed.has(v.name) ? <code class="revealed">{v.value}</code> : <span class="masked">{MASK}</span>}</td>
                   <td class="num small">{formatBytes(v.size)}</td>
                   <td class="small">
@@ -109,6 +121,10 @@ function EnvPage(props: {
             </textarea>
           </Field>
         </div>
+        <input type="hidden" name="hasPreview" value="1" />
+        <label class="small">
+          <input type="checkbox" name="preview" value="on" checked /> preview deployments get it (uncheck for a production secret)
+        </label>
         <button type="submit" class="primary">
           Add variable
         </button>
@@ -158,7 +174,8 @@ export function envPages(deps: UiDeps) {
     const checked = envValueSchema.safeParse(value);
     if (!checked.success) return fail(400, { value: `value: ${checked.error.issues[0]!.message}` });
     try {
-      deps.env.set(service, { [name]: value }, c.get('token').name);
+      // an unchecked box sends nothing: hasPreview says the form had the box
+      deps.env.set(service, { [name]: value }, c.get('token').name, body.hasPreview === '1' ? { [name]: body.preview === 'on' } : undefined);
     } catch (err) {
       if (!(err instanceof CellhostError)) throw err;
       // the env control names the variable in details.field when the name is the problem

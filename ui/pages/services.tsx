@@ -1,7 +1,7 @@
 // The services list and a service's overview: status, URL, settings, instances now, the latest
 // start failure with the instance's last output, recent events and deployments.
 import { Hono } from 'hono';
-import type { ServiceView } from '../../runtime/control/services.ts';
+import type { ServiceView } from '../../runtime/control/types.ts';
 import type { Deployment } from '../../runtime/store/deployments.ts';
 import type { LogEntry } from '../../runtime/store/logs.ts';
 import { stripAnsi } from '../ansi.ts';
@@ -12,6 +12,7 @@ import { formatAgo, formatCost, formatCpuCap, formatDuration, formatMemory, form
 import { Layout, type PageChrome } from '../layout.tsx';
 import { chromeFor, enc, sendPage } from '../render.ts';
 import { describeServiceStatus, findLastStart, lastOutputOf } from '../service-status.ts';
+import { OlderBaseAlert, packagesSummary } from '../system-layer.tsx';
 
 type UsageRow = UsageReport['services'][number];
 
@@ -49,11 +50,19 @@ function ServicesPage(props: {
           </thead>
           <tbody>
             {props.rows.map(({ service: s, status, usage }) => (
-              <tr data-service={s.name}>
+              <tr data-service={s.name} class={s.preview ? 'preview' : undefined}>
                 <td>
+                  {s.preview ? <span class="muted">↳ </span> : null}
                   <a href={`/services/${enc(s.name)}`}>
                     <strong>{s.name}</strong>
                   </a>
+                  {s.preview ? (
+                    <span class="muted small">
+                      {' '}
+                      preview of {s.preview.branch}
+                      {s.preview.pullRequest ? ` (#${s.preview.pullRequest})` : ''}
+                    </span>
+                  ) : null}
                 </td>
                 <td>
                   <a href={s.url} class="mono small" target="_blank" rel="noopener noreferrer">
@@ -99,12 +108,15 @@ function ServicePage(props: {
   deployments: Deployment[];
   live: Deployment | undefined;
   now: number;
+  hostBase: string;
 }) {
   const s = props.service;
+  const layer = props.live?.systemLayer;
   const failure = props.lastStart && props.lastStart.event !== 'cold_start' ? props.lastStart : undefined;
   return (
     <Layout title={s.name} chrome={props.chrome} service={{ name: s.name, tab: 'overview' }}>
       {failure ? <StartFailure event={failure} output={props.lastOutput} name={s.name} now={props.now} /> : null}
+      {props.live && layer && layer.hostBase !== props.hostBase ? <OlderBaseAlert dep={props.live} csrf={props.chrome.csrf} where="service" /> : null}
       <section class="card">
         <dl class="facts">
           <dt>status</dt>
@@ -127,6 +139,32 @@ function ServicePage(props: {
               <span class="muted">none yet</span>
             )}
           </dd>
+          {layer ? (
+            <>
+              <dt>system layer</dt>
+              <dd>
+                {layer.packages.added.length ? (
+                  <span class="mono small">{packagesSummary(layer.packages.added)}</span>
+                ) : (
+                  <span class="muted">no packages added</span>
+                )}{' '}
+                <a class="small" href={`/deployments/${enc(props.live!.id)}#system-layer`}>
+                  details
+                </a>
+              </dd>
+            </>
+          ) : null}
+          {props.live?.manifest ? (
+            <>
+              <dt>manifest</dt>
+              <dd>
+                <a class="mono" href={`/deployments/${enc(props.live.id)}#manifest`} id="live-manifest">
+                  {props.live.manifest.file}
+                </a>{' '}
+                <span class="muted">of the live deployment: it sets what the API did not</span>
+              </dd>
+            </>
+          ) : null}
           <dt>runtime</dt>
           <dd>{s.runtime}</dd>
           <dt>memory</dt>
@@ -253,11 +291,16 @@ export function servicePages(deps: UiDeps) {
 
   app.get('/services', async (c) => {
     deps.sink.flush();
-    const services = deps.services.list();
+    // a service's previews right under it
+    const all = deps.services.list();
+    const names = new Set(all.map((s) => s.name));
+    const services = all
+      .filter((s) => !s.preview || !names.has(s.preview.parent))
+      .flatMap((s) => [s, ...all.filter((p) => p.preview?.parent === s.name)]);
     let usage: Map<string, UsageRow> | undefined;
     if (deps.usageReport) {
       const report = await deps.usageReport(now() - 24 * 3600_000, now());
-      usage = new Map(report.services.map((r) => [r.service, r]));
+      usage = new Map(report.services.flatMap((r) => [r, ...(r.previews ?? [])]).map((r) => [r.service, r]));
     }
     const rows = services.map((s) => {
       const latest = deps.store.deployments.listForService(s.name, { limit: 1 })[0];
@@ -285,6 +328,7 @@ export function servicePages(deps: UiDeps) {
         deployments={deployments}
         live={live}
         now={now()}
+        hostBase={deps.deployments.hostBase()}
       />,
     );
   });

@@ -65,9 +65,11 @@ function UsagePage(props: { chrome: PageChrome; available: boolean; period: stri
                     </tr>
                   </thead>
                   <tbody>
-                    {r.services.map((s) => (
-                      <tr>
+                    {/* a service's row includes its previews', each listed under it */}
+                    {r.services.flatMap((row) => [{ s: row, preview: false }, ...(row.previews ?? []).map((p) => ({ s: p, preview: true }))]).map(({ s, preview }) => (
+                      <tr class={preview ? 'preview' : undefined}>
                         <td>
+                          {preview ? <span class="muted">↳ preview </span> : null}
                           <a href={`/services/${enc(s.service)}`}>{s.service}</a>
                         </td>
                         <td class="num">{formatNumber(s.requests)}</td>

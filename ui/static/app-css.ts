@@ -62,6 +62,9 @@ table.list tr.current td { background: #f3f7ff; }
 table.list tfoot th { color: var(--ink); font-size: .9rem; text-transform: none; letter-spacing: 0; }
 .row-actions { white-space: nowrap; text-align: right; }
 .row-actions > *, .row-actions > form.inline { margin-left: .6rem; }
+.cert-error { color: var(--bad); max-width: 32rem; overflow-wrap: anywhere; }
+label.check { display: block; margin: .3rem 0 .6rem; font-weight: normal; }
+label.check input { width: auto; margin: 0 .4rem 0 0; vertical-align: middle; }
 .masked { color: var(--muted); letter-spacing: .1em; }
 code.revealed { background: #f1f3f7; padding: .1rem .35rem; border-radius: 4px; word-break: break-all; }
 
@@ -78,6 +81,9 @@ dl.facts { display: grid; grid-template-columns: 11rem 1fr; gap: .45rem 1rem; ma
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; min-width: 0; }
 pre.cmd { margin: 0; background: #f1f3f7; padding: .35rem .6rem; border-radius: 4px; white-space: pre-wrap; }
+ul.manifest-settings { margin: .3rem 0 .7rem; padding-left: 1.1rem; }
+ul.manifest-settings li.overridden .mono { text-decoration: line-through; }
+pre.manifest-text { max-height: 24rem; overflow: auto; }
 
 form.inline { display: inline; margin: 0; }
 .field { margin-bottom: .9rem; }
@@ -175,6 +181,13 @@ figure.chart svg { width: 100%; height: auto; display: block; }
 .chart-data summary { cursor: pointer; color: var(--muted); font-size: .8rem; }
 .chart-data table { font-size: .8rem; border-collapse: collapse; margin-top: .3rem; }
 .chart-data td, .chart-data th { padding: .1rem .6rem; border-bottom: 1px solid var(--line); }
+
+/* task queue: depth by status */
+.queue-stats { display: flex; flex-wrap: wrap; gap: .8rem; margin-bottom: 1rem; }
+.queue-stats .stat { margin: 0; min-width: 7rem; text-align: center; color: inherit; }
+.stat-value { font-size: 1.5rem; font-weight: 600; }
+.stat-label { color: var(--muted); font-size: .8rem; }
+table.kv th { text-align: left; width: 10rem; color: var(--muted); font-weight: 500; }
 
 @media (max-width: 800px) {
   .grid2, .grid4 { grid-template-columns: 1fr; }

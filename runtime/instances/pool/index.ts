@@ -6,7 +6,8 @@
 // This file composes the pieces, each in its own file: placement (which instance serves, or
 // whether to start one: a pure function), lifecycle (start, exit, stop, standbys), the wait
 // queue, leases, the freezer, crash-loop backoff, rollout, prewarmed instances (started ahead
-// and frozen, within a memory budget) and the idle sweep.
+// and frozen, within a memory budget), the idle sweep and the start check a deployment passes
+// before it goes live.
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock } from '../../core/clock.ts';
@@ -23,9 +24,11 @@ import { createRollout } from './rollout.ts';
 import { newServiceState, type Instance, type PoolContext, type ServiceState } from './state.ts';
 import { startSweeper } from './sweeper.ts';
 import type { Pool, PoolOptions, PrewarmOutcome, Target } from './types.ts';
+import { createStartChecks } from './verify.ts';
 
 export type { InstanceInfo, InstanceState, Lease, Pool, PoolEvent, PoolObserver, PoolOptions, PrewarmOutcome, PrewarmReason, Target } from './types.ts';
 export { backoffDelay } from './backoff.ts';
+export type { VerifyOptions, VerifyOutcome } from './verify.ts';
 
 /** how long a host with no core free holds a scale-out back (see placement) */
 const MAX_SCALE_OUT_HOLD_MS = 1000;
@@ -92,6 +95,24 @@ export function createPool(opts: PoolOptions): Pool {
   const queue = createWaitQueue({ limit: opts.queueLimit, timeoutMs: opts.queueTimeoutMs, pick, backoffError: backoff.error });
   const prewarm = createPrewarm(ctx, { budgetBytes: opts.prewarmBudgetBytes ?? 0, isMemoryLow: opts.isMemoryLow, freezer, lifecycle });
   const leases = createLeases(ctx, { freezer, lifecycle, prewarm, onRelease: (s) => queue.dispatch(s) });
+  const checks = createStartChecks(ctx, {
+    launcher: opts.launcher,
+    startTimeoutMs: opts.startTimeoutMs,
+    onOutput: opts.onOutput,
+    // a version that passed its start check is the prewarmed instance, when one is wanted: one
+    // start, not a check and then another start ahead
+    keeper: {
+      wants: (name, target) => !closing && prewarm.isEligible(target),
+      async keep(name, target, checked) {
+        let s = services.get(name);
+        if (!s) services.set(name, (s = newServiceState(name)));
+        s.checkedGeneration = target.generation;
+        const outcome = await prewarm.keepChecked(s, target, checked);
+        logOutcome(name, outcome);
+        return outcome;
+      },
+    },
+  });
   const stopSweeping = startSweeper(ctx, {
     everyMs: opts.sweepMs ?? 250,
     freezeAfterMs: opts.freezeAfterMs ?? 30_000,
@@ -188,9 +209,13 @@ export function createPool(opts: PoolOptions): Pool {
       queue.dispatch(s);
       // a version just made live will be asked for soon: its app started and frozen ahead (a
       // prewarmed instance) when the budget allows, else its sandbox prepared (a standby). At the
-      // platform's start, services get theirs in order of last use (prewarm, reason 'restart')
+      // platform's start, services get theirs in order of last use (prewarm, reason 'restart').
+      // A version whose start check was offered as the prewarmed instance is not started again:
+      // it is kept already, or there was no room for it a moment ago
+      const checked = s.checkedGeneration === target.generation;
+      s.checkedGeneration = null;
       if (!options?.standby || !changed) return;
-      if (prewarm.isEligible(target) && !s.instances.some((i) => i.generation === target.generation && i.state !== 'stopped')) {
+      if (prewarm.isEligible(target) && !checked && !s.instances.some((i) => i.generation === target.generation && i.state !== 'stopped')) {
         const reason = prev && prev.spec.deploymentId === target.spec.deploymentId ? 'change' : 'deploy';
         void prewarm.startAhead(s, target, reason, clock.now()).then((outcome) => {
           logOutcome(name, outcome);
@@ -199,6 +224,8 @@ export function createPool(opts: PoolOptions): Pool {
         });
       } else lifecycle.prepareStandby(s);
     },
+
+    verify: (name, target, options) => checks.verify(name, target, options),
 
     async prewarm(name, target, prewarmOpts) {
       if (closing) return { kind: 'off', reason: 'the platform is shutting down' };
@@ -209,15 +236,15 @@ export function createPool(opts: PoolOptions): Pool {
       return outcome;
     },
 
-
     async stopService(name, graceMs) {
       this.setTarget(name, null);
+      const checked = checks.stop(name);
       const deadline = clock.now() + graceMs;
       while (clock.now() < deadline && services.get(name)?.instances.some((i) => i.inflight > 0)) await sleep(20);
       const s = services.get(name);
       if (s) for (const inst of [...s.instances]) lifecycle.remove(s, inst);
       if (s && !s.instances.length && !s.target) services.delete(name);
-      await Promise.all([lifecycle.stopped(name), lifecycle.discardStandby(name)]);
+      await Promise.all([lifecycle.stopped(name), lifecycle.discardStandby(name), checked]);
     },
 
     instances(name) {
@@ -245,7 +272,7 @@ export function createPool(opts: PoolOptions): Pool {
       const deadline = clock.now() + graceMs;
       while (clock.now() < deadline && [...services.values()].some((s) => s.instances.some((i) => i.inflight > 0))) await sleep(20);
       for (const s of services.values()) for (const inst of [...s.instances]) lifecycle.remove(s, inst);
-      await lifecycle.close();
+      await Promise.all([lifecycle.close(), checks.close()]);
       services.clear();
     },
   };

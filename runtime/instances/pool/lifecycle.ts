@@ -10,6 +10,7 @@ import { closeUpstream } from '../upstream.ts';
 import type { Backoff } from './backoff.ts';
 import type { Freezer } from './freezer.ts';
 import type { Instance, PoolContext, ServiceState } from './state.ts';
+import type { CheckedInstance } from './verify.ts';
 import type { InstanceState, PoolOptions, Target } from './types.ts';
 
 /** a start measured longer than this is not taken as the app's usual one (readiness polls sparsely until 60 % of it) */
@@ -24,6 +25,12 @@ export interface Lifecycle {
    * takes it before it is ready, its start is neither a cold start nor billed
    */
   start(s: ServiceState, target: Target, opts?: { ahead?: boolean }): Instance;
+  /**
+   * an app of the target's version already started and ready (a deployment's start check that
+   * passed) becomes an instance of the service, started ahead: no cold start, not billed for its
+   * start. Its version need not be live yet
+   */
+  adopt(s: ServiceState, target: Target, checked: CheckedInstance): Instance;
   /** take the instance out of rotation and stop it now */
   remove(s: ServiceState, inst: Instance): void;
   /** take it out of rotation and stop it once its requests are done */
@@ -61,11 +68,12 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
   /** the stops under way per service, for stopService() to wait on */
   const stoppingFor = new Map<string, Set<Promise<void>>>();
 
-  const spawnFor = (launch: Launch, service: string, id: string, deploymentId: string, healthPath: string | null, held = false) =>
+  const spawnFor = (launch: Launch, service: string, id: string, deploymentId: string, healthPath: string | null, servicePort: number | undefined, held = false) =>
     spawnInstance(launch, {
       startTimeoutMs: opts.startTimeoutMs,
       healthPath,
       held,
+      servicePort,
       expectReadyMs: Math.min(ctx.services.get(service)?.appStartMs ?? 0, MAX_EXPECTED_START_MS),
       onOutput: (stream, line) => opts.onOutput?.(service, id, deploymentId, stream, line),
       onControl: (line) => opts.onControl?.(service, id, line),
@@ -73,7 +81,10 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
   const standbys = createStandbySet({
     max: opts.standbys,
     launcher: opts.launcher,
-    spawn: (launch, service, id, deploymentId) => spawnFor(launch, service, id, deploymentId, ctx.services.get(service)?.target?.healthPath ?? null, true),
+    spawn: (launch, service, id, deploymentId) => {
+      const t = ctx.services.get(service)?.target;
+      return spawnFor(launch, service, id, deploymentId, t?.healthPath ?? null, t?.spec.port, true);
+    },
     log,
   });
 
@@ -84,10 +95,8 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
     standbys.prepare(s.name, t.generation, t.spec);
   }
 
-  function start(s: ServiceState, target: Target, startOpts: { ahead?: boolean } = {}): Instance {
-    const standby = standbys.take(s.name, target.generation);
-    const id = standby?.id ?? newInstanceId();
-    const startedAt = clock.now();
+  /** the instance's record, in the service's list from now on */
+  function record(s: ServiceState, target: Target, id: string, startedAt: number, ahead: boolean): Instance {
     const inst: Instance = {
       id,
       service: s.name,
@@ -110,11 +119,45 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
       frozen: false,
       frozenAt: 0,
       freezeOp: Promise.resolve(),
-      startedAhead: startOpts.ahead ?? false,
+      startedAhead: ahead,
       prewarm: null,
       backgroundLease: null,
     };
     s.instances.push(inst);
+    observer?.instancesChanged?.(s.name, s.instances.length);
+    return inst;
+  }
+
+  /** its app listens: it takes requests from now on */
+  function becameReady(s: ServiceState, inst: Instance, target: Target, readyAt: number, standby: boolean): void {
+    if (inst.state !== 'starting') return;
+    inst.state = 'ready';
+    inst.readyAt = readyAt;
+    inst.idleSince = inst.readyAt;
+    // the quickest start of this version: one slowed by a busy host must not delay the next one's probes
+    if (inst.generation === s.target?.generation) {
+      const startMs = inst.readyAt - inst.preparedAt;
+      s.appStartMs = s.appStartMs ? Math.min(s.appStartMs, startMs) : startMs;
+    }
+    // the boost lasts until the instance has answered every request that waited for its
+    // start (it is first idle), at most one second after ready: an app's first requests are
+    // its slowest, and a burst's backlog served under a 1024 MB cap was throttled for up to
+    // 30 ms (measured)
+    setTimeout(() => void inst.proc.settle(), 1000).unref();
+    // started ahead and still nobody's: not a cold start, and its start is not billed; a
+    // request that came meanwhile waited for it, which makes it one after all
+    const ahead = inst.startedAhead && inst.inflight === 0;
+    inst.startedAhead = ahead;
+    const durationMs = inst.readyAt - inst.startedAt;
+    observer?.instanceReady({ service: s.name, instanceId: inst.id, memoryMb: target.spec.memoryMb, startMs: ahead ? 0 : durationMs, persistent: target.minInstances > 0, ahead });
+    if (!ahead) emit({ type: 'cold_start', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, durationMs, prepareMs: inst.preparedAt - inst.startedAt, standby });
+    opts.onReady(s, inst);
+  }
+
+  function start(s: ServiceState, target: Target, startOpts: { ahead?: boolean } = {}): Instance {
+    const standby = standbys.take(s.name, target.generation);
+    const inst = record(s, target, standby?.id ?? newInstanceId(), clock.now(), startOpts.ahead ?? false);
+    const id = inst.id;
     inst.ready = (async () => {
       if (standby) {
         inst.upstream = standby.launch.upstream;
@@ -123,36 +166,14 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
       } else {
         const launch = await opts.launcher.prepare({ ...target.spec, instanceId: id });
         inst.upstream = launch.upstream;
-        inst.proc = spawnFor(launch, s.name, id, inst.deploymentId, target.healthPath);
+        inst.proc = spawnFor(launch, s.name, id, inst.deploymentId, target.healthPath, target.spec.port);
       }
       inst.preparedAt = clock.now();
       void inst.proc.exited.then(() => onExit(s, inst));
       await inst.proc.ready;
     })();
     inst.ready.then(
-      () => {
-        if (inst.state !== 'starting') return;
-        inst.state = 'ready';
-        inst.readyAt = clock.now();
-        inst.idleSince = inst.readyAt;
-        // the quickest start of this version: one slowed by a busy host must not delay the next one's probes
-        if (inst.generation === s.target?.generation) {
-          const startMs = inst.readyAt - inst.preparedAt;
-          s.appStartMs = s.appStartMs ? Math.min(s.appStartMs, startMs) : startMs;
-        }
-        // the boost lasts until the instance has answered every request that waited for its
-        // start (it is first idle), at most one second after ready: an app's first requests are
-        // its slowest, and a burst's backlog served under a 1024 MB cap was throttled for up to
-        // 30 ms (measured)
-        setTimeout(() => void inst.proc.settle(), 1000).unref();
-        // started ahead and still nobody's: not a cold start, and its start is not billed; a
-        // request that came meanwhile waited for it, which makes it one after all
-        const ahead = inst.startedAhead && inst.inflight === 0;
-        inst.startedAhead = ahead;
-        observer?.instanceReady({ service: s.name, instanceId: id, memoryMb: target.spec.memoryMb, startMs: ahead ? 0 : inst.readyAt - startedAt, persistent: target.minInstances > 0, ahead });
-        if (!ahead) emit({ type: 'cold_start', service: s.name, instanceId: id, deploymentId: inst.deploymentId, durationMs: inst.readyAt - startedAt, prepareMs: inst.preparedAt - startedAt, standby: standby !== null });
-        opts.onReady(s, inst);
-      },
+      () => becameReady(s, inst, target, clock.now(), standby !== null),
       (err: unknown) => {
         const coded = err instanceof CellhostError ? err : new CellhostError('ERR_APP_EXITED', `the app could not be started: ${describeError(err)}`, { cause: err });
         inst.death = coded;
@@ -163,6 +184,21 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
         opts.onLost(s);
       },
     );
+    return inst;
+  }
+
+  function adopt(s: ServiceState, target: Target, checked: CheckedInstance): Instance {
+    const inst = record(s, target, checked.id, checked.startedAt, true);
+    inst.proc = checked.proc;
+    inst.upstream = checked.upstream;
+    inst.preparedAt = checked.spawnedAt;
+    checked.route(
+      (stream, line) => opts.onOutput?.(s.name, inst.id, inst.deploymentId, stream, line),
+      (line) => opts.onControl?.(s.name, inst.id, line),
+    );
+    // an app that exited since its check passed is seen here, as a crash
+    void inst.proc.exited.then(() => onExit(s, inst));
+    becameReady(s, inst, target, checked.readyAt, false);
     return inst;
   }
 
@@ -194,6 +230,7 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
     if (wasServing) observer?.instanceStopped(inst.id);
     const i = s.instances.indexOf(inst);
     if (i >= 0) s.instances.splice(i, 1);
+    observer?.instancesChanged?.(s.name, s.instances.length);
     closeUpstream(inst.connections);
     inst.connections = null;
     const uptimeMs = clock.now() - inst.startedAt;
@@ -234,6 +271,7 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
 
   return {
     start,
+    adopt,
     remove,
     drain(s, inst) {
       if (inst.state === 'stopped' || inst.state === 'draining') return;

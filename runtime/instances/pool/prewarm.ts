@@ -1,7 +1,7 @@
 // Prewarmed instances: a service scaled to zero keeps one instance whose app has run its start
 // command and passed readiness, frozen with the cgroup freezer, so its next request is a thaw
-// (a few ms) instead of a start. One is made when a version is about to go live (started ahead,
-// before any request), when an instance reaches its idle timeout (frozen and kept instead of
+// (a few ms) instead of a start. One is made when a version is about to go live (the app its
+// start check started, kept instead of stopped: one start, before any request), when an instance reaches its idle timeout (frozen and kept instead of
 // stopped), and after the platform restarts. All of them together hold at most the budget, counted
 // from each one's cgroup memory; when a new one does not fit, the least recently used go first,
 // and a new one older than every one it would have to push out is not kept.
@@ -13,6 +13,7 @@ import type { Freezer } from './freezer.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import type { Instance, PoolContext, PrewarmState, ServiceState } from './state.ts';
 import type { PrewarmOutcome, PrewarmReason, Target } from './types.ts';
+import type { CheckedInstance } from './verify.ts';
 
 /** CELLHOST_PREWARM_MB unset: a quarter of the host's memory, at most what is free now */
 export function prewarmBudgetBytes(configuredMb: number | null, totalBytes: number, freeBytes: number): number {
@@ -23,6 +24,8 @@ export function prewarmBudgetBytes(configuredMb: number | null, totalBytes: numb
 export interface Prewarm {
   /** whether the service's target asks for one and the platform has a budget */
   isEligible(t: Target | null): t is Target;
+  /** a deployment's start check passed: its app, still running, is kept (frozen) instead of stopped */
+  keepChecked(s: ServiceState, target: Target, checked: CheckedInstance): Promise<PrewarmOutcome>;
   /** start an instance of `target` ahead of any request, then keep it (see keep) */
   startAhead(s: ServiceState, target: Target, reason: PrewarmReason, lastUsedAt: number): Promise<PrewarmOutcome>;
   /**
@@ -42,7 +45,7 @@ export interface PrewarmOptions {
   budgetBytes: number;
   isMemoryLow?(): boolean;
   freezer: Freezer;
-  lifecycle: Pick<Lifecycle, 'start' | 'remove'>;
+  lifecycle: Pick<Lifecycle, 'start' | 'adopt' | 'remove'>;
 }
 
 export function createPrewarm(ctx: PoolContext, opts: PrewarmOptions): Prewarm {
@@ -133,6 +136,11 @@ export function createPrewarm(ctx: PoolContext, opts: PrewarmOptions): Prewarm {
 
   return {
     isEligible,
+
+    keepChecked(s, target, checked) {
+      const inst = opts.lifecycle.adopt(s, target, checked);
+      return keep(s, inst, 'deploy', clock.now());
+    },
 
     async startAhead(s, target, reason, lastUsedAt) {
       if (!isEligible(target)) return { kind: 'off', reason: opts.budgetBytes > 0 ? 'prewarm is off for this service (or it keeps instances running)' : 'prewarming is off (CELLHOST_PREWARM_MB=0)' };

@@ -85,6 +85,9 @@ export interface ServiceState {
   /** no new instance before this time: crash-loop backoff */
   backoffUntil: number;
   lastFailure: CellhostError | null;
+  /** the version whose start check passed and was offered as the prewarmed instance: once it
+   *  goes live it is not started ahead a second time */
+  checkedGeneration: string | null;
 }
 
 export function newServiceState(name: string): ServiceState {
@@ -99,6 +102,7 @@ export function newServiceState(name: string): ServiceState {
     pressure: { since: 0, episodeSince: 0, completedAtOpen: 0, cpu: null, heldReported: false },
     backoffUntil: 0,
     lastFailure: null,
+    checkedGeneration: null,
   };
 }
 

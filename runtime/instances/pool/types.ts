@@ -7,6 +7,7 @@ import type { HostCpu } from '../host-cpu.ts';
 import type { InstanceSpec, Launcher } from '../launcher.ts';
 import type { OutputStream } from '../process.ts';
 import type { Upstream } from '../upstream.ts';
+import type { VerifyOptions, VerifyOutcome } from './verify.ts';
 
 /** What a service should be running right now. A different `generation` means "replace". */
 export interface Target {
@@ -102,6 +103,8 @@ export interface PoolObserver {
   released(instanceId: string): void;
   paused?(instanceId: string): void;
   resumed?(instanceId: string): void;
+  /** how many instances the service has now (starting, serving or on their way out) */
+  instancesChanged?(service: string, count: number): void;
 }
 
 export interface PoolOptions {
@@ -144,10 +147,16 @@ export interface Pool {
   setTarget(service: string, target: Target | null, opts?: { standby?: boolean }): void;
   /**
    * start an instance of `target` ahead of any request and keep it frozen (a prewarmed instance),
-   * within the budget; `target` need not be the service's yet (a deployment about to go live).
+   * within the budget (after the platform's start, for the services used last).
    * `lastUsedAt`: when the service last served a request (the budget keeps the most recent)
    */
   prewarm(service: string, target: Target, opts: { reason: PrewarmReason; lastUsedAt?: number }): Promise<PrewarmOutcome>;
+  /**
+   * the start check before a version goes live: `target` started once outside the service's
+   * rotation until it accepts connections on its port; then kept, frozen, as the service's
+   * prewarmed instance when one is wanted and fits the budget, else stopped; how that went
+   */
+  verify(service: string, target: Target, opts?: VerifyOptions): Promise<VerifyOutcome>;
   /**
    * the service is deleted: its target goes, in-flight requests get at most `graceMs`, and this
    * resolves once every instance and standby of it has exited (its files can go then)

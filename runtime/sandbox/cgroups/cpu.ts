@@ -1,17 +1,10 @@
-// CPU follows memory: 1769 MB buys one full core, the Lambda rule.
+// CPU caps as the cgroup files take them, and cpuset lists. How much CPU a memory size buys is
+// the product's rule, in core/cpu-for-memory.ts.
 
-export const MB_PER_CORE = 1769;
 /** CFS period for both drivers; with 100 ms, caps of 10.8 %, 14.1 % and 50 % measured within 0.1 points (cpuacct.usage) */
 export const CFS_PERIOD_US = 100_000;
 /** the kernel refuses a CFS quota below 1 ms */
 const MIN_QUOTA_US = 1_000;
-
-/** memory size → CPU cap (fraction of one core, may exceed 1) and allocated cores (capped at the host's) */
-export function cpuForMemory(memoryMb: number, hostCores: number): { quota: number; cores: number } {
-  const quota = memoryMb / MB_PER_CORE;
-  const cores = Math.max(1, Math.min(Math.ceil(memoryMb / MB_PER_CORE), Math.max(1, Math.floor(hostCores))));
-  return { quota, cores };
-}
 
 /** fraction of a core → quota in µs per CFS_PERIOD_US; null (uncapped) → null */
 export function toQuotaMicros(fraction: number | null): number | null {

@@ -4,38 +4,21 @@
 // and a root that is itself a non-root cgroup (a container's, or a systemd unit's delegated to us)
 // has its processes moved into a leaf beside the prefix first.
 import { join } from 'node:path';
-import { CellhostError } from '../../core/errors.ts';
-import { silentLogger, type Logger } from '../../core/log.ts';
+import type { Logger } from '../../core/log.ts';
 import { CFS_PERIOD_US, pickFirstCpus, toQuotaMicros } from './cpu.ts';
-import {
-  errnoOf,
-  nodeCgroupFs,
-  parseNumber,
-  parsePids,
-  probeGroup,
-  probeGroupName,
-  readKeyed,
-  readOptional,
-  toCgroupError,
-  writeControl,
-  type CgroupFs,
-} from './fs.ts';
-import { assertGroupName, buildJoinArgv, emptyGroup, removeGroupDir, sleep, waitUntil } from './procs.ts';
-import type { Cgroup, CgroupDriver, CgroupDriverOptions, CgroupLimits, CgroupProbe, CgroupStats } from './types.ts';
+import { createCgroupDriver, driverContext, type GroupControls, type GroupDirs, type VersionSetup } from './driver.ts';
+import { errnoOf, parseNumber, parsePids, probeGroup, probeGroupName, readKeyed, readOptional, writeControl, type CgroupFs } from './fs.ts';
+import type { CgroupDriver, CgroupDriverOptions, CgroupLimits, CgroupStats } from './types.ts';
 
 const WANTED = ['cpu', 'memory', 'pids', 'cpuset'] as const;
 type Controller = (typeof WANTED)[number];
 
-const FREEZE_SETTLE_MS = 1_000;
-
-interface Setup {
-  parent: string | null;
+interface Setup extends VersionSetup {
   enabled: Set<Controller>;
   hasFreeze: boolean;
   hasKill: boolean;
   hasSwap: boolean;
   parentCpus: string;
-  reasons: string[];
 }
 
 function parseControllers(text: string | null): Set<string> {
@@ -43,103 +26,24 @@ function parseControllers(text: string | null): Set<string> {
 }
 
 export function createCgroupV2Driver(opts: CgroupDriverOptions = {}): CgroupDriver {
-  const root = opts.root ?? '/sys/fs/cgroup';
-  const prefix = opts.prefix ?? 'cellhost';
-  const log = opts.log ?? silentLogger;
-  const fs = opts.fs ?? nodeCgroupFs;
-  assertGroupName(prefix, 'cgroup prefix');
-  const parentDir = join(root, prefix);
-
-  let setupPromise: Promise<Setup> | null = null;
-  const ensureSetup = () =>
-    (setupPromise ??= prepareParent(fs, root, prefix, log).catch((err: unknown) => {
-      setupPromise = null; // an unexpected failure (not a missing controller) may pass; try again next time
-      throw err;
-    }));
-
-  async function listLeftovers(): Promise<string[]> {
-    const found: string[] = [];
-    const walk = async (rel: string): Promise<void> => {
-      let names: string[];
-      try {
-        names = await fs.listDirs(rel ? join(parentDir, rel) : parentDir);
-      } catch (err) {
-        if (errnoOf(err) === 'ENOENT') return;
-        throw toCgroupError('list', parentDir, err);
-      }
-      for (const n of names) {
-        const child = rel ? `${rel}/${n}` : n;
-        await walk(child);
-        found.push(child); // after its children: leaf-first
-      }
-    };
-    await walk('');
-    return found;
-  }
-
-  const driver: CgroupDriver = {
+  const ctx = driverContext(opts);
+  const { fs, root, prefix, log } = ctx;
+  return createCgroupDriver<Setup>(ctx, {
     version: 2,
-    parentDirs: [parentDir],
-
-    async probe(): Promise<CgroupProbe> {
-      const setup = await ensureSetup();
-      const has = (c: Controller) => setup.parent !== null && setup.enabled.has(c);
-      return {
-        enforced: { cpu: has('cpu'), memory: has('memory'), pids: has('pids'), freezer: setup.parent !== null && setup.hasFreeze, cpuset: has('cpuset') },
-        reasons: [...setup.reasons],
-      };
+    parentDirs: [join(root, prefix)],
+    describeRoot: `cgroup v2 tree at ${root}`,
+    prepare: () => prepareParent(fs, root, prefix, log),
+    enforced(setup) {
+      const has = (c: Controller) => setup.parents.length > 0 && setup.enabled.has(c);
+      return { cpu: has('cpu'), memory: has('memory'), pids: has('pids'), freezer: setup.parents.length > 0 && setup.hasFreeze, cpuset: has('cpuset') };
     },
-
-    async create(name: string, limits: CgroupLimits): Promise<Cgroup> {
-      assertGroupName(name);
-      const setup = await ensureSetup();
-      if (setup.parent === null) {
-        throw new CellhostError('ERR_CGROUP_FAILED', `no usable cgroup v2 tree at ${root}: ${setup.reasons.join('; ')}`, {
-          details: { root, reasons: setup.reasons },
-        });
-      }
-      const dir = join(setup.parent, name);
-      try {
-        await fs.mkdir(dir);
-      } catch (err) {
-        throw toCgroupError('create', dir, err);
-      }
-      try {
-        await applyLimits(fs, dir, setup, limits);
-      } catch (err) {
-        await fs.rmdir(dir).catch(() => undefined);
-        throw err;
-      }
-      log.debug('cgroup.created', { name, version: 2, memoryBytes: limits.memoryBytes, cpuQuota: limits.cpuQuota, pidsMax: limits.pidsMax });
-      return openGroup(fs, name, dir, setup);
-    },
-
-    async reclaimLeftovers() {
-      const setup = await ensureSetup();
-      const removed: string[] = [];
-      if (setup.parent === null) return { removed };
-      for (const rel of await listLeftovers()) {
-        const group = openGroup(fs, rel, join(setup.parent, rel), setup);
-        const pids = await group.pids();
-        await group.destroy();
-        log.info('cgroup.leftover_reclaimed', { name: rel, killed: pids.length });
-        removed.push(rel);
-      }
-      return { removed };
-    },
-
-    async dispose() {
-      await driver.reclaimLeftovers();
-      try {
-        await fs.rmdir(parentDir);
-      } catch (err) {
-        if (errnoOf(err) !== 'ENOENT') throw toCgroupError('remove', parentDir, err);
-      }
-      setupPromise = null;
-    },
-  };
-  return driver;
+    dirsOf: (setup, name) => new Map([['unified', join(setup.parents[0]!, name)]]),
+    applyLimits: (setup, dirs, limits) => applyLimits(fs, dirOf(dirs), setup, limits),
+    controls: (setup, _name, dirs) => groupControls(fs, dirOf(dirs), setup),
+  });
 }
+
+const dirOf = (dirs: GroupDirs) => dirs.get('unified')!;
 
 /**
  * Enable what we need in `dir`'s cgroup.subtree_control, writing only what is missing. One write
@@ -204,7 +108,7 @@ async function vacateRoot(fs: CgroupFs, root: string, leaf: string, log: Logger)
 async function prepareParent(fs: CgroupFs, root: string, prefix: string, log: Logger): Promise<Setup> {
   const parent = join(root, prefix);
   const reasons: string[] = [];
-  const none: Setup = { parent: null, enabled: new Set(), hasFreeze: false, hasKill: false, hasSwap: false, parentCpus: '', reasons };
+  const none: Setup = { parents: [], enabled: new Set(), hasFreeze: false, hasKill: false, hasSwap: false, parentCpus: '', reasons };
   const available = parseControllers(await readOptional(fs, join(root, 'cgroup.controllers')));
   if (available.size === 0 && !(await fs.exists(join(root, 'cgroup.controllers')))) {
     reasons.push(`${root} is not a cgroup v2 mount`);
@@ -261,7 +165,7 @@ async function prepareParent(fs: CgroupFs, root: string, prefix: string, log: Lo
   if (enabled.has('memory') && !hasSwap) reasons.push('memory: memory.swap.max missing (swap accounting off): swap is not limited');
   const parentCpus = ((await readOptional(fs, join(parent, 'cpuset.cpus.effective'))) ?? '').trim();
   return {
-    parent,
+    parents: [parent],
     enabled: new Set(WANTED.filter((c) => enabled.has(c))),
     hasFreeze,
     hasKill,
@@ -290,46 +194,18 @@ function formatCpuMax(fraction: number | null): string {
   return `${toQuotaMicros(fraction) ?? 'max'} ${CFS_PERIOD_US}`;
 }
 
-function openGroup(fs: CgroupFs, name: string, dir: string, setup: Setup): Cgroup {
-  let destroyed: Promise<void> | null = null;
+function groupControls(fs: CgroupFs, dir: string, setup: Setup): GroupControls {
   const file = (f: string) => join(dir, f);
-
-  const listPids = async () => parsePids(await readOptional(fs, file('cgroup.procs')));
-
-  async function tryFreeze(): Promise<boolean> {
-    await writeControl(fs, file('cgroup.freeze'), '1');
-    return waitUntil(async () => readKeyed(await readOptional(fs, file('cgroup.events')), 'frozen') === 1, FREEZE_SETTLE_MS);
-  }
-  async function thaw(): Promise<void> {
-    if (setup.hasFreeze) await writeControl(fs, file('cgroup.freeze'), '0');
-  }
-
-  async function killAll(): Promise<void> {
-    if ((await listPids()).length === 0) return;
-    // a throttled task dies only when next scheduled, up to a CFS period away: uncap first
-    if (setup.enabled.has('cpu')) await writeControl(fs, file('cpu.max'), formatCpuMax(null));
-    const { remaining } = await emptyGroup(
-      setup.hasKill
-        ? { listPids, killByKernel: () => writeControl(fs, file('cgroup.kill'), '1') }
-        : { listPids, freeze: setup.hasFreeze ? tryFreeze : undefined, thaw: setup.hasFreeze ? thaw : undefined },
-    );
-    if (remaining.length > 0) {
-      throw new CellhostError('ERR_CGROUP_FAILED', `cgroup ${name}: ${remaining.length} process(es) survived SIGKILL`, {
-        details: { name, pids: remaining },
-      });
-    }
-  }
-
-  const removeDir = () => removeGroupDir(fs, dir, killAll);
-
   return {
-    name,
-    wrapArgv: (argv) => buildJoinArgv([file('cgroup.procs')], argv),
-
-    async setCpuQuota(fraction) {
-      if (!setup.enabled.has('cpu')) throw new CellhostError('ERR_CGROUP_FAILED', `cgroup ${name}: the cpu controller is not enabled`, { details: { name } });
-      await writeControl(fs, file('cpu.max'), formatCpuMax(fraction));
-    },
+    setCpuMax: setup.enabled.has('cpu') ? (fraction) => writeControl(fs, file('cpu.max'), formatCpuMax(fraction)) : undefined,
+    freezer: setup.hasFreeze
+      ? {
+          request: () => writeControl(fs, file('cgroup.freeze'), '1'),
+          isFrozen: async () => readKeyed(await readOptional(fs, file('cgroup.events')), 'frozen') === 1,
+          thaw: () => writeControl(fs, file('cgroup.freeze'), '0'),
+        }
+      : undefined,
+    killByKernel: setup.hasKill ? () => writeControl(fs, file('cgroup.kill'), '1') : undefined,
 
     async stats(): Promise<CgroupStats> {
       const [cpuStat, peak, current, events, pidsCurrent, pidsEvents] = await Promise.all(
@@ -346,27 +222,6 @@ function openGroup(fs: CgroupFs, name: string, dir: string, setup: Setup): Cgrou
       };
     },
 
-    pids: listPids,
-
-    async freeze() {
-      if (!setup.hasFreeze) throw new CellhostError('ERR_CGROUP_FAILED', `cgroup ${name}: cgroup.freeze is not available`, { details: { name } });
-      if (!(await tryFreeze())) {
-        throw new CellhostError('ERR_CGROUP_FAILED', `cgroup ${name}: did not freeze within ${FREEZE_SETTLE_MS} ms`, { details: { name } });
-      }
-    },
-
-    thaw,
-    killAll,
-
-    destroy() {
-      destroyed ??= (async () => {
-        await killAll();
-        await removeDir();
-      })();
-      destroyed.catch(() => {
-        destroyed = null;
-      });
-      return destroyed;
-    },
+    lacking: { cpu: 'the cpu controller is not enabled', freezer: 'cgroup.freeze is not available' },
   };
 }

@@ -64,6 +64,12 @@ describe('cellhost set', () => {
     const json = await cli(['set', 'tuned', 'start=', 'health=', 'memoryMb=1gb', '--json']);
     expect(json.code).toBe(0);
     expect(JSON.parse(json.out)).toMatchObject({ name: 'tuned', startCommand: null, healthPath: null, memoryMb: 1024, cpu: { percentOfCore: 57.9 } });
+    // the HTTPS switches: on/off words
+    const https = await cli(['set', 'tuned', 'redirect=off', 'hsts=on']);
+    expect(https.code, https.err).toBe(0);
+    expect(https.out).toMatch(/redirect\s+off\n/);
+    expect(https.out).toMatch(/hsts\s+on \(Strict-Transport-Security/);
+    expect((await server.api('GET', '/api/v1/services/tuned')).body).toMatchObject({ httpsRedirect: false, hsts: true });
   });
 
   it('prewarm=false and back; anything but a yes or no is a usage error', async () => {
@@ -83,6 +89,7 @@ describe('cellhost set', () => {
       ['memory=lots', 'memory=lots: a size in MB'],
       ['idle=soon', 'idle=soon: a duration such as 30s'],
       ['colour=red', 'unknown setting "colour"'],
+      ['hsts=maybe', 'hsts=maybe: on or off'],
       ['min', '"min" is not SETTING=VALUE'],
     ]) {
       const r = await cli(['set', 'tuned', arg!]);
@@ -121,7 +128,7 @@ describe('cellhost status and deployments', () => {
   });
 
   it('names the last error: an app that exits during its start', async () => {
-    await server.deploy('crashy', path.join(FIXTURES, 'node-exit'), { startCommand: 'node app.js' });
+    await server.deployFailing('crashy', path.join(FIXTURES, 'node-exit'), { startCommand: 'node app.js' });
     expect((await server.app('crashy')).status).toBe(502);
     const r = await cli(['status', 'crashy']);
     expect(r.out).toMatch(/^last error\s+.*start_failed: .*code 3/m);

@@ -36,6 +36,25 @@ describe('pool', () => {
     expect(events.filter((e) => e.type === 'drain').map((e) => e.type === 'drain' && e.deploymentId)).toEqual(['d-g1', 'd-g1']);
   });
 
+  it('tells its observer how many instances a service has whenever that changes, as instances() counts them', async () => {
+    const reported: { count: number; counted: number }[] = [];
+    const observer = {
+      instanceReady() {},
+      instanceStopped() {},
+      leased() {},
+      released() {},
+      instancesChanged: (service: string, count: number) => reported.push({ count, counted: running!.pool.instances(service).length }),
+    };
+    running = startTestPool({ scaleOutAfterMs: 0, queueLimit: 100, observer });
+    const { pool, target } = running;
+    pool.setTarget('svc', target('g1'));
+    (await pool.acquire('svc')).release();
+    pool.setTarget('svc', null);
+    await until(() => pool.instances('svc').length === 0 && reported.at(-1)?.count === 0);
+    expect(reported.map((r) => r.count)).toEqual([1, 0]);
+    for (const r of reported) expect(r.count).toBe(r.counted);
+  });
+
   it('close() measures its grace for in-flight requests on the injected clock', async () => {
     // each reading of this clock is a second later: a grace of 60 s is over in a few polls
     let now = Date.now();

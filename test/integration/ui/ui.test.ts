@@ -519,7 +519,7 @@ describe('pages', () => {
     const row = list.html.slice(list.html.indexOf('data-service="form-hello"'));
     expect(row).toContain('256 MB · 14.5 %');
     // the second deploy's source could not be cloned
-    expect(row).toContain('failed last build');
+    expect(row).toContain('failed last deploy');
     const svc = await b.get('/services/form-hello');
     expect(svc.status).toBe(200);
     expect(svc.html).toContain('http://form-hello.localhost:');

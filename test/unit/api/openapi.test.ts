@@ -23,9 +23,13 @@ function adminApp() {
     log: silentLogger,
     uploadDir: '/nonexistent',
     maxUploadBytes: 1024,
-    ui: (d: ApiDeps) => createUi({ ...d, sessions: createSessions({ tokens: tokens as never, now: () => Date.now() }) } as never),
+    git: { serve: async () => {} },
+    previews: { list: () => [] },
+    hooks: { hooks: {}, hookUrl: () => '', checkRepository: () => {} },
   } as unknown as ApiDeps;
-  return createApi(deps);
+  const app = createApi(deps);
+  app.route('/', createUi({ ...deps, sessions: createSessions({ tokens: tokens as never, now: () => Date.now() }) } as never));
+  return app;
 }
 
 // The web UI's routes: HTML pages, their form posts (answered with redirects or pages), the
@@ -41,6 +45,11 @@ const UI_ROUTES = [
   'GET /services/:name/env',
   'POST /services/:name/env',
   'POST /services/:name/env/:key/delete',
+  'GET /services/:name/domains',
+  'POST /services/:name/domains',
+  'POST /services/:name/domains/settings',
+  'POST /services/:name/domains/:domain/check',
+  'POST /services/:name/domains/:domain/delete',
   'GET /services/:name/observability',
   'GET /services/:name/settings',
   'POST /services/:name/settings',
@@ -48,10 +57,27 @@ const UI_ROUTES = [
   'GET /tokens',
   'POST /tokens',
   'POST /tokens/:id/revoke',
+  'GET /services/:name/cron',
+  'POST /services/:name/cron',
+  'GET /services/:name/cron/:job',
+  'POST /services/:name/cron/:job/run',
+  'POST /services/:name/cron/:job/toggle',
+  'POST /services/:name/cron/:job/delete',
+  'POST /services/:name/cron/secret',
+  'GET /services/:name/tasks',
+  'GET /services/:name/tasks/:id',
+  'POST /services/:name/tasks/:id/retry',
+  'POST /services/:name/tasks/settings',
+  'POST /services/:name/tasks/token',
+  'GET /services/:name/git',
+  'POST /services/:name/git/settings',
+  'POST /services/:name/git/repository',
+  'POST /services/:name/git/secret',
   'GET /deploy',
   'POST /deploy',
   'GET /deployments/:id',
   'POST /deployments/:id/promote',
+  'POST /deployments/:id/rebuild',
   'GET /deployments/:id/log/stream',
   'GET /usage',
   'GET /favicon.ico',

@@ -16,6 +16,8 @@ function item(settings: Partial<Service> = {}, extra: Partial<ExportItem> = {}):
     runtime: 'node',
     name: 'web',
     uid: 2_000_000_000,
+    subuidBase: null,
+    explicitSettings: [],
     liveDeploymentId: 'd-0123456789ab',
     createdAt: '2026-12-01T00:00:00.000Z',
     updatedAt: '2026-12-01T00:00:00.000Z',
@@ -23,6 +25,14 @@ function item(settings: Partial<Service> = {}, extra: Partial<ExportItem> = {}):
   };
   return { service, deploymentId: 'd-0123456789ab', builtAt: '2026-12-01T00:00:00.000Z', imageDir: '/nonexistent', startCommand: 'node app.js', env: {}, cronJobs: [], ...extra };
 }
+
+describe('a service whose live build has a system layer', () => {
+  it('is exported with a warning naming the packages the image does not carry', () => {
+    const layered = knativeServiceFor(item({}, { systemPackages: ['hello 2.10-3'] }), 'registry.example/web', 'default').warnings;
+    const plain = knativeServiceFor(item(), 'registry.example/web', 'default').warnings;
+    expect(layered.filter((w) => !plain.includes(w))).toEqual([expect.stringContaining('installed system packages (hello 2.10-3) in a system layer, which the exported image does not carry')]);
+  });
+});
 
 describe('resources follow memory as here', () => {
   it('limits: the memory size, and memory / 1769 MB of a core; requests: a tenth of the CPU, at most 128 Mi', () => {

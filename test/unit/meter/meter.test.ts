@@ -8,7 +8,7 @@ function setup() {
   let now = 60_000 * 1000;
   const rows: MinuteDelta[] = [];
   const store: UsageStore = { add: (d) => void rows.push(...d.map((x) => ({ ...x }))), range: () => [], lastUsed: () => [] };
-  const meter = createMeter({ clock: { now: () => now }, store, log: silentLogger, flushMs: 1e9, instancesNow: () => 1 });
+  const meter = createMeter({ clock: { now: () => now }, store, log: silentLogger, flushMs: 1e9 });
   const sum = (k: 'billedMs' | 'gbMs' | 'coldStarts' | 'requests' | 'prewarmedStarts' | 'prewarmedStartMs') => rows.reduce((n, r) => n + r[k], 0);
   return { meter, rows, sum, tick: (ms: number) => (now += ms), close: () => meter.close() };
 }
@@ -81,6 +81,27 @@ describe('meter', () => {
     expect(sum('gbMs')).toBe(800);
     expect(sum('coldStarts')).toBe(1);
     expect(rows.reduce((n, r) => n + r.coldStartMs, 0)).toBe(300);
+    close();
+  });
+
+  it("a service active since the last flush records the instances the pool last reported (the store keeps the minute's most)", () => {
+    const { meter, rows, tick, close } = setup();
+    meter.instancesChanged('s', 1);
+    meter.request('s', 200, 5);
+    meter.instancesChanged('s', 3);
+    meter.flush();
+    meter.instancesChanged('s', 2);
+    meter.request('s', 200, 5);
+    meter.flush();
+    tick(60_000);
+    meter.instancesChanged('s', 0);
+    meter.request('s', 200, 5);
+    meter.flush();
+    expect(rows.map((r) => [r.minute, r.instances])).toEqual([
+      [1000, 3],
+      [1000, 2],
+      [1001, 0],
+    ]);
     close();
   });
 

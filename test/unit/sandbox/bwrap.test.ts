@@ -134,6 +134,28 @@ describe('buildSandboxCommand', () => {
     expect(bare.fds).toHaveLength(1);
   });
 
+  it('places files by content from the fds after the options and seccomp, after the tmpfs and before the read-only remount', () => {
+    const program = Buffer.from([9, 9, 9, 9, 9, 9, 9, 9]);
+    const pip = Buffer.from('[global]\nindex-url = https://pypi.lan/simple\n');
+    const cargo = Buffer.from('[net]\n');
+    const cmd = buildSandboxCommand(spec({ hardening: { disableUserns: true, seccomp: program }, files: [{ dest: '/tmp/.config/pip/pip.conf', data: pip }, { dest: '/.cargo/config.toml', data: cargo }] }));
+    const opts = sandboxOptions(cmd);
+    expect(operands(opts, '--ro-bind-data', 2)).toEqual([['5', '/tmp/.config/pip/pip.conf'], ['6', '/.cargo/config.toml']]);
+    expect(cmd.fds.slice(1)).toEqual([program, pip, cargo]);
+    expect(opts.indexOf('--ro-bind-data')).toBeGreaterThan(opts.indexOf('--tmpfs'));
+    expect(opts.lastIndexOf('--ro-bind-data')).toBeLessThan(opts.indexOf('--remount-ro'));
+    // without seccomp the first file is fd 4; nothing of the content is on a command line or in the options
+    const bare = buildSandboxCommand(spec({ hardening: { disableUserns: false, seccomp: null }, files: [{ dest: '/tmp/.npmrc', data: Buffer.from('//r/:_authToken=T0KEN') }] }));
+    expect(operands(sandboxOptions(bare), '--ro-bind-data', 2)).toEqual([['4', '/tmp/.npmrc']]);
+    expect(bare.fds[0]!.toString() + bare.argv.join(' ')).not.toContain('T0KEN');
+  });
+
+  it('refuses a file in the image, /proc or /dev, or replacing /tmp', () => {
+    for (const dest of ['/app/.npmrc', '/proc/x', '/dev/x', '/tmp', 'tmp/x', '/tmp/../app/x']) {
+      expect(() => buildSandboxCommand(spec({ files: [{ dest, data: Buffer.from('x') }] }))).toThrow(/file|absolute/);
+    }
+  });
+
   it('refuses root, relative paths, a bind under /tmp and bad env names', () => {
     expect(() => buildSandboxCommand(spec({ uid: 0 }))).toThrow(/unprivileged/);
     expect(() => buildSandboxCommand(spec({ gid: 0 }))).toThrow(/unprivileged/);
@@ -144,6 +166,49 @@ describe('buildSandboxCommand', () => {
     expect(() => buildSandboxCommand(spec({ env: { A: 'x\0y' } }))).toThrow(/invalid/);
     expect(() => buildSandboxCommand(spec({ tmpSizeBytes: 0 }))).toThrow(/tmpSizeBytes/);
     expect(() => buildSandboxCommand(spec({ argv: [] }))).toThrow(/empty/);
+  });
+});
+
+describe('a system-layer build: root of a namespace mapping the service block', () => {
+  const block = { first: 2_013_265_920, count: 65_536 };
+  const layer = { usr: '/run/ch/layers/b-d1/usr', etc: '/run/ch/layers/b-d1/etc', var: '/run/ch/layers/b-d1/var', writable: true };
+
+  it('enters the mapped namespace with perl instead of setpriv, bwrap as its root', () => {
+    const { argv } = buildSandboxCommand(spec({ rangeRoot: block, systemDirs: layer }));
+    expect(argv[0]).toBe('perl');
+    expect(argv).not.toContain('setpriv');
+    const bwrapAt = argv.indexOf('bwrap');
+    expect(argv.slice(argv.indexOf('--') + 1, bwrapAt)).toEqual([String(block.first), '65536']);
+    expect(argv.slice(bwrapAt)).toEqual(['bwrap', '--args', '3', '--', 'bash', '-c', 'node server.js']);
+  });
+
+  it('binds the layer read-write at /usr, /etc and /var, keeps a container root’s capabilities only, /tmp for everyone', () => {
+    const o = options(spec({ rangeRoot: block, systemDirs: layer }));
+    expect(o).not.toContain('--unshare-user');
+    expect(o).not.toContain('--disable-userns');
+    expect(o.slice(0, 2)).toEqual(['--cap-drop', 'ALL']);
+    const caps = operands(o, '--cap-add', 1).map((c) => c[0]);
+    expect(caps).toContain('CAP_CHOWN');
+    expect(caps).not.toContain('CAP_SYS_ADMIN');
+    expect(caps).not.toContain('CAP_NET_ADMIN');
+    expect(caps).not.toContain('CAP_MKNOD');
+    expect(operands(o, '--bind', 2)).toEqual(expect.arrayContaining([[layer.usr, '/usr'], [layer.etc, '/etc'], [layer.var, '/var']]));
+    expect(operands(o, '--ro-bind', 2).map((b) => b[1])).not.toContain('/usr');
+    expect(o.join(' ')).toContain('--perms 1777 --size');
+    expect(o).toContain('--seccomp');
+  });
+
+  it('is refused without a seccomp filter: nothing else keeps its root from new namespaces', () => {
+    expect(() => buildSandboxCommand(spec({ rangeRoot: block, systemDirs: layer, hardening: { disableUserns: true, seccomp: null } }))).toThrow(/seccomp/);
+    expect(() => buildSandboxCommand(spec({ rangeRoot: { first: 0, count: 65_536 }, systemDirs: layer }))).toThrow(/unprivileged ids/);
+  });
+
+  it('instances of a deployment with a layer: its views read-only in place of the host’s, /var/lib added', () => {
+    const view = { usr: '/run/ch/layers/d-d1/usr', etc: '/etc', varLib: '/run/ch/layers/d-d1/varLib' };
+    const o = options(spec({ systemDirs: view }));
+    expect(operands(o, '--ro-bind', 2)).toEqual(expect.arrayContaining([[view.usr, '/usr'], ['/etc', '/etc'], [view.varLib, '/var/lib']]));
+    expect(o).toContain('--unshare-user');
+    expect(operands(o, '--bind', 2)).toEqual([]);
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { cpuForMemory, formatCpuList, parseCpuList, pickFirstCpus, toQuotaMicros } from '../../../runtime/sandbox/cgroups/cpu.ts';
+import { cpuForMemory } from '../../../runtime/core/cpu-for-memory.ts';
+import { formatCpuList, parseCpuList, pickFirstCpus, toQuotaMicros } from '../../../runtime/sandbox/cgroups/cpu.ts';
 import { buildJoinArgv } from '../../../runtime/sandbox/cgroups/procs.ts';
 
 describe('cpuForMemory', () => {

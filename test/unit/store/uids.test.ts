@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SERVICE_DEFAULTS } from '../../../runtime/control/service-settings.ts';
 import { DEFAULT_UID_RANGE } from '../../../runtime/sandbox/uids.ts';
 import { openStore, type Store } from '../../../runtime/store/index.ts';
-import { pickUid, UID_RETIREMENT_MS } from '../../../runtime/store/uids.ts';
+import { pickSubuidBlock, pickUid, UID_RETIREMENT_MS } from '../../../runtime/store/uids.ts';
+import { loadConfig, SUBUID_BLOCK } from '../../../runtime/core/config.ts';
 
 describe('pickUid', () => {
   const range = { first: 1000, last: 1004 };
@@ -75,5 +76,61 @@ describe('the services store hands out uids', () => {
     store.services.remove('b', at(10));
     // b's uid is retired: a gets the next one
     expect(store.services.assignUid('a', range, at(20))).toBe(b! + 1);
+  });
+});
+
+describe('subuid blocks for system layers', () => {
+  const B = SUBUID_BLOCK;
+  const range = { first: 10 * B, last: 13 * B - 1 };
+
+  it('whole blocks of 65536 from the bottom of the range, one past the highest taken', () => {
+    expect(pickSubuidBlock(new Set(), range)).toBe(10 * B);
+    expect(pickSubuidBlock(new Set([10 * B]), range)).toBe(11 * B);
+    // not a block base of this range: ignored
+    expect(pickSubuidBlock(new Set([10 * B + 5, 99]), range)).toBe(10 * B);
+    expect(pickSubuidBlock(new Set([10 * B, 12 * B]), range)).toBe(11 * B);
+    expect(() => pickSubuidBlock(new Set([10 * B, 11 * B, 12 * B]), range)).toThrow(/no free block of 65536 ids/);
+  });
+
+  it('the default range lies apart from the service uids, above every real account, below 2^31-1', () => {
+    const config = loadConfig({ env: {}, cwd: '/tmp' });
+    expect(config.subuidRange.first).toBeGreaterThan(config.uidRange.last);
+    expect(config.subuidRange.last).toBeLessThan(2 ** 31 - 1);
+    expect(Math.floor((config.subuidRange.last - config.subuidRange.first + 1) / B)).toBeGreaterThan(2000);
+    expect(() => loadConfig({ env: { CELLHOST_SUBUID_RANGE: '2000000000-2000200000' }, cwd: '/tmp' })).toThrow(/overlaps the services' uids/);
+    expect(() => loadConfig({ env: { CELLHOST_SUBUID_RANGE: '1000-70000' }, cwd: '/tmp' })).toThrow(/CELLHOST_SUBUID_RANGE/);
+    expect(() => loadConfig({ env: { CELLHOST_SUBUID_RANGE: '100000-100010' }, cwd: '/tmp' })).toThrow(/at least one block/);
+  });
+
+  describe('in the store', () => {
+    let dir: string;
+    let store: Store;
+    const uids = { first: 1000, last: 1010 };
+    const settings = { ...SERVICE_DEFAULTS, runtime: 'node' as const };
+    const at = (ms: number) => new Date(Date.UTC(2026, 0, 1) + ms).toISOString();
+    beforeEach(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cellhost-subuids-'));
+      store = openStore(path.join(dir, 'cellhost.db'));
+    });
+    afterEach(() => {
+      store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('a service gets its block on first need, keeps it, and a deleted service’s block is retired', () => {
+      store.services.insert('a', settings, at(0), uids);
+      store.services.insert('b', settings, at(0), uids);
+      expect(store.services.get('a')!.subuidBase).toBeNull();
+      expect(store.services.assignSubuids('a', range, at(1))).toBe(10 * B);
+      expect(store.services.assignSubuids('a', range, at(2))).toBe(10 * B);
+      expect(store.services.assignSubuids('b', range, at(3))).toBe(11 * B);
+      store.services.remove('a', at(10));
+      store.services.insert('a', settings, at(20), uids);
+      // a's old block is retired, b holds the next: the new a gets the last one
+      expect(store.services.assignSubuids('a', range, at(30))).toBe(12 * B);
+      store.services.insert('c', settings, at(40), uids);
+      expect(() => store.services.assignSubuids('c', range, at(50))).toThrow(/no free block/);
+      expect(store.services.assignSubuids('c', range, at(10 + UID_RETIREMENT_MS + 1))).toBe(10 * B);
+    });
   });
 });

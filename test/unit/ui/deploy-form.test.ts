@@ -7,23 +7,31 @@ const archive = new File([new Uint8Array([0x1f, 0x8b, 8, 0])], 'app.tar.gz');
 const none = () => undefined;
 
 describe('parseDeployForm', () => {
-  it('a valid new service: a create body with defaults for empty numbers, blank commands as null', () => {
+  it('a valid new service: a create body with what differs from the defaults; empty numbers and blank commands are left out', () => {
     const r = parseDeployForm({ name: 'web', runtime: 'python', buildCommand: 'pip install -r requirements.txt\r\npip install gunicorn', startCommand: '  ', port: '', memoryMb: '512', env: '', archive }, none);
     expect(r.errors).toEqual({});
     expect(r.plan).toMatchObject({
       name: 'web',
-      create: { name: 'web', runtime: 'python', buildCommand: 'pip install -r requirements.txt\npip install gunicorn', startCommand: null, port: 8080, memoryMb: 512 },
+      create: { name: 'web', runtime: 'python', buildCommand: 'pip install -r requirements.txt\npip install gunicorn', memoryMb: 512 },
       env: {},
       source: { kind: 'upload' },
     });
+    // left to the app manifest, else the defaults: sent, they would be explicit and win over it
+    expect(r.plan?.create).not.toHaveProperty('port');
+    expect(r.plan?.create).not.toHaveProperty('startCommand');
+    const untouched = parseDeployForm({ name: 'web', runtime: 'node', buildCommand: '', startCommand: '', port: '8080', memoryMb: String(SERVICE_DEFAULTS.memoryMb), archive }, none);
+    expect(untouched.plan?.create).toEqual({ name: 'web', runtime: 'node' });
   });
 
-  it('an existing name becomes a patch', () => {
-    const existing = { name: 'web', runtime: 'node', ...SERVICE_DEFAULTS } as unknown as Service;
-    const r = parseDeployForm({ name: 'web', runtime: 'node', port: '3000', memoryMb: '1024', git: 'https://example.com/a.git', ref: 'v1.2' }, () => existing);
+  it('an existing name becomes a patch of what was changed only', () => {
+    const existing = { name: 'web', runtime: 'node', ...SERVICE_DEFAULTS, buildCommand: 'npm ci' } as unknown as Service;
+    const r = parseDeployForm({ name: 'web', runtime: 'node', buildCommand: 'npm ci', port: '3000', memoryMb: '1024', git: 'https://example.com/a.git', ref: 'v1.2' }, () => existing);
     expect(r.plan?.create).toBeUndefined();
-    expect(r.plan?.patch).toMatchObject({ port: 3000, runtime: 'node' });
+    expect(r.plan?.patch).toEqual({ port: 3000 });
     expect(r.plan?.source).toEqual({ kind: 'git', url: 'https://example.com/a.git', ref: 'v1.2' });
+    // an emptied command is sent as null: no longer explicit, the manifest or the default decides
+    const emptied = parseDeployForm({ name: 'web', runtime: 'go', buildCommand: '', port: '8080', memoryMb: '1024', archive }, () => existing);
+    expect(emptied.plan?.patch).toEqual({ runtime: 'go', buildCommand: null });
   });
 
   it('reports every field at once, each message starting with its field', () => {

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -63,6 +63,17 @@ describe('packDirectory', () => {
       'web/', // its node_modules left out, the directory itself kept
     ]);
     expect(tree).toContain(`src/${'deep/'.repeat(30)}leaf.js 644 4`);
+  });
+
+  it('packs hard links beside a dotfile (the asynchronous packer failed with "zlib: stream error")', async () => {
+    await put('.env', 'x');
+    await put('a.txt', 'hello');
+    await link(join(project, 'a.txt'), join(project, 'b.txt'));
+    const archive = await packDirectory(project);
+    const file = await layout.upload('links.tar.gz', archive);
+    await unpackSource({ kind: 'tar.gz', file }, layout.dest, { limits: { maxBytes: 1 << 20, maxEntries: 1000 } });
+    expect(await readFile(join(layout.dest, 'b.txt'), 'utf8')).toBe('hello');
+    expect(await readFile(join(layout.dest, '.env'), 'utf8')).toBe('x');
   });
 
   it('refuses something that is not a directory', async () => {
