@@ -91,6 +91,13 @@ describe.skipIf(!ready)('prewarmed instances', () => {
     });
     expect(started).toHaveLength(1);
     expect(Date.parse(started[0].time)).toBeLessThan(before);
+    // one start, not a start check and then another start ahead: the app said it listened once in
+    // the service's log (any instance), and once in the deployment's log (its start check)
+    const allStarts = (await entries(server.api, 'pw-a', '&stream=stdout')).filter((e) => e.message.startsWith('listening on'));
+    expect(allStarts.map((e) => e.instanceId)).toEqual([inst.id]);
+    const buildLog = (await server.api('GET', `/api/v1/deployments/${dep.id}/logs`)).body as string;
+    expect(buildLog.match(/listening on \d/g)).toHaveLength(1);
+    expect(buildLog).toContain('a prewarmed instance holding');
     const events = await waitFor(async () => {
       const all = await entries(server.api, 'pw-a', '&stream=event');
       return all.some((e) => e.event === 'thawed') ? all : null;
@@ -142,7 +149,7 @@ describe.skipIf(!ready)('prewarmed instances', () => {
     expect(after.json.env).toBe('changed');
     expect((await view(server.api, 'pw-a')).instances.map((i: any) => i.id)).toEqual([redeployed.id]);
     const log = (await server.api('GET', `/api/v1/deployments/${dep.id}/logs`)).body as string;
-    expect(log).toMatch(/Started the new version ahead of its first request[\s\S]*is live/);
+    expect(log).toMatch(/Starting the app once before it goes live[\s\S]*a prewarmed instance holding \d+ MB[\s\S]*is live/);
   });
 
   it('prewarm=false: nothing is kept, and the setting stops the one there', async () => {

@@ -4,7 +4,7 @@
 // since it is made when the last instance stops and used by the next start.
 import { CellhostError, describeError } from '../../core/errors.ts';
 import type { Launch } from '../launcher.ts';
-import { spawnInstance, type InstanceProcess } from '../process.ts';
+import { spawnInstance, type InstanceProcess, type OutputStream } from '../process.ts';
 import { createStandbySet, newInstanceId } from '../standby.ts';
 import { closeUpstream } from '../upstream.ts';
 import type { Backoff } from './backoff.ts';
@@ -45,6 +45,8 @@ export interface Lifecycle {
   stopped(service: string): Promise<void>;
   /** an instance's death, recorded and logged once (an oom or crash event) */
   logDeath(s: ServiceState, inst: Instance, death: CellhostError): void;
+  /** when the instance last wrote a line of output (stdout or stderr); null: never yet */
+  lastOutputAt(instanceId: string): number | null;
   /** resolves once every stop under way is done and the standbys are gone */
   close(): Promise<void>;
 }
@@ -68,6 +70,13 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
   /** the stops under way per service, for stopService() to wait on */
   const stoppingFor = new Map<string, Set<Promise<void>>>();
 
+  /** each instance's last line of output, by id: a prewarmed instance is frozen once its start has had its say */
+  const outputAt = new Map<string, number>();
+  const output = (service: string, id: string, deploymentId: string) => (stream: OutputStream, line: string) => {
+    outputAt.set(id, clock.now());
+    opts.onOutput?.(service, id, deploymentId, stream, line);
+  };
+
   const spawnFor = (launch: Launch, service: string, id: string, deploymentId: string, healthPath: string | null, servicePort: number | undefined, held = false) =>
     spawnInstance(launch, {
       startTimeoutMs: opts.startTimeoutMs,
@@ -75,7 +84,7 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
       held,
       servicePort,
       expectReadyMs: Math.min(ctx.services.get(service)?.appStartMs ?? 0, MAX_EXPECTED_START_MS),
-      onOutput: (stream, line) => opts.onOutput?.(service, id, deploymentId, stream, line),
+      onOutput: output(service, id, deploymentId),
       onControl: (line) => opts.onControl?.(service, id, line),
     });
   const standbys = createStandbySet({
@@ -192,10 +201,7 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
     inst.proc = checked.proc;
     inst.upstream = checked.upstream;
     inst.preparedAt = checked.spawnedAt;
-    checked.route(
-      (stream, line) => opts.onOutput?.(s.name, inst.id, inst.deploymentId, stream, line),
-      (line) => opts.onControl?.(s.name, inst.id, line),
-    );
+    checked.route(output(s.name, inst.id, inst.deploymentId), (line) => opts.onControl?.(s.name, inst.id, line));
     // an app that exited since its check passed is seen here, as a crash
     void inst.proc.exited.then(() => onExit(s, inst));
     becameReady(s, inst, target, checked.readyAt, false);
@@ -225,6 +231,7 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
 
   function remove(s: ServiceState, inst: Instance): void {
     if (inst.state === 'stopped') return;
+    outputAt.delete(inst.id);
     const wasServing = inst.readyAt !== null;
     inst.state = 'stopped';
     if (wasServing) observer?.instanceStopped(inst.id);
@@ -286,6 +293,7 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
       await Promise.all([...(stoppingFor.get(service) ?? [])]);
     },
     logDeath,
+    lastOutputAt: (id) => outputAt.get(id) ?? null,
     async close() {
       await Promise.all([...stopping, standbys.close()]);
     },

@@ -45,8 +45,16 @@ export interface PrewarmOptions {
   budgetBytes: number;
   isMemoryLow?(): boolean;
   freezer: Freezer;
-  lifecycle: Pick<Lifecycle, 'start' | 'adopt' | 'remove'>;
+  lifecycle: Pick<Lifecycle, 'start' | 'adopt' | 'remove' | 'lastOutputAt'>;
 }
+
+/**
+ * A fresh start is frozen once its output has been quiet this long since it became ready (at most
+ * SETTLE_MAX_MS after): an app's "listening on" line comes just after its port opens, and an app
+ * frozen in between would say it only when a request thaws it.
+ */
+const SETTLE_QUIET_MS = 50;
+const SETTLE_MAX_MS = 500;
 
 export function createPrewarm(ctx: PoolContext, opts: PrewarmOptions): Prewarm {
   const { clock, emit } = ctx;
@@ -74,6 +82,17 @@ export function createPrewarm(ctx: PoolContext, opts: PrewarmOptions): Prewarm {
     opts.lifecycle.remove(s, inst);
   }
 
+  /** waits until a fresh start's output has been quiet SETTLE_QUIET_MS since it became ready */
+  async function settled(inst: Instance): Promise<void> {
+    const readyAt = inst.readyAt ?? clock.now();
+    for (let round = 0; round <= SETTLE_MAX_MS / SETTLE_QUIET_MS && inst.state === 'ready'; round++) {
+      const quietSince = Math.max(readyAt, opts.lifecycle.lastOutputAt(inst.id) ?? 0);
+      const wait = Math.min(quietSince + SETTLE_QUIET_MS, readyAt + SETTLE_MAX_MS) - clock.now();
+      if (wait <= 0) return;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+
   /** the instance is ready and idle: measure it, make room, freeze it */
   async function keep(s: ServiceState, inst: Instance, reason: PrewarmReason, lastUsedAt: number): Promise<PrewarmOutcome> {
     const state: PrewarmState = (inst.prewarm = { reason, since: inst.prewarm?.since ?? clock.now(), kept: false, pending: true, lastUsedAt, memoryBytes: 0, startMs: inst.readyAt !== null && inst.startedAhead ? inst.readyAt - inst.preparedAt : null });
@@ -88,6 +107,7 @@ export function createPrewarm(ctx: PoolContext, opts: PrewarmOptions): Prewarm {
       return outcome;
     };
     const stillIdle = () => inst.state === 'ready' && !inst.exited && inst.inflight === 0;
+    if (reason !== 'idle') await settled(inst);
     return serially(async () => {
       if (!stillIdle()) return settle(inst.state === 'ready' && !inst.exited ? { kind: 'taken', instanceId: inst.id } : { kind: 'failed', code: 'ERR_APP_CRASHED', message: 'the instance stopped before it was kept' });
       if (!inst.proc.canFreeze) return settle({ kind: 'off', reason: 'the cgroup freezer is not available: instances cannot be frozen' });

@@ -104,6 +104,7 @@ export function createStartChecks(ctx: PoolContext, opts: StartCheckOptions): St
     stop.addEventListener('abort', onStop, { once: true });
     if (stop.aborted) onStop();
     let handedOver = false;
+    let checkDone = false;
     try {
       await proc.ready;
       const readyAt = ctx.clock.now();
@@ -120,11 +121,17 @@ export function createStartChecks(ctx: PoolContext, opts: StartCheckOptions): St
           spawnedAt,
           readyAt,
           route(toOutput, toControl) {
-            output = toOutput;
+            // until the pool has kept it (its last start lines come while it settles), the
+            // deployment's log gets them too
+            output = (stream, line) => {
+              if (!checkDone) o.onOutput?.(stream, line);
+              toOutput(stream, line);
+            };
             control = toControl;
           },
         })
         .catch((err: unknown): PrewarmOutcome => ({ kind: 'failed', code: 'ERR_INTERNAL', message: describeError(err) }));
+      checkDone = true;
       return { ok: true, ...passed, prewarm };
     } catch (err) {
       const error = err instanceof CellhostError ? err : new CellhostError('ERR_APP_EXITED', `the app could not be started: ${describeError(err)}`, { cause: err });
