@@ -56,7 +56,10 @@ describe.skipIf(!root)('edge services', () => {
 
     const res = await server.app('ep', '/');
     expect(res.status).toBe(200);
-    expect(res.json).toMatchObject({ hello: 'edge', greeting: 'hi', host: 'ep.localhost', envKeys: ['GREETING'] });
+    // the service's variables, with the cron secret every app gets to check its cron requests;
+    // none of the platform's (PORT, PATH, the other CELLHOST_* ones)
+    expect(res.json).toMatchObject({ hello: 'edge', greeting: 'hi', host: 'ep.localhost' });
+    expect([...res.json.envKeys].sort()).toEqual(['CELLHOST_CRON_SECRET', 'GREETING']);
     const starts = (await events('ep')).filter((e) => e.event === 'cold_start');
     expect(starts.at(-1).fields.standby).toBe(true);
     // a request with a body, streamed through the Request
@@ -118,9 +121,20 @@ describe.skipIf(!root)('edge services', () => {
     expect((await billed()) - before).toBeGreaterThanOrEqual(1450);
   });
 
-  it('a module that throws while it is imported: 502 naming the error, as an app that exits during start', async () => {
-    const dep = await server.deploy('throws', path.join(FIXTURES, 'edge-throws'), { runtime: 'edge' });
+  it('a module that throws while it is imported: its deploy fails its start check naming the error; live, a start without its variable is a 502 naming it', async () => {
+    const failed = await server.deploy('throws', path.join(FIXTURES, 'edge-throws'), { runtime: 'edge', idleTimeoutS: 0.2 });
+    expect(failed.status).toBe('failed');
+    expect(failed.error.code).toBe('ERR_APP_EXITED');
+    const log = (await server.api('GET', `/api/v1/deployments/${failed.id}/logs`)).body as string;
+    expect(log).toContain('cannot start: DATABASE_URL is not set');
+
+    await server.api('PUT', '/api/v1/services/throws/env/DATABASE_URL', { value: 'postgres://db' });
+    const dep = await server.deploy('throws', path.join(FIXTURES, 'edge-throws'));
     expect(dep.status).toBe('live');
+    expect((await server.app('throws', '/')).text).toBe('connected');
+    // scaled to zero, the variable goes: the live version's next instance throws at its import
+    await waitFor(async () => (await server.api('GET', '/api/v1/services/throws')).body.instances.length === 0, { what: 'scaled to zero' });
+    expect((await server.api('DELETE', '/api/v1/services/throws/env/DATABASE_URL')).status).toBe(204);
     const res = await server.app('throws', '/');
     expect(res.status).toBe(502);
     expect(res.json.error.code).toBe('ERR_APP_EXITED');
