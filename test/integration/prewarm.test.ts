@@ -191,6 +191,38 @@ describe.skipIf(!ready)('prewarmed instances', () => {
   });
 });
 
+describe.skipIf(!ready)('a start check that does not fit the budget', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    // 1 MB: no app fits
+    server = await startTestServer({ env: { CELLHOST_PREWARM_MB: '1' } });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('is stopped, and the version is not started a second time when it goes live', async () => {
+    const dep = await server.deploy('pw-big', HELLO, settings);
+    expect(dep.status).toBe('live');
+    const log = (await server.api('GET', `/api/v1/deployments/${dep.id}/logs`)).body as string;
+    expect(log).toMatch(/Stopped, not kept as a prewarmed instance: it holds \d+ MB, more than the budget of 1 MB/);
+    await waitFor(async () => (await view(server.api, 'pw-big')).instances.length === 0, { what: 'the checked app stopped' });
+    const skipped = (await entries(server.api, 'pw-big', '&stream=event')).filter((e) => e.event === 'prewarm_skipped');
+    expect(skipped).toHaveLength(1);
+    // a while later still nothing runs, and the app started once (its check)
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await view(server.api, 'pw-big')).instances).toEqual([]);
+    expect((await entries(server.api, 'pw-big', '&stream=stdout')).filter((e) => e.message.startsWith('listening on'))).toHaveLength(1);
+    // its first request is a cold start (from its standby), as without prewarming
+    expect((await server.app('pw-big', '/')).status).toBe(200);
+    const starts = await waitFor(async () => {
+      const all = (await entries(server.api, 'pw-big', '&stream=event')).filter((e) => e.event === 'cold_start');
+      return all.length ? all : null;
+    });
+    expect(starts).toHaveLength(1);
+  });
+});
+
 describe.skipIf(!ready)('the prewarm budget', () => {
   // node-hello holds ~8-10 MB in its cgroup: room for two or three
   const BUDGET_MB = 24;
