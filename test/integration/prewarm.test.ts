@@ -223,6 +223,59 @@ describe.skipIf(!ready)('a start check that does not fit the budget', () => {
   });
 });
 
+describe.skipIf(!ready)('with a system layer', () => {
+  // a package of the build's own making (no network): a file in /etc that the app reads at start
+  const LAYER_BUILD = [
+    'mkdir -p /tmp/pkg/DEBIAN /tmp/pkg/etc',
+    "printf 'Package: cellhost-prewarm-test\\nVersion: 1.0\\nArchitecture: all\\nMaintainer: test <test@example.org>\\nDescription: a file for the prewarm test\\n' > /tmp/pkg/DEBIAN/control",
+    'echo from-the-layer > /tmp/pkg/etc/cellhost-prewarm-test.conf',
+    'dpkg-deb --build /tmp/pkg /tmp/test.deb',
+    'dpkg -i /tmp/test.deb',
+  ].join('\n');
+  const CONF = '/etc/cellhost-prewarm-test.conf';
+  const dirs = { node: tempDir('cellhost-prewarm-layer-node-'), edge: tempDir('cellhost-prewarm-layer-edge-') };
+  fs.writeFileSync(
+    path.join(dirs.node, 'app.js'),
+    `const conf = require('fs').readFileSync('${CONF}', 'utf8').trim();\nrequire('http').createServer((q, r) => r.end(conf)).listen(Number(process.env.PORT), () => console.log('listening on ' + process.env.PORT));\n`,
+  );
+  fs.writeFileSync(path.join(dirs.edge, 'index.mjs'), `import fs from 'node:fs';\nconst conf = fs.readFileSync('${CONF}', 'utf8').trim();\nexport default { fetch: () => new Response(conf) };\n`);
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ env: { CELLHOST_PREWARM_MB: '256' } });
+  });
+  afterAll(async () => {
+    await server?.close();
+    for (const dir of Object.values(dirs)) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the prewarmed instance (the checked app) runs with its deployment\'s layer', async () => {
+    const dep = await server.deploy('pw-layer', dirs.node, { startCommand: 'node app.js', buildCommand: LAYER_BUILD });
+    expect(dep.status).toBe('live');
+    expect(dep.systemLayer).toBeTruthy();
+    const inst = await waitFor(() => keptOf(server.api, 'pw-layer'), { what: 'a prewarmed instance' });
+    expect(inst.prewarm.reason).toBe('deploy');
+    const res = await server.app('pw-layer', '/');
+    expect(res.text).toBe('from-the-layer');
+    expect((await view(server.api, 'pw-layer')).instances.map((i: any) => i.id)).toEqual([inst.id]);
+  });
+
+  it("an edge service's standby (the edge host) and its prewarmed instance run with the layer", async () => {
+    const dep = await server.deploy('edge-layer', dirs.edge, { runtime: 'edge', buildCommand: LAYER_BUILD });
+    expect(dep.status).toBe('live');
+    expect(dep.systemLayer).toBeTruthy();
+    const inst = await waitFor(() => keptOf(server.api, 'edge-layer'), { what: 'a prewarmed instance' });
+    expect((await server.app('edge-layer', '/')).text).toBe('from-the-layer');
+    expect((await view(server.api, 'edge-layer')).instances.map((i: any) => i.id)).toEqual([inst.id]);
+    // without prewarming, its next instance comes from its standby: the edge host, started ahead
+    expect((await server.api('PATCH', '/api/v1/services/edge-layer', { prewarm: false, idleTimeoutS: 0.2 })).status).toBe(200);
+    await waitFor(async () => (await view(server.api, 'edge-layer')).instances.length === 0, { what: 'scaled to zero' });
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await server.app('edge-layer', '/')).text).toBe('from-the-layer');
+    const start = await waitFor(async () => (await entries(server.api, 'edge-layer', '&stream=event')).filter((e) => e.event === 'cold_start').at(-1));
+    expect(start.fields.standby).toBe(true);
+  });
+});
+
 describe.skipIf(!ready)('the prewarm budget', () => {
   // node-hello holds ~8-10 MB in its cgroup: room for two or three
   const BUDGET_MB = 24;
