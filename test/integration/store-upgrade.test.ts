@@ -91,6 +91,8 @@ describe('a data dir from the first released schema', () => {
           // git deploys came later: the default branch, no previews
           deployBranch: 'main',
           previews: false,
+          // prewarmed instances came later: on, as for a new service
+          prewarm: true,
           // settings made before manifests existed: every one not at its default stays explicit
           explicitSettings: ['runtime', 'startCommand', 'memoryMb', 'maxInstances', 'concurrency', 'idleTimeoutS', 'requestTimeoutS', 'healthPath'],
           uid: null,
@@ -119,6 +121,7 @@ describe('a data dir from the first released schema', () => {
           hsts: false,
           deployBranch: 'main',
           previews: false,
+          prewarm: true,
           explicitSettings: ['runtime', 'buildCommand', 'port', 'plan', 'minInstances', 'maxInstances', 'concurrency'],
           uid: null,
           subuidBase: null,
