@@ -2,10 +2,10 @@
 // through the router to a real app (headers, body, same id on every attempt), retries with
 // backoff, dead letters and retry from them, the request timeout, the worker limit, scale from
 // zero, and the queue in the API and in Prometheus.
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, requestRouter, startTestServer, TOKEN, waitFor, type TestServer } from '../helpers/server.ts';
+import { sendRaw } from '../helpers/raw-socket.ts';
 
 let server: TestServer;
 let token: string;
@@ -34,23 +34,8 @@ async function seen(service = 'q'): Promise<any[]> {
     .filter(Boolean);
 }
 
-/** raw bytes to the router; everything it sends back before closing */
 function raw(data: string | Buffer, waitMs = 5000): Promise<string> {
-  const port = Number(new URL(server.routerUrl).port);
-  return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1');
-    let got = '';
-    const done = () => {
-      clearTimeout(t);
-      sock.destroy();
-      resolve(got);
-    };
-    const t = setTimeout(done, waitMs);
-    sock.on('data', (b) => (got += b.toString('latin1')));
-    sock.on('close', done);
-    sock.on('error', done);
-    sock.write(data);
-  });
+  return sendRaw(Number(new URL(server.routerUrl).port), data, waitMs);
 }
 
 beforeAll(async () => {

@@ -3,6 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, startTestServer, type TestServer } from '../helpers/server.ts';
+import { sendRaw } from '../helpers/raw-socket.ts';
 
 let server: TestServer;
 let port: number;
@@ -16,22 +17,8 @@ afterAll(async () => {
   await server?.close();
 });
 
-/** writes raw bytes, returns everything the server sent before closing (or after `waitMs`) */
 function raw(data: string | Buffer, waitMs = 3000): Promise<string> {
-  return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1');
-    let got = '';
-    const done = () => {
-      clearTimeout(t);
-      sock.destroy();
-      resolve(got);
-    };
-    const t = setTimeout(done, waitMs);
-    sock.on('data', (b) => (got += b.toString('latin1')));
-    sock.on('close', done);
-    sock.on('error', done);
-    sock.write(data);
-  });
+  return sendRaw(port, data, waitMs);
 }
 
 describe('hostile clients', () => {
