@@ -2,7 +2,7 @@
 // node-slow fixture, for tests of the pool's own rules. close() stops it and removes its files.
 import fs from 'node:fs';
 import path from 'node:path';
-import { createDirectLauncher } from '../../runtime/instances/launcher.ts';
+import { createDirectLauncher, type Launcher } from '../../runtime/instances/launcher.ts';
 import { createPool, type Pool, type PoolEvent, type PoolOptions, type Target } from '../../runtime/instances/pool/index.ts';
 import { FIXTURES, tempDir } from './server.ts';
 
@@ -15,7 +15,8 @@ export interface TestPool {
   close(graceMs: number): Promise<void>;
 }
 
-export function startTestPool(opts: Partial<Omit<PoolOptions, 'launcher' | 'onEvent'>>): TestPool {
+/** `wrap` may add to what the direct launcher's launches can do (a freezer, a memory reading) */
+export function startTestPool(opts: Partial<Omit<PoolOptions, 'launcher' | 'onEvent'>>, wrap: (l: Launcher) => Launcher = (l) => l): TestPool {
   const runDir = tempDir('cellhost-pool-');
   // a copy, as a build would make: in place, the repo's package.json would make app.js a module
   const imageDir = path.join(runDir, 'image');
@@ -27,7 +28,7 @@ export function startTestPool(opts: Partial<Omit<PoolOptions, 'launcher' | 'onEv
     queueTimeoutMs: 30_000,
     freezeAfterMs: 0,
     ...opts,
-    launcher: createDirectLauncher({ runDir }),
+    launcher: wrap(createDirectLauncher({ runDir })),
     onEvent: (e) => events.push(e),
   });
   return {

@@ -56,6 +56,13 @@ export interface PrewarmOptions {
 const SETTLE_QUIET_MS = 50;
 const SETTLE_MAX_MS = 500;
 
+/**
+ * Room made before a freeze beyond what the instance held when measured: between that reading
+ * and the freeze it still runs (a collection, a timer), and the kernel charges memory in batches.
+ * A 300 MB budget of 39 node apps ended 1 MB over without it.
+ */
+const FREEZE_HEADROOM_BYTES = 1024 * 1024;
+
 export function createPrewarm(ctx: PoolContext, opts: PrewarmOptions): Prewarm {
   const { clock, emit } = ctx;
   // keeps run one at a time: each decides from what the others left
@@ -93,7 +100,25 @@ export function createPrewarm(ctx: PoolContext, opts: PrewarmOptions): Prewarm {
     }
   }
 
-  /** the instance is ready and idle: measure it, make room, freeze it */
+  /**
+   * Which kept instances must go for `bytes` more to fit, least recently used first and only ones
+   * used less recently than `lastUsedAt`; null when they cannot make room. `othersBytes` is what
+   * the rest hold.
+   */
+  function makeRoom(inst: Instance, bytes: number, lastUsedAt: number): { victims: { s: ServiceState; inst: Instance }[]; othersBytes: number } | null {
+    const others = kept().filter((k) => k.inst !== inst).sort((a, b) => a.inst.prewarm!.lastUsedAt - b.inst.prewarm!.lastUsedAt);
+    let total = others.reduce((a, k) => a + k.inst.prewarm!.memoryBytes, 0);
+    const victims: typeof others = [];
+    for (const k of others) {
+      if (total + bytes <= opts.budgetBytes) break;
+      if (k.inst.prewarm!.lastUsedAt > lastUsedAt) break;
+      victims.push(k);
+      total -= k.inst.prewarm!.memoryBytes;
+    }
+    return total + bytes > opts.budgetBytes ? null : { victims, othersBytes: total };
+  }
+
+  /** the instance is ready and idle: measure it, make room, freeze it, count what it holds frozen */
   async function keep(s: ServiceState, inst: Instance, reason: PrewarmReason, lastUsedAt: number): Promise<PrewarmOutcome> {
     const state: PrewarmState = (inst.prewarm = { reason, since: inst.prewarm?.since ?? clock.now(), kept: false, pending: true, lastUsedAt, memoryBytes: 0, startMs: inst.readyAt !== null && inst.startedAhead ? inst.readyAt - inst.preparedAt : null });
     const settle = (outcome: PrewarmOutcome): PrewarmOutcome => {
@@ -112,29 +137,29 @@ export function createPrewarm(ctx: PoolContext, opts: PrewarmOptions): Prewarm {
       if (!stillIdle()) return settle(inst.state === 'ready' && !inst.exited ? { kind: 'taken', instanceId: inst.id } : { kind: 'failed', code: 'ERR_APP_CRASHED', message: 'the instance stopped before it was kept' });
       if (!inst.proc.canFreeze) return settle({ kind: 'off', reason: 'the cgroup freezer is not available: instances cannot be frozen' });
       if (opts.isMemoryLow?.()) return settle({ kind: 'no-room', reason: 'the host is short of memory' });
-      const bytes = (await inst.proc.memoryBytes()) ?? 0;
+      const before = (await inst.proc.memoryBytes()) ?? 0;
       if (!stillIdle()) return settle({ kind: 'taken', instanceId: inst.id });
-      state.memoryBytes = bytes;
-      if (bytes > opts.budgetBytes) return settle({ kind: 'no-room', reason: `it holds ${mb(bytes)}, more than the budget of ${mb(opts.budgetBytes)} (CELLHOST_PREWARM_MB)` });
-      // least recently used first; only ones used less recently than this one may make room for it
-      const others = kept().filter((k) => k.inst !== inst).sort((a, b) => a.inst.prewarm!.lastUsedAt - b.inst.prewarm!.lastUsedAt);
-      let total = others.reduce((a, k) => a + k.inst.prewarm!.memoryBytes, 0);
-      const victims: typeof others = [];
-      for (const k of others) {
-        if (total + bytes <= opts.budgetBytes) break;
-        if (k.inst.prewarm!.lastUsedAt > lastUsedAt) break;
-        victims.push(k);
-        total -= k.inst.prewarm!.memoryBytes;
-      }
-      if (total + bytes > opts.budgetBytes) {
-        return settle({ kind: 'no-room', reason: `the budget of ${mb(opts.budgetBytes)} (CELLHOST_PREWARM_MB) is held by more recently used services` });
-      }
-      await Promise.all(victims.map((v) => evict(v, 'budget')));
+      if (before > opts.budgetBytes) return settle({ kind: 'no-room', reason: `it holds ${mb(before)}, more than the budget of ${mb(opts.budgetBytes)} (CELLHOST_PREWARM_MB)` });
+      // room for what it holds now and what it may still touch before the freezer stops it
+      const room = makeRoom(inst, Math.min(before + FREEZE_HEADROOM_BYTES, opts.budgetBytes), lastUsedAt);
+      if (!room) return settle({ kind: 'no-room', reason: `the budget of ${mb(opts.budgetBytes)} (CELLHOST_PREWARM_MB) is held by more recently used services` });
+      await Promise.all(room.victims.map((v) => evict(v, 'budget')));
       if (!stillIdle()) return settle({ kind: 'taken', instanceId: inst.id });
       const idleMs = clock.now() - inst.idleSince;
       if (!inst.frozen) opts.freezer.freeze(s, inst, idleMs, true);
       await inst.freezeOp;
       if (!inst.frozen) return settle({ kind: 'failed', code: 'ERR_INTERNAL', message: 'the instance could not be frozen' });
+      // counted by what it holds frozen, which stays put until it is thawed: what the kernel reports
+      const bytes = (await inst.proc.memoryBytes()) ?? before;
+      state.memoryBytes = bytes;
+      const over = makeRoom(inst, bytes, lastUsedAt);
+      if (!over) {
+        // it grew past the headroom while it was being frozen, and nothing older can make room
+        await opts.freezer.thawToStop(inst);
+        return settle({ kind: 'no-room', reason: `frozen, it holds ${mb(bytes)}: the budget of ${mb(opts.budgetBytes)} (CELLHOST_PREWARM_MB) is held by more recently used services` });
+      }
+      await Promise.all(over.victims.map((v) => evict(v, 'budget')));
+      const total = over.othersBytes;
       state.kept = true;
       emit({
         type: 'prewarmed',
