@@ -132,9 +132,11 @@ export function createPrewarm(ctx: PoolContext, opts: PrewarmOptions): Prewarm {
       return outcome;
     };
     const stillIdle = () => inst.state === 'ready' && !inst.exited && inst.inflight === 0;
+    // a request took it (it serves, warm), or it stopped
+    const notIdle = (): PrewarmOutcome => (inst.state === 'ready' && !inst.exited ? { kind: 'taken', instanceId: inst.id } : { kind: 'failed', code: 'ERR_APP_CRASHED', message: 'the instance stopped before it was kept' });
     if (reason !== 'idle') await settled(inst);
     return serially(async () => {
-      if (!stillIdle()) return settle(inst.state === 'ready' && !inst.exited ? { kind: 'taken', instanceId: inst.id } : { kind: 'failed', code: 'ERR_APP_CRASHED', message: 'the instance stopped before it was kept' });
+      if (!stillIdle()) return settle(notIdle());
       if (!inst.proc.canFreeze) return settle({ kind: 'off', reason: 'the cgroup freezer is not available: instances cannot be frozen' });
       if (opts.isMemoryLow?.()) return settle({ kind: 'no-room', reason: 'the host is short of memory' });
       const before = (await inst.proc.memoryBytes()) ?? 0;
@@ -152,6 +154,9 @@ export function createPrewarm(ctx: PoolContext, opts: PrewarmOptions): Prewarm {
       // counted by what it holds frozen, which stays put until it is thawed: what the kernel reports
       const bytes = (await inst.proc.memoryBytes()) ?? before;
       state.memoryBytes = bytes;
+      // a request may have thawed it meanwhile (then it serves, warm), or it stopped
+      const takenMeanwhile = () => !inst.frozen || !stillIdle();
+      if (takenMeanwhile()) return settle(notIdle());
       const over = makeRoom(inst, bytes, lastUsedAt);
       if (!over) {
         // it grew past the headroom while it was being frozen, and nothing older can make room
@@ -159,6 +164,7 @@ export function createPrewarm(ctx: PoolContext, opts: PrewarmOptions): Prewarm {
         return settle({ kind: 'no-room', reason: `frozen, it holds ${mb(bytes)}: the budget of ${mb(opts.budgetBytes)} (CELLHOST_PREWARM_MB) is held by more recently used services` });
       }
       await Promise.all(over.victims.map((v) => evict(v, 'budget')));
+      if (takenMeanwhile()) return settle(notIdle());
       const total = over.othersBytes;
       state.kept = true;
       emit({

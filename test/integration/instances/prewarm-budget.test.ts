@@ -15,8 +15,8 @@ afterEach(async () => {
   running = null;
 });
 
-/** per deployment: what its instances hold running, and frozen */
-function withMemory(held: Record<string, { running: number; frozen: number }>): (l: Launcher) => Launcher {
+/** per deployment: what its instances hold running, and frozen; onFrozenRead runs as it is read frozen */
+function withMemory(held: Record<string, { running: number; frozen: number; onFrozenRead?: () => void }>): (l: Launcher) => Launcher {
   return (inner) => ({
     async prepare(spec) {
       const launch = await inner.prepare(spec);
@@ -26,7 +26,10 @@ function withMemory(held: Record<string, { running: number; frozen: number }>): 
         ...launch,
         freeze: async () => void (frozen = true),
         thaw: async () => void (frozen = false),
-        memoryBytes: async () => (frozen ? m.frozen : m.running),
+        memoryBytes: async () => {
+          if (frozen) m.onFrozenRead?.();
+          return frozen ? m.frozen : m.running;
+        },
       };
     },
   });
@@ -62,5 +65,22 @@ describe('the prewarm budget, counted frozen', () => {
     expect(events.filter((e) => e.type === 'prewarm_evicted').map((e) => e.type === 'prewarm_evicted' && [e.deploymentId, e.why])).toEqual([['d-a', 'budget']]);
     expect(events.find((e) => e.type === 'prewarmed' && e.deploymentId === 'd-b')).toMatchObject({ memoryBytes: 6 * MB, keptBytes: 6 * MB });
     expect(frozenTotal(pool, held, ['a', 'b'])).toBe(6 * MB);
+  });
+
+  it('a request that thaws it while it is being counted is served by it, and it is not kept', async () => {
+    let lease: Promise<{ instanceId: string; release(): void }> | null = null;
+    const held: Record<string, { running: number; frozen: number; onFrozenRead?: () => void }> = {
+      'd-a': { running: 4 * MB, frozen: 5 * MB, onFrozenRead: () => void (lease ??= running!.pool.acquire('a')) },
+    };
+    running = startTestPool({ prewarmBudgetBytes: 10 * MB }, withMemory(held));
+    const { pool, target, events } = running;
+    pool.setTarget('a', target('a', { prewarm: true }));
+    const outcome = await pool.prewarm('a', target('a', { prewarm: true }), { reason: 'restart' });
+    expect(lease).not.toBeNull();
+    const l = await lease!;
+    expect(outcome).toEqual({ kind: 'taken', instanceId: l.instanceId });
+    l.release();
+    expect(events.some((e) => e.type === 'prewarmed')).toBe(false);
+    expect(pool.instances('a').map((i) => [i.id, i.frozen, i.prewarm?.kept ?? false])).toEqual([[l.instanceId, false, false]]);
   });
 });
