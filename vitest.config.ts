@@ -11,5 +11,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     teardownTimeout: 30_000,
+    // drops the network subnets test servers claimed (test/helpers/subnets.ts) once every worker is gone
+    globalSetup: ['test/helpers/subnets.ts'],
   },
 });

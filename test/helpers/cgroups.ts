@@ -24,3 +24,11 @@ export async function leftoverCgroups(prefix: string): Promise<string[]> {
   }
   return found;
 }
+
+/**
+ * Removes the prefix's (empty) directories: `cellhost doctor` probes the cgroup driver, which
+ * makes them, and a probe starts nothing that would remove them.
+ */
+export async function removeCgroupParents(prefix: string): Promise<void> {
+  await (await detectCgroupDriver({ root: ROOT, prefix })).dispose();
+}

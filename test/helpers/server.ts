@@ -9,6 +9,7 @@ import { loadConfig } from '../../runtime/core/config.ts';
 import { silentLogger } from '../../runtime/core/log.ts';
 import { startServer, type RunningServer } from '../../runtime/server.ts';
 import { responseCheckerFor } from './openapi-check.ts';
+import { claimTestSubnet } from './subnets.ts';
 
 export const FIXTURES = fileURLToPath(new URL('../fixtures/apps', import.meta.url));
 export const TOKEN = 'test-admin-token-0123456789';
@@ -81,7 +82,7 @@ function isolationEnv(): Record<string, string> {
   return {
     CELLHOST_CGROUP_PREFIX: `cellhost-test-${process.pid}-${n}`,
     CELLHOST_NETNS_PREFIX: `t${tag}${n}`,
-    CELLHOST_NETNS_SUBNET: `10.${214 + n}.${process.pid % 250}.0/24`,
+    CELLHOST_NETNS_SUBNET: claimTestSubnet(),
     CELLHOST_HOST_RUN_DIR: `/run/cellhost-test-${process.pid}-${n}`,
   };
 }
@@ -117,6 +118,13 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
   });
   const server = await startServer(config, { log: silentLogger, announce: () => {} });
   const api = adminApi(() => server.adminUrl);
+  // in CI every protection is there to be had: a server that came up without one says why, so a
+  // test that fails for want of it shows the cause (the platform's own log is silent here)
+  if (process.env.CI === 'true' && !opts.env?.CELLHOST_ISOLATION) {
+    const { body } = await api('GET', '/api/v1/health');
+    const off = Object.entries(body.isolation.features as Record<string, boolean>).filter(([, on]) => !on);
+    if (off.length) console.warn(`test server (${dataDir}) without ${off.map(([f]) => f).join(', ')}: ${(body.isolation.reasons as string[]).join('; ')}`);
+  }
   const waitDeployment = async (id: string, timeoutMs = 60_000) => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {

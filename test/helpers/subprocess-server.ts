@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TOKEN } from './server.ts';
+import { claimTestSubnet } from './subnets.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -29,8 +30,12 @@ export interface ChildServer {
 /** how the platform is started: from source by default; the benchmarks run the built executable */
 const FROM_SOURCE = [process.execPath, '--import', 'tsx', path.join(ROOT, 'runtime/main.ts')];
 
+let processSubnet: string | null = null;
+
 export async function spawnServer(dataDir: string, ports: { http: number; admin: number }, env: Record<string, string> = {}, command: string[] = FROM_SOURCE): Promise<ChildServer> {
   let out = '';
+  // one per process, as the other names are: a restart finds what the last run left
+  const subnet = env.CELLHOST_NETNS_SUBNET ?? (processSubnet ??= claimTestSubnet());
   const proc = spawn(command[0]!, [...command.slice(1), 'serve'], {
     cwd: ROOT,
     env: {
@@ -42,7 +47,7 @@ export async function spawnServer(dataDir: string, ports: { http: number; admin:
       CELLHOST_ADMIN_TOKEN: TOKEN,
       CELLHOST_CGROUP_PREFIX: `cellhost-child-${process.pid}`,
       CELLHOST_NETNS_PREFIX: `c${(process.pid % 46656).toString(36)}`,
-      CELLHOST_NETNS_SUBNET: `10.222.${process.pid % 250}.0/24`,
+      CELLHOST_NETNS_SUBNET: subnet,
       CELLHOST_HOST_RUN_DIR: `/run/cellhost-child-${process.pid}`,
       CELLHOST_LOG_FORMAT: 'json',
       // as in server.ts: prewarmed instances only where a test (or bench row) asks for them

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/server.ts';
 import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
+import { claimTestSubnet } from '../helpers/subnets.ts';
 
 const dirs = [tempDir('cellhost-one-a-'), tempDir('cellhost-one-b-'), tempDir('cellhost-one-c-')];
 let first: ChildServer | null = null;
@@ -34,7 +35,7 @@ describe('one platform per data dir and per host names', () => {
       CELLHOST_HOST_RUN_DIR: runDir,
       CELLHOST_CGROUP_PREFIX: `cellhost-stale-${process.pid}`,
       CELLHOST_NETNS_PREFIX: `s${(process.pid % 1296).toString(36)}`,
-      CELLHOST_NETNS_SUBNET: `10.221.${process.pid % 250}.0/24`,
+      CELLHOST_NETNS_SUBNET: claimTestSubnet(),
     };
     // a live process that is not a cellhost, under a pid the file names with another start time
     const other = spawn('sleep', ['30'], { stdio: 'ignore' });

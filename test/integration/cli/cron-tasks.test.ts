@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../runtime/cli/index.ts';
 import { FIXTURES, requestRouter, startTestServer, tempDir, TOKEN, waitFor, type TestServer } from '../../helpers/server.ts';
+import { removeCgroupParents } from '../../helpers/cgroups.ts';
 
 let server: TestServer;
 let home: string;
@@ -102,7 +103,8 @@ describe('cellhost doctor', () => {
     expect((await cli('cron', 'add', 'q', 'failing', '0 0 1 1 *', '--path', '/fail')).code).toBe(0);
     expect((await cli('cron', 'run', 'q', 'failing')).code).toBe(1);
     await waitFor(async () => (await server.api('GET', '/api/v1/services/q/tasks?status=dead')).body.tasks.length > 0, { timeoutMs: 15_000, what: 'a dead task' });
-    const r = await cli('doctor', '--data', server.dataDir, '--cgroup-prefix', `${server.isolation.CELLHOST_CGROUP_PREFIX}-doctor`, '--netns-prefix', 'chqd');
+    const prefix = `${server.isolation.CELLHOST_CGROUP_PREFIX}-doctor`;
+    const r = await cli('doctor', '--data', server.dataDir, '--cgroup-prefix', prefix, '--netns-prefix', 'chqd').finally(() => removeCgroupParents(prefix));
     expect(r.out).toMatch(/Cron and tasks \(.*cellhost\.db\)/);
     expect(r.out).toMatch(/FAIL cron q\/failing: last failure a run by hand, failed \(500\)/);
     expect(r.out).toMatch(/FAIL tasks q: 1 dead-lettered, last: .*500.*cellhost tasks ls q --status dead/);

@@ -14,6 +14,7 @@ import { runCommand } from '../../../runtime/sandbox/run-command.ts';
 import { checkKnativeRules, checkSchema, DOMAIN_MAPPING, KNATIVE_SERVICE, SECRET } from '../../helpers/knative-schema.ts';
 import { createPodman, missingOciTools, pushBaseImage, startRegistry, type LocalRegistry, type Podman } from '../../helpers/oci.ts';
 import { FIXTURES, startTestServer, tempDir, TOKEN, waitFor, type TestServer } from '../../helpers/server.ts';
+import { removeCgroupParents } from '../../helpers/cgroups.ts';
 
 const isCI = process.env.CI === 'true';
 const missing = missingOciTools();
@@ -384,7 +385,8 @@ describe.runIf(ready)('cellhost export --to knative', () => {
   }, 120_000);
 
   it('cellhost doctor says what export needs', async () => {
-    const r = await cli(['doctor', '--cgroup-prefix', 'cellhost-export-doctor', '--netns-prefix', 'chxd']);
+    const prefix = `cellhost-export-doctor-${process.pid}`;
+    const r = await cli(['doctor', '--cgroup-prefix', prefix, '--netns-prefix', 'chxd']).finally(() => removeCgroupParents(prefix));
     expect(r.out).toMatch(/Export to Knative[^\n]*\n\s+ok\s+skopeo[^\n]*\n\s+ok\s+umoci/);
   }, 60_000);
 });
