@@ -32,6 +32,11 @@ export interface BuildResult {
 /** resolves when the command exits 0; throws ERR_BUILD_FAILED / ERR_BUILD_TIMEOUT / ERR_BUILD_INTERRUPTED, or the signal's coded reason */
 export async function runBuildCommand(cmd: BuildCommand, opts: RunBuildOptions): Promise<BuildResult> {
   const started = Date.now();
+  // stopped while it was being prepared (its service deleted): nothing is started
+  if (opts.signal?.aborted) {
+    await cmd.release?.();
+    throw stoppedError(opts.signal.reason);
+  }
   const child = pty.spawn(cmd.argv[0]!, cmd.argv.slice(1), {
     name: 'xterm-256color',
     cols: 120,
@@ -46,7 +51,13 @@ export async function runBuildCommand(cmd: BuildCommand, opts: RunBuildOptions):
       // node-pty makes the child a session leader: its pid is the group id
       process.kill(-child.pid, 'SIGKILL');
     } catch {
-      // already gone
+      // no such group yet (the child has not called setsid: a kill right after the spawn), or
+      // it is gone: the child itself
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
     }
     void cmd.killAll?.();
   };
@@ -65,10 +76,15 @@ export async function runBuildCommand(cmd: BuildCommand, opts: RunBuildOptions):
   const result: BuildResult = { exitCode: exit.exitCode, signal: exit.signal || null, durationMs: Date.now() - started };
   if (why instanceof CellhostError) throw why;
   if (why === 'timeout') throw new CellhostError('ERR_BUILD_TIMEOUT', `the build ran longer than ${Math.round(opts.timeoutMs / 1000)} s and was stopped`);
-  if (why === 'aborted') throw new CellhostError('ERR_BUILD_INTERRUPTED', 'the build was stopped before it finished');
+  if (why === 'aborted') throw stoppedError(undefined);
   if (diagnosis) throw new CellhostError('ERR_BUILD_FAILED', diagnosis, { details: { exitCode: exit.exitCode } });
   if (failed) {
     throw new CellhostError('ERR_BUILD_FAILED', `the build command failed (${result.signal ? `signal ${result.signal}` : `exit code ${exit.exitCode}`})`, { details: { exitCode: exit.exitCode } });
   }
   return result;
+}
+
+/** a stop's coded reason (a limit passed), or ERR_BUILD_INTERRUPTED */
+function stoppedError(reason: unknown): CellhostError {
+  return reason instanceof CellhostError ? reason : new CellhostError('ERR_BUILD_INTERRUPTED', 'the build was stopped before it finished');
 }
