@@ -315,6 +315,10 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
         if (layerBlock && hostState) systemLayer = await finishLayer(layerDir, layerBlock, hostState, say);
       } else {
         say('No build command: the source is the image');
+        // sealed as a built image is: root's, readable by the service's uid (the unpacked dirs
+        // are the platform's, made under its umask 077, which the sandbox cannot enter)
+        const removed = await deps.buildLauncher.seal(imageDir);
+        if (removed.length) say(`Removed ${removed.length} special file(s) from the image (images hold only files, directories and links): ${describeRemoved(removed)}`);
       }
       const start = await runtime.defaultStart(imageDir);
       for (const note of start.notes) say(`\x1b[33m${note}\x1b[0m`);

@@ -3,6 +3,7 @@
 // timeout) and the previous version keeps serving; a good one goes live without leaving its
 // check running. An app that listens elsewhere after a later change is named to its visitors.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, startTestServer, TOKEN, waitFor, type TestServer } from '../helpers/server.ts';
@@ -127,6 +128,30 @@ describe('the start check before a deployment goes live', () => {
     expect(dep.status).toBe('failed');
     expect(dep.error.code).toBe('ERR_APP_WRONG_PORT');
     expect(dep.error.message).toMatch(/listens on 127\.0\.0\.1:8080, an address only reachable from inside its own sandbox: listen on 0\.0\.0\.0:8080/);
+  });
+});
+
+describe('a source with nothing to build', () => {
+  it("goes live as uploaded (no package.json, no build command: the README's first deploy), its app in the sandbox", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cellhost-bare-'));
+    // `cellhost serve` runs under umask 077 (what it makes is its own); the test server shares
+    // this worker's, so the deploy runs under the serve's
+    const umask = process.umask(0o077);
+    try {
+      fs.writeFileSync(path.join(dir, 'app.js'), "require('http').createServer((q, s) => s.end('bare ' + process.getuid())).listen(process.env.PORT);\n");
+      const dep = await server.deploy('bare', dir, { startCommand: 'node app.js' });
+      const log = await logOf(dep.id);
+      expect(dep.status, log).toBe('live');
+      expect(log).toContain('No build command: the source is the image');
+      const res = await server.app('bare', '/');
+      expect(res.status).toBe(200);
+      const uid = (await server.api('GET', '/api/v1/services/bare')).body.uid as number | null;
+      // as the service's own uid where the host sandboxes apps
+      expect(res.text).toBe(`bare ${uid ?? process.getuid!()}`);
+    } finally {
+      process.umask(umask);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
