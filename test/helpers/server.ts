@@ -240,3 +240,15 @@ export async function waitFor<T>(fn: () => T | Promise<T>, opts: { timeoutMs?: n
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 25));
   }
 }
+
+/**
+ * Waits until a build has printed `line` as a whole line of its log. The log repeats the build
+ * command in its header before the build runs, so a substring of the command (`echo building`)
+ * is in it early: matching a substring raced the build's own start.
+ */
+export async function waitForBuildLine(api: AdminApi, deploymentId: string, line: string, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    async () => String((await api('GET', `/api/v1/deployments/${deploymentId}/logs`)).body).split(/\r?\n/).some((l) => l.trim() === line),
+    { timeoutMs, what: `the build to print "${line}"` },
+  );
+}

@@ -9,7 +9,7 @@ import { packDirectory } from '../../builder/sources/index.ts';
 import { probeSandbox } from '../../runtime/sandbox/bwrap.ts';
 import { probeNetns } from '../../runtime/sandbox/netns.ts';
 import { runCommand } from '../../runtime/sandbox/run-command.ts';
-import { FIXTURES, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+import { FIXTURES, startTestServer, waitFor, waitForBuildLine, type TestServer } from '../helpers/server.ts';
 
 const isCI = process.env.CI === 'true';
 const isRoot = process.getuid?.() === 0;
@@ -95,7 +95,7 @@ describe.skipIf(!isRoot)('another local user cannot read a service env from /pro
     const res = await server.api('POST', '/api/v1/services/victim/deployments', new Uint8Array(await packDirectory(path.join(FIXTURES, 'node-probe'))), { 'content-type': 'application/gzip' });
     expect(res.status).toBe(202);
     const id = res.body.id as string;
-    await waitFor(async () => String((await server.api('GET', `/api/v1/deployments/${id}/logs`)).body).includes('build-waiting'), { what: 'the build to run', timeoutMs: 30_000 });
+    await waitForBuildLine(server.api, id, 'build-waiting');
     expect((await pidsShowingToRoot(secret)).length).toBeGreaterThan(0);
     expect(await pidsShowingToNobody(secret)).toEqual([]);
     fs.writeFileSync(path.join(dataDir, 'images', id, '.look-done'), '');

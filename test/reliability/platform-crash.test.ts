@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { leftoverCgroups } from '../helpers/cgroups.ts';
-import { adminApi, FIXTURES, isAlive, requestRouter, tempDir, TOKEN, waitFor } from '../helpers/server.ts';
+import { adminApi, FIXTURES, isAlive, requestRouter, tempDir, TOKEN, waitFor, waitForBuildLine } from '../helpers/server.ts';
 import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
 const dataDir = tempDir('cellhost-crash-');
@@ -40,7 +40,7 @@ describe('platform crash', () => {
 
     await api('PATCH', '/api/v1/services/web', { buildCommand: 'echo building; sleep 60' });
     const building = await api('POST', '/api/v1/services/web/deployments', archive, { 'content-type': 'application/gzip' });
-    await waitFor(async () => (await api('GET', `/api/v1/deployments/${building.body.id}/logs`)).body.includes('building'), { timeoutMs: 20_000 });
+    await waitForBuildLine(api, building.body.id, 'building');
     const usageBefore = (await api('GET', '/api/v1/usage?from=1h')).body.total;
 
     // traffic in flight while the platform dies

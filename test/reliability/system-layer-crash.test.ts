@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { parseMountsUnder } from '../../runtime/sandbox/system-layer.ts';
-import { adminApi, FIXTURES, requestRouter, tempDir, waitFor } from '../helpers/server.ts';
+import { adminApi, FIXTURES, requestRouter, tempDir, waitFor, waitForBuildLine } from '../helpers/server.ts';
 import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
 const dataDir = tempDir('cellhost-layer-crash-');
@@ -46,7 +46,7 @@ describe('system layers across a platform crash', () => {
 
     await api('PATCH', '/api/v1/services/layered', { buildCommand: 'dpkg --version >/dev/null\necho building\nsleep 60' });
     const building = await api('POST', '/api/v1/services/layered/deployments', archive, { 'content-type': 'application/gzip' });
-    await waitFor(async () => (await api('GET', `/api/v1/deployments/${building.body.id}/logs`)).body.includes('building'), { timeoutMs: 30_000, what: 'the second build to run' });
+    await waitForBuildLine(api, building.body.id, 'building');
     // the live deployment's views and the running build's overlays and idmapped views
     const before = mountsLeft().map((m) => m.mountPoint);
     expect(before.some((m) => m.includes(`/layers/d-${live.body.id}/`))).toBe(true);

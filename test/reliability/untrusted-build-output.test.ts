@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { probeSandbox } from '../../runtime/sandbox/bwrap.ts';
 import { probeNetns } from '../../runtime/sandbox/netns.ts';
-import { adminApi, FIXTURES, isAlive, requestRouter, startTestServer, waitFor } from '../helpers/server.ts';
+import { adminApi, FIXTURES, isAlive, requestRouter, startTestServer, waitFor, waitForBuildLine } from '../helpers/server.ts';
 import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
 const isCI = process.env.CI === 'true';
@@ -230,7 +230,7 @@ describe.skipIf(!ready)('build output the platform touches as root', () => {
   it('deleting a service while its build runs stops the build and leaves none of its files', async () => {
     await create('midbuild', { buildCommand: 'echo started; echo x > /cache/x; sleep 60' });
     const id = await upload('midbuild', helloArchive);
-    await waitFor(async () => ((await api('GET', `/api/v1/deployments/${id}/logs`)).body as string).includes('started'), { timeoutMs: 20_000, what: 'the build to start' });
+    await waitForBuildLine(api, id, 'started');
     const t0 = Date.now();
     expect((await api('DELETE', '/api/v1/services/midbuild')).status).toBe(204);
     expect(Date.now() - t0).toBeLessThan(20_000);
