@@ -99,8 +99,12 @@ describe.skipIf(!ready)('limits from memory size', () => {
       small.push(await coldStart('boost192'));
       big.push(await coldStart('boost4096'));
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[2]!;
-    expect(median(small)).toBeLessThan(median(big) * 1.3);
+    // capped from the start (CELLHOST_STARTUP_BOOST=off) the 192 MB starts take 6–10× the 4096 MB
+    // ones (measured 430–600 ms against 45–100); boosted they are alike (70–100 against 60–130).
+    // The quickest of each is the one the rest of a busy host (CI runs other tests beside this)
+    // slowed least, and a margin of 2× still fails without the boost: medians within 1.3× failed
+    // once in CI at 139 against 91 ms
+    expect(Math.min(...small)).toBeLessThan(Math.min(...big) * 2);
   });
 
   it('startup boost: the requests that waited for a start run uncapped, and the cap returns once the instance is idle', async () => {
