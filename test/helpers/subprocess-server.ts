@@ -70,3 +70,10 @@ export async function spawnServer(dataDir: string, ports: { http: number; admin:
   }
   return { proc, adminUrl, routerUrl: `http://127.0.0.1:${ports.http}`, output: () => out, exited };
 }
+
+/** stops a child platform the way a user does (SIGTERM) and waits for it, if it still runs */
+export async function stopServer(server: ChildServer | null | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (!server || server.proc.exitCode !== null) return;
+  server.proc.kill(signal);
+  await server.exited;
+}

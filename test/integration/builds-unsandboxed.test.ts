@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { adminApi, FIXTURES, tempDir } from '../helpers/server.ts';
-import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
+import { freePortSync, spawnServer, stopServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
 const dataDir = tempDir('cellhost-unsandboxed-');
 let server: ChildServer;
@@ -32,10 +32,7 @@ describe('builds without the sandbox', () => {
     server = await spawnServer(dataDir, { http: await freePortSync(), admin: await freePortSync() }, { CELLHOST_ISOLATION: 'off' });
   });
   afterAll(async () => {
-    if (server && server.proc.exitCode === null) {
-      server.proc.kill('SIGTERM');
-      await server.exited;
-    }
+    await stopServer(server);
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { cgroupParentDirs, leftoverCgroups } from '../helpers/cgroups.ts';
 import { adminApi, FIXTURES, isAlive, requestRouter, startTestServer, tempDir, waitFor, type TestServer } from '../helpers/server.ts';
-import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
+import { freePortSync, spawnServer, stopServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
 const ready = process.getuid?.() === 0 && fs.existsSync('/sys/fs/cgroup/freezer');
 if (!ready && process.env.CI === 'true') throw new Error('prewarm tests need root and the cgroup freezer in CI');
@@ -384,10 +384,7 @@ describe.skipIf(!ready)('kill -9 of the platform', () => {
   const api = adminApi(() => child!.adminUrl);
 
   afterAll(async () => {
-    if (child && child.proc.exitCode === null) {
-      child.proc.kill('SIGTERM');
-      await child.exited;
-    }
+    await stopServer(child);
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 

@@ -9,7 +9,7 @@ import { packDirectory } from '../../builder/sources/index.ts';
 import { leftoverCgroups } from '../helpers/cgroups.ts';
 import { createSmallDisk } from '../helpers/small-disk.ts';
 import { adminApi, FIXTURES, isAlive, requestRouter, TOKEN, waitFor } from '../helpers/server.ts';
-import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
+import { freePortSync, spawnServer, stopServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
 const ready = process.getuid?.() === 0;
 if (!ready && process.env.CI === 'true') throw new Error('the disk-full tests need root (they mount a tmpfs) in CI');
@@ -68,10 +68,7 @@ describe.skipIf(!ready)('full data disk', () => {
   });
 
   afterAll(async () => {
-    if (server && server.proc.exitCode === null) {
-      server.proc.kill('SIGTERM');
-      await server.exited;
-    }
+    await stopServer(server);
     disk.dispose();
   });
 

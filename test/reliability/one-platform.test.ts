@@ -4,17 +4,14 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/server.ts';
-import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
+import { freePortSync, spawnServer, stopServer, type ChildServer } from '../helpers/subprocess-server.ts';
 import { claimTestSubnet } from '../helpers/subnets.ts';
 
 const dirs = [tempDir('cellhost-one-a-'), tempDir('cellhost-one-b-'), tempDir('cellhost-one-c-')];
 let first: ChildServer | null = null;
 
 afterAll(async () => {
-  if (first && first.proc.exitCode === null) {
-    first.proc.kill('SIGTERM');
-    await first.exited;
-  }
+  await stopServer(first);
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
@@ -50,10 +47,7 @@ describe('one platform per data dir and per host names', () => {
       expect(Number(start)).toBeGreaterThan(1);
     } finally {
       other.kill('SIGKILL');
-      if (server && server.proc.exitCode === null) {
-        server.proc.kill('SIGTERM');
-        await server.exited;
-      }
+      await stopServer(server);
       fs.rmSync(runDir, { recursive: true, force: true });
     }
   }, 60_000);

@@ -6,17 +6,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { leftoverCgroups } from '../helpers/cgroups.ts';
 import { adminApi, FIXTURES, isAlive, requestRouter, tempDir, TOKEN, waitFor, waitForBuildLine } from '../helpers/server.ts';
-import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
+import { freePortSync, spawnServer, stopServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
 const dataDir = tempDir('cellhost-crash-');
 let server: ChildServer | null = null;
 const prefix = `cellhost-child-${process.pid}`;
 
 afterAll(async () => {
-  if (server && server.proc.exitCode === null) {
-    server.proc.kill('SIGTERM');
-    await server.exited;
-  }
+  await stopServer(server);
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 

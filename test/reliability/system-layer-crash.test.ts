@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { parseMountsUnder } from '../../runtime/sandbox/system-layer.ts';
 import { adminApi, FIXTURES, requestRouter, tempDir, waitFor, waitForBuildLine } from '../helpers/server.ts';
-import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
+import { freePortSync, spawnServer, stopServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
 const dataDir = tempDir('cellhost-layer-crash-');
 const runDir = `/run/cellhost-child-${process.pid}`;
@@ -17,10 +17,7 @@ const api = adminApi(() => server!.adminUrl);
 const mountsLeft = () => parseMountsUnder(fs.readFileSync('/proc/self/mountinfo', 'utf8'), runDir);
 
 afterAll(async () => {
-  if (server && server.proc.exitCode === null) {
-    server.proc.kill('SIGTERM');
-    await server.exited;
-  }
+  await stopServer(server);
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 

@@ -7,17 +7,14 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { adminApi, FIXTURES, requestRouter, tempDir, waitFor } from '../helpers/server.ts';
-import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
+import { freePortSync, spawnServer, stopServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
 const TASKS = 1000;
 const dataDir = tempDir('cellhost-tasks-crash-');
 let server: ChildServer | null = null;
 
 afterAll(async () => {
-  if (server && server.proc.exitCode === null) {
-    server.proc.kill('SIGTERM');
-    await server.exited;
-  }
+  await stopServer(server);
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { createSmallDisk } from '../helpers/small-disk.ts';
 import { adminApi, FIXTURES, requestRouter, waitFor } from '../helpers/server.ts';
-import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
+import { freePortSync, spawnServer, stopServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
 const ready = process.getuid?.() === 0;
 if (!ready && process.env.CI === 'true') throw new Error('the task disk-full tests need root (they mount a tmpfs) in CI');
@@ -38,10 +38,7 @@ describe.skipIf(!ready)('async tasks on a full data disk', () => {
   }, 60_000);
 
   afterAll(async () => {
-    if (server && server.proc.exitCode === null) {
-      server.proc.kill('SIGTERM');
-      await server.exited;
-    }
+    await stopServer(server);
     disk.dispose();
   });
 

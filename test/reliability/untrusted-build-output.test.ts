@@ -13,7 +13,7 @@ import { packDirectory } from '../../builder/sources/index.ts';
 import { probeSandbox } from '../../runtime/sandbox/bwrap.ts';
 import { probeNetns } from '../../runtime/sandbox/netns.ts';
 import { adminApi, FIXTURES, isAlive, requestRouter, startTestServer, waitFor, waitForBuildLine } from '../helpers/server.ts';
-import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
+import { freePortSync, spawnServer, stopServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
 const isCI = process.env.CI === 'true';
 const [sandboxProbe, netProbe] = await Promise.all([probeSandbox(), probeNetns()]);
@@ -82,10 +82,7 @@ describe.skipIf(!ready)('build output the platform touches as root', () => {
     });
 
   afterAll(async () => {
-    if (server && server.proc.exitCode === null) {
-      server.proc.kill('SIGTERM');
-      await server.exited;
-    }
+    await stopServer(server);
     for (const dir of [dataDir, secretDir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 

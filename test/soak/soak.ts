@@ -11,7 +11,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { adminApi, FIXTURES, tempDir, TOKEN } from '../helpers/server.ts';
-import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
+import { freePortSync, spawnServer, stopServer, type ChildServer } from '../helpers/subprocess-server.ts';
 import { findHostLeftovers, type HostLeftovers } from './host-leftovers.ts';
 
 export interface SoakOptions {
@@ -422,10 +422,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       platformErrors,
     };
   } finally {
-    if (server && server.proc.exitCode === null) {
-      server.proc.kill('SIGKILL');
-      await server.exited;
-    }
+    await stopServer(server, 'SIGKILL');
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }

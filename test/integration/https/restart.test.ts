@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { curlHttps, handshake } from '../../helpers/https.ts';
 import { pebbleMissing, startPebble, type Pebble } from '../../helpers/pebble.ts';
 import { adminApi, tempDir, waitFor } from '../../helpers/server.ts';
-import { freePortSync, spawnServer, type ChildServer } from '../../helpers/subprocess-server.ts';
+import { freePortSync, spawnServer, stopServer, type ChildServer } from '../../helpers/subprocess-server.ts';
 
 const missing = pebbleMissing();
 if (missing.length && process.env.CI === 'true') throw new Error(`the ACME tests need ${missing.join(', ')}`);
@@ -40,10 +40,7 @@ describe.skipIf(missing.length > 0)('certificates across restarts', () => {
   });
 
   afterAll(async () => {
-    if (child && child.proc.exitCode === null) {
-      child.proc.kill('SIGTERM');
-      await child.exited;
-    }
+    await stopServer(child);
     await pebble?.close();
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
