@@ -10,25 +10,19 @@ import type { Timers } from '../../../runtime/core/clock.ts';
 import { createCronScheduler, type CronScheduler } from '../../../runtime/cron/scheduler.ts';
 import { CellhostError } from '../../../runtime/core/errors.ts';
 import { silentLogger } from '../../../runtime/core/log.ts';
-import type { LoopbackRequest, LoopbackResponse } from '../../../runtime/router/loopback.ts';
 import { createCronStore, type CronStore } from '../../../runtime/store/cron.ts';
 import { openDatabase, type Db } from '../../../runtime/store/db.ts';
 import { createServiceSecrets } from '../../../runtime/store/service-secrets.ts';
 import { generateKey } from '../../../runtime/store/secrets.ts';
+import { FAKE_DURATION_MS, recordingSend, type SentRequest } from '../../helpers/loopback.ts';
 
 const T0 = Date.parse('2026-03-02T10:00:00.000Z');
-
-interface Sent {
-  req: LoopbackRequest;
-  answer(status: number, body?: string): void;
-  fail(err: Error): void;
-}
 
 let dir: string;
 let db: Db;
 let store: CronStore;
 let now: number;
-let sent: Sent[];
+let sent: SentRequest[];
 let events: { event: string; fields: Record<string, unknown> }[];
 let control: CronControl;
 let scheduler: CronScheduler;
@@ -40,14 +34,7 @@ function newScheduler(): CronScheduler {
   return createCronScheduler({
     store,
     clock: { now: () => now },
-    send: (req) =>
-      new Promise<LoopbackResponse>((resolve, reject) => {
-        sent.push({
-          req,
-          answer: (status, body = '') => resolve({ status, bodyHead: Buffer.from(body).subarray(0, 1024), platformError: null, retryAfterMs: null, durationMs: 5 }),
-          fail: reject,
-        });
-      }),
+    send: recordingSend(() => sent),
     secretFor: () => 'chc_secret',
     timeoutFor: () => 60_000,
     onEvent: (_service, event, fields) => events.push({ event, fields }),
@@ -111,10 +98,10 @@ describe('cron scheduler', () => {
     const headers = Object.fromEntries(Array.from({ length: req.headers.length / 2 }, (_, i) => [req.headers[2 * i], req.headers[2 * i + 1]]));
     expect(headers).toMatchObject({ 'x-cellhost-cron': 'job', authorization: 'Bearer chc_secret', 'x-cellhost-cron-scheduled-at': at(T0 + 10_000), 'content-type': 'application/json' });
     expect(runs()).toMatchObject([{ status: 'running', trigger: 'schedule', scheduledAt: T0 + 10_000 }]);
-    sent[0]!.answer(200, 'x'.repeat(3000));
+    sent[0]!.answer(200, { body: 'x'.repeat(3000) });
     await scheduler.idle();
     const [run] = runs();
-    expect(run).toMatchObject({ status: 'ok', statusCode: 200, durationMs: 5 });
+    expect(run).toMatchObject({ status: 'ok', statusCode: 200, durationMs: FAKE_DURATION_MS });
     expect(run!.bodyHead).toHaveLength(1024);
     expect(control.get('web', 'job').nextRunAt).toBe(T0 + 20_000);
   });
@@ -123,7 +110,7 @@ describe('cron scheduler', () => {
     control.create('web', { name: 'job', schedule: '* * * * *', timeZone: 'UTC', method: 'GET', path: '/', overlap: 'allow', enabled: true });
     now = T0 + 60_000;
     scheduler.tick();
-    sent[0]!.answer(503, 'down');
+    sent[0]!.answer(503, { body: 'down' });
     now = T0 + 120_000;
     scheduler.tick();
     sent[1]!.fail(new Error('connect ECONNREFUSED'));

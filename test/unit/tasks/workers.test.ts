@@ -6,16 +6,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../runtime/core/log.ts';
-import type { LoopbackRequest, LoopbackResponse } from '../../../runtime/router/loopback.ts';
+import type { LoopbackRequest } from '../../../runtime/router/loopback.ts';
 import { openDatabase, type Db } from '../../../runtime/store/db.ts';
 import { createTaskStore, DEFAULT_QUEUE, type TaskStore } from '../../../runtime/store/tasks.ts';
 import { backoffMs, createTaskWorkers, type TaskWorkers } from '../../../runtime/tasks/workers.ts';
+import { recordingSend, type SentRequest } from '../../helpers/loopback.ts';
 
 let dir: string;
 let db: Db;
 let store: TaskStore;
 let now: number;
-let sent: { req: LoopbackRequest; answer(status: number, extra?: Partial<LoopbackResponse>): void; fail(err: Error): void }[];
+let sent: SentRequest[];
 let events: { event: string; fields: Record<string, unknown> }[];
 let timerAt: number | null;
 let timerFn: (() => void) | null;
@@ -24,14 +25,7 @@ function newWorkers(): TaskWorkers {
   return createTaskWorkers({
     store,
     clock: { now: () => now },
-    send: (req) =>
-      new Promise<LoopbackResponse>((resolve, reject) => {
-        sent.push({
-          req,
-          answer: (status, extra = {}) => resolve({ status, bodyHead: Buffer.alloc(0), platformError: null, retryAfterMs: null, durationMs: 1, ...extra }),
-          fail: reject,
-        });
-      }),
+    send: recordingSend(() => sent),
     timeoutFor: () => 60_000,
     onEvent: (_s, event, fields) => events.push({ event, fields }),
     log: silentLogger,
