@@ -9,6 +9,7 @@ import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { FIXTURES } from '../helpers/server.ts';
 import { freePortSync } from '../helpers/subprocess-server.ts';
 import { deferCleanup } from './cleanup.ts';
@@ -25,6 +26,8 @@ const SERVICE = 'proxy';
 const HOST = `${SERVICE}.localhost`;
 
 interface HttpsResults {
+  /** what each negotiated with a client offering TLS 1.2 and 1.3 */
+  versions: { nginx: string; cellhost: string };
   keepAlive: { nginx: WrkResult; cellhost: WrkResult };
   handshakes: { nginx: WrkResult; cellhost: WrkResult; bare: WrkResult };
   fixed: { direct: FixedRateResult; cellhost: FixedRateResult };
@@ -57,6 +60,17 @@ async function startBareNodeHttps(cert: string, key: string): Promise<{ port: nu
     child.once('exit', (code) => reject(new Error(`the bare node:https server exited (${code})`)));
   });
   return { port, close: () => void child.kill('SIGKILL') };
+}
+
+/** the TLS version a server settles on with a client offering 1.2 and 1.3, as wrk does */
+function negotiatedVersion(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false }, () => {
+      resolve(s.getProtocol() ?? 'none');
+      s.destroy();
+    });
+    s.once('error', (err) => resolve(`failed: ${err.message}`));
+  });
 }
 
 /** the median run by req/s of WRK_ROUNDS, nginx and cellhost taking turns */
@@ -99,6 +113,8 @@ async function benchHttps(log: (line: string) => void): Promise<HttpsResults> {
         { name: 'nginx', url: `https://localhost:${nginx.port}/` },
         { name: 'cellhost', url: `https://localhost:${httpsPort}/` },
       ];
+      const versions = { nginx: await negotiatedVersion(nginx.port), cellhost: await negotiatedVersion(httpsPort) };
+      log(`https: nginx speaks ${versions.nginx}, cellhost ${versions.cellhost}`);
       const keepAlive = await alternate(wrk, targets, [], log, 'keep-alive');
       const bare = await startBareNodeHttps(tls.cert, tls.key);
       const stopBare = deferCleanup(() => bare.close());
@@ -120,6 +136,7 @@ async function benchHttps(log: (line: string) => void): Promise<HttpsResults> {
           for (const t of (round % 2 ? ['cellhost', 'direct'] : ['direct', 'cellhost']) as ('direct' | 'cellhost')[]) runs[t].push(await slice(t, FIXED_RATE.sliceMs));
         }
         return {
+          versions,
           keepAlive: { nginx: keepAlive.nginx!, cellhost: keepAlive.cellhost! },
           handshakes: { nginx: handshakes.nginx!, cellhost: handshakes.cellhost!, bare: handshakes['node:https']! },
           fixed: { direct: mergeFixedRate(runs.direct), cellhost: mergeFixedRate(runs.cellhost) },
@@ -140,6 +157,7 @@ export async function appendHttpsSection(out: string[], log: (line: string) => v
   out.push('', `### HTTPS against nginx terminating TLS (same certificate, P-256; same app instance; nginx 1 worker; ${os.availableParallelism()} cores)`, '');
   try {
     const r = await benchHttps(log);
+    out.push(`Negotiated with a client offering TLS 1.2 and 1.3: nginx ${r.versions.nginx}, cellhost ${r.versions.cellhost}.`, '');
     const rate = (w: WrkResult) => `${formatRate(w.requestsPerS)}${w.errors ? ` (${w.errors} errors)` : ''}`;
     const ka = r.keepAlive.cellhost.requestsPerS / r.keepAlive.nginx.requestsPerS;
     const hs = r.handshakes.cellhost.requestsPerS / r.handshakes.nginx.requestsPerS;
