@@ -135,8 +135,9 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
         port: launch.upstream.port,
         signal: readiness.signal,
         healthPath: opts.healthPath,
+        expectMs: opts.expectReadyMs,
         // told by the app when it listens: the polls are only a safety net, sparse
-        expectMs: launch.controlFd !== undefined && !opts.healthPath ? 60_000 : opts.expectReadyMs,
+        toldWhenListening: launch.controlFd !== undefined && !opts.healthPath,
       });
       if (launch.controlFd !== undefined && !opts.healthPath) {
         // the polls stop with the abort below, which makes them reject: nobody waits for that
