@@ -1,5 +1,6 @@
 // The platform as a real child process (`cellhost serve` from source), for tests that kill it.
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,15 +9,43 @@ import { claimTestSubnet } from './subnets.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-export function freePortSync(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** the first port the kernel hands out for outgoing connections (and for a listen on port 0) */
+function ephemeralLow(): number {
+  try {
+    const low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 2048 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+function tryListen(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
+    s.once('error', () => resolve(null));
+    s.listen(port, '127.0.0.1', () => {
+      const { port: got } = s.address() as net.AddressInfo;
+      s.close(() => resolve(got));
     });
-    s.on('error', reject);
   });
+}
+
+/**
+ * A loopback port free now, for a server started next. Chosen below the ephemeral range: a port
+ * the kernel picked (listen on 0) can be taken as the local port of an outgoing connection before
+ * the server binds it, and a bench's wrk makes thousands (a platform failed to start with
+ * EADDRINUSE so). The port is still only free when looked at: callers bind it at once.
+ */
+export async function freePortSync(): Promise<number> {
+  const low = ephemeralLow();
+  const from = Math.max(1024, low - 20_000);
+  for (let i = 0; i < 20; i++) {
+    const port = await tryListen(from + Math.floor(Math.random() * (low - from)));
+    if (port !== null) return port;
+  }
+  const any = await tryListen(0);
+  if (any === null) throw new Error('no free loopback port');
+  return any;
 }
 
 export interface ChildServer {
