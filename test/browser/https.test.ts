@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pebbleMissing, startPebble, type Pebble } from '../helpers/pebble.ts';
+import { acmePlatformEnv, pebbleMissing, startPebble, type Pebble } from '../helpers/pebble.ts';
 import { FIXTURES, startTestServer, tempDir, TOKEN, waitFor, type TestServer } from '../helpers/server.ts';
 import { freePortSync } from '../helpers/subprocess-server.ts';
 
@@ -82,14 +82,7 @@ describe.skipIf(missing.length > 0)('HTTPS in chromium', () => {
     ports = { http: await freePortSync(), https: await freePortSync() };
     pebble = await startPebble({ httpPort: ports.http, tlsPort: ports.https });
     server = await startTestServer({
-      env: {
-        CELLHOST_DOMAIN: 'apps.test',
-        CELLHOST_HTTP_ADDR: `127.0.0.1:${ports.http}`,
-        CELLHOST_HTTPS_ADDR: `127.0.0.1:${ports.https}`,
-        CELLHOST_ACME_DIRECTORY: pebble.directory,
-        CELLHOST_ACME_CA_FILE: pebble.caFile,
-        CELLHOST_DNS_RESOLVER: pebble.dnsServer,
-      },
+      env: acmePlatformEnv(pebble, ports),
     });
     expect((await server.deploy('web', path.join(FIXTURES, 'node-hello'), { startCommand: 'node app.js', buildCommand: 'true', idleTimeoutS: 120 })).status).toBe('live');
     await waitFor(

@@ -152,3 +152,18 @@ export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
     },
   };
 }
+
+/**
+ * A platform's settings to get its certificates from this Pebble: apps under `apps.test`, whose
+ * names Pebble's DNS resolves to loopback, with HTTP and HTTPS on the ports Pebble validates.
+ */
+export function acmePlatformEnv(pebble: Pebble, ports: { http: number; https: number }): Record<string, string> {
+  return {
+    CELLHOST_DOMAIN: 'apps.test',
+    CELLHOST_HTTP_ADDR: `127.0.0.1:${ports.http}`,
+    CELLHOST_HTTPS_ADDR: `127.0.0.1:${ports.https}`,
+    CELLHOST_ACME_DIRECTORY: pebble.directory,
+    CELLHOST_ACME_CA_FILE: pebble.caFile,
+    CELLHOST_DNS_RESOLVER: pebble.dnsServer,
+  };
+}

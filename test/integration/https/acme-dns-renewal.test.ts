@@ -8,7 +8,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { curlHttps, httpsGet } from '../../helpers/https.ts';
-import { pebbleMissing, startPebble, type Pebble } from '../../helpers/pebble.ts';
+import { acmePlatformEnv, pebbleMissing, startPebble, type Pebble } from '../../helpers/pebble.ts';
 import { FIXTURES, startTestServer, tempDir, waitFor, type TestServer } from '../../helpers/server.ts';
 import { freePortSync } from '../../helpers/subprocess-server.ts';
 
@@ -17,17 +17,6 @@ if (missing.length && process.env.CI === 'true') throw new Error(`the ACME tests
 
 const APP = { startCommand: 'node app.js', buildCommand: 'true', idleTimeoutS: 120 };
 const STREAM_APP = path.join(FIXTURES, 'node-stream');
-
-function platformEnv(pebble: Pebble, ports: { http: number; https: number }): Record<string, string> {
-  return {
-    CELLHOST_DOMAIN: 'apps.test',
-    CELLHOST_HTTP_ADDR: `127.0.0.1:${ports.http}`,
-    CELLHOST_HTTPS_ADDR: `127.0.0.1:${ports.https}`,
-    CELLHOST_ACME_DIRECTORY: pebble.directory,
-    CELLHOST_ACME_CA_FILE: pebble.caFile,
-    CELLHOST_DNS_RESOLVER: pebble.dnsServer,
-  };
-}
 
 async function certificateOf(server: TestServer, service: string, domain: string): Promise<any> {
   const { body } = await server.api('GET', `/api/v1/services/${service}/domains`);
@@ -61,7 +50,7 @@ esac
 `,
       { mode: 0o755 },
     );
-    server = await startTestServer({ env: { ...platformEnv(pebble, ports), CELLHOST_ACME_DNS_HOOK: hook } });
+    server = await startTestServer({ env: { ...acmePlatformEnv(pebble, ports), CELLHOST_ACME_DNS_HOOK: hook } });
     const [a, b] = await Promise.all([server.deploy('alpha', STREAM_APP, APP), server.deploy('beta', STREAM_APP, APP)]);
     expect([a.status, b.status]).toEqual(['live', 'live']);
   });
@@ -112,7 +101,7 @@ describe.skipIf(missing.length > 0)('renewal under steady load', () => {
     ports = { http: await freePortSync(), https: await freePortSync() };
     // 30-second certificates: renewal starts with a third of the lifetime left, 20 s in
     pebble = await startPebble({ httpPort: ports.http, tlsPort: ports.https, validitySeconds: 30 });
-    server = await startTestServer({ env: { ...platformEnv(pebble, ports), CELLHOST_ACME_CHALLENGES: 'http-01' } });
+    server = await startTestServer({ env: { ...acmePlatformEnv(pebble, ports), CELLHOST_ACME_CHALLENGES: 'http-01' } });
     expect((await server.deploy('steady', STREAM_APP, APP)).status).toBe('live');
   });
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../../runtime/cli/index.ts';
 import { curlHttps, handshake, httpsGet } from '../../helpers/https.ts';
-import { pebbleMissing, startPebble, type Pebble } from '../../helpers/pebble.ts';
+import { acmePlatformEnv, pebbleMissing, startPebble, type Pebble } from '../../helpers/pebble.ts';
 import { FIXTURES, requestRouter, startTestServer, TOKEN, waitFor, type TestServer } from '../../helpers/server.ts';
 import { freePortSync } from '../../helpers/subprocess-server.ts';
 
@@ -21,13 +21,8 @@ const STREAM_APP = path.join(FIXTURES, 'node-stream');
 async function startPlatform(pebble: Pebble, ports: { http: number; https: number }, env: Record<string, string> = {}): Promise<TestServer> {
   return startTestServer({
     env: {
-      CELLHOST_DOMAIN: 'apps.test',
-      CELLHOST_HTTP_ADDR: `127.0.0.1:${ports.http}`,
-      CELLHOST_HTTPS_ADDR: `127.0.0.1:${ports.https}`,
-      CELLHOST_ACME_DIRECTORY: pebble.directory,
-      CELLHOST_ACME_CA_FILE: pebble.caFile,
+      ...acmePlatformEnv(pebble, ports),
       CELLHOST_ACME_EMAIL: 'ops@example.test',
-      CELLHOST_DNS_RESOLVER: pebble.dnsServer,
       ...env,
     },
   });
