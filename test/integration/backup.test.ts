@@ -44,6 +44,9 @@ function expectNothingWritten(target: string) {
 
 beforeAll(async () => {
   work = tempDir('cellhost-backup-');
+  // the restored data dirs are made in here: the services' uids must be able to pass through it
+  // to their images, or the restored platform runs its apps unsandboxed (as it says it does)
+  fs.chmodSync(work, 0o711);
   source = await startTestServer();
   await source.deploy('alpha', path.join(FIXTURES, 'node-hello'), { startCommand: 'node app.js' });
   await source.api('PUT', '/api/v1/services/alpha/env', { vars: { GREETING: 'alpha from the backup' } });
@@ -104,6 +107,8 @@ describe('cellhost backup and restore', () => {
     expect(fs.statSync(path.join(target, 'master.key')).mode & 0o777).toBe(0o600);
     const copy = await startTestServer({ dataDir: target });
     cleanups.push(() => copy.close());
+    // in CI the host can sandbox: the restored platform must, too
+    if (process.env.CI === 'true') expect((await copy.api('GET', '/api/v1/health')).body.isolation.features.sandbox).toBe(true);
     for (const s of ['alpha', 'beta']) {
       const res = await copy.app(s);
       expect(res.status, s).toBe(200);
