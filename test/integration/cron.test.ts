@@ -4,21 +4,11 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+import { seenByApp } from '../helpers/queue-app.ts';
 
 let server: TestServer;
 
-async function seen(): Promise<any[]> {
-  const { body } = await server.api('GET', '/api/v1/services/q/logs?q=seen&limit=5000');
-  return body.entries
-    .map((e: any) => {
-      try {
-        return JSON.parse(e.message).seen;
-      } catch {
-        return undefined;
-      }
-    })
-    .filter(Boolean);
-}
+const seen = () => seenByApp(server.api);
 
 beforeAll(async () => {
   server = await startTestServer();

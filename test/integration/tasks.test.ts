@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, requestRouter, startTestServer, TOKEN, waitFor, type TestServer } from '../helpers/server.ts';
+import { seenByApp } from '../helpers/queue-app.ts';
 import { sendRaw } from '../helpers/raw-socket.ts';
 
 let server: TestServer;
@@ -21,18 +22,7 @@ const settled = (id: string, status: string, timeoutMs = 20_000) =>
   }, { timeoutMs, what: `task ${id} ${status}` });
 
 /** what the app logged for each request it got (the fixture logs one JSON line per request) */
-async function seen(service = 'q'): Promise<any[]> {
-  const { body } = await server.api('GET', `/api/v1/services/${service}/logs?limit=5000`);
-  return body.entries
-    .map((e: any) => {
-      try {
-        return JSON.parse(e.message).seen;
-      } catch {
-        return undefined;
-      }
-    })
-    .filter(Boolean);
-}
+const seen = (service = 'q') => seenByApp(server.api, service);
 
 function raw(data: string | Buffer, waitMs = 5000): Promise<string> {
   return sendRaw(Number(new URL(server.routerUrl).port), data, waitMs);

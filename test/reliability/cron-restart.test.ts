@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { adminApi, FIXTURES, tempDir, waitFor } from '../helpers/server.ts';
+import { seenByApp } from '../helpers/queue-app.ts';
 import { freePortSync, spawnServer, stopServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
 const PERIOD_MS = 3000;
@@ -106,16 +107,7 @@ describe('cron across restarts', () => {
 
     // the app's side: it never got one scheduled time twice, and every run recorded ok reached it
     // (a log line can be lost only with the platform killed while buffering it)
-    const { body } = await api('GET', '/api/v1/services/q/logs?q=seen&limit=10000');
-    const got = body.entries
-      .map((e: any) => {
-        try {
-          return JSON.parse(e.message).seen;
-        } catch {
-          return null;
-        }
-      })
-      .filter((s: any) => s?.cron === 'tick' && s.scheduledAt);
+    const got = (await seenByApp(api)).filter((s) => s.cron === 'tick' && s.scheduledAt);
     const times = got.map((s: any) => s.scheduledAt);
     expect(new Set(times).size).toBe(times.length);
     expect(got.every((s: any) => s.authorized)).toBe(true);

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { adminApi, FIXTURES, requestRouter, tempDir, waitFor } from '../helpers/server.ts';
+import { seenByApp } from '../helpers/queue-app.ts';
 import { freePortSync, spawnServer, stopServer, type ChildServer } from '../helpers/subprocess-server.ts';
 
 const TASKS = 1000;
@@ -105,16 +106,9 @@ describe('async tasks across kill -9', () => {
     expect(notDone, 'accepted tasks not done (lost or stuck)').toEqual([]);
 
     // the app's side: the deliveries it logged (one JSON line each)
-    const { body } = await api('GET', '/api/v1/services/q/logs?q=seen&limit=10000');
     const deliveries = new Map<string, number[]>();
-    for (const e of body.entries) {
-      let seen: any;
-      try {
-        seen = JSON.parse(e.message).seen;
-      } catch {
-        continue;
-      }
-      if (!seen?.task) continue;
+    for (const seen of await seenByApp(api)) {
+      if (!seen.task) continue;
       deliveries.set(seen.task, [...(deliveries.get(seen.task) ?? []), seen.attempt]);
     }
     // a delivery's log line can be lost only with the platform that was buffering it (it writes
