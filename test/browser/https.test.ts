@@ -4,32 +4,15 @@
 // The console's Domains tab shows the certificate and takes a custom domain.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { browserMissing, CHROMIUM, playwright, SCREENSHOTS } from '../helpers/browser.ts';
 import { acmePlatformEnv, pebbleMissing, startPebble, type Pebble } from '../helpers/pebble.ts';
 import { FIXTURES, startTestServer, tempDir, TOKEN, waitFor, type TestServer } from '../helpers/server.ts';
 import { freePortSync } from '../helpers/subprocess-server.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const CERTUTIL = '/usr/bin/certutil';
-const SHOTS = process.env.UI_SCREENSHOTS ?? path.join(os.tmpdir(), 'cellhost-ui-screenshots');
-
-async function loadPlaywright(): Promise<typeof import('playwright-core') | null> {
-  try {
-    return await import('playwright-core');
-  } catch {
-    return null;
-  }
-}
-
-const playwright = await loadPlaywright();
-const missing = [
-  !fs.existsSync(CHROMIUM) && `${CHROMIUM} (apt-get install chromium)`,
-  !fs.existsSync(CERTUTIL) && `${CERTUTIL} (apt-get install libnss3-tools)`,
-  !playwright && 'playwright-core (npm ci)',
-  ...pebbleMissing(),
-].filter(Boolean);
+const missing = [...browserMissing(), ...(fs.existsSync(CERTUTIL) ? [] : [`${CERTUTIL} (apt-get install libnss3-tools)`]), ...pebbleMissing()];
 if (missing.length && process.env.CI === 'true') throw new Error(`the HTTPS browser test needs ${missing.join(' and ')}`);
 
 /**
@@ -92,7 +75,7 @@ describe.skipIf(missing.length > 0)('HTTPS in chromium', () => {
       },
       { timeoutMs: 60_000, intervalMs: 100, what: 'the certificate' },
     );
-    fs.mkdirSync(SHOTS, { recursive: true });
+    fs.mkdirSync(SCREENSHOTS, { recursive: true });
   }, 120_000);
 
   afterAll(async () => {
@@ -118,7 +101,7 @@ describe.skipIf(missing.length > 0)('HTTPS in chromium', () => {
         const plain = await goto(page, `http://web.apps.test:${ports.http}/plain`);
         expect(page.url()).toBe(`https://web.apps.test:${ports.https}/plain`);
         expect(plain?.status()).toBe(200);
-        await page.screenshot({ path: path.join(SHOTS, `https-${protocol.replace('/', '')}.png`) });
+        await page.screenshot({ path: path.join(SCREENSHOTS, `https-${protocol.replace('/', '')}.png`) });
       } finally {
         await context.close();
       }
@@ -163,7 +146,7 @@ describe.skipIf(missing.length > 0)('HTTPS in chromium', () => {
           { timeout: 30_000, interval: 500 },
         )
         .toMatch(/issued/);
-      await page.screenshot({ path: path.join(SHOTS, 'https-domains.png'), fullPage: true });
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'https-domains.png'), fullPage: true });
       // the service's HTTPS settings
       await page.check('#f-hsts');
       await page.click('.https-settings button[type=submit]');

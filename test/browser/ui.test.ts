@@ -4,28 +4,16 @@
 // return it, see its logs and a counted request on Observability, and a crashing app's exit
 // code on its service page, the instances' state change live on a service page, settings saved
 // with the CPU the memory buys, a service deleted by typing its name, and a token created (its
-// secret shown once) and revoked. Screenshots of each page go to UI_SCREENSHOTS (default
+// secret shown once) and revoked. Screenshots of each page go to UI_SCREENSCREENSHOTS (default
 // $TMPDIR/cellhost-ui-screenshots).
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
+import { browserMissing, CHROMIUM, playwright, SCREENSHOTS } from '../helpers/browser.ts';
 import { FIXTURES, requestRouter, startTestServer, tempDir, TOKEN, waitFor, type TestServer } from '../helpers/server.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = process.env.UI_SCREENSHOTS ?? path.join(os.tmpdir(), 'cellhost-ui-screenshots');
-
-async function loadPlaywright(): Promise<typeof import('playwright-core') | null> {
-  try {
-    return await import('playwright-core');
-  } catch {
-    return null;
-  }
-}
-
-const playwright = await loadPlaywright();
-const missing = [!fs.existsSync(CHROMIUM) && `${CHROMIUM} (apt-get install chromium)`, !playwright && 'playwright-core (npm ci)'].filter(Boolean);
+const missing = browserMissing();
 if (missing.length && process.env.CI === 'true') {
   throw new Error(`the browser test needs ${missing.join(' and ')}`);
 }
@@ -42,7 +30,7 @@ describe.skipIf(missing.length > 0)('web UI in chromium', () => {
     server = await startTestServer();
     profileDir = tempDir('cellhost-chromium-');
     workDir = tempDir('cellhost-ui-');
-    fs.mkdirSync(SHOTS, { recursive: true });
+    fs.mkdirSync(SCREENSHOTS, { recursive: true });
     context = await playwright!.chromium.launchPersistentContext(profileDir, {
       executablePath: CHROMIUM,
       headless: true,
@@ -64,7 +52,7 @@ describe.skipIf(missing.length > 0)('web UI in chromium', () => {
     for (const dir of [profileDir, workDir, server?.dataDir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
 
   it('logs in with the token', async () => {
     await page.goto(server.adminUrl + '/services');
