@@ -243,6 +243,7 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
       const finish = (await runtime.finish?.(imageDir, service)) ?? null;
       const steps = [setup, buildCommand, finish].filter((s): s is string => !!s);
       let systemLayer: SystemLayerRecord | null = null;
+      let hostState: HostPackageState | null = null;
       if (steps.length) {
         const plan = PLAN_LIMITS[service.plan];
         const cacheDir = path.join(deps.paths.cache, service.name);
@@ -256,7 +257,6 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
           await fs.rm(cacheDir, { recursive: true, force: true });
           say(`Dependency cache emptied: it held ${formatLimit(cached)}, more than ${owner} limit of ${formatLimit(limits.cacheBytes)}`);
         }
-        let hostState: HostPackageState | null = null;
         if (usesSystemPackages(buildCommand)) {
           const why = deps.buildLauncher.systemLayer ? deps.buildLauncher.systemLayer.unavailable() : NOT_SANDBOXED;
           if (why || !deps.subuidRange) {
@@ -310,16 +310,14 @@ export function createDeployments(deps: DeploymentsDeps): Deployments {
         // what was written between the last poll and the end counts too
         const over = await checkOutput(watched);
         if (over) throw over;
-        const removed = await deps.buildLauncher.seal(imageDir);
-        if (removed.length) say(`Removed ${removed.length} special file(s) the build left in the image (images hold only files, directories and links): ${describeRemoved(removed)}`);
-        if (layerBlock && hostState) systemLayer = await finishLayer(layerDir, layerBlock, hostState, say);
       } else {
         say('No build command: the source is the image');
-        // sealed as a built image is: root's, readable by the service's uid (the unpacked dirs
-        // are the platform's, made under its umask 077, which the sandbox cannot enter)
-        const removed = await deps.buildLauncher.seal(imageDir);
-        if (removed.length) say(`Removed ${removed.length} special file(s) from the image (images hold only files, directories and links): ${describeRemoved(removed)}`);
       }
+      // built or not, the image is sealed: root's, readable by the service's uid (an unpacked
+      // source's dirs are the platform's, made under its umask 077, which the sandbox cannot enter)
+      const removed = await deps.buildLauncher.seal(imageDir);
+      if (removed.length) say(`Removed ${removed.length} special file(s) from the image (images hold only files, directories and links): ${describeRemoved(removed)}`);
+      if (layerBlock && hostState) systemLayer = await finishLayer(layerDir, layerBlock, hostState, say);
       const start = await runtime.defaultStart(imageDir);
       for (const note of start.notes) say(`\x1b[33m${note}\x1b[0m`);
       if (!service.startCommand) say(`Start command (the ${service.runtime} default for this image): ${start.command}`);
