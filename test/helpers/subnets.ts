@@ -95,7 +95,9 @@ export function teardown(): void {
     try {
       owner = Number(fs.readFileSync(path.join(dir, 'pid'), 'utf8'));
     } catch {
-      // no pid: a claim being made, or a stale take-over's leftover; left to its owner
+      // no pid: a claim being made (left to its owner), or one whose process died between the
+      // mkdir and writing its pid, which nothing would ever take over
+      if (Date.now() - statMs(dir) > 60_000) fs.rmSync(dir, { recursive: true, force: true });
       continue;
     }
     if (!alive(owner)) fs.rmSync(dir, { recursive: true, force: true });
@@ -104,5 +106,13 @@ export function teardown(): void {
     fs.rmdirSync(CLAIMS);
   } catch {
     // a live process still holds a claim
+  }
+}
+
+function statMs(dir: string): number {
+  try {
+    return fs.statSync(dir).mtimeMs;
+  } catch {
+    return Date.now();
   }
 }
