@@ -7,7 +7,7 @@ import path from 'node:path';
 import { CellhostError, type ErrorCode } from '../core/errors.ts';
 import type { RuntimeName } from '../core/names.ts';
 import { runtimePathEnv } from '../sandbox/runtime-env.ts';
-import { EDGE_HOST_FILE, edgeToolsDir } from '../sandbox/edge-tools.ts';
+import { EDGE_HOST_FILE, EDGE_HOST_NODE, edgeToolsDir } from '../sandbox/edge-tools.ts';
 
 export interface InstanceSpec {
   instanceId: string;
@@ -44,7 +44,7 @@ export interface EdgeLaunch {
  */
 export function appArgv(spec: Pick<InstanceSpec, 'command' | 'held'>, edge?: EdgeLaunch): string[] {
   // the edge host is the standby itself: node boots ahead and reads the module's path on stdin
-  if (edge) return ['node', edge.hostFile, '--control-fd', String(edge.controlFd), ...(spec.held ? [] : [edge.entry])];
+  if (edge) return [...EDGE_HOST_NODE, edge.hostFile, '--control-fd', String(edge.controlFd), ...(spec.held ? [] : [edge.entry])];
   const app = ['bash', '-c', spec.command];
   return spec.held ? ['/bin/sh', '-c', 'read -r _ || exit 0; exec "$@"', 'cellhost-standby', ...app] : app;
 }

@@ -22,6 +22,8 @@ import { CellhostError, describeError } from '../core/errors.ts';
 /** where a sandbox sees the tools */
 export const EDGE_TOOLS_MOUNT = '/opt/cellhost';
 export const EDGE_HOST_FILE = 'edge-host.mjs';
+/** how the edge host is run, in builds and instances alike: vm modules take V8's code cache of the bundle */
+export const EDGE_HOST_NODE = ['node', '--experimental-vm-modules'] as const;
 export const ESBUILD_FILE = 'esbuild';
 /** the SEA asset names (build.mjs embeds them under these names) */
 export const EDGE_ASSETS = { host: 'edge-host.mjs', esbuild: 'esbuild' } as const;

@@ -9,6 +9,7 @@
 // - A burst of 200 at a frozen prewarmed instance against the same burst right after, warm.
 import fs from 'node:fs';
 import path from 'node:path';
+import { edgeHostArgs } from '../helpers/edge-host.ts';
 import { FIXTURES } from '../helpers/server.ts';
 import { prepareGenerator, BURST, type Generator } from './burst.ts';
 import { deferCleanup } from './cleanup.ts';
@@ -194,8 +195,8 @@ async function benchApps(platform: BenchPlatform, apps: AppDef[], log: (line: st
 function findEdgeStandby(platform: BenchPlatform, service: string): { pid: number; group: string } | null {
   for (const pid of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     try {
-      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-      if (argv[0] !== 'node' || !argv[1]?.endsWith('/edge-host.mjs') || argv.length !== 4) continue;
+      // a standby is given no module yet: --control-fd N only
+      if (edgeHostArgs(pid)?.length !== 2) continue;
       const group = new RegExp(`/${platform.cgroupPrefix}/([^/\\n]+)`).exec(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8'))?.[1];
       if (group && fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`CELLHOST_SERVICE=${service}`)) return { pid: Number(pid), group };
     } catch {

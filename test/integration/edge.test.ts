@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { edgeHostArgs } from '../helpers/edge-host.ts';
 import { FIXTURES, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 const root = process.getuid?.() === 0;
@@ -17,13 +18,13 @@ async function events(service: string): Promise<any[]> {
   return (await server.api('GET', `/api/v1/services/${service}/logs?limit=5000&stream=event`)).body.entries;
 }
 
-/** this server's waiting edge hosts (standbys) by service: node running the edge host with no module yet */
+/** this server's edge hosts by service: their own arguments (a standby is given no module yet) */
 function edgeStandbys(): Map<string, string[]> {
   const found = new Map<string, string[]>();
   for (const pid of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     try {
-      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-      if (argv[0] !== 'node' || !argv[1]?.endsWith('/edge-host.mjs')) continue;
+      const argv = edgeHostArgs(pid);
+      if (!argv) continue;
       if (!fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(`/${server.cgroupPrefix}/`)) continue;
       const service = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').find((e) => e.startsWith('CELLHOST_SERVICE='))?.slice('CELLHOST_SERVICE='.length);
       if (service) found.set(service, argv);
@@ -52,7 +53,7 @@ describe.skipIf(!root)('edge services', () => {
     expect(log).toContain('cellhost-edge .cellhost/edge.mjs');
     // its standby is the edge host itself, already running, given no module yet
     const standby = await waitFor(() => edgeStandbys().get('ep'), { what: 'the edge host waiting as a standby' });
-    expect(standby.slice(2)).toEqual(['--control-fd', expect.stringMatching(/^\d+$/)]);
+    expect(standby).toEqual(['--control-fd', expect.stringMatching(/^\d+$/)]);
 
     const res = await server.app('ep', '/');
     expect(res.status).toBe(200);
@@ -76,9 +77,13 @@ describe.skipIf(!root)('edge services', () => {
     expect(dep.status).toBe('live');
     const log = (await server.api('GET', `/api/v1/deployments/${dep.id}/logs`)).body as string;
     expect(log).toContain('npm install');
+    // the build compiled the bundle into V8's code cache, and the cold start used it
+    expect(log).toMatch(/edge: code cache of \.cellhost\/edge\.mjs written \(\d+ bytes\)/);
     const res = await server.app('hono', '/');
     expect(res.status).toBe(200);
     expect(res.json).toEqual({ hello: 'hono', greeting: 'from env' });
+    const stdout = (await server.api('GET', '/api/v1/services/hono/logs?limit=100&stream=stdout')).body.entries.map((e: any) => e.message);
+    expect(stdout).toContainEqual(expect.stringMatching(/^edge: \/app\/\.cellhost\/edge\.mjs serving on \d+ \(compiled from its code cache\)$/));
     expect((await server.app('hono', '/nowhere')).status).toBe(404);
   });
 
