@@ -1,5 +1,6 @@
 // The router's HTTP/1.1 server side: Node's own parser (llhttp, reached through
-// llhttp-binding.ts) driven straight from the socket, without http.Server's
+// llhttp-binding.ts) reading the socket's handle itself (or fed from its data events where it
+// cannot), without http.Server's
 // IncomingMessage/ServerResponse streams. The parser does all the validating that http.Server
 // relies on (tokens, header bytes, sizes, Content-Length against Transfer-Encoding, chunked
 // framing); this file only keeps the connection's order: one request answered at a time,
@@ -133,20 +134,33 @@ export class OutboundResponse implements RouterResponse {
 function newParser(b: LlhttpBinding): Parser {
   const p = b.newParser() as Parser;
   p.conn = null;
+  // each callback runs inside the parser's execute: fed (onData) or reading a consumed handle
   p[b.kOnMessageBegin] = function (this: Parser) {
-    this.conn!.headSince = Date.now();
+    const c = this.conn!;
+    c.executing = true;
+    c.headSince = Date.now();
   };
+  // a consumed handle's read was parsed (it is what onData's execute returning is, fed)
+  if (b.kOnExecute !== null) {
+    p[b.kOnExecute] = function (this: Parser, ret: number | (Error & { code?: string })) {
+      this.conn?.afterExecute(ret, null);
+    };
+  }
   p[b.kOnHeaders] = function (this: Parser, headers: string[], url: string) {
+    this.conn!.executing = true;
     this.conn!.onPartialHead(headers, url);
   };
   p[b.kOnHeadersComplete] = function (this: Parser, _major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, _s: unknown, _m: unknown, upgrade: boolean, keepAlive: boolean) {
+    this.conn!.executing = true;
     this.conn!.onHead(minor, headers, method, url, upgrade, keepAlive);
     return 0;
   };
   p[b.kOnBody] = function (this: Parser, chunk: Buffer) {
+    this.conn!.executing = true;
     this.conn!.onBody(chunk);
   };
   p[b.kOnMessageComplete] = function (this: Parser) {
+    this.conn!.executing = true;
     this.conn!.onMessageComplete();
   };
   return p;
@@ -180,8 +194,14 @@ export class Connection {
   private partHeaders: string[] = [];
   private partUrl = '';
   private paused = false;
-  /** inside parser.execute: the parser cannot be freed until it returns */
-  private executing = false;
+  /** inside the parser's execute: the parser cannot be freed until it returns */
+  executing = false;
+  /**
+   * The socket's handle when the parser reads it in C++ (as http.Server does): no 'data' events,
+   * no Buffer per read in JavaScript; the parser calls back after each read. Null: fed from
+   * 'data' events (a handle that is not a stream of Node's, or a binding that cannot consume).
+   */
+  private consumed: (object & { _consumed?: boolean; reading?: boolean; readStart(): number; readStop(): number }) | null = null;
   /** no longer read as HTTP (closing, failed or upgraded) */
   private retired = false;
   /** inside next(): a response finished meanwhile leaves the next request to its loop */
@@ -197,7 +217,12 @@ export class Connection {
     // as http.Server: the first head is awaited, and timed, from the connection's start
     this.headSince = Date.now();
     (socket as ConnectionSocket)[kConnection] = this;
-    socket.on('data', onSocketData);
+    const handle = (socket as unknown as { _handle?: Connection['consumed'] & { isStreamBase?: boolean } })._handle;
+    if (server.binding.kOnExecute !== null && handle?.isStreamBase && !handle._consumed) {
+      handle._consumed = true;
+      this.consumed = handle;
+      this.parser.consume!(handle);
+    } else socket.on('data', onSocketData);
     socket.on('drain', onSocketDrain);
     socket.on('error', ignoreError);
     socket.on('close', onSocketClose);
@@ -299,6 +324,11 @@ export class Connection {
   onData(data: Buffer): void {
     this.executing = true;
     const ret = this.parser.execute(data);
+    this.afterExecute(ret, data);
+  }
+
+  /** a read was parsed: `data` when it was fed, null when the parser read it (consumed) */
+  afterExecute(ret: number | (Error & { code?: string }), data: Buffer | null): void {
     this.executing = false;
     if (this.retired) {
       this.freeParser();
@@ -317,8 +347,11 @@ export class Connection {
         this.socket.destroy();
         return;
       }
+      // what followed the head in this read is the tunnel's (copied: a consumed read's bytes are
+      // the parser's buffer, reused by the next read)
+      const rest = data ? data.subarray(ret) : Buffer.from(this.parser.getCurrentBuffer!().subarray(ret));
       this.detach();
-      this.server.opts.onUpgrade(req, this.socket, data.subarray(ret));
+      this.server.opts.onUpgrade(req, this.socket, rest);
     }
   }
 
@@ -336,7 +369,13 @@ export class Connection {
     const pause = this.waiting.length > 0 || (reading !== null && reading.bodyFull && !reading.dumping);
     if (pause === this.paused || this.socket.destroyed) return;
     this.paused = pause;
-    if (pause) this.socket.pause();
+    const handle = this.consumed;
+    if (handle) {
+      // the socket's own pause() does not reach a consumed handle (as http.Server's onSocketPause)
+      handle.reading = !pause;
+      if (pause) handle.readStop();
+      else handle.readStart();
+    } else if (pause) this.socket.pause();
     else this.socket.resume();
   }
 
@@ -393,7 +432,7 @@ export class Connection {
     if (this.retired) return;
     this.retired = true;
     this.server.live.delete(this);
-    this.socket.removeListener('data', onSocketData);
+    if (!this.consumed) this.socket.removeListener('data', onSocketData);
     this.headSince = 0;
     if (!this.executing) this.freeParser();
   }
@@ -403,6 +442,17 @@ export class Connection {
     if (!p) return;
     this.parser = null as unknown as Parser;
     p.conn = null;
+    const handle = this.consumed;
+    if (handle) {
+      // the socket is read by JavaScript again (a tunnel's, or nobody's while it closes)
+      this.consumed = null;
+      handle._consumed = false;
+      p.unconsume!();
+      if (this.paused && !this.socket.destroyed) {
+        handle.reading = true;
+        handle.readStart();
+      }
+    }
     p.remove?.();
     p.free();
     if (this.server.parsers.length < 1000) this.server.parsers.push(p);

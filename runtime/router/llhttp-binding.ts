@@ -10,6 +10,11 @@ export interface LlhttpParser {
   conn: unknown;
   initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
   execute(data: Buffer): number | (Error & { code?: string });
+  /** read a socket's handle in C++, calling back at kOnExecute after each read (as http.Server) */
+  consume?(handle: object): void;
+  unconsume?(): void;
+  /** inside kOnExecute: the bytes of the read just parsed */
+  getCurrentBuffer?(): Buffer;
   remove?(): void;
   free(): void;
   [callback: number]: unknown;
@@ -25,6 +30,8 @@ export interface LlhttpBinding {
   kOnHeadersComplete: number;
   kOnBody: number;
   kOnMessageComplete: number;
+  /** the callback after each read of a consumed handle; null: the parser cannot consume, and is fed */
+  kOnExecute: number | null;
 }
 
 export type BindingLoad = { ok: true; binding: LlhttpBinding } | { ok: false; reason: string };
@@ -37,6 +44,7 @@ interface ParserClass {
   kOnHeadersComplete: unknown;
   kOnBody: unknown;
   kOnMessageComplete: unknown;
+  kOnExecute?: unknown;
 }
 
 const CALLBACKS = ['kOnMessageBegin', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete'] as const;
@@ -75,9 +83,17 @@ export function loadLlhttpBinding(opts: { disabled?: boolean; load?: () => unkno
     kOnHeadersComplete: P.kOnHeadersComplete as number,
     kOnBody: P.kOnBody as number,
     kOnMessageComplete: P.kOnMessageComplete as number,
+    kOnExecute: canConsume(P, keys as number[]) ? (P.kOnExecute as number) : null,
   };
   const problem = tryOneRequest(binding);
   return problem ? { ok: false, reason: `HTTPParser does not parse as expected: ${problem}` } : { ok: true, binding };
+}
+
+/** the parser can read a handle itself: its methods and callback slot are there */
+function canConsume(P: ParserClass, slots: number[]): boolean {
+  const k = P.kOnExecute;
+  const methods = ['consume', 'unconsume', 'getCurrentBuffer'] as const;
+  return Number.isInteger(k) && !slots.includes(k as number) && methods.every((m) => typeof (P.prototype as unknown as Record<string, unknown>)[m] === 'function');
 }
 
 /** one request with a body through a parser: the callbacks' arguments in the order http1 reads them */

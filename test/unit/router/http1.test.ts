@@ -1,6 +1,7 @@
 // The router's HTTP/1.1 layer on its own: framing, order, flow control and timeouts, with raw
 // sockets on loopback so each byte on the wire is what is asserted. Every case runs against both
-// servers the router can use: its own on Node's parser binding, and node:http's (the fallback when
+// servers the router can use: its own on Node's parser binding (the parser reading the socket's
+// handle itself, and fed from 'data' events where it cannot), and node:http's (the fallback when
 // that binding is missing or changed).
 import http from 'node:http';
 import net from 'node:net';
@@ -29,7 +30,7 @@ interface Handlers {
 }
 
 const binding = loadLlhttpBinding();
-const ENGINES = ['llhttp', 'node:http'] as const;
+const ENGINES = ['llhttp', 'llhttp (fed)', 'node:http'] as const;
 let engine: (typeof ENGINES)[number] = 'llhttp';
 
 async function start(h: Handlers): Promise<number> {
@@ -42,9 +43,10 @@ async function start(h: Handlers): Promise<number> {
     keepAliveTimeoutMs: h.keepAliveTimeoutMs ?? 65_000,
     checkEveryMs: 50,
   };
-  if (engine === 'llhttp' && !binding.ok) throw new Error(`the parser binding is unusable on this Node: ${binding.reason}`);
-  const server = engine === 'llhttp' && binding.ok ? new Http1Server(opts, binding.binding) : createNodeHttpServer(opts);
-  expect(server.engine).toBe(engine);
+  if (engine !== 'node:http' && !binding.ok) throw new Error(`the parser binding is unusable on this Node: ${binding.reason}`);
+  const server =
+    engine === 'node:http' || !binding.ok ? createNodeHttpServer(opts) : new Http1Server(opts, engine === 'llhttp' ? binding.binding : { ...binding.binding, kOnExecute: null });
+  expect(server.engine).toBe(engine === 'node:http' ? 'node:http' : 'llhttp');
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return (server.address() as net.AddressInfo).port;
@@ -110,6 +112,21 @@ describe.each(ENGINES)('%s: framing', (name) => {
     expect(text.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(2);
     expect(text.toLowerCase()).toContain('connection: keep-alive');
     expect(c.closed).toBe(false);
+  });
+
+  it.runIf(name !== 'node:http')('reads the socket in the parser when it can (no data events), else from data events', async () => {
+    const seen: { consumed: unknown; dataListeners: number }[] = [];
+    const port = await start({
+      onRequest(req) {
+        const socket = (req as unknown as { socket: net.Socket & { _handle: { _consumed?: boolean } } }).socket;
+        seen.push({ consumed: socket._handle._consumed, dataListeners: socket.listenerCount('data') });
+        echoPath(req);
+      },
+    });
+    const c = connect(port);
+    c.send('GET /a HTTP/1.1\r\nHost: x\r\n\r\n');
+    await c.until((t) => t.includes('path=/a'));
+    expect(seen).toEqual([name === 'llhttp' ? { consumed: true, dataListeners: 0 } : { consumed: undefined, dataListeners: 1 }]);
   });
 
   it('answers pipelined requests one after the other, the first first even when it is slower', async () => {
