@@ -18,6 +18,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
+import v8 from 'node:v8';
 import vm from 'node:vm';
 
 const args = process.argv.slice(2);
@@ -56,7 +57,19 @@ if (writeCacheFor) {
     // fails with ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING): a bundle that imports at run time (esbuild
     // inlines the import() of a literal path, so this is rare) is imported as usual
     if (/\bimport\s*\(/.test(source)) throw new Error('the module calls import() at run time, which a cached module cannot here');
-    const data = new vm.SourceTextModule(source, { identifier: pathToFileURL(path.resolve(writeCacheFor)).href }).createCachedData();
+    // Every function compiled now, not only the top level: V8 otherwise compiles a function at
+    // its first call, and a Hono app's first request compiled its router and handlers (1.3 ms
+    // against 2.8 ms with the top level only, measured; the cache is 4x larger, its load as
+    // quick). The flag is back to V8's default before the cache is written, whose header
+    // carries the flags' hash: a cold start's node, started with the default, accepts it.
+    let module;
+    v8.setFlagsFromString('--no-lazy');
+    try {
+      module = new vm.SourceTextModule(source, { identifier: pathToFileURL(path.resolve(writeCacheFor)).href });
+    } finally {
+      v8.setFlagsFromString('--lazy');
+    }
+    const data = module.createCachedData();
     fs.writeFileSync(writeCacheFor + CODE_CACHE_SUFFIX, data);
     console.log(`edge: code cache of ${writeCacheFor} written (${data.length} bytes)`);
   } catch (err) {
