@@ -1,7 +1,8 @@
 // cellhost's edge host: the small server an edge service runs on. It is started inside the
-// service's sandbox (its uid, cgroup, network namespace, read-only /app) before the service's
-// code is known to it, as a standby, and waits for the path of the module to import on stdin;
-// a cold start is then only the import. The module exports a Web-standard fetch handler:
+// service's sandbox (its uid, cgroup, network namespace, read-only /app) before any request, as
+// a standby (--held): it boots, reads and compiles the module and links it to Node's built-ins,
+// none of which runs any of the service's code, then waits for a line on stdin; a cold start is
+// then the module's evaluation and nothing else. The module exports a Web-standard fetch handler:
 //   export default { fetch(request, env, ctx) { ... } }   (Cloudflare Workers' module syntax)
 //   export default app                                    (a Hono app: it has app.fetch)
 //   export function fetch(request, env, ctx) { ... }      (or `export default function`)
@@ -9,7 +10,7 @@
 // billed) until the promise settles, told to the platform on the control fd.
 //
 // Plain JavaScript for the host's own node, shipped with the executable: it is never bundled.
-//   node --experimental-vm-modules edge-host.mjs --control-fd N [ENTRY]   (no ENTRY: read it from stdin)
+//   node --experimental-vm-modules edge-host.mjs --control-fd N [--held] ENTRY
 //   node --experimental-vm-modules edge-host.mjs --write-code-cache MODULE  (the build: MODULE.cache)
 import fs from 'node:fs';
 import http from 'node:http';
@@ -25,8 +26,10 @@ const args = process.argv.slice(2);
 let controlFd = -1;
 let entry = '';
 let writeCacheFor = '';
+let held = false;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--control-fd') controlFd = Number(args[++i]);
+  else if (args[i] === '--held') held = true;
   else if (args[i] === '--write-code-cache') writeCacheFor = args[++i] ?? '';
   else entry = args[i];
 }
@@ -78,22 +81,18 @@ if (writeCacheFor) {
   process.exit(0);
 }
 
-/** one line from stdin: the standby waits here until its first request needs it */
-function readLine() {
+/** a line on stdin: the standby waits here until its first request needs it */
+function goLine() {
   return new Promise((resolve) => {
-    let text = '';
     // the platform let go of the standby without using it
     const onEnd = () => process.exit(0);
     const onData = (chunk) => {
-      text += chunk;
-      const nl = text.indexOf('\n');
-      if (nl < 0) return;
+      if (!chunk.includes(10)) return;
       process.stdin.off('data', onData);
       process.stdin.off('end', onEnd);
       process.stdin.pause();
-      resolve(text.slice(0, nl).trim());
+      resolve();
     };
-    process.stdin.setEncoding('utf8');
     process.stdin.on('data', onData);
     process.stdin.once('end', onEnd);
   });
@@ -132,17 +131,18 @@ async function warmUp() {
 
 // a failed warm-up costs the first request its time, nothing else
 await warmUp().catch(() => {});
-if (!entry) entry = await readLine();
 
 /** how the module was compiled, for the serving line */
 let compiled = '';
 
 /**
- * The module through vm.SourceTextModule with its code cache; null when there is no cache or it
- * cannot be linked here (nothing of the module has run then: the caller imports it as usual).
- * The bundle imports only Node's built-ins; anything else is resolved from the bundle's place.
+ * The module through vm.SourceTextModule with its code cache, compiled and, when it imports only
+ * Node's built-ins (a bundle), linked: ready to evaluate, and nothing of the service's has run.
+ * Null when there is no cache or it cannot be used here: the module is then imported as usual.
+ * A module that fails to compile is not reported here but when it is imported (as without a
+ * cache), so that a standby reports nothing before it is used.
  */
-async function importCached(file) {
+function compileCached(file) {
   if (typeof vm.SourceTextModule !== 'function') return null;
   let cachedData;
   try {
@@ -164,36 +164,65 @@ async function importCached(file) {
     // (for a module compiled without its cache; the build writes none for a module calling import())
     importModuleDynamically: (spec) => import(resolve(spec)),
   };
-  const source = fs.readFileSync(file, 'utf8');
+  let source;
+  try {
+    source = fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
   let m;
   try {
     m = new vm.SourceTextModule(source, { ...options, cachedData });
     compiled = ' (compiled from its code cache)';
   } catch (err) {
-    if (err?.code !== 'ERR_VM_MODULE_CACHED_DATA_REJECTED') throw err;
+    if (err?.code !== 'ERR_VM_MODULE_CACHED_DATA_REJECTED') return null;
     // another node than the build's, or another file: compiled as without one
-    m = new vm.SourceTextModule(source, options);
+    try {
+      m = new vm.SourceTextModule(source, options);
+    } catch {
+      return null;
+    }
     compiled = ' (its code cache was refused by this node: compiled)';
   }
-  try {
-    await m.link(async (spec) => {
+  // a built-in's import runs Node's code only; any other module's would run the service's
+  const link = () =>
+    m.link(async (spec) => {
       const ns = await import(resolve(spec));
       const names = Object.keys(ns);
       return new vm.SyntheticModule(names, function () {
         for (const n of names) this.setExport(n, ns[n]);
       }, { identifier: spec });
     });
-  } catch (err) {
-    compiled = ` (imported: its code cache could not be used: ${err?.message ?? err})`;
-    return null;
-  }
-  await m.evaluate();
-  return m.namespace;
+  return { module: m, linked: m.dependencySpecifiers.every((spec) => isBuiltin(spec)) ? link() : null, link };
 }
+
+/** the module's namespace: evaluated from what compileCached() prepared, or imported */
+async function load(file, prepared) {
+  if (prepared) {
+    let linked = false;
+    try {
+      await (prepared.linked ?? prepared.link());
+      linked = true;
+    } catch (err) {
+      compiled = ` (imported: its code cache could not be used: ${err?.message ?? err})`;
+    }
+    if (linked) {
+      await prepared.module.evaluate();
+      return prepared.module.namespace;
+    }
+  }
+  return import(pathToFileURL(file).href);
+}
+
+const prepared = entry ? compileCached(entry) : null;
+// (a link that fails is reported when the module is loaded, not by the standby)
+prepared?.linked?.catch(() => {});
+if (held) await goLine();
 
 let mod;
 try {
-  mod = (await importCached(entry)) ?? (await import(pathToFileURL(entry).href));
+  if (!entry) throw new Error('no module was given');
+  mod = await load(entry, prepared);
 } catch (err) {
   console.error(`the module ${entry} threw while it was imported: ${err?.stack ?? err}`);
   process.exit(1);

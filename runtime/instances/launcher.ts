@@ -43,8 +43,9 @@ export interface EdgeLaunch {
  * everything before the app (cgroup, namespaces, sandbox) is set up ahead of the request.
  */
 export function appArgv(spec: Pick<InstanceSpec, 'command' | 'held'>, edge?: EdgeLaunch): string[] {
-  // the edge host is the standby itself: node boots ahead and reads the module's path on stdin
-  if (edge) return [...EDGE_HOST_NODE, edge.hostFile, '--control-fd', String(edge.controlFd), ...(spec.held ? [] : [edge.entry])];
+  // the edge host is the standby itself: node boots and compiles the module ahead, and evaluates
+  // it when a line arrives on stdin
+  if (edge) return [...EDGE_HOST_NODE, edge.hostFile, '--control-fd', String(edge.controlFd), ...(spec.held ? ['--held'] : []), edge.entry];
   const app = ['bash', '-c', spec.command];
   return spec.held ? ['/bin/sh', '-c', 'read -r _ || exit 0; exec "$@"', 'cellhost-standby', ...app] : app;
 }
@@ -57,8 +58,6 @@ export interface Launch {
   fds?: readonly Uint8Array[];
   /** the fd after those on which the app tells the platform things (the edge host: busy, idle) */
   controlFd?: number;
-  /** what a held launch is sent on stdin to go (default a newline; the edge host: its module) */
-  goLine?: string;
   cwd: string;
   upstream: { host: string; port: number };
   /** ask the app to stop (SIGTERM where it will see it); false when the launcher cannot, so the
@@ -132,7 +131,7 @@ export function createDirectLauncher(opts: { runDir: string }): Launcher {
       return {
         argv: appArgv(spec, edge),
         env,
-        ...(edge ? { controlFd: edge.controlFd, goLine: `${edge.entry}\n` } : {}),
+        ...(edge ? { controlFd: edge.controlFd } : {}),
         cwd: spec.imageDir,
         upstream: { host: '127.0.0.1', port },
         release: () => fs.rm(tmp, { recursive: true, force: true }),

@@ -209,7 +209,7 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
     tail: () => tail.get(),
     explainExit,
     go() {
-      child.stdin?.end(launch.goLine ?? '\n');
+      child.stdin?.end('\n');
       release();
     },
     settle: () => (settled ??= (launch.onReady?.() ?? Promise.resolve()).catch(() => {})),

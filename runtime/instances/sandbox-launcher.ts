@@ -58,7 +58,7 @@ export function createSandboxLauncher(opts: SandboxLauncherOptions): Launcher {
       return {
         argv: lease.enterArgv(sandbox.argv),
         fds: sandbox.fds,
-        ...(edge ? { controlFd: edge.controlFd, goLine: `${edge.entry}\n` } : {}),
+        ...(edge ? { controlFd: edge.controlFd } : {}),
         // the chain up to bwrap runs as root with only what it needs to find its tools
         env: { PATH: SANDBOX_PATH },
         cwd: '/',

@@ -195,8 +195,8 @@ async function benchApps(platform: BenchPlatform, apps: AppDef[], log: (line: st
 function findEdgeStandby(platform: BenchPlatform, service: string): { pid: number; group: string } | null {
   for (const pid of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     try {
-      // a standby is given no module yet: --control-fd N only
-      if (edgeHostArgs(pid)?.length !== 2) continue;
+      // a standby waits to be told to go
+      if (!edgeHostArgs(pid)?.includes('--held')) continue;
       const group = new RegExp(`/${platform.cgroupPrefix}/([^/\\n]+)`).exec(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8'))?.[1];
       if (group && fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`CELLHOST_SERVICE=${service}`)) return { pid: Number(pid), group };
     } catch {

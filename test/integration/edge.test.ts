@@ -1,6 +1,7 @@
 // Fetch-handler (edge) services: a module exporting a Web-standard fetch handler, bundled with
 // esbuild at build time and served by cellhost's edge host, which runs in the service's sandbox
-// before the module is known (its standby) and imports it on the first request. Real builds, real
+// before any request (its standby, the module compiled but not run) and evaluates the module on
+// the first request. Real builds, real
 // sandboxes, real cgroups.
 import fs from 'node:fs';
 import http from 'node:http';
@@ -18,7 +19,7 @@ async function events(service: string): Promise<any[]> {
   return (await server.api('GET', `/api/v1/services/${service}/logs?limit=5000&stream=event`)).body.entries;
 }
 
-/** this server's edge hosts by service: their own arguments (a standby is given no module yet) */
+/** this server's edge hosts by service: their own arguments */
 function edgeStandbys(): Map<string, string[]> {
   const found = new Map<string, string[]>();
   for (const pid of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
@@ -43,7 +44,7 @@ describe.skipIf(!root)('edge services', () => {
     await server?.close();
   });
 
-  it('export default { fetch }: the edge host waits in the sandbox before the module is known, then serves it with the service\'s variables as env', async () => {
+  it('export default { fetch }: the edge host waits in the sandbox with the module compiled and not run, then serves it with the service\'s variables as env', async () => {
     await server.api('POST', '/api/v1/services', { name: 'ep', runtime: 'edge' });
     await server.api('PUT', '/api/v1/services/ep/env/GREETING', { value: 'hi' });
     const dep = await server.deploy('ep', path.join(FIXTURES, 'edge-plain'));
@@ -51,9 +52,9 @@ describe.skipIf(!root)('edge services', () => {
     const log = (await server.api('GET', `/api/v1/deployments/${dep.id}/logs`)).body as string;
     expect(log).toContain('esbuild" index.mjs --bundle');
     expect(log).toContain('cellhost-edge .cellhost/edge.mjs');
-    // its standby is the edge host itself, already running, given no module yet
+    // its standby is the edge host itself, already running, holding the module until it is told to go
     const standby = await waitFor(() => edgeStandbys().get('ep'), { what: 'the edge host waiting as a standby' });
-    expect(standby).toEqual(['--control-fd', expect.stringMatching(/^\d+$/)]);
+    expect(standby).toEqual(['--control-fd', expect.stringMatching(/^\d+$/), '--held', '/app/.cellhost/edge.mjs']);
 
     const res = await server.app('ep', '/');
     expect(res.status).toBe(200);

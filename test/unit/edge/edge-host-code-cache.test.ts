@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EDGE_HOST_NODE } from '../../../runtime/sandbox/edge-tools.ts';
-import { tempDir } from '../../helpers/server.ts';
+import { tempDir, waitFor } from '../../helpers/server.ts';
 import { freePortSync } from '../../helpers/subprocess-server.ts';
 
 const HOST = fileURLToPath(new URL('../../../runtime/edge/edge-host.mjs', import.meta.url));
@@ -68,6 +68,20 @@ async function serve(entry: string): Promise<{ line: string; body: any; stderr: 
   return { line, body: await res.json(), stderr };
 }
 
+/** the process has used no CPU for 300 ms: booted, and blocked on its stdin */
+async function waitIdle(pid: number): Promise<void> {
+  const cpu = () => fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').slice(11, 13).join(' ');
+  let last = cpu();
+  let since = Date.now();
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline; ) {
+    await new Promise((r) => setTimeout(r, 25));
+    const now = cpu();
+    if (now !== last) [last, since] = [now, Date.now()];
+    else if (Date.now() - since >= 300) return;
+  }
+  throw new Error(`process ${pid} kept using CPU for 20 s`);
+}
+
 describe('the edge host and V8 code cache', () => {
   it('the build step writes the cache without running the module; a cold start compiles from it and the module works as imported', async () => {
     const { dir, entry } = app();
@@ -97,6 +111,44 @@ describe('the edge host and V8 code cache', () => {
     const served = await serve(entry);
     expect(served.line).toMatch(/\(compiled from its code cache\)$/);
     expect(typeof served.body.n).toBe('number');
+  });
+
+  it('held (a standby): it compiles the module ahead and runs none of it; told to go, it evaluates what it compiled', async () => {
+    const { dir, entry } = app();
+    execFileSync(NODE, [...FLAGS, HOST, '--write-code-cache', entry], { encoding: 'utf8' });
+    const port = await freePortSync();
+    const child = spawn(NODE, [...FLAGS, HOST, '--held', entry], { env: { PATH: process.env.PATH ?? '', PORT: String(port) }, stdio: ['pipe', 'pipe', 'pipe'] });
+    children.push(child);
+    let stderr = '';
+    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    let stdout = '';
+    child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+    await waitIdle(child.pid!);
+    // waiting: nothing of the module ran, and it does not listen yet
+    expect(fs.existsSync(path.join(dir, '.cellhost', 'imported.log'))).toBe(false);
+    expect(stdout).toBe('');
+    // what it compiled is what it runs: the bundle and its cache are not read again at go
+    fs.renameSync(entry, `${entry}.gone`);
+    fs.renameSync(`${entry}.cache`, `${entry}.cache.gone`);
+    child.stdin!.end('\n');
+    await waitFor(() => stdout.includes('\n') || stderr, { what: 'its serving line' });
+    expect(stderr).toBe('');
+    expect(stdout).toMatch(/serving on \d+ \(compiled from its code cache\)\n$/);
+    const body = await (await fetch(`http://127.0.0.1:${port}/`)).json();
+    expect(body).toMatchObject({ word: 'later', hash: '1d9283d8', extra: 'tla' });
+    expect(fs.readFileSync(path.join(dir, '.cellhost', 'imported.log'), 'utf8')).toBe('imported\n');
+  });
+
+  it('held, and let go unused (stdin closed): it exits 0 without running the module', async () => {
+    const { dir, entry } = app();
+    execFileSync(NODE, [...FLAGS, HOST, '--write-code-cache', entry], { encoding: 'utf8' });
+    const child = spawn(NODE, [...FLAGS, HOST, '--held', entry], { env: { PATH: process.env.PATH ?? '', PORT: String(await freePortSync()) }, stdio: ['pipe', 'ignore', 'ignore'] });
+    children.push(child);
+    await waitIdle(child.pid!);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.stdin!.end();
+    expect(await exited).toBe(0);
+    expect(fs.existsSync(path.join(dir, '.cellhost', 'imported.log'))).toBe(false);
   });
 
   it('a cache this node refuses (another node, another file, garbage): compiled anew and served', async () => {
