@@ -184,16 +184,22 @@ function compileCached(file) {
     }
     compiled = ' (its code cache was refused by this node: compiled)';
   }
+  // Node 20 does not keep a linked module's dependencies alive: one collected while the standby
+  // waits (an idle node collects garbage after ~10 s) crashes the evaluation (SIGSEGV in
+  // SyntheticModuleEvaluationStepsCallback, seen under gdb), so they are held here
+  const dependencies = [];
   // a built-in's import runs Node's code only; any other module's would run the service's
   const link = () =>
     m.link(async (spec) => {
       const ns = await import(resolve(spec));
       const names = Object.keys(ns);
-      return new vm.SyntheticModule(names, function () {
+      const dependency = new vm.SyntheticModule(names, function () {
         for (const n of names) this.setExport(n, ns[n]);
       }, { identifier: spec });
+      dependencies.push(dependency);
+      return dependency;
     });
-  return { module: m, linked: m.dependencySpecifiers.every((spec) => isBuiltin(spec)) ? link() : null, link };
+  return { module: m, dependencies, linked: m.dependencySpecifiers.every((spec) => isBuiltin(spec)) ? link() : null, link };
 }
 
 /** the module's namespace: evaluated from what compileCached() prepared, or imported */
@@ -217,6 +223,29 @@ async function load(file, prepared) {
 const prepared = entry ? compileCached(entry) : null;
 // (a link that fails is reported when the module is loaded, not by the standby)
 prepared?.linked?.catch(() => {});
+
+// The server listens from the boot on, so the platform can connect while the module loads (it
+// opens a standby's first connection as it tells it to go) and a request's connect is not on
+// the cold start's path. What arrives before the handler exists waits for it; readiness is
+// told on the control fd once the module has loaded, never read from the port.
+let handler = null;
+let handlerLoaded = () => {};
+const loaded = new Promise((resolve) => (handlerLoaded = resolve));
+const server = http.createServer((req, res) => {
+  if (handler) void serve(req, res);
+  else void loaded.then(() => serve(req, res));
+});
+server.keepAliveTimeout = 65_000;
+await new Promise((resolve) => {
+  const failed = (err) => {
+    console.error(`the edge host could not listen on port ${process.env.PORT}: ${err?.message ?? err}`);
+    process.exit(1);
+  };
+  server.once('error', failed).listen(Number(process.env.PORT), () => {
+    server.off('error', failed);
+    resolve();
+  });
+});
 if (held) await goLine();
 
 let mod;
@@ -236,7 +265,7 @@ function findHandler(m) {
   return null;
 }
 
-const handler = findHandler(mod);
+handler = findHandler(mod);
 if (!handler) {
   console.error(`the module ${entry} exports no fetch handler: export default { fetch(request, env, ctx) }, export default app (a Hono app), or export function fetch(request, env, ctx)`);
   process.exit(1);
@@ -321,10 +350,6 @@ function fail(res, message) {
   res.end(message + '\n');
 }
 
-const server = http.createServer((req, res) => void serve(req, res));
-server.keepAliveTimeout = 65_000;
-server.listen(Number(process.env.PORT), () => {
-  // readiness, told at once instead of found by polling the port
-  tell('ready');
-  console.log(`edge: ${entry} serving on ${process.env.PORT}${compiled}`);
-});
+handlerLoaded();
+tell('ready');
+console.log(`edge: ${entry} serving on ${process.env.PORT}${compiled}`);

@@ -56,8 +56,11 @@ export interface Launch {
   env: Record<string, string>;
   /** data the process reads on fds 3, 4, … (a sandbox's options, its env among them, and seccomp program) */
   fds?: readonly Uint8Array[];
-  /** the fd after those on which the app tells the platform things (the edge host: busy, idle) */
+  /** the fd after those on which the app tells the platform things (the edge host: ready, busy, idle) */
   controlFd?: number;
+  /** its port accepts from its boot on and holds requests until the app is ready (the edge
+   *  host, which says when it is ready on its control fd) */
+  acceptsBeforeReady?: boolean;
   cwd: string;
   upstream: { host: string; port: number };
   /** ask the app to stop (SIGTERM where it will see it); false when the launcher cannot, so the
@@ -131,7 +134,7 @@ export function createDirectLauncher(opts: { runDir: string }): Launcher {
       return {
         argv: appArgv(spec, edge),
         env,
-        ...(edge ? { controlFd: edge.controlFd } : {}),
+        ...(edge ? { controlFd: edge.controlFd, acceptsBeforeReady: true } : {}),
         cwd: spec.imageDir,
         upstream: { host: '127.0.0.1', port },
         release: () => fs.rm(tmp, { recursive: true, force: true }),

@@ -78,10 +78,11 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
     detached: true,
   });
   feedFds(child, launch.fds);
-  // the edge host says when it listens: no polling for it (a poll costs the platform ~0.2 ms of
-  // CPU, and lands up to a poll interval late)
+  // the edge host says when it is ready, on its control fd: no polling for it (a poll costs the
+  // platform ~0.2 ms of CPU and lands up to a poll interval late; and its port is open from its
+  // boot on, before its module has loaded, so a poll would say nothing)
   let saidReady: () => void = () => {};
-  const listening = new Promise<void>((resolve) => (saidReady = resolve));
+  const told = new Promise<void>((resolve) => (saidReady = resolve));
   if (launch.controlFd !== undefined) {
     const control = child.stdio[launch.controlFd] as import('node:stream').Readable | null;
     const splitter = new LineSplitter((line) => {
@@ -130,20 +131,16 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
     });
     void watchListeners(readiness);
     try {
-      const polled = waitForPort({
-        host: launch.upstream.host,
-        port: launch.upstream.port,
-        signal: readiness.signal,
-        healthPath: opts.healthPath,
-        expectMs: opts.expectReadyMs,
-        // told by the app when it listens: the polls are only a safety net, sparse
-        toldWhenListening: launch.controlFd !== undefined && !opts.healthPath,
-      });
-      if (launch.controlFd !== undefined && !opts.healthPath) {
-        // the polls stop with the abort below, which makes them reject: nobody waits for that
-        polled.catch(() => {});
-        await Promise.race([polled, listening]);
-      } else await polled;
+      if (launch.controlFd !== undefined && !opts.healthPath) await untilAborted(told, readiness.signal);
+      else {
+        await waitForPort({
+          host: launch.upstream.host,
+          port: launch.upstream.port,
+          signal: readiness.signal,
+          healthPath: opts.healthPath,
+          expectMs: opts.expectReadyMs,
+        });
+      }
       readiness.abort(null);
     } catch (err) {
       throw readiness.signal.reason instanceof CellhostError ? readiness.signal.reason : err;
@@ -223,6 +220,19 @@ export function spawnInstance(launch: Launch, opts: SpawnOptions): InstanceProce
     memoryBytes: async () => (await launch.memoryBytes?.().catch(() => null)) ?? null,
     dispose,
   };
+}
+
+/** `p`, or the signal's reason when it aborts first */
+function untilAborted(p: Promise<void>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    void p.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
 }
 
 /** waits `ms`, or less when the signal aborts first */

@@ -39,29 +39,19 @@ export interface WaitForPortOptions {
   healthPath?: string | null;
   /** how long the app usually takes to listen, ms (0: unknown) */
   expectMs?: number;
-  /**
-   * the app says when it listens (the edge host, on its control fd): the polls are only a safety
-   * net, SAFETY_NET_POLL_MS apart from the start. Polled every 5 ms like any app, an edge start
-   * of ~8 ms took 2–3 refused connects, ~0.9 ms of the platform's CPU (measured by profile)
-   */
-  toldWhenListening?: boolean;
 }
-
-/** how often an app that says when it listens is polled all the same */
-export const SAFETY_NET_POLL_MS = 250;
 
 /** Resolves when the port accepts (and the health path answers); rejects with the signal's reason. */
 export async function waitForPort(opts: WaitForPortOptions): Promise<void> {
   const started = Date.now();
   const { signal } = opts;
-  if (opts.toldWhenListening) await sleep(SAFETY_NET_POLL_MS, signal);
   for (;;) {
     signal.throwIfAborted();
     if (await probePort(opts.host, opts.port)) {
       if (!opts.healthPath || (await probeHealth(opts.host, opts.port, opts.healthPath))) return;
     }
     signal.throwIfAborted();
-    await sleep(opts.toldWhenListening ? SAFETY_NET_POLL_MS : pollInterval(Date.now() - started, opts.expectMs), signal);
+    await sleep(pollInterval(Date.now() - started, opts.expectMs), signal);
   }
 }
 

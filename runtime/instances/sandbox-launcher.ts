@@ -58,7 +58,7 @@ export function createSandboxLauncher(opts: SandboxLauncherOptions): Launcher {
       return {
         argv: lease.enterArgv(sandbox.argv),
         fds: sandbox.fds,
-        ...(edge ? { controlFd: edge.controlFd } : {}),
+        ...(edge ? { controlFd: edge.controlFd, acceptsBeforeReady: true } : {}),
         // the chain up to bwrap runs as root with only what it needs to find its tools
         env: { PATH: SANDBOX_PATH },
         cwd: '/',

@@ -5,3 +5,9 @@ declare module 'undici/lib/dispatcher/pool.js' {
   const PoolClass: typeof Pool;
   export default PoolClass;
 }
+
+// its connector, for the pool of an instance whose first connection is opened ahead
+declare module 'undici/lib/core/connect.js' {
+  import buildConnector from 'undici/types/connector';
+  export default buildConnector;
+}

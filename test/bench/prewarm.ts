@@ -206,19 +206,23 @@ function findEdgeStandby(platform: BenchPlatform, service: string): { pid: numbe
   return null;
 }
 
-/** the process has stopped using CPU for `quietMs` (a standby done booting, waiting on stdin) */
-async function waitQuiet(pid: number, quietMs: number, timeoutMs: number): Promise<void> {
+/** the process has stopped using CPU for `quietMs` (a standby done booting, waiting on stdin);
+ *  false when it went away */
+async function waitQuiet(pid: number, quietMs: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   let last = readCpuNs(pid);
   let since = Date.now();
   while (Date.now() < deadline) {
     await sleep(20);
     const now = readCpuNs(pid);
+    if (Number.isNaN(now)) return false;
     if (now !== last) {
       last = now;
       since = Date.now();
-    } else if (Date.now() - since >= quietMs) return;
+    } else if (Date.now() - since >= quietMs) return true;
   }
+  // still busy: measured all the same
+  return true;
 }
 
 async function benchEdgeCold(platform: BenchPlatform, log: (line: string) => void): Promise<EdgeColdResult> {
@@ -231,10 +235,14 @@ async function benchEdgeCold(platform: BenchPlatform, log: (line: string) => voi
   // round 0 warms both paths (page cache, the platform's JIT) and is not counted
   for (let i = 0; i <= ROUNDS; i++) {
     await waitScaledToZero(platform, service, 30_000);
-    const standby = await until(async () => findEdgeStandby(platform, service), 'the edge host waiting as a standby', 30_000);
     // a request does not come the instant a service scaled to zero: the standby has booted and
-    // waits (its boot, on a busy machine, is not the request's)
-    await waitQuiet(standby.pid, 200, 10_000);
+    // waits (its boot, on a busy machine, is not the request's). The last instance, made from
+    // the last standby, has the same arguments and may still be stopping: one that goes away
+    // was not the standby
+    let standby: { pid: number; group: string };
+    do {
+      standby = await until(async () => findEdgeStandby(platform, service), 'the edge host waiting as a standby', 30_000);
+    } while (!(await waitQuiet(standby.pid, 200, 10_000)));
     const appCpu0 = readInstanceCpuMs(platform.cgroupPrefix, standby.group);
     const t = await timedGet(platform, `${service}.localhost`);
     const appCpu1 = readInstanceCpuMs(platform.cgroupPrefix, standby.group);

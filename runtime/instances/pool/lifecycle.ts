@@ -6,7 +6,7 @@ import { CellhostError, describeError } from '../../core/errors.ts';
 import type { Launch } from '../launcher.ts';
 import { spawnInstance, type InstanceProcess, type OutputStream } from '../process.ts';
 import { createStandbySet, newInstanceId } from '../standby.ts';
-import { closeUpstream } from '../upstream.ts';
+import { closeUpstream, openUpstream } from '../upstream.ts';
 import type { Backoff } from './backoff.ts';
 import type { Freezer } from './freezer.ts';
 import type { Instance, PoolContext, ServiceState } from './state.ts';
@@ -172,6 +172,9 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
         inst.upstream = standby.launch.upstream;
         inst.proc = standby.proc;
         inst.proc.go();
+        // an edge host listens already: its first connection is made while its module loads
+        // (~1.5 ms of an edge cold start after readiness otherwise, measured)
+        if (standby.launch.acceptsBeforeReady) inst.connections = openUpstream(inst.upstream, target.concurrency, { connectNow: true });
       } else {
         const launch = await opts.launcher.prepare({ ...target.spec, instanceId: id });
         inst.upstream = launch.upstream;

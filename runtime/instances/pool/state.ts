@@ -17,7 +17,8 @@ export interface Instance {
   state: InstanceState;
   inflight: number;
   proc: InstanceProcess;
-  /** its keep-alive connections, opened with the first request after it is ready */
+  /** its keep-alive connections, opened with the first request after it is ready (an edge
+   *  standby's: as it is told to go) */
   connections: Upstream | null;
   upstream: { host: string; port: number };
   startedAt: number;

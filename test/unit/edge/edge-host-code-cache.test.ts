@@ -124,9 +124,14 @@ describe('the edge host and V8 code cache', () => {
     let stdout = '';
     child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
     await waitIdle(child.pid!);
-    // waiting: nothing of the module ran, and it does not listen yet
+    // waiting: nothing of the module ran
     expect(fs.existsSync(path.join(dir, '.cellhost', 'imported.log'))).toBe(false);
     expect(stdout).toBe('');
+    // it listens already: a request made now waits for the module, and is answered by it
+    let early: any = null;
+    const asked = fetch(`http://127.0.0.1:${port}/`).then(async (r) => (early = await r.json()));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(early).toBeNull();
     // what it compiled is what it runs: the bundle and its cache are not read again at go
     fs.renameSync(entry, `${entry}.gone`);
     fs.renameSync(`${entry}.cache`, `${entry}.cache.gone`);
@@ -134,9 +139,40 @@ describe('the edge host and V8 code cache', () => {
     await waitFor(() => stdout.includes('\n') || stderr, { what: 'its serving line' });
     expect(stderr).toBe('');
     expect(stdout).toMatch(/serving on \d+ \(compiled from its code cache\)\n$/);
+    await asked;
+    expect(early).toMatchObject({ word: 'later', hash: '1d9283d8', extra: 'tla' });
     const body = await (await fetch(`http://127.0.0.1:${port}/`)).json();
     expect(body).toMatchObject({ word: 'later', hash: '1d9283d8', extra: 'tla' });
     expect(fs.readFileSync(path.join(dir, '.cellhost', 'imported.log'), 'utf8')).toBe('imported\n');
+  });
+
+  it('held with a module that imports only built-ins: linked ahead, and what it linked survives a garbage collection while it waits', async () => {
+    // Node 20 keeps nothing alive between a module's link and its evaluation: a standby whose
+    // node collected garbage while it waited (an idle node does, after ~10 s) crashed at the go
+    // line with SIGSEGV. A node of this test's collects on SIGUSR2.
+    const { dir, entry } = app(`import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+fs.appendFileSync(new URL('./imported.log', import.meta.url), 'imported\\n');
+export default { fetch: () => Response.json({ hash: createHash('sha256').update('later').digest('hex').slice(0, 8) }) };
+`);
+    execFileSync(NODE, [...FLAGS, HOST, '--write-code-cache', entry], { encoding: 'utf8' });
+    const port = await freePortSync();
+    const gcOnSignal = "data:text/javascript,process.on('SIGUSR2',()=>globalThis.gc())";
+    const child = spawn(NODE, [...FLAGS, '--expose-gc', `--import=${gcOnSignal}`, HOST, '--held', entry], { env: { PATH: process.env.PATH ?? '', PORT: String(port) }, stdio: ['pipe', 'pipe', 'pipe'] });
+    children.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    await waitIdle(child.pid!);
+    child.kill('SIGUSR2');
+    await waitIdle(child.pid!);
+    expect(fs.existsSync(path.join(dir, '.cellhost', 'imported.log'))).toBe(false);
+    child.stdin!.end('\n');
+    const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(`exited (${code ?? signal})`)));
+    const outcome = await Promise.race([waitFor(() => stdout.includes('\n'), { what: 'its serving line' }).then(() => 'serving'), exited]);
+    expect(outcome, stderr).toBe('serving');
+    expect((await (await fetch(`http://127.0.0.1:${port}/`)).json()).hash).toBe('1d9283d8');
   });
 
   it('held, and let go unused (stdin closed): it exits 0 without running the module', async () => {
