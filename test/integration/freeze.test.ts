@@ -1,5 +1,6 @@
 // Frozen warm instances: idle instances are frozen (no CPU, memory kept, not billed), thawed on
 // the next request with their state intact, and stopped at the idle timeout.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +8,12 @@ import { FIXTURES, instancePids, isAlive, startTestServer, waitFor, type TestSer
 
 const ready = process.getuid?.() === 0 && fs.existsSync('/sys/fs/cgroup/freezer');
 if (!ready && process.env.CI === 'true') throw new Error('freeze tests need root and the cgroup freezer in CI');
+
+/** connections the app's listening sockets hold, not yet accepted, seen from its network namespace */
+function acceptQueue(pid: number): number {
+  const out = execFileSync('nsenter', ['-t', String(pid), '-n', 'ss', '-Hltn'], { encoding: 'utf8' });
+  return out.split('\n').filter(Boolean).reduce((n, line) => n + Number(line.trim().split(/\s+/)[1]), 0);
+}
 
 let server: TestServer;
 describe.skipIf(!ready)('frozen warm instances', () => {
@@ -31,6 +38,9 @@ describe.skipIf(!ready)('frozen warm instances', () => {
     await new Promise((r) => setTimeout(r, 800));
     expect((await server.api('GET', '/api/v1/usage?from=1h')).body.total.billedMs).toBe(billedBefore);
     expect(ticks()).toBe(cpu0);
+    // the connection for the next request is open already: it waits in the frozen app's accept
+    // queue (a listening socket's Recv-Q), handshake done by the kernel
+    await waitFor(() => acceptQueue(inst.pid) >= 1, { what: 'a connection waiting in the frozen app\'s accept queue' });
     const t0 = performance.now();
     const again = await server.app('counter', '/alloc?mb=1');
     const thawMs = performance.now() - t0;
@@ -38,6 +48,7 @@ describe.skipIf(!ready)('frozen warm instances', () => {
     expect(thawMs).toBeLessThan(100);
     const events = (await server.api('GET', '/api/v1/services/counter/logs?stream=event')).body.entries.map((e: any) => e.event);
     expect(events).toEqual(expect.arrayContaining(['frozen', 'thawed']));
+    expect(acceptQueue(inst.pid)).toBe(0);
   });
 
   it('a frozen instance of a service without prewarming still stops at the idle timeout, leaving no process', async () => {

@@ -2,7 +2,7 @@
 // billed, memory kept) and thawed in a few ms when a request comes or before it is stopped. The
 // freezes and thaws of one instance run one after the other (`freezeOp`).
 import { describeError } from '../../core/errors.ts';
-import { closeUpstream } from '../upstream.ts';
+import { closeUpstream, openUpstream } from '../upstream.ts';
 import type { Instance, PoolContext, PrewarmState, ServiceState } from './state.ts';
 
 export interface Freezer {
@@ -22,14 +22,19 @@ export function createFreezer(ctx: PoolContext): Freezer {
     freeze(s, inst, idleMs, quiet = false) {
       inst.frozen = true;
       // idle keep-alive connections would be closed by the app the moment it thaws (its
-      // keep-alive timer is long overdue), racing the request sent on them: start the thawed
-      // app on fresh ones
+      // keep-alive timer is long overdue), racing the request sent on them: the thawed app gets a
+      // fresh one, opened once it is frozen (below)
       closeUpstream(inst.connections);
       inst.connections = null;
       inst.frozenAt = ctx.clock.now();
       ctx.observer?.paused?.(inst.id);
       inst.freezeOp = inst.freezeOp
         .then(() => inst.proc.freeze())
+        .then(() => {
+          // a connection opened now completes its handshake in the kernel and waits in the frozen
+          // app's accept queue: the request that thaws the app is sent without a connect first
+          if (inst.frozen && inst.connections === null) inst.connections = openUpstream(inst.upstream, s.target?.concurrency ?? 1, { connectNow: true });
+        })
         .catch((err) => {
           inst.frozen = false;
           ctx.log.warn('instance.freeze_failed', { service: s.name, instance: inst.id, error: describeError(err) });
