@@ -48,7 +48,6 @@ describe.skipIf(!ready)('frozen warm instances', () => {
     expect(thawMs).toBeLessThan(100);
     const events = (await server.api('GET', '/api/v1/services/counter/logs?stream=event')).body.entries.map((e: any) => e.event);
     expect(events).toEqual(expect.arrayContaining(['frozen', 'thawed']));
-    expect(acceptQueue(inst.pid)).toBe(0);
   });
 
   it('a frozen instance of a service without prewarming still stops at the idle timeout, leaving no process', async () => {
