@@ -10,6 +10,7 @@
 // (node-http-server.ts) when the binding is not usable (docs/benchmarks.md).
 import net from 'node:net';
 import { Readable } from 'node:stream';
+import { lingerClose } from './linger.ts';
 import type { LlhttpBinding, LlhttpParser } from './llhttp-binding.ts';
 import { hostError, RouterRequest, type RouterResponse, type RouterServerOptions } from './request.ts';
 
@@ -404,8 +405,14 @@ export class Connection {
   /** end after what was written has gone out, as http.Server's destroySoon */
   endSoon(): void {
     const socket = this.socket;
+    // a body still arriving (answered early, or pipelined behind the last answer)
+    const unread = this.reading !== null;
     this.detach();
     if (socket.destroyed) return;
+    if (unread) {
+      this.server.linger(socket);
+      return;
+    }
     socket.end();
     if (socket.writableFinished) socket.destroy();
     else socket.once('finish', () => socket.destroy());
@@ -463,6 +470,8 @@ export class Connection {
 export class Http1Server extends net.Server {
   readonly engine = 'llhttp';
   readonly live = new Set<Connection>();
+  /** answered and closing, the client's late bytes still read and dropped */
+  private readonly lingering = new Set<net.Socket>();
   readonly parsers: Parser[] = [];
   private sweeper: NodeJS.Timeout | null = null;
 
@@ -488,12 +497,21 @@ export class Http1Server extends net.Server {
     this.live.add(new Connection(socket, this));
   }
 
-  /** connections with no request in progress */
+  /** ends a connection whose client is still sending, without a reset (linger.ts) */
+  linger(socket: net.Socket): void {
+    this.lingering.add(socket);
+    socket.once('close', () => this.lingering.delete(socket));
+    lingerClose(socket);
+  }
+
+  /** connections with no request in progress (a lingering one has none) */
   closeIdleConnections(): void {
     for (const c of this.live) if (!c.current) c.socket.destroy();
+    for (const s of this.lingering) s.destroy();
   }
 
   closeAllConnections(): void {
     for (const c of this.live) c.socket.destroy();
+    for (const s of this.lingering) s.destroy();
   }
 }

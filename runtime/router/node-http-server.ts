@@ -5,6 +5,7 @@
 // app together (node:http answers them in order all the same).
 import http from 'node:http';
 import type net from 'node:net';
+import { lingerClose } from './linger.ts';
 import { dumpStreamBody, hostError, RouterRequest, streamBody, type RouterResponse, type RouterServer, type RouterServerOptions } from './request.ts';
 
 class NodeRequest extends RouterRequest {
@@ -36,6 +37,21 @@ class NodeRequest extends RouterRequest {
 
   dump(): void {
     dumpStreamBody(this, this.incoming);
+  }
+
+  /**
+   * Answered before the body arrived: should the connection end after this answer while the body
+   * is still arriving, it lingers rather than ending in a reset, as http1.ts does (linger.ts).
+   * node:http ends a last response's socket with destroySoon().
+   */
+  lingerOnClose(): void {
+    const incoming = this.incoming;
+    const socket = incoming.socket as net.Socket & { destroySoon(): void };
+    const destroySoon = socket.destroySoon;
+    socket.destroySoon = function (this: typeof socket) {
+      if (incoming.complete) destroySoon.call(this);
+      else lingerClose(this);
+    };
   }
 }
 
@@ -74,6 +90,7 @@ class NodeResponse implements RouterResponse {
   end(body?: string): void {
     if (this.finished) return;
     this.finished = true;
+    if (!this.req.complete) this.req.lingerOnClose();
     this.res!.end(body);
     // answered before the body was read: the rest is read and thrown away, as http1.ts does
     if (!this.req.complete) this.req.dump();
