@@ -86,7 +86,7 @@ export function readInstanceCpuMs(prefix: string, instanceId: string): number | 
 export function readFrozenInstances(prefix: string): { id: string; memoryBytes: number }[] {
   let names: string[];
   try {
-    names = fs.readdirSync(path.join('/sys/fs/cgroup/freezer', prefix), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    names = fs.readdirSync(path.join('/sys/fs/cgroup/freezer', prefix), { withFileTypes: true }).filter((d) => d.isDirectory() && d.name.startsWith('i-')).map((d) => d.name);
   } catch {
     return [];
   }

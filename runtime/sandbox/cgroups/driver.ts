@@ -69,6 +69,8 @@ export interface CgroupVersion<S extends VersionSetup> {
   dirsOf(setup: S, name: string): GroupDirs;
   applyLimits(setup: S, dirs: GroupDirs, limits: CgroupLimits): Promise<void>;
   controls(setup: S, name: string, dirs: GroupDirs): GroupControls;
+  /** what the version made for itself beside the groups, undone on a clean stop before the groups go */
+  release?(setup: S): Promise<void>;
 }
 
 const uniqueDirs = (dirs: GroupDirs) => [...new Set(dirs.values())];
@@ -168,6 +170,7 @@ export function createCgroupDriver<S extends VersionSetup>(ctx: DriverContext, v
 
     async dispose() {
       const setup = await ensureSetup();
+      await v.release?.(setup);
       await driver.reclaimLeftovers();
       for (const parent of setup.parents) {
         try {

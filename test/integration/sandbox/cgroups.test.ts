@@ -196,6 +196,23 @@ describe.skipIf(!canRun && !mustRun)('cgroup v1 driver on real cgroups', () => {
     expect(await measureCpuPercent(g, 300)).toBeGreaterThan(20);
   });
 
+  it('keeps one empty group frozen from the first freeze on, so no later freeze or thaw is the first or last of the host', async () => {
+    // the kernel rewrites its code when its count of frozen groups goes from 0 to 1 or back
+    // (2.4 ms of CPU per write where measured); with the pin frozen, a thaw only counts
+    const pin = join(ROOT, 'freezer', PREFIX, 'freezer-pin');
+    const g = await create('pinned', { memoryBytes: 192 * MB, cpuQuota: 0.5, pidsMax: 16 });
+    start(g, ['/bin/sleep', '30']);
+    await waitForPids(g, 1);
+    await g.freeze();
+    expect(await readFile(join(pin, 'freezer.state'), 'utf8')).toBe('FROZEN\n');
+    expect(await readFile(join(pin, 'cgroup.procs'), 'utf8')).toBe('');
+    await g.thaw();
+    expect(await readFile(join(ROOT, 'freezer', PREFIX, 'pinned', 'freezer.state'), 'utf8')).toBe('THAWED\n');
+    expect(await readFile(join(pin, 'freezer.state'), 'utf8')).toBe('FROZEN\n');
+    // only the freezer hierarchy holds it, and a clean stop removes it (afterAll: no parent dir left)
+    for (const h of HIERARCHIES.filter((h) => h !== 'freezer')) expect(await isPresent(join(ROOT, h, PREFIX, 'freezer-pin'))).toBe(false);
+  });
+
   it('destroy leaves no process and no directory, and can be called again', async () => {
     const g = await create('destroy', { memoryBytes: 192 * MB, cpuQuota: 0.5, pidsMax: 16 });
     const s = start(g, ['/bin/sh', '-c', 'sleep 30 & sleep 30 & wait']);
@@ -226,7 +243,8 @@ describe.skipIf(!canRun && !mustRun)('cgroup v1 driver on real cgroups', () => {
     await waitForPids(left, 1);
 
     const nextRun = createCgroupV1Driver({ root: ROOT, prefix: PREFIX });
-    expect(await nextRun.reclaimLeftovers()).toEqual({ removed: ['leftover-1'] });
+    // (the frozen pin of the run still going counts as a leftover of the next run: it is made again at its first freeze)
+    expect((await nextRun.reclaimLeftovers()).removed.filter((n) => n !== 'freezer-pin')).toEqual(['leftover-1']);
     expect(await s.exited).toEqual({ code: null, signal: 'SIGKILL' });
     for (const dir of leafDirs('leftover-1')) expect(await isPresent(dir)).toBe(false);
   });
