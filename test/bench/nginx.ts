@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { probePort } from '../../runtime/instances/readiness.ts';
+import { processTree } from '../helpers/host.ts';
 import { freePortSync } from '../helpers/subprocess-server.ts';
 import { stopChild } from './child.ts';
 import { sleep } from './stats.ts';
@@ -81,6 +82,14 @@ export async function startNginx(nginx: string, upstream: { host: string; port: 
     if (proc.exitCode !== null || Date.now() > deadline) {
       await close();
       throw new Error(`nginx did not start: ${out}`);
+    }
+    await sleep(10);
+  }
+  // the master listens before it forks its workers: the caller reads the CPU of the whole tree
+  while (processTree(proc.pid!).length < workers + 1) {
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      await close();
+      throw new Error(`nginx did not start its ${workers} worker(s): ${out}`);
     }
     await sleep(10);
   }
