@@ -298,7 +298,6 @@ export class Connection {
     this.idleSince = Date.now();
     req.complete = true;
     req.body?.push(null);
-    req.onComplete?.();
     this.updateFlow();
   }
 

@@ -337,21 +337,8 @@ class Exchange implements Dispatcher.DispatchHandler, ExchangeListener {
       return;
     }
     if (err instanceof CellhostError) {
-      // an oversized body: read the rest (bounded) before answering, or the close would reset
-      // the connection and the client would never see the 413
-      if (err.code === 'ERR_BODY_TOO_LARGE' && !req.complete) {
-        let answered = false;
-        const answer = () => {
-          if (answered) return;
-          answered = true;
-          clearTimeout(cap);
-          this.fail(err);
-        };
-        const cap = setTimeout(answer, 1000);
-        req.onComplete = answer;
-        req.dump();
-        return;
-      }
+      // an oversized body's 413 ends the connection: its rest is read and dropped as it closes
+      // (the lingering close, linger.ts), so the client sees the answer rather than a reset
       this.fail(err);
       return;
     }

@@ -62,8 +62,6 @@ export abstract class RouterRequest {
   received = 0;
   /** the rest of the body is read and thrown away (answered early, or given up on) */
   dumping = false;
-  /** called once the whole message has been read */
-  onComplete: (() => void) | null = null;
   bodyLimit = Infinity;
   listener: ExchangeListener | null = null;
   abstract readonly res: RouterResponse;
@@ -194,7 +192,6 @@ export function streamBody(req: RouterRequest, source: Readable): void {
   source.once('end', () => {
     req.complete = true;
     if (!req.dumping) body.push(null);
-    req.onComplete?.();
   });
   source.on('error', (err) => {
     if (!req.complete && !body.destroyed) body.destroy(err);

@@ -179,17 +179,8 @@ export function createTaskIntake(deps: TaskIntakeDeps): TaskIntake {
         if (settled) return;
         settled = true;
         if (bodyTimer) clearTimeout(bodyTimer);
-        // the rest is read first (bounded), or closing would reset the connection before the client sees the 413
-        let sent = false;
-        const send = () => {
-          if (sent) return;
-          sent = true;
-          clearTimeout(cap);
-          sendError(req, new CellhostError('ERR_BODY_TOO_LARGE', `a task's body is at most ${TASK_BODY_LIMIT} bytes (5 MB)`), requestId);
-        };
-        const cap = setTimeout(send, 1000);
-        if (req.complete) send();
-        else req.onComplete = send;
+        // the 413 ends the connection; the rest of the body is read and dropped as it closes (linger.ts)
+        fail(new CellhostError('ERR_BODY_TOO_LARGE', `a task's body is at most ${TASK_BODY_LIMIT} bytes (5 MB)`));
       };
       req.bodyLimit = TASK_BODY_LIMIT;
       req.listener = {

@@ -210,8 +210,8 @@ describe.each(ENGINES)('%s: framing', (name) => {
       onRequest: (req) => {
         seen.push({ url: req.url, names: req.rawHeaders.filter((_, i) => i % 2 === 0) });
         if (req.body) {
+          req.body.on('end', () => echoPath(req));
           req.body.resume();
-          req.onComplete = () => echoPath(req);
         } else echoPath(req);
       },
     });
@@ -341,9 +341,16 @@ describe.each(ENGINES)('%s: bodies and flow', (name) => {
     const port = await start({
       onRequest: (req) => {
         req.bodyLimit = 1000;
-        req.listener = { aborted: () => {}, drained: () => {}, bodyTooLarge: () => (tooLarge = true) };
+        req.listener = {
+          aborted: () => {},
+          drained: () => {},
+          bodyTooLarge: () => {
+            tooLarge = true;
+            echoPath(req);
+          },
+        };
+        req.body!.on('error', () => {});
         req.body!.resume();
-        req.onComplete = () => echoPath(req);
       },
     });
     const c = connect(port);
