@@ -127,14 +127,16 @@ function scaleOutOrWait(s: PlacementInput<PlacedInstance>, t: PlacementTarget, n
   if (now - w.since < rules.scaleOutAfterMs) return WAIT;
   // a burst on a host with no core free: when the warm instances finished a request each within
   // the window (the queue moves; it is not stuck behind slow requests), a start would take CPU
-  // from them and the queue would end later, so they keep it. One that became ready during the
-  // window is not counted: an app's first requests are its slowest. For a second at most: past
-  // that the load is not a burst, and the service gets its instances
+  // from them and the queue would end later, so they keep it. An instance counts from its second
+  // window on: an app's first requests are its slowest, and its readiness is what opened the
+  // first (a millisecond or a busy tick after it became ready, so `readyAt < since` alone would
+  // count it by chance). For a second at most: past that the load is not a burst, and the
+  // service gets its instances
   if (
     rules.hostCpu &&
     w.cpu &&
     now - w.episodeSince < rules.maxHoldMs &&
-    s.completed - w.completedAtOpen >= warmBefore(s, t, w.since) &&
+    s.completed - w.completedAtOpen >= warmBefore(s, t, w.since - rules.scaleOutAfterMs) &&
     rules.hostCpu.saturated(w.cpu)
   ) {
     return w.heldReported ? HOLD : HOLD_FIRST;
@@ -142,9 +144,9 @@ function scaleOutOrWait(s: PlacementInput<PlacedInstance>, t: PlacementTarget, n
   return START;
 }
 
-/** ready instances of the target's version that were ready before `since` */
+/** ready instances of the target's version that were ready at `since` or before */
 function warmBefore(s: PlacementInput<PlacedInstance>, t: PlacementTarget, since: number): number {
   let n = 0;
-  for (const i of s.instances) if (i.generation === t.generation && i.state === 'ready' && !i.exited && i.readyAt !== null && i.readyAt < since) n++;
+  for (const i of s.instances) if (i.generation === t.generation && i.state === 'ready' && !i.exited && i.readyAt !== null && i.readyAt <= since) n++;
   return n;
 }
