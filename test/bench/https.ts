@@ -5,7 +5,6 @@
 // test/bench/https.ts`, after `npm run build`) or from run.ts (BENCH_ONLY=https).
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +12,7 @@ import tls from 'node:tls';
 import { FIXTURES } from '../helpers/server.ts';
 import { freePortSync } from '../helpers/subprocess-server.ts';
 import { deferCleanup } from './cleanup.ts';
-import { mergeFixedRate, runFixedRate, type FixedRateResult } from './fixed-rate.ts';
+import { mergeFixedRate, prepareFixedRate, type FixedRateResult } from './fixed-rate.ts';
 import { findListenAddress } from './instance-address.ts';
 import { startNginx } from './nginx.ts';
 import { getViaRouter, startPlatform } from './platform.ts';
@@ -31,6 +30,8 @@ interface HttpsResults {
   keepAlive: { nginx: WrkResult; cellhost: WrkResult };
   handshakes: { nginx: WrkResult; cellhost: WrkResult; bare: WrkResult };
   fixed: { direct: FixedRateResult; cellhost: FixedRateResult };
+  /** what sent the fixed-rate requests */
+  fixedGenerator: string;
 }
 
 /** a self-signed P-256 certificate for `localhost` (wrk asks for the URL's host by SNI) and the service */
@@ -121,14 +122,14 @@ async function benchHttps(log: (line: string) => void): Promise<HttpsResults> {
       const handshakes = await alternate(wrk, [...targets, { name: 'node:https', url: `https://localhost:${bare.port}/` }], ['Connection: close'], log, 'new connections').finally(stopBare);
       // fixed rate: direct HTTP to the app against HTTPS through cellhost, in 1 s turns
       const ca = fs.readFileSync(tls.cert, 'utf8');
-      const directAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-      const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 64 });
-      const slice = (t: 'direct' | 'cellhost', durationMs: number) =>
-        t === 'direct'
-          ? runFixedRate({ port: upstream.port, host: upstream.host, ratePerS: FIXED_RATE.ratePerS, durationMs, agent: directAgent })
-          : runFixedRate({ port: httpsPort, host: '127.0.0.1', hostHeader: HOST, ratePerS: FIXED_RATE.ratePerS, durationMs, agent: httpsAgent, tls: { ca, servername: HOST } });
+      const generator = await prepareFixedRate();
+      const fixedTargets = {
+        direct: { name: 'direct', port: upstream.port, host: upstream.host },
+        cellhost: { name: 'cellhost', port: httpsPort, host: '127.0.0.1', hostHeader: HOST, tls: { ca, servername: HOST } },
+      };
+      const slice = (t: 'direct' | 'cellhost', durationMs: number) => generator.run(fixedTargets[t], FIXED_RATE.ratePerS, durationMs);
       try {
-        log(`https: ${FIXED_RATE.ratePerS} req/s warm-up`);
+        log(`https: ${FIXED_RATE.ratePerS} req/s warm-up, sent by ${generator.name}`);
         await slice('direct', FIXED_RATE.warmUpMs);
         await slice('cellhost', FIXED_RATE.warmUpMs);
         const runs: Record<'direct' | 'cellhost', FixedRateResult[]> = { direct: [], cellhost: [] };
@@ -140,10 +141,10 @@ async function benchHttps(log: (line: string) => void): Promise<HttpsResults> {
           keepAlive: { nginx: keepAlive.nginx!, cellhost: keepAlive.cellhost! },
           handshakes: { nginx: handshakes.nginx!, cellhost: handshakes.cellhost!, bare: handshakes['node:https']! },
           fixed: { direct: mergeFixedRate(runs.direct), cellhost: mergeFixedRate(runs.cellhost) },
+          fixedGenerator: generator.name,
         };
       } finally {
-        directAgent.destroy();
-        httpsAgent.destroy();
+        await generator.close();
       }
     } finally {
       await stopNginx();
@@ -167,7 +168,7 @@ export async function appendHttpsSection(out: string[], log: (line: string) => v
       '|---|---|---|---|---|---|',
       `| keep-alive HTTPS/1.1, \`wrk -t1 -c32 -d5s\` (median of ${WRK_ROUNDS}) | ${rate(r.keepAlive.nginx)} | ${rate(r.keepAlive.cellhost)} | ${formatRatio(ka)} | ≥ 0.6× | ${ka >= 0.6 ? 'yes' : '**no**'} |`,
       `| new TLS connections (handshake + one request), \`Connection: close\` | ${rate(r.handshakes.nginx)} | ${rate(r.handshakes.cellhost)} (node:https alone, answering itself: ${rate(r.handshakes.bare)}, ${formatRatio(r.handshakes.bare.requestsPerS / r.handshakes.nginx.requestsPerS)} nginx) | ${formatRatio(hs)} | ≥ 0.5× | ${hs >= 0.5 ? 'yes' : '**no**'} |`,
-      `| p50 / p99 at a fixed ${FIXED_RATE.ratePerS} req/s, keep-alive: direct HTTP vs cellhost HTTPS | direct ${formatMs(r.fixed.direct.p50Ms)} / ${formatMs(r.fixed.direct.p99Ms)} | ${formatMs(r.fixed.cellhost.p50Ms)} / ${formatMs(r.fixed.cellhost.p99Ms)} (${r.fixed.cellhost.errors} errors) | ${added >= 0 ? '+' : ''}${formatMs(added)} p99 | ≤ 1.5 ms added | ${added <= 1.5 ? 'yes' : '**no**'} |`,
+      `| p50 / p99 at a fixed ${FIXED_RATE.ratePerS} req/s, keep-alive, sent by ${r.fixedGenerator}: direct HTTP vs cellhost HTTPS | direct ${formatMs(r.fixed.direct.p50Ms)} / ${formatMs(r.fixed.direct.p99Ms)} | ${formatMs(r.fixed.cellhost.p50Ms)} / ${formatMs(r.fixed.cellhost.p99Ms)} (${r.fixed.cellhost.errors} errors) | ${added >= 0 ? '+' : ''}${formatMs(added)} p99 | ≤ 1.5 ms added | ${added <= 1.5 ? 'yes' : '**no**'} |`,
     );
     return true;
   } catch (err) {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { processTree } from '../helpers/host.ts';
 import { FIXTURES } from '../helpers/server.ts';
 import { deferCleanup } from './cleanup.ts';
-import { mergeFixedRate, runFixedRate, type FixedRateResult } from './fixed-rate.ts';
+import { mergeFixedRate, prepareFixedRate, type FixedRateResult, type FixedRateTarget } from './fixed-rate.ts';
 import { findListenAddress } from './instance-address.ts';
 import { startNginx } from './nginx.ts';
 import { getViaRouter, type BenchPlatform } from './platform.ts';
@@ -53,6 +53,8 @@ export interface ProxyResults {
   addedP99: Summary;
   /** the same rate during the warm-up before those, shown beside them */
   fixedWarmUp: { direct: FixedRateResult; cellhost: FixedRateResult };
+  /** what sent the fixed-rate requests */
+  fixedGenerator: string;
   upstream: { host: string; port: number };
   nginxWorkers: number;
 }
@@ -150,15 +152,16 @@ export async function benchProxy(platform: BenchPlatform, log: (line: string) =>
 
     // the fixed-rate runs take turns in 1 s slices, so a stall of the (shared) machine lands on
     // one target's slice, not on a whole run of it; each target keeps its connections
-    type Target = { name: string; port: number; host: string; hostHeader?: string; agent: http.Agent; runs: FixedRateResult[]; warmUp?: FixedRateResult };
+    type Target = FixedRateTarget & { runs: FixedRateResult[]; warmUp?: FixedRateResult };
     const targets: Target[] = [
       { name: 'direct', port: upstream.port, host: upstream.host },
       ...(nginx instanceof Error ? [] : [{ name: 'nginx', port: nginx.port, host: '127.0.0.1', hostHeader: HOST }]),
       { name: 'cellhost', port: platform.routerPort, host: '127.0.0.1', hostHeader: HOST },
-    ].map((t) => ({ ...t, agent: new http.Agent({ keepAlive: true, maxSockets: 64 }), runs: [] }));
+    ].map((t) => ({ ...t, runs: [] }));
+    const generator = await prepareFixedRate();
     try {
-      const slice = (t: Target, durationMs: number) => runFixedRate({ port: t.port, host: t.host, hostHeader: t.hostHeader, agent: t.agent, ratePerS: FIXED_RATE.ratePerS, durationMs });
-      log(`proxy: ${FIXED_RATE.ratePerS} req/s warm-up, ${FIXED_RATE.warmUpMs} ms per target`);
+      const slice = (t: Target, durationMs: number) => generator.run(t, FIXED_RATE.ratePerS, durationMs);
+      log(`proxy: ${FIXED_RATE.ratePerS} req/s warm-up, ${FIXED_RATE.warmUpMs} ms per target, sent by ${generator.name}`);
       for (const t of targets) t.warmUp = await slice(t, FIXED_RATE.warmUpMs);
       log(`proxy: ${FIXED_RATE.ratePerS} req/s, ${FIXED_RATE.rounds} rounds of ${FIXED_RATE.sliceMs} ms per target, taking turns`);
       for (let round = 0; round < FIXED_RATE.rounds; round++) {
@@ -168,7 +171,7 @@ export async function benchProxy(platform: BenchPlatform, log: (line: string) =>
         }
       }
     } finally {
-      for (const t of targets) t.agent.destroy();
+      await generator.close();
     }
     const target = (name: string) => targets.find((x) => x.name === name);
     const merged = (name: string) => {
@@ -183,6 +186,7 @@ export async function benchProxy(platform: BenchPlatform, log: (line: string) =>
       fixed: { direct: merged('direct')!, nginx: fNginxRuns ? { ok: true, value: fNginxRuns } : { ok: false, reason: nginxWhy }, cellhost: merged('cellhost')! },
       addedP99: summarize(paired(p99s('cellhost'), p99s('direct'), (a, b) => a - b)),
       fixedWarmUp: { direct: target('direct')!.warmUp!, cellhost: target('cellhost')!.warmUp! },
+      fixedGenerator: generator.name,
       upstream,
       nginxWorkers: nginx instanceof Error ? 0 : nginx.workers,
     };

@@ -88,7 +88,7 @@ function fixedCell(r: FixedRateResult): string {
 function proxyRows(m: Section<ProxyResults>): Row[] {
   const target = `≥ ${TARGETS.proxyVsNginx}× nginx; added p99 ≤ ${TARGETS.addedP99Ms} ms`;
   if (!m.ok) return [failedRow('proxy', 'proxy (wrk, fixed rate)', m.reason, target)];
-  const { wrk, fixed, fixedWarmUp, nginxWorkers, ratios, addedP99 } = m.value;
+  const { wrk, fixed, fixedWarmUp, fixedGenerator, nginxWorkers, ratios, addedP99 } = m.value;
   const warmUpNote = (r: FixedRateResult) => ` (its warm-up: ${lat(r.p50Ms, r.p99Ms)})`;
   const nginxLabel = nginxWorkers ? ` (${nginxWorkers} worker)` : '';
   const rate = (w: WrkRounds) => formatSummary(w.requestsPerS, formatRate);
@@ -132,7 +132,7 @@ function proxyRows(m: Section<ProxyResults>): Row[] {
     },
     {
       key: 'proxy-fixed-rate',
-      what: `latency p50 / p99 at a fixed ${FIXED_RATE.ratePerS} req/s, ${FIXED_RATE.rounds} rounds of ${FIXED_RATE.sliceMs / 1000} s per target taking turns, after ${FIXED_RATE.warmUpMs / 1000} s of warm-up each, keep-alive; added p99 per round`,
+      what: `latency p50 / p99 at a fixed ${FIXED_RATE.ratePerS} req/s, ${FIXED_RATE.rounds} rounds of ${FIXED_RATE.sliceMs / 1000} s per target taking turns, after ${FIXED_RATE.warmUpMs / 1000} s of warm-up each, keep-alive, sent by ${fixedGenerator}; added p99 per round`,
       baseline: `direct ${fixedCell(fixed.direct)}${warmUpNote(fixedWarmUp.direct)}`,
       nginx: fixed.nginx.ok ? fixedCell(fixed.nginx.value) : skipped(fixed.nginx.reason),
       cellhost: fixedCell(fixed.cellhost) + warmUpNote(fixedWarmUp.cellhost),

@@ -1,8 +1,10 @@
-// The burst's load generator, in Go because on a 2-core host the client shares the CPU with what
+// The bench's load generator, in Go because on a 2-core host the client shares the CPU with what
 // it measures: Node spent ~0.35 ms of CPU per request of a burst (a fifth of the host's CPU
-// while the burst lasted), a Go client ~0.05 ms. Prints one JSON object.
+// while the burst lasted), a Go client ~0.05 ms. A burst prints one JSON object:
 //
 //	loadgen -ip 127.0.0.1 -port P -host H -n 200 -timeout-ms 60000
+//
+// and `loadgen -fixed` runs fixed-rate rounds read from stdin (fixed.go).
 package main
 
 import (
@@ -33,7 +35,12 @@ func main() {
 	host := flag.String("host", "localhost", "Host header")
 	n := flag.Int("n", 200, "requests, each on its own connection, all at once")
 	timeoutMs := flag.Int("timeout-ms", 60000, "per request")
+	fixed := flag.Bool("fixed", false, "fixed-rate rounds, one JSON line each on stdin")
 	flag.Parse()
+	if *fixed {
+		fixedMode()
+		return
+	}
 	if *port <= 0 {
 		fmt.Fprintln(os.Stderr, "loadgen: -port is required")
 		os.Exit(2)
