@@ -11,3 +11,14 @@ declare module 'undici/lib/core/connect.js' {
   import buildConnector from 'undici/types/connector';
   export default buildConnector;
 }
+
+// the pool's own symbols, for the pool that takes its free connections in turn (upstream.ts)
+declare module 'undici/lib/dispatcher/pool-base.js' {
+  const poolBase: { readonly kClients: unique symbol; readonly kNeedDrain: unique symbol; readonly kGetDispatcher: unique symbol };
+  export default poolBase;
+}
+
+declare module 'undici/lib/core/symbols.js' {
+  const symbols: { readonly kConnected: unique symbol; readonly kDispatch: unique symbol };
+  export default symbols;
+}

@@ -50,6 +50,8 @@ export async function startPlatform(env: Record<string, string> = {}): Promise<B
       CELLHOST_HOST_RUN_DIR: hostRunDir,
       CELLHOST_LOG_LEVEL: 'warn',
       CELLHOST_SHUTDOWN_GRACE_MS: '2000',
+      // e.g. --perf-basic-prof, so that perf names the executable's JavaScript
+      ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
       ...env,
     }, COMMAND);
   } catch (err) {

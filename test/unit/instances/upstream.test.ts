@@ -1,7 +1,8 @@
 // An instance's upstream pool with its first connection opened ahead (an edge standby told to
 // go): the connection exists before any request, the first request goes out on it, one the app
 // refused is replaced by a connection of the pool's own, and one never used is closed with the
-// pool. Real sockets on loopback.
+// pool. And the pool's connections taken in turn, so none idles out under steady load. Real
+// sockets on loopback.
 import http from 'node:http';
 import type net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -17,10 +18,11 @@ afterEach(async () => {
 });
 
 /** an app that counts its connections, and those closed */
-async function app(port: number): Promise<{ opened: () => number; closed: () => number }> {
+async function app(port: number, keepAliveTimeoutMs = 5000): Promise<{ opened: () => number; closed: () => number }> {
   let opened = 0;
   let closed = 0;
   const server = http.createServer((req, res) => res.end(`hello ${req.url}`));
+  server.keepAliveTimeout = keepAliveTimeoutMs;
   server.on('connection', (s: net.Socket) => {
     opened++;
     s.once('close', () => closed++);
@@ -83,5 +85,28 @@ describe('openUpstream with connectNow', () => {
     await waitFor(() => counts.opened() === 1, { what: 'the connection opened ahead' });
     closeUpstream(pool);
     await waitFor(() => counts.closed() === 1, { what: 'the unused connection closed' });
+  });
+});
+
+describe('the pool under steady load', () => {
+  it('takes its open connections in turn: one request at a time for longer than their idle timeout closes none of them', async () => {
+    const port = await freePort();
+    // the app says `Keep-Alive: timeout=3`; undici closes a connection idle for that less 2 s
+    const counts = await app(port, 3000);
+    const pool = openUpstream({ host: '127.0.0.1', port }, 4);
+    pools.push(pool);
+    const burst = () => Promise.all(['/1', '/2', '/3', '/4'].map((p) => get(pool, p)));
+    await burst();
+    expect(counts.opened()).toBe(4);
+    // 1.6 s of one request at a time: taking the first free connection each time, as undici's
+    // Pool does, would leave three idle past 1 s, closed, and reconnected by the next burst
+    const until = Date.now() + 1600;
+    while (Date.now() < until) {
+      expect(await get(pool, '/steady')).toBe('hello /steady');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await burst();
+    expect(counts.closed()).toBe(0);
+    expect(counts.opened()).toBe(4);
   });
 });
