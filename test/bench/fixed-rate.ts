@@ -148,7 +148,9 @@ const TIMEOUT_MS = 2000;
 export async function prepareFixedRate(): Promise<FixedRateGenerator> {
   const built = await goBuild(LOADGEN_DIR, ['main.go', 'fixed.go', 'go.mod'], 'loadgen');
   if (typeof built === 'string') return nodeFixedRate(`node (${built.split('\n')[0]})`);
-  const child = spawn(built.binary, ['-fixed'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // one thread runs its Go code, as wrk -t1 runs one: at 1000 req/s it needs no more, and idle
+  // Go threads spinning for work would take turns on the two cores from what is measured
+  const child = spawn(built.binary, ['-fixed'], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, GOMAXPROCS: '1' } });
   const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const caFiles = new Map<string, string>();
   const close = deferCleanup(async () => {
