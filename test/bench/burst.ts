@@ -81,7 +81,7 @@ const LOADGEN_DIR = fileURLToPath(new URL('./loadgen', import.meta.url));
 
 /** the Go load generator, built for this run; else node, and why */
 export async function prepareGenerator(): Promise<Generator & { cleanup?(): void }> {
-  const built = await goBuild(LOADGEN_DIR, ['main.go', 'go.mod'], 'loadgen');
+  const built = await goBuild(LOADGEN_DIR, ['main.go', 'fixed.go', 'go.mod'], 'loadgen');
   if (typeof built === 'string') return { name: `node (${built.split('\n')[0]})`, run: nodeBurst };
   return {
     name: 'go (test/bench/loadgen)',

@@ -95,7 +95,16 @@ async function benchHttps(log: (line: string) => void): Promise<HttpsResults> {
   if (!wrk) throw new Error('wrk is not installed (apt-get install wrk)');
   if (!nginxBin) throw new Error('nginx is not installed (apt-get install nginx)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cellhost-bench-https-'));
-  deferCleanup(async () => fs.rmSync(dir, { recursive: true, force: true }));
+  // removed when the section ends (it was left behind by every finished run), or by the cleanups of a run cut short
+  const removeDir = deferCleanup(async () => fs.rmSync(dir, { recursive: true, force: true }));
+  try {
+    return await benchHttpsIn(dir, wrk, nginxBin, log);
+  } finally {
+    await removeDir();
+  }
+}
+
+async function benchHttpsIn(dir: string, wrk: string, nginxBin: string, log: (line: string) => void): Promise<HttpsResults> {
   const tls = makeCertificate(dir);
   const httpsPort = await freePortSync();
   // freezing off: direct and nginx traffic bypasses the pool, which would see the instance idle
