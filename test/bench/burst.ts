@@ -4,10 +4,9 @@
 import { execFile } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FIXTURES } from '../helpers/server.ts';
 import { nodeApp, spawnBare, waitScaledToZero } from './cold-start.ts';
-import { goBuild } from './go-build.ts';
+import { buildLoadgen } from './go-build.ts';
 import type { BenchPlatform } from './platform.ts';
 import { clockTicksPerS, readCpuNs, readCpuTicks, readInstancesCpuMs } from './proc-stats.ts';
 import { median, paired, percentile, sleep, summarize, type Summary } from './stats.ts';
@@ -77,11 +76,9 @@ interface BurstRun {
 }
 export type Generator = { name: string; run(port: number, host: string): Promise<BurstRun> };
 
-const LOADGEN_DIR = fileURLToPath(new URL('./loadgen', import.meta.url));
-
 /** the Go load generator, built for this run; else node, and why */
 export async function prepareGenerator(): Promise<Generator & { cleanup?(): void }> {
-  const built = await goBuild(LOADGEN_DIR, ['main.go', 'fixed.go', 'go.mod'], 'loadgen');
+  const built = await buildLoadgen();
   if (typeof built === 'string') return { name: `node (${built.split('\n')[0]})`, run: nodeBurst };
   return {
     name: 'go (test/bench/loadgen)',

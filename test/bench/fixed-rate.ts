@@ -10,9 +10,8 @@ import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { deferCleanup } from './cleanup.ts';
-import { goBuild } from './go-build.ts';
+import { buildLoadgen } from './go-build.ts';
 import { percentile } from './stats.ts';
 
 export interface FixedRateOptions {
@@ -140,13 +139,12 @@ export interface FixedRateGenerator {
   close(): Promise<void>;
 }
 
-const LOADGEN_DIR = fileURLToPath(new URL('./loadgen', import.meta.url));
 const MAX_IN_FLIGHT = 64;
 const TIMEOUT_MS = 2000;
 
 /** the Go generator, built for this run; else this process, with an agent per target */
 export async function prepareFixedRate(): Promise<FixedRateGenerator> {
-  const built = await goBuild(LOADGEN_DIR, ['main.go', 'fixed.go', 'go.mod'], 'loadgen');
+  const built = await buildLoadgen();
   if (typeof built === 'string') return nodeFixedRate(`node (${built.split('\n')[0]})`);
   // one thread runs its Go code, as wrk -t1 runs one: at 1000 req/s it needs no more, and idle
   // Go threads spinning for work would take turns on the two cores from what is measured

@@ -1,9 +1,11 @@
 // `go build` of a small module into a temp dir of its own (its own GOCACHE and GOPATH, nothing
-// written to the user's), for the Go app of the cold-start rows and the burst's load generator.
+// written to the user's), for the Go app of the cold-start rows and the load generator of the burst
+// and fixed-rate rows.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { findBinary } from './wrk.ts';
 
 export const CLEAN_PATH = '/usr/local/bin:/usr/bin:/bin';
@@ -37,4 +39,11 @@ export async function goBuild(srcDir: string, files: string[], name: string): Pr
     return (err as Error).message;
   }
   return { dir, binary: path.join(dir, name), cleanup };
+}
+
+const LOADGEN_DIR = fileURLToPath(new URL('./loadgen', import.meta.url));
+
+/** test/bench/loadgen: the burst (its default mode) and the fixed-rate rows (-fixed) */
+export function buildLoadgen(): Promise<GoBuild | string> {
+  return goBuild(LOADGEN_DIR, ['main.go', 'fixed.go', 'go.mod'], 'loadgen');
 }

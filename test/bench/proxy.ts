@@ -8,8 +8,11 @@
 // hardly moves.
 import http from 'node:http';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { processTree } from '../helpers/host.ts';
 import { FIXTURES } from '../helpers/server.ts';
+import { freePortSync } from '../helpers/subprocess-server.ts';
+import { startChild } from './child.ts';
 import { deferCleanup } from './cleanup.ts';
 import { mergeFixedRate, prepareFixedRate, type FixedRateResult, type FixedRateTarget } from './fixed-rate.ts';
 import { findListenAddress } from './instance-address.ts';
@@ -51,6 +54,8 @@ export interface ProxyResults {
   fixed: { direct: FixedRateResult; nginx: Measured<FixedRateResult>; cellhost: FixedRateResult };
   /** per 1 s round: cellhost's p99 − direct's p99 in that round */
   addedP99: Summary;
+  /** the same for what else was in front of the instance: nginx, a Node TCP pipe, the data path alone */
+  addedP99Parts: Record<PartName | 'nginx', Measured<Summary>>;
   /** the same rate during the warm-up before those, shown beside them */
   fixedWarmUp: { direct: FixedRateResult; cellhost: FixedRateResult };
   /** what sent the fixed-rate requests */
@@ -151,7 +156,10 @@ export async function benchProxy(platform: BenchPlatform, log: (line: string) =>
     };
 
     // the fixed-rate runs take turns in 1 s slices, so a stall of the (shared) machine lands on
-    // one target's slice, not on a whole run of it; each target keeps its connections
+    // one target's slice, not on a whole run of it; each target keeps its connections. Beside
+    // them, the parts of cellhost's added p99, each its own process in front of the same instance:
+    // a Node TCP pipe (an event loop in the path, no HTTP) and the router's data path alone (the
+    // proxy's code, no platform around it)
     type Target = FixedRateTarget & { runs: FixedRateResult[]; warmUp?: FixedRateResult };
     const targets: Target[] = [
       { name: 'direct', port: upstream.port, host: upstream.host },
@@ -159,7 +167,10 @@ export async function benchProxy(platform: BenchPlatform, log: (line: string) =>
       { name: 'cellhost', port: platform.routerPort, host: '127.0.0.1', hostHeader: HOST },
     ].map((t) => ({ ...t, runs: [] }));
     const generator = await prepareFixedRate();
+    const parts: Part[] = [];
     try {
+      parts.push(...(await startParts(upstream)));
+      for (const p of parts) if (p.ok) targets.push({ name: p.name, port: p.port, host: '127.0.0.1', hostHeader: HOST, runs: [] });
       const slice = (t: Target, durationMs: number) => generator.run(t, FIXED_RATE.ratePerS, durationMs);
       log(`proxy: ${FIXED_RATE.ratePerS} req/s warm-up, ${FIXED_RATE.warmUpMs} ms per target, sent by ${generator.name}`);
       for (const t of targets) t.warmUp = await slice(t, FIXED_RATE.warmUpMs);
@@ -172,6 +183,7 @@ export async function benchProxy(platform: BenchPlatform, log: (line: string) =>
       }
     } finally {
       await generator.close();
+      for (const p of parts) if (p.ok) await p.stop();
     }
     const target = (name: string) => targets.find((x) => x.name === name);
     const merged = (name: string) => {
@@ -179,12 +191,16 @@ export async function benchProxy(platform: BenchPlatform, log: (line: string) =>
       return t ? mergeFixedRate(t.runs) : null;
     };
     const p99s = (name: string) => target(name)!.runs.map((r) => percentile(r.latencies, 99));
+    const addedP99 = (name: string) => summarize(paired(p99s(name), p99s('direct'), (a, b) => a - b));
+    const partAdded = (name: string, why: string): Measured<Summary> => (target(name) ? { ok: true, value: addedP99(name) } : { ok: false, reason: why });
+    const whyNot = (name: PartName) => parts.find((p): p is Part & { ok: false } => p.name === name && !p.ok)?.reason ?? 'not started';
     const fNginxRuns = merged('nginx');
     return {
       wrk: { direct: wDirect, nginx: wNginx, cellhost: wCellhost },
       ratios,
       fixed: { direct: merged('direct')!, nginx: fNginxRuns ? { ok: true, value: fNginxRuns } : { ok: false, reason: nginxWhy }, cellhost: merged('cellhost')! },
-      addedP99: summarize(paired(p99s('cellhost'), p99s('direct'), (a, b) => a - b)),
+      addedP99: addedP99('cellhost'),
+      addedP99Parts: { nginx: partAdded('nginx', nginxWhy), pipe: partAdded('pipe', whyNot('pipe')), datapath: partAdded('datapath', whyNot('datapath')) },
       fixedWarmUp: { direct: target('direct')!.warmUp!, cellhost: target('cellhost')!.warmUp! },
       fixedGenerator: generator.name,
       upstream,
@@ -194,4 +210,28 @@ export async function benchProxy(platform: BenchPlatform, log: (line: string) =>
     await stopNginx();
     http.globalAgent.destroy();
   }
+}
+
+type PartName = 'pipe' | 'datapath';
+type Part = { name: PartName } & ({ ok: true; port: number; stop(): Promise<void> } | { ok: false; reason: string });
+
+const PARTS: { name: PartName; script: string; args: (upstream: { host: string; port: number }, port: number) => string[] }[] = [
+  { name: 'pipe', script: 'tcp-pipe.ts', args: (u, port) => [u.host, String(u.port), String(port)] },
+  { name: 'datapath', script: 'router-worker.ts', args: (u, port) => [String(u.port), String(port), '1', u.host] },
+];
+
+/** the reference processes, each listening on loopback in front of the instance, or why not */
+async function startParts(upstream: { host: string; port: number }): Promise<Part[]> {
+  const parts: Part[] = [];
+  for (const def of PARTS) {
+    const port = await freePortSync();
+    const script = fileURLToPath(new URL(`./${def.script}`, import.meta.url));
+    try {
+      const child = await startChild(process.execPath, ['--import', 'tsx', script, ...def.args(upstream, port)], {}, /ready/);
+      parts.push({ name: def.name, ok: true, port, stop: child.stop });
+    } catch (err) {
+      parts.push({ name: def.name, ok: false, reason: (err as Error).message.split('\n')[0]! });
+    }
+  }
+  return parts;
 }

@@ -88,7 +88,8 @@ function fixedCell(r: FixedRateResult): string {
 function proxyRows(m: Section<ProxyResults>): Row[] {
   const target = `≥ ${TARGETS.proxyVsNginx}× nginx; added p99 ≤ ${TARGETS.addedP99Ms} ms`;
   if (!m.ok) return [failedRow('proxy', 'proxy (wrk, fixed rate)', m.reason, target)];
-  const { wrk, fixed, fixedWarmUp, fixedGenerator, nginxWorkers, ratios, addedP99 } = m.value;
+  const { wrk, fixed, fixedWarmUp, fixedGenerator, nginxWorkers, ratios, addedP99, addedP99Parts: parts } = m.value;
+  const part = (p: Measured<Summary>) => (p.ok ? signedSummaryMs(p.value) : skipped(p.reason));
   const warmUpNote = (r: FixedRateResult) => ` (its warm-up: ${lat(r.p50Ms, r.p99Ms)})`;
   const nginxLabel = nginxWorkers ? ` (${nginxWorkers} worker)` : '';
   const rate = (w: WrkRounds) => formatSummary(w.requestsPerS, formatRate);
@@ -140,6 +141,17 @@ function proxyRows(m: Section<ProxyResults>): Row[] {
       target: `added p99 ≤ ${TARGETS.addedP99Ms} ms`,
       verdict: fixed.cellhost.errors ? { kind: 'not-met' } : judge(addedP99, (x) => x <= TARGETS.addedP99Ms, TARGETS.addedP99MaxIqrMs, ' ms'),
       figure: `${signedMs(addedP99.median)} p99`,
+    },
+    {
+      key: 'proxy-fixed-rate-parts',
+      what: 'the parts of that added p99, the same rounds, each its own process in front of the same instance: a Node TCP pipe (an event loop in the path, no HTTP) and the router\'s data path alone (the proxy\'s code, no platform); p99 over direct per round',
+      baseline: `Node TCP pipe ${part(parts.pipe)}`,
+      nginx: part(parts.nginx),
+      cellhost: `data path alone ${part(parts.datapath)}; all of cellhost (above) ${signedSummaryMs(addedP99)}`,
+      comparison: '—',
+      target: '—',
+      verdict: { kind: 'none' },
+      figure: `pipe ${parts.pipe.ok ? signedMs(parts.pipe.value.median) : 'n/a'}, data path ${parts.datapath.ok ? signedMs(parts.datapath.value.median) : 'n/a'}`,
     },
   ];
 }

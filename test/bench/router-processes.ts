@@ -3,14 +3,12 @@
 // hello app on loopback, each under the same wrk load as the proxy row; beside it, wrk straight at
 // the app. No platform: this is the upper bound, before what sharing leases across processes
 // would cost. Runs alone (`node --import tsx test/bench/router-processes.ts`) or from run.ts.
-import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FIXTURES } from '../helpers/server.ts';
 import { freePortSync } from '../helpers/subprocess-server.ts';
-import { stopChild } from './child.ts';
-import { deferCleanup } from './cleanup.ts';
+import { startChild } from './child.ts';
 import { runIfMain } from './standalone.ts';
 import { formatMs, formatRate, formatRatio } from './stats.ts';
 import { findBinary, runWrk, type WrkResult } from './wrk.ts';
@@ -20,33 +18,6 @@ const WORKER = fileURLToPath(new URL('./router-worker.ts', import.meta.url));
 export interface RouterProcessesResult {
   direct: WrkResult;
   runs: { processes: number; wrk: WrkResult }[];
-}
-
-/** starts a child and resolves once its stdout says `ready` (or `listening`), bounded */
-async function startChild(command: string, args: string[], env: Record<string, string>, ready: RegExp): Promise<{ proc: ChildProcess; stop(): Promise<void> }> {
-  const proc = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const stop = deferCleanup(() => stopChild(proc, 3000));
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${path.basename(args.at(-1) ?? command)} did not start: ${out}`)), 15_000);
-    const onData = (b: Buffer) => {
-      out += b;
-      if (ready.test(out)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', (b) => (out += b));
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code} before it was ready: ${out}`));
-    });
-  }).catch(async (err) => {
-    await stop();
-    throw err;
-  });
-  return { proc, stop };
 }
 
 export async function benchRouterProcesses(log: (line: string) => void = () => {}): Promise<RouterProcessesResult> {
