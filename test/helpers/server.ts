@@ -9,6 +9,7 @@ import { loadConfig } from '../../runtime/core/config.ts';
 import { silentLogger } from '../../runtime/core/log.ts';
 import { startServer, type RunningServer } from '../../runtime/server.ts';
 import { responseCheckerFor } from './openapi-check.ts';
+import { testServerNames } from './server-names.ts';
 import { claimTestSubnet } from './subnets.ts';
 
 export const FIXTURES = fileURLToPath(new URL('../fixtures/apps', import.meta.url));
@@ -77,14 +78,7 @@ let serverCount = 0;
  * each server's start reclaims whatever is left under its own cgroup and netns names.
  */
 function isolationEnv(): Record<string, string> {
-  const n = serverCount++ % 8;
-  const tag = (process.pid % 46656).toString(36);
-  return {
-    CELLHOST_CGROUP_PREFIX: `cellhost-test-${process.pid}-${n}`,
-    CELLHOST_NETNS_PREFIX: `t${tag}${n}`,
-    CELLHOST_NETNS_SUBNET: claimTestSubnet(),
-    CELLHOST_HOST_RUN_DIR: `/run/cellhost-test-${process.pid}-${n}`,
-  };
+  return { ...testServerNames(process.pid, serverCount++ % 8), CELLHOST_NETNS_SUBNET: claimTestSubnet() };
 }
 
 interface StartOptions {

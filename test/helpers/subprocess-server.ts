@@ -5,6 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TOKEN } from './server.ts';
+import { childServerNames } from './server-names.ts';
 import { claimTestSubnet } from './subnets.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -74,10 +75,8 @@ export async function spawnServer(dataDir: string, ports: { http: number; admin:
       CELLHOST_HTTP_ADDR: `127.0.0.1:${ports.http}`,
       CELLHOST_ADMIN_ADDR: `127.0.0.1:${ports.admin}`,
       CELLHOST_ADMIN_TOKEN: TOKEN,
-      CELLHOST_CGROUP_PREFIX: `cellhost-child-${process.pid}`,
-      CELLHOST_NETNS_PREFIX: `c${(process.pid % 46656).toString(36)}`,
+      ...childServerNames(process.pid),
       CELLHOST_NETNS_SUBNET: subnet,
-      CELLHOST_HOST_RUN_DIR: `/run/cellhost-child-${process.pid}`,
       CELLHOST_LOG_FORMAT: 'json',
       // as in server.ts: prewarmed instances only where a test (or bench row) asks for them
       CELLHOST_PREWARM_MB: '0',
