@@ -193,7 +193,10 @@ export async function benchProxy(platform: BenchPlatform, log: (line: string) =>
     const p99s = (name: string) => target(name)!.runs.map((r) => percentile(r.latencies, 99));
     const addedP99 = (name: string) => summarize(paired(p99s(name), p99s('direct'), (a, b) => a - b));
     const partAdded = (name: string, why: string): Measured<Summary> => (target(name) ? { ok: true, value: addedP99(name) } : { ok: false, reason: why });
-    const whyNot = (name: PartName) => parts.find((p): p is Part & { ok: false } => p.name === name && !p.ok)?.reason ?? 'not started';
+    const whyNot = (name: PartName) => {
+      const p = parts.find((x) => x.name === name);
+      return p && !p.ok ? p.reason : 'not started';
+    };
     const fNginxRuns = merged('nginx');
     return {
       wrk: { direct: wDirect, nginx: wNginx, cellhost: wCellhost },

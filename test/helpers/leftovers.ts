@@ -7,7 +7,7 @@
 // set whose owner still runs (another test run on this host) is left alone.
 import fs from 'node:fs';
 import { childServerNames, testServerNames } from './server-names.ts';
-import { claimTestSubnet } from './subnets.ts';
+import { alive, claimTestSubnet } from './subnets.ts';
 
 const RUN = '/run';
 
@@ -53,17 +53,10 @@ export async function reclaimDeadTestServers(log: (line: string) => void = () =>
 
 /** the pid in the dir's owner.pid runs, or there is none yet (a server starting) */
 function ownerRuns(dir: string): boolean {
-  let pid: number;
   try {
-    pid = Number(fs.readFileSync(`${dir}/owner.pid`, 'utf8').trim().split(/\s+/)[0]);
+    return alive(Number(fs.readFileSync(`${dir}/owner.pid`, 'utf8').trim().split(/\s+/)[0]));
   } catch {
     return true;
-  }
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -17,7 +17,8 @@ const SLOTS = 9 * 256;
 const mine: string[] = [];
 let exitHook = false;
 
-function alive(pid: number): boolean {
+/** the process runs (or is another user's): its claims and names are its own */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
