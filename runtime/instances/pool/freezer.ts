@@ -63,12 +63,15 @@ export function createFreezer(ctx: PoolContext): Freezer {
       });
     },
 
-    async thawToStop(inst) {
-      if (!inst.frozen) return;
-      inst.frozen = false;
-      await inst.freezeOp;
+    thawToStop(inst) {
+      // in the instance's chain of freezes and thaws, so that a second caller (the stop, after an
+      // eviction's own wait) waits for this thaw instead of passing it
+      if (inst.frozen) {
+        inst.frozen = false;
+        inst.freezeOp = inst.freezeOp.catch(() => {}).then(() => inst.proc.thaw());
+      }
       // a failed thaw costs only the clean shutdown: the stop's later kill rounds thaw the group
-      await inst.proc.thaw().catch(() => {});
+      return inst.freezeOp.catch(() => {});
     },
 
     oldestFrozen() {

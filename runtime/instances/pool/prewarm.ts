@@ -84,9 +84,11 @@ export function createPrewarm(ctx: PoolContext, opts: PrewarmOptions): Prewarm {
     const p = inst.prewarm!;
     p.kept = false;
     emit({ type: 'prewarm_evicted', service: s.name, instanceId: inst.id, deploymentId: inst.deploymentId, why, keptMs: clock.now() - p.since, memoryBytes: p.memoryBytes });
+    // out of service before the thaw: thawed but not yet stopped, it looked like a warm instance,
+    // and a request sent to it then failed (502) as the stop closed it
+    opts.lifecycle.remove(s, inst);
     // thawed (and so no longer counted as frozen memory) before the next one is frozen
     await opts.freezer.thawToStop(inst);
-    opts.lifecycle.remove(s, inst);
   }
 
   /** waits until a fresh start's output has been quiet SETTLE_QUIET_MS since it became ready */

@@ -5,6 +5,7 @@
 // that says more once frozen, so the pool's arithmetic is what is tested, on real app processes.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Launcher } from '../../../runtime/instances/launcher.ts';
+import type { Lease } from '../../../runtime/instances/pool/types.ts';
 import { startTestPool, type TestPool } from '../../helpers/pool.ts';
 
 const MB = 1024 * 1024;
@@ -15,8 +16,17 @@ afterEach(async () => {
   running = null;
 });
 
-/** per deployment: what its instances hold running, and frozen; onFrozenRead runs as it is read frozen */
-function withMemory(held: Record<string, { running: number; frozen: number; onFrozenRead?: () => void }>): (l: Launcher) => Launcher {
+interface Held {
+  running: number;
+  frozen: number;
+  /** runs as it is read frozen */
+  onFrozenRead?: () => void;
+  /** runs as it is thawed, which waits for it */
+  onThaw?: () => Promise<void>;
+}
+
+/** per deployment: what its instances hold running, and frozen */
+function withMemory(held: Record<string, Held>): (l: Launcher) => Launcher {
   return (inner) => ({
     async prepare(spec) {
       const launch = await inner.prepare(spec);
@@ -25,7 +35,10 @@ function withMemory(held: Record<string, { running: number; frozen: number; onFr
       return {
         ...launch,
         freeze: async () => void (frozen = true),
-        thaw: async () => void (frozen = false),
+        thaw: async () => {
+          await m.onThaw?.();
+          frozen = false;
+        },
         memoryBytes: async () => {
           if (frozen) m.onFrozenRead?.();
           return frozen ? m.frozen : m.running;
@@ -69,7 +82,7 @@ describe('the prewarm budget, counted frozen', () => {
 
   it('a request that thaws it while it is being counted is served by it, and it is not kept', async () => {
     let lease: Promise<{ instanceId: string; release(): void }> | null = null;
-    const held: Record<string, { running: number; frozen: number; onFrozenRead?: () => void }> = {
+    const held: Record<string, Held> = {
       'd-a': { running: 4 * MB, frozen: 5 * MB, onFrozenRead: () => void (lease ??= running!.pool.acquire('a')) },
     };
     running = startTestPool({ prewarmBudgetBytes: 10 * MB }, withMemory(held));
@@ -82,5 +95,42 @@ describe('the prewarm budget, counted frozen', () => {
     l.release();
     expect(events.some((e) => e.type === 'prewarmed')).toBe(false);
     expect(pool.instances('a').map((i) => [i.id, i.frozen, i.prewarm?.kept ?? false])).toEqual([[l.instanceId, false, false]]);
+  });
+
+  it('a request that comes while an evicted one is thawed before its stop is served by a new instance, not the one stopping', async () => {
+    let lease: Promise<Lease> | null = null;
+    const held: Record<string, Held> = {
+      'd-a': {
+        running: 4 * MB,
+        frozen: 5 * MB,
+        // the eviction's thaw: a request for a comes meanwhile, and has time to be placed
+        onThaw: async () => {
+          lease ??= running!.pool.acquire('a');
+          await new Promise((r) => setTimeout(r, 100));
+        },
+      },
+      'd-b': { running: 4 * MB, frozen: 6 * MB },
+    };
+    running = startTestPool({ prewarmBudgetBytes: 10 * MB }, withMemory(held));
+    const { pool, target, events } = running;
+    const now = Date.now();
+    pool.setTarget('a', target('a', { prewarm: true }));
+    const a = await pool.prewarm('a', target('a', { prewarm: true }), { reason: 'restart', lastUsedAt: now - 60_000 });
+    expect(a.kind).toBe('kept');
+    const evictedId = a.kind === 'kept' ? a.instanceId : '';
+    // b's keep pushes a out
+    expect((await pool.prewarm('b', target('b', { prewarm: true }), { reason: 'restart', lastUsedAt: now })).kind).toBe('kept');
+    expect(events.filter((e) => e.type === 'prewarm_evicted').map((e) => e.type === 'prewarm_evicted' && e.instanceId)).toEqual([evictedId]);
+    expect(lease).not.toBeNull();
+    const l = await lease!;
+    try {
+      expect(l.instanceId).not.toBe(evictedId);
+      const res = await fetch(`http://${l.upstream.host}:${l.upstream.port}/`);
+      expect(res.status).toBe(200);
+      await res.text();
+    } finally {
+      l.release();
+    }
+    expect(pool.instances('a').map((i) => i.id)).toEqual([l.instanceId]);
   });
 });
