@@ -11,7 +11,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     teardownTimeout: 30_000,
-    // before the tests: reclaims what test servers of a dead process left on the host
+    // before the tests: reclaims what test and bench platforms of a dead process left on the host
     // (test/helpers/leftovers.ts); after them: drops the network subnets test servers claimed
     // (test/helpers/subnets.ts) once every worker is gone
     globalSetup: ['test/helpers/leftovers.ts', 'test/helpers/subnets.ts'],

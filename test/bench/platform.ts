@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { TOKEN } from '../helpers/server.ts';
+import { benchServerNames } from '../helpers/server-names.ts';
 import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
 import { stopChild } from './child.ts';
 import { sleep } from './stats.ts';
@@ -36,18 +37,16 @@ export async function startPlatform(env: Record<string, string> = {}): Promise<B
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cellhost-bench-'));
   // unique per platform: a start reclaims leftovers under its own names (cgroups, namespaces,
   // veths, firewall table, run dir), never another platform's or test's
-  const n = ++started;
-  const cgroupPrefix = `cellhost-bench-${process.pid}-${n}`;
-  const netnsPrefix = `b${(process.pid % 46656).toString(36)}${n % 10}`;
-  const hostRunDir = `/run/cellhost-bench-${process.pid}-${n}`;
+  const names = benchServerNames(process.pid, ++started);
+  const cgroupPrefix = names.CELLHOST_CGROUP_PREFIX!;
+  const netnsPrefix = names.CELLHOST_NETNS_PREFIX!;
+  const hostRunDir = names.CELLHOST_HOST_RUN_DIR!;
   let child: ChildServer;
   try {
     const ports = { http: await freePortSync(), admin: await freePortSync() };
     child = await spawnServer(dataDir, ports, {
-      CELLHOST_CGROUP_PREFIX: cgroupPrefix,
-      CELLHOST_NETNS_PREFIX: netnsPrefix,
+      ...names,
       CELLHOST_NETNS_SUBNET: `10.223.${process.pid % 250}.0/24`,
-      CELLHOST_HOST_RUN_DIR: hostRunDir,
       CELLHOST_LOG_LEVEL: 'warn',
       CELLHOST_SHUTDOWN_GRACE_MS: '2000',
       // e.g. --perf-basic-prof, so that perf names the executable's JavaScript

@@ -5,6 +5,7 @@
 // `npm run bench -- --repeat 3` runs everything three times, prints each run's table, then one
 // table of every row's figure per run, a target counted as met only when all the runs met it.
 import { parseArgs } from 'node:util';
+import { reclaimDeadServers } from '../helpers/leftovers.ts';
 import { benchBurst, prepareGenerator } from './burst.ts';
 import { deferCleanup, runCleanups } from './cleanup.ts';
 import { benchColdStarts, nodeApp, prepareGoApp, preparePythonApp, type ColdApp } from './cold-start.ts';
@@ -38,6 +39,10 @@ const watchdog = setTimeout(() => {
 watchdog.unref();
 // stopped early (Ctrl-C, or a `timeout`): what was started is removed all the same
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void cleanUp().finally(() => process.exit(130)));
+
+// what platforms of a bench or test run that died (stopped twice with Ctrl-C, a crash) left on the
+// host goes first: their names are never reused, so nothing else would remove it
+await reclaimDeadServers(log);
 
 let failures = 0;
 

@@ -4,7 +4,7 @@
 // return it, see its logs and a counted request on Observability, and a crashing app's exit
 // code on its service page, the instances' state change live on a service page, settings saved
 // with the CPU the memory buys, a service deleted by typing its name, and a token created (its
-// secret shown once) and revoked. Screenshots of each page go to UI_SCREENSCREENSHOTS (default
+// secret shown once) and revoked. Screenshots of each page go to UI_SCREENSHOTS (default
 // $TMPDIR/cellhost-ui-screenshots).
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,6 +1,6 @@
-// A test server whose process died without closing (kill -9, as a worker killed at a timeout
-// dies) leaves its cgroups, network namespace and host run dir; the sweep run before each test
-// run reclaims them, and leaves a live server's alone.
+// A test or bench platform whose process died without closing (kill -9, as a worker killed at a
+// timeout dies) leaves its cgroups, network namespace and host run dir; the sweep run before each
+// test and bench run reclaims them, and leaves a live server's alone.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import readline from 'node:readline';
@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { existingCgroupParents, leftoverCgroups } from '../../helpers/cgroups.ts';
 import { networkLeftovers } from '../../helpers/host.ts';
-import { reclaimDeadTestServers } from '../../helpers/leftovers.ts';
+import { reclaimDeadServers } from '../../helpers/leftovers.ts';
 import { isAlive, startTestServer, type TestServer } from '../../helpers/server.ts';
 
 const CHILD = fileURLToPath(new URL('../../helpers/test-server-process.ts', import.meta.url));
@@ -23,9 +23,9 @@ afterAll(async () => {
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
-describe.skipIf(process.getuid?.() !== 0)('leftovers of dead test servers', () => {
-  it('are reclaimed after kill -9 of their process; a live server is left alone', async () => {
-    const proc = (child = spawn(process.execPath, ['--import', 'tsx', CHILD], { stdio: ['ignore', 'pipe', 'inherit'] }));
+describe.skipIf(process.getuid?.() !== 0)('leftovers of dead test and bench platforms', () => {
+  it.each(['test', 'bench'])('a %s platform\'s are reclaimed after kill -9 of its process; a live server is left alone', async (kind) => {
+    const proc = (child = spawn(process.execPath, ['--import', 'tsx', CHILD, ...(kind === 'bench' ? ['bench'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] }));
     const exited = new Promise((r) => proc.once('exit', r));
     const line = await Promise.race([
       readline.createInterface({ input: proc.stdout! })[Symbol.asyncIterator]().next().then((r) => r.value as string),
@@ -38,6 +38,7 @@ describe.skipIf(process.getuid?.() !== 0)('leftovers of dead test servers', () =
     expect(up.deployment).toBe('live');
     expect(up.status).toBe(200);
     const cgroupPrefix = up.names.CELLHOST_CGROUP_PREFIX!;
+    expect(cgroupPrefix).toBe(`cellhost-${kind}-${up.pid}-${kind === 'bench' ? 1 : 0}`);
     const netnsPrefix = up.names.CELLHOST_NETNS_PREFIX!;
     const runDir = up.names.CELLHOST_HOST_RUN_DIR!;
 
@@ -48,8 +49,8 @@ describe.skipIf(process.getuid?.() !== 0)('leftovers of dead test servers', () =
     expect(await existingCgroupParents(cgroupPrefix)).not.toEqual([]);
     expect(await networkLeftovers(netnsPrefix)).not.toEqual([]);
 
-    live = await startTestServer();
-    const reclaimed = await reclaimDeadTestServers();
+    live ??= await startTestServer();
+    const reclaimed = await reclaimDeadServers();
     expect(reclaimed).toContain(runDir);
     expect(reclaimed).not.toContain(live.isolation.CELLHOST_HOST_RUN_DIR);
 
