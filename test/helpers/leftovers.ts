@@ -10,21 +10,23 @@ import fs from 'node:fs';
 import { benchServerNames, childServerNames, testServerNames } from './server-names.ts';
 import { alive, claimTestSubnet } from './subnets.ts';
 
+const RUN = '/run';
+
 /** the host names of each test or bench platform whose host run dir is still there */
-export function serversLeft(run = '/run'): { dir: string; names: Record<string, string> }[] {
+export function serversLeft(): { dir: string; names: Record<string, string> }[] {
   let entries: string[];
   try {
-    entries = fs.readdirSync(run);
+    entries = fs.readdirSync(RUN);
   } catch {
     return [];
   }
   return entries.flatMap((name) => {
     const test = /^cellhost-test-(\d+)-([0-7])$/.exec(name);
-    if (test) return [{ dir: `${run}/${name}`, names: testServerNames(Number(test[1]), Number(test[2])) }];
+    if (test) return [{ dir: `${RUN}/${name}`, names: testServerNames(Number(test[1]), Number(test[2])) }];
     const child = /^cellhost-child-(\d+)$/.exec(name);
-    if (child) return [{ dir: `${run}/${name}`, names: childServerNames(Number(child[1])) }];
+    if (child) return [{ dir: `${RUN}/${name}`, names: childServerNames(Number(child[1])) }];
     const bench = /^cellhost-bench-(\d+)-(\d+)$/.exec(name);
-    if (bench) return [{ dir: `${run}/${name}`, names: benchServerNames(Number(bench[1]), Number(bench[2])) }];
+    if (bench) return [{ dir: `${RUN}/${name}`, names: benchServerNames(Number(bench[1]), Number(bench[2])) }];
     return [];
   });
 }
