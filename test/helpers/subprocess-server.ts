@@ -60,13 +60,23 @@ export interface ChildServer {
 /** how the platform is started: from source by default; the benchmarks run the built executable */
 const FROM_SOURCE = [process.execPath, '--import', 'tsx', path.join(ROOT, 'runtime/main.ts')];
 
+/**
+ * The platform gets SIGTERM when the process that started it dies, however it dies (a vitest
+ * worker killed at a timeout, a bench killed with kill -9): it then stops as on any SIGTERM,
+ * removing its instances and cgroups, instead of running on as an orphan that no later run
+ * reclaims (leftovers.ts leaves a live platform alone). setpriv (util-linux) sets the signal and
+ * execs the platform, so the child's pid is the platform's.
+ */
+const WITH_PARENT = ['/usr/bin/setpriv', '/bin/setpriv'].filter((f) => fs.existsSync(f)).slice(0, 1).flatMap((f) => [f, '--pdeathsig', 'TERM']);
+
 let processSubnet: string | null = null;
 
 export async function spawnServer(dataDir: string, ports: { http: number; admin: number }, env: Record<string, string> = {}, command: string[] = FROM_SOURCE): Promise<ChildServer> {
   let out = '';
   // one per process, as the other names are: a restart finds what the last run left
   const subnet = env.CELLHOST_NETNS_SUBNET ?? (processSubnet ??= claimTestSubnet());
-  const proc = spawn(command[0]!, [...command.slice(1), 'serve'], {
+  const argv = [...WITH_PARENT, ...command, 'serve'];
+  const proc = spawn(argv[0]!, argv.slice(1), {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH,

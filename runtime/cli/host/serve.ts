@@ -22,6 +22,7 @@ export async function serveCommand(args: string[], io: CliIo, signals: NodeJS.Ev
   // everything the platform creates is its own unless it says otherwise (images and the sandbox's
   // dirs get explicit modes): a file a future change forgets still starts closed
   process.umask(0o077);
+  keepServingWithoutLogReader();
   const running = isServeRunning(config.paths.run);
   if (running) throw new CellhostError('ERR_VALIDATION', `cellhost serve (pid ${running}) already uses ${config.dataDir}: one platform per data dir`);
   const server = await startServer(config, { announce: (line) => io.out(line + '\n') });
@@ -40,7 +41,33 @@ export async function serveCommand(args: string[], io: CliIo, signals: NodeJS.Ev
     signals.on('SIGINT', stop);
   });
   signals.off('SIGHUP', reload);
-  await server.close();
+  // a second signal while it stops (Ctrl-C reaches both npm and the platform it runs, and npm
+  // passes it on; a parent's death signal comes once per thread of the parent) would end it
+  // mid-stop, its apps left running until the next start reclaims them: it is told instead, and
+  // SIGKILL still ends it at once
+  const again = (signal: string) => io.err(`cellhost: ${signal}: already stopping (SIGKILL ends it at once)\n`);
+  signals.on('SIGTERM', again);
+  signals.on('SIGINT', again);
+  try {
+    await server.close();
+  } finally {
+    signals.off('SIGTERM', again);
+    signals.off('SIGINT', again);
+  }
   removePid();
   return 0;
+}
+
+/**
+ * Its log lines go to stdout and stderr. A reader that went away (a pipe to a process that died)
+ * makes the next write fail with EPIPE, which would end the platform mid-work, even mid-stop: its
+ * apps then run on until the next start reclaims them. The lines are dropped instead; any other
+ * failure of the streams still ends it.
+ */
+function keepServingWithoutLogReader(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    });
+  }
 }
