@@ -67,7 +67,8 @@ const FROM_SOURCE = [process.execPath, '--import', 'tsx', path.join(ROOT, 'runti
  * reclaims (leftovers.ts leaves a live platform alone). setpriv (util-linux) sets the signal and
  * execs the platform, so the child's pid is the platform's.
  */
-const WITH_PARENT = ['/usr/bin/setpriv', '/bin/setpriv'].filter((f) => fs.existsSync(f)).slice(0, 1).flatMap((f) => [f, '--pdeathsig', 'TERM']);
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((f) => fs.existsSync(f));
+const WITH_PARENT = SETPRIV ? [SETPRIV, '--pdeathsig', 'TERM'] : [];
 
 let processSubnet: string | null = null;
 
