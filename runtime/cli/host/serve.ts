@@ -31,8 +31,17 @@ export async function serveCommand(args: string[], io: CliIo, signals: NodeJS.Ev
   // SIGHUP: the user's certificate and key are read again (after certbot or a manual renewal)
   const reload = () => void server.reloadCertificates();
   signals.on('SIGHUP', reload);
+  // a second signal while it stops (Ctrl-C reaches both npm and the platform it runs, and npm
+  // passes it on; a parent's death signal comes once per thread of the parent) would end it
+  // mid-stop, its apps left running until the next start reclaims them: it is told instead, and
+  // SIGKILL still ends it at once
+  const again = (signal: string) => io.err(`cellhost: ${signal}: already stopping (SIGKILL ends it at once)\n`);
   await new Promise<void>((resolve) => {
     const stop = () => {
+      // added before the first is removed: with no listener at all for a moment, Node gives the
+      // signal its default action again, and a second one in the same turn would end the process
+      signals.on('SIGTERM', again);
+      signals.on('SIGINT', again);
       signals.off('SIGTERM', stop);
       signals.off('SIGINT', stop);
       resolve();
@@ -41,13 +50,6 @@ export async function serveCommand(args: string[], io: CliIo, signals: NodeJS.Ev
     signals.on('SIGINT', stop);
   });
   signals.off('SIGHUP', reload);
-  // a second signal while it stops (Ctrl-C reaches both npm and the platform it runs, and npm
-  // passes it on; a parent's death signal comes once per thread of the parent) would end it
-  // mid-stop, its apps left running until the next start reclaims them: it is told instead, and
-  // SIGKILL still ends it at once
-  const again = (signal: string) => io.err(`cellhost: ${signal}: already stopping (SIGKILL ends it at once)\n`);
-  signals.on('SIGTERM', again);
-  signals.on('SIGINT', again);
   try {
     await server.close();
   } finally {
