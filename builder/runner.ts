@@ -45,6 +45,13 @@ export async function runBuildCommand(cmd: BuildCommand, opts: RunBuildOptions):
     env: cmd.env,
   });
   let why = null as 'timeout' | 'aborted' | CellhostError | null;
+  /**
+   * the kill of everything the build made, started at a stop: awaited before the kill and the
+   * release after the exit, which report a failure. Left to run on its own, it raced the release:
+   * a write of its (to the cgroup's CPU limit or freezer) after the release removed the group
+   * failed, and that rejection, handled by no one, ended the platform.
+   */
+  let killing: Promise<void> = Promise.resolve();
   const kill = (reason: 'timeout' | 'aborted' | CellhostError) => {
     why ??= reason;
     try {
@@ -59,7 +66,7 @@ export async function runBuildCommand(cmd: BuildCommand, opts: RunBuildOptions):
         // already gone
       }
     }
-    void cmd.killAll?.();
+    if (cmd.killAll) killing = killing.then(() => cmd.killAll!()).catch(() => {});
   };
   const timer = setTimeout(() => kill('timeout'), opts.timeoutMs);
   const onAbort = () => kill(opts.signal?.reason instanceof CellhostError ? opts.signal.reason : 'aborted');
@@ -71,6 +78,7 @@ export async function runBuildCommand(cmd: BuildCommand, opts: RunBuildOptions):
   opts.signal?.removeEventListener('abort', onAbort);
   const failed = exit.exitCode !== 0 || Boolean(exit.signal);
   const diagnosis = failed && !why ? await cmd.diagnose?.().catch(() => null) : null;
+  await killing;
   await cmd.killAll?.();
   await cmd.release?.();
   const result: BuildResult = { exitCode: exit.exitCode, signal: exit.signal || null, durationMs: Date.now() - started };

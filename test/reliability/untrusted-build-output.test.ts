@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { probeSandbox } from '../../runtime/sandbox/bwrap.ts';
 import { probeNetns } from '../../runtime/sandbox/netns.ts';
@@ -80,6 +80,15 @@ describe.skipIf(!ready)('build output the platform touches as root', () => {
       CELLHOST_BUILD_MAX_LOG_MB: String(LOG_LIMIT_KB / 1024),
       CELLHOST_BUILD_TIMEOUT_S: '90',
     });
+
+  // a platform that died during a test: say how, with what it printed, and start a new one so
+  // the tests after it are not failed by the same death
+  afterEach(async () => {
+    const { exitCode, signalCode } = server.proc;
+    if (exitCode === null && signalCode === null) return;
+    console.error(`the platform exited (code ${exitCode}, signal ${signalCode}); its output:\n${server.output().slice(-20_000)}`);
+    server = await start();
+  });
 
   afterAll(async () => {
     await stopServer(server);

@@ -58,4 +58,48 @@ describe('runBuildCommand', () => {
       dir = null;
     }
   });
+
+  it('a kill at the stop that fails is not left unhandled, and the kill and release after the exit run after it', async () => {
+    const b = sleeper();
+    const calls: string[] = [];
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      let kills = 0;
+      const cmd: BuildCommand = {
+        ...b.cmd,
+        // the first kill is slow and then fails, as a write to a cgroup removed meanwhile does
+        killAll: async () => {
+          const n = ++kills;
+          calls.push(`kill ${n} start`);
+          if (n === 1) {
+            await new Promise((r) => setTimeout(r, 300));
+            calls.push('kill 1 failed');
+            throw new Error('ENOENT: cgroup.procs');
+          }
+          calls.push(`kill ${n} done`);
+        },
+        release: async () => void calls.push('release'),
+      };
+      const stop = new AbortController();
+      const run = runBuildCommand(cmd, { timeoutMs: 120_000, signal: stop.signal, onOutput: () => {} });
+      await waitForFile(path.join(dir!, 'ran'));
+      stop.abort();
+      await expect(run).rejects.toMatchObject({ code: 'ERR_BUILD_INTERRUPTED' });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled).toEqual([]);
+      expect(calls).toEqual(['kill 1 start', 'kill 1 failed', 'kill 2 start', 'kill 2 done', 'release']);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });
+
+async function waitForFile(file: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!fs.existsSync(file)) {
+    if (Date.now() > deadline) throw new Error(`${file} did not appear`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
