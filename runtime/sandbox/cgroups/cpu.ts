@@ -38,9 +38,40 @@ export function formatCpuList(cpus: number[]): string {
   return parts.join(',');
 }
 
-/** the first `count` cpus of what the parent may use, as a cpuset list; null if the parent has none */
-export function pickFirstCpus(parentCpus: string, count: number): string | null {
-  const available = parseCpuList(parentCpus);
-  if (available.length === 0) return null;
-  return formatCpuList(available.slice(0, Math.max(1, Math.min(count, available.length))));
+/** cpus a group is pinned to, counted as taken until it is released (once; later calls do nothing) */
+export interface CpuPlacement {
+  cpus: string;
+  release(): void;
+}
+
+/**
+ * Pins groups to the cpus holding the fewest groups, the lowest first on a tie. The first cpus
+ * for every group put each one-core instance of a host on cpu 0, with the other cores left to
+ * the platform: the apps' share of the host was one core whatever their quotas added up to.
+ */
+export function createCpuPlacer(): { take(available: string, count: number): CpuPlacement | null } {
+  const groupsOn = new Map<number, number>();
+  return {
+    take(available, count) {
+      const cpus = parseCpuList(available);
+      if (cpus.length === 0) return null;
+      const picked = cpus
+        .sort((a, b) => (groupsOn.get(a) ?? 0) - (groupsOn.get(b) ?? 0) || a - b)
+        .slice(0, Math.max(1, Math.min(count, cpus.length)));
+      for (const c of picked) groupsOn.set(c, (groupsOn.get(c) ?? 0) + 1);
+      let released = false;
+      return {
+        cpus: formatCpuList(picked),
+        release() {
+          if (released) return;
+          released = true;
+          for (const c of picked) {
+            const left = (groupsOn.get(c) ?? 1) - 1;
+            if (left > 0) groupsOn.set(c, left);
+            else groupsOn.delete(c);
+          }
+        },
+      };
+    },
+  };
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { CellhostError } from '../../core/errors.ts';
 import { silentLogger, type Logger } from '../../core/log.ts';
 import { errnoOf, nodeCgroupFs, parsePids, readOptional, toCgroupError, type CgroupFs } from './fs.ts';
+import { createCpuPlacer, type CpuPlacement } from './cpu.ts';
 import { assertGroupName, buildJoinArgv, emptyGroup, removeGroupDir, waitUntil } from './procs.ts';
 import type { Cgroup, CgroupDriver, CgroupDriverOptions, CgroupEnforcement, CgroupLimits, CgroupProbe, CgroupStats } from './types.ts';
 
@@ -67,16 +68,21 @@ export interface CgroupVersion<S extends VersionSetup> {
   prepare(): Promise<S>;
   enforced(setup: S): CgroupEnforcement;
   dirsOf(setup: S, name: string): GroupDirs;
-  applyLimits(setup: S, dirs: GroupDirs, limits: CgroupLimits): Promise<void>;
+  /** `pickCpus` gives the cpus to pin the group to, of those the parent has (a cpuset list) */
+  applyLimits(setup: S, dirs: GroupDirs, limits: CgroupLimits, pickCpus: PickCpus): Promise<void>;
   controls(setup: S, name: string, dirs: GroupDirs): GroupControls;
   /** what the version made for itself beside the groups, undone on a clean stop before the groups go */
   release?(setup: S): Promise<void>;
 }
 
+/** `count` cpus of the `available` cpuset list for a group; null when there are none */
+export type PickCpus = (available: string, count: number) => string | null;
+
 const uniqueDirs = (dirs: GroupDirs) => [...new Set(dirs.values())];
 
 export function createCgroupDriver<S extends VersionSetup>(ctx: DriverContext, v: CgroupVersion<S>): CgroupDriver {
   const { fs, log } = ctx;
+  const placer = createCpuPlacer();
   let setupPromise: Promise<S> | null = null;
   const ensureSetup = () =>
     (setupPromise ??= v.prepare().catch((err: unknown) => {
@@ -130,6 +136,12 @@ export function createCgroupDriver<S extends VersionSetup>(ctx: DriverContext, v
       }
       const dirs = v.dirsOf(setup, name);
       const made: string[] = [];
+      let placement: CpuPlacement | null = null;
+      const pickCpus: PickCpus = (available, count) => {
+        placement?.release();
+        placement = placer.take(available, count);
+        return placement?.cpus ?? null;
+      };
       try {
         // hierarchies are independent: make them concurrently (this is on the cold-start path)
         const results = await Promise.allSettled(
@@ -144,13 +156,15 @@ export function createCgroupDriver<S extends VersionSetup>(ctx: DriverContext, v
         );
         const failed = results.find((r) => r.status === 'rejected');
         if (failed) throw (failed as PromiseRejectedResult).reason;
-        await v.applyLimits(setup, dirs, limits);
+        await v.applyLimits(setup, dirs, limits, pickCpus);
       } catch (err) {
+        (placement as CpuPlacement | null)?.release();
         for (const dir of made.reverse()) await fs.rmdir(dir).catch(() => undefined);
         throw err;
       }
-      log.debug('cgroup.created', { name, version: v.version, memoryBytes: limits.memoryBytes, cpuQuota: limits.cpuQuota, pidsMax: limits.pidsMax });
-      return openGroup(fs, name, dirs, v.controls(setup, name, dirs));
+      const cpus = (placement as CpuPlacement | null)?.cpus;
+      log.debug('cgroup.created', { name, version: v.version, memoryBytes: limits.memoryBytes, cpuQuota: limits.cpuQuota, pidsMax: limits.pidsMax, cpus });
+      return openGroup(fs, name, dirs, v.controls(setup, name, dirs), placement);
     },
 
     async reclaimLeftovers() {
@@ -185,7 +199,8 @@ export function createCgroupDriver<S extends VersionSetup>(ctx: DriverContext, v
   return driver;
 }
 
-function openGroup(fs: CgroupFs, name: string, dirs: GroupDirs, controls: GroupControls): Cgroup {
+/** `placement`: its cpus, given back to the placer once the group is gone */
+function openGroup(fs: CgroupFs, name: string, dirs: GroupDirs, controls: GroupControls, placement: CpuPlacement | null = null): Cgroup {
   const joinDirs = uniqueDirs(dirs);
   const { freezer } = controls;
   let destroyed: Promise<void> | null = null;
@@ -250,6 +265,7 @@ function openGroup(fs: CgroupFs, name: string, dirs: GroupDirs, controls: GroupC
       destroyed ??= (async () => {
         await killAll();
         await Promise.all(joinDirs.map((dir) => removeGroupDir(fs, dir, killAll)));
+        placement?.release();
       })();
       // a failed destroy may be retried
       destroyed.catch(() => {

@@ -9,7 +9,7 @@ export interface CgroupLimits {
   cpuQuota: number | null;
   /** most processes and threads the group may hold at once */
   pidsMax: number;
-  /** allocated cores: pinned to the first N cpus when the cpuset controller is usable, else ignored */
+  /** allocated cores: pinned to the N cpus holding the fewest groups when the cpuset controller is usable, else ignored */
   cpus?: number;
 }
 

@@ -1,8 +1,8 @@
 // cgroup v1: one hierarchy per controller, each group a directory in every one of them. What is
 // the same in v2 (creating, reclaiming, freezing, killing, removing a group) is in driver.ts.
 import { join } from 'node:path';
-import { CFS_PERIOD_US, pickFirstCpus, toQuotaMicros } from './cpu.ts';
-import { createCgroupDriver, driverContext, type GroupControls, type VersionSetup } from './driver.ts';
+import { CFS_PERIOD_US, toQuotaMicros } from './cpu.ts';
+import { createCgroupDriver, driverContext, type GroupControls, type PickCpus, type VersionSetup } from './driver.ts';
 import { errnoOf, parseNumber, probeGroup, probeGroupName, readKeyed, readOptional, writeControl, type CgroupFs } from './fs.ts';
 import type { Logger } from '../../core/log.ts';
 import type { CgroupDriver, CgroupDriverOptions, CgroupLimits, CgroupStats } from './types.ts';
@@ -81,7 +81,7 @@ export function createCgroupV1Driver(opts: CgroupDriverOptions = {}): CgroupDriv
       for (const [c, parent] of setup.byController) dirs.set(c, join(parent, name));
       return dirs;
     },
-    applyLimits: (setup, dirs, limits) => applyLimits(fs, dirs as Map<Controller, string>, setup, limits),
+    applyLimits: (setup, dirs, limits, pickCpus) => applyLimits(fs, dirs as Map<Controller, string>, setup, limits, pickCpus),
     controls: (setup, _name, dirs) => groupControls(fs, dirs as Map<Controller, string>, setup),
     release: (setup) => setup.unpinFreezer(),
   });
@@ -177,7 +177,7 @@ async function prepareParents(fs: CgroupFs, root: string, prefix: string, log: L
   return { parents: [...new Set(byController.values())], byController, reasons, hasMemsw, cpusetCpus, cpusetMems, ...freezerPin(fs, byController.get('freezer'), log) };
 }
 
-async function applyLimits(fs: CgroupFs, dirs: Map<Controller, string>, setup: Setup, limits: CgroupLimits): Promise<void> {
+async function applyLimits(fs: CgroupFs, dirs: Map<Controller, string>, setup: Setup, limits: CgroupLimits, pickCpus: PickCpus): Promise<void> {
   const memory = dirs.get('memory');
   const pids = dirs.get('pids');
   const cpu = dirs.get('cpu');
@@ -192,7 +192,7 @@ async function applyLimits(fs: CgroupFs, dirs: Map<Controller, string>, setup: S
       })(),
     cpuset &&
       (async () => {
-        const cpus = limits.cpus ? pickFirstCpus(setup.cpusetCpus, limits.cpus) : null;
+        const cpus = limits.cpus ? pickCpus(setup.cpusetCpus, limits.cpus) : null;
         await writeControl(fs, join(cpuset, 'cpuset.mems'), setup.cpusetMems);
         await writeControl(fs, join(cpuset, 'cpuset.cpus'), cpus ?? setup.cpusetCpus);
       })(),

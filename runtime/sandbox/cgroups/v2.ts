@@ -5,8 +5,8 @@
 // has its processes moved into a leaf beside the prefix first.
 import { join } from 'node:path';
 import type { Logger } from '../../core/log.ts';
-import { CFS_PERIOD_US, pickFirstCpus, toQuotaMicros } from './cpu.ts';
-import { createCgroupDriver, driverContext, type GroupControls, type GroupDirs, type VersionSetup } from './driver.ts';
+import { CFS_PERIOD_US, toQuotaMicros } from './cpu.ts';
+import { createCgroupDriver, driverContext, type GroupControls, type GroupDirs, type PickCpus, type VersionSetup } from './driver.ts';
 import { errnoOf, parseNumber, parsePids, probeGroup, probeGroupName, readKeyed, readOptional, writeControl, type CgroupFs } from './fs.ts';
 import type { CgroupDriver, CgroupDriverOptions, CgroupLimits, CgroupStats } from './types.ts';
 
@@ -38,7 +38,7 @@ export function createCgroupV2Driver(opts: CgroupDriverOptions = {}): CgroupDriv
       return { cpu: has('cpu'), memory: has('memory'), pids: has('pids'), freezer: setup.parents.length > 0 && setup.hasFreeze, cpuset: has('cpuset') };
     },
     dirsOf: (setup, name) => new Map([['unified', join(setup.parents[0]!, name)]]),
-    applyLimits: (setup, dirs, limits) => applyLimits(fs, dirOf(dirs), setup, limits),
+    applyLimits: (setup, dirs, limits, pickCpus) => applyLimits(fs, dirOf(dirs), setup, limits, pickCpus),
     controls: (setup, _name, dirs) => groupControls(fs, dirOf(dirs), setup),
   });
 }
@@ -175,7 +175,7 @@ async function prepareParent(fs: CgroupFs, root: string, prefix: string, log: Lo
   };
 }
 
-async function applyLimits(fs: CgroupFs, dir: string, setup: Setup, limits: CgroupLimits): Promise<void> {
+async function applyLimits(fs: CgroupFs, dir: string, setup: Setup, limits: CgroupLimits, pickCpus: PickCpus): Promise<void> {
   if (setup.enabled.has('memory')) {
     await writeControl(fs, join(dir, 'memory.max'), String(limits.memoryBytes));
     if (setup.hasSwap) await writeControl(fs, join(dir, 'memory.swap.max'), '0');
@@ -185,7 +185,7 @@ async function applyLimits(fs: CgroupFs, dir: string, setup: Setup, limits: Cgro
   if (setup.enabled.has('pids')) await writeControl(fs, join(dir, 'pids.max'), String(limits.pidsMax));
   if (setup.enabled.has('cpu')) await writeControl(fs, join(dir, 'cpu.max'), formatCpuMax(limits.cpuQuota));
   if (setup.enabled.has('cpuset') && limits.cpus) {
-    const cpus = pickFirstCpus(setup.parentCpus, limits.cpus);
+    const cpus = pickCpus(setup.parentCpus, limits.cpus);
     if (cpus) await writeControl(fs, join(dir, 'cpuset.cpus'), cpus);
   }
 }

@@ -9,7 +9,7 @@ import {
   cpuForMemory,
   createCgroupV1Driver,
   detectCgroupVersion,
-  pickFirstCpus,
+  parseCpuList,
   type Cgroup,
   type CgroupDriver,
   type CgroupLimits,
@@ -101,7 +101,8 @@ describe.skipIf(!canRun && !mustRun)('cgroup v1 driver on real cgroups', () => {
     );
   const leafDirs = (name: string) => HIERARCHIES.map((h) => join(ROOT, h, PREFIX, name));
   const busyLoop = ['/bin/sh', '-c', 'while :; do :; done'];
-  const firstCpu = async () => pickFirstCpus(await readFile(join(ROOT, 'cpuset', 'cpuset.cpus'), 'utf8'), 1);
+  const hostCpus = async () => parseCpuList(await readFile(join(ROOT, 'cpuset', 'cpuset.cpus'), 'utf8'));
+  const firstCpu = async () => String((await hostCpus())[0]);
 
   it('writes the limits into every hierarchy', async () => {
     const { quota, cores } = cpuForMemory(192, 2);
@@ -113,6 +114,29 @@ describe.skipIf(!canRun && !mustRun)('cgroup v1 driver on real cgroups', () => {
     expect(await file('cpu', 'cpu.cfs_quota_us')).toBe('10854');
     expect(await file('pids', 'pids.max')).toBe('256');
     expect(await file('cpuset', 'cpuset.cpus')).toBe(await firstCpu());
+  });
+
+  it('pins one-core groups to the cpus holding the fewest, so they spread over the host; a destroyed group frees its cpu', async () => {
+    const cpus = await hostCpus();
+    const limits = { memoryBytes: 128 * MB, cpuQuota: cpuForMemory(128, cpus.length).quota, pidsMax: 16, cpus: 1 };
+    const a = await create('spread-a', limits);
+    const b = await create('spread-b', limits);
+    const pinned = async (g: Cgroup) => (await readFile(join(ROOT, 'cpuset', PREFIX, g.name, 'cpuset.cpus'), 'utf8')).trim();
+    // what a process inside may run on, as the kernel says
+    const allowed = async (g: Cgroup) => {
+      const s = start(g, ['/bin/sh', '-c', 'grep Cpus_allowed_list /proc/self/status']);
+      let out = '';
+      s.child.stdout!.on('data', (d) => (out += d));
+      await s.exited;
+      return out.split(':')[1]!.trim();
+    };
+    expect(await pinned(a)).toBe(String(cpus[0]));
+    expect(await pinned(b)).toBe(String(cpus[Math.min(1, cpus.length - 1)]));
+    expect(await allowed(a)).toBe(await pinned(a));
+    expect(await allowed(b)).toBe(await pinned(b));
+    await a.destroy();
+    const c = await create('spread-c', limits);
+    expect(await pinned(c)).toBe(String(cpus[0]));
   });
 
   it('caps a CPU-bound process at memory/1769 of a core: 192 MB → 10.8 %, 885 MB → 50 %', async () => {

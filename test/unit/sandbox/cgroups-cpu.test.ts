@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cpuForMemory } from '../../../runtime/core/cpu-for-memory.ts';
-import { formatCpuList, parseCpuList, pickFirstCpus, toQuotaMicros } from '../../../runtime/sandbox/cgroups/cpu.ts';
+import { createCpuPlacer, formatCpuList, parseCpuList, toQuotaMicros } from '../../../runtime/sandbox/cgroups/cpu.ts';
 import { buildJoinArgv } from '../../../runtime/sandbox/cgroups/procs.ts';
 
 describe('cpuForMemory', () => {
@@ -40,11 +40,28 @@ describe('cpu lists', () => {
     expect(formatCpuList([5, 0, 1, 2, 9])).toBe('0-2,5,9');
   });
 
-  it('picks the first N cpus the parent has, never more than it has', () => {
-    expect(pickFirstCpus('0-7', 2)).toBe('0-1');
-    expect(pickFirstCpus('2,4-5', 2)).toBe('2,4');
-    expect(pickFirstCpus('0-1', 4)).toBe('0-1');
-    expect(pickFirstCpus('', 1)).toBeNull();
+  it('picks N cpus the parent has, the lowest first when none holds a group, never more than it has', () => {
+    const fresh = () => createCpuPlacer();
+    expect(fresh().take('0-7', 2)?.cpus).toBe('0-1');
+    expect(fresh().take('2,4-5', 2)?.cpus).toBe('2,4');
+    expect(fresh().take('0-1', 4)?.cpus).toBe('0-1');
+    expect(fresh().take('', 1)).toBeNull();
+  });
+
+  it('spreads groups over the cpus holding the fewest, and counts a released one out once', () => {
+    const placer = createCpuPlacer();
+    const a = placer.take('0-1', 1)!;
+    const b = placer.take('0-1', 1)!;
+    expect([a.cpus, b.cpus]).toEqual(['0', '1']);
+    // both hold one: the lowest again, then the other
+    expect(placer.take('0-1', 1)!.cpus).toBe('0');
+    expect(placer.take('0-1', 1)!.cpus).toBe('1');
+    // 0: a and the third, 1: b and the fourth; b goes (twice: counted once)
+    b.release();
+    b.release();
+    expect(placer.take('0-1', 1)!.cpus).toBe('1');
+    expect(placer.take('0-3', 2)!.cpus).toBe('2-3');
+    expect(placer.take('0-3', 3)!.cpus).toBe('0,2-3');
   });
 });
 

@@ -337,6 +337,20 @@ describe('cgroup v2 driver: groups', () => {
     expect(await group('cpuset.cpus')).toBe('0-1');
   });
 
+  it("pins groups to the cpus holding the fewest groups, and gives a removed group's back", async () => {
+    const driver = createCgroupV2Driver({ root, prefix: 'cellhost', fs: createFakeCgroup2Fs() });
+    const limits = { memoryBytes: 128 * 2 ** 20, cpuQuota: 0.1, pidsMax: 16, cpus: 1 };
+    const a = await driver.create('one', limits);
+    await driver.create('two', limits);
+    await driver.create('pair', { ...limits, cpus: 2 });
+    expect(await read('cellhost', 'one', 'cpuset.cpus')).toBe('0');
+    expect(await read('cellhost', 'two', 'cpuset.cpus')).toBe('1');
+    expect(await read('cellhost', 'pair', 'cpuset.cpus')).toBe('2-3');
+    await a.destroy();
+    await driver.create('three', limits);
+    expect(await read('cellhost', 'three', 'cpuset.cpus')).toBe('0');
+  });
+
   it('leaves cpu.max uncapped for a null quota, and changes it on a running group', async () => {
     const driver = createCgroupV2Driver({ root, fs: createFakeCgroup2Fs() });
     const cg = await driver.create('boost', { memoryBytes: 885 * 2 ** 20, cpuQuota: null, pidsMax: 64 });
