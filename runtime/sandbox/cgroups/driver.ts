@@ -136,11 +136,12 @@ export function createCgroupDriver<S extends VersionSetup>(ctx: DriverContext, v
       }
       const dirs = v.dirsOf(setup, name);
       const made: string[] = [];
-      let placement: CpuPlacement | null = null;
+      // the version asks for its cpus while it writes the limits (v1: of the prefix's cpuset)
+      const held = { placement: null as CpuPlacement | null };
       const pickCpus: PickCpus = (available, count) => {
-        placement?.release();
-        placement = placer.take(available, count);
-        return placement?.cpus ?? null;
+        held.placement?.release();
+        held.placement = placer.take(available, count);
+        return held.placement?.cpus ?? null;
       };
       try {
         // hierarchies are independent: make them concurrently (this is on the cold-start path)
@@ -158,13 +159,12 @@ export function createCgroupDriver<S extends VersionSetup>(ctx: DriverContext, v
         if (failed) throw (failed as PromiseRejectedResult).reason;
         await v.applyLimits(setup, dirs, limits, pickCpus);
       } catch (err) {
-        (placement as CpuPlacement | null)?.release();
+        held.placement?.release();
         for (const dir of made.reverse()) await fs.rmdir(dir).catch(() => undefined);
         throw err;
       }
-      const cpus = (placement as CpuPlacement | null)?.cpus;
-      log.debug('cgroup.created', { name, version: v.version, memoryBytes: limits.memoryBytes, cpuQuota: limits.cpuQuota, pidsMax: limits.pidsMax, cpus });
-      return openGroup(fs, name, dirs, v.controls(setup, name, dirs), placement);
+      log.debug('cgroup.created', { name, version: v.version, memoryBytes: limits.memoryBytes, cpuQuota: limits.cpuQuota, pidsMax: limits.pidsMax, cpus: held.placement?.cpus });
+      return openGroup(fs, name, dirs, v.controls(setup, name, dirs), held.placement);
     },
 
     async reclaimLeftovers() {
