@@ -10,6 +10,7 @@ import type { Logger } from '../core/log.ts';
 import type { CertificateStore } from '../store/certificates.ts';
 import type { DnsChecker } from './dns-check.ts';
 import type { DnsHook } from './dns-hook.ts';
+import { certId, readRenewalInfo, type RenewalInfo } from './renewal-info.ts';
 
 export type ChallengeType = 'http-01' | 'tls-alpn-01' | 'dns-01';
 
@@ -44,7 +45,10 @@ export interface AcmeOptions {
 }
 
 export interface Acme {
-  order(name: string, challenge: ChallengeType): Promise<Issued>;
+  /** `replacing`: the certificate this one renews, named to a CA that offers ARI (RFC 9773's `replaces`) */
+  order(name: string, challenge: ChallengeType, replacing?: string): Promise<Issued>;
+  /** when the CA suggests renewing this certificate; null when the CA offers no renewal information */
+  renewalInfo(certPem: string): Promise<RenewalInfo | null>;
 }
 
 export function createAcme(opts: AcmeOptions): Acme {
@@ -56,6 +60,38 @@ export function createAcme(opts: AcmeOptions): Acme {
   (acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 0;
   keepNetworkErrors();
   let client: acme.Client | null = null;
+  /** the directory's renewalInfo URL, '' when it has none; read once */
+  let renewalInfoUrl: Promise<string> | null = null;
+
+  function renewalInfoBase(): Promise<string> {
+    renewalInfoUrl ??= acme.axios.get(opts.directory).then(
+      (res) => {
+        const url = (res.data as { renewalInfo?: unknown } | null)?.renewalInfo;
+        return typeof url === 'string' ? url.replace(/\/+$/, '') : '';
+      },
+      (err: unknown) => {
+        renewalInfoUrl = null; // asked again next time
+        throw err;
+      },
+    );
+    return renewalInfoUrl;
+  }
+
+  /** the order, naming the certificate it replaces when the CA offers ARI */
+  async function createOrder(c: acme.Client, name: string, replacing: string | undefined): Promise<acme.Order> {
+    const identifiers = [{ type: 'dns', value: name }];
+    const replaces = replacing && (await renewalInfoBase().catch(() => '')) ? certId(replacing) : null;
+    if (!replaces) return c.createOrder({ identifiers });
+    try {
+      return await c.createOrder({ identifiers, replaces } as Parameters<acme.Client['createOrder']>[0]);
+    } catch (err) {
+      if (err instanceof CaUnreachable) throw err;
+      // a CA that will not take it (already replaced, or an identifier it does not know) still
+      // gets a plain order: `replaces` only spares the renewal a rate limit
+      opts.log.warn('acme.replaces_refused', { name, replaces, error: (err as Error).message });
+      return c.createOrder({ identifiers });
+    }
+  }
 
   async function account(): Promise<acme.Client> {
     if (client) return client;
@@ -105,9 +141,17 @@ export function createAcme(opts: AcmeOptions): Acme {
   }
 
   return {
-    async order(name, type) {
+    async renewalInfo(certPem) {
+      const base = await renewalInfoBase();
+      const id = base ? certId(certPem) : null;
+      if (!id) return null;
+      const res = await acme.axios.get(`${base}/${id}`);
+      return readRenewalInfo(res.data, res.headers['retry-after'] as string | undefined, opts.now());
+    },
+
+    async order(name, type, replacing) {
       const c = await account();
-      const order = await c.createOrder({ identifiers: [{ type: 'dns', value: name }] });
+      const order = await createOrder(c, name, replacing);
       const cleanups: (() => Promise<void>)[] = [];
       try {
         for (const authz of await c.getAuthorizations(order)) {

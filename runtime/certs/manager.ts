@@ -1,8 +1,9 @@
 // Keeps a certificate served for every name the platform answers on over HTTPS: which names
 // need one (the services' platform names or the domain's wildcard, and their custom domains),
 // ordering them one at a time (DNS first, so a CA never validates a name that points
-// elsewhere), renewing them ahead of expiry, and backing off after failures. State lives in the
-// certificates table, so a restart serves what was issued and resumes the schedule.
+// elsewhere), renewing them ahead of expiry (or when the CA's renewal information says), and
+// backing off after failures. State lives in the certificates table, so a restart serves what
+// was issued and resumes the schedule.
 import tls from 'node:tls';
 import type { Clock } from '../core/clock.ts';
 import { isPublicDomain } from '../core/config.ts';
@@ -12,6 +13,7 @@ import type { CertificateRecord, CertificateStatus, CertificateStore } from '../
 import type { Acme, ChallengeBoard, ChallengeType } from './acme.ts';
 import type { DnsChecker } from './dns-check.ts';
 import { dnsRecheckDelay, registeredDomain, renewalAt, retryDelay, WEEK, WEEKLY_LIMIT } from './policy.ts';
+import { DEFAULT_RECHECK_MS, pickInWindow, type RenewalInfo, type RenewalWindow } from './renewal-info.ts';
 import { loadUserCertificate, watchFiles, type UserCertificate } from './user-cert.ts';
 
 export interface CertManagerDeps {
@@ -69,6 +71,9 @@ export interface CertManager {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
+/** a certificate renewed because the CA's window said so is not renewed that way again within this time */
+const EARLY_RENEWAL_GAP_MS = 3_600_000;
+
 export function createCertManager(deps: CertManagerDeps): CertManager {
   const { store, table, log } = deps;
   const now = () => deps.clock.now();
@@ -80,6 +85,10 @@ export function createCertManager(deps: CertManagerDeps): CertManager {
   let closed = false;
   let unwatch: (() => void) | null = null;
   const failuresTotal = new Map<string, number>();
+  /** name → the moment picked in the CA's suggested window (picked again only when the window moves) */
+  const picks = new Map<string, RenewalWindow & { at: number }>();
+  /** name → when a renewal the CA's window asked for last completed */
+  const renewedEarlyAt = new Map<string, number>();
   const isLetsEncrypt = /(^|\.)api\.letsencrypt\.org\//.test(deps.directory.replace(/^https?:\/\//, ''));
 
   const coveredByUser = (name: string) => deps.table.match(name)?.source === 'user';
@@ -157,6 +166,41 @@ export function createCertManager(deps: CertManagerDeps): CertManager {
     deps.onEvent(r.service, name, { domain: r.name, ...fields });
   }
 
+  /**
+   * Whether an issued certificate is to be renewed now, else when to look again. A CA that offers
+   * renewal information (ARI) is asked first: a moment picked at random in its suggested window,
+   * if earlier than the certificate's dates say, is when to renew, and it is asked again when it
+   * says (Retry-After). Otherwise renewal starts 30 days before expiry.
+   */
+  async function renewalDue(r: CertificateRecord): Promise<{ now: true; info: RenewalInfo | null } | { now: false; at: number }> {
+    const t = now();
+    const byDates = renewalAt(r.notBefore ?? t, r.notAfter ?? t);
+    if (byDates <= t) return { now: true, info: null };
+    let info: RenewalInfo | null;
+    try {
+      info = await deps.acme!.renewalInfo(r.certPem!);
+    } catch (err) {
+      // not a failure of the certificate: its dates still hold, and the CA is asked again later
+      log.warn('certs.renewal_info_failed', { name: r.name, error: describeAcmeError(err, deps.directory) });
+      return { now: false, at: Math.min(byDates, t + DEFAULT_RECHECK_MS) };
+    }
+    if (!info) return { now: false, at: byDates };
+    const { window } = info;
+    let pick = picks.get(r.name);
+    if (!pick || pick.start !== window.start || pick.end !== window.end) {
+      pick = { ...window, at: pickInWindow(window) };
+      picks.set(r.name, pick);
+    }
+    if (pick.at > t) return { now: false, at: Math.min(byDates, pick.at, t + info.recheckMs) };
+    // a CA whose window stays in the past would otherwise have each new certificate replaced at once
+    const last = renewedEarlyAt.get(r.name);
+    if (last !== undefined && t - last < EARLY_RENEWAL_GAP_MS) {
+      log.warn('certs.renewal_window_again', { name: r.name, window: { start: iso(window.start), end: iso(window.end) }, renewedAt: iso(last) });
+      return { now: false, at: Math.min(byDates, last + EARLY_RENEWAL_GAP_MS) };
+    }
+    return { now: true, info };
+  }
+
   async function attempt(r: CertificateRecord): Promise<void> {
     const t = now();
     const renewal = r.certPem !== null;
@@ -166,6 +210,17 @@ export function createCertManager(deps: CertManagerDeps): CertManager {
       store.saveState(next);
       return next;
     };
+
+    // an issued certificate comes due to be looked at: renewed only when it is time
+    let early: RenewalInfo | null = null;
+    if (renewal) {
+      const due = await renewalDue(r);
+      if (!due.now) {
+        save({ nextAttemptAt: due.at });
+        return;
+      }
+      early = due.info;
+    }
 
     let dns = r.dns;
     if (!r.name.startsWith('*.')) {
@@ -201,17 +256,20 @@ export function createCertManager(deps: CertManagerDeps): CertManager {
     if (!started) return;
     r = started;
     try {
-      const issued = await deps.acme!.order(r.name, challenge);
+      const issued = await deps.acme!.order(r.name, challenge, r.certPem ?? undefined);
       if (closed) return;
       store.recordOrder({ name: r.name, registeredDomain: registeredDomain(r.name), directory: deps.directory, renewal, outcome: 'issued', at: now() });
       if (!wanted.has(r.name)) return;
       const context = tls.createSecureContext({ key: issued.keyPem, cert: issued.certPem });
-      // a certificate already due for renewal (a CA's or a clock's mistake) must not start a loop
-      let renewAt = renewalAt(issued.notBefore, issued.notAfter);
-      if (renewAt <= now()) {
+      // a certificate already due for renewal (a CA's or a clock's mistake) must not start a
+      // loop; any other is looked at again at once, for the CA's renewal information about it
+      let renewAt = now();
+      if (renewalAt(issued.notBefore, issued.notAfter) <= now()) {
         log.warn('certs.issued_due', { name: r.name, notAfter: iso(issued.notAfter) });
         renewAt = now() + 3_600_000;
       }
+      if (early) renewedEarlyAt.set(r.name, now());
+      picks.delete(r.name);
       const next: CertificateRecord = {
         ...r,
         status: 'issued',
@@ -226,8 +284,10 @@ export function createCertManager(deps: CertManagerDeps): CertManager {
       store.saveIssued(next, issued.keyPem);
       // connections already open keep the old certificate; new handshakes get this one
       table.put('acme', r.name, context);
-      log.info(renewal ? 'certs.renewed' : 'certs.issued', { name: r.name, challenge, expiresAt: iso(issued.notAfter) });
-      event(next, renewal ? 'certificate_renewed' : 'certificate_issued', { challenge, expiresAt: iso(issued.notAfter) });
+      // renewed ahead of its dates because the CA's window said so: the user is told, with the CA's reason
+      const asked = early ? { suggestedByCa: true, explanationUrl: early.explanationUrl } : {};
+      log.info(renewal ? 'certs.renewed' : 'certs.issued', { name: r.name, challenge, expiresAt: iso(issued.notAfter), ...asked });
+      event(next, renewal ? 'certificate_renewed' : 'certificate_issued', { challenge, expiresAt: iso(issued.notAfter), ...asked });
     } catch (err) {
       if (closed) return;
       const reason = describeAcmeError(err, deps.directory);

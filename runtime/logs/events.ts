@@ -66,7 +66,7 @@ export function describeEvent(event: string, f: Record<string, unknown>): string
     case 'certificate_issued':
       return `certificate for ${f.domain} issued (${f.challenge}), expires ${f.expiresAt}`;
     case 'certificate_renewed':
-      return `certificate for ${f.domain} renewed, expires ${f.expiresAt}`;
+      return `certificate for ${f.domain} renewed${f.suggestedByCa ? ` ahead of its dates, as the CA's renewal window asked${f.explanationUrl ? ` (${f.explanationUrl})` : ''}` : ''}, expires ${f.expiresAt}`;
     case 'certificate_failed':
       return `certificate for ${f.domain} ${f.renewal ? 'renewal ' : ''}failed: ${f.reason}${f.nextAttemptAt ? ` (next attempt ${f.nextAttemptAt})` : ''}${f.renewal ? '; the current certificate keeps serving' : ''}`;
     case 'certificate_pending_dns':

@@ -68,7 +68,9 @@ describe('certificate manager', () => {
     txt: async () => [],
   };
 
-  function start(acme: Acme, opts: { directory?: string; domains?: string[] } = {}): CertManager {
+  /** a fake CA; without renewalInfo, one that offers no renewal information (ARI) */
+  function start(ca: Pick<Acme, 'order'> & Partial<Acme>, opts: { directory?: string; domains?: string[] } = {}): CertManager {
+    const acme: Acme = { renewalInfo: async () => null, ...ca };
     const board: ChallengeBoard = { http01: new Map(), alpn: new Map() };
     manager = createCertManager({
       store,
@@ -156,6 +158,97 @@ describe('certificate manager', () => {
     expect(calls).toHaveLength(3);
   });
 
+  function makeCert(name: string): { certPem: string; keyPem: string } {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '90', '-subj', '/CN=shop.example.com'], { cwd: dir, stdio: 'ignore' });
+    return { certPem: fs.readFileSync(path.join(dir, `${name}.pem`), 'utf8'), keyPem: fs.readFileSync(path.join(dir, `${name}.key`), 'utf8') };
+  }
+
+  it("renews in the CA's suggested window when it moves ahead of the dates, naming the certificate it replaces, and asks again when the CA says", async () => {
+    const first = makeCert('first');
+    const second = makeCert('second');
+    const t0 = Date.now();
+    const far = { start: t0 + 60 * DAY, end: t0 + 62 * DAY };
+    // the CA's window for the first certificate, which it moves (as it does before revoking)
+    let firstWindow = far;
+    const asked: number[] = [];
+    const orders: { at: number; replacing: string | undefined }[] = [];
+    start({
+      order: async (_name, _challenge, replacing) => {
+        orders.push({ at: Date.now(), replacing });
+        return { ...(orders.length === 1 ? first : second), notBefore: Date.now(), notAfter: Date.now() + 90 * DAY };
+      },
+      renewalInfo: async (certPem) => {
+        if (certPem === first.certPem) asked.push(Date.now());
+        return { window: certPem === first.certPem ? firstWindow : far, recheckMs: 6 * 60 * MIN, explanationUrl: 'https://ca.example/incident' };
+      },
+    });
+    await vi.advanceTimersByTimeAsync(1000);
+    // issued, then asked at once; the window is two months away: asked again in six hours
+    expect(orders).toHaveLength(1);
+    expect(asked).toEqual([t0]);
+    expect(manager!.view('shop.example.com').nextAttemptAt).toBe(new Date(t0 + 6 * 60 * MIN).toISOString());
+    await vi.advanceTimersByTimeAsync(12 * 60 * MIN);
+    expect(asked.map((a) => (a - t0) / MIN)).toEqual([0, 360, 720]);
+    expect(orders).toHaveLength(1);
+    // the CA moves the window to tomorrow, one hour wide: renewed within it, not before
+    firstWindow = { start: t0 + DAY, end: t0 + DAY + 60 * MIN };
+    await vi.advanceTimersByTimeAsync(DAY + 61 * MIN - 12 * 60 * MIN);
+    expect(orders).toHaveLength(2);
+    expect(orders[1]!.at).toBeGreaterThanOrEqual(firstWindow.start);
+    expect(orders[1]!.at).toBeLessThanOrEqual(firstWindow.end);
+    expect(orders[1]!.replacing).toBe(first.certPem);
+    expect(events.at(-1)).toMatchObject({ event: 'certificate_renewed', fields: { suggestedByCa: true, explanationUrl: 'https://ca.example/incident' } });
+    expect(manager!.view('shop.example.com')).toMatchObject({ status: 'issued', error: null });
+  });
+
+  it("a CA whose window stays in the past gets at most one early renewal an hour", async () => {
+    const certs = [makeCert('a'), makeCert('b'), makeCert('c')];
+    const orders: number[] = [];
+    start({
+      order: async () => {
+        orders.push(Date.now());
+        // (without the limit, renewals would follow each other at once: the test would never end)
+        if (orders.length > 10) throw new Error('renewed in a loop');
+        return { ...certs[Math.min(orders.length - 1, 2)]!, notBefore: Date.now(), notAfter: Date.now() + 90 * DAY };
+      },
+      renewalInfo: async () => ({ window: { start: Date.now() - DAY, end: Date.now() - 60 * MIN }, recheckMs: MIN, explanationUrl: null }),
+    });
+    await vi.advanceTimersByTimeAsync(1000);
+    // issued, renewed at once as the window asks, and then not again for an hour
+    expect(orders).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(59 * MIN);
+    expect(orders).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(2 * MIN);
+    expect(orders).toHaveLength(3);
+  });
+
+  it('renewal information that cannot be had is no failure: the dates hold, and the CA is asked again later', async () => {
+    const cert = makeCert('cert');
+    const t0 = Date.now();
+    let asks = 0;
+    const orders: number[] = [];
+    start({
+      order: async () => {
+        orders.push(Date.now());
+        return { ...cert, notBefore: t0, notAfter: t0 + 90 * DAY };
+      },
+      renewalInfo: async () => {
+        asks++;
+        throw new Error('the CA could not be reached (ECONNREFUSED)');
+      },
+    });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(manager!.view('shop.example.com')).toMatchObject({ status: 'issued', error: null, nextAttemptAt: new Date(t0 + 6 * 60 * MIN).toISOString() });
+    await vi.advanceTimersByTimeAsync(60 * DAY - 1000 - MIN);
+    expect(orders).toHaveLength(1);
+    expect(asks).toBe(240);
+    expect(events.filter((e) => e.event === 'certificate_failed')).toEqual([]);
+    await vi.advanceTimersByTimeAsync(2 * MIN);
+    expect(orders).toHaveLength(2);
+    expect(events.at(-1)).toMatchObject({ event: 'certificate_renewed', fields: {} });
+    expect(events.at(-1)!.fields.suggestedByCa).toBeUndefined();
+  });
+
   it('with HTTPS off orders nothing and keeps what is stored', async () => {
     store.saveState({ name: 'old.example.com', service: 'web', status: 'issued', certPem: null, notBefore: 1, notAfter: 2, challenge: 'http-01', error: null, failures: 0, lastAttemptAt: 1, nextAttemptAt: 2, dns: null, updatedAt: 1 });
     manager = createCertManager({
@@ -191,7 +284,7 @@ describe('certificate manager', () => {
       services: () => [{ name: 'web', domains }],
       table: createCertTable(),
       board,
-      acme: { order: async () => issued },
+      acme: { order: async () => issued, renewalInfo: async () => null },
       dns,
       domain: 'localhost',
       wildcard: false,
