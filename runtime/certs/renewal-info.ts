@@ -1,9 +1,10 @@
 // ACME Renewal Information (ARI, RFC 9773): a CA that offers it says when each certificate
 // should be renewed (its suggested window), which moves renewal earlier when the CA has to
 // revoke certificates, and spreads renewals over time. acme-client 5.4 has no ARI, so its two
-// small parts are here: the certificate's identifier, and reading the CA's answer. Pure
-// functions, apart from the X.509 parse, so that they are tested without a CA.
-import crypto from 'node:crypto';
+// small parts are here: the certificate's identifier (read with @peculiar/x509, the parser
+// acme-client itself uses), and reading the CA's answer. Pure functions, so that they are tested
+// without a CA.
+import { AuthorityKeyIdentifierExtension, X509Certificate } from '@peculiar/x509';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -34,15 +35,14 @@ export interface RenewalInfo {
  * no keyIdentifier (no CA that offers ARI issues such certificates).
  */
 export function certId(certPem: string): string | null {
-  const cert = new crypto.X509Certificate(certPem);
-  const keyId = authorityKeyId(cert.raw);
+  const cert = new X509Certificate(certPem);
+  const keyId = cert.getExtension(AuthorityKeyIdentifierExtension)?.keyId;
   if (!keyId) return null;
-  let hex = cert.serialNumber.replace(/[^0-9a-f]/gi, '');
-  if (hex.length % 2) hex = '0' + hex;
-  let serial = Buffer.from(hex, 'hex');
+  let serial = Buffer.from(cert.serialNumber, 'hex');
   // a DER INTEGER is signed: a serial whose first bit is set carries a zero octet before it
+  // (which serialNumber leaves out)
   if (serial.length === 0 || serial[0]! & 0x80) serial = Buffer.concat([Buffer.alloc(1), serial]);
-  return `${keyId.toString('base64url')}.${serial.toString('base64url')}`;
+  return `${Buffer.from(keyId, 'hex').toString('base64url')}.${serial.toString('base64url')}`;
 }
 
 /** the CA's answer to GET renewalInfo/{certId}: its JSON body and its Retry-After header */
@@ -67,58 +67,4 @@ export function recheckDelay(retryAfter: string | undefined, now: number): numbe
 /** a uniformly random moment of the window, as RFC 9773 asks, so a CA's clients do not all come at once */
 export function pickInWindow(window: RenewalWindow, random: () => number = Math.random): number {
   return window.start + Math.floor(random() * (window.end - window.start));
-}
-
-/** the keyIdentifier of the Authority Key Identifier extension (2.5.29.35) in a certificate's DER */
-function authorityKeyId(der: Buffer): Buffer | null {
-  const cert = readTlv(der, 0);
-  const tbs = cert && readTlv(der, cert.start);
-  if (!tbs) return null;
-  // tbsCertificate's fields, up to its [3] extensions
-  for (let at = tbs.start; at < tbs.end; ) {
-    const field = readTlv(der, at);
-    if (!field) return null;
-    if (der[at] === 0xa3) return keyIdIn(der, field.start);
-    at = field.end;
-  }
-  return null;
-}
-
-const AKI_OID = Buffer.from([0x55, 0x1d, 0x23]);
-
-function keyIdIn(der: Buffer, at: number): Buffer | null {
-  const list = readTlv(der, at);
-  if (!list) return null;
-  for (let e = list.start; e < list.end; ) {
-    const ext = readTlv(der, e);
-    if (!ext) return null;
-    const oid = readTlv(der, ext.start);
-    if (oid && der[ext.start] === 0x06 && der.subarray(oid.start, oid.end).equals(AKI_OID)) {
-      let next = oid.end;
-      if (der[next] === 0x01) next = readTlv(der, next)?.end ?? ext.end; // critical
-      const octets = readTlv(der, next);
-      const seq = octets && readTlv(der, octets.start);
-      const first = seq && seq.start < seq.end ? readTlv(der, seq.start) : null;
-      // keyIdentifier is [0] IMPLICIT OCTET STRING
-      return first && der[seq!.start] === 0x80 ? Buffer.from(der.subarray(first.start, first.end)) : null;
-    }
-    e = ext.end;
-  }
-  return null;
-}
-
-/** one DER tag-length-value at `at`: where its content starts and ends; null when it does not fit */
-function readTlv(der: Buffer, at: number): { start: number; end: number } | null {
-  if (at + 2 > der.length) return null;
-  let len = der[at + 1]!;
-  let start = at + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 4 || start + n > der.length) return null;
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + der[start + i]!;
-    start += n;
-  }
-  const end = start + len;
-  return end <= der.length ? { start, end } : null;
 }
