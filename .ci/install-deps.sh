@@ -11,8 +11,7 @@ bash ./install.sh --deps-only --runtimes node,python,go,rust
 # - python3-flask, gunicorn: the Flask apps the python tests deploy use the system packages
 #   (python3-venv and python3-pip, which every python build uses, come with install.sh's python)
 # - chromium: the browser test drives Debian's chromium through playwright-core
-# - wrk: the benchmarks' load generator (npm run bench; their nginx baseline is left to the
-#   reader: Debian's nginx package starts a server on :80 when installed)
+# - wrk: the benchmarks' load generator (npm run bench); nginx, their baseline, below
 # - openssh-client: the git tests clone over ssh from a test-run server
 # - zsh: the completion test runs the zsh script in a real zsh
 # - pebble, libnss3-tools: the HTTPS tests get certificates from Let's Encrypt's test CA (and its
@@ -33,6 +32,28 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# nginx: the benchmarks' baseline (npm run bench runs its own, with its own configuration, on
+# loopback). Debian's package would start a server on :80, cellhost's own port, now and at every
+# boot: it is installed without starting (policy-rc.d says no, unless the host already has one)
+# and its unit left disabled.
+if ! dpkg-query -W -f='${Status}' nginx 2>/dev/null | grep -q 'install ok installed'; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "cellhost: nginx (the benchmarks' baseline) is missing and installing it needs root" >&2
+    exit 1
+  fi
+  policy=/usr/sbin/policy-rc.d
+  own_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && own_policy=1
+    trap 'rm -f "$policy"' EXIT
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nginx
+  if [ -n "$own_policy" ]; then rm -f "$policy"; trap - EXIT; fi
+  systemctl disable nginx >/dev/null 2>&1 || true
 fi
 
 # The FastAPI and Django build tests (test/integration/builds-mirrors.test.ts) install fastapi,
