@@ -52,6 +52,7 @@ import { createPlatformQueues, withCronSecret } from './queues.ts';
 import { EGRESS_BLOCKED } from './sandbox/netns-firewall.ts';
 import { createSystemLayers, parseMountsUnder, type SystemLayers, type SystemLayersOptions } from './sandbox/system-layer.ts';
 import { answerClientError } from './router/error-page.ts';
+import { loadLlhttpBinding } from './core/llhttp-binding.ts';
 import { createRouter } from './router/proxy.ts';
 import { createRouteTable } from './router/route-table.ts';
 import { createCertTable } from './router/tls-certs.ts';
@@ -136,8 +137,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // the request path: the meter bills what the pool reports; the router reads the route table
   const usage = createUsageStore(store.db);
   const meter = createMeter({ clock, store: usage, log });
+  // Node's parser, when it works here and is not turned off, also reads the instances' answers
+  const parser = loadLlhttpBinding({ disabled: config.httpParser === 'node' });
   const pool = createPool({
     launcher: isolation.launcher,
+    upstreamParser: parser.ok ? parser.binding : null,
     observer: meter,
     freezeAfterMs: config.freezeAfterMs,
     standbys: config.standbys,

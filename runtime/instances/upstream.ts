@@ -1,8 +1,12 @@
-// One instance's upstream connections: an undici Pool. Its dispatch API hands the router raw
-// header buffers and body chunks with no IncomingMessage/ClientRequest objects in between,
-// which halves the proxy's CPU per request against node:http's client (docs/benchmarks.md).
+// One instance's upstream connections. Where Node's HTTP/1 parser binding works, the router's own
+// client on it (upstream-http1.ts); else undici's Pool, whose dispatch API also hands the router
+// header fields and body chunks with no IncomingMessage/ClientRequest objects in between (which
+// halves the proxy's CPU per request against node:http's client, docs/benchmarks.md).
 import net from 'node:net';
 import type { Dispatcher } from 'undici';
+import type { LlhttpBinding } from '../core/llhttp-binding.ts';
+import { Http1Upstream } from './upstream-http1.ts';
+import type { Upstream, UpstreamHandler, UpstreamRequest } from './upstream-types.ts';
 import buildConnector from 'undici/lib/core/connect.js';
 import undiciSymbols from 'undici/lib/core/symbols.js';
 import poolBase from 'undici/lib/dispatcher/pool-base.js';
@@ -12,9 +16,11 @@ import Pool from 'undici/lib/dispatcher/pool.js';
 const { kConnected, kDispatch } = undiciSymbols;
 const { kClients, kGetDispatcher, kNeedDrain } = poolBase;
 
-export type Upstream = Dispatcher;
+export type { Upstream, UpstreamHandler, UpstreamRequest } from './upstream-types.ts';
 
 export interface UpstreamOptions {
+  /** Node's parser binding: the router's own client on it; null or absent: undici's Pool */
+  parser?: LlhttpBinding | null;
   /**
    * open the first connection now, before any request: for an app whose port accepts from its
    * boot on and holds what arrives until it is ready (the edge host), so the connect and the
@@ -81,10 +87,37 @@ class RotatingPool extends Pool {
 /** undici's own connect timeout, for the connection opened ahead as for the others */
 const CONNECT_TIMEOUT_MS = 10_000;
 
-/** a connection opened ahead and not yet taken by the pool, by pool: closed with it */
-const openedAhead = new WeakMap<Upstream, () => void>();
-
 export function openUpstream(address: { host: string; port: number }, concurrency: number, opts: UpstreamOptions = {}): Upstream {
+  if (opts.parser) return new Http1Upstream(opts.parser, address, Math.max(1, concurrency), opts.connectNow === true);
+  return openUndiciUpstream(address, concurrency, opts);
+}
+
+/** undici's Pool behind the Upstream interface: its header buffers become strings (latin1, as sent) */
+class UndiciUpstream implements Upstream {
+  constructor(
+    private readonly pool: Dispatcher,
+    /** closes a connection opened ahead and not yet taken */
+    private readonly dropAhead: (() => void) | null = null,
+  ) {}
+
+  dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
+    this.pool.dispatch({ path: req.path, method: req.method as Dispatcher.HttpMethod, headers: req.headers, body: req.body }, {
+      onConnect: (abort: (err?: Error) => void) => handler.onConnect(abort),
+      onHeaders: (status: number, raw: Buffer[], resume: () => void, statusMessage: string) => handler.onHeaders(status, raw.map((b) => b.toString('latin1')), resume, statusMessage),
+      onData: (chunk: Buffer) => handler.onData(chunk),
+      onComplete: () => handler.onComplete(),
+      onError: (err: Error) => handler.onError(err),
+    });
+  }
+
+  destroy(): Promise<void> {
+    this.dropAhead?.();
+    // requests still on it fail with an error the router answers; nothing else waits on this
+    return this.pool.destroy().catch(() => {});
+  }
+}
+
+function openUndiciUpstream(address: { host: string; port: number }, concurrency: number, opts: UpstreamOptions): Upstream {
   const options = {
     // at most as many connections as the instance takes requests: the rest wait, in order
     connections: Math.max(1, concurrency),
@@ -95,7 +128,7 @@ export function openUpstream(address: { host: string; port: number }, concurrenc
     maxHeaderSize: 64 * 1024,
   };
   const url = `http://${address.host}:${address.port}`;
-  if (!opts.connectNow) return new RotatingPool(url, options);
+  if (!opts.connectNow) return new UndiciUpstream(new RotatingPool(url, options));
 
   let ahead: Promise<net.Socket | null> | null = connectAhead(address);
   const connect = buildConnector({ timeout: CONNECT_TIMEOUT_MS });
@@ -109,11 +142,10 @@ export function openUpstream(address: { host: string; port: number }, concurrenc
       void socket.then((s) => (s && !s.destroyed ? callback(null, s) : connect(connectOpts, callback)));
     },
   });
-  openedAhead.set(pool, () => {
+  return new UndiciUpstream(pool, () => {
     void ahead?.then((s) => s?.destroy());
     ahead = null;
   });
-  return pool;
 }
 
 /** a connected socket as undici's connector makes it (no delay, keep-alive), or null */
@@ -138,8 +170,6 @@ function connectAhead(address: { host: string; port: number }): Promise<net.Sock
 }
 
 export function closeUpstream(upstream: Upstream | null): void {
-  if (!upstream) return;
-  openedAhead.get(upstream)?.();
   // requests still on it fail with an error the router answers; nothing else waits on this
-  upstream.destroy().catch(() => {});
+  void upstream?.destroy().catch(() => {});
 }

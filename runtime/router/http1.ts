@@ -11,7 +11,7 @@
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import { lingerClose } from './linger.ts';
-import type { LlhttpBinding, LlhttpParser } from './llhttp-binding.ts';
+import type { LlhttpBinding, LlhttpParser } from '../core/llhttp-binding.ts';
 import { hostError, RouterRequest, type RouterResponse, type RouterServerOptions } from './request.ts';
 
 interface Parser extends LlhttpParser {

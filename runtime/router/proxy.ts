@@ -6,15 +6,15 @@ import http from 'node:http';
 import net from 'node:net';
 import type tls from 'node:tls';
 import type { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import { CellhostError, describeError } from '../core/errors.ts';
 import { silentLogger, type Logger } from '../core/log.ts';
 import type { Lease, Pool } from '../instances/pool/types.ts';
+import type { UpstreamHandler } from '../instances/upstream-types.ts';
 import { answerClientError, sendError } from './error-page.ts';
 import { forwardHeaders, HOP_BY_HOP, parseTrustedProxies, takeAbsoluteTarget, type TrustedProxies } from './forwarding.ts';
 import { normalizeHost } from './hosts.ts';
 import { Http1Server } from './http1.ts';
-import { loadLlhttpBinding } from './llhttp-binding.ts';
+import { loadLlhttpBinding } from '../core/llhttp-binding.ts';
 import { createNodeHttpServer } from './node-http-server.ts';
 import type { ExchangeListener, RouterRequest, RouterResponse, RouterServer, RouterServerOptions } from './request.ts';
 import { createH2Handler } from './h2.ts';
@@ -210,11 +210,11 @@ function nextRequestId(): string {
 }
 
 /**
- * One request on its way through: the undici handler for the upstream side, and the client
- * side's listeners. A class, so the hot path allocates one object per request instead of a
+ * One request on its way through: the handler of the upstream side, and the client side's
+ * listeners. A class, so the hot path allocates one object per request instead of a
  * dozen closures.
  */
-class Exchange implements Dispatcher.DispatchHandler, ExchangeListener {
+class Exchange implements UpstreamHandler, ExchangeListener {
   private readonly record: RequestRecord;
   private readonly startedAt = Date.now();
   private readonly res: RouterResponse;
@@ -224,7 +224,7 @@ class Exchange implements Dispatcher.DispatchHandler, ExchangeListener {
   private body: Readable | null = null;
   /** sent again once, to a fresh instance: its first instance died as it thawed */
   private retried = false;
-  // undici hands over its abort once the request has a connection; until then a cancel waits
+  // the upstream hands over its abort once the request has a connection; until then a cancel waits
   private abortUpstream: ((err: Error) => void) | null = null;
   private cancelled: Error | null = null;
   resumeUpstream: (() => void) | null = null;
@@ -266,10 +266,10 @@ class Exchange implements Dispatcher.DispatchHandler, ExchangeListener {
       return;
     }
     this.timer = setTimeout(onTimeout, this.route.requestTimeoutMs, this);
-    // the request's own body stream: undici may destroy it when it gives up, which leaves the
-    // client's socket alone, so the 413 or 504 meant for the client can still be sent
+    // the request's own body stream: the upstream may destroy it when it gives up, which leaves
+    // the client's socket alone, so the 413 or 504 meant for the client can still be sent
     this.body = req.body;
-    lease.connections.dispatch({ path: req.url, method: req.method as Dispatcher.HttpMethod, headers: forwardHeaders(req, this.requestId, this.trusted), body: this.body }, this);
+    lease.connections.dispatch({ path: req.url, method: req.method, headers: forwardHeaders(req, this.requestId, this.trusted), body: this.body }, this);
   }
 
   cancel(err: Error): void {
@@ -301,15 +301,15 @@ class Exchange implements Dispatcher.DispatchHandler, ExchangeListener {
     this.cancel(new CellhostError('ERR_BODY_TOO_LARGE', `the request body is larger than ${this.opts.maxBodyBytes} bytes`));
   }
 
-  // ---- undici's handler ----
+  // ---- the upstream's handler ----
 
-  onConnect(abort: (err?: Error) => void): void {
+  onConnect(abort: (err: Error) => void): void {
     this.abortUpstream = abort;
     if (this.cancelled) abort(this.cancelled);
   }
 
-  onHeaders(status: number, raw: Buffer[], resume: () => void, statusMessage: string): boolean {
-    writeResponseHead(this.res, status, statusMessage, raw, this.requestId, this.route.hsts === true && this.req.secure);
+  onHeaders(status: number, headers: string[], resume: () => void, statusMessage: string): boolean {
+    writeResponseHead(this.res, status, statusMessage, headers, this.requestId, this.route.hsts === true && this.req.secure);
     this.finish(status, null);
     this.resumeUpstream = resume;
     return true;
@@ -400,17 +400,17 @@ function tunnel(req: RouterRequest, client: net.Socket, head: Buffer, lease: Lea
 }
 
 // header bytes are latin1 both ways, so values pass through unchanged
-function writeResponseHead(res: RouterResponse, status: number, statusMessage: string, raw: Buffer[], requestId: string, hsts: boolean): void {
+function writeResponseHead(res: RouterResponse, status: number, statusMessage: string, headers: string[], requestId: string, hsts: boolean): void {
   const out: string[] = [];
   let hasId = false;
   let hasLength = false;
-  for (let i = 0; i < raw.length; i += 2) {
-    const key = raw[i]!.toString('latin1');
+  for (let i = 0; i < headers.length; i += 2) {
+    const key = headers[i]!;
     const lower = key.toLowerCase();
     if (HOP_BY_HOP.has(lower)) continue;
     if (lower === 'content-length') hasLength = true;
     else if (lower === 'x-request-id') hasId = true;
-    out.push(key, raw[i + 1]!.toString('latin1'));
+    out.push(key, headers[i + 1]!);
   }
   if (!hasId) out.push('x-request-id', requestId);
   if (hsts) out.push('strict-transport-security', HSTS);

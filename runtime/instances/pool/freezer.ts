@@ -33,7 +33,7 @@ export function createFreezer(ctx: PoolContext): Freezer {
         .then(() => {
           // a connection opened now completes its handshake in the kernel and waits in the frozen
           // app's accept queue: the request that thaws the app is sent without a connect first
-          if (inst.frozen && inst.connections === null) inst.connections = openUpstream(inst.upstream, s.target?.concurrency ?? 1, { connectNow: true });
+          if (inst.frozen && inst.connections === null) inst.connections = openUpstream(inst.upstream, s.target?.concurrency ?? 1, { ...ctx.upstream, connectNow: true });
         })
         .catch((err) => {
           inst.frozen = false;

@@ -12,6 +12,7 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock } from '../../core/clock.ts';
 import { CellhostError, describeError } from '../../core/errors.ts';
+import { loadLlhttpBinding } from '../../core/llhttp-binding.ts';
 import { silentLogger } from '../../core/log.ts';
 import { createBackoff } from './backoff.ts';
 import { createFreezer } from './freezer.ts';
@@ -50,6 +51,7 @@ export function createPool(opts: PoolOptions): Pool {
       }
     },
     isClosing: () => closing,
+    upstream: { parser: opts.upstreamParser === undefined ? loadedParser() : opts.upstreamParser },
   };
   const { clock } = ctx;
   const rules: PlacementRules = {
@@ -276,4 +278,10 @@ export function createPool(opts: PoolOptions): Pool {
       services.clear();
     },
   };
+}
+
+/** Node's parser for the instances' connections, when it works here (else undici's client is used) */
+function loadedParser() {
+  const b = loadLlhttpBinding();
+  return b.ok ? b.binding : null;
 }

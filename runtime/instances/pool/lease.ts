@@ -35,7 +35,7 @@ export function createLeases(ctx: PoolContext, opts: LeaseOptions): Leases {
     return {
       instanceId: inst.id,
       upstream: inst.upstream,
-      connections: (inst.connections ??= openUpstream(inst.upstream, s.target?.concurrency ?? 1)),
+      connections: (inst.connections ??= openUpstream(inst.upstream, s.target?.concurrency ?? 1, ctx.upstream)),
       coldStart,
       prewarmed: thawed === 'prewarmed',
       thawed: thawed !== null,

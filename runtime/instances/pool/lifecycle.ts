@@ -174,7 +174,7 @@ export function createLifecycle(ctx: PoolContext, opts: LifecycleOptions): Lifec
         inst.proc.go();
         // an edge host listens already: its first connection is made while its module loads
         // (~1.5 ms of an edge cold start after readiness otherwise, measured)
-        if (standby.launch.acceptsBeforeReady) inst.connections = openUpstream(inst.upstream, target.concurrency, { connectNow: true });
+        if (standby.launch.acceptsBeforeReady) inst.connections = openUpstream(inst.upstream, target.concurrency, { ...ctx.upstream, connectNow: true });
       } else {
         const launch = await opts.launcher.prepare({ ...target.spec, instanceId: id });
         inst.upstream = launch.upstream;

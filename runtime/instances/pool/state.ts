@@ -3,6 +3,7 @@
 import type { Clock } from '../../core/clock.ts';
 import type { CellhostError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
+import type { UpstreamOptions } from '../upstream.ts';
 import type { InstanceProcess } from '../process.ts';
 import type { Upstream } from '../upstream.ts';
 import type { PressureWindow } from './placement.ts';
@@ -118,4 +119,6 @@ export interface PoolContext {
   emit(event: PoolEvent): void;
   /** the pool is closing: nothing new starts */
   isClosing(): boolean;
+  /** how the instances' connections are made (which client) */
+  readonly upstream: Pick<UpstreamOptions, 'parser'>;
 }

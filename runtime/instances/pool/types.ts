@@ -2,6 +2,7 @@
 // the UI read instances and leases without importing the pool itself.
 import type { Clock } from '../../core/clock.ts';
 import type { CellhostError } from '../../core/errors.ts';
+import type { LlhttpBinding } from '../../core/llhttp-binding.ts';
 import type { Logger } from '../../core/log.ts';
 import type { HostCpu } from '../host-cpu.ts';
 import type { InstanceSpec, Launcher } from '../launcher.ts';
@@ -133,6 +134,8 @@ export interface PoolOptions {
   hostCpu?: HostCpu;
   /** memory the prewarmed instances may hold at once, counted from their cgroups (0: none kept) */
   prewarmBudgetBytes?: number;
+  /** Node's HTTP/1 parser for the router's own upstream client; null: undici's (default: loaded here) */
+  upstreamParser?: LlhttpBinding | null;
 }
 
 export interface Pool {

@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Http1Server } from '../../../runtime/router/http1.ts';
-import { loadLlhttpBinding } from '../../../runtime/router/llhttp-binding.ts';
+import { loadLlhttpBinding } from '../../../runtime/core/llhttp-binding.ts';
 import { createNodeHttpServer } from '../../../runtime/router/node-http-server.ts';
 import type { RouterRequest as InboundRequest, RouterServer, RouterServerOptions } from '../../../runtime/router/request.ts';
 

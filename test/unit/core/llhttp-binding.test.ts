@@ -2,7 +2,7 @@
 // anything else (gone, switched off, a changed shape or changed arguments) is reported, not used.
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { loadLlhttpBinding } from '../../../runtime/router/llhttp-binding.ts';
+import { loadLlhttpBinding } from '../../../runtime/core/llhttp-binding.ts';
 
 const real = () => createRequire(process.execPath)('_http_common') as { HTTPParser: any; methods: string[] };
 

@@ -1,8 +1,9 @@
 // Node's own HTTP/1 parser (llhttp) as the internal module `_http_common` exposes it to
 // http.Server. It is not a public API (DEP0199 deprecates reaching it), so this is the one place
 // that does: it loads the binding, checks the shape the router relies on, and runs one request
-// through it. When the module is gone or its interface changed, the reason is returned and the
-// router serves with node:http's server instead (slower, same behaviour).
+// and one response through it. When the module is gone or its interface changed, the reason is
+// returned and the router serves with node:http's server, and sends to instances with undici,
+// instead (slower, same behaviour).
 import { createRequire } from 'node:module';
 
 export interface LlhttpParser {
@@ -10,6 +11,8 @@ export interface LlhttpParser {
   conn: unknown;
   initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
   execute(data: Buffer): number | (Error & { code?: string });
+  /** the peer closed: a response whose body runs to the close is complete (or an error) */
+  finish(): number | (Error & { code?: string }) | undefined;
   /** read a socket's handle in C++, calling back at kOnExecute after each read (as http.Server) */
   consume?(handle: object): void;
   unconsume?(): void;
@@ -25,6 +28,7 @@ export interface LlhttpBinding {
   /** method names by the parser's method numbers */
   methods: readonly string[];
   REQUEST: number;
+  RESPONSE: number;
   kOnMessageBegin: number;
   kOnHeaders: number;
   kOnHeadersComplete: number;
@@ -39,6 +43,7 @@ export type BindingLoad = { ok: true; binding: LlhttpBinding } | { ok: false; re
 interface ParserClass {
   new (): LlhttpParser;
   REQUEST: unknown;
+  RESPONSE: unknown;
   kOnMessageBegin: unknown;
   kOnHeaders: unknown;
   kOnHeadersComplete: unknown;
@@ -68,16 +73,17 @@ export function loadLlhttpBinding(opts: { disabled?: boolean; load?: () => unkno
   if (!Array.isArray(methods) || !methods.every((m) => typeof m === 'string') || !methods.includes('GET')) {
     return { ok: false, reason: '_http_common has no method table' };
   }
-  if (typeof P.REQUEST !== 'number') return { ok: false, reason: 'HTTPParser.REQUEST is not a number' };
+  if (typeof P.REQUEST !== 'number' || typeof P.RESPONSE !== 'number') return { ok: false, reason: 'HTTPParser.REQUEST or RESPONSE is not a number' };
   const keys = CALLBACKS.map((k) => P[k]);
   if (!keys.every((k) => Number.isInteger(k)) || new Set(keys).size !== keys.length) return { ok: false, reason: 'HTTPParser callback slots changed' };
-  for (const fn of ['initialize', 'execute', 'free'] as const) {
+  for (const fn of ['initialize', 'execute', 'finish', 'free'] as const) {
     if (typeof P.prototype?.[fn] !== 'function') return { ok: false, reason: `HTTPParser.prototype.${fn} is missing` };
   }
   const binding: LlhttpBinding = {
     newParser: () => new P(),
     methods: methods as string[],
     REQUEST: P.REQUEST,
+    RESPONSE: P.RESPONSE as number,
     kOnMessageBegin: P.kOnMessageBegin as number,
     kOnHeaders: P.kOnHeaders as number,
     kOnHeadersComplete: P.kOnHeadersComplete as number,
@@ -85,7 +91,7 @@ export function loadLlhttpBinding(opts: { disabled?: boolean; load?: () => unkno
     kOnMessageComplete: P.kOnMessageComplete as number,
     kOnExecute: canConsume(P, keys as number[]) ? (P.kOnExecute as number) : null,
   };
-  const problem = tryOneRequest(binding);
+  const problem = tryOneRequest(binding) ?? tryOneResponse(binding);
   return problem ? { ok: false, reason: `HTTPParser does not parse as expected: ${problem}` } : { ok: true, binding };
 }
 
@@ -129,6 +135,43 @@ function tryOneRequest(b: LlhttpBinding): string | null {
       p.free();
     } catch {
       // a parser that failed half-way: nothing of it is reused
+    }
+  }
+}
+
+/** one response with a body through a parser: the status arguments where the upstream client reads them */
+function tryOneResponse(b: LlhttpBinding): string | null {
+  let head: unknown[] | null = null;
+  let body = '';
+  let complete = false;
+  const p = b.newParser();
+  try {
+    p[b.kOnMessageBegin] = () => {};
+    p[b.kOnHeaders] = () => {};
+    p[b.kOnHeadersComplete] = (...args: unknown[]) => {
+      head = args;
+      return 0;
+    };
+    p[b.kOnBody] = (chunk: unknown) => void (body += Buffer.isBuffer(chunk) ? chunk.toString() : typeof chunk);
+    p[b.kOnMessageComplete] = () => void (complete = true);
+    p.initialize(b.RESPONSE, {}, 16 * 1024, 0);
+    const res = Buffer.from('HTTP/1.1 201 Made\r\nContent-Length: 2\r\n\r\nok');
+    const ret = p.execute(res);
+    if (ret !== res.length) return `execute returned ${ret instanceof Error ? ret.message : String(ret)}`;
+    const h = head as unknown[] | null;
+    if (!h) return 'no head callback for a response';
+    if (h[1] !== 1 || h[5] !== 201 || h[6] !== 'Made' || h[8] !== true) return 'response head arguments changed';
+    if (JSON.stringify(h[2]) !== JSON.stringify(['Content-Length', '2'])) return 'response header list changed';
+    if (body !== 'ok' || !complete) return 'a response body came otherwise';
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    try {
+      p.remove?.();
+      p.free();
+    } catch {
+      // as above
     }
   }
 }
