@@ -344,6 +344,8 @@ class Conn {
       return;
     }
     const handler = this.handler;
+    // a chunked body's trailer fields come as partial headers: not the next response's
+    if (this.partHeaders.length) this.partHeaders = [];
     if (!handler) return;
     this.handler = null;
     this.resume();

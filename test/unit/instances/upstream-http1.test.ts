@@ -133,6 +133,19 @@ describe('the upstream client on Node\'s parser', () => {
     expect(app.connections()).toBe(1);
   });
 
+  it('reads a head of many fields, and does not take a chunked body\'s trailer fields for the next head', async () => {
+    const many = Array.from({ length: 40 }, (_, i) => `x-field-${i}: ${i}\r\n`).join('');
+    const app = await rawApp((_r, n, s) =>
+      s.write(n === 0 ? 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-sum\r\n\r\n2\r\nok\r\n0\r\nx-sum: 42\r\n\r\n' : ok('many', many)),
+    );
+    const u = open(app);
+    expect((await send(u)).body).toBe('ok');
+    const second = await send(u);
+    expect(second.headers.length).toBe(82);
+    expect(second.headers).not.toContain('x-sum');
+    expect(second.headers.slice(-2)).toEqual(['x-field-39', '39']);
+  });
+
   it('fails a response cut short of its length, and one the app drops before answering', async () => {
     const short = await rawApp((_r, _n, s) => s.end('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc'));
     await expect(send(open(short))).rejects.toMatchObject({ code: expect.stringMatching(/^(HPE_|UND_ERR_SOCKET)/) });
