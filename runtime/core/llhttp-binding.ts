@@ -106,8 +106,7 @@ function canConsume(P: ParserClass, slots: number[]): boolean {
 function tryOneRequest(b: LlhttpBinding): string | null {
   const seen: string[] = [];
   let head: { minor: unknown; headers: unknown; method: unknown; url: unknown; keepAlive: unknown } | null = null;
-  const p = b.newParser();
-  try {
+  return probe(b, (p) => {
     p[b.kOnMessageBegin] = () => void seen.push('begin');
     p[b.kOnHeaders] = () => void seen.push('headers');
     p[b.kOnHeadersComplete] = (_major: unknown, minor: unknown, headers: unknown, method: unknown, url: unknown, _s: unknown, _m: unknown, _upgrade: unknown, keepAlive: unknown) => {
@@ -127,16 +126,7 @@ function tryOneRequest(b: LlhttpBinding): string | null {
     if (JSON.stringify(h.headers) !== JSON.stringify(['Host', 'probe.test', 'Content-Length', '2'])) return 'header list changed';
     if (seen.join(',') !== 'begin,head,body:ok,complete') return `callbacks came as ${seen.join(',')}`;
     return null;
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    try {
-      p.remove?.();
-      p.free();
-    } catch {
-      // a parser that failed half-way: nothing of it is reused
-    }
-  }
+  });
 }
 
 /** one response with a body through a parser: the status arguments where the upstream client reads them */
@@ -144,8 +134,7 @@ function tryOneResponse(b: LlhttpBinding): string | null {
   let head: unknown[] | null = null;
   let body = '';
   let complete = false;
-  const p = b.newParser();
-  try {
+  return probe(b, (p) => {
     p[b.kOnMessageBegin] = () => {};
     p[b.kOnHeaders] = () => {};
     p[b.kOnHeadersComplete] = (...args: unknown[]) => {
@@ -164,6 +153,14 @@ function tryOneResponse(b: LlhttpBinding): string | null {
     if (JSON.stringify(h[2]) !== JSON.stringify(['Content-Length', '2'])) return 'response header list changed';
     if (body !== 'ok' || !complete) return 'a response body came otherwise';
     return null;
+  });
+}
+
+/** a fresh parser through `run`: its answer, or what it threw; the parser freed after either */
+function probe(b: LlhttpBinding, run: (p: LlhttpParser) => string | null): string | null {
+  const p = b.newParser();
+  try {
+    return run(p);
   } catch (err) {
     return (err as Error).message;
   } finally {
@@ -171,7 +168,7 @@ function tryOneResponse(b: LlhttpBinding): string | null {
       p.remove?.();
       p.free();
     } catch {
-      // as above
+      // a parser that failed half-way: nothing of it is reused
     }
   }
 }
