@@ -359,8 +359,14 @@ export class Connection {
     // mid-response, a 400 would land inside the answer the client is reading
     const current = this.current;
     this.detach();
-    if (current) this.socket.destroy();
-    else this.server.opts.onClientError(err, this.socket);
+    if (current) {
+      this.socket.destroy();
+      return;
+    }
+    this.server.opts.onClientError(err, this.socket);
+    // the socket is no longer read (a consumed one not even for its end): what the client still
+    // sends, and its close, must be read for the socket to close, and a stop must find it
+    this.server.linger(this.socket);
   }
 
   /** pause reading while a body's reader is behind or requests wait their turn; else read */

@@ -277,7 +277,9 @@ describe('system packages in builds', () => {
       ).toBe('live');
       // pruning follows the promotion
       const oldestLayered = layered[layered.length - 1]!;
-      await waitFor(() => !fs.existsSync(path.join(server.dataDir, 'images', oldestLayered)), { timeoutMs: 15_000, what: 'the oldest image to be pruned' });
+      // its image goes first, its kept upload last: the prune of the oldest is over once both are gone
+      const gone = (id: string) => !fs.existsSync(path.join(server.dataDir, 'images', id)) && !fs.existsSync(path.join(server.dataDir, 'builds', 'sources', `${id}.tar.gz`));
+      await waitFor(() => gone(oldestLayered), { timeoutMs: 15_000, what: 'the oldest image and its upload to be pruned' });
       const history = (await server.api('GET', '/api/v1/services/greeter/deployments')).body.deployments as { id: string }[];
       const pruned = history.filter((d) => !fs.existsSync(path.join(server.dataDir, 'images', d.id)));
       expect(pruned.map((d) => d.id)).toEqual(expect.arrayContaining([oldestLayered]));

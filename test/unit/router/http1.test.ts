@@ -395,6 +395,29 @@ describe.each(ENGINES)('%s: timeouts and closing', (name) => {
     expect(Date.now() - t1).toBeGreaterThanOrEqual(300);
   });
 
+  it('a refused connection whose client goes on sending and then closes is closed: none is left behind', async () => {
+    const port = await start({ onRequest: echoPath, headersTimeoutMs: 300 });
+    const server = servers[0]!;
+    for (const first of ['NOT HTTP AT ALL\r\n\r\n', 'GET / HTTP/1.1\r\nHost: x\r\n']) {
+      // half-open: the client may still write after the answer's FIN, as a slow client's next field
+      const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+      sockets.push(socket);
+      socket.on('error', () => {});
+      let got = '';
+      socket.on('data', (b) => (got += b.toString('latin1')));
+      socket.write(first);
+      await new Promise<void>((r) => socket.once('end', r));
+      expect(got).toMatch(/^HTTP\/1\.1 (400|408)/);
+      socket.write('X-Late: 1\r\n');
+      await new Promise((r) => setTimeout(r, 50));
+      socket.end();
+      const deadline = Date.now() + 2000;
+      let open = -1;
+      while (Date.now() < deadline && (open = await new Promise<number>((r) => server.getConnections((_e, n) => r(n)))) > 0) await new Promise((r) => setTimeout(r, 20));
+      expect(open).toBe(0);
+    }
+  });
+
   it('closeIdleConnections leaves a connection with a request in progress', async () => {
     let pending: InboundRequest | null = null;
     const server = { port: await start({ onRequest: (req) => (req.url === '/hold' ? (pending = req) : echoPath(req)) }) };
