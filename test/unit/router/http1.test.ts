@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Http1Server } from '../../../runtime/router/http1.ts';
 import { loadLlhttpBinding } from '../../../runtime/core/llhttp-binding.ts';
 import { createNodeHttpServer } from '../../../runtime/router/node-http-server.ts';
+import { waitFor } from '../../helpers/server.ts';
 import type { RouterRequest as InboundRequest, RouterServer, RouterServerOptions } from '../../../runtime/router/request.ts';
 
 const servers: RouterServer[] = [];
@@ -411,10 +412,9 @@ describe.each(ENGINES)('%s: timeouts and closing', (name) => {
       socket.write('X-Late: 1\r\n');
       await new Promise((r) => setTimeout(r, 50));
       socket.end();
-      const deadline = Date.now() + 2000;
-      let open = -1;
-      while (Date.now() < deadline && (open = await new Promise<number>((r) => server.getConnections((_e, n) => r(n)))) > 0) await new Promise((r) => setTimeout(r, 20));
-      expect(open).toBe(0);
+      const open = () => new Promise<number>((r) => server.getConnections((_e, n) => r(n)));
+      await waitFor(async () => (await open()) === 0, { timeoutMs: 2000, intervalMs: 20, what: 'the refused connection to close' });
+      expect(await open()).toBe(0);
     }
   });
 
