@@ -35,18 +35,31 @@ function tryListen(port: number): Promise<number | null> {
  * A loopback port free now, for a server started next. Chosen below the ephemeral range: a port
  * the kernel picked (listen on 0) can be taken as the local port of an outgoing connection before
  * the server binds it, and a bench's wrk makes thousands (a platform failed to start with
- * EADDRINUSE so). The port is still only free when looked at: callers bind it at once.
+ * EADDRINUSE so). The port is still only free when looked at: callers bind it at once; it is
+ * never handed out twice by one process.
  */
 export async function freePortSync(): Promise<number> {
   const low = ephemeralLow();
   const from = Math.max(1024, low - 20_000);
-  for (let i = 0; i < 20; i++) {
-    const port = await tryListen(from + Math.floor(Math.random() * (low - from)));
-    if (port !== null) return port;
+  for (let i = 0; i < 40; i++) {
+    const pick = from + Math.floor(Math.random() * (low - from));
+    if (handedOut.has(pick)) continue;
+    const port = await tryListen(pick);
+    if (port !== null) return handOut(port);
   }
   const any = await tryListen(0);
   if (any === null) throw new Error('no free loopback port');
-  return any;
+  return handOut(any);
+}
+
+// Ports this process has handed out: a test takes several before it binds any (the platform's
+// two listeners, then Pebble's four), and a random pick that met one of them still unbound
+// gave two servers the same port (the platform then failed with EADDRINUSE).
+const handedOut = new Set<number>();
+
+function handOut(port: number): number {
+  handedOut.add(port);
+  return port;
 }
 
 export interface ChildServer {

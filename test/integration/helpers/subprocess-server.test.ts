@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { existingCgroupParents } from '../../helpers/cgroups.ts';
 import { isAlive } from '../../helpers/server.ts';
+import { freePortSync } from '../../helpers/subprocess-server.ts';
 
 const PARENT = fileURLToPath(new URL('../../helpers/spawned-server-process.ts', import.meta.url));
 let parent: ChildProcess | null = null;
@@ -48,4 +49,15 @@ describe.skipIf(process.getuid?.() !== 0)('a platform started as a child process
     expect(fs.existsSync(runDir)).toBe(false);
     expect(await existingCgroupParents(cgroupPrefix)).toEqual([]);
   }, 60_000);
+});
+
+describe('freePortSync', () => {
+  // a test takes several ports before it binds any: one handed out twice made two servers share
+  // it (500 random picks from the 20,000 below the ephemeral range would repeat one ~99.8 % of
+  // the time)
+  it('never hands out the same port twice', async () => {
+    const ports: number[] = [];
+    for (let i = 0; i < 500; i++) ports.push(await freePortSync());
+    expect(new Set(ports).size).toBe(ports.length);
+  });
 });
