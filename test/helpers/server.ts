@@ -110,7 +110,15 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
       ...opts.env,
     },
   });
-  const server = await startServer(config, { log: silentLogger, announce: () => {} });
+  let server: RunningServer;
+  try {
+    server = await startServer(config, { log: silentLogger, announce: () => {} });
+  } catch (err) {
+    // a platform that did not start (a port taken, say) leaves no close() to the test: its data
+    // dir goes here, or every such failure left one in /tmp
+    if (ownsDataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const api = adminApi(() => server.adminUrl);
   // in CI every protection is there to be had: a server that came up without one says why, so a
   // test that fails for want of it shows the cause (the platform's own log is silent here)
