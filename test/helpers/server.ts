@@ -114,9 +114,10 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
   try {
     server = await startServer(config, { log: silentLogger, announce: () => {} });
   } catch (err) {
-    // a platform that did not start (a port taken, say) leaves no close() to the test: its data
-    // dir goes here, or every such failure left one in /tmp
-    if (ownsDataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    // a platform that did not start (a port taken, say) leaves no close() to the test: the data
+    // dir made here goes now, or every such failure left one in /tmp (one the test passed in
+    // stays: it may start a platform on it again)
+    if (!opts.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }
   const api = adminApi(() => server.adminUrl);
