@@ -1,8 +1,11 @@
 // The test server helper: a platform that fails to start takes its data dir with it.
+// (Its cgroup parents stay: the platform does not undo its set-up when a listener fails, so the
+// test removes them itself.)
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
+import { removeCgroupParents } from '../../helpers/cgroups.ts';
 import { startTestServer } from '../../helpers/server.ts';
 
 const taken = net.createServer();
@@ -10,6 +13,14 @@ const taken = net.createServer();
 afterAll(() => new Promise<void>((r) => taken.close(() => r())));
 
 const testDirs = () => new Set(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('cellhost-test-')));
+/** this process's test platforms' cgroup prefixes, as the pids hierarchy (v1) or the tree (v2) shows them */
+const myCgroupPrefixes = () =>
+  ['/sys/fs/cgroup/pids', '/sys/fs/cgroup'].flatMap((d) => (fs.existsSync(d) ? fs.readdirSync(d) : [])).filter((n) => n.startsWith(`cellhost-test-${process.pid}-`));
+
+afterAll(async () => {
+  for (const prefix of new Set(myCgroupPrefixes())) await removeCgroupParents(prefix);
+  expect(myCgroupPrefixes()).toEqual([]);
+});
 
 describe('startTestServer', () => {
   it('removes the data dir it made when the platform does not start', async () => {
