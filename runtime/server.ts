@@ -5,7 +5,8 @@
 //   state → isolation → logs → certificates → request path (meter ← pool ← router, over the
 //   route table; its TLS listener reads the certificates) → control (targets, deployments,
 //   services, env, domains) → listeners (router and its TLS listener, admin: API + console)
-// A new part is one more step here: built from the parts it needs, then stopped in close().
+// A new part is one more step here: built from the parts it needs, then stopped in close(), and
+// undone (undo.add) when a later step of the start fails.
 import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
@@ -32,6 +33,7 @@ import { systemClock, type Clock } from './core/clock.ts';
 import { isPublicDomain, type Config } from './core/config.ts';
 import { CellhostError, describeError } from './core/errors.ts';
 import { createLogger, type Logger } from './core/log.ts';
+import { createUndoList, type UndoList } from './core/undo-list.ts';
 import { secureDataDir } from './data-dir.ts';
 import { createHostCpu } from './instances/host-cpu.ts';
 import { createDirectLauncher } from './instances/launcher.ts';
@@ -101,12 +103,24 @@ type OnEvent = (service: string, event: string, fields: Record<string, unknown>)
 
 export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
   const log = opts.log ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
+  const undo = createUndoList(log);
+  try {
+    return await wire(config, { ...opts, log }, undo);
+  } catch (err) {
+    await undo.run();
+    throw err;
+  }
+}
+
+async function wire(config: Config, opts: StartOptions & { log: Logger }, undo: UndoList): Promise<RunningServer> {
+  const { log } = opts;
   const clock = opts.clock ?? systemClock;
   const now = () => new Date(clock.now()).toISOString();
 
   // state: the data dir, the store and the master key
   prepareDataDir(config);
   const { store, envStore, secrets, hookStore, masterKey } = openState(config, log);
+  undo.add('store', () => store.close());
   const adminToken = createFirstAdminToken(store, config, now(), opts.announce);
   const previewStore = createPreviewStore(store.db);
   const gitHooksDir = path.join(config.paths.run, 'git-hooks');
@@ -121,11 +135,16 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     subuidBaseFor: (name) => store.services.get(name)?.subuidBase ?? null,
     systemLayers,
   });
+  undo.add('isolation', async () => {
+    await isolation.dispose();
+    removeHostRunDir(config.hostRunDir, log);
+  });
   for (const name of config.buildEnvUnset) log.warn('build.env_unset', { name, hint: 'CELLHOST_BUILD_ENV names it, but the platform\'s environment does not set it: builds do not get it' });
 
   // logs: each service's log, its env values masked in it
   const envValues = createEnvValues(envStore);
   const sink = createLogSink({ store: store.logs, clock, log, mask: (service, text) => envValues.masker(service).mask(text) });
+  undo.add('logs', () => sink.close());
   const onEvent = serviceEvents(sink, log);
 
   // certificates: ordered, renewed and stored by the manager, served by SNI from the table it
@@ -133,10 +152,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const dnsChecker = createDnsChecker(config.dnsResolvers);
   const certTable = createCertTable();
   const certs = createCertificates(config, { store, masterKey, table: certTable, dns: dnsChecker, clock, log, onEvent });
+  undo.add('certificates', () => certs.close());
 
   // the request path: the meter bills what the pool reports; the router reads the route table
   const usage = createUsageStore(store.db);
   const meter = createMeter({ clock, store: usage, log });
+  undo.add('meter', () => meter.close());
   // Node's parser, when it works here and is not turned off, also reads the instances' answers
   const parser = loadLlhttpBinding({ disabled: config.httpParser === 'node' });
   const pool = createPool({
@@ -157,6 +178,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     onEvent: ({ type, service, ...fields }: PoolEvent) => onEvent(service, type, fields),
     onOutput: (service, instanceId, deploymentId, stream, line) => sink.line(service, instanceId, deploymentId, stream, line),
   });
+  undo.add('pool', () => pool.close(0));
   // what the pool runs: the live deployment with the service's env (and its cron secret)
   const targets = createTargetSync({ store, pool, envFor: (name) => withCronSecret(secrets, now(), log, name, envValues.forService(name)) });
   // cron jobs and async tasks: requests the platform sends its apps through the router, which
@@ -178,6 +200,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     },
     onSecretRotated: (name) => targets.sync(name),
     onEvent,
+  });
+  undo.add('queues', () => {
+    queues.stop();
+    return queues.close();
   });
   const routes = createRouteTable({ domain: config.domain });
   const platformRoutes = createPlatformRoutes();
@@ -252,6 +278,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     verifyStart: (service, id, options) => targets.verify(service, id, options),
     onEvent,
   });
+  undo.add('deployments', () => {
+    deployments.abortAll();
+    return deployments.idle();
+  });
   const services = createServices({
     store,
     pool,
@@ -315,12 +345,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const interrupted = await deployments.recover();
   if (interrupted) log.warn('deploy.interrupted_on_restart', { count: interrupted });
   targets.syncAll();
-  // prewarmed instances come back in the background, the most recently used services first
-  void targets.prewarmRecent(usage.lastUsed()).catch((err) => log.error('prewarm.restart_failed', { error: describeError(err) }));
 
   // listeners: the router, then the admin listener (the management API and the console)
-  await listen(router, config.http.host, config.http.port);
-  if (router.tls && config.https) await listen(router.tls, config.https.host, config.https.port);
+  await listen(router, config.http.host, config.http.port, undo);
+  if (router.tls && config.https) await listen(router.tls, config.https.host, config.https.port, undo);
   certs.start();
   queues.start(router.address() as { address: string; port: number });
   const sessions = createSessions({ tokens: store.tokens, now: () => clock.now() });
@@ -367,6 +395,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // the console, at / beside the API: the same control objects, its own sessions
   adminApp.route('/', createUi({ store, services, deployments, logs: buildLogs, sink, env, domains, cron: queues.cron, tasks: queues.tasks, hooks, previews, sessions, ...uploads, now, log, ...meteredUi(reports) }));
   const admin = await serveAdmin(adminApp.fetch, config.admin.host, config.admin.port);
+  // prewarmed instances come back in the background, the most recently used services first, once
+  // nothing in the start can fail any more
+  void targets.prewarmRecent(usage.lastUsed()).catch((err) => log.error('prewarm.restart_failed', { error: describeError(err) }));
   const routerUrl = `http://${hostForUrl(config.http.host)}:${(router.address() as { port: number }).port}`;
   const httpsUrl = router.tls && config.https ? `https://${hostForUrl(config.https.host)}:${httpsPort()}` : null;
   const adminUrl = `http://${hostForUrl(config.admin.host)}:${(admin.address() as { port: number }).port}`;
@@ -596,11 +627,13 @@ function serveAdmin(fetch: (req: Request) => Response | Promise<Response>, host:
   });
 }
 
-function listen(server: net.Server, host: string, port: number): Promise<void> {
+/** binds a listener; a start that fails after it closes it again */
+function listen(server: net.Server, host: string, port: number, undo: UndoList): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
       server.off('error', reject);
+      undo.add('listener', () => new Promise<void>((r) => server.close(() => r())));
       resolve();
     });
   });

@@ -1,11 +1,9 @@
-// The test server helper: a platform that fails to start takes its data dir with it.
-// (Its cgroup parents stay: the platform does not undo its set-up when a listener fails, so the
-// test removes them itself.)
+// The test server helper: a platform that fails to start takes its data dir with it, and undoes
+// what it set up before the step that failed (its cgroup parents).
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
-import { removeCgroupParents } from '../../helpers/cgroups.ts';
 import { startTestServer } from '../../helpers/server.ts';
 
 const taken = net.createServer();
@@ -17,17 +15,13 @@ const testDirs = () => new Set(fs.readdirSync(os.tmpdir()).filter((n) => n.start
 const myCgroupPrefixes = () =>
   ['/sys/fs/cgroup/pids', '/sys/fs/cgroup'].flatMap((d) => (fs.existsSync(d) ? fs.readdirSync(d) : [])).filter((n) => n.startsWith(`cellhost-test-${process.pid}-`));
 
-afterAll(async () => {
-  for (const prefix of new Set(myCgroupPrefixes())) await removeCgroupParents(prefix);
-  expect(myCgroupPrefixes()).toEqual([]);
-});
-
 describe('startTestServer', () => {
-  it('removes the data dir it made when the platform does not start', async () => {
+  it('removes the data dir it made, and the platform its cgroups, when the platform does not start', async () => {
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
     const { port } = taken.address() as net.AddressInfo;
     const before = testDirs();
     await expect(startTestServer({ env: { CELLHOST_HTTP_ADDR: `127.0.0.1:${port}` } })).rejects.toThrow(/EADDRINUSE/);
     expect([...testDirs()].filter((n) => !before.has(n))).toEqual([]);
+    expect(myCgroupPrefixes()).toEqual([]);
   });
 });
