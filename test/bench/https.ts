@@ -1,7 +1,9 @@
 // HTTPS against nginx terminating TLS with the same certificate in front of the same app
 // instance: keep-alive throughput (wrk over https), new TLS connections per second (wrk with
 // `Connection: close`: a full handshake and one request each), and what HTTPS adds to p99 at a
-// fixed 1000 req/s over direct HTTP to the app. Runs alone (`node --import tsx
+// fixed 1000 req/s over direct HTTP to the app. Beside cellhost in the keep-alive and fixed-rate
+// rounds, Node's floor: a Node process that terminates TLS and pipes the bytes to the same
+// instance, with no HTTP (test/bench/tcp-pipe.ts). Runs alone (`node --import tsx
 // test/bench/https.ts`, after `npm run build`) or from run.ts (BENCH_ONLY=https).
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -9,8 +11,10 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import { FIXTURES } from '../helpers/server.ts';
 import { freePortSync } from '../helpers/subprocess-server.ts';
+import { startChild } from './child.ts';
 import { deferCleanup } from './cleanup.ts';
 import { mergeFixedRate, prepareFixedRate, type FixedRateResult } from './fixed-rate.ts';
 import { findListenAddress } from './instance-address.ts';
@@ -27,9 +31,9 @@ const HOST = `${SERVICE}.localhost`;
 interface HttpsResults {
   /** what each negotiated with a client offering TLS 1.2 and 1.3 */
   versions: { nginx: string; cellhost: string };
-  keepAlive: { nginx: WrkResult; cellhost: WrkResult };
+  keepAlive: { nginx: WrkResult; cellhost: WrkResult; pipe: WrkResult };
   handshakes: { nginx: WrkResult; cellhost: WrkResult; bare: WrkResult };
-  fixed: { direct: FixedRateResult; cellhost: FixedRateResult };
+  fixed: { direct: FixedRateResult; cellhost: FixedRateResult; pipe: FixedRateResult };
   /** what sent the fixed-rate requests */
   fixedGenerator: string;
 }
@@ -61,6 +65,14 @@ async function startBareNodeHttps(cert: string, key: string): Promise<{ port: nu
     child.once('exit', (code) => reject(new Error(`the bare node:https server exited (${code})`)));
   });
   return { port, close: () => void child.kill('SIGKILL') };
+}
+
+/** Node's floor for HTTPS: node:tls in front of the instance, piping bytes to it (no HTTP) */
+async function startTlsPipe(upstream: { host: string; port: number }, cert: string, key: string): Promise<{ port: number; stop(): Promise<void> }> {
+  const port = await freePortSync();
+  const script = fileURLToPath(new URL('./tcp-pipe.ts', import.meta.url));
+  const child = await startChild(process.execPath, ['--import', 'tsx', script, upstream.host, String(upstream.port), String(port), cert, key], {}, /ready/);
+  return { port, stop: child.stop };
 }
 
 /** the TLS version a server settles on with a client offering 1.2 and 1.3, as wrk does */
@@ -118,6 +130,7 @@ async function benchHttpsIn(dir: string, wrk: string, nginxBin: string, log: (li
     if (!upstream) throw new Error(`could not find where instance pid ${pid} listens`);
     const nginx = await startNginx(nginxBin, upstream, 1, tls);
     const stopNginx = deferCleanup(() => nginx.close());
+    const pipe = await startTlsPipe(upstream, tls.cert, tls.key);
     try {
       const targets = [
         { name: 'nginx', url: `https://localhost:${nginx.port}/` },
@@ -125,7 +138,7 @@ async function benchHttpsIn(dir: string, wrk: string, nginxBin: string, log: (li
       ];
       const versions = { nginx: await negotiatedVersion(nginx.port), cellhost: await negotiatedVersion(httpsPort) };
       log(`https: nginx speaks ${versions.nginx}, cellhost ${versions.cellhost}`);
-      const keepAlive = await alternate(wrk, targets, [], log, 'keep-alive');
+      const keepAlive = await alternate(wrk, [...targets, { name: 'node TLS pipe', url: `https://localhost:${pipe.port}/` }], [], log, 'keep-alive');
       const bare = await startBareNodeHttps(tls.cert, tls.key);
       const stopBare = deferCleanup(() => bare.close());
       const handshakes = await alternate(wrk, [...targets, { name: 'node:https', url: `https://localhost:${bare.port}/` }], ['Connection: close'], log, 'new connections').finally(stopBare);
@@ -135,27 +148,34 @@ async function benchHttpsIn(dir: string, wrk: string, nginxBin: string, log: (li
       const fixedTargets = {
         direct: { name: 'direct', port: upstream.port, host: upstream.host },
         cellhost: { name: 'cellhost', port: httpsPort, host: '127.0.0.1', hostHeader: HOST, tls: { ca, servername: HOST } },
+        pipe: { name: 'pipe', port: pipe.port, host: '127.0.0.1', hostHeader: HOST, tls: { ca, servername: HOST } },
       };
-      const slice = (t: 'direct' | 'cellhost', durationMs: number) => generator.run(fixedTargets[t], FIXED_RATE.ratePerS, durationMs);
+      type FixedName = keyof typeof fixedTargets;
+      const names = Object.keys(fixedTargets) as FixedName[];
+      const slice = (t: FixedName, durationMs: number) => generator.run(fixedTargets[t], FIXED_RATE.ratePerS, durationMs);
       try {
         log(`https: ${FIXED_RATE.ratePerS} req/s warm-up, sent by ${generator.name}`);
-        await slice('direct', FIXED_RATE.warmUpMs);
-        await slice('cellhost', FIXED_RATE.warmUpMs);
-        const runs: Record<'direct' | 'cellhost', FixedRateResult[]> = { direct: [], cellhost: [] };
+        for (const t of names) await slice(t, FIXED_RATE.warmUpMs);
+        const runs: Record<FixedName, FixedRateResult[]> = { direct: [], cellhost: [], pipe: [] };
+        // taking turns, each round starting with the next target
         for (let round = 0; round < FIXED_RATE.rounds; round++) {
-          for (const t of (round % 2 ? ['cellhost', 'direct'] : ['direct', 'cellhost']) as ('direct' | 'cellhost')[]) runs[t].push(await slice(t, FIXED_RATE.sliceMs));
+          for (let k = 0; k < names.length; k++) {
+            const t = names[(round + k) % names.length]!;
+            runs[t].push(await slice(t, FIXED_RATE.sliceMs));
+          }
         }
         return {
           versions,
-          keepAlive: { nginx: keepAlive.nginx!, cellhost: keepAlive.cellhost! },
+          keepAlive: { nginx: keepAlive.nginx!, cellhost: keepAlive.cellhost!, pipe: keepAlive['node TLS pipe']! },
           handshakes: { nginx: handshakes.nginx!, cellhost: handshakes.cellhost!, bare: handshakes['node:https']! },
-          fixed: { direct: mergeFixedRate(runs.direct), cellhost: mergeFixedRate(runs.cellhost) },
+          fixed: { direct: mergeFixedRate(runs.direct), cellhost: mergeFixedRate(runs.cellhost), pipe: mergeFixedRate(runs.pipe) },
           fixedGenerator: generator.name,
         };
       } finally {
         await generator.close();
       }
     } finally {
+      await pipe.stop();
       await stopNginx();
     }
   } finally {
@@ -172,12 +192,14 @@ export async function appendHttpsSection(out: string[], log: (line: string) => v
     const ka = r.keepAlive.cellhost.requestsPerS / r.keepAlive.nginx.requestsPerS;
     const hs = r.handshakes.cellhost.requestsPerS / r.handshakes.nginx.requestsPerS;
     const added = r.fixed.cellhost.p99Ms - r.fixed.direct.p99Ms;
+    const pipeAdded = r.fixed.pipe.p99Ms - r.fixed.direct.p99Ms;
+    const signed = (ms: number) => `${ms >= 0 ? '+' : ''}${formatMs(ms)}`;
     out.push(
       '| what | nginx | cellhost | cellhost vs nginx | target | met |',
       '|---|---|---|---|---|---|',
-      `| keep-alive HTTPS/1.1, \`wrk -t1 -c32 -d5s\` (median of ${WRK_ROUNDS}) | ${rate(r.keepAlive.nginx)} | ${rate(r.keepAlive.cellhost)} | ${formatRatio(ka)} | ≥ 0.6× | ${ka >= 0.6 ? 'yes' : '**no**'} |`,
+      `| keep-alive HTTPS/1.1, \`wrk -t1 -c32 -d5s\` (median of ${WRK_ROUNDS}) | ${rate(r.keepAlive.nginx)} | ${rate(r.keepAlive.cellhost)} (a Node TLS pipe, no HTTP: ${rate(r.keepAlive.pipe)}, ${formatRatio(r.keepAlive.pipe.requestsPerS / r.keepAlive.nginx.requestsPerS)} nginx) | ${formatRatio(ka)} | ≥ 0.6× | ${ka >= 0.6 ? 'yes' : '**no**'} |`,
       `| new TLS connections (handshake + one request), \`Connection: close\` | ${rate(r.handshakes.nginx)} | ${rate(r.handshakes.cellhost)} (node:https alone, answering itself: ${rate(r.handshakes.bare)}, ${formatRatio(r.handshakes.bare.requestsPerS / r.handshakes.nginx.requestsPerS)} nginx) | ${formatRatio(hs)} | ≥ 0.5× | ${hs >= 0.5 ? 'yes' : '**no**'} |`,
-      `| p50 / p99 at a fixed ${FIXED_RATE.ratePerS} req/s, keep-alive, sent by ${r.fixedGenerator}: direct HTTP vs cellhost HTTPS | direct ${formatMs(r.fixed.direct.p50Ms)} / ${formatMs(r.fixed.direct.p99Ms)} | ${formatMs(r.fixed.cellhost.p50Ms)} / ${formatMs(r.fixed.cellhost.p99Ms)} (${r.fixed.cellhost.errors} errors) | ${added >= 0 ? '+' : ''}${formatMs(added)} p99 | ≤ 1.5 ms added | ${added <= 1.5 ? 'yes' : '**no**'} |`,
+      `| p50 / p99 at a fixed ${FIXED_RATE.ratePerS} req/s, keep-alive, sent by ${r.fixedGenerator}: direct HTTP vs cellhost HTTPS | direct ${formatMs(r.fixed.direct.p50Ms)} / ${formatMs(r.fixed.direct.p99Ms)} | ${formatMs(r.fixed.cellhost.p50Ms)} / ${formatMs(r.fixed.cellhost.p99Ms)} (${r.fixed.cellhost.errors} errors; a Node TLS pipe, no HTTP: ${formatMs(r.fixed.pipe.p50Ms)} / ${formatMs(r.fixed.pipe.p99Ms)}, ${signed(pipeAdded)} p99) | ${signed(added)} p99 | ≤ 1.5 ms added | ${added <= 1.5 ? 'yes' : '**no**'} |`,
     );
     return true;
   } catch (err) {
