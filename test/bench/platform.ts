@@ -8,14 +8,17 @@ import path from 'node:path';
 import { packDirectory } from '../../builder/sources/index.ts';
 import { TOKEN } from '../helpers/server.ts';
 import { benchServerNames } from '../helpers/server-names.ts';
-import { freePortSync, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
+import { freePortSync, fromSource, spawnServer, type ChildServer } from '../helpers/subprocess-server.ts';
 import { stopChild } from './child.ts';
 import { sleep } from './stats.ts';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 export const EXECUTABLE = path.resolve(import.meta.dirname, '../../dist/cellhost');
-// BENCH_FROM_SOURCE=1: `node --import tsx runtime/main.ts` instead, e.g. to profile with NODE_OPTIONS
-const COMMAND = process.env.BENCH_FROM_SOURCE === '1' ? undefined : [EXECUTABLE];
+// BENCH_FROM_SOURCE=1: `node --import tsx runtime/main.ts` instead, e.g. to profile with NODE_OPTIONS;
+// BENCH_NODE_ARGS then go on node's own command line (V8 flags NODE_OPTIONS refuses, which the
+// executable cannot take at all)
+const NODE_ARGS = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+const COMMAND = process.env.BENCH_FROM_SOURCE === '1' ? fromSource(NODE_ARGS) : [EXECUTABLE];
 
 export interface BenchPlatform {
   pid: number;

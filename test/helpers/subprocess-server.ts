@@ -71,7 +71,8 @@ export interface ChildServer {
 }
 
 /** how the platform is started: from source by default; the benchmarks run the built executable */
-const FROM_SOURCE = [process.execPath, '--import', 'tsx', path.join(ROOT, 'runtime/main.ts')];
+export const fromSource = (nodeArgs: readonly string[] = []) => [process.execPath, ...nodeArgs, '--import', 'tsx', path.join(ROOT, 'runtime/main.ts')];
+const FROM_SOURCE = fromSource();
 
 /**
  * The platform gets SIGTERM when the process that started it dies, however it dies (a vitest
