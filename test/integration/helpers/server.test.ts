@@ -4,16 +4,18 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
+import { existingCgroupParents } from '../../helpers/cgroups.ts';
 import { startTestServer } from '../../helpers/server.ts';
+import { testServerNames } from '../../helpers/server-names.ts';
 
 const taken = net.createServer();
 
 afterAll(() => new Promise<void>((r) => taken.close(() => r())));
 
 const testDirs = () => new Set(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('cellhost-test-')));
-/** this process's test platforms' cgroup prefixes, as the pids hierarchy (v1) or the tree (v2) shows them */
-const myCgroupPrefixes = () =>
-  ['/sys/fs/cgroup/pids', '/sys/fs/cgroup'].flatMap((d) => (fs.existsSync(d) ? fs.readdirSync(d) : [])).filter((n) => n.startsWith(`cellhost-test-${process.pid}-`));
+/** the cgroup dirs of every test platform this process may have started, in whichever hierarchy the host has */
+const myCgroupParents = async () =>
+  (await Promise.all(Array.from({ length: 8 }, (_, n) => existingCgroupParents(testServerNames(process.pid, n).CELLHOST_CGROUP_PREFIX!)))).flat();
 
 describe('startTestServer', () => {
   it('removes the data dir it made, and the platform its cgroups, when the platform does not start', async () => {
@@ -22,6 +24,6 @@ describe('startTestServer', () => {
     const before = testDirs();
     await expect(startTestServer({ env: { CELLHOST_HTTP_ADDR: `127.0.0.1:${port}` } })).rejects.toThrow(/EADDRINUSE/);
     expect([...testDirs()].filter((n) => !before.has(n))).toEqual([]);
-    expect(myCgroupPrefixes()).toEqual([]);
+    expect(await myCgroupParents()).toEqual([]);
   });
 });
